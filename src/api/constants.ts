@@ -1,0 +1,32 @@
+// Names fixed by the API contract (shared design, api.md): group, kind, labels,
+// annotations, condition types. Reason strings live in reasons.ts.
+
+export const GROUP = "mlops.dev";
+export const VERSION = "v1alpha1";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = "ModelDeployment";
+export const PLURAL = "modeldeployments";
+export const OPERATOR_NAME = "model-rollout-operator";
+/** The server-side-apply field manager of every write the operator makes. */
+export const FIELD_MANAGER = OPERATOR_NAME;
+
+export const LABEL_MODEL = "mlops.dev/model";
+export const LABEL_VERSION = "mlops.dev/version";
+export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
+/** Which child a Service is: "version" (one version's own), "clients" or "preview". */
+export const LABEL_ROLE = "mlops.dev/role";
+export const ANNOTATION_ACTION = "mlops.dev/action";
+/** Hash of what a version's pods run (template + model), on each version's Deployment. */
+export const ANNOTATION_REVISION = "mlops.dev/revision";
+
+export const CONDITION_READY = "Ready";
+export const CONDITION_RECONCILING = "Reconciling";
+export const CONDITION_STALLED = "Stalled";
+
+export const ACTIONS = ["promote", "promote-full", "abort", "retry", "pause", "resume", "rollback"] as const;
+export type Action = (typeof ACTIONS)[number];
+
+export const ENV_MODEL_NAME = "MODEL_NAME";
+export const ENV_MODEL_VERSION = "MODEL_VERSION";
+export const ENV_MODEL_URI = "MODEL_URI";
+export const ENV_MODEL_FORMAT = "MODEL_FORMAT";

@@ -1,0 +1,33 @@
+// Every reason string the operator writes into a condition or an Event, in one place.
+// CamelCase, as Kubernetes reasons are.
+
+export const Reasons = {
+  // Conditions
+  Ready: "Ready",
+  RolloutInProgress: "RolloutInProgress",
+  WaitingForAvailable: "WaitingForAvailable",
+  Paused: "Paused",
+  InvalidSpec: "InvalidSpec",
+  HealthCheckFailed: "HealthCheckFailed",
+  ProgressDeadlineExceeded: "ProgressDeadlineExceeded",
+  Aborted: "Aborted",
+  RolledBack: "RolledBack",
+  // Events
+  VersionCreated: "VersionCreated",
+  RolloutStarted: "RolloutStarted",
+  StepCompleted: "StepCompleted",
+  WeightChanged: "WeightChanged",
+  PauseStarted: "PauseStarted",
+  Promoted: "Promoted",
+  TrafficSwitched: "TrafficSwitched",
+  ScaledDown: "ScaledDown",
+  RolloutSuperseded: "RolloutSuperseded",
+  RolloutReverted: "RolloutReverted",
+  CheckFailed: "CheckFailed",
+  ActionAccepted: "ActionAccepted",
+  ActionRefused: "ActionRefused",
+  VersionDeleted: "VersionDeleted",
+  ApplyFailed: "ApplyFailed",
+} as const;
+
+export type Reason = (typeof Reasons)[keyof typeof Reasons];

@@ -1,0 +1,82 @@
+// The planner's inputs and outputs. The planner (plan/plan.ts) is PURE: no clock of its
+// own, no network, no logger. The reconciler observes, measures the checks that
+// planChecks() says are due, calls plan(), and writes what it returns.
+import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
+import type { HealthCheck, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
+import type { Reason } from "../api/reasons.ts";
+
+/** What the reconciler read from its caches for one ModelDeployment. Never mutated. */
+export interface Observed {
+  /** Deployments whose controller ownerReference is this ModelDeployment. */
+  deployments: readonly V1Deployment[];
+  /** Services whose controller ownerReference is this ModelDeployment. */
+  services: readonly V1Service[];
+  /** EndpointSlices of the clients' Service (label kubernetes.io/service-name=NAME). */
+  endpointSlices: readonly V1EndpointSlice[];
+}
+
+/** Template variables of checks: {{name}}, {{namespace}}, {{version}}, {{service}}. */
+export interface CheckVars {
+  name: string;
+  namespace: string;
+  version: string;
+  /** The measured version's own Service name (NAME-V). */
+  service: string;
+}
+
+/** A health check that is due now, with defaults filled in and its target resolved. */
+export interface DueCheck {
+  check: HealthCheck;
+  vars: CheckVars;
+  /** http: the URL to request (templated url, or the version's own Service). */
+  url?: string;
+  /** http POST body, templated. prometheus: unused. */
+  body?: string;
+  /** prometheus: the query, templated. */
+  query?: string;
+  timeoutMs: number;
+}
+
+/** One measurement of a health check, taken by health/ for the planner. */
+export interface Measurement {
+  name: string;
+  phase: "Successful" | "Failed" | "Error";
+  /** What was seen: a status code, a query result. */
+  value?: string;
+  message?: string;
+  /** RFC 3339 time of the measurement. */
+  time: string;
+}
+
+export interface PlanInput {
+  md: ModelDeployment;
+  observed: Observed;
+  /** Measurements taken in this reconcile for the checks planChecks() returned. */
+  measurements: readonly Measurement[];
+  now: Date;
+}
+
+export interface PlannedEvent {
+  type: "Normal" | "Warning";
+  reason: Reason;
+  message: string;
+}
+
+export interface ChildRef {
+  kind: "Deployment" | "Service";
+  name: string;
+}
+
+export interface Plan {
+  /** Complete desired children for server-side apply, in the order to apply them. */
+  apply: KubernetesObject[];
+  /** Children to delete (versions beyond revisionHistoryLimit, a preview Service no longer needed). */
+  delete: ChildRef[];
+  /** The next status, complete (written with one patch when it differs). */
+  status: ModelDeploymentStatus;
+  events: PlannedEvent[];
+  /** Remove the mlops.dev/action annotation: it was acted on or refused. */
+  clearAction: boolean;
+  /** Come back after this many ms (a pause, the next measurement, a deadline). */
+  requeueAfterMs?: number;
+}
