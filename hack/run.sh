@@ -16,6 +16,7 @@ cmd=${1:-}
 shift || true
 case "$cmd" in
   lint)
+    node hack/generate-types.ts --check
     tsc --noEmit -p tsconfig.json
     eslint --max-warnings=0 .
     prettier --check --log-level=warn .
