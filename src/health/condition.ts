@@ -1,0 +1,161 @@
+// successCondition expressions of health checks, in CEL (https://cel.dev), compiled once per
+// expression text and evaluated against what a measurement saw.
+//
+// HTTP checks see:        status (int), body (string), json (the parsed body, or null),
+//                         headers (map of lower-case header name to value).
+// Prometheus checks see:  result (the value when the query returned one value, the list of
+//                         values when it returned several), results (always the list).
+import { Environment, type ParseResult } from "@marcbachmann/cel-js";
+
+export type ConditionKind = "http" | "prometheus";
+
+/** The variables an HTTP check's successCondition sees. */
+export interface HttpConditionVars {
+  status: number;
+  body: string;
+  json: unknown;
+  headers: ReadonlyMap<string, string>;
+}
+
+/** The variables a Prometheus check's successCondition sees. */
+export interface PrometheusConditionVars {
+  /** The value when the query returned one value, the list of values otherwise. */
+  result: number | readonly number[];
+  results: readonly number[];
+}
+
+interface ConditionVarsByKind {
+  http: HttpConditionVars;
+  prometheus: PrometheusConditionVars;
+}
+
+const limits = { maxAstNodes: 2000, maxDepth: 64, maxListElements: 1000, maxMapEntries: 1000 };
+
+const environments: Record<ConditionKind, Environment> = {
+  http: new Environment({ limits })
+    .registerVariable("status", "int", { description: "HTTP status code of the response" })
+    .registerVariable("body", "string", { description: "response body" })
+    .registerVariable("json", "dyn", {
+      description: "response body parsed as JSON, null when it is not JSON",
+    })
+    .registerVariable("headers", "map<string, string>", {
+      description: "response headers, lower-case names",
+    }),
+  prometheus: new Environment({ limits })
+    .registerVariable("result", "dyn", {
+      description: "the value when the query returned one value, the list of values when it returned several",
+    })
+    .registerVariable("results", "list<double>", { description: "all values the query returned" }),
+};
+
+interface Compiled {
+  program?: ParseResult;
+  error?: string;
+}
+
+/** Compiled programs by kind and expression text. Bounded: specs change, the process lives on. */
+const cache = new Map<string, Compiled>();
+const CACHE_LIMIT = 500;
+
+function compile(kind: ConditionKind, expression: string): Compiled {
+  const key = `${kind}\u0000${expression}`;
+  const cached = cache.get(key);
+  if (cached) return cached;
+  const compiled = compileUncached(kind, expression);
+  if (cache.size >= CACHE_LIMIT) {
+    const oldest = cache.keys().next();
+    if (!oldest.done) cache.delete(oldest.value);
+  }
+  cache.set(key, compiled);
+  return compiled;
+}
+
+function compileUncached(kind: ConditionKind, expression: string): Compiled {
+  if (expression.trim() === "") return { error: "successCondition is empty" };
+  let program: ParseResult;
+  try {
+    program = environments[kind].parse(expression);
+  } catch (err) {
+    return { error: `successCondition \`${expression}\` is not valid CEL: ${celErrorText(err)}` };
+  }
+  const checked = program.check();
+  if (!checked.valid) {
+    return { error: `successCondition \`${expression}\` is not valid: ${celErrorText(checked.error)}` };
+  }
+  if (checked.type !== "bool" && checked.type !== "dyn") {
+    return { error: `successCondition \`${expression}\` must evaluate to a bool, not ${checked.type}` };
+  }
+  return { program };
+}
+
+/** One line of a cel-js error: its summary without the source excerpt. */
+function celErrorText(err: unknown): string {
+  if (err && typeof err === "object" && "summary" in err && typeof err.summary === "string")
+    return err.summary;
+  if (err instanceof Error) return err.message.split("\n")[0] ?? err.message;
+  return String(err);
+}
+
+/**
+ * Checks a successCondition when the spec is validated: it must parse, use only the
+ * variables of its kind of check, and evaluate to a bool. Returns what is wrong, or
+ * undefined when the expression is fine.
+ */
+export function validateSuccessCondition(kind: ConditionKind, expression: string): string | undefined {
+  return compile(kind, expression).error;
+}
+
+/** The outcome of evaluating a successCondition. */
+export type ConditionOutcome = { ok: true; value: boolean } | { ok: false; error: string };
+
+/**
+ * Evaluates a successCondition with the variables a measurement saw. Never throws: an
+ * invalid expression, an evaluation error (a missing JSON field, a type mismatch) or a
+ * result that is not a bool comes back as an error message for a person.
+ */
+export function evaluateSuccessCondition<K extends ConditionKind>(
+  kind: K,
+  expression: string,
+  vars: ConditionVarsByKind[K],
+): ConditionOutcome {
+  const compiled = compile(kind, expression);
+  if (!compiled.program) return { ok: false, error: compiled.error ?? "successCondition is not valid" };
+  let value: unknown;
+  try {
+    value = compiled.program(toCelContext(kind, vars));
+  } catch (err) {
+    return {
+      ok: false,
+      error: `successCondition \`${expression}\` could not be evaluated: ${celErrorText(err)}`,
+    };
+  }
+  if (typeof value !== "boolean") {
+    return {
+      ok: false,
+      error: `successCondition \`${expression}\` must evaluate to a bool, got ${describeValue(value)}`,
+    };
+  }
+  return { ok: true, value };
+}
+
+function toCelContext(kind: ConditionKind, vars: HttpConditionVars | PrometheusConditionVars): object {
+  if (kind === "http") {
+    const http = vars as HttpConditionVars;
+    // CEL ints are BigInts in cel-js; JSON numbers stay doubles.
+    return { status: BigInt(http.status), body: http.body, json: http.json, headers: new Map(http.headers) };
+  }
+  const prom = vars as PrometheusConditionVars;
+  return { result: Array.isArray(prom.result) ? [...prom.result] : prom.result, results: [...prom.results] };
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return "null";
+  if (typeof value === "bigint") return `int (${value})`;
+  if (typeof value === "number") return `double (${value})`;
+  if (typeof value === "string")
+    return `string (${JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value)})`;
+  if (Array.isArray(value)) return "list";
+  if (value instanceof Uint8Array) return "bytes";
+  if (value instanceof Date) return "timestamp";
+  return "map";
+}

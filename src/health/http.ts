@@ -1,0 +1,111 @@
+// The HTTP health-check provider: one request against the new version (its own Service, or
+// the check's url), judged by the status code and an optional CEL successCondition.
+import type { DueCheck, Measurement } from "../plan/types.ts";
+import { evaluateSuccessCondition } from "./condition.ts";
+import { describeRequestError, discardBody, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
+
+const DEFAULT_EXPECT_STATUS = 200;
+
+/**
+ * Measures one HTTP check. Successful when the response has the expected status (default
+ * 200) and the successCondition, if any, is true; Failed when the server answered
+ * otherwise (value: the status code); Error when there was no usable answer (connection
+ * refused, timeout, a body too large for the condition) or the condition cannot be
+ * evaluated. Never throws.
+ */
+export async function measureHttp(due: DueCheck, now: () => Date): Promise<Measurement> {
+  const name = due.check.name;
+  const result = await observeHttp(due);
+  return { name, ...result, time: now().toISOString() };
+}
+
+type Outcome = Omit<Measurement, "name" | "time">;
+
+async function observeHttp(due: DueCheck): Promise<Outcome> {
+  const http = due.check.http;
+  if (!http) return { phase: "Error", message: "not an http check" };
+  if (!due.url) return { phase: "Error", message: "http check has no URL to request" };
+  const method = http.method ?? "GET";
+  const what = `${method} ${due.url}`;
+  const expectStatus = http.expectStatus ?? DEFAULT_EXPECT_STATUS;
+  const condition = http.successCondition?.trim() ? http.successCondition : undefined;
+
+  let response: Response;
+  let body: string;
+  let truncated: boolean;
+  try {
+    response = await request(
+      due.url,
+      {
+        method,
+        headers: requestHeaders(http.headers, method === "POST" ? due.body : undefined),
+        body: method === "POST" ? (due.body ?? "") : undefined,
+      },
+      due.timeoutMs,
+    );
+    if (response.status !== expectStatus || condition !== undefined) {
+      ({ text: body, truncated } = await readBody(response));
+    } else {
+      await discardBody(response);
+      body = "";
+      truncated = false;
+    }
+  } catch (err) {
+    return { phase: "Error", message: describeRequestError(err, what, due.timeoutMs) };
+  }
+
+  const value = String(response.status);
+  if (response.status !== expectStatus) {
+    const said = excerpt(body);
+    return {
+      phase: "Failed",
+      value,
+      message: `expected status ${expectStatus}, got ${response.status}${said ? `: ${said}` : ""}`,
+    };
+  }
+  if (condition === undefined) return { phase: "Successful", value };
+  if (truncated) {
+    return {
+      phase: "Error",
+      value,
+      message: `response body is larger than ${MAX_BODY_BYTES / (1024 * 1024)} MiB; successCondition cannot judge it`,
+    };
+  }
+
+  const headers = new Map<string, string>();
+  response.headers.forEach((headerValue, headerName) => headers.set(headerName.toLowerCase(), headerValue));
+  const outcome = evaluateSuccessCondition("http", condition, {
+    status: response.status,
+    body,
+    json: parseJson(body),
+    headers,
+  });
+  if (!outcome.ok) return { phase: "Error", value, message: outcome.error };
+  if (!outcome.value) {
+    const said = excerpt(body);
+    return {
+      phase: "Failed",
+      value,
+      message: `successCondition \`${condition}\` was false${said ? ` (response: ${said})` : ""}`,
+    };
+  }
+  return { phase: "Successful", value };
+}
+
+/** The check's headers; a JSON body without a content-type header is sent as application/json. */
+function requestHeaders(headers: Record<string, string> | undefined, body: string | undefined): Headers {
+  const result = new Headers(headers ?? {});
+  if (body !== undefined && !result.has("content-type") && parseJson(body) !== null) {
+    result.set("content-type", "application/json");
+  }
+  return result;
+}
+
+function parseJson(text: string): unknown {
+  if (text.trim() === "") return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,88 @@
+// What the HTTP and Prometheus providers share: one request with a deadline, a body read
+// with a size limit, and errors turned into sentences a person understands.
+
+/** The most of a response body a check reads. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface LimitedBody {
+  text: string;
+  /** The body was longer than the limit; text holds its beginning. */
+  truncated: boolean;
+}
+
+/**
+ * Sends one request that must complete, body included, within timeoutMs. The returned
+ * response's body is read with readBody under the same deadline.
+ */
+export async function request(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
+  return fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+}
+
+/** Reads at most limit bytes of the body, then stops reading (the rest is discarded). */
+export async function readBody(response: Response, limit: number = MAX_BODY_BYTES): Promise<LimitedBody> {
+  if (!response.body) return { text: "", truncated: false };
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size + value.byteLength > limit) {
+        chunks.push(value.subarray(0, limit - size));
+        size = limit;
+        truncated = true;
+        break;
+      }
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    if (truncated) await reader.cancel().catch(() => undefined);
+    reader.releaseLock();
+  }
+  return { text: new TextDecoder().decode(Buffer.concat(chunks)), truncated };
+}
+
+/** Drops a body that will not be read, so the connection is released. */
+export async function discardBody(response: Response): Promise<void> {
+  await response.body?.cancel().catch(() => undefined);
+}
+
+/** A failed request as a sentence: "GET http://x/ready timed out after 5s". */
+export function describeRequestError(err: unknown, what: string, timeoutMs: number): string {
+  if (err instanceof Error) {
+    if (err.name === "TimeoutError") return `${what} timed out after ${formatMs(timeoutMs)}`;
+    if (err.name === "AbortError") return `${what} was aborted`;
+    const cause = (err as Error & { cause?: unknown }).cause;
+    const code = cause && typeof cause === "object" && "code" in cause ? String(cause.code) : undefined;
+    const causeMessage = cause instanceof Error ? cause.message : undefined;
+    switch (code) {
+      case "ECONNREFUSED":
+        return `${what} failed: connection refused`;
+      case "ENOTFOUND":
+      case "EAI_AGAIN":
+        return `${what} failed: host not found (${causeMessage ?? code})`;
+      case "ECONNRESET":
+      case "UND_ERR_SOCKET":
+        return `${what} failed: connection closed by the server`;
+      case "ERR_INVALID_URL":
+        return `${what} failed: invalid URL`;
+    }
+    if (causeMessage) return `${what} failed: ${causeMessage}`;
+    return `${what} failed: ${err.message}`;
+  }
+  return `${what} failed: ${String(err)}`;
+}
+
+export function formatMs(ms: number): string {
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return ms > 1000 ? `${(ms / 1000).toFixed(1)}s` : `${ms}ms`;
+}
+
+/** The beginning of a text on one line, for a message: "model not loaded…". */
+export function excerpt(text: string, max = 200): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
