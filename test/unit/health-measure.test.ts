@@ -16,14 +16,12 @@ describe("measureChecks", () => {
     server = createServer((req, res) => {
       if (req.url === "/ready") res.writeHead(200).end("ok");
       else if (req.url === "/api/v1/query?query=up&timeout=1s") {
-        res
-          .writeHead(200, { "content-type": "application/json" })
-          .end(
-            JSON.stringify({
-              status: "success",
-              data: { resultType: "vector", result: [{ metric: {}, value: [1, "1"] }] },
-            }),
-          );
+        res.writeHead(200, { "content-type": "application/json" }).end(
+          JSON.stringify({
+            status: "success",
+            data: { resultType: "vector", result: [{ metric: {}, value: [1, "1"] }] },
+          }),
+        );
       }
       // anything else hangs until the client gives up
     });
