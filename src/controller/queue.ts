@@ -1,0 +1,303 @@
+// A work queue of string keys (`namespace/name`), with the semantics of client-go's
+// workqueue: a key waiting to be processed is queued once however often it is added, a
+// key is never processed by two workers at once (added while it is being processed, it
+// runs again afterwards), delayed adds keep the earliest time asked for, and failures
+// are retried with per-key exponential backoff.
+//
+// The clock and timers are injected, so tests can drive time by hand.
+
+/** The time source and timers of the queue, the informers and leader election. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/** Whatever Clock.setTimeout returns; only ever given back to Clock.clearTimeout. */
+export type TimerHandle = unknown;
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+};
+
+/** Sleeps `ms` on `clock`; resolves early (with false) when `signal` aborts. */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve(false);
+    const onAbort = () => {
+      clock.clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = clock.setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Called as the queue changes; metrics.ts turns these into Prometheus series. */
+export interface QueueObserver {
+  /** A key was put on the queue (not counted: adds of a key that was already waiting). */
+  added?(key: string): void;
+  /** addRateLimited was called for a key. */
+  retried?(key: string): void;
+  /** The number of keys waiting to be processed changed. */
+  depthChanged?(depth: number): void;
+}
+
+export interface QueueOptions {
+  clock?: Clock;
+  /** First retry delay of addRateLimited (default 5 ms); doubles with every failure. */
+  baseDelayMs?: number;
+  /** Longest retry delay of addRateLimited (default 5 minutes). */
+  maxDelayMs?: number;
+  observer?: QueueObserver;
+  /** A handler given to run() threw or rejected; the key has been re-added with addRateLimited. */
+  onHandlerError?: (key: string, err: unknown) => void;
+}
+
+export interface QueueStats {
+  /** Keys waiting to be processed now. */
+  depth: number;
+  /** Keys being processed by a worker. */
+  processing: number;
+  /** Keys scheduled by addAfter / addRateLimited that are not due yet. */
+  delayed: number;
+  /** Keys put on the queue since it was created (deduplicated adds not counted). */
+  adds: number;
+  /** addRateLimited calls since the queue was created. */
+  retries: number;
+}
+
+export type KeyHandler = (key: string) => Promise<void>;
+
+export const DEFAULT_BASE_DELAY_MS = 5;
+export const DEFAULT_MAX_DELAY_MS = 5 * 60_000;
+
+/** First-in first-out list of keys with O(1) push and shift. */
+class Fifo {
+  #items: string[] = [];
+  #head = 0;
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+  push(key: string): void {
+    this.#items.push(key);
+  }
+  shift(): string | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const key = this.#items[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return key;
+  }
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+}
+
+export class WorkQueue {
+  readonly #clock: Clock;
+  readonly #baseDelayMs: number;
+  readonly #maxDelayMs: number;
+  readonly #observer: QueueObserver;
+  readonly #onHandlerError: ((key: string, err: unknown) => void) | undefined;
+
+  /** Keys ready to be handed to a worker, in order. */
+  readonly #queue = new Fifo();
+  /** Keys that need processing: queued, or added again while being processed. */
+  readonly #dirty = new Set<string>();
+  readonly #processing = new Set<string>();
+  /** Delayed adds: when each key is due and its timer. */
+  readonly #delayed = new Map<string, { at: number; timer: TimerHandle }>();
+  readonly #failures = new Map<string, number>();
+  /** Workers waiting for a key. */
+  readonly #idle: ((key: string | undefined) => void)[] = [];
+  #shuttingDown = false;
+  #workers: Promise<void> | undefined;
+  #adds = 0;
+  #retries = 0;
+
+  constructor(options: QueueOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    this.#baseDelayMs = options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
+    this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+    this.#observer = options.observer ?? {};
+    this.#onHandlerError = options.onHandlerError;
+    if (!(this.#baseDelayMs > 0)) throw new RangeError("baseDelayMs must be > 0");
+    if (!(this.#maxDelayMs >= this.#baseDelayMs)) throw new RangeError("maxDelayMs must be >= baseDelayMs");
+  }
+
+  /** Queues `key` now. A key that is already waiting is not queued twice. Ignored after shutdown(). */
+  add(key: string): void {
+    if (this.#shuttingDown || this.#dirty.has(key)) return;
+    this.#dirty.add(key);
+    this.#adds++;
+    this.#observer.added?.(key);
+    // A key being processed is queued again when its worker is done with it.
+    if (this.#processing.has(key)) return;
+    this.#queue.push(key);
+    this.#dispatch();
+  }
+
+  /**
+   * Queues `key` after `ms` milliseconds. When the key is already scheduled, the earlier
+   * of the two times wins. `ms <= 0` is add(key).
+   */
+  addAfter(key: string, ms: number): void {
+    if (this.#shuttingDown) return;
+    if (!(ms > 0)) {
+      this.add(key);
+      return;
+    }
+    const at = this.#clock.now() + ms;
+    const pending = this.#delayed.get(key);
+    if (pending) {
+      if (pending.at <= at) return;
+      this.#clock.clearTimeout(pending.timer);
+    }
+    const timer = this.#clock.setTimeout(() => {
+      const current = this.#delayed.get(key);
+      if (current?.timer !== timer) return;
+      this.#delayed.delete(key);
+      this.add(key);
+    }, ms);
+    this.#delayed.set(key, { at, timer });
+  }
+
+  /**
+   * Queues `key` after its backoff: baseDelayMs * 2^n, n being the number of times it was
+   * retried since the last forget(key), capped at maxDelayMs.
+   */
+  addRateLimited(key: string): void {
+    if (this.#shuttingDown) return;
+    const delay = this.backoffMs(key);
+    this.#failures.set(key, this.numRequeues(key) + 1);
+    this.#retries++;
+    this.#observer.retried?.(key);
+    this.addAfter(key, delay);
+  }
+
+  /** The delay the next addRateLimited(key) will use. */
+  backoffMs(key: string): number {
+    const n = this.numRequeues(key);
+    return Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.min(n, 64));
+  }
+
+  /** Resets the backoff of `key` (call after it was processed successfully). */
+  forget(key: string): void {
+    this.#failures.delete(key);
+  }
+
+  /** How many times addRateLimited was called for `key` since its last forget. */
+  numRequeues(key: string): number {
+    return this.#failures.get(key) ?? 0;
+  }
+
+  get depth(): number {
+    return this.#queue.length;
+  }
+
+  get shuttingDown(): boolean {
+    return this.#shuttingDown;
+  }
+
+  stats(): QueueStats {
+    return {
+      depth: this.#queue.length,
+      processing: this.#processing.size,
+      delayed: this.#delayed.size,
+      adds: this.#adds,
+      retries: this.#retries,
+    };
+  }
+
+  /**
+   * Starts `workers` concurrent workers that take keys and call `handler`. A handler that
+   * throws or rejects gets its key re-added with addRateLimited (and onHandlerError is
+   * called); otherwise the handler decides itself: forget(key) on success, addAfter for a
+   * planned wait, addRateLimited for an error it caught. Resolves when the workers have
+   * stopped, after shutdown().
+   */
+  run(workers: number, handler: KeyHandler): Promise<void> {
+    if (!Number.isInteger(workers) || workers < 1) throw new RangeError("workers must be an integer >= 1");
+    if (this.#workers) throw new Error("the queue is already running");
+    const loops: Promise<void>[] = [];
+    for (let i = 0; i < workers; i++) loops.push(this.#work(handler));
+    this.#workers = Promise.all(loops).then(() => undefined);
+    return this.#workers;
+  }
+
+  /**
+   * Stops taking work: adds are ignored, delayed adds are dropped, queued keys stay
+   * unprocessed (the controller is level-triggered; the next start reconciles everything).
+   * Resolves when every handler that was running has finished.
+   */
+  async shutdown(): Promise<void> {
+    if (!this.#shuttingDown) {
+      this.#shuttingDown = true;
+      for (const { timer } of this.#delayed.values()) this.#clock.clearTimeout(timer);
+      this.#delayed.clear();
+      this.#queue.clear();
+      this.#dirty.clear();
+      this.#observer.depthChanged?.(0);
+      for (const wake of this.#idle.splice(0)) wake(undefined);
+    }
+    await this.#workers;
+  }
+
+  async #work(handler: KeyHandler): Promise<void> {
+    for (;;) {
+      const key = await this.#next();
+      if (key === undefined) return;
+      try {
+        await handler(key);
+      } catch (err) {
+        this.addRateLimited(key);
+        this.#onHandlerError?.(key, err);
+      } finally {
+        this.#done(key);
+      }
+    }
+  }
+
+  #next(): Promise<string | undefined> {
+    if (this.#shuttingDown) return Promise.resolve(undefined);
+    const key = this.#take();
+    if (key !== undefined) return Promise.resolve(key);
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #take(): string | undefined {
+    const key = this.#queue.shift();
+    if (key === undefined) return undefined;
+    this.#dirty.delete(key);
+    this.#processing.add(key);
+    this.#observer.depthChanged?.(this.#queue.length);
+    return key;
+  }
+
+  #dispatch(): void {
+    this.#observer.depthChanged?.(this.#queue.length);
+    while (this.#idle.length > 0 && this.#queue.length > 0) {
+      const key = this.#take();
+      const wake = this.#idle.shift();
+      if (key !== undefined && wake) wake(key);
+    }
+  }
+
+  #done(key: string): void {
+    this.#processing.delete(key);
+    if (!this.#shuttingDown && this.#dirty.has(key)) {
+      this.#queue.push(key);
+      this.#dispatch();
+    }
+  }
+}

@@ -1,0 +1,292 @@
+import { expect } from "chai";
+import { WorkQueue, type Clock, type TimerHandle } from "../../src/controller/queue.ts";
+
+/** A clock that only moves when advance() is called. */
+class ManualClock implements Clock {
+  #now = 0;
+  #seq = 0;
+  readonly #timers = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.#now;
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = ++this.#seq;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimeout(handle: TimerHandle): void {
+    this.#timers.delete(handle as number);
+  }
+  get pendingTimers(): number {
+    return this.#timers.size;
+  }
+  /** Moves time forward, firing due timers in order and letting promises settle after each. */
+  async advance(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    for (;;) {
+      let next: [number, { at: number; fn: () => void }] | undefined;
+      for (const entry of this.#timers)
+        if (entry[1].at <= target && (!next || entry[1].at < next[1].at)) next = entry;
+      if (!next) break;
+      this.#timers.delete(next[0]);
+      this.#now = next[1].at;
+      next[1].fn();
+      await settle();
+    }
+    this.#now = target;
+    await settle();
+  }
+}
+
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Records every handler call; a test may hold a key's handler open with `hold`. */
+function recorder() {
+  const calls: string[] = [];
+  const running = new Map<string, number>();
+  let maxConcurrentSameKey = 0;
+  const holds = new Map<string, Deferred[]>();
+  const handler = async (key: string) => {
+    calls.push(key);
+    const n = (running.get(key) ?? 0) + 1;
+    running.set(key, n);
+    maxConcurrentSameKey = Math.max(maxConcurrentSameKey, n);
+    try {
+      const hold = holds.get(key)?.shift();
+      if (hold) await hold.promise;
+    } finally {
+      running.set(key, (running.get(key) ?? 1) - 1);
+    }
+  };
+  const hold = (key: string): Deferred => {
+    const d = deferred();
+    holds.set(key, [...(holds.get(key) ?? []), d]);
+    return d;
+  };
+  return { calls, handler, hold, running, maxConcurrent: () => maxConcurrentSameKey };
+}
+
+describe("WorkQueue", () => {
+  let clock: ManualClock;
+  let queue: WorkQueue;
+  let done: Promise<void> | undefined;
+
+  beforeEach(() => {
+    clock = new ManualClock();
+    queue = new WorkQueue({ clock });
+    done = undefined;
+  });
+  afterEach(async () => {
+    await queue.shutdown();
+    await done;
+  });
+
+  it("processes a key added 10 times while waiting once", async () => {
+    const rec = recorder();
+    for (let i = 0; i < 10; i++) queue.add("ns/a");
+    queue.add("ns/b");
+    expect(queue.depth).to.equal(2);
+    done = queue.run(4, rec.handler);
+    await settle();
+    expect(rec.calls).to.deep.equal(["ns/a", "ns/b"]);
+    expect(queue.stats()).to.include({ depth: 0, processing: 0, adds: 2 });
+  });
+
+  it("never runs a key concurrently with itself, and runs it again when added during processing", async () => {
+    const rec = recorder();
+    const first = rec.hold("ns/a");
+    done = queue.run(4, rec.handler);
+    queue.add("ns/a");
+    await settle();
+    expect(rec.calls).to.deep.equal(["ns/a"]);
+    // Added three times while its first run is in progress: queued again once, not started.
+    queue.add("ns/a");
+    queue.add("ns/a");
+    queue.add("ns/a");
+    await settle();
+    expect(rec.calls).to.deep.equal(["ns/a"]);
+    expect(queue.stats()).to.include({ processing: 1, depth: 0 });
+    first.resolve();
+    await settle();
+    expect(rec.calls).to.deep.equal(["ns/a", "ns/a"]);
+    expect(rec.maxConcurrent()).to.equal(1);
+  });
+
+  it("processes different keys in parallel, up to the number of workers", async () => {
+    const rec = recorder();
+    const holds = ["a", "b", "c"].map((k) => rec.hold(k));
+    done = queue.run(2, rec.handler);
+    queue.add("a");
+    queue.add("b");
+    queue.add("c");
+    await settle();
+    expect(rec.calls).to.deep.equal(["a", "b"]);
+    expect(queue.stats()).to.include({ processing: 2, depth: 1 });
+    holds[0]!.resolve();
+    await settle();
+    expect(rec.calls).to.deep.equal(["a", "b", "c"]);
+    holds[1]!.resolve();
+    holds[2]!.resolve();
+  });
+
+  it("backs off exponentially per key with addRateLimited, capped, and forget resets it", async () => {
+    queue = new WorkQueue({ clock, baseDelayMs: 5, maxDelayMs: 100 });
+    const delays: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      delays.push(queue.backoffMs("ns/a"));
+      queue.addRateLimited("ns/a");
+    }
+    expect(delays).to.deep.equal([5, 10, 20, 40, 80, 100, 100]);
+    expect(queue.numRequeues("ns/a")).to.equal(7);
+    expect(queue.backoffMs("ns/b"), "another key has its own backoff").to.equal(5);
+    queue.forget("ns/a");
+    expect(queue.numRequeues("ns/a")).to.equal(0);
+    expect(queue.backoffMs("ns/a")).to.equal(5);
+    expect(queue.stats().retries).to.equal(7);
+  });
+
+  it("adds a rate-limited key only when its backoff has passed", async () => {
+    const rec = recorder();
+    done = queue.run(1, rec.handler);
+    queue.addRateLimited("ns/a"); // 5 ms
+    await clock.advance(4);
+    expect(rec.calls).to.deep.equal([]);
+    await clock.advance(1);
+    expect(rec.calls).to.deep.equal(["ns/a"]);
+    queue.addRateLimited("ns/a"); // 10 ms
+    await clock.advance(9);
+    expect(rec.calls).to.have.length(1);
+    await clock.advance(1);
+    expect(rec.calls).to.have.length(2);
+    queue.forget("ns/a");
+    queue.addRateLimited("ns/a"); // 5 ms again
+    await clock.advance(5);
+    expect(rec.calls).to.have.length(3);
+  });
+
+  it("re-adds a key whose handler throws, with backoff, and reports the error", async () => {
+    const errors: string[] = [];
+    queue = new WorkQueue({ clock, onHandlerError: (key, err) => errors.push(`${key}: ${String(err)}`) });
+    let attempts = 0;
+    done = queue.run(1, async () => {
+      attempts++;
+      if (attempts < 3) throw new Error(`attempt ${attempts} failed`);
+    });
+    queue.add("ns/a");
+    await settle();
+    expect(attempts).to.equal(1);
+    await clock.advance(5);
+    expect(attempts).to.equal(2);
+    await clock.advance(9);
+    expect(attempts, "second retry waits 10 ms").to.equal(2);
+    await clock.advance(1);
+    expect(attempts).to.equal(3);
+    expect(errors).to.deep.equal(["ns/a: Error: attempt 1 failed", "ns/a: Error: attempt 2 failed"]);
+  });
+
+  it("addAfter keeps the earliest pending time of a key", async () => {
+    const rec = recorder();
+    done = queue.run(1, rec.handler);
+    queue.addAfter("ns/a", 1000);
+    queue.addAfter("ns/a", 100);
+    queue.addAfter("ns/a", 500);
+    expect(queue.stats().delayed).to.equal(1);
+    await clock.advance(99);
+    expect(rec.calls).to.deep.equal([]);
+    await clock.advance(1);
+    expect(rec.calls).to.deep.equal(["ns/a"]);
+    await clock.advance(2000);
+    expect(rec.calls, "the later times were dropped").to.deep.equal(["ns/a"]);
+    expect(clock.pendingTimers).to.equal(0);
+  });
+
+  it("addAfter with a delay of 0 adds at once", async () => {
+    const rec = recorder();
+    done = queue.run(1, rec.handler);
+    queue.addAfter("ns/a", 0);
+    await settle();
+    expect(rec.calls).to.deep.equal(["ns/a"]);
+  });
+
+  it("a delayed key that is also added now runs now, and again when its time comes", async () => {
+    const rec = recorder();
+    done = queue.run(1, rec.handler);
+    queue.addAfter("ns/a", 100);
+    queue.add("ns/a");
+    await settle();
+    expect(rec.calls).to.deep.equal(["ns/a"]);
+    await clock.advance(100);
+    expect(rec.calls).to.deep.equal(["ns/a", "ns/a"]);
+  });
+
+  it("shutdown stops taking work and resolves only when in-flight handlers finish", async () => {
+    const rec = recorder();
+    const inFlight = rec.hold("ns/a");
+    done = queue.run(1, rec.handler);
+    queue.add("ns/a");
+    queue.add("ns/b");
+    queue.addAfter("ns/c", 10);
+    await settle();
+    expect(rec.calls).to.deep.equal(["ns/a"]);
+
+    let shutDown = false;
+    const shutdown = queue.shutdown().then(() => (shutDown = true));
+    queue.add("ns/d");
+    await settle();
+    expect(shutDown, "still waiting for ns/a's handler").to.equal(false);
+    inFlight.resolve();
+    await shutdown;
+    await done;
+    await clock.advance(100);
+    expect(rec.calls, "queued, delayed and later keys are not processed").to.deep.equal(["ns/a"]);
+    expect(clock.pendingTimers).to.equal(0);
+  });
+
+  it("shutdown of a queue whose workers are idle resolves at once", async () => {
+    done = queue.run(3, async () => {});
+    await settle();
+    await queue.shutdown();
+    await done;
+  });
+
+  it("reports adds, retries and depth to its observer", async () => {
+    const seen = { added: 0, retried: 0, depth: [] as number[] };
+    queue = new WorkQueue({
+      clock,
+      observer: {
+        added: () => seen.added++,
+        retried: () => seen.retried++,
+        depthChanged: (d) => seen.depth.push(d),
+      },
+    });
+    queue.add("a");
+    queue.add("a");
+    queue.add("b");
+    queue.addRateLimited("c");
+    expect(seen).to.deep.include({ added: 2, retried: 1 });
+    expect(seen.depth.at(-1)).to.equal(2);
+    await clock.advance(5);
+    expect(seen.added).to.equal(3);
+    expect(seen.depth.at(-1)).to.equal(3);
+    const rec = recorder();
+    done = queue.run(1, rec.handler);
+    await settle();
+    expect(seen.depth.at(-1)).to.equal(0);
+  });
+
+  it("refuses a bad worker count and a second run", () => {
+    expect(() => queue.run(0, async () => {})).to.throw(RangeError);
+    done = queue.run(1, async () => {});
+    expect(() => queue.run(1, async () => {})).to.throw(/already running/);
+  });
+});
