@@ -1,0 +1,105 @@
+{{/* Chart name, overridable. */}}
+{{- define "mro.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Full name of the release's objects: the release name when it already contains the chart
+name (helm install model-rollout-operator ...), else RELEASE-CHART.
+*/}}
+{{- define "mro.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mro.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels that select the operator pods; never change them across upgrades. */}}
+{{- define "mro.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mro.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "mro.labels" -}}
+helm.sh/chart: {{ include "mro.chart" . }}
+{{ include "mro.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: model-rollout-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "mro.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "mro.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "mro.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Settings that the schema cannot express on its own. */}}
+{{- define "mro.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
+{{- fail (printf "replicaCount is %d but leaderElection.enabled is false: several operators would reconcile the same ModelDeployments at once. Enable leader election or set replicaCount to 1." (int .Values.replicaCount)) -}}
+{{- end -}}
+{{- if eq (int .Values.metrics.port) (int .Values.health.port) -}}
+{{- fail (printf "metrics.port and health.port are both %d; they must differ." (int .Values.metrics.port)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+What the operator needs in the namespaces it watches. Shared by the ClusterRole (all
+namespaces) and the Role (watchNamespace).
+*/}}
+{{- define "mro.operatorRules" -}}
+- apiGroups: ["mlops.dev"]
+  resources: ["modeldeployments"]
+  verbs: ["get", "list", "watch", "update", "patch"]
+- apiGroups: ["mlops.dev"]
+  resources: ["modeldeployments/status"]
+  verbs: ["get", "update", "patch"]
+- apiGroups: ["mlops.dev"]
+  resources: ["modeldeployments/scale"]
+  verbs: ["get", "update", "patch"]
+# Children carry an ownerReference with blockOwnerDeletion; clusters with the
+# OwnerReferencesPermissionEnforcement admission plugin (OpenShift) require this.
+- apiGroups: ["mlops.dev"]
+  resources: ["modeldeployments/finalizers"]
+  verbs: ["update"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end -}}
