@@ -1,0 +1,587 @@
+// An informer: a local cache of one kind of object, kept current by list + watch, that
+// tells event handlers about additions, updates and deletions.
+//
+// - It lists, then watches from the list's resourceVersion. A watch that ends cleanly
+//   (server timeout) is reopened at once from the last resourceVersion seen; a watch or
+//   list that fails is retried with exponential backoff, one attempt at a time; "410 Gone"
+//   (the resourceVersion is too old) relists at once.
+// - Every resyncPeriodMs it lists everything again and hands every object to the update
+//   handlers, so a missed event is healed within one period.
+// - Objects in the cache are deep-frozen: callers must clone before they change one
+//   (structuredClone), and a mutation throws a TypeError instead of corrupting the cache.
+// - Objects are the API server's JSON as sent: timestamps are RFC 3339 strings (the
+//   client-node types say Date; do not rely on Date methods on cached objects).
+//
+// The transport is a ListWatchSource: kubeListWatch() talks to the API server through
+// client-node's KubeConfig and Watch; tests give a fake one.
+import * as http from "node:http";
+import * as https from "node:https";
+import { Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { discardLogs, type LogSink } from "../observability/log.ts";
+import { sleep, systemClock, type Clock, type TimerHandle } from "./queue.ts";
+
+export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+
+export interface WatchEvent<T> {
+  type: WatchEventType;
+  /** The object; for ERROR a metav1.Status. */
+  object: T;
+}
+
+export interface ListResult<T> {
+  items: T[];
+  /** The resourceVersion of the list, to watch from. */
+  resourceVersion: string;
+}
+
+/** Where an informer gets its objects from. */
+export interface ListWatchSource<T extends KubernetesObject> {
+  /** What is listed and watched, for logs ("apps/v1 deployments in all namespaces"). */
+  readonly description: string;
+  /** Lists every object (all pages). Rejects on any error. */
+  list(signal: AbortSignal): Promise<ListResult<T>>;
+  /**
+   * Watches from `resourceVersion`, giving each event to `onEvent`. Resolves when the watch
+   * ends cleanly (the server closed it, or `signal` aborted); rejects when it fails (a
+   * GoneError when the resourceVersion is too old).
+   */
+  watch(resourceVersion: string, onEvent: (event: WatchEvent<T>) => void, signal: AbortSignal): Promise<void>;
+}
+
+/** The resourceVersion to watch from is gone (HTTP 410): the informer must list again. */
+export class GoneError extends Error {
+  constructor(message = "resourceVersion too old (410 Gone)") {
+    super(message);
+    this.name = "GoneError";
+  }
+}
+
+/** An error answer of the API server. */
+export class ApiStatusError extends Error {
+  readonly statusCode: number;
+  constructor(statusCode: number, message: string) {
+    super(message);
+    this.name = "ApiStatusError";
+    this.statusCode = statusCode;
+  }
+}
+
+export interface EventHandlers<T> {
+  add?(obj: T): void;
+  /** Also called for every object on a periodic relist (old and new may be the same version). */
+  update?(oldObj: T, newObj: T): void;
+  /** The last state the informer knew of the deleted object. */
+  delete?(obj: T): void;
+}
+
+export interface InformerOptions<T extends KubernetesObject> {
+  source: ListWatchSource<T>;
+  /** Full relist period in ms (default 5 minutes); 0 disables periodic relists. */
+  resyncPeriodMs?: number;
+  /** First retry delay after a failed list or watch (default 1 s); doubles up to maxBackoffMs. */
+  initialBackoffMs?: number;
+  /** Longest retry delay (default 30 s). */
+  maxBackoffMs?: number;
+  /** A watch that ends cleanly sooner than this after it was opened, with no event, counts as a failure (default 1 s). */
+  minWatchMs?: number;
+  clock?: Clock;
+  logger?: LogSink;
+}
+
+/** Freezes `value` and everything reachable from it; returns it. */
+export function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const key of Reflect.ownKeys(value)) {
+    deepFreeze((value as Record<PropertyKey, unknown>)[key]);
+  }
+  return value;
+}
+
+/** `namespace/name`, or `name` for cluster-scoped objects: the key of an object in caches and queues. */
+export function objectKey(obj: KubernetesObject): string {
+  const ns = obj.metadata?.namespace;
+  const name = obj.metadata?.name ?? "";
+  return ns ? `${ns}/${name}` : name;
+}
+
+export const DEFAULT_RESYNC_PERIOD_MS = 5 * 60_000;
+
+export class Informer<T extends KubernetesObject> {
+  readonly #source: ListWatchSource<T>;
+  readonly #resyncPeriodMs: number;
+  readonly #initialBackoffMs: number;
+  readonly #maxBackoffMs: number;
+  readonly #minWatchMs: number;
+  readonly #clock: Clock;
+  readonly #log: LogSink;
+
+  /** namespace ("" for cluster-scoped) -> name -> object. */
+  readonly #cache = new Map<string, Map<string, T>>();
+  readonly #handlers = new Set<EventHandlers<T>>();
+  #resourceVersion = "";
+  #synced = false;
+  #syncWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  #stop: AbortController | undefined;
+  #loop: Promise<void> | undefined;
+  #lists = 0;
+  #watchRestarts = 0;
+
+  constructor(options: InformerOptions<T>) {
+    this.#source = options.source;
+    this.#resyncPeriodMs = options.resyncPeriodMs ?? DEFAULT_RESYNC_PERIOD_MS;
+    this.#initialBackoffMs = options.initialBackoffMs ?? 1000;
+    this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
+    this.#minWatchMs = options.minWatchMs ?? 1000;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.logger ?? discardLogs;
+    if (!(this.#resyncPeriodMs >= 0)) throw new RangeError("resyncPeriodMs must be >= 0");
+  }
+
+  /** Registers handlers; returns a function that unregisters them. */
+  addEventHandler(handlers: EventHandlers<T>): () => void {
+    this.#handlers.add(handlers);
+    return () => this.#handlers.delete(handlers);
+  }
+
+  /** Starts listing and watching in the background. */
+  start(): void {
+    if (this.#loop) throw new Error(`informer for ${this.#source.description} already started`);
+    this.#stop = new AbortController();
+    this.#loop = this.#run(this.#stop.signal);
+  }
+
+  /** Stops watching; resolves when the list/watch loop has ended. The cache keeps its last state. */
+  async stop(): Promise<void> {
+    this.#stop?.abort();
+    await this.#loop;
+    for (const w of this.#syncWaiters.splice(0)) w.reject(new Error("informer stopped before it synced"));
+  }
+
+  /** True once the first list has filled the cache. */
+  hasSynced(): boolean {
+    return this.#synced;
+  }
+
+  /** Resolves when the first list has filled the cache; rejects if the informer is stopped first. */
+  waitForSync(): Promise<void> {
+    if (this.#synced) return Promise.resolve();
+    if (this.#stop?.signal.aborted) return Promise.reject(new Error("informer stopped before it synced"));
+    return new Promise((resolve, reject) => this.#syncWaiters.push({ resolve, reject }));
+  }
+
+  /** Every cached object, or those of one namespace. Frozen: clone before changing. */
+  list(namespace?: string): readonly T[] {
+    if (namespace !== undefined) return [...(this.#cache.get(namespace)?.values() ?? [])];
+    const all: T[] = [];
+    for (const objects of this.#cache.values()) all.push(...objects.values());
+    return all;
+  }
+
+  /** One cached object ("" as namespace for cluster-scoped kinds). Frozen: clone before changing. */
+  get(namespace: string, name: string): T | undefined {
+    return this.#cache.get(namespace)?.get(name);
+  }
+
+  /** The last resourceVersion seen (list, event or bookmark). */
+  get resourceVersion(): string {
+    return this.#resourceVersion;
+  }
+
+  /** How many full lists and how many watch restarts after a failure there were. */
+  stats(): { lists: number; watchRestarts: number; objects: number } {
+    let objects = 0;
+    for (const m of this.#cache.values()) objects += m.size;
+    return { lists: this.#lists, watchRestarts: this.#watchRestarts, objects };
+  }
+
+  async #run(stop: AbortSignal): Promise<void> {
+    const what = this.#source.description;
+    let backoffMs = this.#initialBackoffMs;
+    let needList = true;
+    let nextListAt = Infinity;
+    const backOff = async (): Promise<void> => {
+      const ms = backoffMs;
+      backoffMs = Math.min(backoffMs * 2, this.#maxBackoffMs);
+      await sleep(this.#clock, ms, stop);
+    };
+
+    while (!stop.aborted) {
+      if (needList) {
+        try {
+          const result = await this.#source.list(stop);
+          if (stop.aborted) break;
+          this.#replace(result.items);
+          this.#resourceVersion = result.resourceVersion;
+          this.#lists++;
+          needList = false;
+          backoffMs = this.#initialBackoffMs;
+          nextListAt = this.#resyncPeriodMs > 0 ? this.#clock.now() + this.#resyncPeriodMs : Infinity;
+          if (!this.#synced) {
+            this.#synced = true;
+            for (const w of this.#syncWaiters.splice(0)) w.resolve();
+            this.#log.info("informer synced", { source: what, objects: this.stats().objects });
+          } else {
+            this.#log.debug("informer relisted", { source: what, objects: this.stats().objects });
+          }
+        } catch (err) {
+          if (stop.aborted) break;
+          this.#log.warn("list failed; retrying with backoff", {
+            source: what,
+            error: describe(err),
+            retryInMs: backoffMs,
+          });
+          await backOff();
+          continue;
+        }
+      }
+
+      // Watch until the watch ends, fails, or the next relist is due.
+      const watchStop = new AbortController();
+      const onStop = () => watchStop.abort();
+      stop.addEventListener("abort", onStop, { once: true });
+      let relistTimer: TimerHandle | undefined;
+      if (nextListAt !== Infinity) {
+        relistTimer = this.#clock.setTimeout(
+          () => {
+            needList = true;
+            watchStop.abort();
+          },
+          Math.max(0, nextListAt - this.#clock.now()),
+        );
+      }
+      let watchError: Error | undefined;
+      let events = 0;
+      const openedAt = this.#clock.now();
+      try {
+        await this.#source.watch(
+          this.#resourceVersion,
+          (event) => {
+            if (watchStop.signal.aborted) return;
+            events++;
+            const failure = this.#apply(event);
+            if (failure) {
+              watchError = failure;
+              watchStop.abort();
+            }
+          },
+          watchStop.signal,
+        );
+      } catch (err) {
+        watchError = err instanceof Error ? err : new Error(String(err));
+      } finally {
+        if (relistTimer !== undefined) this.#clock.clearTimeout(relistTimer);
+        stop.removeEventListener("abort", onStop);
+      }
+      if (stop.aborted) break;
+      if (needList && !watchError) continue; // relist due
+
+      if (watchError instanceof GoneError) {
+        this.#log.info("watch expired (410 Gone); relisting", { source: what });
+        needList = true;
+        continue;
+      }
+      if (watchError) {
+        this.#watchRestarts++;
+        this.#log.warn("watch failed; restarting with backoff", {
+          source: what,
+          error: describe(watchError),
+          retryInMs: backoffMs,
+        });
+        await backOff();
+        continue;
+      }
+      // Clean end (server-side timeout): reopen from the last resourceVersion.
+      if (events > 0 || this.#clock.now() - openedAt >= this.#minWatchMs) {
+        backoffMs = this.#initialBackoffMs;
+      } else {
+        this.#watchRestarts++;
+        this.#log.debug("watch closed at once; reopening with backoff", {
+          source: what,
+          retryInMs: backoffMs,
+        });
+        await backOff();
+      }
+    }
+  }
+
+  /** Applies one watch event to the cache; returns an error that must end the watch. */
+  #apply(event: WatchEvent<T>): Error | undefined {
+    const rv = event.object?.metadata?.resourceVersion;
+    switch (event.type) {
+      case "ADDED":
+      case "MODIFIED": {
+        const obj = deepFreeze(event.object);
+        const old = this.#put(obj);
+        if (!old) this.#emit("add", obj);
+        else if (old.metadata?.resourceVersion !== rv) this.#emit("update", old, obj);
+        break;
+      }
+      case "DELETED": {
+        const obj = deepFreeze(event.object);
+        const old = this.#remove(obj);
+        if (old) this.#emit("delete", obj);
+        break;
+      }
+      case "BOOKMARK":
+        break;
+      case "ERROR": {
+        const status = event.object as unknown as { code?: number; message?: string; reason?: string };
+        if (status.code === 410) return new GoneError(status.message);
+        return new ApiStatusError(
+          status.code ?? 0,
+          `watch error: ${status.message ?? status.reason ?? "unknown"}`,
+        );
+      }
+      default:
+        return undefined;
+    }
+    if (rv) this.#resourceVersion = rv;
+    return undefined;
+  }
+
+  /** Replaces the cache with a full list: add for new objects, update for every other one, delete for the gone. */
+  #replace(items: readonly T[]): void {
+    const seen = new Map<string, Set<string>>();
+    for (const item of items) {
+      const obj = deepFreeze(item);
+      const ns = obj.metadata?.namespace ?? "";
+      const name = obj.metadata?.name ?? "";
+      let names = seen.get(ns);
+      if (!names) seen.set(ns, (names = new Set()));
+      names.add(name);
+      const old = this.#put(obj);
+      if (old) this.#emit("update", old, obj);
+      else this.#emit("add", obj);
+    }
+    for (const [ns, objects] of [...this.#cache]) {
+      for (const [name, obj] of [...objects]) {
+        if (!seen.get(ns)?.has(name)) {
+          this.#remove(obj);
+          this.#emit("delete", obj);
+        }
+      }
+    }
+  }
+
+  #put(obj: T): T | undefined {
+    const ns = obj.metadata?.namespace ?? "";
+    const name = obj.metadata?.name ?? "";
+    let objects = this.#cache.get(ns);
+    if (!objects) this.#cache.set(ns, (objects = new Map()));
+    const old = objects.get(name);
+    objects.set(name, obj);
+    return old;
+  }
+
+  #remove(obj: T): T | undefined {
+    const ns = obj.metadata?.namespace ?? "";
+    const name = obj.metadata?.name ?? "";
+    const objects = this.#cache.get(ns);
+    const old = objects?.get(name);
+    if (objects && old) {
+      objects.delete(name);
+      if (objects.size === 0) this.#cache.delete(ns);
+    }
+    return old;
+  }
+
+  #emit(kind: "add", obj: T): void;
+  #emit(kind: "update", old: T, obj: T): void;
+  #emit(kind: "delete", obj: T): void;
+  #emit(kind: "add" | "update" | "delete", a: T, b?: T): void {
+    for (const h of this.#handlers) {
+      try {
+        if (kind === "add") h.add?.(a);
+        else if (kind === "update") h.update?.(a, b as T);
+        else h.delete?.(a);
+      } catch (err) {
+        this.#log.error("informer event handler threw", {
+          source: this.#source.description,
+          event: kind,
+          key: objectKey(a),
+          error: describe(err),
+        });
+      }
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ---------------------------------------------------------------------------------------
+// The API server as a ListWatchSource.
+
+/** A kind of object, as the API server serves it. */
+export interface ResourceType {
+  /** "v1", "apps/v1", "mlops.dev/v1alpha1". */
+  apiVersion: string;
+  kind: string;
+  /** The resource name in URLs: "deployments". */
+  plural: string;
+  /** Default true. */
+  namespaced?: boolean;
+}
+
+export interface KubeListWatchOptions {
+  /** Watch one namespace; undefined = all namespaces. Ignored for cluster-scoped kinds. */
+  namespace?: string;
+  /** e.g. "app.kubernetes.io/managed-by=model-rollout-operator". */
+  labelSelector?: string;
+  fieldSelector?: string;
+  /** Objects per list page (default 500). */
+  pageSize?: number;
+  /** Per-request timeout of list pages in ms (default 60 s). */
+  listTimeoutMs?: number;
+}
+
+/** The URL path of a kind's collection: /api/v1/namespaces/ns/services, /apis/apps/v1/deployments. */
+export function collectionPath(resource: ResourceType, namespace?: string): string {
+  const root = resource.apiVersion.includes("/")
+    ? `/apis/${resource.apiVersion}`
+    : `/api/${resource.apiVersion}`;
+  const ns = (resource.namespaced ?? true) && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
+  return `${root}${ns}/${resource.plural}`;
+}
+
+interface ListPage<T> {
+  items?: T[];
+  metadata?: { resourceVersion?: string; continue?: string };
+}
+
+/** Lists and watches one kind on the API server of `kc` (its current context). */
+export function kubeListWatch<T extends KubernetesObject>(
+  kc: KubeConfig,
+  resource: ResourceType,
+  options: KubeListWatchOptions = {},
+): ListWatchSource<T> {
+  const namespaced = resource.namespaced ?? true;
+  const namespace = namespaced ? options.namespace : undefined;
+  const path = collectionPath(resource, namespace);
+  const pageSize = options.pageSize ?? 500;
+  const listTimeoutMs = options.listTimeoutMs ?? 60_000;
+  const selectors: Record<string, string> = {};
+  if (options.labelSelector) selectors.labelSelector = options.labelSelector;
+  if (options.fieldSelector) selectors.fieldSelector = options.fieldSelector;
+  const scope = !namespaced ? "" : namespace ? ` in namespace ${namespace}` : " in all namespaces";
+  const selectorText = options.labelSelector ? ` with labels ${options.labelSelector}` : "";
+  const watcher = new Watch(kc);
+
+  return {
+    description: `${resource.apiVersion} ${resource.plural}${scope}${selectorText}`,
+
+    async list(signal) {
+      const items: T[] = [];
+      let resourceVersion = "";
+      let cont: string | undefined;
+      do {
+        const query: Record<string, string> = { ...selectors, limit: String(pageSize) };
+        if (cont) query.continue = cont;
+        const page = await getJson<ListPage<T>>(kc, path, query, signal, listTimeoutMs);
+        // List items carry neither apiVersion nor kind; watch events do. Make them alike.
+        for (const item of page.items ?? [])
+          items.push({ ...item, apiVersion: resource.apiVersion, kind: resource.kind });
+        if (!resourceVersion) resourceVersion = page.metadata?.resourceVersion ?? "";
+        cont = page.metadata?.continue || undefined;
+      } while (cont);
+      return { items, resourceVersion };
+    },
+
+    watch(resourceVersion, onEvent, signal) {
+      return new Promise<void>((resolve, reject) => {
+        if (signal.aborted) return resolve();
+        let controller: AbortController | undefined;
+        let settled = false;
+        const finish = (err?: unknown) => {
+          if (settled) return;
+          settled = true;
+          signal.removeEventListener("abort", onAbort);
+          controller?.abort();
+          if (signal.aborted || !err || isTimeout(err)) resolve();
+          else if (statusOf(err) === 410) reject(new GoneError());
+          else reject(err instanceof Error ? err : new Error(String(err)));
+        };
+        const onAbort = () => finish();
+        signal.addEventListener("abort", onAbort, { once: true });
+        // Server-side timeout of 5 to 10 minutes, spread like client-go's reflector.
+        const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+        watcher
+          .watch(
+            path,
+            { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+            (type: string, object: T) => {
+              if (!settled) onEvent({ type: type as WatchEventType, object });
+            },
+            (err: unknown) => finish(err),
+          )
+          .then(
+            (c) => {
+              controller = c;
+              if (settled) c.abort();
+            },
+            (err: unknown) => finish(err ?? new Error("watch failed")),
+          );
+      });
+    },
+  };
+}
+
+function isTimeout(err: unknown): boolean {
+  return typeof err === "object" && err !== null && (err as { name?: string }).name === "TimeoutError";
+}
+
+function statusOf(err: unknown): number | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  const e = err as { statusCode?: unknown; code?: unknown };
+  if (typeof e.statusCode === "number") return e.statusCode;
+  if (typeof e.code === "number") return e.code;
+  return undefined;
+}
+
+/** GET `path` on the API server of `kc`, with its credentials; parses the JSON answer. */
+export async function getJson<R>(
+  kc: KubeConfig,
+  path: string,
+  query: Record<string, string>,
+  signal: AbortSignal,
+  timeoutMs: number,
+): Promise<R> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error("the kubeconfig has no current cluster");
+  const url = new URL(cluster.server.replace(/\/+$/, "") + path);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const options: https.RequestOptions = { method: "GET", headers: { Accept: "application/json" } };
+  await kc.applyToHTTPSOptions(options);
+  const transport = url.protocol === "http:" ? http : https;
+  return new Promise<R>((resolve, reject) => {
+    const req = transport.request(url, { ...options, signal, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        const status = res.statusCode ?? 0;
+        if (status !== 200) {
+          let message = text.slice(0, 500);
+          try {
+            message = (JSON.parse(text) as { message?: string }).message ?? message;
+          } catch {
+            // not a Status object
+          }
+          reject(new ApiStatusError(status, `GET ${url.pathname}: ${status} ${message}`));
+          return;
+        }
+        try {
+          resolve(JSON.parse(text) as R);
+        } catch (err) {
+          reject(new Error(`GET ${url.pathname}: invalid JSON: ${describe(err)}`));
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${url.pathname}: no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
