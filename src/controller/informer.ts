@@ -408,7 +408,9 @@ export class Informer<T extends KubernetesObject> {
 }
 
 function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
 }
 
 // ---------------------------------------------------------------------------------------
