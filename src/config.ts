@@ -1,0 +1,341 @@
+// The operator's configuration: command-line flags (controller-runtime's names) and a few
+// environment variables, parsed and validated into one typed object. Anything invalid is
+// a ConfigError whose message says which flag, what was given and what is accepted; main
+// prints it with the usage and exits with code 2.
+import { existsSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { OPERATOR_NAME } from "./api/constants.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./observability/log.ts";
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Where a server listens. host undefined = every interface. */
+export interface BindAddress {
+  host: string | undefined;
+  port: number;
+}
+
+export interface Config {
+  /** --help was given: print usage() and exit 0. */
+  help: boolean;
+  /** Prometheus /metrics; undefined = disabled ("0"). */
+  metricsBindAddress: BindAddress | undefined;
+  /** /healthz and /readyz; undefined = disabled ("0"). */
+  healthProbeBindAddress: BindAddress | undefined;
+  leaderElect: boolean;
+  /** Namespace of the leader-election Lease; always set when leaderElect is true. */
+  leaderElectionNamespace: string | undefined;
+  /** Name of the Lease. */
+  leaderElectionId: string;
+  /** This replica's identity in the Lease: env POD_NAME; undefined = hostname and a unique suffix. */
+  leaderElectionIdentity: string | undefined;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  /** Only this namespace's ModelDeployments; undefined = every namespace. */
+  watchNamespace: string | undefined;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  /** ModelDeployments reconciled in parallel. */
+  workers: number;
+  /** Full relist of every informer; 0 = never. */
+  resyncPeriodMs: number;
+  /** Explicit kubeconfig file; undefined = in-cluster, else $KUBECONFIG or ~/.kube/config. */
+  kubeconfig: string | undefined;
+}
+
+export const DEFAULTS = {
+  metricsBindAddress: ":8080",
+  healthProbeBindAddress: ":8081",
+  leaderElectionId: OPERATOR_NAME,
+  leaseDuration: "15s",
+  renewDeadline: "10s",
+  retryPeriod: "2s",
+  logLevel: "info" as LogLevel,
+  logFormat: "json" as LogFormat,
+  workers: 4,
+  resyncPeriod: "5m",
+} as const;
+
+const MAX_WORKERS = 256;
+
+const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  "metrics-bind-address": { type: "string" },
+  "health-probe-bind-address": { type: "string" },
+  "leader-elect": { type: "boolean" },
+  "leader-election-namespace": { type: "string" },
+  "leader-election-id": { type: "string" },
+  "leader-elect-lease-duration": { type: "string" },
+  "leader-elect-renew-deadline": { type: "string" },
+  "leader-elect-retry-period": { type: "string" },
+  "watch-namespace": { type: "string" },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+  workers: { type: "string" },
+  "resync-period": { type: "string" },
+  kubeconfig: { type: "string" },
+} as const;
+
+const BOOLEAN_FLAGS = new Set(
+  Object.entries(OPTIONS)
+    .filter(([, o]) => o.type === "boolean")
+    .map(([name]) => name),
+);
+
+export function usage(): string {
+  return `Usage: model-rollout-operator [flags]
+
+Rolls out ModelDeployments (mlops.dev/v1alpha1): canary and blue/green, gated by health checks.
+
+Flags:
+  --metrics-bind-address ADDR       Prometheus /metrics address, "0" disables (default "${DEFAULTS.metricsBindAddress}")
+  --health-probe-bind-address ADDR  /healthz and /readyz address, "0" disables (default "${DEFAULTS.healthProbeBindAddress}")
+  --leader-elect                    Elect a leader through a Lease; only the leader reconciles (default false)
+  --leader-election-namespace NS    Namespace of the Lease (default: env POD_NAMESPACE)
+  --leader-election-id NAME         Name of the Lease (default "${DEFAULTS.leaderElectionId}")
+  --leader-elect-lease-duration D   How long a Lease holds without renewal (default ${DEFAULTS.leaseDuration})
+  --leader-elect-renew-deadline D   How long the leader retries renewing before it gives up (default ${DEFAULTS.renewDeadline})
+  --leader-elect-retry-period D     Time between Lease attempts (default ${DEFAULTS.retryPeriod})
+  --watch-namespace NS              Reconcile only this namespace (default: env WATCH_NAMESPACE, else all)
+  --log-level LEVEL                 ${LOG_LEVELS.join(", ")} (default ${DEFAULTS.logLevel})
+  --log-format FORMAT               ${LOG_FORMATS.join(" or ")} (default ${DEFAULTS.logFormat})
+  --workers N                       ModelDeployments reconciled in parallel, 1..${MAX_WORKERS} (default ${DEFAULTS.workers})
+  --resync-period D                 Full relist of every cache, "0" disables (default ${DEFAULTS.resyncPeriod})
+  --kubeconfig FILE                 Kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)
+  -h, --help                        Show this help
+
+Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
+Environment: POD_NAMESPACE, POD_NAME (leader identity), WATCH_NAMESPACE, KUBECONFIG.`;
+}
+
+/** Parses flags (process.argv.slice(2)) and environment; throws ConfigError on anything invalid. */
+export function parseConfig(argv: readonly string[], env: Record<string, string | undefined> = {}): Config {
+  const values = parseFlags(argv);
+  const flag = (name: keyof typeof OPTIONS): string | undefined => {
+    const v = values[name];
+    return typeof v === "string" ? v : undefined;
+  };
+
+  const metricsBindAddress = parseBindAddress(
+    "--metrics-bind-address",
+    flag("metrics-bind-address") ?? DEFAULTS.metricsBindAddress,
+  );
+  const healthProbeBindAddress = parseBindAddress(
+    "--health-probe-bind-address",
+    flag("health-probe-bind-address") ?? DEFAULTS.healthProbeBindAddress,
+  );
+  if (
+    metricsBindAddress &&
+    healthProbeBindAddress &&
+    metricsBindAddress.port !== 0 &&
+    metricsBindAddress.port === healthProbeBindAddress.port &&
+    (metricsBindAddress.host === healthProbeBindAddress.host ||
+      metricsBindAddress.host === undefined ||
+      healthProbeBindAddress.host === undefined)
+  ) {
+    throw new ConfigError(
+      `--metrics-bind-address and --health-probe-bind-address both use port ${metricsBindAddress.port}; they must differ`,
+    );
+  }
+
+  const leaderElect = values["leader-elect"] === true;
+  const leaderElectionNamespace = nonEmpty(flag("leader-election-namespace")) ?? nonEmpty(env.POD_NAMESPACE);
+  if (leaderElectionNamespace !== undefined)
+    checkDnsLabel("--leader-election-namespace", leaderElectionNamespace);
+  if (leaderElect && leaderElectionNamespace === undefined) {
+    throw new ConfigError(
+      "--leader-elect needs the namespace of its Lease: set --leader-election-namespace or the env POD_NAMESPACE",
+    );
+  }
+  const leaderElectionId = flag("leader-election-id") ?? DEFAULTS.leaderElectionId;
+  checkDnsSubdomain("--leader-election-id", leaderElectionId);
+
+  const leaseDurationMs = parseDurationFlag(
+    "--leader-elect-lease-duration",
+    flag("leader-elect-lease-duration") ?? DEFAULTS.leaseDuration,
+  );
+  const renewDeadlineMs = parseDurationFlag(
+    "--leader-elect-renew-deadline",
+    flag("leader-elect-renew-deadline") ?? DEFAULTS.renewDeadline,
+  );
+  const retryPeriodMs = parseDurationFlag(
+    "--leader-elect-retry-period",
+    flag("leader-elect-retry-period") ?? DEFAULTS.retryPeriod,
+  );
+  if (!(retryPeriodMs > 0 && retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
+    throw new ConfigError(
+      "leader election needs 0 < --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration" +
+        ` (got ${formatDuration(retryPeriodMs)}, ${formatDuration(renewDeadlineMs)}, ${formatDuration(leaseDurationMs)})`,
+    );
+  }
+
+  const watchNamespace = nonEmpty(flag("watch-namespace")) ?? nonEmpty(env.WATCH_NAMESPACE);
+  if (watchNamespace !== undefined) checkDnsLabel("--watch-namespace", watchNamespace);
+
+  const logLevel = oneOf("--log-level", flag("log-level") ?? DEFAULTS.logLevel, LOG_LEVELS);
+  const logFormat = oneOf("--log-format", flag("log-format") ?? DEFAULTS.logFormat, LOG_FORMATS);
+
+  const workersText = flag("workers") ?? String(DEFAULTS.workers);
+  const workers = Number(workersText);
+  if (!/^\d+$/.test(workersText.trim()) || workers < 1 || workers > MAX_WORKERS) {
+    throw new ConfigError(`--workers: "${workersText}" is not a whole number from 1 to ${MAX_WORKERS}`);
+  }
+
+  const resyncText = flag("resync-period") ?? DEFAULTS.resyncPeriod;
+  const resyncPeriodMs = parseDurationFlag("--resync-period", resyncText);
+  if (resyncPeriodMs !== 0 && resyncPeriodMs < 10_000) {
+    throw new ConfigError(`--resync-period: ${resyncText} is too short; use at least 10s, or 0 to disable`);
+  }
+
+  const kubeconfig = nonEmpty(flag("kubeconfig"));
+  if (kubeconfig !== undefined && !existsSync(kubeconfig)) {
+    throw new ConfigError(`--kubeconfig: file ${kubeconfig} does not exist`);
+  }
+
+  return {
+    help: values.help === true,
+    metricsBindAddress,
+    healthProbeBindAddress,
+    leaderElect,
+    leaderElectionNamespace,
+    leaderElectionId,
+    leaderElectionIdentity: nonEmpty(env.POD_NAME),
+    leaseDurationMs,
+    renewDeadlineMs,
+    retryPeriodMs,
+    watchNamespace,
+    logLevel,
+    logFormat,
+    workers,
+    resyncPeriodMs,
+    kubeconfig,
+  };
+}
+
+function parseFlags(argv: readonly string[]): Record<string, string | boolean | undefined> {
+  // parseArgs takes boolean flags bare; accept --flag=true / --flag=false too, as Go's flag package does.
+  const args: string[] = [];
+  for (const arg of argv) {
+    const m = /^--([a-z-]+)=(.*)$/.exec(arg);
+    if (m && BOOLEAN_FLAGS.has(m[1]!)) {
+      const value = m[2]!.toLowerCase();
+      if (value === "true" || value === "1") args.push(`--${m[1]}`);
+      else if (value === "false" || value === "0") args.push(`--no-${m[1]}`);
+      else throw new ConfigError(`--${m[1]}: "${m[2]}" is not true or false`);
+    } else {
+      args.push(arg);
+    }
+  }
+  try {
+    const { values } = parseArgs({
+      args,
+      options: OPTIONS,
+      strict: true,
+      allowPositionals: false,
+      allowNegative: true,
+    });
+    return values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw new ConfigError(describeParseError(err));
+  }
+}
+
+function describeParseError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const message = e.message ?? String(err);
+  const quoted = /'([^']+)'/.exec(message)?.[1];
+  switch (e.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown flag ${quoted ?? ""}`.trim() + " (see --help)";
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `unexpected argument "${quoted ?? ""}": the operator takes flags only (see --help)`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      if (/argument missing/.test(message)) return `${(quoted ?? "").split(" ")[0]} needs a value`;
+      return message;
+    default:
+      return message;
+  }
+}
+
+/**
+ * ":8080" (every interface), "127.0.0.1:8080", "[::1]:8080", "localhost:8080"; "0" is
+ * disabled (undefined). Port 0 picks a free port.
+ */
+export function parseBindAddress(flagName: string, value: string): BindAddress | undefined {
+  const text = value.trim();
+  if (text === "0") return undefined;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/.exec(text);
+  if (!m) {
+    const hint = /^\d+$/.test(text) ? ` (did you mean ":${text}"?)` : "";
+    throw new ConfigError(
+      `${flagName}: "${value}" is not an address like ":8080" or "127.0.0.1:8080", or "0" to disable${hint}`,
+    );
+  }
+  const port = Number(m[3]);
+  if (port > 65535) throw new ConfigError(`${flagName}: port ${port} is out of range (0..65535)`);
+  const host = m[1] ?? (m[2] || undefined);
+  return { host, port };
+}
+
+/** "1h30m", "90s", "500ms", "2.5m", "0" -> milliseconds (Go's time.ParseDuration, without ns/us). */
+export function parseDuration(value: string): number | undefined {
+  const text = value.trim();
+  if (text === "0") return 0;
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) return undefined;
+  const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const part of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
+    total += Number(part[1]) * unitMs[part[2]!]!;
+  return Math.round(total);
+}
+
+export function formatDuration(ms: number): string {
+  if (ms === 0) return "0";
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+function parseDurationFlag(flagName: string, value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    throw new ConfigError(`${flagName}: "${value}" is not a duration like 30s, 5m or 1h30m`);
+  }
+  return ms;
+}
+
+function oneOf<T extends string>(flagName: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new ConfigError(`${flagName}: "${value}" is not one of ${allowed.join(", ")}`);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const v = value?.trim();
+  return v ? v : undefined;
+}
+
+function checkDnsLabel(flagName: string, value: string): void {
+  if (value.length > 63 || !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value)) {
+    throw new ConfigError(
+      `${flagName}: "${value}" is not a valid namespace name (lower-case letters, digits and '-', at most 63)`,
+    );
+  }
+}
+
+function checkDnsSubdomain(flagName: string, value: string): void {
+  if (
+    value.length > 253 ||
+    !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(value)
+  ) {
+    throw new ConfigError(
+      `${flagName}: "${value}" is not a valid object name (lower-case letters, digits, '-' and '.')`,
+    );
+  }
+}

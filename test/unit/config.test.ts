@@ -1,0 +1,198 @@
+import { expect } from "chai";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ConfigError, parseBindAddress, parseConfig, parseDuration, usage } from "../../src/config.ts";
+
+/** The ConfigError message parseConfig throws for these flags and env. */
+function errorOf(argv: string[], env: Record<string, string> = {}): string {
+  try {
+    parseConfig(argv, env);
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error(`expected ${argv.join(" ")} to be refused`);
+}
+
+describe("config", () => {
+  it("has controller-runtime's defaults with no flags and no environment", () => {
+    const c = parseConfig([], {});
+    expect(c).to.deep.equal({
+      help: false,
+      metricsBindAddress: { host: undefined, port: 8080 },
+      healthProbeBindAddress: { host: undefined, port: 8081 },
+      leaderElect: false,
+      leaderElectionNamespace: undefined,
+      leaderElectionId: "model-rollout-operator",
+      leaderElectionIdentity: undefined,
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      watchNamespace: undefined,
+      logLevel: "info",
+      logFormat: "json",
+      workers: 4,
+      resyncPeriodMs: 300_000,
+      kubeconfig: undefined,
+    });
+  });
+
+  it("reads every flag", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mro-config-"));
+    const kubeconfig = join(dir, "kubeconfig");
+    writeFileSync(kubeconfig, "apiVersion: v1\nkind: Config\n");
+    try {
+      const c = parseConfig([
+        "--metrics-bind-address=127.0.0.1:9090",
+        "--health-probe-bind-address",
+        "[::1]:9091",
+        "--leader-elect",
+        "--leader-election-namespace=ops",
+        "--leader-election-id=mro.example.com",
+        "--leader-elect-lease-duration=30s",
+        "--leader-elect-renew-deadline=20s",
+        "--leader-elect-retry-period=5s",
+        "--watch-namespace=models",
+        "--log-level=debug",
+        "--log-format=text",
+        "--workers=8",
+        "--resync-period=1h30m",
+        `--kubeconfig=${kubeconfig}`,
+      ]);
+      expect(c).to.deep.include({
+        metricsBindAddress: { host: "127.0.0.1", port: 9090 },
+        healthProbeBindAddress: { host: "::1", port: 9091 },
+        leaderElect: true,
+        leaderElectionNamespace: "ops",
+        leaderElectionId: "mro.example.com",
+        leaseDurationMs: 30_000,
+        renewDeadlineMs: 20_000,
+        retryPeriodMs: 5_000,
+        watchNamespace: "models",
+        logLevel: "debug",
+        logFormat: "text",
+        workers: 8,
+        resyncPeriodMs: 5_400_000,
+        kubeconfig,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('disables the metrics or probe server with "0"', () => {
+    const c = parseConfig(["--metrics-bind-address=0", "--health-probe-bind-address=0"]);
+    expect(c.metricsBindAddress).to.equal(undefined);
+    expect(c.healthProbeBindAddress).to.equal(undefined);
+  });
+
+  it("takes namespaces and the leader identity from the environment, flags winning", () => {
+    const env = { POD_NAMESPACE: "ops", WATCH_NAMESPACE: "models", POD_NAME: "mro-7d9f-abcde" };
+    const c = parseConfig(["--leader-elect"], env);
+    expect(c).to.deep.include({
+      leaderElectionNamespace: "ops",
+      watchNamespace: "models",
+      leaderElectionIdentity: "mro-7d9f-abcde",
+    });
+    const d = parseConfig(
+      ["--leader-elect", "--leader-election-namespace=other", "--watch-namespace=team-a"],
+      env,
+    );
+    expect(d).to.deep.include({ leaderElectionNamespace: "other", watchNamespace: "team-a" });
+    expect(parseConfig([], { WATCH_NAMESPACE: "" }).watchNamespace, "empty means all").to.equal(undefined);
+  });
+
+  it("accepts boolean flags as --flag, --flag=true, --flag=false and --no-flag", () => {
+    const env = { POD_NAMESPACE: "ops" };
+    expect(parseConfig(["--leader-elect"], env).leaderElect).to.equal(true);
+    expect(parseConfig(["--leader-elect=true"], env).leaderElect).to.equal(true);
+    expect(parseConfig(["--leader-elect=false"], env).leaderElect).to.equal(false);
+    expect(parseConfig(["--leader-elect", "--no-leader-elect"], env).leaderElect).to.equal(false);
+    expect(errorOf(["--leader-elect=yes"])).to.equal('--leader-elect: "yes" is not true or false');
+  });
+
+  it("reports --help", () => {
+    expect(parseConfig(["--help"]).help).to.equal(true);
+    expect(parseConfig(["-h"]).help).to.equal(true);
+    const text = usage();
+    for (const flag of [
+      "--metrics-bind-address",
+      "--health-probe-bind-address",
+      "--leader-elect ",
+      "--leader-election-namespace",
+      "--leader-election-id",
+      "--watch-namespace",
+      "--log-level",
+      "--log-format",
+      "--workers",
+      "--resync-period",
+      "--kubeconfig",
+    ]) {
+      expect(text).to.contain(flag);
+    }
+  });
+
+  describe("refuses bad values with a message naming the flag", () => {
+    const cases: [string[], string | RegExp][] = [
+      [["--bogus"], "unknown flag --bogus (see --help)"],
+      [["serve"], 'unexpected argument "serve": the operator takes flags only (see --help)'],
+      [["--workers"], "--workers needs a value"],
+      [["--workers=0"], '--workers: "0" is not a whole number from 1 to 256'],
+      [["--workers=four"], '--workers: "four" is not a whole number from 1 to 256'],
+      [["--workers=2.5"], '--workers: "2.5" is not a whole number from 1 to 256'],
+      [["--log-level=verbose"], '--log-level: "verbose" is not one of error, warn, info, debug'],
+      [["--log-format=xml"], '--log-format: "xml" is not one of json, text'],
+      [["--resync-period=5"], '--resync-period: "5" is not a duration like 30s, 5m or 1h30m'],
+      [["--resync-period=1s"], "--resync-period: 1s is too short; use at least 10s, or 0 to disable"],
+      [["--metrics-bind-address=8080"], /"8080" is not an address like ":8080".*\(did you mean ":8080"\?\)/],
+      [["--metrics-bind-address=:99999"], "--metrics-bind-address: port 99999 is out of range (0..65535)"],
+      [
+        ["--health-probe-bind-address=localhost"],
+        /--health-probe-bind-address: "localhost" is not an address/,
+      ],
+      [
+        ["--metrics-bind-address=:9000", "--health-probe-bind-address=127.0.0.1:9000"],
+        "--metrics-bind-address and --health-probe-bind-address both use port 9000; they must differ",
+      ],
+      [
+        ["--leader-elect"],
+        /--leader-elect needs the namespace of its Lease: set --leader-election-namespace or the env POD_NAMESPACE/,
+      ],
+      [["--watch-namespace=Models"], /--watch-namespace: "Models" is not a valid namespace name/],
+      [["--leader-election-id=Not_Valid"], /--leader-election-id: "Not_Valid" is not a valid object name/],
+      [
+        ["--leader-elect-renew-deadline=20s"],
+        "leader election needs 0 < --leader-elect-retry-period < --leader-elect-renew-deadline < --leader-elect-lease-duration (got 2s, 20s, 15s)",
+      ],
+      [["--kubeconfig=/nonexistent/kubeconfig"], "--kubeconfig: file /nonexistent/kubeconfig does not exist"],
+    ];
+    for (const [argv, expected] of cases) {
+      it(argv.join(" "), () => {
+        const message = errorOf(argv);
+        if (typeof expected === "string") expect(message).to.equal(expected);
+        else expect(message).to.match(expected);
+      });
+    }
+  });
+
+  it("parses Go-style durations", () => {
+    expect(parseDuration("0")).to.equal(0);
+    expect(parseDuration("500ms")).to.equal(500);
+    expect(parseDuration("90s")).to.equal(90_000);
+    expect(parseDuration("2.5m")).to.equal(150_000);
+    expect(parseDuration("1h30m15s")).to.equal(5_415_000);
+    expect(parseDuration("")).to.equal(undefined);
+    expect(parseDuration("10")).to.equal(undefined);
+    expect(parseDuration("-5s")).to.equal(undefined);
+    expect(parseDuration("5 m")).to.equal(undefined);
+  });
+
+  it("parses bind addresses", () => {
+    expect(parseBindAddress("--x", ":8080")).to.deep.equal({ host: undefined, port: 8080 });
+    expect(parseBindAddress("--x", "0.0.0.0:80")).to.deep.equal({ host: "0.0.0.0", port: 80 });
+    expect(parseBindAddress("--x", "localhost:0")).to.deep.equal({ host: "localhost", port: 0 });
+    expect(parseBindAddress("--x", "[::]:8443")).to.deep.equal({ host: "::", port: 8443 });
+    expect(parseBindAddress("--x", "0")).to.equal(undefined);
+  });
+});
