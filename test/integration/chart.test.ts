@@ -1,13 +1,18 @@
 // The Helm chart, rendered by the real helm binary: what `helm install` would create with
-// the default values and with watchNamespace, and what it refuses.
+// the default values and with watchNamespace, and what it refuses; then installed with
+// helm on a real control plane (kube-apiserver, controllers, kwok nodes) under the
+// restricted Pod Security Standard, with every permission checked by the API server.
 //   mocha --timeout 60000 test/integration/chart.test.ts
-// helm comes from $MRO_TOOLS_BIN, else PATH, else hack/build-tools.sh (which builds it once).
+// helm comes from $MRO_TOOLS_BIN, else PATH, else hack/build-tools.sh (which builds it once);
+// the control plane's binaries from $MRO_TOOLS_BIN, else hack/build-tools.sh.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, readFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { parse, parseAllDocuments } from "yaml";
+import { startCluster, type Cluster } from "../cluster/cluster.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CHART = join(ROOT, "charts", "model-rollout-operator");
@@ -71,35 +76,48 @@ function isExecutable(path: string): boolean {
   }
 }
 
+/** The project's tools folder: $MRO_TOOLS_BIN, else what hack/build-tools.sh prints. */
+function toolsBin(): string {
+  if (process.env.MRO_TOOLS_BIN) return process.env.MRO_TOOLS_BIN;
+  const built = spawnSync("bash", [join(ROOT, "hack", "build-tools.sh")], { encoding: "utf8" });
+  if (built.status !== 0) throw new Error(`hack/build-tools.sh failed: ${built.stderr}`);
+  return built.stdout.trim();
+}
+
 function findHelm(): string {
   if (process.env.MRO_TOOLS_BIN) return join(process.env.MRO_TOOLS_BIN, "helm");
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (dir && isExecutable(join(dir, "helm"))) return join(dir, "helm");
   }
-  const built = spawnSync("bash", [join(ROOT, "hack", "build-tools.sh")], { encoding: "utf8" });
-  if (built.status !== 0) throw new Error(`hack/build-tools.sh failed: ${built.stderr}`);
-  return join(built.stdout.trim(), "helm");
+  return join(toolsBin(), "helm");
 }
 
-interface HelmResult {
+interface RunResult {
   code: number;
   stdout: string;
   stderr: string;
 }
 
 let helmBinary: string | undefined;
+/** Set while the real control plane runs: helm and kubectl talk to it, and to nothing else. */
+let kubeconfig = "/dev/null";
 
-function helm(args: string[]): HelmResult {
-  helmBinary ??= findHelm();
+function run(binary: string, args: string[], input?: string): RunResult {
   // HELM_* homes in a scratch place, so the user's repositories and plugins play no part.
   const env = {
     ...process.env,
     HELM_CACHE_HOME: "/tmp/mro-helm/cache",
     HELM_CONFIG_HOME: "/tmp/mro-helm/config",
+    KUBECONFIG: kubeconfig,
   };
-  const result = spawnSync(helmBinary, args, { encoding: "utf8", env, timeout: 30000 });
+  const result = spawnSync(binary, args, { encoding: "utf8", env, input, timeout: 120000 });
   if (result.error) throw result.error;
   return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+function helm(args: string[]): RunResult {
+  helmBinary ??= findHelm();
+  return run(helmBinary, args);
 }
 
 /** `helm template` with --set flags; fails the test with helm's own message if helm fails. */
@@ -368,5 +386,227 @@ describe("Helm chart (real helm)", function () {
       const stderr = fails(["--set", "replicaCount=3", "--set", "leaderElection.enabled=false"]);
       expect(stderr).to.contain("replicaCount is 3 but leaderElection.enabled is false");
     });
+  });
+});
+
+describe("Helm chart installed on a real control plane", function () {
+  this.timeout(180000);
+  let cluster: Cluster | undefined;
+  let work: string;
+  let kubectlBinary: string;
+  const SERVICE_ACCOUNT = `system:serviceaccount:${RELEASE_NAMESPACE}:${RELEASE}`;
+
+  const kubectl = (args: string[], input?: string) => run(kubectlBinary, args, input);
+
+  function kubectlJSON<T>(args: string[], input?: string): T {
+    const result = kubectl([...args, "-o", "json"], input);
+    expect(result.code, `kubectl ${args.join(" ")}: ${result.stderr}`).to.equal(0);
+    return JSON.parse(result.stdout) as T;
+  }
+
+  type Permission = [verb: string, group: string, resource: string, namespace: string];
+
+  /** Asks the API server's authorizer about each permission, as the operator's ServiceAccount. */
+  function authorize(permissions: Permission[]): boolean[] {
+    const reviews = permissions.map(([verb, group, resource, namespace]) => {
+      const [plural, subresource] = resource.split("/");
+      return {
+        apiVersion: "authorization.k8s.io/v1",
+        kind: "SubjectAccessReview",
+        spec: {
+          user: SERVICE_ACCOUNT,
+          groups: [
+            "system:serviceaccounts",
+            `system:serviceaccounts:${RELEASE_NAMESPACE}`,
+            "system:authenticated",
+          ],
+          resourceAttributes: { verb, group, resource: plural, subresource, namespace },
+        },
+      };
+    });
+    const created = kubectl(
+      ["create", "-o", "json", "-f", "-"],
+      JSON.stringify({ apiVersion: "v1", kind: "List", items: reviews }),
+    );
+    expect(created.code, created.stderr).to.equal(0);
+    // kubectl prints one JSON object per review, one after the other.
+    const answers = JSON.parse(`[${created.stdout.trim().replace(/^\}\n\{/gm, "},\n{")}]`) as {
+      status: { allowed?: boolean };
+    }[];
+    expect(answers).to.have.length(permissions.length);
+    return answers.map((answer) => answer.status.allowed === true);
+  }
+
+  const describePermission = ([verb, group, resource, namespace]: Permission) =>
+    `${verb} ${group}/${resource} in ${namespace}`;
+
+  function denied(permissions: Permission[]): string[] {
+    const answers = authorize(permissions);
+    return permissions.filter((_, i) => !answers[i]).map(describePermission);
+  }
+
+  function granted(permissions: Permission[]): string[] {
+    const answers = authorize(permissions);
+    return permissions.filter((_, i) => answers[i]).map(describePermission);
+  }
+
+  const contractIn = (namespace: string) =>
+    OPERATOR_PERMISSIONS.flatMap(([group, resource, verbs]) =>
+      verbs.map((verb): Permission => [verb, group, resource, namespace]),
+    );
+
+  before(async () => {
+    const bin = toolsBin();
+    kubectlBinary = join(bin, "kubectl");
+    work = mkdtempSync(join(tmpdir(), "mro-chart-"));
+    cluster = await startCluster({ dir: join(work, "cluster"), binDir: bin, nodes: 2 });
+    kubeconfig = cluster.kubeconfig;
+    for (const namespace of [RELEASE_NAMESPACE, "models", "other"]) {
+      expect(kubectl(["create", "namespace", namespace]).code).to.equal(0);
+    }
+    const label = kubectl([
+      "label",
+      "namespace",
+      RELEASE_NAMESPACE,
+      "pod-security.kubernetes.io/enforce=restricted",
+      "pod-security.kubernetes.io/enforce-version=latest",
+    ]);
+    expect(label.code, label.stderr).to.equal(0);
+  });
+
+  after(async () => {
+    kubeconfig = "/dev/null";
+    await cluster?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it("the API server accepts the chart's CRD and establishes it", () => {
+    const applied = kubectl(["apply", "--server-side", "-f", join(CHART, "crds")]);
+    expect(applied.code, `the API server refused the CRD:\n${applied.stderr}`).to.equal(0);
+    const established = kubectl([
+      "wait",
+      "--for=condition=Established",
+      "--timeout=60s",
+      "crd/modeldeployments.mlops.dev",
+    ]);
+    expect(established.code, established.stderr).to.equal(0);
+  });
+
+  it("helm install brings both replicas up", () => {
+    // The CRD was applied above; --skip-crds keeps a CRD problem from hiding the rest.
+    const installed = helm([
+      "install",
+      RELEASE,
+      CHART,
+      "-n",
+      RELEASE_NAMESPACE,
+      "--skip-crds",
+      "--wait",
+      "--timeout",
+      "90s",
+    ]);
+    expect(installed.code, installed.stderr).to.equal(0);
+    expect(installed.stdout).to.contain("It reconciles ModelDeployments in every namespace.");
+    const deployment = kubectlJSON<{ status: { availableReplicas?: number } }>([
+      "get",
+      "deployment",
+      RELEASE,
+      "-n",
+      RELEASE_NAMESPACE,
+    ]);
+    expect(deployment.status.availableReplicas).to.equal(2);
+  });
+
+  it("runs pods the restricted Pod Security Standard admits, and that standard is enforced", () => {
+    const podOf = (set: string[]) => {
+      const rendered = helm([
+        "template",
+        RELEASE,
+        CHART,
+        "-n",
+        RELEASE_NAMESPACE,
+        ...set,
+        "--show-only",
+        "templates/deployment.yaml",
+      ]);
+      expect(rendered.code, rendered.stderr).to.equal(0);
+      const template = (
+        parse(rendered.stdout) as { spec: DeploymentSpec & { template: { metadata: unknown } } }
+      ).spec.template;
+      return JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "probe", namespace: RELEASE_NAMESPACE },
+        spec: template.spec,
+      });
+    };
+    const admitted = kubectl(["create", "--dry-run=server", "-f", "-"], podOf([]));
+    expect(admitted.code, admitted.stderr).to.equal(0);
+    const weakened = kubectl(
+      ["create", "--dry-run=server", "-f", "-"],
+      podOf(["--set", "securityContext.allowPrivilegeEscalation=true"]),
+    );
+    expect(weakened.code).to.not.equal(0);
+    expect(weakened.stderr).to.contain('violates PodSecurity "restricted:latest"');
+  });
+
+  it("the API server grants the ServiceAccount every permission of the contract, and no more", () => {
+    expect(denied([...contractIn("models"), ...contractIn("other")]), "denied").to.deep.equal([]);
+    expect(
+      denied(LEASE_VERBS.map((verb) => [verb, "coordination.k8s.io", "leases", RELEASE_NAMESPACE])),
+    ).to.deep.equal([]);
+    const beyondTheContract: Permission[] = [
+      ["create", "coordination.k8s.io", "leases", "models"],
+      ["create", "mlops.dev", "modeldeployments", "models"],
+      ["delete", "mlops.dev", "modeldeployments", "models"],
+      ["delete", "", "pods", "models"],
+      ["get", "", "secrets", "models"],
+    ];
+    expect(granted(beyondTheContract), "granted beyond the contract").to.deep.equal([]);
+  });
+
+  it("helm upgrade with watchNamespace confines the permissions to that namespace", () => {
+    const upgraded = helm([
+      "upgrade",
+      RELEASE,
+      CHART,
+      "-n",
+      RELEASE_NAMESPACE,
+      "--skip-crds",
+      "--set",
+      "watchNamespace=models",
+      "--wait",
+      "--timeout",
+      "90s",
+    ]);
+    expect(upgraded.code, upgraded.stderr).to.equal(0);
+    expect(denied(contractIn("models"))).to.deep.equal([]);
+    expect(granted(contractIn("other")), "granted outside the watched namespace").to.deep.equal([]);
+    expect(denied([["update", "coordination.k8s.io", "leases", RELEASE_NAMESPACE]])).to.deep.equal([]);
+    const deployment = kubectlJSON<{ spec: DeploymentSpec }>([
+      "get",
+      "deployment",
+      RELEASE,
+      "-n",
+      RELEASE_NAMESPACE,
+    ]);
+    expect(deployment.spec.template.spec.containers[0]?.args).to.include("--watch-namespace=models");
+  });
+
+  it("helm uninstall removes everything it installed", () => {
+    const uninstalled = helm(["uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait"]);
+    expect(uninstalled.code, uninstalled.stderr).to.equal(0);
+    const selector = `app.kubernetes.io/instance=${RELEASE}`;
+    const left = kubectl([
+      "get",
+      "deployments,services,serviceaccounts,roles,rolebindings,poddisruptionbudgets,clusterroles,clusterrolebindings",
+      "--all-namespaces",
+      "-l",
+      selector,
+      "-o",
+      "name",
+    ]);
+    expect(left.code, left.stderr).to.equal(0);
+    expect(left.stdout.trim()).to.equal("");
   });
 });
