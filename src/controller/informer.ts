@@ -138,6 +138,11 @@ export class Informer<T extends KubernetesObject> {
     if (!(this.#resyncPeriodMs >= 0)) throw new RangeError("resyncPeriodMs must be >= 0");
   }
 
+  /** What this informer lists and watches, e.g. "apps/v1 deployments in all namespaces". */
+  get name(): string {
+    return this.#source.description;
+  }
+
   /** Registers handlers; returns a function that unregisters them. */
   addEventHandler(handlers: EventHandlers<T>): () => void {
     this.#handlers.add(handlers);
