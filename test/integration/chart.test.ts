@@ -12,6 +12,7 @@ import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { parse, parseAllDocuments } from "yaml";
+import { parseConfig, type Config } from "../../src/config.ts";
 import { startCluster, type Cluster } from "../cluster/cluster.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -143,6 +144,17 @@ function operatorContainer(objects: K8sObject[]): { spec: DeploymentSpec; contai
   return { spec, container: container! };
 }
 
+/** What the operator makes of the pod the chart renders: its args and its downward-API env. */
+function operatorConfig(objects: K8sObject[]): Config {
+  const { container } = operatorContainer(objects);
+  const env: Record<string, string> = {};
+  for (const e of container.env ?? []) {
+    if (e.valueFrom?.fieldRef?.fieldPath === "metadata.namespace") env[e.name] = RELEASE_NAMESPACE;
+    if (e.valueFrom?.fieldRef?.fieldPath === "metadata.name") env[e.name] = "model-rollout-operator-abc12";
+  }
+  return parseConfig(container.args ?? [], env);
+}
+
 /** Does one of the rules allow `verb` on group/resource (no resourceNames restriction)? */
 function allows(rules: PolicyRule[], group: string, resource: string, verb: string): boolean {
   return rules.some(
@@ -244,6 +256,22 @@ describe("Helm chart (real helm)", function () {
       expect(objects.filter((o) => o.kind === "ServiceMonitor")).to.deep.equal([]);
     });
 
+    it("passes arguments the operator accepts: leader election in its own namespace, all namespaces", () => {
+      const config = operatorConfig(objects);
+      expect(config).to.deep.include({
+        metricsBindAddress: { host: undefined, port: 8080 },
+        healthProbeBindAddress: { host: undefined, port: 8081 },
+        leaderElect: true,
+        leaderElectionNamespace: RELEASE_NAMESPACE,
+        leaderElectionId: "model-rollout-operator",
+        leaderElectionIdentity: "model-rollout-operator-abc12",
+        watchNamespace: undefined,
+        logLevel: "info",
+        logFormat: "json",
+        workers: 4,
+      });
+    });
+
     it("runs locked down: non-root 65532, read-only root, no capabilities, RuntimeDefault seccomp", () => {
       const { spec, container } = operatorContainer(objects);
       expect(spec.template.spec.securityContext).to.deep.include({
@@ -323,6 +351,10 @@ describe("Helm chart (real helm)", function () {
 
     it("passes --watch-namespace", () => {
       expect(operatorContainer(objects).container.args).to.include("--watch-namespace=models");
+    });
+
+    it("makes the operator watch only that namespace", () => {
+      expect(operatorConfig(objects).watchNamespace).to.equal("models");
     });
 
     it("grants the contract's permissions with a Role in that namespace, and nothing cluster-wide", () => {
