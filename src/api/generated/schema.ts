@@ -198,6 +198,7 @@ export const modelDeploymentSchema = {
                         "properties": {
                           "duration": {
                             "type": "string",
+                            "maxLength": 32,
                             "x-kubernetes-validations": [
                               {
                                 "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",
@@ -262,6 +263,7 @@ export const modelDeploymentSchema = {
           "properties": {
             "interval": {
               "type": "string",
+              "maxLength": 32,
               "default": "10s",
               "description": "Time between two measurements of a check.",
               "x-kubernetes-validations": [
@@ -304,6 +306,7 @@ export const modelDeploymentSchema = {
                   },
                   "interval": {
                     "type": "string",
+                    "maxLength": 32,
                     "description": "Overrides healthChecks.interval for this check.",
                     "x-kubernetes-validations": [
                       {
@@ -320,6 +323,7 @@ export const modelDeploymentSchema = {
                   },
                   "timeout": {
                     "type": "string",
+                    "maxLength": 32,
                     "default": "5s",
                     "description": "How long one measurement may take.",
                     "x-kubernetes-validations": [
@@ -335,6 +339,7 @@ export const modelDeploymentSchema = {
                     "properties": {
                       "path": {
                         "type": "string",
+                        "maxLength": 4096,
                         "description": "Path on the new version's Service (with port).",
                         "x-kubernetes-validations": [
                           {
@@ -349,6 +354,7 @@ export const modelDeploymentSchema = {
                       },
                       "url": {
                         "type": "string",
+                        "maxLength": 4096,
                         "description": "Full URL instead of path/port, templated with {{name}}, {{namespace}}, {{version}}, {{service}}.",
                         "x-kubernetes-validations": [
                           {
@@ -373,6 +379,7 @@ export const modelDeploymentSchema = {
                       },
                       "body": {
                         "type": "string",
+                        "maxLength": 4096,
                         "description": "Request body (POST), templated like url."
                       },
                       "expectStatus": {
@@ -384,6 +391,7 @@ export const modelDeploymentSchema = {
                       },
                       "successCondition": {
                         "type": "string",
+                        "maxLength": 4096,
                         "description": "CEL expression over `status` (int), `body` (string) and `json` (parsed response) that must be true, e.g. size(json.outputs) == 1."
                       }
                     },
@@ -413,6 +421,7 @@ export const modelDeploymentSchema = {
                     "properties": {
                       "address": {
                         "type": "string",
+                        "maxLength": 4096,
                         "x-kubernetes-validations": [
                           {
                             "rule": "self.startsWith('http://') || self.startsWith('https://')",
@@ -422,13 +431,15 @@ export const modelDeploymentSchema = {
                       },
                       "query": {
                         "type": "string",
+                        "maxLength": 4096,
                         "minLength": 1,
                         "description": "PromQL, templated with {{name}}, {{namespace}}, {{version}}, {{service}}."
                       },
                       "successCondition": {
                         "type": "string",
+                        "maxLength": 4096,
                         "minLength": 1,
-                        "description": "CEL expression over `result` (the first sample's value) and `results` (all values), e.g. result < 0.01."
+                        "description": "CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01. An empty result is an Error, never a success."
                       }
                     }
                   }

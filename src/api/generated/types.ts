@@ -187,7 +187,7 @@ export interface PrometheusCheck {
    */
   query: string;
   /**
-   * CEL expression over `result` (the first sample's value) and `results` (all values), e.g. result < 0.01.
+   * CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01. An empty result is an Error, never a success.
    */
   successCondition: string;
 }
