@@ -1,0 +1,454 @@
+// A real local Kubernetes control plane for tests and for people: etcd, kube-apiserver
+// (TLS, client-certificate authentication, RBAC, service-account signing keys, an audit
+// log of writes), kube-controller-manager, kube-scheduler and kwok (fake nodes whose pods
+// become Running and Ready, see kwok.yaml), all on 127.0.0.1 with free ports.
+//
+// startCluster() starts everything and returns when pods can be scheduled and become
+// Ready. Processes are children of the caller unless `detached` is set (cluster:up), in
+// which case they outlive it and `stopCluster(dir)` stops them through dir/state.json.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const here = import.meta.dirname;
+
+export const KWOK_NEVER_READY_LABEL = "kwok.mlops.dev/never-ready";
+
+export interface ClusterOptions {
+  /** Working folder: certificates, etcd data, logs, kubeconfig, state.json. Emptied first. */
+  dir: string;
+  /** Folder with kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok. */
+  binDir: string;
+  /** Processes outlive this one (npm run cluster:up). */
+  detached?: boolean;
+  /** Number of fake nodes (default 2). */
+  nodes?: number;
+  log?: (message: string) => void;
+}
+
+export interface ClusterState {
+  dir: string;
+  kubeconfig: string;
+  server: string;
+  auditLog: string;
+  pids: Record<string, number>;
+}
+
+export interface Cluster extends ClusterState {
+  stop(): Promise<void>;
+}
+
+interface Component {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function openssl(dir: string, ...args: string[]): Promise<void> {
+  await run("openssl", args, { cwd: dir });
+}
+
+/** A CA, the API server's serving certificate, and client certificates per user. */
+async function writeCertificates(dir: string): Promise<void> {
+  await openssl(dir, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key");
+  await openssl(
+    dir,
+    "req",
+    "-x509",
+    "-new",
+    "-key",
+    "ca.key",
+    "-out",
+    "ca.crt",
+    "-days",
+    "3650",
+    "-subj",
+    "/CN=model-rollout-operator-local-ca",
+  );
+  const sign = async (name: string, subject: string, ext: string) => {
+    await openssl(dir, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`);
+    await openssl(dir, "req", "-new", "-key", `${name}.key`, "-out", `${name}.csr`, "-subj", subject);
+    writeFileSync(join(dir, `${name}.ext`), ext);
+    await openssl(
+      dir,
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      `${name}.crt`,
+      "-days",
+      "3650",
+      "-extfile",
+      `${name}.ext`,
+    );
+  };
+  await sign(
+    "apiserver",
+    "/CN=kube-apiserver",
+    "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n",
+  );
+  const client = "extendedKeyUsage=clientAuth\n";
+  await sign("admin", "/O=system:masters/CN=kubernetes-admin", client);
+  await sign("controller-manager", "/CN=system:kube-controller-manager", client);
+  await sign("scheduler", "/CN=system:kube-scheduler", client);
+  await openssl(dir, "genrsa", "-out", "service-account.key", "2048");
+}
+
+function kubeconfigFor(dir: string, server: string, user: string): string {
+  const b64 = (f: string) => readFileSync(join(dir, f)).toString("base64");
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: mro-local",
+    "  cluster:",
+    `    server: ${server}`,
+    `    certificate-authority-data: ${b64("ca.crt")}`,
+    "users:",
+    `- name: ${user}`,
+    "  user:",
+    `    client-certificate-data: ${b64(`${user}.crt`)}`,
+    `    client-key-data: ${b64(`${user}.key`)}`,
+    "contexts:",
+    "- name: mro-local",
+    "  context:",
+    "    cluster: mro-local",
+    `    user: ${user}`,
+    "    namespace: default",
+    "current-context: mro-local",
+    "",
+  ].join("\n");
+}
+
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    users: ["system:kube-controller-manager", "system:kube-scheduler", "system:apiserver"]
+  - level: None
+    userGroups: ["system:nodes"]
+  - level: None
+    resources: [{group: "coordination.k8s.io", resources: ["leases"]}]
+  - level: Metadata
+    verbs: ["create", "update", "patch", "delete", "deletecollection"]
+  - level: None
+`;
+
+/** GET an HTTPS path of the API server as admin; resolves with status and body. */
+export function apiGet(dir: string, server: string, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      new URL(path, server),
+      {
+        ca: readFileSync(join(dir, "ca.crt")),
+        cert: readFileSync(join(dir, "admin.crt")),
+        key: readFileSync(join(dir, "admin.key")),
+        timeout: 5000,
+      },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+function tail(file: string, lines = 25): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  const log = opts.log ?? (() => {});
+  const dir = opts.dir;
+  stopStale(dir);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, "logs"), { recursive: true });
+  const components: Component[] = [];
+  const bin = (name: string) => join(opts.binDir, name);
+  for (const b of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]) {
+    if (!existsSync(bin(b))) throw new Error(`cluster: ${bin(b)} is missing; run hack/build-tools.sh`);
+  }
+
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await stopComponents(components);
+    rmSync(join(dir, "state.json"), { force: true });
+  };
+  const killSync = () => {
+    for (const c of components) if (c.child.exitCode === null) c.child.kill("SIGKILL");
+  };
+  if (!opts.detached) process.once("exit", killSync);
+
+  const start = (name: string, args: string[]) => {
+    const logFile = join(dir, "logs", `${name}.log`);
+    const fd = openSync(logFile, "a");
+    const child = spawn(bin(name), args, { stdio: ["ignore", fd, fd], detached: opts.detached ?? false });
+    closeSync(fd);
+    if (opts.detached) child.unref();
+    components.push({ name, child, logFile });
+    writeState();
+    return child;
+  };
+  const state = (): ClusterState => ({
+    dir,
+    kubeconfig: join(dir, "kubeconfig"),
+    server,
+    auditLog: join(dir, "audit.log"),
+    pids: Object.fromEntries(components.map((c) => [c.name, c.child.pid ?? 0])),
+  });
+  const writeState = () => writeFileSync(join(dir, "state.json"), JSON.stringify(state(), null, 2));
+  const assertRunning = () => {
+    for (const c of components) {
+      if (c.child.exitCode !== null || c.child.signalCode !== null) {
+        throw new Error(
+          `cluster: ${c.name} exited (${c.child.exitCode ?? c.child.signalCode}); last log lines:\n${tail(c.logFile)}`,
+        );
+      }
+    }
+  };
+  const waitFor = async (what: string, ok: () => Promise<boolean>, timeoutMs = 90_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      assertRunning();
+      if (await ok().catch(() => false)) return;
+      if (Date.now() > deadline) throw new Error(`cluster: timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+
+  let server = "";
+  try {
+    const t0 = Date.now();
+    log("generating certificates");
+    await writeCertificates(dir);
+
+    const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
+    server = `https://127.0.0.1:${apiPort}`;
+    const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+    log(`starting etcd on ${etcdUrl}`);
+    start("etcd", [
+      "--name=default",
+      `--data-dir=${join(dir, "etcd")}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+      "--unsafe-no-fsync=true",
+      "--quota-backend-bytes=4294967296",
+      "--log-level=warn",
+    ]);
+    await waitFor("etcd", async () => {
+      const res = await fetch(`${etcdUrl}/health`);
+      return res.ok && ((await res.json()) as { health?: string }).health === "true";
+    });
+
+    writeFileSync(join(dir, "audit-policy.yaml"), AUDIT_POLICY);
+    log(`starting kube-apiserver on ${server}`);
+    start("kube-apiserver", [
+      `--etcd-servers=${etcdUrl}`,
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      // The endpoint reconciler refuses loopback addresses; nothing here needs the
+      // in-cluster "kubernetes" Service endpoints.
+      "--endpoint-reconciler-type=none",
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${join(dir, "apiserver-certs")}`,
+      `--tls-cert-file=${join(dir, "apiserver.crt")}`,
+      `--tls-private-key-file=${join(dir, "apiserver.key")}`,
+      `--client-ca-file=${join(dir, "ca.crt")}`,
+      "--authorization-mode=Node,RBAC",
+      `--service-account-issuer=https://kubernetes.default.svc.cluster.local`,
+      `--service-account-key-file=${join(dir, "service-account.key")}`,
+      `--service-account-signing-key-file=${join(dir, "service-account.key")}`,
+      "--service-cluster-ip-range=10.96.0.0/16",
+      "--allow-privileged=true",
+      `--audit-policy-file=${join(dir, "audit-policy.yaml")}`,
+      `--audit-log-path=${join(dir, "audit.log")}`,
+      "--audit-log-format=json",
+      "--audit-log-maxsize=200",
+      "--profiling=false",
+      "--v=0",
+    ]);
+    await waitFor(
+      "kube-apiserver /readyz",
+      async () => (await apiGet(dir, server, "/readyz")).status === 200,
+    );
+
+    writeFileSync(join(dir, "kubeconfig"), kubeconfigFor(dir, server, "admin"));
+    writeFileSync(
+      join(dir, "controller-manager.kubeconfig"),
+      kubeconfigFor(dir, server, "controller-manager"),
+    );
+    writeFileSync(join(dir, "scheduler.kubeconfig"), kubeconfigFor(dir, server, "scheduler"));
+    writeState();
+
+    log("starting kube-controller-manager, kube-scheduler and kwok");
+    start("kube-controller-manager", [
+      `--kubeconfig=${join(dir, "controller-manager.kubeconfig")}`,
+      "--secure-port=0",
+      "--leader-elect=false",
+      "--use-service-account-credentials=true",
+      `--service-account-private-key-file=${join(dir, "service-account.key")}`,
+      `--root-ca-file=${join(dir, "ca.crt")}`,
+      "--controllers=*,-nodeipam,-csrsigning,-csrapproving,-csrcleaner,-bootstrapsigner,-tokencleaner",
+      "--v=0",
+    ]);
+    start("kube-scheduler", [
+      `--kubeconfig=${join(dir, "scheduler.kubeconfig")}`,
+      "--secure-port=0",
+      "--leader-elect=false",
+      "--v=0",
+    ]);
+    start("kwok", [
+      `--kubeconfig=${join(dir, "kubeconfig")}`,
+      `--config=${join(here, "kwok.yaml")}`,
+      "--manage-all-nodes=false",
+      "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+      "--node-ip=10.240.0.1",
+      "--cidr=10.244.0.1/16",
+      "--node-lease-duration-seconds=40",
+      "--server-address=127.0.0.1:0",
+      "--v=WARN",
+    ]);
+
+    const nodes = opts.nodes ?? 2;
+    const nodeDocs = Array.from({ length: nodes }, (_, i) =>
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: {
+          name: `kwok-node-${i}`,
+          annotations: { "kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0" },
+          labels: {
+            "kubernetes.io/hostname": `kwok-node-${i}`,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": "amd64",
+            type: "kwok",
+          },
+        },
+        status: {
+          allocatable: { cpu: "64", memory: "256Gi", pods: "2000" },
+          capacity: { cpu: "64", memory: "256Gi", pods: "2000" },
+        },
+      }),
+    );
+    writeFileSync(
+      join(dir, "nodes.json"),
+      JSON.stringify({ apiVersion: "v1", kind: "List", items: nodeDocs.map((d) => JSON.parse(d)) }),
+    );
+    await kubectl(opts.binDir, dir, ["apply", "-f", join(dir, "nodes.json")]);
+
+    await waitFor(`${nodes} Ready nodes`, async () => {
+      const res = await apiGet(dir, server, "/api/v1/nodes");
+      const items = (
+        JSON.parse(res.body) as { items: { status?: { conditions?: { type: string; status: string }[] } }[] }
+      ).items;
+      return (
+        items.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
+          .length === nodes
+      );
+    });
+    await waitFor("the default ServiceAccount (kube-controller-manager)", async () => {
+      return (await apiGet(dir, server, "/api/v1/namespaces/default/serviceaccounts/default")).status === 200;
+    });
+    log(`control plane ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    writeState();
+    return { ...state(), stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+function kubectl(binDir: string, dir: string, args: string[]) {
+  return run(join(binDir, "kubectl"), ["--kubeconfig", join(dir, "kubeconfig"), ...args]);
+}
+
+async function stopComponents(components: Component[]): Promise<void> {
+  // Reverse order: kwok and controllers first, etcd last.
+  for (const c of [...components].reverse()) {
+    if (c.child.exitCode !== null || c.child.signalCode !== null) continue;
+    const exited = new Promise<void>((r) => c.child.once("exit", () => r()));
+    c.child.kill("SIGTERM");
+    const timer = setTimeout(() => c.child.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads dir/state.json of a cluster started by another process. */
+export function readState(dir: string): ClusterState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(dir, "state.json"), "utf8")) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Kills processes left by an earlier cluster in dir (a crashed run); returns how many. */
+function stopStale(dir: string): number {
+  const st = readState(dir);
+  if (!st) return 0;
+  const pids = Object.values(st.pids).filter((p) => p > 0 && alive(p));
+  for (const p of pids) process.kill(p, "SIGKILL");
+  return pids.length;
+}
+
+/** Stops a cluster started by another process (cluster:down). */
+export async function stopCluster(dir: string): Promise<boolean> {
+  const st = readState(dir);
+  if (!st) return false;
+  const pids = Object.entries(st.pids).reverse();
+  for (const [, pid] of pids) if (pid > 0 && alive(pid)) process.kill(pid, "SIGTERM");
+  const deadline = Date.now() + 10_000;
+  while (pids.some(([, p]) => p > 0 && alive(p)) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
+  for (const [, pid] of pids) if (pid > 0 && alive(pid)) process.kill(pid, "SIGKILL");
+  rmSync(join(dir, "state.json"), { force: true });
+  return true;
+}
