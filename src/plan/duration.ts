@@ -1,0 +1,35 @@
+// Durations as the CRD writes them: a subset of Go's time.ParseDuration syntax, one or more
+// <number><unit> parts with units ms, s, m, h, such as 30s, 1m30s, 500ms, 2.5s or 1h.
+
+const DURATION = /^(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h))+$/;
+const PART = /([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)/g;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Whether `s` is a duration this operator understands. */
+export function isDuration(s: string): boolean {
+  return DURATION.test(s);
+}
+
+/**
+ * Milliseconds of a duration such as `1h30m`, `500ms` or `2.5s` (rounded to whole ms).
+ * Throws an Error that says what is wrong when `s` is not a duration.
+ */
+export function parseDuration(s: string): number {
+  if (!isDuration(s)) {
+    throw new Error(`${JSON.stringify(s)} is not a duration: write it like 30s, 5m, 1h30m or 500ms`);
+  }
+  let ms = 0;
+  for (const m of s.matchAll(PART)) ms += Number(m[1]) * (UNIT_MS[m[2] ?? ""] ?? 0);
+  return Math.round(ms);
+}
+
+/** A short human form of milliseconds: 90000 -> "1m30s", 500 -> "500ms". */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  let rest = Math.round(ms / 1000);
+  const h = Math.floor(rest / 3600);
+  rest -= h * 3600;
+  const m = Math.floor(rest / 60);
+  const s = rest - m * 60;
+  return `${h ? `${h}h` : ""}${m ? `${m}m` : ""}${s || (!h && !m) ? `${s}s` : ""}`;
+}

@@ -1,0 +1,12 @@
+// The pure planner: naming, validation, replica arithmetic, desired children, which checks
+// are due, and the rollout state machine.
+export * from "./types.ts";
+export * from "./duration.ts";
+export * from "./naming.ts";
+export * from "./spec.ts";
+export * from "./template.ts";
+export * from "./validate.ts";
+export * from "./canary.ts";
+export * from "./children.ts";
+export * from "./conditions.ts";
+export * from "./checks.ts";
