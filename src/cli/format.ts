@@ -1,0 +1,408 @@
+// Pure formatting of what kubectl-modeldeploy prints: no I/O, no clock (callers pass `now`).
+import type { V1Deployment } from "@kubernetes/client-node";
+import {
+  CONDITION_READY,
+  CONDITION_RECONCILING,
+  CONDITION_STALLED,
+  LABEL_VERSION,
+} from "../api/constants.ts";
+import type { Condition, ModelDeployment } from "../api/types.ts";
+import { checkFailureThreshold, type StepPreview } from "../plan/index.ts";
+
+/** One Event about a ModelDeployment, from core/v1 or events.k8s.io/v1. */
+export interface EventRow {
+  type: string;
+  reason: string;
+  message: string;
+  /** RFC 3339 time of the last occurrence, when known. */
+  time: string | undefined;
+  count: number;
+}
+
+export interface GetView {
+  md: ModelDeployment;
+  /** The version Deployments (label mlops.dev/model=NAME). */
+  deployments: readonly V1Deployment[];
+  /** Recent Events, any order. */
+  events: readonly EventRow[];
+  /** Canary steps with replica counts (empty for blue/green). */
+  steps: readonly StepPreview[];
+}
+
+export interface FormatOptions {
+  now: Date;
+  /** Block characters for bars and a ▶ marker (a terminal); ASCII when false. */
+  unicode: boolean;
+}
+
+/** A traffic bar of `width` cells for a weight in percent. */
+export function bar(weight: number, width: number, unicode: boolean): string {
+  const w = Math.max(0, Math.min(100, Number.isFinite(weight) ? weight : 0));
+  const full = Math.round((w / 100) * width);
+  return (unicode ? "█" : "#").repeat(full) + (unicode ? "░" : ".").repeat(width - full);
+}
+
+/** kubectl's age style: 12s, 4m30s, 45m, 3h20m, 5d. Empty string for no time. */
+export function formatAge(time: string | undefined, now: Date): string {
+  if (!time) return "";
+  const t = Date.parse(time);
+  if (Number.isNaN(t)) return "";
+  const s = Math.max(0, Math.floor((now.getTime() - t) / 1000));
+  if (s < 120) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 10) return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
+  if (m < 180) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return m % 60 === 0 || h >= 8 ? `${h}h` : `${h}h${m % 60}m`;
+  return `${Math.floor(h / 24)}d`;
+}
+
+/** Columns padded to their widest cell, two spaces apart, trailing spaces trimmed. */
+export function table(rows: readonly (readonly string[])[], indent = ""): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map(
+      (row) =>
+        indent +
+        row
+          .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!)))
+          .join("  ")
+          .trimEnd(),
+    )
+    .join("\n");
+}
+
+export function findCondition(md: ModelDeployment, type: string): Condition | undefined {
+  return md.status?.conditions?.find((c) => c.type === type);
+}
+
+/** Where a ModelDeployment stands, judged like kstatus: only conditions of the current generation count. */
+export type Outcome = "Ready" | "Stalled" | "InProgress";
+
+export function assessOutcome(md: ModelDeployment): Outcome {
+  const generation = md.metadata?.generation ?? 0;
+  const observed = md.status?.observedGeneration;
+  if (observed === undefined || observed < generation) return "InProgress";
+  const current = (c: Condition | undefined): c is Condition =>
+    c !== undefined && (c.observedGeneration === undefined || c.observedGeneration >= generation);
+  const stalled = findCondition(md, CONDITION_STALLED);
+  if (current(stalled) && stalled.status === "True") return "Stalled";
+  const ready = findCondition(md, CONDITION_READY);
+  const reconciling = findCondition(md, CONDITION_RECONCILING);
+  if (current(ready) && ready.status === "True" && !(current(reconciling) && reconciling.status === "True")) {
+    return "Ready";
+  }
+  return "InProgress";
+}
+
+function strategyName(md: ModelDeployment): string {
+  if (md.status?.strategy) return md.status.strategy;
+  if (md.spec?.strategy?.canary) return "Canary";
+  if (md.spec?.strategy?.blueGreen) return "BlueGreen";
+  return "";
+}
+
+/**
+ * The one-line state of a ModelDeployment that `status` prints on each change, e.g.
+ * "Progressing: 2.1.0 at 25% (stable 2.0.0), step 1/4: Reconciling RolloutInProgress: ...".
+ */
+export function statusLine(md: ModelDeployment): string {
+  const s = md.status ?? {};
+  const outcome = assessOutcome(md);
+  const parts: string[] = [];
+  const phase =
+    outcome === "InProgress" && (s.observedGeneration ?? -1) < (md.metadata?.generation ?? 0)
+      ? "Pending"
+      : (s.phase ?? "Pending");
+  let what = phase;
+  if (s.candidateVersion) {
+    what += `: ${s.candidateVersion} at ${s.candidateWeight ?? 0}%`;
+    if (s.stableVersion) what += ` (stable ${s.stableVersion})`;
+    const steps = md.spec?.strategy?.canary?.steps;
+    if (steps && s.currentStep !== undefined)
+      what += `, step ${Math.min(s.currentStep + 1, steps.length)}/${steps.length}`;
+  } else if (s.stableVersion) {
+    what += `: ${s.stableVersion}`;
+  }
+  parts.push(what);
+  const cond =
+    outcome === "Stalled"
+      ? findCondition(md, CONDITION_STALLED)
+      : outcome === "Ready"
+        ? findCondition(md, CONDITION_READY)
+        : (findCondition(md, CONDITION_RECONCILING) ?? findCondition(md, CONDITION_READY));
+  if (outcome === "InProgress" && phase === "Pending") {
+    parts.push("waiting for the operator to observe generation " + String(md.metadata?.generation ?? 0));
+  } else if (cond) {
+    parts.push(`${cond.type}=${cond.status} ${cond.reason}${cond.message ? `: ${cond.message}` : ""}`);
+  }
+  return parts.join(" - ");
+}
+
+/** The last line `status` prints, with the outcome. */
+export function statusVerdict(md: ModelDeployment, outcome: Outcome | "Timeout", timeout?: string): string {
+  const name = md.metadata?.name ?? "";
+  if (outcome === "Ready") {
+    const c = findCondition(md, CONDITION_READY);
+    return `${name} is Ready${c?.message ? `: ${c.message}` : ""}`;
+  }
+  if (outcome === "Stalled") {
+    const c = findCondition(md, CONDITION_STALLED);
+    return `${name} is Stalled (${c?.reason ?? "unknown reason"})${c?.message ? `: ${c.message}` : ""}`;
+  }
+  return `${name} is not Ready after ${timeout ?? "the timeout"}: ${statusLine(md)}`;
+}
+
+export interface ListOptions {
+  now: Date;
+  allNamespaces: boolean;
+}
+
+/** `list`: one line per ModelDeployment. */
+export function formatList(items: readonly ModelDeployment[], opts: ListOptions): string {
+  const header = [
+    ...(opts.allNamespaces ? ["NAMESPACE"] : []),
+    "NAME",
+    "STRATEGY",
+    "STABLE",
+    "CANDIDATE",
+    "WEIGHT",
+    "STEP",
+    "PHASE",
+    "READY",
+    "AGE",
+  ];
+  const rows = items.map((md) => {
+    const s = md.status ?? {};
+    const steps = md.spec?.strategy?.canary?.steps;
+    const step =
+      s.candidateVersion && steps && s.currentStep !== undefined
+        ? `${Math.min(s.currentStep + 1, steps.length)}/${steps.length}`
+        : "-";
+    return [
+      ...(opts.allNamespaces ? [md.metadata?.namespace ?? ""] : []),
+      md.metadata?.name ?? "",
+      strategyName(md) || "-",
+      s.stableVersion ?? "-",
+      s.candidateVersion ?? "-",
+      s.candidateVersion ? `${s.candidateWeight ?? 0}%` : "-",
+      step,
+      s.phase ?? "-",
+      findCondition(md, CONDITION_READY)?.status ?? "-",
+      formatAge(md.metadata?.creationTimestamp as unknown as string | undefined, opts.now) || "-",
+    ];
+  });
+  return table([header, ...rows]);
+}
+
+function isoTime(t: unknown): string | undefined {
+  if (t === undefined || t === null) return undefined;
+  if (t instanceof Date) return t.toISOString();
+  return String(t);
+}
+
+function versionOf(d: V1Deployment): string {
+  return d.metadata?.labels?.[LABEL_VERSION] ?? d.metadata?.name ?? "";
+}
+
+/** `get`: the whole view of one ModelDeployment. */
+export function formatGet(view: GetView, opts: FormatOptions): string {
+  const { md } = view;
+  const s = md.status ?? {};
+  const out: string[] = [];
+  const field = (k: string, v: string | undefined) => out.push(`${(k + ":").padEnd(12)}${v ?? "-"}`);
+  field("Name", md.metadata?.name);
+  field("Namespace", md.metadata?.namespace);
+  field("Strategy", strategyName(md));
+  field("Phase", s.phase ?? "Pending");
+  field(
+    "Spec",
+    `${md.spec.model.version}, ${md.spec.replicas ?? 1} replicas${md.spec.paused ? ", paused" : ""}`,
+  );
+  field("Stable", s.stableVersion);
+  if (s.candidateVersion) field("Candidate", s.candidateVersion);
+  if (s.message) field("Message", s.message);
+  if (s.aborted)
+    field(
+      "Aborted",
+      `${s.aborted.version}: ${s.aborted.reason}${s.aborted.message ? `: ${s.aborted.message}` : ""}`,
+    );
+
+  // Versions: every version Deployment, stable and candidate first.
+  const role = (v: string) =>
+    v === s.stableVersion
+      ? "stable"
+      : v === s.candidateVersion
+        ? "candidate"
+        : v === s.aborted?.version
+          ? "aborted"
+          : "old";
+  const rank = (v: string) => ["stable", "candidate", "aborted", "old"].indexOf(role(v));
+  const deployments = [...view.deployments].sort(
+    (a, b) => rank(versionOf(a)) - rank(versionOf(b)) || versionOf(a).localeCompare(versionOf(b)),
+  );
+  out.push("", "Versions:");
+  if (deployments.length === 0) {
+    out.push("  (no version Deployments yet)");
+  } else {
+    out.push(
+      table(
+        [
+          ["VERSION", "ROLE", "DEPLOYMENT", "READY", "UPDATED", "AVAILABLE", "AGE"],
+          ...deployments.map((d) => [
+            versionOf(d),
+            role(versionOf(d)),
+            d.metadata?.name ?? "",
+            `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 0}`,
+            String(d.status?.updatedReplicas ?? 0),
+            String(d.status?.availableReplicas ?? 0),
+            formatAge(isoTime(d.metadata?.creationTimestamp), opts.now),
+          ]),
+        ],
+        "  ",
+      ),
+    );
+  }
+
+  out.push("", "Traffic:");
+  const traffic = s.traffic ?? [];
+  if (traffic.length === 0) {
+    out.push("  (no ready endpoints behind the clients' Service)");
+  } else {
+    const width = Math.max(...traffic.map((t) => t.version.length));
+    for (const t of traffic) {
+      const ep =
+        t.readyEndpoints === undefined
+          ? ""
+          : `  ${t.readyEndpoints} ready endpoint${t.readyEndpoints === 1 ? "" : "s"}`;
+      out.push(
+        `  ${t.version.padEnd(width)}  ${bar(t.weight, 20, opts.unicode)} ${String(t.weight).padStart(3)}%${ep}`,
+      );
+    }
+  }
+
+  if (md.spec.strategy?.canary) {
+    out.push("", "Steps:");
+    const current = s.candidateVersion ? s.currentStep : undefined;
+    const marker = opts.unicode ? "▶" : ">";
+    for (const step of view.steps) {
+      const mark =
+        current === undefined ? " " : step.index < current ? "✓" : step.index === current ? marker : " ";
+      const markAscii = !opts.unicode && mark === "✓" ? "+" : mark;
+      out.push(`  ${markAscii} ${String(step.index).padStart(2)}  ${describeStep(step)}`);
+    }
+    if (current !== undefined && current >= view.steps.length) {
+      out.push(`  ${marker}     promote: all steps done, waiting for the new version at full size`);
+    }
+  } else if (md.spec.strategy?.blueGreen) {
+    const bg = md.spec.strategy.blueGreen;
+    out.push("", "Blue/green:");
+    out.push(
+      `  preview replicas ${bg.previewReplicas ?? md.spec.replicas ?? 1}, ` +
+        (bg.autoPromotionSeconds === undefined
+          ? "promotion on a promote action"
+          : `auto-promotion ${bg.autoPromotionSeconds}s after Available`) +
+        `, old version kept ${bg.scaleDownDelaySeconds ?? 30}s after the switch`,
+    );
+    const r = s.rollout;
+    if (r) {
+      out.push(
+        `  ${r.switchedAt ? "switched" : r.availableAt ? "preview Available, waiting to promote" : "preview coming up"}` +
+          (r.availableAt ? ` (available ${formatAge(r.availableAt, opts.now)} ago)` : ""),
+      );
+    }
+  }
+
+  const configured = md.spec.healthChecks?.checks ?? [];
+  const threshold = (name: string) => {
+    const check = configured.find((c) => c.name === name);
+    return check ? String(checkFailureThreshold(md, check)) : "-";
+  };
+  out.push("", "Checks:");
+  const measured = s.checks ?? [];
+  const names = [...new Set([...measured.map((c) => c.name), ...configured.map((c) => c.name)])];
+  if (names.length === 0) {
+    out.push("  (none configured; the new version's readiness and progress deadline still gate the rollout)");
+  } else {
+    out.push(
+      table(
+        [
+          ["NAME", "PHASE", "VALUE", "FAILURES", "MEASURED", "MESSAGE"],
+          ...names.map((n) => {
+            const c = measured.find((m) => m.name === n);
+            return [
+              n,
+              c?.phase ?? "Pending",
+              c?.value ?? "-",
+              `${c?.consecutiveFailures ?? 0}/${threshold(n)}`,
+              c?.lastMeasured ? `${formatAge(c.lastMeasured, opts.now)} ago` : "-",
+              c?.message ?? "",
+            ];
+          }),
+        ],
+        "  ",
+      ),
+    );
+  }
+
+  out.push("", "Conditions:");
+  const conditions = s.conditions ?? [];
+  if (conditions.length === 0) {
+    out.push("  (none yet: the operator has not reconciled this ModelDeployment)");
+  } else {
+    out.push(
+      table(
+        [
+          ["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"],
+          ...conditions.map((c) => [
+            c.type,
+            c.status,
+            c.reason,
+            formatAge(c.lastTransitionTime, opts.now),
+            c.message,
+          ]),
+        ],
+        "  ",
+      ),
+    );
+  }
+
+  out.push("", "Events:");
+  const events = recentEvents(view.events, 10);
+  if (events.length === 0) {
+    out.push("  (none)");
+  } else {
+    out.push(
+      table(
+        [
+          ["AGE", "TYPE", "REASON", "MESSAGE"],
+          ...events.map((e) => [
+            formatAge(e.time, opts.now),
+            e.type,
+            e.reason,
+            e.count > 1 ? `${e.message} (x${e.count})` : e.message,
+          ]),
+        ],
+        "  ",
+      ),
+    );
+  }
+  return out.join("\n") + "\n";
+}
+
+/** The newest `n` events, oldest first (as kubectl describe lists them). */
+export function recentEvents(events: readonly EventRow[], n: number): EventRow[] {
+  const time = (e: EventRow) => (e.time ? Date.parse(e.time) : 0);
+  return [...events].sort((a, b) => time(a) - time(b)).slice(-n);
+}
+
+export function describeStep(step: StepPreview): string {
+  if (step.kind === "pause") return `pause ${step.pause ?? "until promote"}`;
+  return `setWeight ${step.weight}%: new ${step.candidateReplicas}, stable ${step.stableReplicas} replicas`;
+}
+
+/** validate: one line per problem, FILE:DOC: PATH: MESSAGE. */
+export function formatProblem(file: string, doc: number, path: string, message: string): string {
+  return `${file}:${doc}: ${path ? `${path}: ` : ""}${message}`;
+}

@@ -1,0 +1,283 @@
+// `plan`: what the operator would create for a manifest and the rollout it would run,
+// computed offline by the operator's own planner functions (src/plan), never a copy of them.
+import type { KubernetesObject, V1Deployment, V1Service } from "@kubernetes/client-node";
+import { stringify } from "yaml";
+import type { HealthCheck, ModelDeployment } from "../api/types.ts";
+import {
+  checkFailureThreshold,
+  checkIntervalMs,
+  checkTimeoutMs,
+  computeBlueGreenPreview,
+  computeClientsService,
+  computePreviewService,
+  computeStepPlan,
+  computeVersionDeployment,
+  computeVersionService,
+  formatDuration,
+  progressDeadlineMsOf,
+  replicasOf,
+  revisionHistoryLimitOf,
+  strategyOf,
+  validateModelDeployment,
+  type BlueGreenPreview,
+  type StepPreview,
+} from "../plan/index.ts";
+import { describeStep, formatProblem, table } from "./format.ts";
+import { documents, isModelDeployment, type Source } from "./manifests.ts";
+
+/** A check as plan prints it. */
+export interface CheckPreview {
+  name: string;
+  provider: "http" | "prometheus";
+  /** What is measured: the request or the query, and its success condition. */
+  target: string;
+  interval: string;
+  timeout: string;
+  failureThreshold: number;
+}
+
+/** Everything plan prints for one ModelDeployment. */
+export interface ModelDeploymentPlan {
+  name: string;
+  namespace: string;
+  version: string;
+  strategy: "Canary" | "BlueGreen";
+  replicas: number;
+  /** What the operator creates for the manifest's version. */
+  children: KubernetesObject[];
+  /** What it adds while that version rolls out (the blue/green preview Service). */
+  rolloutChildren: KubernetesObject[];
+  rollout: {
+    steps?: StepPreview[];
+    blueGreen?: BlueGreenPreview;
+    /** The last stage of a canary: the new version at full size, the old one at zero. */
+    promote?: { weight: number; candidateReplicas: number; stableReplicas: number };
+    progressDeadlineSeconds: number;
+    revisionHistoryLimit: number;
+    checks: CheckPreview[];
+  };
+}
+
+function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
+  let target = "";
+  if (check.http) {
+    const h = check.http;
+    const where =
+      h.url ??
+      `${h.path ?? "/"} on the new version's Service${h.port !== undefined ? ` port ${h.port}` : ""}`;
+    const cond = [h.expectStatus !== undefined ? `status ${h.expectStatus}` : "", h.successCondition ?? ""]
+      .filter(Boolean)
+      .join(" and ");
+    target = `${h.method ?? "GET"} ${where}${cond ? `, expects ${cond}` : ""}`;
+  } else if (check.prometheus) {
+    target = `${check.prometheus.query} at ${check.prometheus.address}, expects ${check.prometheus.successCondition}`;
+  }
+  return {
+    name: check.name,
+    provider: check.http ? "http" : "prometheus",
+    target,
+    interval: formatDuration(checkIntervalMs(md, check)),
+    timeout: formatDuration(checkTimeoutMs(check)),
+    failureThreshold: checkFailureThreshold(md, check),
+  };
+}
+
+/** The plan of one valid ModelDeployment. */
+export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: string): ModelDeploymentPlan {
+  const md: ModelDeployment = {
+    ...input,
+    metadata: { ...input.metadata, namespace: namespace ?? input.metadata?.namespace ?? "default" },
+  };
+  const version = md.spec.model.version;
+  const strategy = strategyOf(md);
+  const replicas = replicasOf(md);
+  const children: KubernetesObject[] = [
+    computeVersionDeployment(md, replicas),
+    computeVersionService(md, version),
+    computeClientsService(md, version),
+  ];
+  const rolloutChildren: KubernetesObject[] =
+    strategy === "BlueGreen" ? [computePreviewService(md, version)] : [];
+  const plan: ModelDeploymentPlan = {
+    name: md.metadata?.name ?? "",
+    namespace: md.metadata?.namespace ?? "default",
+    version,
+    strategy,
+    replicas,
+    children,
+    rolloutChildren,
+    rollout: {
+      progressDeadlineSeconds: progressDeadlineMsOf(md) / 1000,
+      revisionHistoryLimit: revisionHistoryLimitOf(md),
+      checks: (md.spec.healthChecks?.checks ?? []).map((c) => describeCheck(md, c)),
+    },
+  };
+  if (strategy === "Canary") {
+    plan.rollout.steps = computeStepPlan(md);
+    plan.rollout.promote = { weight: 100, candidateReplicas: replicas, stableReplicas: 0 };
+  } else {
+    const bg = computeBlueGreenPreview(md);
+    if (bg) plan.rollout.blueGreen = bg;
+  }
+  return plan;
+}
+
+function selectorText(sel: Record<string, string> | undefined): string {
+  return Object.entries(sel ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+}
+
+function childRow(obj: KubernetesObject, note: string): string[] {
+  if (obj.kind === "Deployment") {
+    const d = obj as V1Deployment;
+    return [
+      "Deployment",
+      d.metadata?.name ?? "",
+      String(d.spec?.replicas ?? 0),
+      selectorText(d.spec?.selector.matchLabels),
+      d.spec?.template.spec?.containers.map((c) => c.image ?? "").join(",") ?? "",
+      note,
+    ];
+  }
+  const s = obj as V1Service;
+  const ports = (s.spec?.ports ?? []).map((p) => `${p.port}->${String(p.targetPort ?? p.port)}`).join(",");
+  return ["Service", s.metadata?.name ?? "", "-", selectorText(s.spec?.selector), ports, note];
+}
+
+/** The text form of a plan. */
+export function formatPlan(p: ModelDeploymentPlan): string {
+  const out: string[] = [];
+  out.push(
+    `ModelDeployment ${p.namespace}/${p.name}: version ${p.version}, ${p.replicas} replica${p.replicas === 1 ? "" : "s"}, ` +
+      `${p.strategy === "Canary" ? "canary" : "blue/green"} strategy`,
+  );
+  out.push("", "Children:");
+  const role = (o: KubernetesObject) => o.metadata?.labels?.["mlops.dev/role"] ?? "";
+  const notes: Record<string, string> = {
+    version: `version ${p.version}`,
+    clients: "clients",
+    preview: "preview, during a rollout",
+  };
+  out.push(
+    table(
+      [
+        ["KIND", "NAME", "REPLICAS", "SELECTOR", "IMAGE/PORTS", "ROLE"],
+        ...p.children.map((o) => childRow(o, notes[role(o)] ?? "")),
+        ...p.rolloutChildren.map((o) => childRow(o, notes[role(o)] ?? "")),
+      ],
+      "  ",
+    ),
+  );
+
+  out.push(
+    "",
+    `Rollout when ${p.version} replaces the stable version (as the first version, it takes all traffic once Available):`,
+  );
+  if (p.rollout.steps) {
+    out.push(
+      table(
+        [
+          ["STEP", "ACTION", "WEIGHT", "NEW", "STABLE"],
+          ...p.rollout.steps.map((s) => [
+            String(s.index),
+            s.kind === "pause" ? describeStep(s) : `setWeight ${s.weight}%`,
+            `${s.weight}%`,
+            String(s.candidateReplicas),
+            String(s.stableReplicas),
+          ]),
+          ...(p.rollout.promote
+            ? [
+                [
+                  "-",
+                  "promote",
+                  `${p.rollout.promote.weight}%`,
+                  String(p.rollout.promote.candidateReplicas),
+                  String(p.rollout.promote.stableReplicas),
+                ],
+              ]
+            : []),
+        ],
+        "  ",
+      ),
+    );
+    out.push(
+      "  (the stable version shrinks to its count only as the new version's replicas become available)",
+    );
+  }
+  if (p.rollout.blueGreen) {
+    const bg = p.rollout.blueGreen;
+    out.push(
+      table(
+        [
+          ["STAGE", "WEIGHT", "NEW", "STABLE", "WHEN"],
+          ...bg.stages.map((s) => [
+            s.stage,
+            `${s.weight}%`,
+            String(s.candidateReplicas),
+            String(s.stableReplicas),
+            s.when,
+          ]),
+        ],
+        "  ",
+      ),
+    );
+  }
+  out.push("", "Gates:");
+  out.push(
+    `  the new version must be Available within ${p.rollout.progressDeadlineSeconds}s of each scaling ` +
+      "(progressDeadlineSeconds), else it is rolled back",
+  );
+  if (p.rollout.checks.length === 0) {
+    out.push("  no health checks");
+  } else {
+    for (const c of p.rollout.checks) {
+      out.push(
+        `  ${c.name} (${c.provider}): ${c.target}; every ${c.interval}, timeout ${c.timeout}, ` +
+          `rolled back after ${c.failureThreshold} consecutive failures`,
+      );
+    }
+  }
+  out.push(`  old versions kept at 0 replicas for a fast rollback: ${p.rollout.revisionHistoryLimit}`);
+  return out.join("\n") + "\n";
+}
+
+/** The YAML form of a plan: the children as they would be applied, and the rollout. */
+export function planYaml(p: ModelDeploymentPlan): string {
+  return stringify(p, { lineWidth: 0 });
+}
+
+export interface PlanSourcesResult {
+  /** Validation problems, FILE:DOC: PATH: MESSAGE; nothing is planned when there are any. */
+  problems: string[];
+  text: string;
+}
+
+/** Plans every ModelDeployment document of the sources. */
+export function planSources(
+  sources: readonly Source[],
+  opts: { output: "text" | "yaml"; namespace: string | undefined },
+): PlanSourcesResult {
+  const problems: string[] = [];
+  const plans: ModelDeploymentPlan[] = [];
+  for (const src of sources) {
+    for (const doc of documents(src)) {
+      if (doc.errors.length > 0) {
+        problems.push(...doc.errors.map((e) => formatProblem(doc.file, doc.index, "", e)));
+        continue;
+      }
+      if (!isModelDeployment(doc.value)) continue;
+      const found = validateModelDeployment(doc.value);
+      if (found.length > 0) {
+        problems.push(...found.map((p) => formatProblem(doc.file, doc.index, p.path, p.message)));
+        continue;
+      }
+      plans.push(computeModelDeploymentPlan(doc.value as unknown as ModelDeployment, opts.namespace));
+    }
+  }
+  if (problems.length === 0 && plans.length === 0) {
+    problems.push(`${sources.map((s) => s.file).join(", ")}: no ModelDeployment found`);
+  }
+  const text = opts.output === "yaml" ? plans.map(planYaml).join("---\n") : plans.map(formatPlan).join("\n");
+  return { problems, text };
+}
