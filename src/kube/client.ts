@@ -1,0 +1,215 @@
+// The only place that writes to the API server. Everything goes through one small
+// HTTP function so that every request carries the operator's user agent (the API
+// server's audit log and metrics count them by it) and is counted for metrics.
+import * as http from "node:http";
+import * as https from "node:https";
+import { randomBytes } from "node:crypto";
+import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import {
+  ANNOTATION_ACTION,
+  API_VERSION,
+  FIELD_MANAGER,
+  KIND,
+  OPERATOR_NAME,
+  PLURAL,
+} from "../api/constants.ts";
+import type { ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
+import type { PlannedEvent } from "../plan/types.ts";
+import { collectionPath } from "../controller/informer.ts";
+
+export const USER_AGENT = `${OPERATOR_NAME}/v1alpha1`;
+
+/** An answer of the API server other than 2xx. `status` 409 and 404 are normal: requeue. */
+export class KubeApiError extends Error {
+  readonly status: number;
+  readonly reason: string | undefined;
+  constructor(status: number, reason: string | undefined, message: string) {
+    super(message);
+    this.name = "KubeApiError";
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+export function isConflict(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 409;
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 404;
+}
+
+/** Called once per request, e.g. to count them by code and method. */
+export type RequestObserver = (method: string, code: number) => void;
+
+export interface KubeClient {
+  /** Server-side apply of a complete desired object with the operator's field manager. */
+  apply<T extends KubernetesObject>(obj: T): Promise<T>;
+  /** Deletes an object; an object already gone is fine. */
+  delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<void>;
+  /**
+   * Replaces the status of a ModelDeployment (PUT of the status subresource) with
+   * optimistic concurrency: a status computed from a stale cache gets 409 Conflict.
+   */
+  replaceStatus(md: ModelDeployment, status: ModelDeploymentStatus): Promise<ModelDeployment>;
+  /**
+   * Removes the action annotation, only while it still says `action` (JSON patch test),
+   * so an action set again in the meantime is not lost. Returns the updated object.
+   */
+  removeAction(md: ModelDeployment, action: string): Promise<ModelDeployment>;
+  /** Records an events.k8s.io/v1 Event about a ModelDeployment. */
+  recordEvent(md: ModelDeployment, event: PlannedEvent, now: Date): Promise<void>;
+}
+
+const PLURALS: Record<string, string> = {
+  Deployment: "deployments",
+  Service: "services",
+  [KIND]: PLURAL,
+};
+
+function objectPath(apiVersion: string, kind: string, namespace: string, name: string): string {
+  const plural = PLURALS[kind];
+  if (!plural) throw new Error(`no plural known for kind ${kind}`);
+  return `${collectionPath({ apiVersion, kind, plural }, namespace)}/${encodeURIComponent(name)}`;
+}
+
+function mdPath(md: ModelDeployment): string {
+  return objectPath(API_VERSION, KIND, md.metadata?.namespace ?? "", md.metadata?.name ?? "");
+}
+
+export interface KubeClientOptions {
+  /** Per-request timeout (default 30 s). */
+  timeoutMs?: number;
+  onRequest?: RequestObserver;
+  /** Reporting instance of Events (the pod name; default the hostname). */
+  instance?: string;
+}
+
+export function kubeClient(kc: KubeConfig, options: KubeClientOptions = {}): KubeClient {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const instance = (options.instance ?? process.env.POD_NAME ?? process.env.HOSTNAME ?? OPERATOR_NAME).slice(
+    0,
+    128,
+  );
+
+  async function send<R>(method: string, path: string, body: unknown, contentType?: string): Promise<R> {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error("the kubeconfig has no current cluster");
+    const url = new URL(cluster.server.replace(/\/+$/, "") + path);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = { Accept: "application/json", "User-Agent": USER_AGENT };
+    if (payload) {
+      headers["Content-Type"] = contentType ?? "application/json";
+      headers["Content-Length"] = String(payload.length);
+    }
+    const opts: https.RequestOptions = { method, headers };
+    await kc.applyToHTTPSOptions(opts);
+    const transport = url.protocol === "http:" ? http : https;
+    return new Promise<R>((resolve, reject) => {
+      const req = transport.request(url, { ...opts, timeout: timeoutMs }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const code = res.statusCode ?? 0;
+          options.onRequest?.(method, code);
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (code < 200 || code > 299) {
+            let message = text.slice(0, 500);
+            let reason: string | undefined;
+            try {
+              const st = JSON.parse(text) as { message?: string; reason?: string };
+              message = st.message ?? message;
+              reason = st.reason;
+            } catch {
+              // not a Status object
+            }
+            reject(new KubeApiError(code, reason, `${method} ${url.pathname}: ${code} ${message}`));
+            return;
+          }
+          try {
+            resolve((text ? JSON.parse(text) : {}) as R);
+          } catch (err) {
+            reject(new Error(`${method} ${url.pathname}: invalid JSON: ${String(err)}`));
+          }
+        });
+      });
+      req.on("timeout", () =>
+        req.destroy(new Error(`${method} ${url.pathname}: no answer within ${timeoutMs} ms`)),
+      );
+      req.on("error", (err) => {
+        options.onRequest?.(method, 0);
+        reject(err);
+      });
+      req.end(payload);
+    });
+  }
+
+  return {
+    apply<T extends KubernetesObject>(obj: T): Promise<T> {
+      const { apiVersion = "", kind = "", metadata } = obj;
+      const path = objectPath(apiVersion, kind, metadata?.namespace ?? "", metadata?.name ?? "");
+      return send<T>(
+        "PATCH",
+        `${path}?fieldManager=${encodeURIComponent(FIELD_MANAGER)}&force=true`,
+        obj,
+        "application/apply-patch+yaml",
+      );
+    },
+
+    async delete(apiVersion, kind, namespace, name) {
+      try {
+        await send("DELETE", objectPath(apiVersion, kind, namespace, name), {
+          apiVersion: "v1",
+          kind: "DeleteOptions",
+          propagationPolicy: "Background",
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    },
+
+    replaceStatus(md, status) {
+      const body = { ...md, status };
+      return send<ModelDeployment>("PUT", `${mdPath(md)}/status`, body);
+    },
+
+    removeAction(md, action) {
+      const pointer = `/metadata/annotations/${ANNOTATION_ACTION.replace(/~/g, "~0").replace(/\//g, "~1")}`;
+      return send<ModelDeployment>(
+        "PATCH",
+        mdPath(md),
+        [
+          { op: "test", path: pointer, value: action },
+          { op: "remove", path: pointer },
+        ],
+        "application/json-patch+json",
+      );
+    },
+
+    async recordEvent(md, event, now) {
+      const namespace = md.metadata?.namespace ?? "default";
+      const name = `${md.metadata?.name ?? "modeldeployment"}.${now.getTime().toString(16)}${randomBytes(3).toString("hex")}`;
+      await send("POST", `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
+        apiVersion: "events.k8s.io/v1",
+        kind: "Event",
+        metadata: { name, namespace },
+        eventTime: now.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z"),
+        reportingController: `mlops.dev/${OPERATOR_NAME}`,
+        reportingInstance: instance,
+        action: event.reason,
+        reason: event.reason,
+        type: event.type,
+        note: event.message.slice(0, 1024),
+        regarding: {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          namespace,
+          name: md.metadata?.name,
+          uid: md.metadata?.uid,
+          resourceVersion: md.metadata?.resourceVersion,
+        },
+      });
+    },
+  };
+}
