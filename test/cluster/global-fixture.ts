@@ -31,7 +31,8 @@ export async function mochaGlobalSetup(): Promise<void> {
   const cacheDir = process.env.MRO_CACHE_DIR ?? join(root, ".cache");
   const t0 = Date.now();
   cluster = await startCluster({
-    dir: join(cacheDir, "test-cluster"),
+    // MRO_TEST_CLUSTER_DIR lets two test runs on one machine keep apart.
+    dir: process.env.MRO_TEST_CLUSTER_DIR ?? join(cacheDir, "test-cluster"),
     binDir,
     detached: process.env.MRO_KEEP_CLUSTER === "1",
     log: (m) => console.log(`  [cluster] ${m}`),
