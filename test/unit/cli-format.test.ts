@@ -1,0 +1,271 @@
+import { expect } from "chai";
+import type { V1Deployment } from "@kubernetes/client-node";
+import type { ModelDeployment } from "../../src/api/types.ts";
+import { pickActionEvent } from "../../src/cli/commands.ts";
+import {
+  assessOutcome,
+  bar,
+  formatAge,
+  formatGet,
+  formatList,
+  recentEvents,
+  statusLine,
+  statusVerdict,
+  type EventRow,
+} from "../../src/cli/format.ts";
+import { computeStepPlan } from "../../src/plan/index.ts";
+
+const NOW = new Date("2026-03-01T12:00:00Z");
+const ago = (s: number) => new Date(NOW.getTime() - s * 1000).toISOString();
+
+function md(status: ModelDeployment["status"], generation = 2): ModelDeployment {
+  return {
+    apiVersion: "mlops.dev/v1alpha1",
+    kind: "ModelDeployment",
+    metadata: {
+      name: "fraud-detector",
+      namespace: "models",
+      generation,
+      creationTimestamp: ago(3600) as never,
+    },
+    spec: {
+      model: { version: "2.1.0" },
+      replicas: 4,
+      template: { spec: { containers: [{ name: "server", image: "img:2.1.0" }] } },
+      strategy: {
+        canary: {
+          steps: [{ setWeight: 25 }, { pause: { duration: "30s" } }, { setWeight: 50 }, { pause: {} }],
+        },
+      },
+      healthChecks: {
+        failureThreshold: 3,
+        checks: [
+          {
+            name: "error-rate",
+            prometheus: { address: "http://p:9090", query: "q", successCondition: "result < 0.01" },
+          },
+          { name: "model-ready", failureThreshold: 5, http: { path: "/ready" } },
+        ],
+      },
+    },
+    status,
+  };
+}
+
+const cond = (
+  type: string,
+  status: "True" | "False",
+  reason: string,
+  message: string,
+  observedGeneration = 2,
+) => ({
+  type,
+  status,
+  reason,
+  message,
+  observedGeneration,
+  lastTransitionTime: ago(90),
+});
+
+const rollingOut = md({
+  observedGeneration: 2,
+  phase: "Progressing",
+  strategy: "Canary",
+  stableVersion: "2.0.0",
+  candidateVersion: "2.1.0",
+  candidateWeight: 25,
+  currentStep: 1,
+  traffic: [
+    { version: "2.0.0", weight: 75, readyEndpoints: 3 },
+    { version: "2.1.0", weight: 25, readyEndpoints: 1 },
+  ],
+  checks: [
+    {
+      name: "error-rate",
+      phase: "Failed",
+      value: "0.04",
+      consecutiveFailures: 2,
+      lastMeasured: ago(5),
+      message: "result < 0.01 is false",
+    },
+  ],
+  conditions: [
+    cond("Ready", "False", "RolloutInProgress", "rolling out 2.1.0"),
+    cond("Reconciling", "True", "RolloutInProgress", "step 2 of 4: pause 30s"),
+    cond("Stalled", "False", "RolloutInProgress", ""),
+  ],
+});
+
+function deployment(name: string, version: string, desired: number, ready: number): V1Deployment {
+  return {
+    metadata: { name, labels: { "mlops.dev/version": version }, creationTimestamp: new Date(ago(600)) },
+    spec: { replicas: desired, selector: {}, template: {} },
+    status: { readyReplicas: ready, updatedReplicas: desired, availableReplicas: ready },
+  };
+}
+
+describe("cli formatting", () => {
+  it("draws traffic bars proportional to the weight", () => {
+    expect(bar(25, 20, false)).to.equal("#####...............");
+    expect(bar(100, 10, true)).to.equal("██████████");
+    expect(bar(0, 4, true)).to.equal("░░░░");
+    expect(bar(250, 4, false)).to.equal("####");
+  });
+
+  it("writes ages as kubectl does", () => {
+    expect(formatAge(ago(12), NOW)).to.equal("12s");
+    expect(formatAge(ago(270), NOW)).to.equal("4m30s");
+    expect(formatAge(ago(45 * 60), NOW)).to.equal("45m");
+    expect(formatAge(ago(3 * 3600 + 20 * 60), NOW)).to.equal("3h20m");
+    expect(formatAge(ago(5 * 86400), NOW)).to.equal("5d");
+    expect(formatAge(undefined, NOW)).to.equal("");
+  });
+
+  it("judges Ready and Stalled only from conditions of the current generation", () => {
+    const ready = md({
+      observedGeneration: 2,
+      conditions: [cond("Ready", "True", "Ready", "2.1.0 serves all traffic")],
+    });
+    expect(assessOutcome(ready)).to.equal("Ready");
+    // Just applied: the operator has not seen generation 3 yet, the old Ready=True does not count.
+    expect(assessOutcome({ ...ready, metadata: { ...ready.metadata, generation: 3 } })).to.equal(
+      "InProgress",
+    );
+    const stale = md({ observedGeneration: 2, conditions: [cond("Ready", "True", "Ready", "", 1)] });
+    expect(assessOutcome(stale)).to.equal("InProgress");
+    const stalled = md({
+      observedGeneration: 2,
+      conditions: [
+        cond("Ready", "False", "HealthCheckFailed", ""),
+        cond("Stalled", "True", "HealthCheckFailed", "error-rate failed 3 times: 0.04"),
+      ],
+    });
+    expect(assessOutcome(stalled)).to.equal("Stalled");
+    expect(statusVerdict(stalled, "Stalled")).to.equal(
+      "fraud-detector is Stalled (HealthCheckFailed): error-rate failed 3 times: 0.04",
+    );
+    expect(assessOutcome(rollingOut)).to.equal("InProgress");
+    expect(assessOutcome(md(undefined))).to.equal("InProgress");
+  });
+
+  it("says in one status line where a rollout stands", () => {
+    expect(statusLine(rollingOut)).to.equal(
+      "Progressing: 2.1.0 at 25% (stable 2.0.0), step 2/4 - Reconciling=True RolloutInProgress: step 2 of 4: pause 30s",
+    );
+    expect(statusLine(md(undefined))).to.equal("Pending - waiting for the operator to observe generation 2");
+    const ready = md({
+      observedGeneration: 2,
+      phase: "Healthy",
+      stableVersion: "2.1.0",
+      conditions: [cond("Ready", "True", "Ready", "2.1.0 serves all traffic")],
+    });
+    expect(statusLine(ready)).to.equal("Healthy: 2.1.0 - Ready=True Ready: 2.1.0 serves all traffic");
+    expect(statusVerdict(ready, "Timeout", "10m")).to.match(/^fraud-detector is not Ready after 10m: /);
+  });
+
+  it("lists one line per ModelDeployment, with the namespace under -A", () => {
+    const text = formatList([rollingOut], { now: NOW, allNamespaces: true });
+    const [header, row] = text.split("\n");
+    expect(header!.split(/\s+/)).to.deep.equal([
+      "NAMESPACE",
+      "NAME",
+      "STRATEGY",
+      "STABLE",
+      "CANDIDATE",
+      "WEIGHT",
+      "STEP",
+      "PHASE",
+      "READY",
+      "AGE",
+    ]);
+    expect(row!.split(/\s+/)).to.deep.equal([
+      "models",
+      "fraud-detector",
+      "Canary",
+      "2.0.0",
+      "2.1.0",
+      "25%",
+      "2/4",
+      "Progressing",
+      "False",
+      "60m",
+    ]);
+    expect(formatList([rollingOut], { now: NOW, allNamespaces: false }).split("\n")[0]).to.match(/^NAME /);
+  });
+
+  it("shows versions, traffic bars, the current step, checks, conditions and events", () => {
+    const events: EventRow[] = [
+      { type: "Normal", reason: "RolloutStarted", message: "rolling out 2.1.0", time: ago(100), count: 1 },
+      { type: "Warning", reason: "CheckFailed", message: "error-rate: 0.04", time: ago(5), count: 2 },
+    ];
+    const text = formatGet(
+      {
+        md: rollingOut,
+        deployments: [
+          deployment("fraud-detector-2-1-0", "2.1.0", 1, 1),
+          deployment("fraud-detector-2-0-0", "2.0.0", 3, 3),
+        ],
+        events,
+        steps: computeStepPlan(rollingOut),
+      },
+      { now: NOW, unicode: false },
+    );
+    const lines = text.split("\n");
+    expect(lines).to.include("Candidate:  2.1.0");
+    // Stable first, with ready/desired replicas.
+    const versions = lines
+      .slice(lines.indexOf("Versions:") + 2, lines.indexOf("Versions:") + 4)
+      .map((l) => l.trim().split(/\s+/));
+    expect(versions.map((v) => v.slice(0, 4))).to.deep.equal([
+      ["2.0.0", "stable", "fraud-detector-2-0-0", "3/3"],
+      ["2.1.0", "candidate", "fraud-detector-2-1-0", "1/1"],
+    ]);
+    expect(lines).to.include("  2.0.0  ###############.....  75%  3 ready endpoints");
+    expect(lines).to.include("  2.1.0  #####...............  25%  1 ready endpoint");
+    expect(lines).to.include("  +  0  setWeight 25%: new 1, stable 3 replicas");
+    expect(lines).to.include("  >  1  pause 30s");
+    expect(lines).to.include("     3  pause until promote");
+    const checks = lines
+      .filter((l) => /^  (error-rate|model-ready) /.test(l))
+      .map((l) => l.trim().split(/\s{2,}/));
+    expect(checks).to.deep.equal([
+      ["error-rate", "Failed", "0.04", "2/3", "5s ago", "result < 0.01 is false"],
+      ["model-ready", "Pending", "-", "0/5", "-"],
+    ]);
+    expect(text).to.match(/^ {2}Reconciling +True +RolloutInProgress +90s +step 2 of 4: pause 30s$/m);
+    expect(text).to.match(/^ {2}5s +Warning +CheckFailed +error-rate: 0\.04 \(x2\)$/m);
+    expect(text.indexOf("RolloutStarted")).to.be.lessThan(text.indexOf("CheckFailed"));
+  });
+
+  it("uses block characters and a marker in a terminal", () => {
+    const text = formatGet(
+      { md: rollingOut, deployments: [], events: [], steps: computeStepPlan(rollingOut) },
+      { now: NOW, unicode: true },
+    );
+    expect(text).to.contain("███████████████░░░░░  75%");
+    expect(text).to.contain("  ▶  1  pause 30s");
+    expect(text).to.contain("(no version Deployments yet)");
+  });
+
+  it("keeps the newest events and finds the one about an action", () => {
+    const ev = (reason: string, message: string, s: number): EventRow => ({
+      type: "Normal",
+      reason,
+      message,
+      time: ago(s),
+      count: 1,
+    });
+    expect(
+      recentEvents([ev("A", "", 1), ev("B", "", 30), ev("C", "", 10)], 2).map((e) => e.reason),
+    ).to.deep.equal(["C", "A"]);
+    const accepted = ev("ActionAccepted", "promote: pause ended at step 1", 2);
+    const other = ev("ActionAccepted", "pause: rollout held", 1);
+    expect(pickActionEvent([other, accepted], "promote")).to.equal(accepted);
+    // promote-full is not promote.
+    expect(
+      pickActionEvent([ev("ActionAccepted", "promote-full: skipping", 1), accepted], "promote"),
+    ).to.equal(accepted);
+    expect(pickActionEvent([other], "promote")).to.equal(other);
+    expect(pickActionEvent([], "abort")).to.equal(undefined);
+  });
+});

@@ -1,0 +1,132 @@
+import { expect } from "chai";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { run } from "../../src/cli/main.ts";
+import type { Io } from "../../src/cli/commands.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+async function plugin(argv: string[], stdin = ""): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const io: Io = {
+    out: (t) => void (stdout += t),
+    err: (t) => void (stderr += t),
+    isTTY: false,
+    now: () => new Date("2026-03-01T12:00:00Z"),
+    stdin: () => stdin,
+    interrupted: new Promise(() => {}),
+  };
+  const cwd = process.cwd();
+  process.chdir(ROOT);
+  try {
+    return { code: await run(argv, io), stdout, stderr };
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+/** The rows of the table that follows the line `title` in plan's text, split on runs of spaces. */
+function tableAfter(text: string, title: RegExp): string[][] {
+  const lines = text.split("\n");
+  const start = lines.findIndex((l) => title.test(l));
+  expect(start, `no line matching ${title}`).to.be.greaterThan(-1);
+  const rows: string[][] = [];
+  for (const line of lines.slice(start + 2)) {
+    if (!/^ {2}\S/.test(line) || line.startsWith("  (")) break;
+    rows.push(line.trim().split(/\s{2,}/));
+  }
+  return rows;
+}
+
+interface Child {
+  kind: string;
+  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  spec: {
+    replicas?: number;
+    selector?: Record<string, unknown>;
+    template?: { spec: { containers: { env: { name: string; value: string }[] }[] } };
+  };
+}
+
+describe("cli plan", () => {
+  it("prints the children and every canary step with its replicas for examples/canary.yaml", async () => {
+    const res = await plugin(["plan", "examples/canary.yaml", "-n", "models"]);
+    expect(res.code, res.stderr).to.equal(0);
+    expect(res.stdout.split("\n")[0]).to.equal(
+      "ModelDeployment models/fraud-detector: version 1.0.0, 4 replicas, canary strategy",
+    );
+    expect(tableAfter(res.stdout, /^Children:/).map((r) => r.slice(0, 3))).to.deep.equal([
+      ["Deployment", "fraud-detector-1-0-0", "4"],
+      ["Service", "fraud-detector-1-0-0", "-"],
+      ["Service", "fraud-detector", "-"],
+    ]);
+    expect(tableAfter(res.stdout, /^Rollout when 1\.0\.0 replaces/)).to.deep.equal([
+      ["0", "setWeight 25%", "25%", "1", "3"],
+      ["1", "pause 10s", "25%", "1", "3"],
+      ["2", "setWeight 50%", "50%", "2", "2"],
+      ["3", "pause 10s", "50%", "2", "2"],
+      ["-", "promote", "100%", "4", "0"],
+    ]);
+    expect(res.stdout).to.contain("the new version must be Available within 120s of each scaling");
+    expect(res.stdout).to.contain("old versions kept at 0 replicas for a fast rollback: 2");
+  });
+
+  it("prints the blue/green stages and the preview Service for examples/blue-green.yaml", async () => {
+    const res = await plugin(["plan", "examples/blue-green.yaml"]);
+    expect(res.code, res.stderr).to.equal(0);
+    expect(tableAfter(res.stdout, /^Children:/).map((r) => [r[0], r[1], r.at(-1)])).to.deep.equal([
+      ["Deployment", "sentiment-classifier-1-0-0", "version 1.0.0"],
+      ["Service", "sentiment-classifier-1-0-0", "version 1.0.0"],
+      ["Service", "sentiment-classifier", "clients"],
+      ["Service", "sentiment-classifier-preview", "preview, during a rollout"],
+    ]);
+    expect(tableAfter(res.stdout, /^Rollout when/).map((r) => r.slice(0, 4))).to.deep.equal([
+      ["preview", "0%", "1", "3"],
+      ["scale-up", "0%", "3", "3"],
+      ["switch", "100%", "3", "3"],
+      ["scale-down", "100%", "3", "0"],
+    ]);
+  });
+
+  it("prints -o yaml with the complete children the operator applies", async () => {
+    const res = await plugin(["plan", "examples/canary.yaml", "-o", "yaml"]);
+    expect(res.code, res.stderr).to.equal(0);
+    const plan = parse(res.stdout) as {
+      children: Child[];
+      rollout: { steps: { candidateReplicas: number; stableReplicas: number }[] };
+    };
+    const [deployment, versionService, clients] = plan.children;
+    expect(deployment!.kind).to.equal("Deployment");
+    expect(deployment!.metadata).to.deep.include({ name: "fraud-detector-1-0-0", namespace: "default" });
+    expect(deployment!.spec.replicas).to.equal(4);
+    expect(deployment!.spec.selector).to.deep.equal({
+      matchLabels: { "mlops.dev/model": "fraud-detector", "mlops.dev/version": "1.0.0" },
+    });
+    expect(deployment!.spec.template!.spec.containers[0]!.env).to.deep.include({
+      name: "MODEL_URI",
+      value: "s3://models/fraud-detector/1.0.0",
+    });
+    expect(versionService!.metadata.labels["mlops.dev/role"]).to.equal("version");
+    expect(clients!.metadata.name).to.equal("fraud-detector");
+    expect(plan.rollout.steps.map((s) => [s.candidateReplicas, s.stableReplicas])).to.deep.equal([
+      [1, 3],
+      [1, 3],
+      [2, 2],
+      [2, 2],
+    ]);
+  });
+
+  it("reads standard input and refuses an invalid manifest with its problems", async () => {
+    const good = await plugin(["plan", "-"], readFileSync(join(ROOT, "examples/canary.yaml"), "utf8"));
+    expect(good.code).to.equal(0);
+    expect(good.stdout).to.contain("fraud-detector-1-0-0");
+    const bad = await plugin(["plan", "test/fixtures/manifests/bad/two-strategies.yaml"]);
+    expect(bad.code).to.equal(1);
+    expect(bad.stdout).to.equal("");
+    expect(bad.stderr).to.contain(
+      "test/fixtures/manifests/bad/two-strategies.yaml:0: spec.strategy: exactly one of strategy.canary or strategy.blueGreen must be set",
+    );
+  });
+});

@@ -1,0 +1,84 @@
+import { expect } from "chai";
+import { join } from "node:path";
+import { run } from "../../src/cli/main.ts";
+import type { Io } from "../../src/cli/commands.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const FIXTURES = "test/fixtures/manifests";
+
+/** Runs the plugin in-process from the repository root; returns what it printed and its exit code. */
+async function plugin(argv: string[], stdin = ""): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const io: Io = {
+    out: (t) => void (stdout += t),
+    err: (t) => void (stderr += t),
+    isTTY: false,
+    now: () => new Date("2026-03-01T12:00:00Z"),
+    stdin: () => stdin,
+    interrupted: new Promise(() => {}),
+  };
+  const cwd = process.cwd();
+  process.chdir(ROOT);
+  try {
+    const code = await run(argv, io);
+    return { code, stdout, stderr };
+  } finally {
+    process.chdir(cwd);
+  }
+}
+
+describe("cli validate", () => {
+  it("prints every problem of a directory of manifests with its file, document and field", async () => {
+    const res = await plugin(["validate", FIXTURES]);
+    expect(res.code).to.equal(1);
+    expect(res.stdout.trimEnd().split("\n").sort()).to.deep.equal(
+      [
+        `${FIXTURES}/bad/checks.yaml:0: spec.healthChecks.checks[0].prometheus.query: unknown template variable {{model}}: use {{name}}, {{namespace}}, {{version}}, {{service}}`,
+        `${FIXTURES}/bad/checks.yaml:0: spec.healthChecks.checks[0].prometheus.successCondition: successCondition \`result <\` is not valid CEL: Unexpected token: EOF`,
+        `${FIXTURES}/bad/kind-typo.yaml:0: kind: mlops.dev serves only kind ModelDeployment, not "ModelDeploymnet"`,
+        `${FIXTURES}/bad/missing-version.yaml:0: spec.model.version: is required`,
+        `${FIXTURES}/bad/not-yaml.yaml:0: invalid YAML: Flow map in block collection must be sufficiently indented and end with a } at line 7, column 3`,
+        `${FIXTURES}/bad/steps.yaml:1: spec.strategy.canary.steps[1].pause.duration: "10 seconds" is not a duration: write it like 30s, 5m, 1h30m or 500ms`,
+        `${FIXTURES}/bad/steps.yaml:1: spec.strategy.canary.steps[2].setWeight: setWeight values must never decrease from one step to the next (20 after 50)`,
+        `${FIXTURES}/bad/two-strategies.yaml:0: spec.strategy: exactly one of strategy.canary or strategy.blueGreen must be set`,
+        `${FIXTURES}/bad/unknown-port.yaml:0: spec.service.targetPort: no container declares a port named "grpc" (named ports: http)`,
+      ].sort(),
+    );
+    expect(res.stderr).to.equal("9 problems in 7 of 10 ModelDeployments in 9 files\n");
+  });
+
+  it("passes good manifests (YAML and JSON, other kinds skipped) and the examples with a summary", async () => {
+    const res = await plugin([
+      "validate",
+      `${FIXTURES}/good`,
+      "examples/canary.yaml",
+      "examples/blue-green.yaml",
+    ]);
+    expect(res).to.deep.equal({ code: 0, stdout: "4 ModelDeployments in 4 files: valid\n", stderr: "" });
+  });
+
+  it("reads standard input with -", async () => {
+    const yaml = [
+      "apiVersion: mlops.dev/v1alpha1",
+      "kind: ModelDeployment",
+      "metadata: {name: x}",
+      "spec:",
+      "  model: {version: '1'}",
+      "  template: {spec: {containers: [{name: s, image: i, ports: [{containerPort: 80}]}]}}",
+      "  strategy: {canary: {steps: [{setWeight: 101}]}}",
+    ].join("\n");
+    const res = await plugin(["validate", "-"], yaml);
+    expect(res.code).to.equal(1);
+    expect(res.stdout).to.match(/^-:0: spec\.strategy\.canary\.steps\[0\]\.setWeight: .*100/);
+  });
+
+  it("says when a path does not exist, with exit code 3", async () => {
+    const res = await plugin(["validate", "no/such/dir"]);
+    expect(res).to.deep.equal({
+      code: 3,
+      stdout: "",
+      stderr: "error: no/such/dir: no such file or directory\n",
+    });
+  });
+});
