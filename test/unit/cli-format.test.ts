@@ -226,7 +226,7 @@ describe("cli formatting", () => {
     expect(lines).to.include("  >  1  pause 30s");
     expect(lines).to.include("     3  pause until promote");
     const checks = lines
-      .filter((l) => /^  (error-rate|model-ready) /.test(l))
+      .filter((l) => /^ {2}(error-rate|model-ready) /.test(l))
       .map((l) => l.trim().split(/\s{2,}/));
     expect(checks).to.deep.equal([
       ["error-rate", "Failed", "0.04", "2/3", "5s ago", "result < 0.01 is false"],
