@@ -10,3 +10,5 @@ export * from "./canary.ts";
 export * from "./children.ts";
 export * from "./conditions.ts";
 export * from "./checks.ts";
+export * from "./traffic.ts";
+export * from "./plan.ts";
