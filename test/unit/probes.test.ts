@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import { Agent, request } from "node:http";
 import { createServer } from "node:net";
-import { WorkQueue } from "../../src/controller/queue.ts";
 import { OperatorMetrics } from "../../src/observability/metrics.ts";
 import {
   cachesSyncedCheck,
@@ -18,12 +17,6 @@ async function get(
 ): Promise<{ status: number; body: string; type: string | null }> {
   const res = await fetch(url, { method });
   return { status: res.status, body: await res.text(), type: res.headers.get("content-type") };
-}
-
-/** The value of one series in Prometheus text, or undefined when absent. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 describe("probe and metrics servers", () => {
@@ -94,7 +87,7 @@ describe("probe and metrics servers", () => {
     const r = await get(`${servers.metricsUrl}/metrics`);
     expect(r.status).to.equal(200);
     expect(r.type).to.match(/^text\/plain; version=0\.0\.4/);
-    expect(r.body).to.contain("# TYPE model_rollout_reconcile_total counter");
+    expect(r.body).to.contain("# TYPE controller_runtime_reconcile_total counter");
     expect(r.body).to.contain("process_cpu_seconds_total");
     expect(r.body).to.contain("nodejs_eventloop_lag_seconds");
     expect((await get(`${servers.healthUrl}/metrics`)).status).to.equal(404);
@@ -148,84 +141,5 @@ describe("probe and metrics servers", () => {
     await fetch(url).catch(() => (refused = true));
     expect(refused).to.equal(true);
     servers = undefined;
-  });
-});
-
-describe("operator metrics", () => {
-  it("counts reconciles by result and times them", async () => {
-    const m = new OperatorMetrics({ processMetrics: false });
-    m.observeReconcile("modeldeployment", "success", 0.02);
-    m.observeReconcile("modeldeployment", "success", 0.3);
-    m.observeReconcile("modeldeployment", "error", 0.01);
-    const { body } = await m.render();
-    expect(
-      sample(body, 'model_rollout_reconcile_total{controller="modeldeployment",result="success"}'),
-    ).to.equal(2);
-    expect(
-      sample(body, 'model_rollout_reconcile_total{controller="modeldeployment",result="error"}'),
-    ).to.equal(1);
-    expect(
-      sample(body, 'model_rollout_reconcile_duration_seconds_count{controller="modeldeployment"}'),
-    ).to.equal(3);
-    expect(
-      sample(
-        body,
-        'model_rollout_reconcile_duration_seconds_bucket{le="0.025",controller="modeldeployment"}',
-      ),
-    ).to.equal(2);
-    expect(body, "no process metrics when turned off").to.not.contain("process_cpu_seconds_total");
-  });
-
-  it("follows a work queue: depth, adds and retries", async () => {
-    const m = new OperatorMetrics({ processMetrics: false });
-    const queue = new WorkQueue({ observer: m.queueObserver("modeldeployment") });
-    queue.add("a/x");
-    queue.add("a/x");
-    queue.add("a/y");
-    queue.addRateLimited("a/z");
-    const { body } = await m.render();
-    expect(sample(body, 'model_rollout_workqueue_depth{name="modeldeployment"}')).to.equal(2);
-    expect(sample(body, 'model_rollout_workqueue_adds_total{name="modeldeployment"}')).to.equal(2);
-    expect(sample(body, 'model_rollout_workqueue_retries_total{name="modeldeployment"}')).to.equal(1);
-    await queue.shutdown();
-  });
-
-  it("keeps one phase series per ModelDeployment, and forgets a deleted one entirely", async () => {
-    const m = new OperatorMetrics({ processMetrics: false });
-    m.setRolloutPhase("models", "fraud", "Progressing");
-    m.setCandidateWeight("models", "fraud", 20);
-    m.countHealthCheckMeasurement("models", "fraud", "error-rate", "Failed");
-    m.countHealthCheckMeasurement("models", "fraud", "error-rate", "Failed");
-    m.countRollback("models", "fraud", "HealthCheckFailed");
-    m.setRolloutPhase("models", "fraud", "Degraded");
-    m.setRolloutPhase("models", "churn", "Healthy");
-    m.setLeader(true);
-    let { body } = await m.render();
-    expect(sample(body, 'model_rollout_phase{namespace="models",name="fraud",phase="Degraded"}')).to.equal(1);
-    expect(sample(body, 'model_rollout_phase{namespace="models",name="fraud",phase="Progressing"}')).to.equal(
-      undefined,
-    );
-    expect(sample(body, 'model_rollout_candidate_weight_percent{namespace="models",name="fraud"}')).to.equal(
-      20,
-    );
-    expect(
-      sample(
-        body,
-        'model_rollout_health_check_measurements_total{namespace="models",name="fraud",check="error-rate",phase="Failed"}',
-      ),
-    ).to.equal(2);
-    expect(
-      sample(
-        body,
-        'model_rollout_rollbacks_total{namespace="models",name="fraud",reason="HealthCheckFailed"}',
-      ),
-    ).to.equal(1);
-    expect(sample(body, "model_rollout_leader")).to.equal(1);
-
-    m.setCandidateWeight("models", "fraud", undefined);
-    m.forgetModelDeployment("models", "fraud");
-    ({ body } = await m.render());
-    expect(body).to.not.contain('name="fraud"');
-    expect(sample(body, 'model_rollout_phase{namespace="models",name="churn",phase="Healthy"}')).to.equal(1);
   });
 });
