@@ -17,6 +17,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { OPERATOR_NAME, VERSION } from "../api/constants.ts";
 import { discardLogs, type LogSink } from "../observability/log.ts";
 import { sleep, systemClock, type Clock, type TimerHandle } from "./queue.ts";
 
@@ -421,6 +422,19 @@ function describe(err: unknown): string {
 // ---------------------------------------------------------------------------------------
 // The API server as a ListWatchSource.
 
+/** Sent with every list and watch, as kube/client.ts does with writes, so the API server counts them as the operator's. */
+const USER_AGENT = `${OPERATOR_NAME}/${VERSION}`;
+
+/** `kc` whose authenticated requests (client-node's Watch) also carry USER_AGENT. */
+function withUserAgent(kc: KubeConfig): KubeConfig {
+  const wrapped = Object.create(kc) as KubeConfig;
+  wrapped.applySecurityAuthentication = async (context) => {
+    await kc.applySecurityAuthentication(context);
+    context.setHeaderParam("User-Agent", USER_AGENT);
+  };
+  return wrapped;
+}
+
 /** A kind of object, as the API server serves it. */
 export interface ResourceType {
   /** "v1", "apps/v1", "mlops.dev/v1alpha1". */
@@ -474,7 +488,7 @@ export function kubeListWatch<T extends KubernetesObject>(
   if (options.fieldSelector) selectors.fieldSelector = options.fieldSelector;
   const scope = !namespaced ? "" : namespace ? ` in namespace ${namespace}` : " in all namespaces";
   const selectorText = options.labelSelector ? ` with labels ${options.labelSelector}` : "";
-  const watcher = new Watch(kc);
+  const watcher = new Watch(withUserAgent(kc));
 
   return {
     description: `${resource.apiVersion} ${resource.plural}${scope}${selectorText}`,
@@ -559,7 +573,10 @@ export async function getJson<R>(
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
   const url = new URL(cluster.server.replace(/\/+$/, "") + path);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const options: https.RequestOptions = { method: "GET", headers: { Accept: "application/json" } };
+  const options: https.RequestOptions = {
+    method: "GET",
+    headers: { Accept: "application/json", "User-Agent": USER_AGENT },
+  };
   await kc.applyToHTTPSOptions(options);
   const transport = url.protocol === "http:" ? http : https;
   return new Promise<R>((resolve, reject) => {
