@@ -47,6 +47,10 @@ export interface Config {
   resyncPeriodMs: number;
   /** Explicit kubeconfig file; undefined = in-cluster, else $KUBECONFIG or ~/.kube/config. */
   kubeconfig: string | undefined;
+  /** Average requests per second to the API server (token bucket); 0 = no limit. Leader election is not limited. */
+  kubeApiQps: number;
+  /** Requests that may be sent at once before kubeApiQps applies. */
+  kubeApiBurst: number;
 }
 
 export const DEFAULTS = {
@@ -60,7 +64,17 @@ export const DEFAULTS = {
   logFormat: "json" as LogFormat,
   workers: 4,
   resyncPeriod: "5m",
+  kubeApiQps: 20,
+  kubeApiBurst: 30,
 } as const;
+
+/** Every flag can also be given as the environment variable MRO_<FLAG> (MRO_LOG_LEVEL=debug); a flag wins. */
+export const ENV_PREFIX = "MRO_";
+
+/** The environment variable of a flag: "log-level" -> "MRO_LOG_LEVEL". */
+export function envName(flag: string): string {
+  return ENV_PREFIX + flag.toUpperCase().replace(/-/g, "_");
+}
 
 const MAX_WORKERS = 256;
 
@@ -80,6 +94,8 @@ const OPTIONS = {
   workers: { type: "string" },
   "resync-period": { type: "string" },
   kubeconfig: { type: "string" },
+  "kube-api-qps": { type: "string" },
+  "kube-api-burst": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(
@@ -108,15 +124,19 @@ Flags:
   --workers N                       ModelDeployments reconciled in parallel, 1..${MAX_WORKERS} (default ${DEFAULTS.workers})
   --resync-period D                 Full relist of every cache, "0" disables (default ${DEFAULTS.resyncPeriod})
   --kubeconfig FILE                 Kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)
+  --kube-api-qps N                  Average requests per second to the API server, "0" for no limit (default ${DEFAULTS.kubeApiQps})
+  --kube-api-burst N                Requests sent at once before the QPS limit applies (default ${DEFAULTS.kubeApiBurst})
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
+Every flag can be set by the environment variable ${ENV_PREFIX}<FLAG> instead (${envName("log-level")}=debug,
+${envName("leader-elect")}=true); a flag wins over its variable.
 Environment: POD_NAMESPACE, POD_NAME (leader identity), WATCH_NAMESPACE, KUBECONFIG.`;
 }
 
 /** Parses flags (process.argv.slice(2)) and environment; throws ConfigError on anything invalid. */
 export function parseConfig(argv: readonly string[], env: Record<string, string | undefined> = {}): Config {
-  const values = parseFlags(argv);
+  const values = parseFlags([...envFlags(env), ...argv]);
   const flag = (name: keyof typeof OPTIONS): string | undefined => {
     const v = values[name];
     return typeof v === "string" ? v : undefined;
@@ -198,6 +218,19 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     throw new ConfigError(`--kubeconfig: file ${kubeconfig} does not exist`);
   }
 
+  const qpsText = flag("kube-api-qps") ?? String(DEFAULTS.kubeApiQps);
+  const kubeApiQps = Number(qpsText);
+  if (!/^\d+(\.\d+)?$/.test(qpsText.trim()) || !(kubeApiQps <= 100_000)) {
+    throw new ConfigError(
+      `--kube-api-qps: "${qpsText}" is not a number of requests per second (0 for no limit)`,
+    );
+  }
+  const burstText = flag("kube-api-burst") ?? String(DEFAULTS.kubeApiBurst);
+  const kubeApiBurst = Number(burstText);
+  if (!/^\d+$/.test(burstText.trim()) || kubeApiBurst < 1 || kubeApiBurst > 100_000) {
+    throw new ConfigError(`--kube-api-burst: "${burstText}" is not a whole number from 1 to 100000`);
+  }
+
   return {
     help: values.help === true,
     metricsBindAddress,
@@ -215,7 +248,21 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     workers,
     resyncPeriodMs,
     kubeconfig,
+    kubeApiQps,
+    kubeApiBurst,
   };
+}
+
+/** The flags given as MRO_* environment variables, as --flag=value arguments (put before the real ones, which win). */
+function envFlags(env: Record<string, string | undefined>): string[] {
+  const args: string[] = [];
+  for (const name of Object.keys(OPTIONS)) {
+    if (name === "help") continue;
+    const value = env[envName(name)];
+    if (value === undefined || value.trim() === "") continue;
+    args.push(`--${name}=${value.trim()}`);
+  }
+  return args;
 }
 
 function parseFlags(argv: readonly string[]): Record<string, string | boolean | undefined> {

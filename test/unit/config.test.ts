@@ -35,7 +35,66 @@ describe("config", () => {
       workers: 4,
       resyncPeriodMs: 300_000,
       kubeconfig: undefined,
+      kubeApiQps: 20,
+      kubeApiBurst: 30,
     });
+  });
+
+  it("takes the API client's QPS and burst from flags or MRO_ variables, flags winning", () => {
+    expect(parseConfig(["--kube-api-qps=5.5", "--kube-api-burst", "7"], {})).to.deep.include({
+      kubeApiQps: 5.5,
+      kubeApiBurst: 7,
+    });
+    const env = { MRO_KUBE_API_QPS: "50", MRO_KUBE_API_BURST: "100" };
+    expect(parseConfig([], env)).to.deep.include({ kubeApiQps: 50, kubeApiBurst: 100 });
+    expect(parseConfig(["--kube-api-qps=0"], env)).to.deep.include({ kubeApiQps: 0, kubeApiBurst: 100 });
+    expect(errorOf(["--kube-api-qps=fast"])).to.equal(
+      '--kube-api-qps: "fast" is not a number of requests per second (0 for no limit)',
+    );
+    expect(errorOf([], { MRO_KUBE_API_BURST: "0" })).to.equal(
+      '--kube-api-burst: "0" is not a whole number from 1 to 100000',
+    );
+  });
+
+  it("reads every flag from its MRO_ environment variable", () => {
+    const c = parseConfig([], {
+      MRO_METRICS_BIND_ADDRESS: "127.0.0.1:9090",
+      MRO_HEALTH_PROBE_BIND_ADDRESS: "0",
+      MRO_LEADER_ELECT: "true",
+      MRO_LEADER_ELECTION_NAMESPACE: "ops",
+      MRO_LEADER_ELECTION_ID: "mro",
+      MRO_LEADER_ELECT_LEASE_DURATION: "30s",
+      MRO_LEADER_ELECT_RENEW_DEADLINE: "20s",
+      MRO_LEADER_ELECT_RETRY_PERIOD: "5s",
+      MRO_WATCH_NAMESPACE: "models",
+      MRO_LOG_LEVEL: "debug",
+      MRO_LOG_FORMAT: "text",
+      MRO_WORKERS: "8",
+      MRO_RESYNC_PERIOD: "1m",
+    });
+    expect(c).to.deep.include({
+      metricsBindAddress: { host: "127.0.0.1", port: 9090 },
+      healthProbeBindAddress: undefined,
+      leaderElect: true,
+      leaderElectionNamespace: "ops",
+      leaderElectionId: "mro",
+      leaseDurationMs: 30_000,
+      renewDeadlineMs: 20_000,
+      retryPeriodMs: 5_000,
+      watchNamespace: "models",
+      logLevel: "debug",
+      logFormat: "text",
+      workers: 8,
+      resyncPeriodMs: 60_000,
+    });
+    const flagsWin = parseConfig(["--no-leader-elect", "--log-level=warn"], {
+      MRO_LEADER_ELECT: "true",
+      MRO_LOG_LEVEL: "debug",
+    });
+    expect(flagsWin).to.deep.include({ leaderElect: false, logLevel: "warn" });
+    expect(errorOf([], { MRO_WORKERS: "many" })).to.equal(
+      '--workers: "many" is not a whole number from 1 to 256',
+    );
   });
 
   it("reads every flag", () => {
