@@ -18,6 +18,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import { OPERATOR_NAME, VERSION } from "../api/constants.ts";
+import type { RateLimiter } from "../kube/ratelimit.ts";
 import { discardLogs, type LogSink } from "../observability/log.ts";
 import { sleep, systemClock, type Clock, type TimerHandle } from "./queue.ts";
 
@@ -456,6 +457,10 @@ export interface KubeListWatchOptions {
   pageSize?: number;
   /** Per-request timeout of list pages in ms (default 60 s). */
   listTimeoutMs?: number;
+  /** Called once per request (list page, watch) with its method and status code (0: no answer). */
+  onRequest?: (method: string, code: number) => void;
+  /** Every list page and watch waits for a token first (--kube-api-qps). */
+  rateLimiter?: RateLimiter;
 }
 
 /** The URL path of a kind's collection: /api/v1/namespaces/ns/services, /apis/apps/v1/deployments. */
@@ -500,7 +505,7 @@ export function kubeListWatch<T extends KubernetesObject>(
       do {
         const query: Record<string, string> = { ...selectors, limit: String(pageSize) };
         if (cont) query.continue = cont;
-        const page = await getJson<ListPage<T>>(kc, path, query, signal, listTimeoutMs);
+        const page = await getJson<ListPage<T>>(kc, path, query, signal, listTimeoutMs, options);
         // List items carry neither apiVersion nor kind; watch events do. Make them alike.
         for (const item of page.items ?? [])
           items.push({ ...item, apiVersion: resource.apiVersion, kind: resource.kind });
@@ -528,17 +533,31 @@ export function kubeListWatch<T extends KubernetesObject>(
         signal.addEventListener("abort", onAbort, { once: true });
         // Server-side timeout of 5 to 10 minutes, spread like client-go's reflector.
         const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-        watcher
-          .watch(
-            path,
-            { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
-            (type: string, object: T) => {
-              if (!settled) onEvent({ type: type as WatchEventType, object });
-            },
-            (err: unknown) => finish(err),
-          )
+        let answered = false;
+        const count = (err?: unknown) => {
+          if (answered) return;
+          answered = true;
+          options.onRequest?.("GET", err === undefined ? 200 : (statusOf(err) ?? 0));
+        };
+        void (options.rateLimiter?.acquire(signal) ?? Promise.resolve(0))
+          .then(() => {
+            if (settled) return undefined;
+            return watcher.watch(
+              path,
+              { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+              (type: string, object: T) => {
+                if (!settled) onEvent({ type: type as WatchEventType, object });
+              },
+              (err: unknown) => {
+                count(err ?? undefined);
+                finish(err);
+              },
+            );
+          })
           .then(
             (c) => {
+              if (!c) return;
+              count();
               controller = c;
               if (settled) c.abort();
             },
@@ -568,7 +587,9 @@ export async function getJson<R>(
   query: Record<string, string>,
   signal: AbortSignal,
   timeoutMs: number,
+  traffic: Pick<KubeListWatchOptions, "onRequest" | "rateLimiter"> = {},
 ): Promise<R> {
+  await traffic.rateLimiter?.acquire(signal);
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
   const url = new URL(cluster.server.replace(/\/+$/, "") + path);
@@ -587,6 +608,7 @@ export async function getJson<R>(
       res.on("end", () => {
         const text = Buffer.concat(chunks).toString("utf8");
         const status = res.statusCode ?? 0;
+        traffic.onRequest?.("GET", status);
         if (status !== 200) {
           let message = text.slice(0, 500);
           try {
@@ -605,7 +627,10 @@ export async function getJson<R>(
       });
     });
     req.on("timeout", () => req.destroy(new Error(`GET ${url.pathname}: no answer within ${timeoutMs} ms`)));
-    req.on("error", reject);
+    req.on("error", (err) => {
+      if (!signal.aborted) traffic.onRequest?.("GET", 0);
+      reject(err);
+    });
     req.end();
   });
 }
