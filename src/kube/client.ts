@@ -16,6 +16,7 @@ import {
 import type { ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
 import type { PlannedEvent } from "../plan/types.ts";
 import { collectionPath } from "../controller/informer.ts";
+import type { RateLimiter } from "./ratelimit.ts";
 
 export const USER_AGENT = `${OPERATOR_NAME}/v1alpha1`;
 
@@ -81,6 +82,8 @@ export interface KubeClientOptions {
   /** Per-request timeout (default 30 s). */
   timeoutMs?: number;
   onRequest?: RequestObserver;
+  /** Every request waits for a token first (--kube-api-qps, --kube-api-burst). */
+  rateLimiter?: RateLimiter;
   /** Reporting instance of Events (the pod name; default the hostname). */
   instance?: string;
 }
@@ -104,6 +107,7 @@ export function kubeClient(kc: KubeConfig, options: KubeClientOptions = {}): Kub
     }
     const opts: https.RequestOptions = { method, headers };
     await kc.applyToHTTPSOptions(opts);
+    await options.rateLimiter?.acquire();
     const transport = url.protocol === "http:" ? http : https;
     return new Promise<R>((resolve, reject) => {
       const req = transport.request(url, { ...opts, timeout: timeoutMs }, (res) => {
