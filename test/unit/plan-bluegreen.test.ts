@@ -1,0 +1,125 @@
+// Blue/green rollouts: preview, promotion (automatic or by action), the one-write switch of
+// the clients' Service, and the delayed scale-down of the old version.
+import { expect } from "chai";
+import { measured, promCheck, stableSim } from "./plan-fixtures.ts";
+
+const reasons = (events: { reason: string }[]) => events.map((e) => e.reason);
+
+describe("plan: blue/green", () => {
+  it("previews at previewReplicas, auto-promotes, scales up, switches in one write and scales the old version down later", () => {
+    const sim = stableSim({
+      replicas: 4,
+      strategy: { blueGreen: { autoPromotionSeconds: 30, previewReplicas: 1, scaleDownDelaySeconds: 60 } },
+      healthChecks: { checks: [promCheck()] },
+    });
+    const pass = measured("Successful");
+    expect(sim.clientsSelector()).to.deep.equal({
+      "mlops.dev/model": "fraud-detector",
+      "mlops.dev/version": "1.0.0",
+    });
+    expect(sim.md.status?.strategy).to.equal("BlueGreen");
+
+    sim.setVersion("2.0.0");
+    let p = sim.reconcile(pass);
+    expect(reasons(p.events)).to.deep.equal(["RolloutStarted"]);
+    expect(sim.replicas("2.0.0")).to.equal(1);
+    expect(sim.replicas("1.0.0")).to.equal(4);
+    expect(sim.services.get("fraud-detector-preview")?.spec?.selector).to.deep.equal({
+      "mlops.dev/model": "fraud-detector",
+      "mlops.dev/version": "2.0.0",
+    });
+    expect(sim.services.get("fraud-detector-preview")?.metadata?.labels?.["mlops.dev/role"]).to.equal(
+      "preview",
+    );
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("1.0.0");
+
+    sim.settle().advance(1000);
+    p = sim.reconcile(pass); // Available; the check measured now counts
+    expect(p.status.rollout?.availableAt).to.equal(sim.now.toISOString());
+    expect(reasons(p.events)).to.deep.equal(["StepCompleted"]);
+    expect(p.requeueAfterMs).to.equal(10_000); // next measurement before the 30s auto-promotion
+
+    sim.advance(10_000);
+    sim.reconcile(pass);
+    sim.advance(10_000);
+    sim.reconcile(pass);
+    sim.advance(9_000);
+    p = sim.reconcile(pass);
+    expect(p.requeueAfterMs).to.equal(1000); // auto-promotion time
+    expect(p.status.currentStep).to.equal(0);
+
+    sim.advance(1000);
+    p = sim.reconcile(pass);
+    expect(p.status.currentStep).to.equal(1);
+    expect(sim.replicas("2.0.0")).to.equal(4); // scaled to replicas before the switch
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("1.0.0");
+
+    sim.settle().advance(1000);
+    p = sim.reconcile(pass);
+    expect(reasons(p.events)).to.deep.equal(["TrafficSwitched"]);
+    expect(p.status.rollout?.switchedAt).to.equal(sim.now.toISOString());
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
+    expect(p.delete).to.deep.equal([{ kind: "Service", name: "fraud-detector-preview" }]);
+    expect(p.status.stableVersion).to.equal("1.0.0"); // promoted once the switch is observed
+
+    sim.advance(1000);
+    p = sim.reconcile(pass);
+    expect(reasons(p.events)).to.deep.equal(["Promoted"]);
+    expect(sim.services.has("fraud-detector-preview")).to.equal(false);
+    expect(p.status.stableVersion).to.equal("2.0.0");
+    expect(p.status.rollout).to.equal(undefined);
+    const after = new Date(sim.now.getTime() + 60_000).toISOString();
+    expect(p.status.scaleDown).to.deep.equal([{ version: "1.0.0", after }]);
+    expect(sim.replicas("1.0.0")).to.equal(4); // kept ready for scaleDownDelaySeconds
+    expect(p.status.phase).to.equal("Healthy");
+    expect(p.requeueAfterMs).to.equal(60_000);
+
+    sim.advance(60_000);
+    p = sim.reconcile(pass);
+    expect(reasons(p.events)).to.deep.equal(["ScaledDown"]);
+    expect(p.status.scaleDown).to.equal(undefined);
+    expect(sim.replicas("1.0.0")).to.equal(0);
+    expect(p.requeueAfterMs).to.equal(undefined);
+    sim.settle();
+    expect(sim.reconcile().events).to.deep.equal([]);
+  });
+
+  it("without autoPromotionSeconds waits for promote; previewReplicas defaults to replicas", () => {
+    const sim = stableSim({ replicas: 3, strategy: { blueGreen: { scaleDownDelaySeconds: 0 } } });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    expect(sim.replicas("2.0.0")).to.equal(3);
+    sim.settle().advance(1000);
+    let p = sim.reconcile();
+    expect(p.status.rollout?.availableAt).to.be.a("string");
+    sim.advance(3_600_000);
+    p = sim.reconcile();
+    expect(p.status.rollout?.switchedAt).to.equal(undefined);
+    expect(p.requeueAfterMs).to.equal(undefined);
+    expect(sim.condition("Ready")?.message).to.include("waiting for promotion");
+
+    sim.annotate("promote");
+    p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["ActionAccepted", "TrafficSwitched"]);
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
+    p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["Promoted", "ScaledDown"]);
+    expect(sim.replicas("1.0.0")).to.equal(0);
+  });
+
+  it("rolls back before the switch when a check fails: the clients' Service never left the stable version", () => {
+    const sim = stableSim({
+      replicas: 2,
+      strategy: { blueGreen: { autoPromotionSeconds: 0 } },
+      healthChecks: { failureThreshold: 1, checks: [promCheck()] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    const p = sim.reconcile(measured("Failed", "0.5"));
+    expect(p.status.aborted?.reason).to.equal("HealthCheckFailed");
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("1.0.0");
+    expect(sim.replicas("2.0.0")).to.equal(0);
+    expect(p.delete).to.deep.equal([{ kind: "Service", name: "fraud-detector-preview" }]);
+  });
+});
