@@ -327,9 +327,27 @@ function statusCode(err: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
-/** LeaseClient on the API server of `kc`, with CoordinationV1Api. */
-export function kubeLeaseClient(kc: KubeConfig): LeaseClient {
+export interface KubeLeaseClientOptions {
+  /** Called once per request with its method and status code (0: no answer), e.g. for rest_client_requests_total. */
+  onRequest?: (method: string, code: number) => void;
+}
+
+/**
+ * LeaseClient on the API server of `kc`, with CoordinationV1Api. Not rate limited: the
+ * leader must be able to renew however busy the controller is.
+ */
+export function kubeLeaseClient(kc: KubeConfig, options: KubeLeaseClientOptions = {}): LeaseClient {
   const api = kc.makeApiClient(CoordinationV1Api);
+  const counted = async <R>(method: string, okCode: number, call: () => Promise<R>): Promise<R> => {
+    try {
+      const result = await call();
+      options.onRequest?.(method, okCode);
+      return result;
+    } catch (err) {
+      options.onRequest?.(method, statusCode(err) ?? 0);
+      throw err;
+    }
+  };
   const conflict = (err: unknown): never => {
     if (statusCode(err) === 409) throw new LeaseConflictError();
     throw err;
@@ -337,16 +355,17 @@ export function kubeLeaseClient(kc: KubeConfig): LeaseClient {
   return {
     async get(namespace, name) {
       try {
-        return await api.readNamespacedLease({ namespace, name });
+        return await counted("GET", 200, () => api.readNamespacedLease({ namespace, name }));
       } catch (err) {
         if (statusCode(err) === 404) return undefined;
         throw err;
       }
     },
-    create: (namespace, lease) => api.createNamespacedLease({ namespace, body: lease }).catch(conflict),
+    create: (namespace, lease) =>
+      counted("POST", 201, () => api.createNamespacedLease({ namespace, body: lease })).catch(conflict),
     update: (namespace, lease) =>
-      api
-        .replaceNamespacedLease({ namespace, name: lease.metadata?.name ?? "", body: lease })
-        .catch(conflict),
+      counted("PUT", 200, () =>
+        api.replaceNamespacedLease({ namespace, name: lease.metadata?.name ?? "", body: lease }),
+      ).catch(conflict),
   };
 }
