@@ -40,6 +40,8 @@ function start(file: string, args: string[], input = ""): Running {
     child.on("error", reject);
     child.on("close", (code) => resolve({ stdout, stderr, code: code ?? -1 }));
   });
+  // A process that exits without reading its input must not fail the test with EPIPE.
+  child.stdin.on("error", () => {});
   child.stdin.end(input);
   return { stdout: () => stdout, done, signal: (s) => child.kill(s) };
 }
@@ -74,8 +76,15 @@ interface Deploy {
   spec: { replicas: number };
 }
 
+/** kubectl ARGS -o json, polled often: run through start(), which tolerates a closed stdin. */
+async function getJson<T>(args: string[]): Promise<T> {
+  const res = await start(join(toolsBin(), "kubectl"), [...args, "-o", "json"]).done;
+  if (res.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${res.stderr}`);
+  return JSON.parse(res.stdout) as T;
+}
+
 async function versionReplicas(ns: string, model: string): Promise<Map<string, number>> {
-  const list = await kubectlJson<{ items: Deploy[] }>([
+  const list = await getJson<{ items: Deploy[] }>([
     "-n",
     ns,
     "get",
@@ -277,7 +286,7 @@ describe("kubectl modeldeploy", function () {
 
     await apply(ns, atVersion(v1, "2.0.0"));
     const atPause = async () => {
-      const md = await kubectlJson<{ status?: { currentStep?: number; candidateVersion?: string } }>([
+      const md = await getJson<{ status?: { currentStep?: number; candidateVersion?: string } }>([
         "-n",
         ns,
         "get",
@@ -323,7 +332,7 @@ describe("kubectl modeldeploy", function () {
     await waitFor(
       "the operator to remove the annotation",
       async () => {
-        const md = await kubectlJson<{ metadata: { annotations?: Record<string, string> } }>([
+        const md = await getJson<{ metadata: { annotations?: Record<string, string> } }>([
           "-n",
           ns,
           "get",
