@@ -1,0 +1,183 @@
+// One reconcile of one ModelDeployment: observe from the caches, measure the checks the
+// planner says are due, plan, then write only what differs. The deciding is all in
+// plan/; this file reads and writes.
+import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
+import { ANNOTATION_ACTION } from "../api/constants.ts";
+import { Reasons } from "../api/reasons.ts";
+import type { ModelDeployment } from "../api/types.ts";
+import { measureChecks } from "../health/index.ts";
+import type { Logger } from "../observability/log.ts";
+import type { OperatorMetrics } from "../observability/metrics.ts";
+import { plan, planChecks } from "../plan/index.ts";
+import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { needsWrite, sameJson } from "./diff.ts";
+
+/** What the reconciler reads; Informers satisfy it. Objects are frozen: never mutate. */
+export interface Cache<T> {
+  list(namespace?: string): readonly T[];
+  get(namespace: string, name: string): T | undefined;
+}
+
+export interface ReconcilerOptions {
+  client: KubeClient;
+  modelDeployments: Cache<ModelDeployment>;
+  deployments: Cache<V1Deployment>;
+  services: Cache<V1Service>;
+  endpointSlices: Cache<V1EndpointSlice>;
+  logger: Logger;
+  metrics?: OperatorMetrics;
+  now?: () => Date;
+  /** Takes the due measurements (default: the real HTTP and Prometheus providers). */
+  measure?: (due: readonly DueCheck[], now: () => Date) => Promise<Measurement[]>;
+}
+
+export interface ReconcileResult {
+  /** Come back after this many ms; undefined = only when something changes. */
+  requeueAfterMs?: number;
+  /** Writes sent to the API server in this reconcile. */
+  writes: number;
+}
+
+const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
+
+function controlledBy(uid: string | undefined) {
+  return (obj: KubernetesObject) =>
+    uid !== undefined && (obj.metadata?.ownerReferences ?? []).some((r) => r.controller && r.uid === uid);
+}
+
+export class Reconciler {
+  readonly #o: ReconcilerOptions;
+  readonly #now: () => Date;
+  readonly #measure: NonNullable<ReconcilerOptions["measure"]>;
+
+  constructor(options: ReconcilerOptions) {
+    this.#o = options;
+    this.#now = options.now ?? (() => new Date());
+    this.#measure = options.measure ?? measureChecks;
+  }
+
+  /** Everything this ModelDeployment owns, as the caches see it now. */
+  observe(md: ModelDeployment): Observed {
+    const ns = md.metadata?.namespace ?? "";
+    const owned = controlledBy(md.metadata?.uid);
+    const name = md.metadata?.name ?? "";
+    return {
+      deployments: this.#o.deployments.list(ns).filter(owned),
+      services: this.#o.services.list(ns).filter(owned),
+      endpointSlices: this.#o.endpointSlices
+        .list(ns)
+        .filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === name),
+    };
+  }
+
+  async reconcile(key: string, logger?: Logger): Promise<ReconcileResult> {
+    const [namespace = "", name = ""] = key.includes("/") ? key.split("/", 2) : ["", key];
+    const cached = this.#o.modelDeployments.get(namespace, name);
+    if (!cached) {
+      // Deleted: garbage collection removes the children through their owner references.
+      this.#o.metrics?.forgetModelDeployment(namespace, name);
+      return { writes: 0 };
+    }
+    if (cached.metadata?.deletionTimestamp) return { writes: 0 };
+
+    const log = logger ?? this.#o.logger;
+    const observed = this.observe(cached);
+    const due = planChecks(cached, observed, this.#now());
+    const measurements = due.length ? await this.#measure(due, this.#now) : [];
+    for (const m of measurements) {
+      this.#o.metrics?.countHealthCheckMeasurement(namespace, name, m.name, m.phase);
+      log.debug("health check measured", {
+        check: m.name,
+        phase: m.phase,
+        value: m.value,
+        detail: m.message,
+      });
+    }
+    const now = this.#now();
+    const p = plan({ md: cached, observed, measurements, now });
+    let writes = 0;
+    let md: ModelDeployment = cached;
+
+    // 1. An action is acted on at most once: the annotation goes before its effect is recorded.
+    const action = cached.metadata?.annotations?.[ANNOTATION_ACTION];
+    if (p.clearAction && action !== undefined) {
+      md = await this.#o.client.removeAction(cached, action);
+      writes++;
+    }
+
+    // 2. Status first: it is the operator's memory of the rollout (step, times, decisions).
+    //    If the process dies after this write, the next reconcile finds the decision and
+    //    brings the children to it; the other order could undo a step on restart.
+    if (!sameJson(p.status, cached.status)) {
+      md = await this.#o.client.replaceStatus(md, p.status);
+      writes++;
+    }
+
+    // 3. Children: only those whose desired fields differ from what is observed.
+    const byKey = new Map<string, KubernetesObject>();
+    for (const d of observed.deployments) byKey.set(`Deployment/${d.metadata?.name}`, d);
+    for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
+    for (const obj of p.apply) {
+      const current = byKey.get(`${obj.kind}/${obj.metadata?.name}`) as
+        { metadata?: object; spec?: unknown } | undefined;
+      if (!needsWrite(obj as { metadata?: object; spec?: unknown }, current)) continue;
+      try {
+        await this.#o.client.apply(obj);
+        writes++;
+      } catch (err) {
+        await this.#event(md, {
+          type: "Warning",
+          reason: Reasons.ApplyFailed,
+          message: `${obj.kind} ${obj.metadata?.name}: ${(err as Error).message}`,
+        });
+        throw err;
+      }
+    }
+    for (const ref of p.delete) {
+      const current = byKey.get(`${ref.kind}/${ref.name}`);
+      if (!current) continue;
+      await this.#o.client.delete(
+        current.apiVersion ?? (ref.kind === "Deployment" ? "apps/v1" : "v1"),
+        ref.kind,
+        namespace,
+        ref.name,
+      );
+      writes++;
+    }
+
+    // 4. Events last: they tell what the writes above did.
+    for (const e of p.events) {
+      await this.#event(md, e);
+      writes++;
+      const level = e.type === "Warning" ? "warn" : "info";
+      log[level](e.message, {
+        reason: e.reason,
+        version: p.status.candidateVersion ?? p.status.stableVersion,
+      });
+    }
+
+    const metrics = this.#o.metrics;
+    if (metrics) {
+      metrics.setRolloutPhase(namespace, name, p.status.phase);
+      metrics.setCandidateWeight(
+        namespace,
+        name,
+        p.status.candidateVersion ? (p.status.candidateWeight ?? 0) : undefined,
+      );
+      for (const e of p.events)
+        if (e.reason === Reasons.RolledBack)
+          metrics.countRollback(namespace, name, p.status.aborted?.reason ?? e.reason);
+    }
+    return { requeueAfterMs: p.requeueAfterMs, writes };
+  }
+
+  async #event(md: ModelDeployment, e: { type: "Normal" | "Warning"; reason: string; message: string }) {
+    try {
+      await this.#o.client.recordEvent(md, e as Parameters<KubeClient["recordEvent"]>[1], this.#now());
+    } catch (err) {
+      // An Event is a courtesy; the status already holds the truth.
+      this.#o.logger.warn("could not record an Event", { reason: e.reason, err: (err as Error).message });
+    }
+  }
+}
