@@ -1,0 +1,539 @@
+// The benchmark: a local control plane with kwok nodes (test/cluster/cluster.ts, with the
+// operator's reads audited), the operator as its own process, and the measurements of
+// issue 7: convergence, writes at rest, reaction time, blue/green promotion overhead,
+// memory, and planner speed. runBench() returns every figure; run.ts prints and saves them.
+import { execFile } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { promisify } from "node:util";
+import {
+  KubeConfig,
+  type KubernetesObject,
+  type V1Deployment,
+  type V1Service,
+} from "@kubernetes/client-node";
+import { LABEL_MANAGED_BY, LABEL_MODEL, LABEL_VERSION, OPERATOR_NAME } from "../src/api/constants.ts";
+import { startCluster, type Cluster } from "../test/cluster/cluster.ts";
+import { AuditLog, type RequestCount } from "./audit.ts";
+import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE, NAMESPACE_RESOURCE, SERVICE_RESOURCE } from "./kube.ts";
+import { startOperatorProcess, type MemorySample, type OperatorProcess } from "./operator.ts";
+import { measurePlanner, type PlannerResult } from "./planner.ts";
+import { percentile, pollUntil } from "./wait.ts";
+import { benchModelDeployment, mdName } from "./workload.ts";
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, "..");
+const MANAGED = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
+
+export interface BenchOptions {
+  /** Numbers of ModelDeployments, each measured with a fresh operator (default 100, 1000). */
+  sizes: number[];
+  /** The at-rest window, seconds (default 60). */
+  restSeconds: number;
+  /** Spec changes in the reaction-time stream, at most one per ModelDeployment (default 200). */
+  changes: number;
+  /** Spec changes per second (default 10). */
+  changeRate: number;
+  /** Blue/green ModelDeployments promoted (default 20). */
+  promotions: number;
+  /** Version changes of the blue/green ModelDeployments per second (default 2). */
+  promotionRate: number;
+  /** Seconds of plan() per planner scenario (default 3). */
+  plannerSeconds: number;
+  /** The control plane's folder (emptied first); the operator's logs land there too. */
+  clusterDir: string;
+  /** kube-apiserver, etcd, kwok... (MRO_TOOLS_BIN). */
+  binDir: string;
+  /** Extra operator flags, e.g. --workers=4. */
+  operatorArgs: string[];
+  /** Leave the control plane running at the end. */
+  keepCluster?: boolean;
+  log?: (message: string) => void;
+}
+
+export const DEFAULT_OPTIONS: Omit<BenchOptions, "clusterDir" | "binDir"> = {
+  sizes: [100, 1000],
+  restSeconds: 60,
+  changes: 200,
+  changeRate: 10,
+  promotions: 20,
+  promotionRate: 2,
+  plannerSeconds: 3,
+  operatorArgs: [],
+};
+
+/** The machine's load when a figure was taken (os.loadavg, like uptime). */
+export interface Load {
+  load1: number;
+  load5: number;
+  load15: number;
+}
+
+export interface SizeResult {
+  n: number;
+  convergence: {
+    /** From the first create to the last ModelDeployment Ready (observedGeneration current). */
+    allReadySeconds: number;
+    /** From the first create to the last ModelDeployment's Deployment created: the operator's share. */
+    childrenCreatedSeconds: number;
+    /** Operator CPU (user + system) from the first create until it had been quiet for 3 s. */
+    cpuSeconds: number;
+    requests: RequestCount;
+    requestsPerModelDeployment: number;
+    writesPerModelDeployment: number;
+    load: Load;
+  };
+  rest: { seconds: number; writes: number; requests: RequestCount; cpuSeconds: number; load: Load };
+  memory: {
+    atZero: MemorySample;
+    atN: MemorySample;
+    /** (heap at N - heap at 0) / N, after a full GC each time. */
+    heapPerModelDeploymentBytes: number;
+    rssPerModelDeploymentBytes: number;
+    load: Load;
+  };
+  reaction: LatencyResult & { ratePerSecond: number; load: Load };
+}
+
+export interface LatencyResult {
+  samples: number;
+  /** Changes that did not complete within the deadline. */
+  timedOut: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface PromotionResult {
+  /** From the new version's Deployment Available to the clients' Service selecting it. */
+  overhead: LatencyResult;
+  /** From the version change to the clients' Service switching, for scale. */
+  total: LatencyResult;
+  ratePerSecond: number;
+  load: Load;
+}
+
+export interface TargetResult {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+export interface BenchResult {
+  startedAt: string;
+  finishedAt: string;
+  machine: { cores: number; cpuModel: string; memoryBytes: number; node: string; kernel: string };
+  options: Omit<BenchOptions, "log">;
+  planner: PlannerResult[];
+  sizes: SizeResult[];
+  promotion: PromotionResult;
+  targets: TargetResult[];
+}
+
+const load = (): Load => {
+  const [load1 = 0, load5 = 0, load15 = 0] = loadavg();
+  return { load1, load5, load15 };
+};
+
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+
+const isReady = (
+  md: KubernetesObject & {
+    status?: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
+  },
+) =>
+  md.status?.observedGeneration === md.metadata?.generation &&
+  md.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
+
+function latency(values: number[], timedOut: number): LatencyResult {
+  return {
+    samples: values.length,
+    timedOut,
+    p50Ms: round(percentile(values, 50), 1),
+    p95Ms: round(percentile(values, 95), 1),
+    p99Ms: round(percentile(values, 99), 1),
+    maxMs: round(values.length ? Math.max(...values) : NaN, 1),
+  };
+}
+
+class Bench {
+  readonly o: BenchOptions;
+  readonly log: (m: string) => void;
+  cluster: Cluster | undefined;
+  kubeconfig = "";
+  kube!: BenchKube;
+  audit!: AuditLog;
+  #seq = 0;
+
+  constructor(o: BenchOptions) {
+    this.o = o;
+    this.log = o.log ?? (() => {});
+  }
+
+  async startCluster(): Promise<void> {
+    const pods =
+      this.o.sizes.reduce((a, b) => a + b, 0) + this.o.changes * this.o.sizes.length + this.o.promotions * 2;
+    this.cluster = await startCluster({
+      dir: this.o.clusterDir,
+      binDir: this.o.binDir,
+      nodes: Math.max(2, Math.ceil(pods / 1500)),
+      auditReads: true,
+      log: (m) => this.log(`[cluster] ${m}`),
+    });
+    const kubectl = join(this.o.binDir, "kubectl");
+    const env = { ...process.env, KUBECONFIG: this.cluster.kubeconfig };
+    await run(kubectl, ["apply", "--server-side", "-f", join(ROOT, "crds")], { env });
+    await run(
+      kubectl,
+      ["wait", "--for=condition=Established", "--timeout=60s", "crd/modeldeployments.mlops.dev"],
+      {
+        env,
+      },
+    );
+    this.kubeconfig = this.cluster.kubeconfig;
+    const kc = new KubeConfig();
+    kc.loadFromFile(this.kubeconfig);
+    this.kube = new BenchKube(kc);
+    this.audit = new AuditLog(this.cluster.auditLog);
+  }
+
+  async namespace(prefix: string): Promise<string> {
+    const name = `${prefix}-${++this.#seq}`;
+    await this.kube.create(NAMESPACE_RESOURCE, undefined, {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name },
+    });
+    return name;
+  }
+
+  operator(namespace: string, label: string): Promise<OperatorProcess> {
+    return startOperatorProcess({
+      kubeconfig: this.kubeconfig,
+      dir: this.o.clusterDir,
+      label,
+      args: [`--watch-namespace=${namespace}`, ...this.o.operatorArgs],
+    });
+  }
+
+  /** Waits until the operator sent no write for `quietMs`; false if it kept writing until the deadline. */
+  async quiet(quietMs = 3000, timeoutMs = 120_000): Promise<boolean> {
+    const since = Date.now();
+    try {
+      await pollUntil(
+        "the operator to stop writing",
+        () => Date.now() - Math.max(since, this.audit.lastWriteAt()) >= quietMs,
+        timeoutMs,
+        200,
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async createAll(namespace: string, names: string[], strategy: "canary" | "blueGreen"): Promise<void> {
+    await BenchKube.pool(names, 16, async (name) => {
+      await this.kube.create(MD_RESOURCE, namespace, benchModelDeployment(name, "1", strategy));
+    });
+  }
+
+  async size(n: number): Promise<SizeResult> {
+    const ns = await this.namespace(`bench-n${n}`);
+    const names = Array.from({ length: n }, (_, i) => mdName(i));
+    this.log(`N=${n}: starting the operator (namespace ${ns})`);
+    const op = await this.operator(ns, `operator-n${n}`);
+    try {
+      await this.quiet(2000);
+      const atZero = await op.memory();
+
+      const readyAt = new Map<string, number>();
+      const childAt = new Map<string, number>();
+      // Reaction stream bookkeeping: name -> when sent, the generation to catch up, and when seen.
+      const pending = new Map<string, { sentAt: number; gen?: number; mdAt?: number; depAt?: number }>();
+      const checkMd = (md: KubernetesObject & { status?: { observedGeneration?: number } }, at: number) => {
+        const p = pending.get(md.metadata?.name ?? "");
+        if (p && p.gen !== undefined && p.mdAt === undefined && (md.status?.observedGeneration ?? 0) >= p.gen)
+          p.mdAt = at;
+      };
+      const checkDep = (d: V1Deployment, at: number) => {
+        const p = pending.get(d.metadata?.labels?.[LABEL_MODEL] ?? "");
+        if (p && p.depAt === undefined && d.spec?.replicas === 2) p.depAt = at;
+      };
+      const mds = await this.kube.informer(MD_RESOURCE, ns, (md, at) => {
+        const name = md.metadata?.name ?? "";
+        if (!readyAt.has(name) && isReady(md)) readyAt.set(name, at);
+        checkMd(md, at);
+      });
+      const deps = await this.kube.informer<V1Deployment>(
+        DEPLOYMENT_RESOURCE,
+        ns,
+        (d, at) => {
+          const model = d.metadata?.labels?.[LABEL_MODEL] ?? "";
+          if (!childAt.has(model)) childAt.set(model, at);
+          checkDep(d, at);
+        },
+        MANAGED,
+      );
+
+      // 1. Convergence.
+      this.log(`N=${n}: creating ${n} ModelDeployments`);
+      const wall0 = Date.now();
+      const t0 = performance.now();
+      const cpu0 = op.cpuSeconds();
+      await this.createAll(ns, names, "canary");
+      await pollUntil(
+        `${n} ModelDeployments Ready`,
+        () => readyAt.size === n,
+        Math.max(180_000, n * 600),
+        200,
+      );
+      const allReadySeconds = (Math.max(...readyAt.values()) - t0) / 1000;
+      const childrenCreatedSeconds = (Math.max(...childAt.values()) - t0) / 1000;
+      this.log(
+        `N=${n}: all Ready after ${allReadySeconds.toFixed(1)} s; waiting until the operator is quiet`,
+      );
+      await this.quiet();
+      const convergenceEnd = Date.now();
+      const requests = this.audit.count(wall0, convergenceEnd);
+      const convergence = {
+        allReadySeconds: round(allReadySeconds),
+        childrenCreatedSeconds: round(childrenCreatedSeconds),
+        cpuSeconds: round(op.cpuSeconds() - cpu0),
+        requests,
+        requestsPerModelDeployment: round(requests.total / n),
+        writesPerModelDeployment: round(requests.writes / n),
+        load: load(),
+      };
+
+      // 2. At rest.
+      this.log(`N=${n}: ${this.o.restSeconds} s at rest`);
+      const rest0 = Date.now();
+      const restCpu0 = op.cpuSeconds();
+      await new Promise((r) => setTimeout(r, this.o.restSeconds * 1000));
+      const restRequests = this.audit.count(rest0, rest0 + this.o.restSeconds * 1000);
+      const rest = {
+        seconds: this.o.restSeconds,
+        writes: restRequests.writes,
+        requests: restRequests,
+        cpuSeconds: round(op.cpuSeconds() - restCpu0),
+        load: load(),
+      };
+
+      // 3. Memory at N.
+      const atN = await op.memory();
+      const memory = {
+        atZero,
+        atN,
+        heapPerModelDeploymentBytes: Math.round((atN.heapUsedBytes - atZero.heapUsedBytes) / n),
+        rssPerModelDeploymentBytes: Math.round((atN.rssBytes - atZero.rssBytes) / n),
+        load: load(),
+      };
+
+      // 4. Reaction time: a stream of spec changes (replicas 1 -> 2), each to its own ModelDeployment.
+      const k = Math.min(this.o.changes, n);
+      const step = Math.max(1, Math.floor(n / k));
+      const targets = Array.from({ length: k }, (_, i) => names[i * step] as string);
+      this.log(`N=${n}: ${k} spec changes at ${this.o.changeRate}/s`);
+      const start = performance.now();
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < k; i++) {
+        const due = start + (i * 1000) / this.o.changeRate;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const name = targets[i] as string;
+        const entry: { sentAt: number; gen?: number; mdAt?: number; depAt?: number } = {
+          sentAt: performance.now(),
+        };
+        pending.set(name, entry);
+        sends.push(
+          this.kube.mergePatch(MD_RESOURCE, ns, name, { spec: { replicas: 2 } }).then((res) => {
+            entry.gen = res.metadata?.generation ?? Infinity;
+            // The watch may have delivered before this answer: look at the caches too.
+            const cachedMd = mds.get(ns, name);
+            if (cachedMd) checkMd(cachedMd, performance.now());
+            for (const d of deps.list(ns))
+              if (d.metadata?.labels?.[LABEL_MODEL] === name) checkDep(d, performance.now());
+          }),
+        );
+      }
+      await Promise.all(sends);
+      const done = () => [...pending.values()].filter((p) => p.mdAt !== undefined && p.depAt !== undefined);
+      await pollUntil("every spec change reconciled", () => done().length === k, 120_000, 50).catch(() => {});
+      const reactions = done().map((p) => Math.max(p.mdAt as number, p.depAt as number) - p.sentAt);
+      const reaction = {
+        ...latency(reactions, k - reactions.length),
+        ratePerSecond: this.o.changeRate,
+        load: load(),
+      };
+
+      await mds.stop();
+      await deps.stop();
+      return { n, convergence, rest, memory, reaction };
+    } finally {
+      await op.stop();
+    }
+  }
+
+  async promotion(): Promise<PromotionResult> {
+    const m = this.o.promotions;
+    const ns = await this.namespace("bench-bluegreen");
+    const names = Array.from({ length: m }, (_, i) => mdName(i));
+    this.log(`promotion: ${m} blue/green ModelDeployments (namespace ${ns})`);
+    const op = await this.operator(ns, "operator-bluegreen");
+    try {
+      const readyAt = new Map<string, number>();
+      const sentAt = new Map<string, number>();
+      const availableAt = new Map<string, number>();
+      const switchedAt = new Map<string, number>();
+      const mds = await this.kube.informer(MD_RESOURCE, ns, (md, at) => {
+        if (!readyAt.has(md.metadata?.name ?? "") && isReady(md)) readyAt.set(md.metadata?.name ?? "", at);
+      });
+      const deps = await this.kube.informer<V1Deployment>(
+        DEPLOYMENT_RESOURCE,
+        ns,
+        (d, at) => {
+          const model = d.metadata?.labels?.[LABEL_MODEL] ?? "";
+          if (d.metadata?.labels?.[LABEL_VERSION] !== "2" || availableAt.has(model)) return;
+          const want = d.spec?.replicas ?? 0;
+          const st = d.status ?? {};
+          if (
+            want > 0 &&
+            (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) &&
+            (st.availableReplicas ?? 0) >= want &&
+            (st.updatedReplicas ?? 0) >= want
+          )
+            availableAt.set(model, at);
+        },
+        MANAGED,
+      );
+      const svcs = await this.kube.informer<V1Service>(
+        SERVICE_RESOURCE,
+        ns,
+        (s, at) => {
+          const model = s.metadata?.labels?.[LABEL_MODEL] ?? "";
+          if (s.metadata?.name !== model || switchedAt.has(model)) return;
+          if (s.spec?.selector?.[LABEL_VERSION] === "2") switchedAt.set(model, at);
+        },
+        MANAGED,
+      );
+      await this.createAll(ns, names, "blueGreen");
+      await pollUntil(`${m} blue/green ModelDeployments Ready`, () => readyAt.size === m, 180_000, 200);
+      await this.quiet(2000);
+
+      this.log(`promotion: changing the version of ${m} ModelDeployments at ${this.o.promotionRate}/s`);
+      const start = performance.now();
+      for (let i = 0; i < m; i++) {
+        const wait = start + (i * 1000) / this.o.promotionRate - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const name = names[i] as string;
+        const next = benchModelDeployment(name, "2", "blueGreen");
+        sentAt.set(name, performance.now());
+        await this.kube.mergePatch(MD_RESOURCE, ns, name, {
+          spec: { model: next.spec.model, template: next.spec.template },
+        });
+      }
+      await pollUntil("every clients' Service switched", () => switchedAt.size === m, 180_000, 50).catch(
+        () => {},
+      );
+      const overheads: number[] = [];
+      const totals: number[] = [];
+      for (const name of names) {
+        const sw = switchedAt.get(name);
+        const av = availableAt.get(name);
+        if (sw === undefined) continue;
+        totals.push(sw - (sentAt.get(name) as number));
+        if (av !== undefined) overheads.push(sw - av);
+      }
+      await mds.stop();
+      await deps.stop();
+      await svcs.stop();
+      return {
+        overhead: latency(overheads, m - overheads.length),
+        total: latency(totals, m - totals.length),
+        ratePerSecond: this.o.promotionRate,
+        load: load(),
+      };
+    } finally {
+      await op.stop();
+    }
+  }
+}
+
+function kb(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KB`;
+}
+
+export function evaluateTargets(sizes: SizeResult[], promotion: PromotionResult): TargetResult[] {
+  const largest = sizes.reduce<SizeResult | undefined>((a, b) => (!a || b.n > a.n ? b : a), undefined);
+  const at1000 = sizes.find((s) => s.n === 1000) ?? largest;
+  const out: TargetResult[] = [];
+  const restWrites = sizes.map((s) => `${s.rest.writes} at N=${s.n}`).join(", ");
+  out.push({
+    target: "0 writes at rest",
+    measured: restWrites,
+    met: sizes.every((s) => s.rest.writes === 0),
+  });
+  out.push({
+    target: "at most 6 API requests per ModelDeployment to converge its first version",
+    measured: sizes.map((s) => `${s.convergence.requestsPerModelDeployment} at N=${s.n}`).join(", "),
+    met: sizes.every((s) => s.convergence.requestsPerModelDeployment <= 6),
+  });
+  if (at1000) {
+    out.push({
+      target: "reaction p99 under 500 ms at N = 1000",
+      measured: `${at1000.reaction.p99Ms} ms at N=${at1000.n} (${at1000.reaction.timedOut} timed out)`,
+      met: at1000.reaction.p99Ms < 500 && at1000.reaction.timedOut === 0 && at1000.n >= 1000,
+    });
+    out.push({
+      target: "under 40 KB of heap per ModelDeployment at N = 1000",
+      measured: `${kb(at1000.memory.heapPerModelDeploymentBytes)} at N=${at1000.n}`,
+      met: at1000.memory.heapPerModelDeploymentBytes < 40 * 1024 && at1000.n >= 1000,
+    });
+  }
+  out.push({
+    target: "promotion overhead p99 under 250 ms",
+    measured: `${promotion.overhead.p99Ms} ms (${promotion.overhead.samples} promotions, ${promotion.overhead.timedOut} missing)`,
+    met: promotion.overhead.p99Ms < 250 && promotion.overhead.timedOut === 0,
+  });
+  return out;
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const startedAt = new Date().toISOString();
+  const log = options.log ?? (() => {});
+  mkdirSync(options.clusterDir, { recursive: true });
+  log(`planner: ${options.plannerSeconds} s per scenario`);
+  const planner = measurePlanner(options.plannerSeconds);
+  const bench = new Bench(options);
+  try {
+    await bench.startCluster();
+    const sizes: SizeResult[] = [];
+    for (const n of options.sizes) sizes.push(await bench.size(n));
+    const promotion = await bench.promotion();
+    const { log: _log, ...opts } = options;
+    return {
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      machine: {
+        cores: cpus().length,
+        cpuModel: cpus()[0]?.model ?? "unknown",
+        memoryBytes: totalmem(),
+        node: process.version,
+        kernel: release(),
+      },
+      options: opts,
+      planner,
+      sizes,
+      promotion,
+      targets: evaluateTargets(sizes, promotion),
+    };
+  } finally {
+    bench.kube?.close();
+    if (!options.keepCluster) await bench.cluster?.stop();
+    else log(`the control plane keeps running: export KUBECONFIG=${bench.kubeconfig}`);
+  }
+}

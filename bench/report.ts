@@ -1,0 +1,84 @@
+// The benchmark's figures as Markdown tables (printed by run.ts, pasted into docs/benchmarks.md).
+import type { BenchResult, Load } from "./harness.ts";
+
+const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const ld = (l: Load) => `${l.load1.toFixed(2)}`;
+const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)} ms` : "n/a");
+
+export function markdownReport(r: BenchResult): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(
+    `Machine: ${m.cores} cores (${m.cpuModel}), ${(m.memoryBytes / 1024 ** 3).toFixed(1)} GiB RAM, Node ${m.node}, Linux ${m.kernel}. ` +
+      `Run ${r.startedAt} to ${r.finishedAt}. "load" is the 1-minute load average (uptime) when the figure was taken.`,
+    "",
+  );
+
+  out.push("### Convergence, at rest, memory", "");
+  out.push(
+    "| N | all Ready | children created | operator CPU | requests / MD (writes) | writes at rest (" +
+      `${r.options.restSeconds} s) | CPU at rest | heap at 0 | heap at N | heap / MD | RSS at 0 | RSS at N | RSS / MD | load |`,
+  );
+  out.push(
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  );
+  for (const s of r.sizes) {
+    const c = s.convergence;
+    const mem = s.memory;
+    out.push(
+      `| ${s.n} | ${c.allReadySeconds.toFixed(1)} s | ${c.childrenCreatedSeconds.toFixed(1)} s | ${c.cpuSeconds.toFixed(2)} s | ` +
+        `${c.requestsPerModelDeployment} (${c.writesPerModelDeployment}) | ${s.rest.writes} | ${s.rest.cpuSeconds.toFixed(2)} s | ` +
+        `${mb(mem.atZero.heapUsedBytes)} | ${mb(mem.atN.heapUsedBytes)} | ${kb(mem.heapPerModelDeploymentBytes)} | ` +
+        `${mb(mem.atZero.rssBytes)} | ${mb(mem.atN.rssBytes)} | ${kb(mem.rssPerModelDeploymentBytes)} | ` +
+        `${ld(c.load)} / ${ld(s.rest.load)} / ${ld(mem.load)} |`,
+    );
+  }
+  out.push("");
+  out.push("Requests the operator sent to converge, by verb and resource (API server audit log):", "");
+  out.push("| N | " + "requests |");
+  out.push("| ---: | --- |");
+  for (const s of r.sizes) {
+    const parts = Object.entries(s.convergence.requests.byVerbResource)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${k}: ${v}`);
+    out.push(`| ${s.n} | ${parts.join(", ")} |`);
+  }
+  out.push("");
+
+  out.push("### Reaction time to spec changes", "");
+  out.push("| N | changes | rate | p50 | p95 | p99 | max | timed out | load |");
+  out.push("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const s of r.sizes) {
+    const x = s.reaction;
+    out.push(
+      `| ${s.n} | ${x.samples + x.timedOut} | ${x.ratePerSecond}/s | ${ms(x.p50Ms)} | ${ms(x.p95Ms)} | ${ms(x.p99Ms)} | ${ms(x.maxMs)} | ${x.timedOut} | ${ld(x.load)} |`,
+    );
+  }
+  out.push("");
+
+  const p = r.promotion;
+  out.push("### Blue/green promotion (autoPromotionSeconds: 0)", "");
+  out.push("| measured | promotions | p50 | p95 | p99 | max | load |");
+  out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  out.push(
+    `| Available -> clients' Service switched (operator overhead) | ${p.overhead.samples} | ${ms(p.overhead.p50Ms)} | ${ms(p.overhead.p95Ms)} | ${ms(p.overhead.p99Ms)} | ${ms(p.overhead.maxMs)} | ${ld(p.load)} |`,
+  );
+  out.push(
+    `| version changed -> clients' Service switched (incl. pods) | ${p.total.samples} | ${ms(p.total.p50Ms)} | ${ms(p.total.p95Ms)} | ${ms(p.total.p99Ms)} | ${ms(p.total.maxMs)} | ${ld(p.load)} |`,
+  );
+  out.push("");
+
+  out.push("### Planner (in-process)", "");
+  out.push("| scenario | plans / s | mean |");
+  out.push("| --- | ---: | ---: |");
+  for (const x of r.planner) out.push(`| ${x.scenario} | ${x.plansPerSecond} | ${x.meanMicros} µs |`);
+  out.push("");
+
+  out.push("### Targets", "");
+  out.push("| target | measured | met |");
+  out.push("| --- | --- | --- |");
+  for (const t of r.targets) out.push(`| ${t.target} | ${t.measured} | ${t.met ? "met" : "**missed**"} |`);
+  out.push("");
+  return out.join("\n");
+}

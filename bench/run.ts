@@ -1,0 +1,109 @@
+// npm run bench [-- options]: the benchmarks of issue 7 on a local control plane with
+// kwok nodes. Prints Markdown tables and writes bench-results/<timestamp>.json.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { DEFAULT_OPTIONS, runBench, type BenchOptions } from "./harness.ts";
+import { markdownReport } from "./report.ts";
+
+const ROOT = join(import.meta.dirname, "..");
+
+const USAGE = `Usage: npm run bench -- [options]
+
+  --sizes LIST            ModelDeployments per run, e.g. 100,1000,5000 (default ${DEFAULT_OPTIONS.sizes.join(",")})
+  --rest-seconds S        the at-rest window (default ${DEFAULT_OPTIONS.restSeconds})
+  --changes N             spec changes in the reaction-time stream (default ${DEFAULT_OPTIONS.changes})
+  --change-rate R         spec changes per second (default ${DEFAULT_OPTIONS.changeRate})
+  --promotions N          blue/green promotions (default ${DEFAULT_OPTIONS.promotions})
+  --promotion-rate R      version changes per second for them (default ${DEFAULT_OPTIONS.promotionRate})
+  --planner-seconds S     seconds of plan() per planner scenario (default ${DEFAULT_OPTIONS.plannerSeconds})
+  --operator-arg FLAG     extra operator flag, repeatable (e.g. --operator-arg=--workers=8)
+  --cluster-dir DIR       the control plane's folder (default: a new folder under ${tmpdir()})
+  --out DIR               where the JSON result goes (default bench-results/)
+  --keep-cluster          leave the control plane running at the end
+  -h, --help
+
+Needs MRO_TOOLS_BIN (npm run bench sets it: hack/run.sh bench).`;
+
+function positiveNumber(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!(n > 0)) throw new Error(`${flag}: want a positive number, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export function parseBenchArgs(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): BenchOptions & { out: string; help: boolean } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      sizes: { type: "string" },
+      "rest-seconds": { type: "string" },
+      changes: { type: "string" },
+      "change-rate": { type: "string" },
+      promotions: { type: "string" },
+      "promotion-rate": { type: "string" },
+      "planner-seconds": { type: "string" },
+      "operator-arg": { type: "string", multiple: true },
+      "cluster-dir": { type: "string" },
+      out: { type: "string" },
+      "keep-cluster": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  const sizes = values.sizes
+    ? values.sizes.split(",").map((s) => Math.round(positiveNumber("--sizes", s.trim(), 0)))
+    : DEFAULT_OPTIONS.sizes;
+  return {
+    help: values.help ?? false,
+    sizes,
+    restSeconds: positiveNumber("--rest-seconds", values["rest-seconds"], DEFAULT_OPTIONS.restSeconds),
+    changes: Math.round(positiveNumber("--changes", values.changes, DEFAULT_OPTIONS.changes)),
+    changeRate: positiveNumber("--change-rate", values["change-rate"], DEFAULT_OPTIONS.changeRate),
+    promotions: Math.round(positiveNumber("--promotions", values.promotions, DEFAULT_OPTIONS.promotions)),
+    promotionRate: positiveNumber(
+      "--promotion-rate",
+      values["promotion-rate"],
+      DEFAULT_OPTIONS.promotionRate,
+    ),
+    plannerSeconds: positiveNumber(
+      "--planner-seconds",
+      values["planner-seconds"],
+      DEFAULT_OPTIONS.plannerSeconds,
+    ),
+    operatorArgs: values["operator-arg"] ?? [],
+    clusterDir: values["cluster-dir"] ?? join(tmpdir(), `mro-bench-${process.pid}`),
+    binDir: env.MRO_TOOLS_BIN ?? "",
+    keepCluster: values["keep-cluster"] ?? false,
+    out: values.out ?? join(ROOT, "bench-results"),
+  };
+}
+
+if (import.meta.main) {
+  let opts;
+  try {
+    opts = parseBenchArgs(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  if (!opts.binDir) {
+    process.stderr.write("bench: MRO_TOOLS_BIN is not set: run it with `npm run bench`\n");
+    process.exit(2);
+  }
+  const { out, help: _help, ...options } = opts;
+  const result = await runBench({ ...options, log: (m) => process.stderr.write(`[bench] ${m}\n`) });
+  mkdirSync(out, { recursive: true });
+  const file = join(out, `${result.startedAt.replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${markdownReport(result)}\nJSON: ${file}\n`);
+  process.exit(0);
+}
