@@ -1,0 +1,368 @@
+// Rollouts against the real control plane: canary steps by ready replicas, blue/green
+// switch, automatic rollback on each kind of failed check, actions, and an operator
+// killed in the middle of a rollout.
+import { expect } from "chai";
+import { KWOK_NEVER_READY_LABEL } from "../cluster/cluster.ts";
+import { Exporter } from "../support/exporter.ts";
+import { createNamespace, kubectl, kubectlJson, waitFor } from "../support/kube.ts";
+import {
+  applyMd,
+  condition,
+  deployments,
+  getMd,
+  isReady,
+  mdEvents,
+  modelDeployment,
+  waitForMd,
+  type Md,
+} from "../support/md.ts";
+import { FakeModelServer } from "../support/model-server.ts";
+import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { startPrometheus, type PrometheusServer } from "../support/prometheus.ts";
+
+const replicasOf = async (ns: string, model: string) =>
+  Object.fromEntries([...(await deployments(ns, model))].map(([n, d]) => [n, d.spec.replicas]));
+
+const annotate = (ns: string, name: string, action: string) =>
+  kubectl(["-n", ns, "annotate", "md", name, `mlops.dev/action=${action}`, "--overwrite"]);
+
+describe("rollouts", function () {
+  this.timeout(240_000);
+  let operator: OperatorProcess;
+  let models: FakeModelServer;
+  let ns: string;
+  let cleanup: () => Promise<void>;
+
+  before(async () => {
+    operator = await startOperator();
+    models = await FakeModelServer.start();
+  });
+  after(async () => {
+    await models.stop();
+    await operator.stop();
+  });
+  beforeEach(async function () {
+    ({ name: ns, cleanup } = await createNamespace(this.currentTest?.title.slice(0, 20) ?? "t"));
+  });
+  afterEach(async () => cleanup());
+
+  it("canary: moves traffic by ready replicas step by step, then promotes and scales the old version to zero", async () => {
+    const readyCheck = { name: "ready", http: { url: `${models.url}/{{version}}/ready` } };
+    const spec = (v: string) =>
+      modelDeployment("fraud", {
+        version: v,
+        replicas: 10,
+        strategy: {
+          canary: {
+            steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 50 }, { pause: { duration: "1s" } }],
+          },
+        },
+        healthChecks: { interval: "1s", checks: [readyCheck] },
+      });
+    await applyMd(ns, spec("1.0.0"));
+    await waitForMd(ns, "fraud", "1.0.0 Ready", isReady);
+
+    await applyMd(ns, spec("2.0.0"));
+    // Step 0 done (20% of 10 = 2 new + 8 old), then the pause without duration holds.
+    const paused = await waitForMd(
+      ns,
+      "fraud",
+      "paused at step 1 with 20% measured",
+      (m) => m.status?.currentStep === 1 && m.status?.candidateWeight === 20,
+    );
+    expect(paused.status?.phase).to.equal("Progressing");
+    expect(paused.status?.candidateVersion).to.equal("2.0.0");
+    expect(condition(paused, "Reconciling")?.status).to.equal("True");
+    expect(condition(paused, "Ready")?.status).to.equal("False");
+    expect(paused.status?.traffic).to.deep.equal([
+      { version: "1.0.0", weight: 80, readyEndpoints: 8 },
+      { version: "2.0.0", weight: 20, readyEndpoints: 2 },
+    ]);
+    expect(await replicasOf(ns, "fraud")).to.deep.equal({ "fraud-1-0-0": 8, "fraud-2-0-0": 2 });
+    expect(paused.status?.checks?.find((c) => c.name === "ready")?.phase).to.equal("Successful");
+    expect(models.requests.some((r) => r.path === "/2.0.0/ready")).to.equal(true);
+
+    // promote completes the pause; 50% then a 1s pause, then full promotion.
+    await annotate(ns, "fraud", "promote");
+    const done = await waitForMd(
+      ns,
+      "fraud",
+      "2.0.0 stable",
+      (m) => isReady(m) && m.status?.stableVersion === "2.0.0",
+      90_000,
+    );
+    expect(done.status?.candidateVersion).to.equal(undefined);
+    expect(done.status?.phase).to.equal("Healthy");
+    expect(done.metadata.annotations?.["mlops.dev/action"]).to.equal(undefined);
+    await waitFor("old version at zero", async () => {
+      const r = await replicasOf(ns, "fraud");
+      return r["fraud-1-0-0"] === 0 && r["fraud-2-0-0"] === 10;
+    });
+    const traffic = await waitForMd(
+      ns,
+      "fraud",
+      "all traffic on 2.0.0",
+      (m) => m.status?.traffic?.length === 1,
+    );
+    expect(traffic.status?.traffic).to.deep.equal([{ version: "2.0.0", weight: 100, readyEndpoints: 10 }]);
+    expect(done.status?.history?.[0]).to.include({ version: "2.0.0", outcome: "Promoted" });
+    const reasons = (await mdEvents(ns, "fraud")).map((e) => e.reason);
+    expect(reasons).to.include.members(["RolloutStarted", "ActionAccepted", "Promoted"]);
+    // The spec is the user's: never changed by the operator.
+    const final = await getMd(ns, "fraud");
+    expect((final.spec.model as { version: string }).version).to.equal("2.0.0");
+  });
+
+  it("rolls back when the new version is not Available within progressDeadlineSeconds", async () => {
+    await applyMd(ns, modelDeployment("slow", { version: "1", replicas: 2, progressDeadlineSeconds: 4 }));
+    await waitForMd(ns, "slow", "1 Ready", isReady);
+    const genBefore = (await getMd(ns, "slow")).metadata.generation;
+    await applyMd(
+      ns,
+      modelDeployment("slow", {
+        version: "2",
+        replicas: 2,
+        progressDeadlineSeconds: 4,
+        podLabels: { [KWOK_NEVER_READY_LABEL]: "true" },
+      }),
+    );
+    const md = await waitForMd(
+      ns,
+      "slow",
+      "Stalled ProgressDeadlineExceeded",
+      (m) => condition(m, "Stalled")?.reason === "ProgressDeadlineExceeded",
+    );
+    expect(condition(md, "Stalled")?.status).to.equal("True");
+    expect(condition(md, "Ready")?.status).to.equal("False");
+    expect(md.status?.phase).to.equal("Degraded");
+    expect(md.status?.stableVersion).to.equal("1");
+    expect(md.status?.history?.[0]).to.include({ version: "2", outcome: "RolledBack" });
+    expect(md.metadata.generation).to.equal(genBefore + 1);
+    await waitFor("candidate at zero, stable at full size", async () => {
+      const r = await replicasOf(ns, "slow");
+      return r["slow-2"] === 0 && r["slow-1"] === 2;
+    });
+    const t = await waitForMd(ns, "slow", "traffic on 1 only", (m) => m.status?.traffic?.length === 1);
+    expect(t.status?.traffic?.[0]).to.include({ version: "1", weight: 100 });
+    const warn = (await mdEvents(ns, "slow")).filter((e) => e.type === "Warning").map((e) => e.reason);
+    expect(warn).to.include("RolledBack");
+  });
+
+  it("rolls back when an HTTP check fails failureThreshold times, naming the check and the value", async () => {
+    models.setStatus("3.0.0", 503);
+    const spec = (v: string) =>
+      modelDeployment("httpck", {
+        version: v,
+        replicas: 2,
+        strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+        healthChecks: {
+          interval: "500ms",
+          failureThreshold: 2,
+          checks: [{ name: "model-ready", http: { url: `${models.url}/{{version}}/ready` } }],
+        },
+      });
+    await applyMd(ns, spec("1.0.0"));
+    await waitForMd(ns, "httpck", "Ready", isReady);
+    await applyMd(ns, spec("3.0.0"));
+    const md = await waitForMd(
+      ns,
+      "httpck",
+      "rolled back",
+      (m) => condition(m, "Stalled")?.reason === "HealthCheckFailed",
+    );
+    expect(condition(md, "Stalled")?.message).to.include("model-ready");
+    expect(md.status?.checks?.find((c) => c.name === "model-ready")).to.include({
+      phase: "Failed",
+      value: "503",
+    });
+    const ev = (await mdEvents(ns, "httpck")).find((e) => e.reason === "CheckFailed");
+    expect(ev?.message).to.include("model-ready").and.to.include("503");
+    await waitFor("candidate at zero", async () => (await replicasOf(ns, "httpck"))["httpck-3-0-0"] === 0);
+
+    // It stays rolled back until a retry; once the server is healthy, retry succeeds.
+    models.setStatus("3.0.0", 200);
+    await annotate(ns, "httpck", "retry");
+    await waitForMd(
+      ns,
+      "httpck",
+      "retrying and paused at step 1",
+      (m) => m.status?.currentStep === 1 && condition(m, "Stalled")?.status === "False",
+    );
+    await annotate(ns, "httpck", "promote-full");
+    const ok = await waitForMd(
+      ns,
+      "httpck",
+      "3.0.0 stable",
+      (m) => isReady(m) && m.status?.stableVersion === "3.0.0",
+    );
+    expect(ok.status?.aborted).to.equal(undefined);
+  });
+
+  describe("with Prometheus", () => {
+    let exporter: Exporter;
+    let prometheus: PrometheusServer;
+    before(async function () {
+      this.timeout(60_000);
+      exporter = await Exporter.start();
+      prometheus = await startPrometheus({ targets: [exporter.target] });
+    });
+    after(async () => {
+      await prometheus?.stop();
+      await exporter?.stop();
+    });
+
+    it("rolls back when the error rate of the new version is too high", async () => {
+      exporter.setRates("1.0.0", { requests: 100, errors: 0 });
+      exporter.setRates("2.0.0", { requests: 100, errors: 30 });
+      const spec = (v: string) =>
+        modelDeployment("prom", {
+          version: v,
+          replicas: 2,
+          strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+          healthChecks: {
+            interval: "1s",
+            failureThreshold: 2,
+            checks: [
+              {
+                name: "error-rate",
+                prometheus: {
+                  address: prometheus.url,
+                  query:
+                    'sum(rate(errors_total{version="{{version}}"}[5s])) / sum(rate(requests_total{version="{{version}}"}[5s]))',
+                  successCondition: "result < 0.05",
+                },
+              },
+            ],
+          },
+        });
+      await applyMd(ns, spec("1.0.0"));
+      await waitForMd(ns, "prom", "Ready", isReady);
+      await applyMd(ns, spec("2.0.0"));
+      const md = await waitForMd(
+        ns,
+        "prom",
+        "rolled back on error-rate",
+        (m) => condition(m, "Stalled")?.reason === "HealthCheckFailed",
+        90_000,
+      );
+      const check = md.status?.checks?.find((c) => c.name === "error-rate");
+      expect(check?.phase).to.be.oneOf(["Failed", "Error"]);
+      expect(condition(md, "Stalled")?.message).to.include("error-rate");
+      expect(md.status?.stableVersion).to.equal("1.0.0");
+    });
+  });
+
+  it("blue/green: preview Service, promotion switches the clients' Service, the old version scales down after the delay", async () => {
+    const spec = (v: string) =>
+      modelDeployment("bg", {
+        version: v,
+        replicas: 3,
+        strategy: { blueGreen: { previewReplicas: 1, scaleDownDelaySeconds: 2 } },
+      });
+    await applyMd(ns, spec("1"));
+    await waitForMd(ns, "bg", "1 Ready", isReady);
+    const selector = async (svc: string) =>
+      (await kubectlJson<{ spec: { selector: Record<string, string> } }>(["-n", ns, "get", "service", svc]))
+        .spec.selector;
+    expect(await selector("bg")).to.deep.equal({ "mlops.dev/model": "bg", "mlops.dev/version": "1" });
+
+    await applyMd(ns, spec("2"));
+    // No autoPromotionSeconds: it waits for promote with the preview up.
+    await waitFor(
+      "preview Service on 2",
+      async () =>
+        (await selector("bg-preview").catch((): Record<string, string> => ({})))["mlops.dev/version"] === "2",
+    );
+    await waitFor(
+      "preview at 1 replica",
+      async () => (await deployments(ns, "bg")).get("bg-2")?.status?.availableReplicas === 1,
+    );
+    expect((await selector("bg"))["mlops.dev/version"]).to.equal("1");
+    await annotate(ns, "bg", "promote");
+    await waitFor("clients switched to 2", async () => (await selector("bg"))["mlops.dev/version"] === "2", {
+      timeoutMs: 60_000,
+    });
+    const reps = await replicasOf(ns, "bg");
+    expect(reps["bg-2"]).to.equal(3);
+    await waitFor(
+      "old version scaled down after the delay",
+      async () => (await replicasOf(ns, "bg"))["bg-1"] === 0,
+      { timeoutMs: 30_000 },
+    );
+    await waitFor("preview Service deleted", async () => {
+      const l = await kubectlJson<{ items: unknown[] }>([
+        "-n",
+        ns,
+        "get",
+        "services",
+        "--field-selector",
+        "metadata.name=bg-preview",
+      ]);
+      return l.items.length === 0;
+    });
+    const md = await waitForMd(ns, "bg", "2 Ready", (m) => isReady(m) && m.status?.stableVersion === "2");
+    expect((await mdEvents(ns, "bg")).map((e) => e.reason)).to.include("TrafficSwitched");
+    expect(md.status?.history?.[0]).to.include({ version: "2", outcome: "Promoted" });
+  });
+
+  it("abort sends traffic back to the stable version; an unknown action is refused with an Event", async () => {
+    const spec = (v: string) =>
+      modelDeployment("ab", {
+        version: v,
+        replicas: 2,
+        strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+      });
+    await applyMd(ns, spec("1"));
+    await waitForMd(ns, "ab", "Ready", isReady);
+    await annotate(ns, "ab", "launch");
+    await waitFor("refused", async () =>
+      (await mdEvents(ns, "ab")).some((e) => e.reason === "ActionRefused"),
+    );
+    await applyMd(ns, spec("2"));
+    await waitForMd(ns, "ab", "at the pause", (m) => m.status?.currentStep === 1);
+    await annotate(ns, "ab", "abort");
+    const md = await waitForMd(ns, "ab", "aborted", (m) => condition(m, "Stalled")?.reason === "Aborted");
+    expect(md.status?.stableVersion).to.equal("1");
+    await waitFor("candidate at zero", async () => (await replicasOf(ns, "ab"))["ab-2"] === 0);
+  });
+
+  it("an operator killed mid-rollout picks up where the status says it was", async () => {
+    const spec = (v: string) =>
+      modelDeployment("resume", {
+        version: v,
+        replicas: 4,
+        strategy: {
+          canary: {
+            steps: [
+              { setWeight: 25 },
+              { pause: { duration: "6s" } },
+              { setWeight: 75 },
+              { pause: { duration: "2s" } },
+            ],
+          },
+        },
+      });
+    await applyMd(ns, spec("1"));
+    await waitForMd(ns, "resume", "Ready", isReady);
+    await applyMd(ns, spec("2"));
+    const during: Md = await waitForMd(ns, "resume", "in the 6s pause", (m) => m.status?.currentStep === 1);
+    await operator.stop("SIGKILL");
+    // The world stays as it was while no operator runs.
+    expect(await replicasOf(ns, "resume")).to.deep.equal({ "resume-1": 3, "resume-2": 1 });
+    operator = await startOperator();
+    const md = await waitForMd(
+      ns,
+      "resume",
+      "2 stable",
+      (m) => isReady(m) && m.status?.stableVersion === "2",
+      90_000,
+    );
+    expect(md.status?.history?.filter((h) => h.version === "2").map((h) => h.outcome)).to.deep.equal([
+      "Promoted",
+    ]);
+    expect(during.status?.candidateVersion).to.equal("2");
+    // One rollout, not two: it was started once.
+    const started = (await mdEvents(ns, "resume")).filter((e) => e.reason === "RolloutStarted");
+    expect(started).to.have.length(1);
+  });
+});
