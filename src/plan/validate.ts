@@ -8,7 +8,7 @@
 //     applies a child: durations, CEL successConditions, templates, ports, names.
 import { Ajv, type ErrorObject } from "ajv";
 import addFormatsModule from "ajv-formats";
-import { API_VERSION, KIND, LABEL_MODEL, LABEL_VERSION } from "../api/constants.ts";
+import { LABEL_MODEL, LABEL_VERSION } from "../api/constants.ts";
 import { modelDeploymentSchema } from "../api/generated/schema.ts";
 import { validateSuccessCondition } from "../health/index.ts";
 import { isDuration, parseDuration } from "./duration.ts";
@@ -214,11 +214,9 @@ function celRuleProblems(spec: Obj): SpecProblem[] {
 // ---- (c) beyond the CRD -----------------------------------------------------------------
 
 function identityProblems(md: Obj): SpecProblem[] {
+  // apiVersion and kind are the caller's to check (the API server routes by them; the
+  // plugin picks ModelDeployments out of a file by them).
   const out: SpecProblem[] = [];
-  if (md.apiVersion !== undefined && md.apiVersion !== API_VERSION) {
-    out.push({ path: "apiVersion", message: `must be ${API_VERSION}` });
-  }
-  if (md.kind !== undefined && md.kind !== KIND) out.push({ path: "kind", message: `must be ${KIND}` });
   const meta = md.metadata;
   if (
     isObj(meta) &&
