@@ -1,0 +1,78 @@
+// The benchmark harness (npm run bench) at a small size, so it cannot rot: it starts its
+// own control plane (with the operator's reads audited), runs every measurement with 20
+// ModelDeployments and short windows, and must produce every figure, with no write at rest.
+import { expect } from "chai";
+import { join } from "node:path";
+import { runBench, type BenchResult } from "../../bench/harness.ts";
+import { markdownReport } from "../../bench/report.ts";
+import { toolsBin } from "../support/kube.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+/** Paths of every number in `value` that is not finite, and of every null (NaN in JSON). */
+function notFinite(value: unknown, path = "result"): string[] {
+  if (typeof value === "number") return Number.isFinite(value) ? [] : [`${path} = ${value}`];
+  if (value === null || value === undefined) return [`${path} = ${value}`];
+  if (Array.isArray(value)) return value.flatMap((v, i) => notFinite(v, `${path}[${i}]`));
+  if (typeof value === "object")
+    return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => notFinite(v, `${path}.${k}`));
+  return [];
+}
+
+describe("benchmark smoke run (npm run bench at N = 20)", function () {
+  this.timeout(240_000);
+  let result: BenchResult;
+
+  before(async () => {
+    const testDir = process.env.MRO_TEST_CLUSTER_DIR ?? join(ROOT, ".cache", "test-cluster");
+    result = await runBench({
+      sizes: [20],
+      restSeconds: 10,
+      changes: 20,
+      changeRate: 10,
+      promotions: 5,
+      promotionRate: 5,
+      plannerSeconds: 0.3,
+      operatorArgs: [],
+      clusterDir: `${testDir}-bench`,
+      binDir: toolsBin(),
+    });
+  });
+
+  it("produces every figure as a number", () => {
+    expect(notFinite(result)).to.deep.equal([]);
+    const [size] = result.sizes;
+    expect(size?.n).to.equal(20);
+    expect(size?.convergence.allReadySeconds).to.be.greaterThan(0);
+    expect(size?.convergence.cpuSeconds).to.be.greaterThan(0);
+    expect(size?.memory.atN.heapUsedBytes).to.be.greaterThan(0);
+    expect(size?.memory.atN.rssBytes).to.be.greaterThan(0);
+    expect(result.promotion.overhead.samples).to.equal(5);
+    expect(result.planner.map((p) => p.scenario)).to.deep.equal(["at rest", "canary step"]);
+    for (const p of result.planner) expect(p.plansPerSecond).to.be.greaterThan(0);
+  });
+
+  it("counts the operator's requests on the API server: creates and status writes for each ModelDeployment", () => {
+    const c = result.sizes[0]!.convergence;
+    // Each ModelDeployment needs at least its Deployment, two Services and a status write.
+    expect(c.requests.writes).to.be.at.least(20 * 4);
+    expect(c.requests.byVerbResource["patch deployments"]).to.equal(20);
+    expect(c.requestsPerModelDeployment).to.equal(Number((c.requests.total / 20).toFixed(2)));
+  });
+
+  it("sees no write at rest and a reaction to every spec change", () => {
+    const s = result.sizes[0]!;
+    expect(s.rest.writes).to.equal(0);
+    expect(s.reaction.samples).to.equal(20);
+    expect(s.reaction.timedOut).to.equal(0);
+    expect(s.reaction.p50Ms).to.be.greaterThan(0);
+    expect(s.reaction.p99Ms).to.be.at.least(s.reaction.p50Ms);
+  });
+
+  it("prints a Markdown table with each target and whether it was met", () => {
+    const md = markdownReport(result);
+    expect(md).to.include("| 20 |");
+    for (const t of result.targets) expect(md).to.include(`| ${t.target} |`);
+    expect(result.targets.find((t) => t.target === "0 writes at rest")?.met).to.equal(true);
+  });
+});
