@@ -34,6 +34,8 @@ export function tool(name: string, args: string[], input?: string): Promise<Comm
     child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
     child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
     child.on("error", reject);
+    // A command that exits before reading its input must not crash the test run (EPIPE).
+    child.stdin.on("error", () => {});
     child.on("close", (code) => resolve({ stdout, stderr, code: code ?? -1 }));
     child.stdin.end(input ?? "");
   });
