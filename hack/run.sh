@@ -33,7 +33,7 @@ case "$cmd" in
     ;;
   test)
     echo "== lint and type check"
-    "$0" lint
+    bash "$0" lint
     echo "== unit tests"
     mocha --config .mocharc.unit.json
     tools_bin
