@@ -122,4 +122,33 @@ describe("plan: blue/green", () => {
     expect(sim.replicas("2.0.0")).to.equal(0);
     expect(p.delete).to.deep.equal([{ kind: "Service", name: "fraud-detector-preview" }]);
   });
+
+  it("rollback keeps the clients' Service on the current version until the previous one is Available again", () => {
+    const sim = stableSim({
+      replicas: 2,
+      strategy: { blueGreen: { scaleDownDelaySeconds: 0, autoPromotionSeconds: 0 } },
+    });
+    sim.setVersion("2.0.0");
+    sim.runUntil(
+      (s) => s.md.status?.stableVersion === "2.0.0" && s.md.status.scaleDown === undefined,
+      undefined,
+      30,
+    );
+    sim.settle().reconcile();
+    expect(sim.replicas("1.0.0")).to.equal(0);
+
+    sim.annotate("rollback");
+    let p = sim.reconcile();
+    expect(p.status.stableVersion).to.equal("1.0.0");
+    expect(sim.replicas("1.0.0")).to.equal(2);
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0"); // 1.0.0 has no ready pod yet
+    sim.settle("1.0.0");
+    p = sim.reconcile();
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("1.0.0");
+    expect(sim.replicas("2.0.0")).to.equal(2); // scaled down once the switch is observed
+    p = sim.reconcile();
+    expect(p.events.map((e) => e.reason)).to.deep.equal(["ScaledDown"]);
+    expect(sim.replicas("2.0.0")).to.equal(0);
+    expect(sim.condition("Stalled")).to.include({ status: "True", reason: "RolledBack" });
+  });
 });

@@ -272,6 +272,50 @@ describe("plan: canary", () => {
     expect(sim.replicas("2.0.0")).to.equal(6);
   });
 
+  it("a setWeight 0 step has no pods to measure and completes once the sizes are reached", () => {
+    const sim = stableSim({
+      healthChecks: { checks: [promCheck()] },
+      strategy: { canary: { steps: [{ setWeight: 0 }, { pause: {} }] } },
+    });
+    sim.setVersion("2.0.0");
+    const p = sim.reconcile();
+    expect(p.status.currentStep).to.equal(1);
+    expect(sim.replicas("2.0.0")).to.equal(0);
+  });
+
+  it("a candidate that loses availability mid-step gets a fresh progress deadline", () => {
+    const sim = stableSim({ progressDeadlineSeconds: 60, healthChecks: { checks: [promCheck()] } });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    sim.reconcile();
+    sim.settle().advance(1000);
+    expect(sim.reconcile().status.rollout?.stepReadyAt).to.be.a("string");
+    sim.partly("2.0.0", 1).advance(30_000);
+    let p = sim.reconcile();
+    expect(p.status.rollout?.stepReadyAt).to.equal(undefined);
+    expect(p.status.rollout?.stepStartedAt).to.equal(sim.now.toISOString());
+    sim.advance(59_000);
+    expect(sim.reconcile().status.aborted).to.equal(undefined);
+    sim.advance(1000);
+    p = sim.reconcile();
+    expect(p.status.aborted?.reason).to.equal("ProgressDeadlineExceeded");
+  });
+
+  it("a template change of the version rolling out starts its rollout again", () => {
+    const sim = stableSim();
+    sim.setVersion("2.0.0");
+    sim.runUntil((s) => s.md.status?.currentStep === 1);
+    sim.edit((s) => (s.template.spec!.containers[0]!.image = "registry.example/fraud:2-fixed"));
+    const p = sim.reconcile();
+    expect(p.events.map((e) => e.reason)).to.deep.equal(["RolloutSuperseded", "RolloutStarted"]);
+    expect(p.status.currentStep).to.equal(0);
+    expect(p.status.history?.[0]).to.include({ version: "2.0.0", outcome: "Superseded" });
+    expect(sim.deployment("2.0.0")?.spec?.template?.spec?.containers[0]?.image).to.equal(
+      "registry.example/fraud:2-fixed",
+    );
+  });
+
   it("an in-flight rollout is superseded by a newer version, and reverted when the spec goes back", () => {
     const sim = stableSim();
     sim.setVersion("2.0.0");
