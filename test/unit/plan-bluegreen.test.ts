@@ -143,7 +143,7 @@ describe("plan: blue/green", () => {
     expect(sim.replicas("1.0.0")).to.equal(2);
     expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0"); // 1.0.0 has no ready pod yet
     sim.settle("1.0.0");
-    p = sim.reconcile();
+    sim.reconcile();
     expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("1.0.0");
     expect(sim.replicas("2.0.0")).to.equal(2); // scaled down once the switch is observed
     p = sim.reconcile();
