@@ -48,6 +48,8 @@ export interface BenchOptions {
   binDir: string;
   /** Extra operator flags, e.g. --workers=4. */
   operatorArgs: string[];
+  /** Extra Node.js flags for the operator process, e.g. --cpu-prof. */
+  nodeArgs?: string[];
   /** Leave the control plane running at the end. */
   keepCluster?: boolean;
   log?: (message: string) => void;
@@ -216,6 +218,7 @@ class Bench {
       dir: this.o.clusterDir,
       label,
       args: [`--watch-namespace=${namespace}`, ...this.o.operatorArgs],
+      nodeArgs: this.o.nodeArgs ?? [],
     });
   }
 

@@ -40,6 +40,8 @@ export interface StartOptions {
   /** A name for the log file. */
   label: string;
   args?: string[];
+  /** Extra Node.js flags, e.g. --cpu-prof --cpu-prof-dir=DIR to profile the operator. */
+  nodeArgs?: string[];
 }
 
 export async function startOperatorProcess(opts: StartOptions): Promise<OperatorProcess> {
@@ -52,6 +54,7 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
     process.execPath,
     [
       "--expose-gc",
+      ...(opts.nodeArgs ?? []),
       "--import",
       join(ROOT, "bench", "gc-hook.ts"),
       join(ROOT, "src", "main.ts"),

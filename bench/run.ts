@@ -19,6 +19,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --promotion-rate R      version changes per second for them (default ${DEFAULT_OPTIONS.promotionRate})
   --planner-seconds S     seconds of plan() per planner scenario (default ${DEFAULT_OPTIONS.plannerSeconds})
   --operator-arg FLAG     extra operator flag, repeatable (e.g. --operator-arg=--workers=8)
+  --node-arg FLAG         extra Node.js flag of the operator process, repeatable
+                          (e.g. --node-arg=--cpu-prof --node-arg=--cpu-prof-dir=/tmp/prof)
   --cluster-dir DIR       the control plane's folder (default: a new folder under ${tmpdir()})
   --out DIR               where the JSON result goes (default bench-results/)
   --keep-cluster          leave the control plane running at the end
@@ -48,6 +50,7 @@ export function parseBenchArgs(
       "promotion-rate": { type: "string" },
       "planner-seconds": { type: "string" },
       "operator-arg": { type: "string", multiple: true },
+      "node-arg": { type: "string", multiple: true },
       "cluster-dir": { type: "string" },
       out: { type: "string" },
       "keep-cluster": { type: "boolean" },
@@ -76,6 +79,7 @@ export function parseBenchArgs(
       DEFAULT_OPTIONS.plannerSeconds,
     ),
     operatorArgs: values["operator-arg"] ?? [],
+    nodeArgs: values["node-arg"] ?? [],
     clusterDir: values["cluster-dir"] ?? join(tmpdir(), `mro-bench-${process.pid}`),
     binDir: env.MRO_TOOLS_BIN ?? "",
     keepCluster: values["keep-cluster"] ?? false,
