@@ -82,7 +82,19 @@ describe("rollouts", function () {
     expect(paused.status?.checks?.find((c) => c.name === "ready")?.phase).to.equal("Successful");
     expect(models.requests.some((r) => r.path === "/2.0.0/ready")).to.equal(true);
 
-    // promote completes the pause; 50% then a 1s pause, then full promotion.
+    // promote completes the pause; 50% (5 new + 5 old), then the second pause holds.
+    await annotate(ns, "fraud", "promote");
+    const half = await waitForMd(
+      ns,
+      "fraud",
+      "paused at step 3 with 50% measured",
+      (m) => m.status?.currentStep === 3 && m.status?.candidateWeight === 50,
+    );
+    expect(half.status?.traffic).to.deep.equal([
+      { version: "1.0.0", weight: 50, readyEndpoints: 5 },
+      { version: "2.0.0", weight: 50, readyEndpoints: 5 },
+    ]);
+    expect(await replicasOf(ns, "fraud")).to.deep.equal({ "fraud-1-0-0": 5, "fraud-2-0-0": 5 });
     await annotate(ns, "fraud", "promote");
     const done = await waitForMd(
       ns,
@@ -211,9 +223,11 @@ describe("rollouts", function () {
       await exporter?.stop();
     });
 
-    it("rolls back when the error rate of the new version is too high", async () => {
+    it("rolls back a version whose error rate is too high and promotes one whose rate is low", async () => {
       exporter.setRates("1.0.0", { requests: 100, errors: 0 });
       exporter.setRates("2.0.0", { requests: 100, errors: 30 });
+      // Series exist before the versions do, so rate() has samples from the first measurement.
+      exporter.setRates("2.1.0", { requests: 100, errors: 0.1 });
       const spec = (v: string) =>
         modelDeployment("prom", {
           version: v,
@@ -249,6 +263,23 @@ describe("rollouts", function () {
       expect(check?.phase).to.be.oneOf(["Failed", "Error"]);
       expect(condition(md, "Stalled")?.message).to.include("error-rate");
       expect(md.status?.stableVersion).to.equal("1.0.0");
+
+      // A version with a low error rate passes the same check and is promoted.
+      await applyMd(ns, spec("2.1.0"));
+      const passing = await waitForMd(
+        ns,
+        "prom",
+        "2.1.0 at the pause with the check passing",
+        (m) =>
+          m.status?.currentStep === 1 &&
+          m.status?.checks?.some((c) => c.name === "error-rate" && c.phase === "Successful") === true,
+        90_000,
+      );
+      await annotate(ns, "prom", "promote");
+      expect(
+        Number(passing.status?.checks?.find((c) => c.name === "error-rate")?.value ?? "NaN"),
+      ).to.be.below(0.05);
+      await waitForMd(ns, "prom", "2.1.0 stable", (m) => isReady(m) && m.status?.stableVersion === "2.1.0");
     });
   });
 
@@ -326,36 +357,36 @@ describe("rollouts", function () {
     await waitFor("candidate at zero", async () => (await replicasOf(ns, "ab"))["ab-2"] === 0);
   });
 
-  it("an operator killed mid-rollout picks up where the status says it was", async () => {
+  it("an operator killed during a timed pause ends the pause when it should, not from scratch", async () => {
     const spec = (v: string) =>
       modelDeployment("resume", {
         version: v,
         replicas: 4,
         strategy: {
-          canary: {
-            steps: [
-              { setWeight: 25 },
-              { pause: { duration: "6s" } },
-              { setWeight: 75 },
-              { pause: { duration: "2s" } },
-            ],
-          },
+          canary: { steps: [{ setWeight: 25 }, { pause: { duration: "10s" } }, { setWeight: 75 }] },
         },
       });
     await applyMd(ns, spec("1"));
     await waitForMd(ns, "resume", "Ready", isReady);
     await applyMd(ns, spec("2"));
-    const during: Md = await waitForMd(ns, "resume", "in the 6s pause", (m) => m.status?.currentStep === 1);
+    const during: Md = await waitForMd(ns, "resume", "in the 10s pause", (m) => m.status?.currentStep === 1);
     await operator.stop("SIGKILL");
+    const killedAt = Date.now();
     // The world stays as it was while no operator runs.
     expect(await replicasOf(ns, "resume")).to.deep.equal({ "resume-1": 3, "resume-2": 1 });
+    await new Promise((r) => setTimeout(r, 7000));
+    const restartedAt = Date.now();
     operator = await startOperator();
+    await waitForMd(ns, "resume", "past the pause", (m) => (m.status?.currentStep ?? 0) >= 2, 30_000);
+    const pauseEndedAfterRestart = Date.now() - restartedAt;
+    // From scratch it would take 10 s after the restart; carried over, about 3 s.
+    expect(pauseEndedAfterRestart, `killed ${restartedAt - killedAt} ms`).to.be.below(8000);
     const md = await waitForMd(
       ns,
       "resume",
       "2 stable",
       (m) => isReady(m) && m.status?.stableVersion === "2",
-      90_000,
+      60_000,
     );
     expect(md.status?.history?.filter((h) => h.version === "2").map((h) => h.outcome)).to.deep.equal([
       "Promoted",
@@ -364,5 +395,83 @@ describe("rollouts", function () {
     // One rollout, not two: it was started once.
     const started = (await mdEvents(ns, "resume")).filter((e) => e.reason === "RolloutStarted");
     expect(started).to.have.length(1);
+  });
+
+  it("a new version mid-rollout supersedes the candidate and starts from step 0; the stable version set back ends the rollout", async () => {
+    const spec = (v: string) =>
+      modelDeployment("mid", {
+        version: v,
+        replicas: 4,
+        strategy: { canary: { steps: [{ setWeight: 25 }, { pause: {} }, { setWeight: 50 }, { pause: {} }] } },
+      });
+    await applyMd(ns, spec("1"));
+    await waitForMd(ns, "mid", "Ready", isReady);
+    await applyMd(ns, spec("2"));
+    await waitForMd(
+      ns,
+      "mid",
+      "2 at the first pause",
+      (m) => m.status?.currentStep === 1 && m.status?.candidateVersion === "2",
+    );
+    await annotate(ns, "mid", "promote");
+    await waitForMd(ns, "mid", "2 at the second pause", (m) => m.status?.currentStep === 3);
+
+    await applyMd(ns, spec("3"));
+    const sup = await waitForMd(
+      ns,
+      "mid",
+      "3 at step 1",
+      (m) => m.status?.candidateVersion === "3" && m.status?.currentStep === 1,
+    );
+    expect(sup.status?.history?.[0]).to.include({ version: "2", outcome: "Superseded" });
+    await waitFor("2 at zero, 3 at 1 replica", async () => {
+      const r = await replicasOf(ns, "mid");
+      return r["mid-2"] === 0 && r["mid-3"] === 1 && r["mid-1"] === 3;
+    });
+
+    await applyMd(ns, spec("1"));
+    const back = await waitForMd(
+      ns,
+      "mid",
+      "back on 1 with no rollout",
+      (m) => isReady(m) && m.status?.candidateVersion === undefined,
+    );
+    expect(back.status?.stableVersion).to.equal("1");
+    expect(back.status?.history?.[0]).to.include({ version: "3", outcome: "Reverted" });
+    await waitFor("only 1 serves", async () => {
+      const r = await replicasOf(ns, "mid");
+      return r["mid-1"] === 4 && r["mid-3"] === 0;
+    });
+    const reasons = (await mdEvents(ns, "mid")).map((e) => e.reason);
+    expect(reasons).to.include.members(["RolloutSuperseded", "RolloutReverted"]);
+  });
+
+  it("blue/green with autoPromotionSeconds promotes by itself once the preview is Available", async () => {
+    const spec = (v: string) =>
+      modelDeployment("auto", {
+        version: v,
+        replicas: 2,
+        strategy: { blueGreen: { autoPromotionSeconds: 1, scaleDownDelaySeconds: 0 } },
+      });
+    await applyMd(ns, spec("1"));
+    await waitForMd(ns, "auto", "Ready", isReady);
+    await applyMd(ns, spec("2"));
+    const md = await waitForMd(
+      ns,
+      "auto",
+      "2 stable",
+      (m) => isReady(m) && m.status?.stableVersion === "2",
+      60_000,
+    );
+    expect(md.status?.history?.[0]).to.include({ version: "2", outcome: "Promoted" });
+    const svc = await kubectlJson<{ spec: { selector: Record<string, string> } }>([
+      "-n",
+      ns,
+      "get",
+      "service",
+      "auto",
+    ]);
+    expect(svc.spec.selector).to.deep.equal({ "mlops.dev/model": "auto", "mlops.dev/version": "2" });
+    await waitFor("1 at zero", async () => (await replicasOf(ns, "auto"))["auto-1"] === 0);
   });
 });
