@@ -40,6 +40,8 @@ export interface BenchOptions {
   promotions: number;
   /** Version changes of the blue/green ModelDeployments per second (default 2). */
   promotionRate: number;
+  /** How long N ModelDeployments may take to become Ready (default max(300, 1.8 N)). */
+  convergeTimeoutSeconds?: number;
   /** Seconds of plan() per planner scenario (default 3). */
   plannerSeconds: number;
   /** The control plane's folder (emptied first); the operator's logs land there too. */
@@ -288,10 +290,17 @@ class Bench {
       const t0 = performance.now();
       const cpu0 = op.cpuSeconds();
       await this.createAll(ns, names, "canary");
+      let nextProgress = Date.now() + 30_000;
       await pollUntil(
         `${n} ModelDeployments Ready`,
-        () => readyAt.size === n,
-        Math.max(180_000, n * 600),
+        () => {
+          if (Date.now() >= nextProgress) {
+            nextProgress += 30_000;
+            this.log(`N=${n}: ${readyAt.size} Ready, ${childAt.size} with a Deployment`);
+          }
+          return readyAt.size === n;
+        },
+        (this.o.convergeTimeoutSeconds ?? Math.max(300, n * 1.8)) * 1000,
         200,
       );
       const allReadySeconds = (Math.max(...readyAt.values()) - t0) / 1000;

@@ -17,6 +17,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --change-rate R         spec changes per second (default ${DEFAULT_OPTIONS.changeRate})
   --promotions N          blue/green promotions (default ${DEFAULT_OPTIONS.promotions})
   --promotion-rate R      version changes per second for them (default ${DEFAULT_OPTIONS.promotionRate})
+  --converge-timeout S    how long N ModelDeployments may take to become Ready (default max(300, 1.8 N))
   --planner-seconds S     seconds of plan() per planner scenario (default ${DEFAULT_OPTIONS.plannerSeconds})
   --operator-arg FLAG     extra operator flag, repeatable (e.g. --operator-arg=--workers=8)
   --node-arg FLAG         extra Node.js flag of the operator process, repeatable
@@ -49,6 +50,7 @@ export function parseBenchArgs(
       promotions: { type: "string" },
       "promotion-rate": { type: "string" },
       "planner-seconds": { type: "string" },
+      "converge-timeout": { type: "string" },
       "operator-arg": { type: "string", multiple: true },
       "node-arg": { type: "string", multiple: true },
       "cluster-dir": { type: "string" },
@@ -78,6 +80,9 @@ export function parseBenchArgs(
       values["planner-seconds"],
       DEFAULT_OPTIONS.plannerSeconds,
     ),
+    ...(values["converge-timeout"]
+      ? { convergeTimeoutSeconds: positiveNumber("--converge-timeout", values["converge-timeout"], 0) }
+      : {}),
     operatorArgs: values["operator-arg"] ?? [],
     nodeArgs: values["node-arg"] ?? [],
     clusterDir: values["cluster-dir"] ?? join(tmpdir(), `mro-bench-${process.pid}`),
