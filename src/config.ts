@@ -38,7 +38,7 @@ export interface Config {
   renewDeadlineMs: number;
   retryPeriodMs: number;
   /** Only this namespace's ModelDeployments; undefined = every namespace. */
-  watchNamespace: string | undefined;
+  watchNamespaces: string[] | undefined;
   logLevel: LogLevel;
   logFormat: LogFormat;
   /** ModelDeployments reconciled in parallel. */
@@ -118,7 +118,7 @@ Flags:
   --leader-elect-lease-duration D   How long a Lease holds without renewal (default ${DEFAULTS.leaseDuration})
   --leader-elect-renew-deadline D   How long the leader retries renewing before it gives up (default ${DEFAULTS.renewDeadline})
   --leader-elect-retry-period D     Time between Lease attempts (default ${DEFAULTS.retryPeriod})
-  --watch-namespace NS              Reconcile only this namespace (default: env WATCH_NAMESPACE, else all)
+  --watch-namespace NS[,NS...]      Reconcile only these namespaces (default: env WATCH_NAMESPACE, else all)
   --log-level LEVEL                 ${LOG_LEVELS.join(", ")} (default ${DEFAULTS.logLevel})
   --log-format FORMAT               ${LOG_FORMATS.join(" or ")} (default ${DEFAULTS.logFormat})
   --workers N                       ModelDeployments reconciled in parallel, 1..${MAX_WORKERS} (default ${DEFAULTS.workers})
@@ -195,8 +195,21 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     );
   }
 
-  const watchNamespace = nonEmpty(flag("watch-namespace")) ?? nonEmpty(env.WATCH_NAMESPACE);
-  if (watchNamespace !== undefined) checkDnsLabel("--watch-namespace", watchNamespace);
+  // One namespace or a comma-separated list; none means every namespace.
+  const watchNamespaceText = nonEmpty(flag("watch-namespace")) ?? nonEmpty(env.WATCH_NAMESPACE);
+  const watchNamespaces =
+    watchNamespaceText === undefined
+      ? undefined
+      : [
+          ...new Set(
+            watchNamespaceText
+              .split(",")
+              .map((n) => n.trim())
+              .filter((n) => n !== ""),
+          ),
+        ];
+  for (const ns of watchNamespaces ?? []) checkDnsLabel("--watch-namespace", ns);
+  if (watchNamespaces?.length === 0) throw new ConfigError("--watch-namespace: no namespace given");
 
   const logLevel = oneOf("--log-level", flag("log-level") ?? DEFAULTS.logLevel, LOG_LEVELS);
   const logFormat = oneOf("--log-format", flag("log-format") ?? DEFAULTS.logFormat, LOG_FORMATS);
@@ -242,7 +255,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     leaseDurationMs,
     renewDeadlineMs,
     retryPeriodMs,
-    watchNamespace,
+    watchNamespaces,
     logLevel,
     logFormat,
     workers,

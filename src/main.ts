@@ -37,7 +37,7 @@ process.on("uncaughtException", (err) => {
 logger.info("starting", {
   version: process.env.npm_package_version,
   node: process.version,
-  watchNamespace: config.watchNamespace ?? "(all)",
+  watchNamespaces: config.watchNamespaces?.join(",") ?? "(all)",
   workers: config.workers,
   leaderElect: config.leaderElect,
 });

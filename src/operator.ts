@@ -11,6 +11,7 @@ import {
 import { API_VERSION, KIND, LABEL_MANAGED_BY, OPERATOR_NAME, PLURAL } from "./api/constants.ts";
 import type { ModelDeployment } from "./api/types.ts";
 import type { Config } from "./config.ts";
+import { InformerSet } from "./controller/informer-set.ts";
 import { Informer, kubeListWatch, objectKey, type ResourceType } from "./controller/informer.ts";
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
@@ -55,18 +56,21 @@ export async function startOperator(
   const limiter = rateLimiter(config.kubeApiQps, config.kubeApiBurst);
   const onRequest = (method: string, code: number) => metrics.countRequest(method, code);
   const client = kubeClient(kc, { onRequest, rateLimiter: limiter });
-  const ns = config.watchNamespace;
   const informer = <T extends KubernetesObject>(resource: ResourceType, labelSelector?: string) =>
-    new Informer<T>({
-      source: kubeListWatch<T>(kc, resource, {
-        namespace: ns,
-        labelSelector,
-        onRequest,
-        rateLimiter: limiter,
-      }),
-      resyncPeriodMs: config.resyncPeriodMs,
-      logger: childLogger(logger, { informer: resource.plural }),
-    });
+    new InformerSet<T>(
+      (namespace) =>
+        new Informer<T>({
+          source: kubeListWatch<T>(kc, resource, {
+            namespace,
+            labelSelector,
+            onRequest,
+            rateLimiter: limiter,
+          }),
+          resyncPeriodMs: config.resyncPeriodMs,
+          logger: childLogger(logger, { informer: resource.plural, namespace }),
+        }),
+      config.watchNamespaces,
+    );
 
   const modelDeployments = informer<ModelDeployment>({ apiVersion: API_VERSION, kind: KIND, plural: PLURAL });
   const deployments = informer<V1Deployment>(
@@ -79,7 +83,12 @@ export async function startOperator(
     { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
     MANAGED,
   );
-  const informers = [modelDeployments, deployments, services, endpointSlices];
+  const informers: Informer<KubernetesObject>[] = [
+    ...(modelDeployments.informers as readonly Informer<KubernetesObject>[]),
+    ...(deployments.informers as readonly Informer<KubernetesObject>[]),
+    ...(services.informers as readonly Informer<KubernetesObject>[]),
+    ...(endpointSlices.informers as readonly Informer<KubernetesObject>[]),
+  ];
 
   const queueMetrics = metrics.queueObserver(CONTROLLER);
   metrics.setWorkers(CONTROLLER, config.workers);
@@ -114,8 +123,8 @@ export async function startOperator(
     },
     delete: (md) => metrics.forgetModelDeployment(...mdName(md)),
   });
-  for (const inf of [deployments, services] as Informer<KubernetesObject>[]) {
-    inf.addEventHandler({ add: enqueueOwner, update: (_o, n) => enqueueOwner(n), delete: enqueueOwner });
+  for (const set of [deployments, services] as InformerSet<KubernetesObject>[]) {
+    set.addEventHandler({ add: enqueueOwner, update: (_o, n) => enqueueOwner(n), delete: enqueueOwner });
   }
   endpointSlices.addEventHandler({
     add: enqueueSliceOwner,

@@ -268,3 +268,29 @@ describe("core controller", function () {
     ]);
   });
 });
+
+describe("watching a list of namespaces", function () {
+  this.timeout(120_000);
+  it("reconciles ModelDeployments in the listed namespaces only", async () => {
+    const [a, b, c] = await Promise.all([
+      createNamespace("watch-a"),
+      createNamespace("watch-b"),
+      createNamespace("watch-c"),
+    ]);
+    const operator = await startOperator({ args: [`--watch-namespace=${a.name},${b.name}`] });
+    try {
+      for (const ns of [a.name, b.name, c.name])
+        await applyMd(ns, modelDeployment("m", { version: "1", replicas: 1 }));
+      await waitForMd(a.name, "m", "Ready in the first namespace", isReady);
+      await waitForMd(b.name, "m", "Ready in the second namespace", isReady);
+      // Give the operator time it would need to act in the third; it must not.
+      await new Promise((r) => setTimeout(r, 3000));
+      const other = await getMd(c.name, "m");
+      expect(other.status, "status of the unwatched namespace's ModelDeployment").to.equal(undefined);
+      expect((await deployments(c.name, "m")).size).to.equal(0);
+    } finally {
+      expect(await operator.stop()).to.equal(0);
+      await Promise.all([a.cleanup(), b.cleanup(), c.cleanup()]);
+    }
+  });
+});

@@ -29,7 +29,7 @@ describe("config", () => {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
-      watchNamespace: undefined,
+      watchNamespaces: undefined,
       logLevel: "info",
       logFormat: "json",
       workers: 4,
@@ -81,7 +81,7 @@ describe("config", () => {
       leaseDurationMs: 30_000,
       renewDeadlineMs: 20_000,
       retryPeriodMs: 5_000,
-      watchNamespace: "models",
+      watchNamespaces: ["models"],
       logLevel: "debug",
       logFormat: "text",
       workers: 8,
@@ -128,7 +128,7 @@ describe("config", () => {
         leaseDurationMs: 30_000,
         renewDeadlineMs: 20_000,
         retryPeriodMs: 5_000,
-        watchNamespace: "models",
+        watchNamespaces: ["models"],
         logLevel: "debug",
         logFormat: "text",
         workers: 8,
@@ -151,15 +151,17 @@ describe("config", () => {
     const c = parseConfig(["--leader-elect"], env);
     expect(c).to.deep.include({
       leaderElectionNamespace: "ops",
-      watchNamespace: "models",
+      watchNamespaces: ["models"],
       leaderElectionIdentity: "mro-7d9f-abcde",
     });
     const d = parseConfig(
       ["--leader-elect", "--leader-election-namespace=other", "--watch-namespace=team-a"],
       env,
     );
-    expect(d).to.deep.include({ leaderElectionNamespace: "other", watchNamespace: "team-a" });
-    expect(parseConfig([], { WATCH_NAMESPACE: "" }).watchNamespace, "empty means all").to.equal(undefined);
+    expect(d).to.deep.include({ leaderElectionNamespace: "other", watchNamespaces: ["team-a"] });
+    expect(parseConfig([], { WATCH_NAMESPACE: "" }).watchNamespaces, "empty means all").to.equal(undefined);
+    expect(parseConfig(["--watch-namespace=a, b,a"], {}).watchNamespaces, "a list").to.deep.equal(["a", "b"]);
+    expect(() => parseConfig(["--watch-namespace=a,B_"], {})).to.throw(/--watch-namespace/);
   });
 
   it("accepts boolean flags as --flag, --flag=true, --flag=false and --no-flag", () => {
