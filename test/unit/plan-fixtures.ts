@@ -2,7 +2,8 @@
 // no API server. The simulation applies what a plan asks for, and Deployments become
 // Available only when a test says so (settle), as a Deployment controller would.
 import type { V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
-import { ANNOTATION_ACTION, LABEL_MODEL, LABEL_VERSION } from "../../src/api/constants.ts";
+import fc from "fast-check";
+import { ACTIONS, ANNOTATION_ACTION, LABEL_MODEL, LABEL_VERSION } from "../../src/api/constants.ts";
 import type { HealthCheck, ModelDeployment, ModelDeploymentSpec } from "../../src/api/types.ts";
 import { plan, planChecks } from "../../src/plan/index.ts";
 import type { DueCheck, Measurement, Observed, Plan } from "../../src/plan/types.ts";
@@ -60,7 +61,7 @@ export const promCheck = (name = "error-rate"): HealthCheck => ({
   },
 });
 
-type Outcome = "Successful" | "Failed" | "Error";
+export type Outcome = "Successful" | "Failed" | "Error";
 export type Measure = (due: DueCheck[], now: Date) => Measurement[];
 
 /** Every due check measured with `phase` (per check name when a record is given). */
@@ -277,6 +278,131 @@ export function stableSim(spec: Partial<ModelDeploymentSpec> = {}, now = T0): Si
   sim.settle();
   sim.reconcile();
   return sim;
+}
+
+// ---- property tests: random histories of one ModelDeployment --------------------------------
+
+/** One thing that happens to a simulated ModelDeployment: a change in the world, or a reconcile. */
+export type SimCmd =
+  /** The Deployment controller catches up: every version, or only the stable one or the candidate. */
+  | { t: "settle"; of?: "stable" | "candidate" }
+  /** Only `n` pods of the candidate (or of the stable version) are ready and available. */
+  | { t: "partly"; n: number; of?: "stable" }
+  | { t: "advance"; ms: number }
+  | { t: "version"; v: string }
+  | { t: "template" }
+  | { t: "action"; a: string }
+  | { t: "paused"; on: boolean }
+  | { t: "replicas"; n: number }
+  /** One reconcile, every due check measured with `m` ("none": nothing measured). */
+  | { t: "reconcile"; m: Outcome | "none" }
+  /** A reconcile, then the Deployment controller catches up and `ms` pass. */
+  | { t: "tick"; m: Outcome | "none"; ms: number };
+
+/** The commands that change the world without a reconcile. */
+export type WorldCmd = Exclude<SimCmd, { t: "reconcile" | "tick" }>;
+
+export const simCmd: fc.Arbitrary<SimCmd> = fc.oneof(
+  { arbitrary: fc.constant<SimCmd>({ t: "settle" }), weight: 4 },
+  {
+    arbitrary: fc.constantFrom("stable", "candidate").map<SimCmd>((of) => ({ t: "settle", of }) as SimCmd),
+    weight: 1,
+  },
+  { arbitrary: fc.integer({ min: 0, max: 4 }).map<SimCmd>((n) => ({ t: "partly", n })), weight: 1 },
+  {
+    arbitrary: fc.integer({ min: 0, max: 4 }).map<SimCmd>((n) => ({ t: "partly", n, of: "stable" })),
+    weight: 1,
+  },
+  { arbitrary: fc.integer({ min: 0, max: 120_000 }).map<SimCmd>((ms) => ({ t: "advance", ms })), weight: 3 },
+  {
+    arbitrary: fc.constantFrom("1.0.0", "2.0.0", "3.0.0").map<SimCmd>((v) => ({ t: "version", v })),
+    weight: 1,
+  },
+  { arbitrary: fc.constant<SimCmd>({ t: "template" }), weight: 1 },
+  { arbitrary: fc.constantFrom(...ACTIONS, "bogus").map<SimCmd>((a) => ({ t: "action", a })), weight: 1 },
+  { arbitrary: fc.boolean().map<SimCmd>((on) => ({ t: "paused", on })), weight: 1 },
+  { arbitrary: fc.constantFrom(0, 1, 3, 4).map<SimCmd>((n) => ({ t: "replicas", n })), weight: 1 },
+  {
+    arbitrary: fc
+      .constantFrom("Successful", "Failed", "Error", "none")
+      .map<SimCmd>((m) => ({ t: "reconcile", m }) as SimCmd),
+    weight: 4,
+  },
+  {
+    arbitrary: fc
+      .record({
+        m: fc.constantFrom("Successful", "Successful", "Successful", "Failed", "Error", "none"),
+        ms: fc.integer({ min: 1000, max: 15_000 }),
+      })
+      .map<SimCmd>(({ m, ms }) => ({ t: "tick", m, ms }) as SimCmd),
+    weight: 12,
+  },
+);
+
+/** A rollout of 2.0.0 left to run for a while, then anything. */
+export const rolloutScenario: fc.Arbitrary<SimCmd[]> = fc
+  .tuple(fc.integer({ min: 0, max: 14 }), fc.array(simCmd, { maxLength: 50 }))
+  .map(([ticks, rest]) => [
+    { t: "version", v: "2.0.0" } as SimCmd,
+    ...Array.from({ length: ticks }, () => ({ t: "tick", m: "Successful", ms: 6000 }) as SimCmd),
+    ...rest,
+  ]);
+
+/** The ModelDeployment of the property tests: 4 replicas, one Prometheus check, short deadlines. */
+export function propertyMd(blueGreen: boolean, spec: Partial<ModelDeploymentSpec> = {}): ModelDeployment {
+  return makeMd({
+    replicas: 4,
+    healthChecks: { failureThreshold: 2, checks: [promCheck()] },
+    progressDeadlineSeconds: 60,
+    revisionHistoryLimit: 1,
+    strategy: blueGreen
+      ? { blueGreen: { previewReplicas: 1, autoPromotionSeconds: 20, scaleDownDelaySeconds: 30 } }
+      : {
+          canary: {
+            steps: [{ setWeight: 25 }, { pause: { duration: "30s" } }, { setWeight: 50 }, { pause: {} }],
+          },
+        },
+    ...spec,
+  });
+}
+
+/** Carries out a command that changes the world (reconciles are the caller's). */
+export function applyWorldCmd(sim: Sim, c: WorldCmd): void {
+  const candidate = () => sim.md.status?.candidateVersion ?? sim.md.spec.model.version;
+  switch (c.t) {
+    case "settle":
+      if (c.of === undefined) sim.settle();
+      else {
+        const v = c.of === "stable" ? sim.md.status?.stableVersion : sim.md.status?.candidateVersion;
+        if (v !== undefined) sim.settle(v);
+      }
+      break;
+    case "partly": {
+      const v = c.of === "stable" ? sim.md.status?.stableVersion : candidate();
+      if (v !== undefined) sim.partly(v, Math.min(c.n, sim.replicas(v) ?? 0));
+      break;
+    }
+    case "advance":
+      sim.advance(c.ms);
+      break;
+    case "version":
+      sim.setVersion(c.v);
+      break;
+    case "template": {
+      const patch = (sim.md.metadata?.generation ?? 1) + 1;
+      sim.edit((s) => (s.template.spec!.containers[0]!.image = `registry.example/fraud:patch-${patch}`));
+      break;
+    }
+    case "action":
+      sim.annotate(c.a);
+      break;
+    case "paused":
+      sim.edit((s) => (s.paused = c.on));
+      break;
+    case "replicas":
+      sim.edit((s) => (s.replicas = c.n));
+      break;
+  }
 }
 
 export function labelsOf(d: { metadata?: { labels?: Record<string, string> } } | undefined) {
