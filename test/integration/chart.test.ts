@@ -1,12 +1,14 @@
 // The Helm chart, rendered by the real helm binary: what `helm install` would create with
 // the default values and with watchNamespace, and what it refuses; then installed with
 // helm on a real control plane (kube-apiserver, controllers, kwok nodes) under the
-// restricted Pod Security Standard, with every permission checked by the API server.
-//   mocha --timeout 60000 test/integration/chart.test.ts
+// restricted Pod Security Standard, with every permission checked by the API server, and
+// the real operator process run under the chart's ServiceAccount (a TokenRequest token):
+// leader election and a canary rollout cluster-wide, then again with watchNamespace.
+//   mocha --timeout 240000 test/integration/chart.test.ts
 // helm comes from $MRO_TOOLS_BIN, else PATH, else hack/build-tools.sh (which builds it once);
 // the control plane's binaries from $MRO_TOOLS_BIN, else hack/build-tools.sh.
 import { spawnSync } from "node:child_process";
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,6 +16,19 @@ import { expect } from "chai";
 import { parse, parseAllDocuments } from "yaml";
 import { parseConfig, type Config } from "../../src/config.ts";
 import { startCluster, type Cluster } from "../cluster/cluster.ts";
+import { kubectl as kubectlAsync, waitFor } from "../support/kube.ts";
+import { childName } from "../../src/plan/naming.ts";
+import {
+  applyMd,
+  condition,
+  deployments,
+  isReady,
+  mdEvents,
+  modelDeployment,
+  waitForMd,
+  type Md,
+} from "../support/md.ts";
+import { startOperator, type OperatorProcess } from "../support/operator.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CHART = join(ROOT, "charts", "model-rollout-operator");
@@ -265,7 +280,7 @@ describe("Helm chart (real helm)", function () {
         leaderElectionNamespace: RELEASE_NAMESPACE,
         leaderElectionId: "model-rollout-operator",
         leaderElectionIdentity: "model-rollout-operator-abc12",
-        watchNamespace: undefined,
+        watchNamespaces: undefined,
         logLevel: "info",
         logFormat: "json",
         workers: 4,
@@ -354,7 +369,7 @@ describe("Helm chart (real helm)", function () {
     });
 
     it("makes the operator watch only that namespace", () => {
-      expect(operatorConfig(objects).watchNamespace).to.equal("models");
+      expect(operatorConfig(objects).watchNamespaces).to.deep.equal(["models"]);
     });
 
     it("grants the contract's permissions with a Role in that namespace, and nothing cluster-wide", () => {
@@ -427,6 +442,8 @@ describe("Helm chart installed on a real control plane", function () {
   let work: string;
   let kubectlBinary: string;
   const SERVICE_ACCOUNT = `system:serviceaccount:${RELEASE_NAMESPACE}:${RELEASE}`;
+  const operators: OperatorProcess[] = [];
+  const savedEnv = { KUBECONFIG: process.env.KUBECONFIG, MRO_TOOLS_BIN: process.env.MRO_TOOLS_BIN };
 
   const kubectl = (args: string[], input?: string) => run(kubectlBinary, args, input);
 
@@ -487,12 +504,272 @@ describe("Helm chart installed on a real control plane", function () {
       verbs.map((verb): Permission => [verb, group, resource, namespace]),
     );
 
+  /** A kubeconfig that authenticates as the chart's ServiceAccount with a TokenRequest token. */
+  function serviceAccountKubeconfig(file: string): string {
+    const token = kubectl(["create", "token", RELEASE, "-n", RELEASE_NAMESPACE, "--duration=1h"]);
+    expect(token.code, token.stderr).to.equal(0);
+    const admin = parse(readFileSync(cluster!.kubeconfig, "utf8")) as {
+      clusters: { cluster: { server: string; "certificate-authority-data": string } }[];
+    };
+    const { server, "certificate-authority-data": ca } = admin.clusters[0]!.cluster;
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "local", cluster: { server, "certificate-authority-data": ca } }],
+        users: [{ name: RELEASE, user: { token: token.stdout.trim() } }],
+        contexts: [{ name: "operator", context: { cluster: "local", user: RELEASE } }],
+        "current-context": "operator",
+      }),
+      { mode: 0o600 },
+    );
+    const whoami = kubectlJSON<{ status: { userInfo: { username: string } } }>([
+      "auth",
+      "whoami",
+      "--kubeconfig",
+      file,
+    ]);
+    expect(whoami.status.userInfo.username).to.equal(SERVICE_ACCOUNT);
+    return file;
+  }
+
+  const leaseHolder = async () =>
+    kubectlAsync(["-n", RELEASE_NAMESPACE, "get", "lease", RELEASE, "-o", "jsonpath={.spec.holderIdentity}"]);
+
+  /** `kubectl auth can-i VERB RESOURCE` as the ServiceAccount: what kubectl answers (yes or no). */
+  /** --as flags for a ServiceAccount with the groups its tokens carry. */
+  const asServiceAccount = (namespace: string, name: string) => [
+    `--as=system:serviceaccount:${namespace}:${name}`,
+    "--as-group=system:serviceaccounts",
+    `--as-group=system:serviceaccounts:${namespace}`,
+    "--as-group=system:authenticated",
+  ];
+
+  function canI(verb: string, resource: string, namespace: string | "all"): string {
+    const where = namespace === "all" ? ["--all-namespaces"] : ["-n", namespace];
+    return kubectl([
+      "auth",
+      "can-i",
+      verb,
+      resource,
+      ...where,
+      ...asServiceAccount(RELEASE_NAMESPACE, RELEASE),
+    ]).stdout.trim();
+  }
+
+  /** `kubectl auth can-i --list -n NAMESPACE` as a ServiceAccount: its table. */
+  function canIList(namespace: string, as: string[]): string {
+    const list = kubectl(["auth", "can-i", "--list", "-n", namespace, ...as]);
+    expect(list.code, list.stderr).to.equal(0);
+    return list.stdout;
+  }
+
+  /** Secrets, whatever the verb and wherever: kubectl says no to each. */
+  function expectNoSecrets(namespaces: string[]): void {
+    const asked = ["get", "list", "watch"].flatMap((verb) =>
+      [...namespaces, "all"].map((ns) => `${verb} secrets in ${ns}: ${canI(verb, "secrets", ns)}`),
+    );
+    expect(asked.filter((answer) => !answer.endsWith(": no"))).to.deep.equal([]);
+  }
+
+  interface AuditEvent {
+    verb: string;
+    user: { username: string };
+    userAgent?: string;
+    objectRef?: { apiGroup?: string; resource?: string; subresource?: string };
+    responseStatus?: { code?: number };
+    requestReceivedTimestamp: string;
+  }
+
+  /** The operator's writes as the ServiceAccount since `since`, from the API server's audit log (Leases are not audited). */
+  function serviceAccountWrites(since: Date): { request: string; code: number }[] {
+    return readFileSync(cluster!.auditLog, "utf8")
+      .split("\n")
+      .filter((line) => line.includes(SERVICE_ACCOUNT))
+      .map((line) => JSON.parse(line) as AuditEvent)
+      .filter(
+        (e) =>
+          e.user.username === SERVICE_ACCOUNT &&
+          (e.userAgent ?? "").startsWith("model-rollout-operator/") &&
+          new Date(e.requestReceivedTimestamp) >= since,
+      )
+      .map((e) => {
+        const ref = e.objectRef ?? {};
+        const resource = [ref.apiGroup || "core", ref.resource, ref.subresource].filter(Boolean).join("/");
+        return { request: `${e.verb} ${resource}`, code: e.responseStatus?.code ?? 0 };
+      });
+  }
+
+  /** Requests the operator counted with a 403 answer (rest_client_requests_total{code="403"}). */
+  async function forbiddenRequests(op: OperatorProcess): Promise<number> {
+    const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
+    return text
+      .split("\n")
+      .filter((line) => line.startsWith("rest_client_requests_total{") && line.includes('code="403"'))
+      .reduce((total, line) => total + Number(line.split(" ").at(-1)), 0);
+  }
+
+  /**
+   * Runs the real operator as the chart's ServiceAccount, with leader election in the release
+   * namespace, and takes a ModelDeployment in `namespace` through a canary rollout: first
+   * version Ready, second version promoted, the first one deleted (revisionHistoryLimit 0), an
+   * action annotation handled. Then stops it with SIGTERM, which releases the Lease.
+   */
+  async function rolloutAsServiceAccount(
+    namespace: string,
+    pod: string,
+    watchNamespace?: string,
+  ): Promise<{ op: OperatorProcess; md: Md; events: string[]; writes: { request: string; code: number }[] }> {
+    const saKubeconfig = serviceAccountKubeconfig(join(work, `${pod}.kubeconfig`));
+    const since = new Date(Date.now() - 1000);
+    const op = await startOperator({
+      namespace: watchNamespace,
+      args: [
+        `--kubeconfig=${saKubeconfig}`,
+        "--leader-elect",
+        `--leader-election-namespace=${RELEASE_NAMESPACE}`,
+      ],
+      env: { KUBECONFIG: saKubeconfig, POD_NAME: pod },
+    });
+    operators.push(op);
+    let md: Md;
+    let events: string[];
+    try {
+      await waitFor(
+        `${pod} to hold the Lease ${RELEASE_NAMESPACE}/${RELEASE}`,
+        async () => (await leaseHolder()) === pod,
+        {
+          timeoutMs: 60_000,
+          intervalMs: 500,
+        },
+      );
+
+      const name = "fraud";
+      const spec = (version: string) =>
+        modelDeployment(name, {
+          version,
+          replicas: 2,
+          strategy: { canary: { steps: [{ setWeight: 50 }, { pause: { duration: "1s" } }] } },
+          extra: { revisionHistoryLimit: 0 },
+        });
+      await applyMd(namespace, spec("1.0.0"));
+      await waitForMd(
+        namespace,
+        name,
+        "1.0.0 Ready",
+        (m) => isReady(m) && m.status?.stableVersion === "1.0.0",
+        90_000,
+      );
+      await applyMd(namespace, spec("2.0.0"));
+      md = await waitForMd(
+        namespace,
+        name,
+        "2.0.0 promoted",
+        (m) => isReady(m) && m.status?.stableVersion === "2.0.0" && !m.status.candidateVersion,
+        120_000,
+      );
+      await waitFor(
+        "the 1.0.0 Deployment and Service deleted",
+        async () =>
+          [...(await deployments(namespace, name)).keys()].join() === childName(name, "2.0.0") &&
+          (
+            await kubectlAsync([
+              "-n",
+              namespace,
+              "get",
+              "services",
+              "-l",
+              `mlops.dev/model=${name},mlops.dev/version=1.0.0`,
+              "-o",
+              "name",
+            ])
+          ).trim() === "",
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+
+      // An action that does not apply (nothing to promote): refused, and the annotation removed.
+      await kubectlAsync(["-n", namespace, "annotate", "md", name, "mlops.dev/action=promote"]);
+      await waitFor(
+        "the action annotation removed",
+        async () =>
+          (
+            await kubectlAsync(["-n", namespace, "get", "md", name, "-o", "jsonpath={.metadata.annotations}"])
+          ).includes("mlops.dev/action") === false,
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      events = await waitFor(
+        "Events up to ActionRefused",
+        async () => {
+          const reasons = (await mdEvents(namespace, name)).map((e) => e.reason);
+          return reasons.includes("ActionRefused") ? reasons : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+    } catch (err) {
+      // Release the Lease for the next test, and show what the operator was refused.
+      await op.stop("SIGTERM");
+      const refused = op
+        .logs()
+        .split("\n")
+        .filter((line) => /forbidden/i.test(line));
+      throw new Error(`${(err as Error).message}\nforbidden in the operator's log:\n${refused.join("\n")}`, {
+        cause: err,
+      });
+    }
+    expect(await forbiddenRequests(op), "requests answered 403").to.equal(0);
+    expect(await op.stop("SIGTERM"), "exit code after SIGTERM").to.equal(0);
+    expect(await leaseHolder(), "the Lease released on SIGTERM").to.equal("");
+    expect(op.logs()).to.contain("released the Lease");
+    return { op, md, events, writes: serviceAccountWrites(since) };
+  }
+
+  /** What a rollout under the ServiceAccount must show, in either mode. */
+  function expectCleanRollout(run: Awaited<ReturnType<typeof rolloutAsServiceAccount>>): void {
+    expect(condition(run.md, "Ready")?.status).to.equal("True");
+    expect(run.md.status?.traffic?.map(({ version, weight }) => ({ version, weight }))).to.deep.equal([
+      { version: "2.0.0", weight: 100 },
+    ]);
+    expect(run.events).to.include.members([
+      "RolloutStarted",
+      "PauseStarted",
+      "StepCompleted",
+      "ActionRefused",
+    ]);
+    expect(
+      run.events.filter((reason) => reason === "Promoted"),
+      "Promoted Events (1.0.0, then 2.0.0)",
+    ).to.have.length(2);
+    const forbiddenLines = run.op
+      .logs()
+      .split("\n")
+      .filter((line) => /forbidden/i.test(line));
+    expect(forbiddenLines, "forbidden in the operator's log").to.deep.equal([]);
+    expect(
+      run.writes.filter((w) => w.code === 403),
+      "writes refused by the API server",
+    ).to.deep.equal([]);
+    // Every kind of write the operator made, as the API server saw it: exactly these.
+    expect([...new Set(run.writes.map((w) => w.request))].sort()).to.deep.equal([
+      "create events.k8s.io/events",
+      "delete apps/deployments",
+      "delete core/services",
+      "patch apps/deployments",
+      "patch core/services",
+      "patch mlops.dev/modeldeployments",
+      "update mlops.dev/modeldeployments/status",
+    ]);
+  }
+
   before(async () => {
     const bin = toolsBin();
     kubectlBinary = join(bin, "kubectl");
     work = mkdtempSync(join(tmpdir(), "mro-chart-"));
     cluster = await startCluster({ dir: join(work, "cluster"), binDir: bin, nodes: 2 });
     kubeconfig = cluster.kubeconfig;
+    // test/support's kubectl helpers read these.
+    process.env.KUBECONFIG = cluster.kubeconfig;
+    process.env.MRO_TOOLS_BIN = bin;
     for (const namespace of [RELEASE_NAMESPACE, "models", "other"]) {
       expect(kubectl(["create", "namespace", namespace]).code).to.equal(0);
     }
@@ -507,7 +784,12 @@ describe("Helm chart installed on a real control plane", function () {
   });
 
   after(async () => {
+    await Promise.all(operators.splice(0).map((op) => op.stop("SIGKILL")));
     kubeconfig = "/dev/null";
+    for (const [key, value] of Object.entries(savedEnv)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
     await cluster?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
   });
@@ -597,6 +879,12 @@ describe("Helm chart installed on a real control plane", function () {
     expect(granted(beyondTheContract), "granted beyond the contract").to.deep.equal([]);
   });
 
+  it("the real operator, as the ServiceAccount, leads through its Lease and rolls out a canary in any namespace", async () => {
+    expectNoSecrets(["models", "other", RELEASE_NAMESPACE]);
+    const run = await rolloutAsServiceAccount("other", "operator-cluster-wide");
+    expectCleanRollout(run);
+  });
+
   it("helm upgrade with watchNamespace confines the permissions to that namespace", () => {
     const upgraded = helm([
       "upgrade",
@@ -623,6 +911,29 @@ describe("Helm chart installed on a real control plane", function () {
       RELEASE_NAMESPACE,
     ]);
     expect(deployment.spec.template.spec.containers[0]?.args).to.include("--watch-namespace=models");
+  });
+
+  it("with watchNamespace, the real operator as the ServiceAccount rolls out a canary there, and sees nothing else", async () => {
+    // kubectl auth can-i: in another namespace the ServiceAccount may do exactly what a
+    // ServiceAccount with no binding at all may do (discovery, questions about itself).
+    const unbound = canIList("other", asServiceAccount("other", "nobody"));
+    expect(unbound).to.contain("selfsubjectaccessreviews.authorization.k8s.io");
+    expect(canIList("other", asServiceAccount(RELEASE_NAMESPACE, RELEASE))).to.equal(unbound);
+    expect(canIList("models", asServiceAccount(RELEASE_NAMESPACE, RELEASE))).to.match(
+      /^modeldeployments\.mlops\.dev +\[\] +\[\] +\[get list watch/m,
+    );
+    expect(canI("list", "modeldeployments.mlops.dev", "other")).to.equal("no");
+    expect(canI("list", "modeldeployments.mlops.dev", "all")).to.equal("no");
+    expect(canI("patch", "deployments.apps", "models")).to.equal("yes");
+    expectNoSecrets(["models", "other", RELEASE_NAMESPACE]);
+
+    // A ModelDeployment outside the watched namespace stays untouched.
+    await applyMd("other", modelDeployment("outside", { version: "1.0.0" }));
+    const run = await rolloutAsServiceAccount("models", "operator-models", "models");
+    expectCleanRollout(run);
+    const outside = await kubectlAsync(["-n", "other", "get", "md", "outside", "-o", "jsonpath={.status}"]);
+    expect(outside, "status of the ModelDeployment outside the watched namespace").to.equal("");
+    expect([...(await deployments("other", "outside")).keys()]).to.deep.equal([]);
   });
 
   it("helm uninstall removes everything it installed", () => {
