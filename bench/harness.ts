@@ -82,7 +82,7 @@ export interface SizeResult {
     allReadySeconds: number;
     /** From the first create to the last ModelDeployment's Deployment created: the operator's share. */
     childrenCreatedSeconds: number;
-    /** Operator CPU (user + system) from the first create until it had been quiet for 3 s. */
+    /** Operator CPU (user + system) from the first create until it had sent nothing for 10 s. */
     cpuSeconds: number;
     requests: RequestCount;
     requestsPerModelDeployment: number;
@@ -225,7 +225,7 @@ class Bench {
   }
 
   /** Waits until the operator sent no write for `quietMs`; false if it kept writing until the deadline. */
-  async quiet(quietMs = 3000, timeoutMs = 120_000): Promise<boolean> {
+  async quiet(quietMs: number, timeoutMs = 120_000): Promise<boolean> {
     const since = Date.now();
     try {
       await pollUntil(
@@ -308,7 +308,8 @@ class Bench {
       this.log(
         `N=${n}: all Ready after ${allReadySeconds.toFixed(1)} s; waiting until the operator is quiet`,
       );
-      await this.quiet();
+      // At rest starts when the operator has sent nothing for 10 s (its last Events included).
+      await this.quiet(10_000);
       const convergenceEnd = Date.now();
       const requests = this.audit.count(wall0, convergenceEnd);
       const convergence = {
@@ -521,6 +522,12 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   log(`planner: ${options.plannerSeconds} s per scenario`);
   const planner = measurePlanner(options.plannerSeconds);
   const bench = new Bench(options);
+  // Ctrl-C or SIGTERM: stop the control plane and the operator (their exit handlers) first.
+  const onSignal = () => {
+    void bench.cluster?.stop().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
     await bench.startCluster();
     const sizes: SizeResult[] = [];
@@ -544,6 +551,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       targets: evaluateTargets(sizes, promotion),
     };
   } finally {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
     bench.kube?.close();
     if (!options.keepCluster) await bench.cluster?.stop();
     else log(`the control plane keeps running: export KUBECONFIG=${bench.kubeconfig}`);
