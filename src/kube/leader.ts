@@ -273,7 +273,7 @@ export class LeaderElector {
         this.#log.debug("another candidate wrote the Lease first", { lease: this.#name });
         return "conflict";
       }
-      this.#log.warn("Lease request failed", { lease: this.#name, error: describe(err) });
+      this.#log.warn("Lease request failed", { lease: this.#name, err: describe(err) });
       return "failed";
     }
   }
@@ -311,7 +311,7 @@ export class LeaderElector {
       this.#log.info("released the Lease", { lease: `${this.#namespace}/${this.#name}` });
     } catch (err) {
       // Another replica will take it when it expires.
-      this.#log.warn("could not release the Lease", { lease: this.#name, error: describe(err) });
+      this.#log.warn("could not release the Lease", { lease: this.#name, err: describe(err) });
     }
   }
 }
