@@ -1,6 +1,11 @@
 // The API client's token bucket (--kube-api-qps, --kube-api-burst).
 import { expect } from "chai";
+import { KubeConfig } from "@kubernetes/client-node";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { getJson } from "../../src/controller/informer.ts";
 import type { Clock, TimerHandle } from "../../src/controller/queue.ts";
+import { kubeClient } from "../../src/kube/client.ts";
 import { rateLimiter, TokenBucket, unlimited } from "../../src/kube/ratelimit.ts";
 
 /** A clock that only moves when advance() is called. */
@@ -93,5 +98,94 @@ describe("API client rate limit (token bucket)", () => {
     expect(await unlimited.acquire()).to.equal(0);
     expect(() => new TokenBucket(-1, 1)).to.throw(RangeError);
     expect(() => new TokenBucket(1, 0)).to.throw(RangeError);
+  });
+});
+
+describe("API client rate limit, applied to the operator's requests", () => {
+  let server: Server;
+  let received: string[];
+  let kc: KubeConfig;
+  before(async () => {
+    received = [];
+    server = createServer((req, res) => {
+      received.push(`${req.method} ${req.url?.split("?")[0]}`);
+      const conflict = req.method === "PUT";
+      res.writeHead(conflict ? 409 : 200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify(conflict ? { kind: "Status", reason: "Conflict", message: "stale" } : { items: [] }),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        {
+          name: "c",
+          server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+          skipTLSVerify: true,
+        },
+      ],
+      users: [{ name: "u" }],
+      contexts: [{ name: "x", cluster: "c", user: "u" }],
+      currentContext: "x",
+    });
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+  beforeEach(() => (received = []));
+
+  /** Polls until `n` requests arrived, or fails after 2 s of real time. */
+  const arrived = async (n: number) => {
+    const deadline = Date.now() + 2000;
+    while (received.length < n) {
+      if (Date.now() > deadline) throw new Error(`expected ${n} requests, got ${received.length}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+
+  it("writes wait for a token and are counted by method and code", async () => {
+    const clock = new ManualClock();
+    const counted: string[] = [];
+    const client = kubeClient(kc, {
+      rateLimiter: new TokenBucket(1, 2, clock),
+      onRequest: (method, code) => counted.push(`${method} ${code}`),
+    });
+    const md = {
+      apiVersion: "mlops.dev/v1alpha1",
+      kind: "ModelDeployment",
+      metadata: { namespace: "m", name: "a" },
+    };
+    const writes = [
+      client.delete("apps/v1", "Deployment", "m", "a-1"),
+      client.delete("apps/v1", "Deployment", "m", "a-2"),
+      client.replaceStatus(md, {}).catch((e: unknown) => e),
+    ];
+    await arrived(2);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(received, "the burst of 2 went out; the third waits for a token").to.have.length(2);
+    await clock.advance(1000);
+    await arrived(3);
+    const [, , conflict] = await Promise.all(writes);
+    expect((conflict as { status?: number }).status).to.equal(409);
+    expect(counted.sort()).to.deep.equal(["DELETE 200", "DELETE 200", "PUT 409"]);
+  });
+
+  it("informer lists wait for a token and are counted", async () => {
+    const clock = new ManualClock();
+    const counted: string[] = [];
+    const traffic = {
+      rateLimiter: new TokenBucket(2, 1, clock),
+      onRequest: (method: string, code: number) => counted.push(`${method} ${code}`),
+    };
+    const signal = new AbortController().signal;
+    const lists = [1, 2, 3].map(() => getJson(kc, "/api/v1/services", {}, signal, 5000, traffic));
+    await arrived(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(received).to.have.length(1);
+    await clock.advance(500);
+    await arrived(2);
+    await clock.advance(500);
+    await arrived(3);
+    await Promise.all(lists);
+    expect(counted).to.deep.equal(["GET 200", "GET 200", "GET 200"]);
   });
 });
