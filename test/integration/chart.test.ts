@@ -183,17 +183,14 @@ function allows(rules: PolicyRule[], group: string, resource: string, verb: stri
 
 /** The permissions the operator's runtime contract asks for in the namespaces it watches. */
 const OPERATOR_PERMISSIONS: [group: string, resource: string, verbs: string[]][] = [
-  ["mlops.dev", "modeldeployments", ["get", "list", "watch", "update", "patch"]],
-  ["mlops.dev", "modeldeployments/status", ["get", "update", "patch"]],
-  ["mlops.dev", "modeldeployments/scale", ["get", "update", "patch"]],
-  ["apps", "deployments", ["get", "list", "watch", "create", "update", "patch", "delete"]],
-  ["", "services", ["get", "list", "watch", "create", "update", "patch", "delete"]],
-  ["discovery.k8s.io", "endpointslices", ["get", "list", "watch"]],
-  ["", "events", ["create", "patch"]],
-  ["events.k8s.io", "events", ["create", "patch"]],
-  ["", "pods", ["get", "list", "watch"]],
+  ["mlops.dev", "modeldeployments", ["list", "watch", "patch"]],
+  ["mlops.dev", "modeldeployments/status", ["update"]],
+  ["apps", "deployments", ["list", "watch", "patch", "delete"]],
+  ["", "services", ["list", "watch", "patch", "delete"]],
+  ["discovery.k8s.io", "endpointslices", ["list", "watch"]],
+  ["events.k8s.io", "events", ["create"]],
 ];
-const LEASE_VERBS = ["get", "list", "watch", "create", "update", "patch"];
+const LEASE_VERBS = ["get", "create", "update"];
 
 function expectOperatorPermissions(rules: PolicyRule[]): void {
   const missing = OPERATOR_PERMISSIONS.flatMap(([group, resource, verbs]) =>
@@ -875,6 +872,10 @@ describe("Helm chart installed on a real control plane", function () {
       ["delete", "mlops.dev", "modeldeployments", "models"],
       ["delete", "", "pods", "models"],
       ["get", "", "secrets", "models"],
+      ["update", "mlops.dev", "modeldeployments", "models"],
+      ["update", "apps", "deployments", "models"],
+      ["list", "", "pods", "models"],
+      ["patch", "coordination.k8s.io", "leases", RELEASE_NAMESPACE],
     ];
     expect(granted(beyondTheContract), "granted beyond the contract").to.deep.equal([]);
   });
@@ -920,7 +921,7 @@ describe("Helm chart installed on a real control plane", function () {
     expect(unbound).to.contain("selfsubjectaccessreviews.authorization.k8s.io");
     expect(canIList("other", asServiceAccount(RELEASE_NAMESPACE, RELEASE))).to.equal(unbound);
     expect(canIList("models", asServiceAccount(RELEASE_NAMESPACE, RELEASE))).to.match(
-      /^modeldeployments\.mlops\.dev +\[\] +\[\] +\[get list watch/m,
+      /^modeldeployments\.mlops\.dev +\[\] +\[\] +\[list watch patch\]/m,
     );
     expect(canI("list", "modeldeployments.mlops.dev", "other")).to.equal("no");
     expect(canI("list", "modeldeployments.mlops.dev", "all")).to.equal("no");

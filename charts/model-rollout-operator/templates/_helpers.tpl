@@ -70,36 +70,30 @@ What the operator needs in the namespaces it watches. Shared by the ClusterRole 
 namespaces) and the Role (watchNamespace).
 */}}
 {{- define "mro.operatorRules" -}}
+# Exactly what the operator uses; the chart tests run the operator under these rules.
+# Informers list and watch; the action annotation is removed with a patch.
 - apiGroups: ["mlops.dev"]
   resources: ["modeldeployments"]
-  verbs: ["get", "list", "watch", "update", "patch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["mlops.dev"]
   resources: ["modeldeployments/status"]
-  verbs: ["get", "update", "patch"]
-- apiGroups: ["mlops.dev"]
-  resources: ["modeldeployments/scale"]
-  verbs: ["get", "update", "patch"]
+  verbs: ["update"]
 # Children carry an ownerReference with blockOwnerDeletion; clusters with the
 # OwnerReferencesPermissionEnforcement admission plugin (OpenShift) require this.
 - apiGroups: ["mlops.dev"]
   resources: ["modeldeployments/finalizers"]
   verbs: ["update"]
+# Server-side apply updates with patch; creating an object that way also needs create.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: [""]
-  resources: ["pods"]
-  verbs: ["get", "list", "watch"]
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["list", "watch"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end -}}
