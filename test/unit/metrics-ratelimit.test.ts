@@ -3,6 +3,7 @@ import { expect } from "chai";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { ModelDeployment } from "../../src/api/types.ts";
 import { getJson } from "../../src/controller/informer.ts";
 import type { Clock, TimerHandle } from "../../src/controller/queue.ts";
 import { kubeClient } from "../../src/kube/client.ts";
@@ -153,7 +154,7 @@ describe("API client rate limit, applied to the operator's requests", () => {
       apiVersion: "mlops.dev/v1alpha1",
       kind: "ModelDeployment",
       metadata: { namespace: "m", name: "a" },
-    };
+    } as ModelDeployment;
     const writes = [
       client.delete("apps/v1", "Deployment", "m", "a-1"),
       client.delete("apps/v1", "Deployment", "m", "a-2"),
