@@ -67,6 +67,8 @@ class FakeLeaseClient implements LeaseClient {
   requests = 0;
   /** Called before a create or update is applied: lets a test slip in another writer. */
   beforeWrite: (() => void) | undefined;
+  /** Writes are applied, but their answers do not come back (a slow network). */
+  holdAnswers = false;
   readonly store: LeaseStore;
   readonly who: string;
   constructor(store: LeaseStore, who: string) {
@@ -94,7 +96,9 @@ class FakeLeaseClient implements LeaseClient {
     this.beforeWrite?.();
     if (lease.metadata?.resourceVersion !== this.store.lease?.metadata?.resourceVersion)
       throw new LeaseConflictError();
-    return this.store.put(lease, this.who);
+    const written = this.store.put(lease, this.who);
+    if (this.holdAnswers) await new Promise(() => {});
+    return written;
   }
 }
 
@@ -232,6 +236,18 @@ describe("leader election", () => {
     await clock.advance(2_000);
     expect(b.elector.isLeader()).to.equal(true);
     expect(b.started[0]! - releasedAt).to.be.at.most(2_000);
+  });
+
+  it("releases the Lease on stop even when a renewal it gave up on has landed meanwhile", async () => {
+    const a = start("a");
+    await settle();
+    a.client.holdAnswers = true;
+    await clock.advance(2_000); // the renewal reaches the API server; its answer never comes back
+    const renewals = store.writes.length;
+    a.client.holdAnswers = false;
+    await a.elector.stop();
+    expect(store.writes.length, "the release was written").to.equal(renewals + 1);
+    expect(store.lease?.spec).to.deep.include({ holderIdentity: "", leaseDurationSeconds: 1 });
   });
 
   it("treats a 409 Conflict as another candidate having won", async () => {
