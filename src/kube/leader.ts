@@ -292,26 +292,45 @@ export class LeaderElector {
     }
   }
 
+  /**
+   * Gives the Lease up. A renewal that was still in flight when stop() was called may land
+   * first and make our copy stale (409): then read the Lease again and, while it is still
+   * ours, release that version.
+   */
   async #release(): Promise<void> {
-    const lease = this.#observed;
-    if (!lease || lease.spec?.holderIdentity !== this.identity) return;
-    const stamp = new V1MicroTime(this.#clock.now());
-    try {
-      const released = await this.#client.update(this.#namespace, {
-        ...lease,
-        spec: {
-          ...lease.spec,
-          holderIdentity: "",
-          leaseDurationSeconds: 1,
-          acquireTime: stamp,
-          renewTime: stamp,
-        },
-      });
-      this.#observe(released);
-      this.#log.info("released the Lease", { lease: `${this.#namespace}/${this.#name}` });
-    } catch (err) {
-      // Another replica will take it when it expires.
-      this.#log.warn("could not release the Lease", { lease: this.#name, err: describe(err) });
+    const where = `${this.#namespace}/${this.#name}`;
+    let lease = this.#observed;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      if (!lease || lease.spec?.holderIdentity !== this.identity) return;
+      const stamp = new V1MicroTime(this.#clock.now());
+      try {
+        const released = await this.#client.update(this.#namespace, {
+          ...lease,
+          spec: {
+            ...lease.spec,
+            holderIdentity: "",
+            leaseDurationSeconds: 1,
+            acquireTime: stamp,
+            renewTime: stamp,
+          },
+        });
+        this.#observe(released);
+        this.#log.info("released the Lease", { lease: where });
+        return;
+      } catch (err) {
+        if (!(err instanceof LeaseConflictError) || attempt === 3) {
+          // Another replica will take it when it expires.
+          this.#log.warn("could not release the Lease", { lease: where, err: describe(err) });
+          return;
+        }
+      }
+      try {
+        lease = await this.#client.get(this.#namespace, this.#name);
+        if (lease) this.#observe(lease);
+      } catch (err) {
+        this.#log.warn("could not release the Lease", { lease: where, err: describe(err) });
+        return;
+      }
     }
   }
 }
