@@ -295,6 +295,14 @@ class Planner {
     });
   }
 
+  /** A configured check whose last measurement in this rollout is Failed or Error. */
+  checkFailing(): boolean {
+    return checksOf(this.md).some((c) => {
+      const phase = this.s.checks?.find((x) => x.name === c.name)?.phase;
+      return phase === "Failed" || phase === "Error";
+    });
+  }
+
   checksAllSuccessful(): boolean {
     return checksOf(this.md).every(
       (c) => this.s.checks?.find((x) => x.name === c.name)?.phase === "Successful",
@@ -368,10 +376,12 @@ class Planner {
       if (this.held) return;
       let complete: boolean;
       if (pauseStep) {
+        // A timed pause does not end into the next step's weight while a check is failing.
         const duration = step?.pause?.duration;
         complete =
           duration !== undefined
-            ? this.nowMs >= timeMs(r.stepStartedAt ?? r.startedAt) + parseDuration(duration)
+            ? this.nowMs >= timeMs(r.stepStartedAt ?? r.startedAt) + parseDuration(duration) &&
+              !this.checkFailing()
             : r.promote !== undefined;
       } else {
         complete =
@@ -509,7 +519,8 @@ class Planner {
           );
           continue;
         }
-      } else if (!ready) {
+      } else if (!ready || (r.promote === undefined && this.checkFailing())) {
+        // Promoted by time: the switch also waits while a check is failing.
         return;
       }
       r.switchedAt = this.nowIso;

@@ -123,6 +123,30 @@ describe("plan: blue/green", () => {
     expect(p.delete).to.deep.equal([{ kind: "Service", name: "fraud-detector-preview" }]);
   });
 
+  it("scaling up before the switch does not switch while a check's last measurement failed", () => {
+    const sim = stableSim({
+      replicas: 2,
+      strategy: { blueGreen: { previewReplicas: 1, autoPromotionSeconds: 0 } },
+      healthChecks: { failureThreshold: 3, checks: [promCheck()] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    let p = sim.reconcile(measured("Successful")); // preview healthy: promoted at once, scales to 2
+    expect(p.status.currentStep).to.equal(1);
+    sim.advance(10_000);
+    p = sim.reconcile(measured("Failed", "0.2"));
+    expect(p.status.checks?.[0]).to.include({ phase: "Failed", consecutiveFailures: 1 });
+    sim.settle().advance(1000);
+    p = sim.reconcile(); // Available at 2, but the last measurement failed
+    expect(p.status.rollout?.switchedAt).to.equal(undefined);
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("1.0.0");
+    sim.advance(9000);
+    p = sim.reconcile(measured("Successful"));
+    expect(reasons(p.events)).to.deep.equal(["TrafficSwitched"]);
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
+  });
+
   it("rollback keeps the clients' Service on the current version until the previous one is Available again", () => {
     const sim = stableSim({
       replicas: 2,

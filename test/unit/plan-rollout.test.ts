@@ -272,6 +272,31 @@ describe("plan: canary", () => {
     expect(sim.replicas("2.0.0")).to.equal(6);
   });
 
+  it("a timed pause does not end into a larger weight while a check's last measurement failed", () => {
+    const sim = stableSim({
+      replicas: 4,
+      healthChecks: { failureThreshold: 3, checks: [promCheck()] },
+      strategy: { canary: { steps: [{ setWeight: 25 }, { pause: { duration: "30s" } }, { setWeight: 50 }] } },
+    });
+    sim.setVersion("2.0.0");
+    sim.runUntil((s) => s.md.status?.currentStep === 1, measured("Successful"));
+    const pauseStarted = Date.parse(sim.md.status?.rollout?.stepStartedAt ?? "");
+    sim.now = new Date(pauseStarted + 30_000);
+    let p = sim.reconcile(measured("Failed", "0.2"));
+    expect(p.status.checks?.[0]).to.include({ phase: "Failed", consecutiveFailures: 1 });
+    expect(p.status.currentStep).to.equal(1);
+    expect(sim.replicas("2.0.0")).to.equal(1);
+    sim.advance(5000);
+    p = sim.reconcile(); // nothing due: the failed measurement is still the last one
+    expect(p.status.currentStep).to.equal(1);
+    expect(sim.replicas("2.0.0")).to.equal(1);
+    sim.advance(5000);
+    p = sim.reconcile(measured("Successful"));
+    expect(p.status.currentStep).to.equal(2);
+    expect(reasons(p.events)).to.deep.equal(["WeightChanged"]);
+    expect(sim.replicas("2.0.0")).to.equal(2);
+  });
+
   it("a setWeight 0 step has no pods to measure and completes once the sizes are reached", () => {
     const sim = stableSim({
       healthChecks: { checks: [promCheck()] },
