@@ -500,8 +500,10 @@ class Planner {
       if (this.held) return;
       if (stage === 0) {
         const byAction = r.promote !== undefined && ready;
+        // Auto-promotion also needs the preview Available now, not only once at availableAt.
         const byTime =
           auto !== undefined &&
+          ready &&
           r.availableAt !== undefined &&
           this.nowMs >= timeMs(r.availableAt) + auto * 1000 &&
           this.checksAllSuccessful();

@@ -147,6 +147,28 @@ describe("plan: blue/green", () => {
     expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
   });
 
+  it("auto-promotion waits while the preview is no longer Available: the clients never move to unready pods", () => {
+    const sim = stableSim({
+      replicas: 2,
+      strategy: { blueGreen: { autoPromotionSeconds: 20 } },
+      healthChecks: { checks: [promCheck()] },
+    });
+    const pass = measured("Successful");
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    let p = sim.reconcile(pass);
+    expect(p.status.rollout?.availableAt).to.equal(sim.now.toISOString());
+    sim.partly("2.0.0", 0).advance(20_000);
+    p = sim.reconcile();
+    expect(p.status.rollout?.switchedAt).to.equal(undefined);
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("1.0.0");
+    sim.settle().advance(1000);
+    p = sim.reconcile(pass);
+    expect(reasons(p.events)).to.deep.equal(["TrafficSwitched"]);
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
+  });
+
   it("rollback keeps the clients' Service on the current version until the previous one is Available again", () => {
     const sim = stableSim({
       replicas: 2,
