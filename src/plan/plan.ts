@@ -151,6 +151,15 @@ class Planner {
     }
     const r = s.rollout;
     if (r && (r.version !== this.specVersion || r.revision !== this.revision)) {
+      if (r.switchedAt !== undefined && this.clientsSelectedVersion() === r.version) {
+        // Blue/green, switched but not yet promoted: the clients stay on r.version until the
+        // stable version is Available and selected again, then it scales down as after a switch.
+        const after = new Date(this.nowMs + scaleDownDelayMsOf(this.md)).toISOString();
+        s.scaleDown = [
+          ...(s.scaleDown ?? []).filter((e) => e.version !== r.version),
+          { version: r.version, after },
+        ];
+      }
       if (this.specVersion === s.stableVersion) {
         this.history({
           version: r.version,

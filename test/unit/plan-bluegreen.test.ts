@@ -169,6 +169,37 @@ describe("plan: blue/green", () => {
     expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
   });
 
+  it("a revert after the switch keeps the clients on the switched version until the stable one is ready", () => {
+    const sim = stableSim({
+      replicas: 2,
+      strategy: { blueGreen: { autoPromotionSeconds: 0, scaleDownDelaySeconds: 0 } },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    let p = sim.reconcile();
+    expect(p.status.rollout?.switchedAt).to.be.a("string");
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
+
+    // Back to 1.0.0 before the switch was seen, while 1.0.0 has no ready pod.
+    sim.setVersion("1.0.0");
+    sim.partly("1.0.0", 0);
+    p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["RolloutReverted"]);
+    expect(p.status.stableVersion).to.equal("1.0.0");
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
+    expect(sim.replicas("2.0.0")).to.equal(2);
+    expect(sim.replicas("1.0.0")).to.equal(2);
+
+    sim.settle("1.0.0");
+    sim.reconcile();
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("1.0.0");
+    p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["ScaledDown"]);
+    expect(sim.replicas("2.0.0")).to.equal(0);
+    expect(p.status.phase).to.equal("Healthy");
+  });
+
   it("rollback keeps the clients' Service on the current version until the previous one is Available again", () => {
     const sim = stableSim({
       replicas: 2,
