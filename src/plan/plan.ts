@@ -388,10 +388,10 @@ class Planner {
         // A timed pause does not end into the next step's weight while a check is failing.
         const duration = step?.pause?.duration;
         complete =
-          duration !== undefined
-            ? this.nowMs >= timeMs(r.stepStartedAt ?? r.startedAt) + parseDuration(duration) &&
-              !this.checkFailing()
-            : r.promote !== undefined;
+          r.promote !== undefined ||
+          (duration !== undefined &&
+            this.nowMs >= timeMs(r.stepStartedAt ?? r.startedAt) + parseDuration(duration) &&
+            !this.checkFailing());
       } else {
         complete =
           ready &&

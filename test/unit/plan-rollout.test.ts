@@ -297,6 +297,21 @@ describe("plan: canary", () => {
     expect(sim.replicas("2.0.0")).to.equal(2);
   });
 
+  it("promote ends a timed pause at once", () => {
+    const sim = stableSim({
+      replicas: 4,
+      strategy: { canary: { steps: [{ setWeight: 25 }, { pause: { duration: "5m" } }, { setWeight: 50 }] } },
+    });
+    sim.setVersion("2.0.0");
+    sim.runUntil((s) => s.md.status?.currentStep === 1);
+    sim.annotate("promote");
+    const p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["ActionAccepted", "WeightChanged"]);
+    expect(p.events[0]?.message).to.include("the pause of step 2/3 ends");
+    expect(p.status.currentStep).to.equal(2);
+    expect(sim.replicas("2.0.0")).to.equal(2);
+  });
+
   it("a setWeight 0 step has no pods to measure and completes once the sizes are reached", () => {
     const sim = stableSim({
       healthChecks: { checks: [promCheck()] },
