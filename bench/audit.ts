@@ -20,6 +20,8 @@ export interface RequestCount {
   total: number;
   reads: number;
   writes: number;
+  /** Lists and watches: the informers' own, one per kind (a relist, a watch reopened), not per object. */
+  listWatch: number;
   /** "verb resource" -> count, e.g. "patch deployments": 100. */
   byVerbResource: Record<string, number>;
 }
@@ -86,9 +88,10 @@ export class AuditLog {
   }
 
   count(from: number, to = Infinity): RequestCount {
-    const out: RequestCount = { total: 0, reads: 0, writes: 0, byVerbResource: {} };
+    const out: RequestCount = { total: 0, reads: 0, writes: 0, listWatch: 0, byVerbResource: {} };
     for (const r of this.requests(from, to)) {
       out.total++;
+      if (r.verb === "list" || r.verb === "watch") out.listWatch++;
       if (READ_VERBS.has(r.verb)) out.reads++;
       else out.writes++;
       const k = `${r.verb} ${r.resource}`;

@@ -17,7 +17,7 @@ export function markdownReport(r: BenchResult): string {
 
   out.push("### Convergence, at rest, memory", "");
   out.push(
-    "| N | all Ready | children created | operator CPU | requests / MD (writes) | writes at rest (" +
+    "| N | all Ready | children created | operator CPU | requests / MD (writes) | informer lists + watches | writes at rest (" +
       `${r.options.restSeconds} s) | CPU at rest | heap at 0 | heap at N | heap / MD | RSS at 0 | RSS at N | RSS / MD | load |`,
   );
   out.push(
@@ -28,7 +28,7 @@ export function markdownReport(r: BenchResult): string {
     const mem = s.memory;
     out.push(
       `| ${s.n} | ${c.allReadySeconds.toFixed(1)} s | ${c.childrenCreatedSeconds.toFixed(1)} s | ${c.cpuSeconds.toFixed(2)} s | ` +
-        `${c.requestsPerModelDeployment} (${c.writesPerModelDeployment}) | ${s.rest.writes} | ${s.rest.cpuSeconds.toFixed(2)} s | ` +
+        `${c.requestsPerModelDeployment} (${c.writesPerModelDeployment}) | ${c.requests.listWatch} | ${s.rest.writes} | ${s.rest.cpuSeconds.toFixed(2)} s | ` +
         `${mb(mem.atZero.heapUsedBytes)} | ${mb(mem.atN.heapUsedBytes)} | ${kb(mem.heapPerModelDeploymentBytes)} | ` +
         `${mb(mem.atZero.rssBytes)} | ${mb(mem.atN.rssBytes)} | ${kb(mem.rssPerModelDeploymentBytes)} | ` +
         `${ld(c.load)} / ${ld(s.rest.load)} / ${ld(mem.load)} |`,
