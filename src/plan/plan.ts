@@ -395,7 +395,10 @@ class Planner {
       } else {
         complete =
           ready &&
-          (r.promote !== undefined || sizes.candidate === 0 || this.checksPassedSince(r.stepReadyAt));
+          (r.promote !== undefined ||
+            // setWeight 0 has no pod to measure (spec.replicas 0 is not such a step: it waits).
+            (i < n && weightAtStep(this.md, i) === 0 && !this.checkFailing()) ||
+            this.checksPassedSince(r.stepReadyAt));
       }
       if (!complete) return;
       if (i === n) {

@@ -323,6 +323,31 @@ describe("plan: canary", () => {
     expect(sim.replicas("2.0.0")).to.equal(0);
   });
 
+  it("a rollout scaled to zero replicas is not promoted without its checks, and a failed one holds it", () => {
+    const sim = stableSim({
+      replicas: 1,
+      healthChecks: { failureThreshold: 2, checks: [promCheck()] },
+      strategy: { canary: { steps: [{ setWeight: 10 }] } },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    sim.edit((s) => (s.replicas = 0));
+    let p = sim.reconcile(measured("Failed", "0.2"));
+    expect(p.status.checks?.[0]).to.include({ phase: "Failed", consecutiveFailures: 1 });
+    for (let i = 0; i < 3; i++) {
+      sim.settle().advance(1000);
+      p = sim.reconcile();
+    }
+    expect(p.status.stableVersion).to.equal("1.0.0");
+    expect(p.status.rollout?.version).to.equal("2.0.0");
+    expect(p.status.currentStep).to.equal(0);
+
+    sim.edit((s) => (s.replicas = 1));
+    sim.runUntil((s) => s.md.status?.stableVersion === "2.0.0", measured("Successful"));
+    expect(sim.md.status?.history?.[0]).to.include({ version: "2.0.0", outcome: "Promoted" });
+  });
+
   it("a candidate that loses availability mid-step gets a fresh progress deadline", () => {
     const sim = stableSim({ progressDeadlineSeconds: 60, healthChecks: { checks: [promCheck()] } });
     sim.setVersion("2.0.0");
