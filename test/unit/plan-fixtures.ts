@@ -339,14 +339,19 @@ export const simCmd: fc.Arbitrary<SimCmd> = fc.oneof(
   },
 );
 
+/** A rollout of 2.0.0 left to run for a while, then any of `cmds`. */
+export function rolloutScenarioOf(cmds: fc.Arbitrary<SimCmd>): fc.Arbitrary<SimCmd[]> {
+  return fc
+    .tuple(fc.integer({ min: 0, max: 14 }), fc.array(cmds, { maxLength: 50 }))
+    .map(([ticks, rest]) => [
+      { t: "version", v: "2.0.0" } as SimCmd,
+      ...Array.from({ length: ticks }, () => ({ t: "tick", m: "Successful", ms: 6000 }) as SimCmd),
+      ...rest,
+    ]);
+}
+
 /** A rollout of 2.0.0 left to run for a while, then anything. */
-export const rolloutScenario: fc.Arbitrary<SimCmd[]> = fc
-  .tuple(fc.integer({ min: 0, max: 14 }), fc.array(simCmd, { maxLength: 50 }))
-  .map(([ticks, rest]) => [
-    { t: "version", v: "2.0.0" } as SimCmd,
-    ...Array.from({ length: ticks }, () => ({ t: "tick", m: "Successful", ms: 6000 }) as SimCmd),
-    ...rest,
-  ]);
+export const rolloutScenario: fc.Arbitrary<SimCmd[]> = rolloutScenarioOf(simCmd);
 
 /** The ModelDeployment of the property tests: 4 replicas, one Prometheus check, short deadlines. */
 export function propertyMd(blueGreen: boolean, spec: Partial<ModelDeploymentSpec> = {}): ModelDeployment {
