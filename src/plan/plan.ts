@@ -894,8 +894,12 @@ class Planner {
     if (r?.switchedAt !== undefined) active = r.version;
     else if (this.strategy === "BlueGreen" && stable !== undefined && !stableUp) {
       const selected = this.clientsSelectedVersion();
-      if (selected !== undefined && (s.scaleDown ?? []).some((e) => e.version === selected))
-        active = selected;
+      // The clients stay where they are until the stable version is Available again: on a
+      // version kept for scale-down, or on the one they were switched to before its rollout
+      // started again (a template change right after the switch) while it has ready pods.
+      const kept = (s.scaleDown ?? []).some((e) => e.version === selected);
+      const restarted = selected === r?.version && (this.deps.get(selected)?.status?.readyReplicas ?? 0) > 0;
+      if (selected !== undefined && (kept || restarted)) active = selected;
     }
     services.push(computeClientsService(md, active));
     const previewName = previewServiceName(md);

@@ -200,6 +200,30 @@ describe("plan: blue/green", () => {
     expect(p.status.phase).to.equal("Healthy");
   });
 
+  it("a template change right after the switch keeps the clients on the switched version until the stable one is ready", () => {
+    const sim = stableSim({
+      replicas: 2,
+      strategy: { blueGreen: { autoPromotionSeconds: 0, scaleDownDelaySeconds: 0 } },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    let p = sim.reconcile();
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
+
+    sim.edit((s) => (s.template.spec!.containers[0]!.image = "registry.example/fraud:2-patched"));
+    sim.partly("1.0.0", 0);
+    p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["RolloutSuperseded", "RolloutStarted"]);
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
+    expect(sim.replicas("1.0.0")).to.equal(2);
+
+    sim.settle("1.0.0");
+    sim.reconcile();
+    expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("1.0.0");
+    expect(sim.md.status?.rollout?.version).to.equal("2.0.0");
+  });
+
   it("rollback keeps the clients' Service on the current version until the previous one is Available again", () => {
     const sim = stableSim({
       replicas: 2,
