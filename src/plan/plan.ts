@@ -898,7 +898,10 @@ class Planner {
       // version kept for scale-down, or on the one they were switched to before its rollout
       // started again (a template change right after the switch) while it has ready pods.
       const kept = (s.scaleDown ?? []).some((e) => e.version === selected);
-      const restarted = selected === r?.version && (this.deps.get(selected)?.status?.readyReplicas ?? 0) > 0;
+      const restarted =
+        selected !== undefined &&
+        selected === r?.version &&
+        (this.deps.get(selected)?.status?.readyReplicas ?? 0) > 0;
       if (selected !== undefined && (kept || restarted)) active = selected;
     }
     services.push(computeClientsService(md, active));

@@ -208,12 +208,12 @@ describe("plan: blue/green", () => {
     sim.setVersion("2.0.0");
     sim.reconcile();
     sim.settle().advance(1000);
-    let p = sim.reconcile();
+    sim.reconcile();
     expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
 
     sim.edit((s) => (s.template.spec!.containers[0]!.image = "registry.example/fraud:2-patched"));
     sim.partly("1.0.0", 0);
-    p = sim.reconcile();
+    const p = sim.reconcile();
     expect(reasons(p.events)).to.deep.equal(["RolloutSuperseded", "RolloutStarted"]);
     expect(sim.clientsSelector()?.["mlops.dev/version"]).to.equal("2.0.0");
     expect(sim.replicas("1.0.0")).to.equal(2);
