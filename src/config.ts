@@ -64,8 +64,8 @@ export const DEFAULTS = {
   logFormat: "json" as LogFormat,
   workers: 4,
   resyncPeriod: "5m",
-  kubeApiQps: 20,
-  kubeApiBurst: 30,
+  kubeApiQps: 50,
+  kubeApiBurst: 100,
 } as const;
 
 /** Every flag can also be given as the environment variable MRO_<FLAG> (MRO_LOG_LEVEL=debug); a flag wins. */

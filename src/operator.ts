@@ -11,6 +11,7 @@ import {
 import { API_VERSION, KIND, LABEL_MANAGED_BY, OPERATOR_NAME, PLURAL } from "./api/constants.ts";
 import type { ModelDeployment } from "./api/types.ts";
 import type { Config } from "./config.ts";
+import { controllerUid, IndexBy } from "./controller/index-by.ts";
 import { InformerSet } from "./controller/informer-set.ts";
 import { Informer, kubeListWatch, objectKey, type ResourceType } from "./controller/informer.ts";
 import { WorkQueue } from "./controller/queue.ts";
@@ -132,6 +133,19 @@ export async function startOperator(
     delete: enqueueSliceOwner,
   });
 
+  // Children by owner uid, EndpointSlices by their Service: a reconcile reads only its own.
+  const index = {
+    deployments: new IndexBy<V1Deployment>(controllerUid),
+    services: new IndexBy<V1Service>(controllerUid),
+    endpointSlices: new IndexBy<V1EndpointSlice>((s) => {
+      const svc = s.metadata?.labels?.["kubernetes.io/service-name"];
+      return svc ? `${s.metadata?.namespace ?? ""}/${svc}` : undefined;
+    }),
+  };
+  deployments.addEventHandler(index.deployments.handlers);
+  services.addEventHandler(index.services.handlers);
+  endpointSlices.addEventHandler(index.endpointSlices.handlers);
+
   const reconciler = new Reconciler({
     client,
     modelDeployments,
@@ -140,6 +154,7 @@ export async function startOperator(
     endpointSlices,
     logger,
     metrics,
+    index,
   });
 
   for (const inf of informers) inf.start();

@@ -14,6 +14,7 @@
 //
 // The transport is a ListWatchSource: kubeListWatch() talks to the API server through
 // client-node's KubeConfig and Watch; tests give a fake one.
+import { applyRequestOptions } from "../kube/agent.ts";
 import * as http from "node:http";
 import * as https from "node:https";
 import { Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
@@ -598,7 +599,7 @@ export async function getJson<R>(
     method: "GET",
     headers: { Accept: "application/json", "User-Agent": USER_AGENT },
   };
-  await kc.applyToHTTPSOptions(options);
+  await applyRequestOptions(kc, url, options);
   const transport = url.protocol === "http:" ? http : https;
   return new Promise<R>((resolve, reject) => {
     const req = transport.request(url, { ...options, signal, timeout: timeoutMs }, (res) => {

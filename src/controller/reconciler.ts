@@ -12,6 +12,8 @@ import { plan, planChecks } from "../plan/index.ts";
 import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { needsWrite, sameJson } from "./diff.ts";
+import type { IndexBy } from "./index-by.ts";
+import { deepFreeze } from "./informer.ts";
 
 /** What the reconciler reads; Informers satisfy it. Objects are frozen: never mutate. */
 export interface Cache<T> {
@@ -30,6 +32,32 @@ export interface ReconcilerOptions {
   now?: () => Date;
   /** Takes the due measurements (default: the real HTTP and Prometheus providers). */
   measure?: (due: readonly DueCheck[], now: () => Date) => Promise<Measurement[]>;
+  /**
+   * Children by the uid of their controller owner, and EndpointSlices by
+   * `namespace/service-name`; without them, a reconcile scans its namespace.
+   */
+  index?: {
+    deployments: IndexBy<V1Deployment>;
+    services: IndexBy<V1Service>;
+    endpointSlices: IndexBy<V1EndpointSlice>;
+  };
+}
+
+/** How long an object the operator wrote stands in for an older cached copy. */
+const WRITTEN_TTL_MS = 30_000;
+
+interface Written {
+  /** The API server's answer to the write; undefined: deleted. */
+  obj: KubernetesObject | undefined;
+  /** resourceVersion the cache must reach (or pass) before it is trusted again. */
+  resourceVersion: string | undefined;
+  at: number;
+}
+
+/** a is newer than b, by resourceVersion (etcd revisions); false when either is not a number. */
+function newerThan(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) > BigInt(b);
 }
 
 export interface ReconcileResult {
@@ -57,23 +85,107 @@ export class Reconciler {
     this.#measure = options.measure ?? measureChecks;
   }
 
+  /**
+   * What the operator itself wrote, per owner uid, until the caches catch up: a reconcile
+   * that runs before the watch delivered its own last write must not write it again
+   * (or compute a status from a stale copy and lose to a 409).
+   */
+  readonly #written = new Map<string, Map<string, Written>>();
+
+  #remember(
+    ownerUid: string | undefined,
+    kind: string,
+    name: string,
+    obj: KubernetesObject | undefined,
+    rv?: string,
+  ) {
+    if (!ownerUid) return;
+    let m = this.#written.get(ownerUid);
+    if (!m) this.#written.set(ownerUid, (m = new Map()));
+    m.set(`${kind}/${name}`, {
+      obj: obj ? deepFreeze(obj) : undefined,
+      resourceVersion: obj?.metadata?.resourceVersion ?? rv,
+      at: Date.now(),
+    });
+  }
+
+  /** The cached children of one kind, with the operator's own newer writes laid over them. */
+  #overlay<T extends KubernetesObject>(
+    ownerUid: string | undefined,
+    kind: string,
+    cached: readonly T[],
+  ): readonly T[] {
+    const m = ownerUid ? this.#written.get(ownerUid) : undefined;
+    if (!m) return cached;
+    const now = Date.now();
+    const out: T[] = [];
+    const seen = new Set<string>();
+    for (const obj of cached) {
+      const k = `${kind}/${obj.metadata?.name}`;
+      seen.add(k);
+      const w = m.get(k);
+      if (
+        w &&
+        now - w.at < WRITTEN_TTL_MS &&
+        (w.obj === undefined || newerThan(w.resourceVersion, obj.metadata?.resourceVersion))
+      ) {
+        if (w.obj) out.push(w.obj as T); // else: deleted by the operator, the cache lags
+        continue;
+      }
+      if (w) m.delete(k);
+      out.push(obj);
+    }
+    for (const [k, w] of m) {
+      if (!k.startsWith(`${kind}/`) || seen.has(k)) continue;
+      if (now - w.at >= WRITTEN_TTL_MS || w.obj === undefined) {
+        m.delete(k);
+        continue;
+      }
+      out.push(w.obj as T); // created by the operator, not in the cache yet
+    }
+    if (m.size === 0 && ownerUid) this.#written.delete(ownerUid);
+    return out;
+  }
+
   /** Everything this ModelDeployment owns, as the caches see it now. */
   observe(md: ModelDeployment): Observed {
     const ns = md.metadata?.namespace ?? "";
-    const owned = controlledBy(md.metadata?.uid);
+    const uid = md.metadata?.uid;
     const name = md.metadata?.name ?? "";
+    const idx = this.#o.index;
+    const owned = controlledBy(uid);
+    const deployments = idx
+      ? uid
+        ? idx.deployments.get(uid)
+        : []
+      : this.#o.deployments.list(ns).filter(owned);
+    const services = idx ? (uid ? idx.services.get(uid) : []) : this.#o.services.list(ns).filter(owned);
+    const endpointSlices = idx
+      ? idx.endpointSlices.get(`${ns}/${name}`)
+      : this.#o.endpointSlices.list(ns).filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === name);
     return {
-      deployments: this.#o.deployments.list(ns).filter(owned),
-      services: this.#o.services.list(ns).filter(owned),
-      endpointSlices: this.#o.endpointSlices
-        .list(ns)
-        .filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === name),
+      deployments: this.#overlay(uid, "Deployment", deployments),
+      services: this.#overlay(uid, "Service", services),
+      endpointSlices,
     };
   }
 
   async reconcile(key: string, logger?: Logger): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.includes("/") ? key.split("/", 2) : ["", key];
-    const cached = this.#o.modelDeployments.get(namespace, name);
+    let cached = this.#o.modelDeployments.get(namespace, name);
+    if (cached) {
+      const w = this.#written.get(`md:${key}`)?.get("ModelDeployment");
+      if (
+        w?.obj &&
+        w.obj.metadata?.uid === cached.metadata?.uid &&
+        Date.now() - w.at < WRITTEN_TTL_MS &&
+        newerThan(w.resourceVersion, cached.metadata?.resourceVersion)
+      ) {
+        cached = w.obj as ModelDeployment;
+      } else if (w) {
+        this.#written.delete(`md:${key}`);
+      }
+    }
     if (!cached) {
       // Deleted: garbage collection removes the children through their owner references.
       this.#o.metrics?.forgetModelDeployment(namespace, name);
@@ -103,6 +215,7 @@ export class Reconciler {
     const action = cached.metadata?.annotations?.[ANNOTATION_ACTION];
     if (p.clearAction && action !== undefined) {
       md = await this.#o.client.removeAction(cached, action);
+      this.#remember(`md:${key}`, "ModelDeployment", name, md);
       writes++;
     }
 
@@ -111,6 +224,7 @@ export class Reconciler {
     //    brings the children to it; the other order could undo a step on restart.
     if (!sameJson(p.status, cached.status)) {
       md = await this.#o.client.replaceStatus(md, p.status);
+      this.#remember(`md:${key}`, "ModelDeployment", name, md);
       writes++;
     }
 
@@ -123,7 +237,8 @@ export class Reconciler {
         { metadata?: object; spec?: unknown } | undefined;
       if (!needsWrite(obj as { metadata?: object; spec?: unknown }, current)) continue;
       try {
-        await this.#o.client.apply(obj);
+        const written = await this.#o.client.apply(obj);
+        this.#remember(cached.metadata?.uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
         writes++;
       } catch (err) {
         await this.#event(md, {
@@ -143,6 +258,7 @@ export class Reconciler {
         namespace,
         ref.name,
       );
+      this.#remember(cached.metadata?.uid, ref.kind, ref.name, undefined, current.metadata?.resourceVersion);
       writes++;
     }
 

@@ -1,6 +1,7 @@
 // The only place that writes to the API server. Everything goes through one small
 // HTTP function so that every request carries the operator's user agent (the API
 // server's audit log and metrics count them by it) and is counted for metrics.
+import { applyRequestOptions } from "./agent.ts";
 import * as http from "node:http";
 import * as https from "node:https";
 import { randomBytes } from "node:crypto";
@@ -106,7 +107,7 @@ export function kubeClient(kc: KubeConfig, options: KubeClientOptions = {}): Kub
       headers["Content-Length"] = String(payload.length);
     }
     const opts: https.RequestOptions = { method, headers };
-    await kc.applyToHTTPSOptions(opts);
+    await applyRequestOptions(kc, url, opts);
     await options.rateLimiter?.acquire();
     const transport = url.protocol === "http:" ? http : https;
     return new Promise<R>((resolve, reject) => {

@@ -35,8 +35,8 @@ describe("config", () => {
       workers: 4,
       resyncPeriodMs: 300_000,
       kubeconfig: undefined,
-      kubeApiQps: 20,
-      kubeApiBurst: 30,
+      kubeApiQps: 50,
+      kubeApiBurst: 100,
     });
   });
 
