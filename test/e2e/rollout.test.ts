@@ -228,6 +228,21 @@ describe("rollouts", function () {
       exporter.setRates("2.0.0", { requests: 100, errors: 30 });
       // Series exist before the versions do, so rate() has samples from the first measurement.
       exporter.setRates("2.1.0", { requests: 100, errors: 0.1 });
+      // Wait until Prometheus has scraped enough for rate() to answer for each version, so
+      // the rollbacks below are about the error rate, not about missing data.
+      for (const v of ["2.0.0", "2.1.0"]) {
+        await waitFor(
+          `Prometheus has a rate for ${v}`,
+          async () => {
+            const q = encodeURIComponent(`sum(rate(errors_total{version="${v}"}[5s]))`);
+            const r = (await (await fetch(`${prometheus.url}/api/v1/query?query=${q}`)).json()) as {
+              data?: { result?: unknown[] };
+            };
+            return (r.data?.result?.length ?? 0) > 0;
+          },
+          { timeoutMs: 30_000, intervalMs: 500 },
+        );
+      }
       const spec = (v: string) =>
         modelDeployment("prom", {
           version: v,
@@ -260,7 +275,9 @@ describe("rollouts", function () {
         90_000,
       );
       const check = md.status?.checks?.find((c) => c.name === "error-rate");
-      expect(check?.phase).to.be.oneOf(["Failed", "Error"]);
+      // 30 errors in 100 requests a second: the check saw about 0.3, not an absence of data.
+      expect(check?.phase).to.equal("Failed");
+      expect(Number(check?.value)).to.be.closeTo(0.3, 0.05);
       expect(condition(md, "Stalled")?.message).to.include("error-rate");
       expect(md.status?.stableVersion).to.equal("1.0.0");
 
