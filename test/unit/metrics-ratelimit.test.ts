@@ -1,48 +1,15 @@
 // The API client's token bucket (--kube-api-qps, --kube-api-burst).
+import { ManualClock, settle } from "../support/manual-clock.ts";
 import { expect } from "chai";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ModelDeployment } from "../../src/api/types.ts";
 import { getJson } from "../../src/controller/informer.ts";
-import type { Clock, TimerHandle } from "../../src/controller/queue.ts";
 import { kubeClient } from "../../src/kube/client.ts";
 import { rateLimiter, TokenBucket, unlimited } from "../../src/kube/ratelimit.ts";
 
 /** A clock that only moves when advance() is called. */
-class ManualClock implements Clock {
-  #now = 0;
-  #seq = 0;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = ++this.#seq;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.#timers.delete(handle as number);
-  }
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.#timers)
-        if (entry[1].at <= target && (!next || entry[1].at < next[1].at)) next = entry;
-      if (!next) break;
-      this.#timers.delete(next[0]);
-      this.#now = next[1].at;
-      next[1].fn();
-      await settle();
-    }
-    this.#now = target;
-    await settle();
-  }
-}
-
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 describe("API client rate limit (token bucket)", () => {
   it("lets a burst through at once, then one request per 1/qps seconds, in order", async () => {

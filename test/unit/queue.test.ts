@@ -1,44 +1,6 @@
 import { expect } from "chai";
-import { WorkQueue, type Clock, type TimerHandle } from "../../src/controller/queue.ts";
-
-/** A clock that only moves when advance() is called. */
-class ManualClock implements Clock {
-  #now = 0;
-  #seq = 0;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = ++this.#seq;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.#timers.delete(handle as number);
-  }
-  get pendingTimers(): number {
-    return this.#timers.size;
-  }
-  /** Moves time forward, firing due timers in order and letting promises settle after each. */
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.#timers)
-        if (entry[1].at <= target && (!next || entry[1].at < next[1].at)) next = entry;
-      if (!next) break;
-      this.#timers.delete(next[0]);
-      this.#now = next[1].at;
-      next[1].fn();
-      await settle();
-    }
-    this.#now = target;
-    await settle();
-  }
-}
-
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+import { ManualClock, settle } from "../support/manual-clock.ts";
+import { WorkQueue } from "../../src/controller/queue.ts";
 
 interface Deferred {
   promise: Promise<void>;
