@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { ManualClock } from "../support/manual-clock.ts";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
@@ -11,42 +12,6 @@ import {
   type ListWatchSource,
   type WatchEvent,
 } from "../../src/controller/informer.ts";
-import type { Clock, TimerHandle } from "../../src/controller/queue.ts";
-
-/** A clock that only moves when advance() is called. */
-class ManualClock implements Clock {
-  #now = 0;
-  #seq = 0;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = ++this.#seq;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.#timers.delete(handle as number);
-  }
-  /** Lets pending promises settle, then moves time forward, firing due timers in order. */
-  async advance(ms: number): Promise<void> {
-    await settle();
-    const target = this.#now + ms;
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.#timers)
-        if (entry[1].at <= target && (!next || entry[1].at < next[1].at)) next = entry;
-      if (!next) break;
-      this.#timers.delete(next[0]);
-      this.#now = next[1].at;
-      next[1].fn();
-      await settle();
-    }
-    this.#now = target;
-    await settle();
-  }
-}
 
 /** The error `promise` rejects with; fails when it resolves. */
 async function rejection(promise: Promise<unknown>): Promise<Error> {
@@ -165,7 +130,7 @@ describe("Informer", () => {
   let informer: Informer<Obj>;
 
   beforeEach(() => {
-    clock = new ManualClock();
+    clock = new ManualClock(0, { settleFirst: true });
     source = new FakeSource();
     informer = new Informer({
       source,

@@ -1,46 +1,9 @@
 // Leader election against an in-memory Lease (with resourceVersions and 409 Conflicts,
+import { ManualClock, settle } from "../support/manual-clock.ts";
 // like the API server's) on a clock that moves only when the test says so.
 import { expect } from "chai";
 import { V1MicroTime, type V1Lease } from "@kubernetes/client-node";
-import type { Clock, TimerHandle } from "../../src/controller/queue.ts";
 import { LeaderElector, LeaseConflictError, type LeaseClient } from "../../src/kube/leader.ts";
-
-/** A clock that only moves when advance() is called. */
-class ManualClock implements Clock {
-  #now = 1_700_000_000_000;
-  #seq = 0;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): TimerHandle {
-    const id = ++this.#seq;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.#timers.delete(handle as number);
-  }
-  /** Moves time forward, firing due timers in order and letting promises settle after each. */
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
-    await settle(); // let what already happened finish before time moves
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.#timers)
-        if (entry[1].at <= target && (!next || entry[1].at < next[1].at)) next = entry;
-      if (!next) break;
-      this.#timers.delete(next[0]);
-      this.#now = next[1].at;
-      next[1].fn();
-      await settle();
-    }
-    this.#now = target;
-    await settle();
-  }
-}
-
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const NS = "ops";
 const NAME = "model-rollout-operator";
@@ -150,7 +113,7 @@ describe("leader election", () => {
   let store: LeaseStore;
   let running: Replica[];
   beforeEach(() => {
-    clock = new ManualClock();
+    clock = new ManualClock(1_700_000_000_000, { settleFirst: true });
     store = new LeaseStore();
     running = [];
   });
