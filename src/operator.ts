@@ -29,8 +29,6 @@ import {
 } from "./observability/probes.ts";
 
 export const CONTROLLER = "modeldeployment";
-/** How long an EndpointSlice change waits for other changes before it is reconciled. */
-const SLICE_COALESCE_MS = 250;
 const MANAGED = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
 
 export interface RunningOperator {
@@ -105,12 +103,9 @@ export async function startOperator(
     const owner = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === KIND);
     if (owner && obj.metadata?.namespace) queue.add(`${obj.metadata.namespace}/${owner.name}`);
   };
-  // EndpointSlices only change what status.traffic reports, and they usually move just
-  // before the Deployment's status does: a short delay lets one reconcile see both and
-  // write the status once instead of twice. Nothing gates on it.
   const enqueueSliceOwner = (obj: KubernetesObject) => {
     const svc = obj.metadata?.labels?.["kubernetes.io/service-name"];
-    if (svc && obj.metadata?.namespace) queue.addAfter(`${obj.metadata.namespace}/${svc}`, SLICE_COALESCE_MS);
+    if (svc && obj.metadata?.namespace) queue.add(`${obj.metadata.namespace}/${svc}`);
   };
   modelDeployments.addEventHandler({
     add: enqueue,
