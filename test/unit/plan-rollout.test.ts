@@ -272,6 +272,29 @@ describe("plan: canary", () => {
     expect(sim.replicas("2.0.0")).to.equal(6);
   });
 
+  it("a change of steps mid-rollout applies from the current step, without starting over", () => {
+    const sim = stableSim({
+      strategy: { canary: { steps: [{ setWeight: 30 }, { pause: {} }, { setWeight: 60 }] } },
+    });
+    sim.setVersion("2.0.0");
+    sim.runUntil((s) => s.md.status?.currentStep === 1);
+    const started = sim.md.status?.rollout?.startedAt;
+    // The pause is replaced by a 40% step: the rollout goes on at index 1 with the new list.
+    sim.edit((spec) => {
+      spec.strategy = { canary: { steps: [{ setWeight: 30 }, { setWeight: 40 }, { setWeight: 60 }] } };
+    });
+    sim.runUntil((s) => s.md.status?.currentStep === 2);
+    expect(sim.md.status?.rollout?.startedAt, "same rollout").to.equal(started);
+    expect(sim.md.status?.candidateVersion).to.equal("2.0.0");
+    expect(sim.md.status?.history?.map((h) => h.outcome)).to.not.include("Superseded");
+    // Steps cut below the current index: the rollout has no step left and is promoted.
+    sim.edit((spec) => {
+      spec.strategy = { canary: { steps: [{ setWeight: 30 }] } };
+    });
+    sim.runUntil((s) => s.md.status?.stableVersion === "2.0.0");
+    expect(sim.md.status?.history?.[0]).to.include({ version: "2.0.0", outcome: "Promoted" });
+  });
+
   it("a timed pause does not end into a larger weight while a check's last measurement failed", () => {
     const sim = stableSim({
       replicas: 4,
