@@ -109,6 +109,8 @@ export function objectKey(obj: KubernetesObject): string {
 }
 
 export const DEFAULT_RESYNC_PERIOD_MS = 5 * 60_000;
+/** A watch with no byte (event or bookmark) for this long is reopened. */
+export const WATCH_IDLE_TIMEOUT_MS = 90_000;
 
 export class Informer<T extends KubernetesObject> {
   readonly #source: ListWatchSource<T>;
@@ -495,6 +497,10 @@ export function kubeListWatch<T extends KubernetesObject>(
   const scope = !namespaced ? "" : namespace ? ` in namespace ${namespace}` : " in all namespaces";
   const selectorText = options.labelSelector ? ` with labels ${options.labelSelector}` : "";
   const watcher = new Watch(withUserAgent(kc));
+  // client-node ends a watch after 30 s without a byte, so an idle informer reopened its
+  // watch twice a minute. The API server sends a bookmark about every minute on watches
+  // that ask for them; 90 s still notices a dead connection.
+  (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = WATCH_IDLE_TIMEOUT_MS;
 
   return {
     description: `${resource.apiVersion} ${resource.plural}${scope}${selectorText}`,
