@@ -11,7 +11,7 @@ import {
 import { API_VERSION, KIND, LABEL_MANAGED_BY, OPERATOR_NAME, PLURAL } from "./api/constants.ts";
 import type { ModelDeployment } from "./api/types.ts";
 import type { Config } from "./config.ts";
-import { controllerUid, IndexBy } from "./controller/index-by.ts";
+import { controllerUid, IndexBy, serviceKeyOfSlice } from "./controller/index-by.ts";
 import { InformerSet } from "./controller/informer-set.ts";
 import { Informer, kubeListWatch, objectKey, type ResourceType } from "./controller/informer.ts";
 import { WorkQueue } from "./controller/queue.ts";
@@ -103,9 +103,10 @@ export async function startOperator(
     const owner = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === KIND);
     if (owner && obj.metadata?.namespace) queue.add(`${obj.metadata.namespace}/${owner.name}`);
   };
+  // The clients' Service is named after its ModelDeployment, so the slice's key is its owner's.
   const enqueueSliceOwner = (obj: KubernetesObject) => {
-    const svc = obj.metadata?.labels?.["kubernetes.io/service-name"];
-    if (svc && obj.metadata?.namespace) queue.add(`${obj.metadata.namespace}/${svc}`);
+    const key = serviceKeyOfSlice(obj);
+    if (key) queue.add(key);
   };
   modelDeployments.addEventHandler({
     add: enqueue,
@@ -137,10 +138,7 @@ export async function startOperator(
   const index = {
     deployments: new IndexBy<V1Deployment>(controllerUid),
     services: new IndexBy<V1Service>(controllerUid),
-    endpointSlices: new IndexBy<V1EndpointSlice>((s) => {
-      const svc = s.metadata?.labels?.["kubernetes.io/service-name"];
-      return svc ? `${s.metadata?.namespace ?? ""}/${svc}` : undefined;
-    }),
+    endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
   };
   deployments.addEventHandler(index.deployments.handlers);
   services.addEventHandler(index.services.handlers);
@@ -149,9 +147,6 @@ export async function startOperator(
   const reconciler = new Reconciler({
     client,
     modelDeployments,
-    deployments,
-    services,
-    endpointSlices,
     logger,
     metrics,
     index,

@@ -56,3 +56,9 @@ function id(obj: KubernetesObject): string {
 export function controllerUid(obj: KubernetesObject): string | undefined {
   return obj.metadata?.ownerReferences?.find((r) => r.controller)?.uid;
 }
+
+/** `namespace/service-name` of an EndpointSlice: the key of the Service it belongs to. */
+export function serviceKeyOfSlice(slice: KubernetesObject): string | undefined {
+  const svc = slice.metadata?.labels?.["kubernetes.io/service-name"];
+  return svc && slice.metadata?.namespace ? `${slice.metadata.namespace}/${svc}` : undefined;
+}

@@ -24,19 +24,16 @@ export interface Cache<T> {
 export interface ReconcilerOptions {
   client: KubeClient;
   modelDeployments: Cache<ModelDeployment>;
-  deployments: Cache<V1Deployment>;
-  services: Cache<V1Service>;
-  endpointSlices: Cache<V1EndpointSlice>;
   logger: Logger;
   metrics?: OperatorMetrics;
   now?: () => Date;
   /** Takes the due measurements (default: the real HTTP and Prometheus providers). */
   measure?: (due: readonly DueCheck[], now: () => Date) => Promise<Measurement[]>;
   /**
-   * Children by the uid of their controller owner, and EndpointSlices by
-   * `namespace/service-name`; without them, a reconcile scans its namespace.
+   * Children by the uid of their controller owner (controllerUid), and EndpointSlices by
+   * `namespace/service-name` (serviceKeyOfSlice), kept current by the informers.
    */
-  index?: {
+  index: {
     deployments: IndexBy<V1Deployment>;
     services: IndexBy<V1Service>;
     endpointSlices: IndexBy<V1EndpointSlice>;
@@ -65,13 +62,6 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
   /** Writes sent to the API server in this reconcile. */
   writes: number;
-}
-
-const SERVICE_NAME_LABEL = "kubernetes.io/service-name";
-
-function controlledBy(uid: string | undefined) {
-  return (obj: KubernetesObject) =>
-    uid !== undefined && (obj.metadata?.ownerReferences ?? []).some((r) => r.controller && r.uid === uid);
 }
 
 export class Reconciler {
@@ -152,21 +142,11 @@ export class Reconciler {
     const ns = md.metadata?.namespace ?? "";
     const uid = md.metadata?.uid;
     const name = md.metadata?.name ?? "";
-    const idx = this.#o.index;
-    const owned = controlledBy(uid);
-    const deployments = idx
-      ? uid
-        ? idx.deployments.get(uid)
-        : []
-      : this.#o.deployments.list(ns).filter(owned);
-    const services = idx ? (uid ? idx.services.get(uid) : []) : this.#o.services.list(ns).filter(owned);
-    const endpointSlices = idx
-      ? idx.endpointSlices.get(`${ns}/${name}`)
-      : this.#o.endpointSlices.list(ns).filter((s) => s.metadata?.labels?.[SERVICE_NAME_LABEL] === name);
+    const index = this.#o.index;
     return {
-      deployments: this.#overlay(uid, "Deployment", deployments),
-      services: this.#overlay(uid, "Service", services),
-      endpointSlices,
+      deployments: this.#overlay(uid, "Deployment", uid ? index.deployments.get(uid) : []),
+      services: this.#overlay(uid, "Service", uid ? index.services.get(uid) : []),
+      endpointSlices: index.endpointSlices.get(`${ns}/${name}`),
     };
   }
 

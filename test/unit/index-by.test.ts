@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { controllerUid, IndexBy } from "../../src/controller/index-by.ts";
+import { controllerUid, IndexBy, serviceKeyOfSlice } from "../../src/controller/index-by.ts";
 
 const child = (name: string, uid?: string): KubernetesObject => ({
   metadata: {
@@ -26,5 +26,13 @@ describe("IndexBy (children by owner)", () => {
     expect(index.get("u1")).to.deep.equal([]);
     h.update!(child("c", "u2"), child("c"));
     expect(index.get("u2").map((o) => o.metadata?.name)).to.deep.equal(["b"]);
+  });
+
+  it("keys an EndpointSlice by the namespace and name of its Service", () => {
+    const slice = {
+      metadata: { namespace: "ns", name: "m-abcde", labels: { "kubernetes.io/service-name": "m" } },
+    };
+    expect(serviceKeyOfSlice(slice)).to.equal("ns/m");
+    expect(serviceKeyOfSlice({ metadata: { namespace: "ns", name: "x" } })).to.equal(undefined);
   });
 });
