@@ -9,21 +9,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { apiGet, readState, type ClusterState } from "./cluster.ts";
+import { alive, apiGet, readState, type ClusterState } from "./cluster.ts";
 
 function clusterDir(): string {
   const kubeconfig = process.env.KUBECONFIG;
   if (!kubeconfig) throw new Error("KUBECONFIG is not set: run under the e2e global fixture");
   return dirname(kubeconfig);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export interface StoppedApiServer {

@@ -420,7 +420,8 @@ async function stopComponents(components: Component[]): Promise<void> {
   }
 }
 
-function alive(pid: number): boolean {
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
