@@ -1,31 +1,10 @@
 import { expect } from "chai";
+import { plugin } from "../support/plugin.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { run } from "../../src/cli/main.ts";
-import type { Io } from "../../src/cli/commands.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
-
-async function plugin(argv: string[], stdin = ""): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io: Io = {
-    out: (t) => void (stdout += t),
-    err: (t) => void (stderr += t),
-    isTTY: false,
-    now: () => new Date("2026-03-01T12:00:00Z"),
-    stdin: () => stdin,
-    interrupted: new Promise(() => {}),
-  };
-  const cwd = process.cwd();
-  process.chdir(ROOT);
-  try {
-    return { code: await run(argv, io), stdout, stderr };
-  } finally {
-    process.chdir(cwd);
-  }
-}
 
 /** The rows of the table that follows the line `title` in plan's text, split on runs of spaces. */
 function tableAfter(text: string, title: RegExp): string[][] {

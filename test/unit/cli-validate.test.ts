@@ -1,32 +1,7 @@
 import { expect } from "chai";
-import { join } from "node:path";
-import { run } from "../../src/cli/main.ts";
-import type { Io } from "../../src/cli/commands.ts";
+import { plugin } from "../support/plugin.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
 const FIXTURES = "test/fixtures/manifests";
-
-/** Runs the plugin in-process from the repository root; returns what it printed and its exit code. */
-async function plugin(argv: string[], stdin = ""): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const io: Io = {
-    out: (t) => void (stdout += t),
-    err: (t) => void (stderr += t),
-    isTTY: false,
-    now: () => new Date("2026-03-01T12:00:00Z"),
-    stdin: () => stdin,
-    interrupted: new Promise(() => {}),
-  };
-  const cwd = process.cwd();
-  process.chdir(ROOT);
-  try {
-    const code = await run(argv, io);
-    return { code, stdout, stderr };
-  } finally {
-    process.chdir(cwd);
-  }
-}
 
 describe("cli validate", () => {
   it("prints every problem of a directory of manifests with its file, document and field", async () => {
