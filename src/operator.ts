@@ -16,7 +16,7 @@ import { InformerSet } from "./controller/informer-set.ts";
 import { Informer, kubeListWatch, objectKey, type ResourceType } from "./controller/informer.ts";
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
-import { kubeClient } from "./kube/client.ts";
+import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
 import { kubeLeaseClient, LeaderElector } from "./kube/leader.ts";
 import { rateLimiter } from "./kube/ratelimit.ts";
 import { childLogger, type Logger } from "./observability/log.ts";
@@ -213,9 +213,8 @@ export async function startOperator(
         } catch (err) {
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
           metrics.observeReconcile(CONTROLLER, "error", seconds);
-          const status = (err as { status?: number }).status;
           // 409 Conflict: the cache was behind; 404: an object went away. Both are normal.
-          if (status === 409 || status === 404)
+          if (isConflict(err) || isNotFound(err))
             log.debug("reconcile will be retried", { err: (err as Error).message });
           else log.error("reconcile failed", { err: (err as Error).message });
           queue.addRateLimited(key);

@@ -14,11 +14,8 @@
 //
 // The transport is a ListWatchSource: kubeListWatch() talks to the API server through
 // client-node's KubeConfig and Watch; tests give a fake one.
-import { applyRequestOptions } from "../kube/agent.ts";
-import * as http from "node:http";
-import * as https from "node:https";
+import { KubeApiError, requestJson, USER_AGENT, type RequestTraffic } from "../kube/request.ts";
 import { Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
-import { OPERATOR_NAME, VERSION } from "../api/constants.ts";
 import type { RateLimiter } from "../kube/ratelimit.ts";
 import { discardLogs, type LogSink } from "../observability/log.ts";
 import { sleep, systemClock, type Clock, type TimerHandle } from "./queue.ts";
@@ -59,15 +56,9 @@ export class GoneError extends Error {
   }
 }
 
-/** An error answer of the API server. */
-export class ApiStatusError extends Error {
-  readonly statusCode: number;
-  constructor(statusCode: number, message: string) {
-    super(message);
-    this.name = "ApiStatusError";
-    this.statusCode = statusCode;
-  }
-}
+/** An error answer of the API server (also what a watch's ERROR event becomes). */
+export const ApiStatusError = KubeApiError;
+export type ApiStatusError = KubeApiError;
 
 export interface EventHandlers<T> {
   add?(obj: T): void;
@@ -427,7 +418,6 @@ function describe(err: unknown): string {
 // The API server as a ListWatchSource.
 
 /** Sent with every list and watch, as kube/client.ts does with writes, so the API server counts them as the operator's. */
-const USER_AGENT = `${OPERATOR_NAME}/${VERSION}`;
 
 /** `kc` whose authenticated requests (client-node's Watch) also carry USER_AGENT. */
 function withUserAgent(kc: KubeConfig): KubeConfig {
@@ -588,56 +578,13 @@ function statusOf(err: unknown): number | undefined {
 }
 
 /** GET `path` on the API server of `kc`, with its credentials; parses the JSON answer. */
-export async function getJson<R>(
+export function getJson<R>(
   kc: KubeConfig,
   path: string,
   query: Record<string, string>,
   signal: AbortSignal,
   timeoutMs: number,
-  traffic: Pick<KubeListWatchOptions, "onRequest" | "rateLimiter"> = {},
+  traffic: RequestTraffic = {},
 ): Promise<R> {
-  await traffic.rateLimiter?.acquire(signal);
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("the kubeconfig has no current cluster");
-  const url = new URL(cluster.server.replace(/\/+$/, "") + path);
-  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const options: https.RequestOptions = {
-    method: "GET",
-    headers: { Accept: "application/json", "User-Agent": USER_AGENT },
-  };
-  await applyRequestOptions(kc, url, options);
-  const transport = url.protocol === "http:" ? http : https;
-  return new Promise<R>((resolve, reject) => {
-    const req = transport.request(url, { ...options, signal, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("error", reject);
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        const status = res.statusCode ?? 0;
-        traffic.onRequest?.("GET", status);
-        if (status !== 200) {
-          let message = text.slice(0, 500);
-          try {
-            message = (JSON.parse(text) as { message?: string }).message ?? message;
-          } catch {
-            // not a Status object
-          }
-          reject(new ApiStatusError(status, `GET ${url.pathname}: ${status} ${message}`));
-          return;
-        }
-        try {
-          resolve(JSON.parse(text) as R);
-        } catch (err) {
-          reject(new Error(`GET ${url.pathname}: invalid JSON: ${describe(err)}`));
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error(`GET ${url.pathname}: no answer within ${timeoutMs} ms`)));
-    req.on("error", (err) => {
-      if (!signal.aborted) traffic.onRequest?.("GET", 0);
-      reject(err);
-    });
-    req.end();
-  });
+  return requestJson<R>(kc, { method: "GET", path, query, signal, timeoutMs }, traffic);
 }

@@ -1,9 +1,6 @@
-// The only place that writes to the API server. Everything goes through one small
-// HTTP function so that every request carries the operator's user agent (the API
-// server's audit log and metrics count them by it) and is counted for metrics.
-import { applyRequestOptions } from "./agent.ts";
-import * as http from "node:http";
-import * as https from "node:https";
+// The only place that writes to the API server. Every write goes through requestJson
+// (request.ts), shared with the informers' lists: the operator's user agent (the API
+// server's audit log and metrics count them by it), the rate limit, and metrics.
 import { randomBytes } from "node:crypto";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import {
@@ -18,20 +15,9 @@ import type { ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
 import type { PlannedEvent } from "../plan/types.ts";
 import { collectionPath } from "../controller/informer.ts";
 import type { RateLimiter } from "./ratelimit.ts";
+import { KubeApiError, requestJson, type RequestObserver } from "./request.ts";
 
-export const USER_AGENT = `${OPERATOR_NAME}/v1alpha1`;
-
-/** An answer of the API server other than 2xx. `status` 409 and 404 are normal: requeue. */
-export class KubeApiError extends Error {
-  readonly status: number;
-  readonly reason: string | undefined;
-  constructor(status: number, reason: string | undefined, message: string) {
-    super(message);
-    this.name = "KubeApiError";
-    this.status = status;
-    this.reason = reason;
-  }
-}
+export { KubeApiError, USER_AGENT } from "./request.ts";
 
 export function isConflict(err: unknown): boolean {
   return err instanceof KubeApiError && err.status === 409;
@@ -40,9 +26,6 @@ export function isConflict(err: unknown): boolean {
 export function isNotFound(err: unknown): boolean {
   return err instanceof KubeApiError && err.status === 404;
 }
-
-/** Called once per request, e.g. to count them by code and method. */
-export type RequestObserver = (method: string, code: number) => void;
 
 export interface KubeClient {
   /** Server-side apply of a complete desired object with the operator's field manager. */
@@ -96,59 +79,8 @@ export function kubeClient(kc: KubeConfig, options: KubeClientOptions = {}): Kub
     128,
   );
 
-  async function send<R>(method: string, path: string, body: unknown, contentType?: string): Promise<R> {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error("the kubeconfig has no current cluster");
-    const url = new URL(cluster.server.replace(/\/+$/, "") + path);
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: Record<string, string> = { Accept: "application/json", "User-Agent": USER_AGENT };
-    if (payload) {
-      headers["Content-Type"] = contentType ?? "application/json";
-      headers["Content-Length"] = String(payload.length);
-    }
-    const opts: https.RequestOptions = { method, headers };
-    await applyRequestOptions(kc, url, opts);
-    await options.rateLimiter?.acquire();
-    const transport = url.protocol === "http:" ? http : https;
-    return new Promise<R>((resolve, reject) => {
-      const req = transport.request(url, { ...opts, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("error", reject);
-        res.on("end", () => {
-          const code = res.statusCode ?? 0;
-          options.onRequest?.(method, code);
-          const text = Buffer.concat(chunks).toString("utf8");
-          if (code < 200 || code > 299) {
-            let message = text.slice(0, 500);
-            let reason: string | undefined;
-            try {
-              const st = JSON.parse(text) as { message?: string; reason?: string };
-              message = st.message ?? message;
-              reason = st.reason;
-            } catch {
-              // not a Status object
-            }
-            reject(new KubeApiError(code, reason, `${method} ${url.pathname}: ${code} ${message}`));
-            return;
-          }
-          try {
-            resolve((text ? JSON.parse(text) : {}) as R);
-          } catch (err) {
-            reject(new Error(`${method} ${url.pathname}: invalid JSON: ${String(err)}`));
-          }
-        });
-      });
-      req.on("timeout", () =>
-        req.destroy(new Error(`${method} ${url.pathname}: no answer within ${timeoutMs} ms`)),
-      );
-      req.on("error", (err) => {
-        options.onRequest?.(method, 0);
-        reject(err);
-      });
-      req.end(payload);
-    });
-  }
+  const send = <R>(method: string, path: string, body: unknown, contentType?: string): Promise<R> =>
+    requestJson<R>(kc, { method, path, body, contentType, timeoutMs }, options);
 
   return {
     apply<T extends KubernetesObject>(obj: T): Promise<T> {

@@ -9,8 +9,6 @@ import { getJson } from "../../src/controller/informer.ts";
 import { kubeClient } from "../../src/kube/client.ts";
 import { rateLimiter, TokenBucket, unlimited } from "../../src/kube/ratelimit.ts";
 
-/** A clock that only moves when advance() is called. */
-
 describe("API client rate limit (token bucket)", () => {
   it("lets a burst through at once, then one request per 1/qps seconds, in order", async () => {
     const clock = new ManualClock();

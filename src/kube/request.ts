@@ -1,0 +1,110 @@
+// One JSON request to the API server, shared by the writes (kube/client.ts) and the
+// informers' list pages (controller/informer.ts): the kubeconfig's credentials on a
+// keep-alive connection, the operator's user agent, the client-side rate limit, a
+// timeout, every request counted, and the API server's Status turned into an error.
+import * as http from "node:http";
+import * as https from "node:https";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { OPERATOR_NAME, VERSION } from "../api/constants.ts";
+import { applyRequestOptions } from "./agent.ts";
+import type { RateLimiter } from "./ratelimit.ts";
+
+/** Sent with every request, so the API server's audit log and metrics can tell the operator's. */
+export const USER_AGENT = `${OPERATOR_NAME}/${VERSION}`;
+
+/** An answer of the API server other than 2xx. `status` 409 and 404 are normal: requeue. */
+export class KubeApiError extends Error {
+  readonly status: number;
+  readonly reason: string | undefined;
+  constructor(status: number, message: string, reason?: string) {
+    super(message);
+    this.name = "KubeApiError";
+    this.status = status;
+    this.reason = reason;
+  }
+  /** The HTTP status, under the name client-node's errors use. */
+  get statusCode(): number {
+    return this.status;
+  }
+}
+
+/** Called once per request with its method and HTTP status (0: no answer). */
+export type RequestObserver = (method: string, code: number) => void;
+
+export interface RequestTraffic {
+  onRequest?: RequestObserver;
+  rateLimiter?: RateLimiter;
+}
+
+export interface JsonRequest {
+  method: string;
+  /** Path on the API server, e.g. /apis/apps/v1/namespaces/ns/deployments. */
+  path: string;
+  query?: Record<string, string>;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** Content-Type of the body (default application/json). */
+  contentType?: string;
+  signal?: AbortSignal;
+  timeoutMs: number;
+}
+
+export async function requestJson<R>(
+  kc: KubeConfig,
+  req: JsonRequest,
+  traffic: RequestTraffic = {},
+): Promise<R> {
+  const { method, signal, timeoutMs } = req;
+  await traffic.rateLimiter?.acquire(signal);
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error("the kubeconfig has no current cluster");
+  const url = new URL(cluster.server.replace(/\/+$/, "") + req.path);
+  for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
+  const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
+  const headers: Record<string, string> = { Accept: "application/json", "User-Agent": USER_AGENT };
+  if (payload) {
+    headers["Content-Type"] = req.contentType ?? "application/json";
+    headers["Content-Length"] = String(payload.length);
+  }
+  const options: https.RequestOptions = { method, headers };
+  await applyRequestOptions(kc, url, options);
+  const transport = url.protocol === "http:" ? http : https;
+  return new Promise<R>((resolve, reject) => {
+    const r = transport.request(url, { ...options, signal, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        const code = res.statusCode ?? 0;
+        traffic.onRequest?.(method, code);
+        const text = Buffer.concat(chunks).toString("utf8");
+        if (code < 200 || code > 299) {
+          let message = text.slice(0, 500);
+          let reason: string | undefined;
+          try {
+            const st = JSON.parse(text) as { message?: string; reason?: string };
+            message = st.message ?? message;
+            reason = st.reason;
+          } catch {
+            // not a Status object
+          }
+          reject(new KubeApiError(code, `${method} ${url.pathname}: ${code} ${message}`, reason));
+          return;
+        }
+        try {
+          resolve((text ? JSON.parse(text) : {}) as R);
+        } catch (err) {
+          reject(new Error(`${method} ${url.pathname}: invalid JSON: ${(err as Error).message}`));
+        }
+      });
+    });
+    r.on("timeout", () =>
+      r.destroy(new Error(`${method} ${url.pathname}: no answer within ${timeoutMs} ms`)),
+    );
+    r.on("error", (err) => {
+      if (!signal?.aborted) traffic.onRequest?.(method, 0);
+      reject(err);
+    });
+    r.end(payload);
+  });
+}
