@@ -12,6 +12,8 @@ export const FIELD_MANAGER = OPERATOR_NAME;
 
 export const LABEL_MODEL = "mlops.dev/model";
 export const LABEL_VERSION = "mlops.dev/version";
+/** The revision (hash of pod template and model) of a version's pods, in their labels and selectors. */
+export const LABEL_REVISION = "mlops.dev/revision";
 export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 /** Which child a Service is: "version" (one version's own), "clients" or "preview". */
 export const LABEL_ROLE = "mlops.dev/role";

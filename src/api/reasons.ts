@@ -27,8 +27,6 @@ export const Reasons = {
   ActionAccepted: "ActionAccepted",
   ActionRefused: "ActionRefused",
   VersionDeleted: "VersionDeleted",
-  /** The template or model of the serving version changed: its Deployment rolls in place. */
-  UpdatedInPlace: "UpdatedInPlace",
   ApplyFailed: "ApplyFailed",
 } as const;
 

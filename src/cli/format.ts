@@ -6,8 +6,8 @@ import {
   CONDITION_STALLED,
   LABEL_VERSION,
 } from "../api/constants.ts";
-import type { Condition, ModelDeployment } from "../api/types.ts";
-import { checkFailureThreshold, type StepPreview } from "../plan/index.ts";
+import type { Condition, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
+import { checkFailureThreshold, revisionOf, type StepPreview } from "../plan/index.ts";
 
 /** One Event about a ModelDeployment, from core/v1 or events.k8s.io/v1. */
 export interface EventRow {
@@ -117,8 +117,8 @@ export function statusLine(md: ModelDeployment): string {
       : (s.phase ?? "Pending");
   let what = phase;
   if (s.candidateVersion) {
-    what += `: ${s.candidateVersion} at ${s.candidateWeight ?? 0}%`;
-    if (s.stableVersion) what += ` (stable ${s.stableVersion})`;
+    what += `: ${candidateText(s)} at ${s.candidateWeight ?? 0}%`;
+    if (s.stableVersion) what += ` (stable ${stableText(s)})`;
     const steps = md.spec?.strategy?.canary?.steps;
     if (steps && s.currentStep !== undefined)
       what += `, step ${Math.min(s.currentStep + 1, steps.length)}/${steps.length}`;
@@ -185,7 +185,7 @@ export function formatList(items: readonly ModelDeployment[], opts: ListOptions)
       md.metadata?.name ?? "",
       strategyName(md) || "-",
       s.stableVersion ?? "-",
-      s.candidateVersion ?? "-",
+      s.candidateVersion ? compactCandidate(s) : "-",
       s.candidateVersion ? `${s.candidateWeight ?? 0}%` : "-",
       step,
       s.phase ?? "-",
@@ -206,6 +206,27 @@ function versionOf(d: V1Deployment): string {
   return d.metadata?.labels?.[LABEL_VERSION] ?? d.metadata?.name ?? "";
 }
 
+/** A new pod template of the stable version is rolling out: both share one version. */
+function sameVersionRollout(s: ModelDeploymentStatus): boolean {
+  return s.candidateVersion !== undefined && s.candidateVersion === s.stableVersion;
+}
+
+/** The candidate as people read it: "2.1.0", or "2.1.0 (revision abc)" beside its own stable version. */
+function candidateText(s: ModelDeploymentStatus): string {
+  return sameVersionRollout(s)
+    ? `${s.candidateVersion} (revision ${s.candidateRevision})`
+    : (s.candidateVersion ?? "");
+}
+
+function stableText(s: ModelDeploymentStatus): string {
+  return sameVersionRollout(s) ? `revision ${s.stableRevision}` : (s.stableVersion ?? "");
+}
+
+/** The candidate in a table cell: "2.1.0", or "2.1.0@abc" for a new pod template of the stable version. */
+function compactCandidate(s: ModelDeploymentStatus): string {
+  return sameVersionRollout(s) ? `${s.candidateVersion}@${s.candidateRevision}` : (s.candidateVersion ?? "");
+}
+
 /** `get`: the whole view of one ModelDeployment. */
 export function formatGet(view: GetView, opts: FormatOptions): string {
   const { md } = view;
@@ -221,7 +242,7 @@ export function formatGet(view: GetView, opts: FormatOptions): string {
     `${md.spec.model.version}, ${md.spec.replicas ?? 1} replicas${md.spec.paused ? ", paused" : ""}`,
   );
   field("Stable", s.stableVersion);
-  if (s.candidateVersion) field("Candidate", s.candidateVersion);
+  if (s.candidateVersion) field("Candidate", candidateText(s));
   if (s.message) field("Message", s.message);
   if (s.aborted)
     field(
@@ -229,18 +250,20 @@ export function formatGet(view: GetView, opts: FormatOptions): string {
       `${s.aborted.version}: ${s.aborted.reason}${s.aborted.message ? `: ${s.aborted.message}` : ""}`,
     );
 
-  // Versions: every version Deployment, stable and candidate first.
-  const role = (v: string) =>
-    v === s.stableVersion
+  // Versions: every version Deployment (one per revision), stable and candidate first.
+  const is = (d: V1Deployment, version: string | undefined, revision: string | undefined) =>
+    versionOf(d) === version && (revision === undefined || revisionOf(d) === revision);
+  const role = (d: V1Deployment) =>
+    is(d, s.stableVersion, s.stableRevision)
       ? "stable"
-      : v === s.candidateVersion
+      : is(d, s.candidateVersion, s.candidateRevision)
         ? "candidate"
-        : v === s.aborted?.version
+        : is(d, s.aborted?.version, s.aborted?.revision)
           ? "aborted"
           : "old";
-  const rank = (v: string) => ["stable", "candidate", "aborted", "old"].indexOf(role(v));
+  const rank = (d: V1Deployment) => ["stable", "candidate", "aborted", "old"].indexOf(role(d));
   const deployments = [...view.deployments].sort(
-    (a, b) => rank(versionOf(a)) - rank(versionOf(b)) || versionOf(a).localeCompare(versionOf(b)),
+    (a, b) => rank(a) - rank(b) || versionOf(a).localeCompare(versionOf(b)),
   );
   out.push("", "Versions:");
   if (deployments.length === 0) {
@@ -252,7 +275,7 @@ export function formatGet(view: GetView, opts: FormatOptions): string {
           ["VERSION", "ROLE", "DEPLOYMENT", "READY", "UPDATED", "AVAILABLE", "AGE"],
           ...deployments.map((d) => [
             versionOf(d),
-            role(versionOf(d)),
+            role(d),
             d.metadata?.name ?? "",
             `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 0}`,
             String(d.status?.updatedReplicas ?? 0),
@@ -270,14 +293,18 @@ export function formatGet(view: GetView, opts: FormatOptions): string {
   if (traffic.length === 0) {
     out.push("  (no ready endpoints behind the clients' Service)");
   } else {
-    const width = Math.max(...traffic.map((t) => t.version.length));
+    // Two revisions of one version: each line names its revision.
+    const shared = new Set(traffic.map((t) => t.version)).size < traffic.length;
+    const label = (t: (typeof traffic)[number]) =>
+      shared && t.revision !== undefined ? `${t.version}@${t.revision}` : t.version;
+    const width = Math.max(...traffic.map((t) => label(t).length));
     for (const t of traffic) {
       const ep =
         t.readyEndpoints === undefined
           ? ""
           : `  ${t.readyEndpoints} ready endpoint${t.readyEndpoints === 1 ? "" : "s"}`;
       out.push(
-        `  ${t.version.padEnd(width)}  ${bar(t.weight, 20, opts.unicode)} ${String(t.weight).padStart(3)}%${ep}`,
+        `  ${label(t).padEnd(width)}  ${bar(t.weight, 20, opts.unicode)} ${String(t.weight).padStart(3)}%${ep}`,
       );
     }
   }

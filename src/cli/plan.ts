@@ -93,11 +93,10 @@ export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: s
   const replicas = replicasOf(md);
   const children: KubernetesObject[] = [
     computeVersionDeployment(md, replicas),
-    computeVersionService(md, version),
-    computeClientsService(md, version),
+    computeVersionService(md),
+    computeClientsService(md),
   ];
-  const rolloutChildren: KubernetesObject[] =
-    strategy === "BlueGreen" ? [computePreviewService(md, version)] : [];
+  const rolloutChildren: KubernetesObject[] = strategy === "BlueGreen" ? [computePreviewService(md)] : [];
   const plan: ModelDeploymentPlan = {
     name: md.metadata?.name ?? "",
     namespace: md.metadata?.namespace ?? "default",

@@ -413,17 +413,23 @@ export class OperatorMetrics {
       this.#info.set(key, info);
     } else this.#info.delete(key);
 
-    const versions = new Set<string>();
-    for (const t of status?.traffic ?? []) {
-      versions.add(t.version);
-      this.trafficWeight.set({ namespace, name, version: t.version }, t.weight);
-    }
+    // Two revisions of one version (a new pod template rolling out) add up under that version.
+    const weights = new Map<string, number>();
+    for (const t of status?.traffic ?? []) weights.set(t.version, (weights.get(t.version) ?? 0) + t.weight);
+    const versions = new Set(weights.keys());
+    for (const [version, weight] of weights) this.trafficWeight.set({ namespace, name, version }, weight);
     for (const v of this.#versions.get(key) ?? [])
       if (!versions.has(v)) this.trafficWeight.remove({ namespace, name, version: v });
     this.#versions.set(key, versions);
 
     if (status?.candidateVersion) {
-      const w = status.traffic?.find((t) => t.version === status.candidateVersion)?.weight;
+      const w = status.traffic?.find(
+        (t) =>
+          t.version === status.candidateVersion &&
+          (t.revision === undefined ||
+            status.candidateRevision === undefined ||
+            t.revision === status.candidateRevision),
+      )?.weight;
       this.setCandidateWeight(namespace, name, w ?? status.candidateWeight ?? 0);
     } else this.setCandidateWeight(namespace, name, undefined);
 

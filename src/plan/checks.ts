@@ -1,16 +1,21 @@
 // Which health checks are due now, with defaults filled in and their targets resolved.
-import { LABEL_VERSION } from "../api/constants.ts";
 import type { CheckStatus, HealthCheck, ModelDeployment } from "../api/types.ts";
-import { childName } from "./naming.ts";
+import { childName, computeRevision } from "./naming.ts";
+import { deploymentsByName, findTrackDeployment } from "./tracks.ts";
 import { checkIntervalMs, checksOf, checkTimeoutMs, servicePortOf } from "./spec.ts";
 import { fillTemplate } from "./template.ts";
 import { validateModelDeployment } from "./validate.ts";
 import type { CheckVars, DueCheck, Observed } from "./types.ts";
 
-/** The template variables of checks while `version` is measured. */
-export function computeCheckVars(md: ModelDeployment, version: string): CheckVars {
+/** The template variables of checks while `version` is measured on its track's Service `service` (default NAME-V). */
+export function computeCheckVars(md: ModelDeployment, version: string, service?: string): CheckVars {
   const name = md.metadata?.name ?? "";
-  return { name, namespace: md.metadata?.namespace ?? "default", version, service: childName(name, version) };
+  return {
+    name,
+    namespace: md.metadata?.namespace ?? "default",
+    version,
+    service: service ?? childName(name, version),
+  };
 }
 
 /**
@@ -52,15 +57,10 @@ export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckS
   return measured + checkIntervalMs(md, check);
 }
 
-/** Available replicas of `version`'s Deployment as observed (0 when it does not exist). */
-export function availableReplicas(observed: Observed, version: string): number {
-  const d = observed.deployments.find((x) => x.metadata?.labels?.[LABEL_VERSION] === version);
-  return d?.status?.availableReplicas ?? 0;
-}
-
 /**
  * The configured checks that are due at `now`: a rollout is under way (not yet switched, not
- * promoted with promote-full), its candidate has at least one available replica, and the
+ * promoted with promote-full), its candidate (the Deployment of the rollout's version at its
+ * revision, measured through its own Service) has at least one available replica, and the
  * check has no measurement since the rollout started or since the current step's replicas
  * became available, or its interval has passed. Checks keep being measured while a rollout
  * is paused, so a failing candidate is still rolled back.
@@ -68,12 +68,17 @@ export function availableReplicas(observed: Observed, version: string): number {
 export function planChecks(md: ModelDeployment, observed: Observed, now: Date): DueCheck[] {
   const rollout = md.status?.rollout;
   if (!rollout || rollout.switchedAt !== undefined || rollout.promote === "Full") return [];
-  if (rollout.version !== md.spec?.model?.version) return [];
+  if (rollout.version !== md.spec?.model?.version || rollout.revision !== computeRevision(md)) return [];
   if (md.status?.aborted?.version === rollout.version && md.status.aborted.revision === rollout.revision)
     return [];
-  if (availableReplicas(observed, rollout.version) < 1) return [];
+  const candidate = findTrackDeployment(
+    deploymentsByName(md, observed.deployments),
+    rollout.version,
+    rollout.revision,
+  );
+  if (!candidate?.metadata?.name || (candidate.status?.availableReplicas ?? 0) < 1) return [];
   if (validateModelDeployment(md).length > 0) return [];
-  const vars = computeCheckVars(md, rollout.version);
+  const vars = computeCheckVars(md, rollout.version, candidate.metadata.name);
   const statuses = md.status?.checks ?? [];
   const due: DueCheck[] = [];
   for (const check of checksOf(md)) {

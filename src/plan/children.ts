@@ -26,6 +26,7 @@ import {
 } from "../api/constants.ts";
 import type { ModelDeployment } from "../api/types.ts";
 import { childName, clientsServiceName, computeRevision, previewServiceName } from "./naming.ts";
+import { specTrack, trackSelector, type Track } from "./tracks.ts";
 import { firstContainerPort, modelNameOf, servicePortOf, targetPortOf, DEFAULT_TARGET_PORT } from "./spec.ts";
 
 export type Role = "version" | "clients" | "preview";
@@ -51,11 +52,6 @@ export function childLabels(md: ModelDeployment, role: Role, version?: string): 
   };
   if (version !== undefined) labels[LABEL_VERSION] = version;
   return labels;
-}
-
-/** The pod labels (and Deployment selector) of one version. */
-export function versionSelector(md: ModelDeployment, version: string): Record<string, string> {
-  return { [LABEL_MODEL]: md.metadata?.name ?? "", [LABEL_VERSION]: version };
 }
 
 function childMetadata(md: ModelDeployment, name: string, role: Role, version?: string) {
@@ -88,14 +84,19 @@ function withModelEnv(container: V1Container, env: readonly V1EnvVar[]): V1Conta
 }
 
 /**
- * The Deployment of the spec's version (NAME-V), built from spec.template: pod labels
- * mlops.dev/model and mlops.dev/version added, env MODEL_NAME, MODEL_VERSION, MODEL_URI and
+ * The Deployment of the spec's track (NAME-V, or NAME-V-REVISION beside another revision of
+ * the same version), built from spec.template: pod labels mlops.dev/model, mlops.dev/version
+ * and mlops.dev/revision added (its selector), env MODEL_NAME, MODEL_VERSION, MODEL_URI and
  * MODEL_FORMAT in every container, annotation mlops.dev/revision, `replicas` replicas.
  */
-export function computeVersionDeployment(md: ModelDeployment, replicas: number): V1Deployment {
+export function computeVersionDeployment(
+  md: ModelDeployment,
+  replicas: number,
+  track: Track = specTrack(md),
+): V1Deployment {
   const version = md.spec.model.version;
   const template = plain(md.spec.template) as V1PodTemplateSpec;
-  const selector = versionSelector(md, version);
+  const selector = track.selector;
   const env = modelEnv(md);
   const podSpec = template.spec ?? { containers: [] };
   const podTemplate: V1PodTemplateSpec = {
@@ -107,7 +108,7 @@ export function computeVersionDeployment(md: ModelDeployment, replicas: number):
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: {
-      ...childMetadata(md, childName(md.metadata?.name ?? "", version), "version", version),
+      ...childMetadata(md, track.name, "version", version),
       annotations: { [ANNOTATION_REVISION]: computeRevision(md) },
     },
     spec: { replicas, selector: { matchLabels: selector }, template: podTemplate },
@@ -144,7 +145,7 @@ export function computeRetainedDeployment(
     },
     spec: {
       replicas,
-      selector: plain(observed.spec?.selector) ?? { matchLabels: versionSelector(md, version) },
+      selector: plain(observed.spec?.selector) ?? { matchLabels: trackSelector(md, version, revision) },
       template,
     },
   };
@@ -171,13 +172,13 @@ function service(
 }
 
 /**
- * The Service of one version (NAME-V): port spec.service.port named http, to targetPort
- * spec.service.targetPort, else the first port of the first container of `podTemplate`
- * (the version's own pods; default the spec's template), else 8080.
+ * The Service of one track (NAME-V), selecting the track's pods: port spec.service.port named
+ * http, to targetPort spec.service.targetPort, else the first port of the first container of
+ * `podTemplate` (the track's own pods; default the spec's template), else 8080.
  */
 export function computeVersionService(
   md: ModelDeployment,
-  version: string,
+  track: Track = specTrack(md),
   podTemplate?: V1PodTemplateSpec,
 ): V1Service {
   const targetPort =
@@ -185,39 +186,32 @@ export function computeVersionService(
     (podTemplate
       ? (firstContainerPort(podTemplate.spec?.containers?.[0]?.ports) ?? DEFAULT_TARGET_PORT)
       : targetPortOf(md));
-  return service(
-    md,
-    childName(md.metadata?.name ?? "", version),
-    "version",
-    versionSelector(md, version),
-    targetPort,
-    version,
-  );
+  return service(md, track.name, "version", track.selector, targetPort, track.version);
 }
 
 /**
  * The clients' Service (NAME). Canary: it selects every version's pods (mlops.dev/model),
  * so traffic splits by ready replicas and versions that must get none are at zero
- * replicas. Blue/green: it selects `activeVersion` alone; the switch is one write of it.
+ * replicas. Blue/green: it selects the active track's pods alone (`active`, its selector);
+ * the switch is one write of it.
  */
-export function computeClientsService(md: ModelDeployment, activeVersion?: string): V1Service {
+export function computeClientsService(
+  md: ModelDeployment,
+  active: Record<string, string> = specTrack(md).selector,
+): V1Service {
   const name = md.metadata?.name ?? "";
-  const selector: Record<string, string> =
-    md.spec.strategy?.blueGreen && activeVersion !== undefined
-      ? versionSelector(md, activeVersion)
-      : { [LABEL_MODEL]: name };
+  const selector: Record<string, string> = md.spec.strategy?.blueGreen
+    ? { ...active }
+    : { [LABEL_MODEL]: name };
   return service(md, clientsServiceName(md), "clients", selector, targetPortOf(md));
 }
 
-/** The blue/green preview Service (NAME-preview): the candidate's pods, before the switch. */
-export function computePreviewService(md: ModelDeployment, candidateVersion: string): V1Service {
-  return service(
-    md,
-    previewServiceName(md),
-    "preview",
-    versionSelector(md, candidateVersion),
-    targetPortOf(md),
-  );
+/** The blue/green preview Service (NAME-preview): the candidate track's pods (`selector`), before the switch. */
+export function computePreviewService(
+  md: ModelDeployment,
+  selector: Record<string, string> = specTrack(md).selector,
+): V1Service {
+  return service(md, previewServiceName(md), "preview", { ...selector }, targetPortOf(md));
 }
 
 /**
@@ -241,7 +235,7 @@ export function computeRetainedService(md: ModelDeployment, observed: V1Service,
     ),
     spec: {
       type: "ClusterIP",
-      selector: plain(observed.spec?.selector) ?? versionSelector(md, version),
+      selector: plain(observed.spec?.selector) ?? trackSelector(md, version),
       ports,
     },
   };

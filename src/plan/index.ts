@@ -10,5 +10,6 @@ export * from "./canary.ts";
 export * from "./children.ts";
 export * from "./conditions.ts";
 export * from "./checks.ts";
+export * from "./tracks.ts";
 export * from "./traffic.ts";
 export * from "./plan.ts";

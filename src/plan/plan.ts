@@ -11,6 +11,7 @@ import {
   CONDITION_RECONCILING,
   CONDITION_STALLED,
   LABEL_MODEL,
+  LABEL_REVISION,
   LABEL_VERSION,
 } from "../api/constants.ts";
 import { Reasons, type Reason } from "../api/reasons.ts";
@@ -20,6 +21,7 @@ import type {
   ModelDeployment,
   ModelDeploymentStatus,
   RolloutState,
+  TrafficWeight,
 } from "../api/types.ts";
 import { computeCanaryReplicas, weightAtStep } from "./canary.ts";
 import { checkDueAt, timeMs } from "./checks.ts";
@@ -33,7 +35,18 @@ import {
 } from "./children.ts";
 import { findCondition, setCondition } from "./conditions.ts";
 import { parseDuration } from "./duration.ts";
-import { childName, clientsServiceName, computeRevision, previewServiceName } from "./naming.ts";
+import { clientsServiceName, computeRevision, previewServiceName } from "./naming.ts";
+import {
+  deploymentsByName,
+  findTrackDeployment,
+  isLegacyDeployment,
+  observedTrack,
+  revisionOf,
+  specTrack,
+  trackSelector,
+  versionOf,
+  type Track,
+} from "./tracks.ts";
 import {
   checkFailureThreshold,
   checksOf,
@@ -75,7 +88,10 @@ class Planner {
   readonly specVersion: string;
   readonly strategy: "Canary" | "BlueGreen";
   readonly prev: ModelDeploymentStatus;
-  readonly deps = new Map<string, V1Deployment>();
+  /** The ModelDeployment's Deployments by name: one per track (a version at a revision). */
+  readonly deps: Map<string, V1Deployment>;
+  /** The spec's version at the spec's revision: the track a rollout brings in. */
+  readonly spec: Track;
   readonly services = new Map<string, V1Service>();
   s: ModelDeploymentStatus;
   events: PlannedEvent[] = [];
@@ -96,11 +112,8 @@ class Planner {
     this.revision = computeRevision(this.md);
     this.specVersion = this.md.spec.model.version;
     this.strategy = strategyOf(this.md);
-    for (const d of input.observed.deployments) {
-      const v = d.metadata?.labels?.[LABEL_VERSION];
-      if (v !== undefined && d.metadata?.labels?.[LABEL_MODEL] === this.name && !this.deps.has(v))
-        this.deps.set(v, d);
-    }
+    this.deps = deploymentsByName(this.md, input.observed.deployments);
+    this.spec = specTrack(this.md, input.observed.deployments);
     for (const svc of input.observed.services)
       if (svc.metadata?.name) this.services.set(svc.metadata.name, svc);
   }
@@ -113,6 +126,71 @@ class Planner {
     const h: HistoryEntry = { ...entry, time: this.nowIso } as HistoryEntry;
     for (const k of Object.keys(h) as (keyof HistoryEntry)[]) if (h[k] === undefined) delete h[k];
     this.s.history = [h, ...(this.s.history ?? [])].slice(0, HISTORY_LIMIT);
+  }
+
+  // ---- tracks --------------------------------------------------------------------------
+
+  /** The spec's track's Deployment as observed. */
+  get specDep(): V1Deployment | undefined {
+    return this.deps.get(this.spec.name);
+  }
+
+  /** Is `version` at `revision` the spec's track? */
+  isSpec(version: string | undefined, revision: string | undefined): boolean {
+    return version === this.specVersion && revision === this.revision;
+  }
+
+  /** The Deployment name of `version` at `revision` (any revision when undefined), if observed. */
+  nameOf(version: string, revision: string | undefined): string | undefined {
+    if (this.isSpec(version, revision)) return this.spec.name;
+    return findTrackDeployment(this.deps, version, revision)?.metadata?.name;
+  }
+
+  /**
+   * The stable track's name: the spec's when the spec is stable (its Deployment is made
+   * from the spec), else the observed Deployment of the stable version at the stable
+   * revision (or, for a status without one, another Deployment of the stable version).
+   */
+  stableName(): string | undefined {
+    const { stableVersion, stableRevision } = this.s;
+    if (stableVersion === undefined) return undefined;
+    if (this.isSpec(stableVersion, stableRevision)) return this.spec.name;
+    const exact = this.nameOf(stableVersion, stableRevision);
+    if (exact !== undefined) return exact;
+    for (const [name, d] of this.deps)
+      if (versionOf(d) === stableVersion && name !== this.spec.name) return name;
+    return undefined;
+  }
+
+  /** The track named `name`: observed, or the spec's. */
+  track(name: string): Track | undefined {
+    if (name === this.spec.name) return this.spec;
+    const d = this.deps.get(name);
+    return d ? observedTrack(this.md, d) : undefined;
+  }
+
+  /**
+   * How a version is named in messages: "1.2.0", or "1.2.0 (revision abc)" while another
+   * revision of the same version is in play.
+   */
+  describe(version: string | undefined, revision: string | undefined): string {
+    if (version === undefined) return "none";
+    if (revision === undefined) return version;
+    const others = [
+      ...[...this.deps.values()].map((d) => ({ v: versionOf(d), r: revisionOf(d) })),
+      { v: this.specVersion, r: this.revision },
+      { v: this.s.stableVersion, r: this.s.stableRevision },
+    ];
+    const shared = others.some((o) => o.v === version && o.r !== undefined && o.r !== revision);
+    return shared ? `${version} (revision ${revision})` : version;
+  }
+
+  get stableLabel(): string {
+    return this.describe(this.s.stableVersion, this.s.stableRevision);
+  }
+
+  get specLabel(): string {
+    return this.describe(this.specVersion, this.revision);
   }
 
   get held(): boolean {
@@ -139,6 +217,7 @@ class Planner {
   clearRollout(): void {
     delete this.s.rollout;
     delete this.s.candidateVersion;
+    delete this.s.candidateRevision;
     delete this.s.candidateWeight;
     delete this.s.currentStep;
   }
@@ -146,37 +225,43 @@ class Planner {
   /** Reacts to a spec that moved away from the rollout or the aborted rollout in the status. */
   followSpec(): void {
     const s = this.s;
-    if (s.aborted && (s.aborted.version !== this.specVersion || s.aborted.revision !== this.revision)) {
-      delete s.aborted;
-    }
+    if (s.aborted && !this.isSpec(s.aborted.version, s.aborted.revision)) delete s.aborted;
     const r = s.rollout;
-    if (r && (r.version !== this.specVersion || r.revision !== this.revision)) {
-      if (r.switchedAt !== undefined && this.clientsSelectedVersion() === r.version) {
-        // Blue/green, switched but not yet promoted: the clients stay on r.version until the
-        // stable version is Available and selected again, then it scales down as after a switch.
+    if (r && !this.isSpec(r.version, r.revision)) {
+      const was = this.describe(r.version, r.revision);
+      const rName = this.nameOf(r.version, r.revision);
+      if (r.switchedAt !== undefined && rName !== undefined && this.clientsSelected() === rName) {
+        // Blue/green, switched but not yet promoted: the clients stay on r's track until the
+        // stable one is Available and selected again, then it scales down as after a switch.
         const after = new Date(this.nowMs + scaleDownDelayMsOf(this.md)).toISOString();
         s.scaleDown = [
-          ...(s.scaleDown ?? []).filter((e) => e.version !== r.version),
-          { version: r.version, after },
+          ...(s.scaleDown ?? []).filter((e) => !sameTrack(e, r)),
+          { version: r.version, revision: r.revision, after },
         ];
       }
-      if (this.specVersion === s.stableVersion) {
+      if (this.isSpec(s.stableVersion, s.stableRevision ?? this.revision)) {
+        const back =
+          r.version === this.specVersion
+            ? `the pod template of ${this.specVersion} went back to the stable revision ${this.revision}`
+            : `spec.model.version went back to ${this.specVersion}`;
         this.history({
           version: r.version,
           revision: r.revision,
           outcome: "Reverted",
           reason: Reasons.RolloutReverted,
-          message: `spec.model.version went back to ${this.specVersion}`,
+          message: back,
         });
         this.event(
           "Normal",
           Reasons.RolloutReverted,
-          `spec.model.version is back to ${this.specVersion}: the rollout of ${r.version} ended and ${r.version} scales to 0`,
+          r.version === this.specVersion
+            ? `${back}: the rollout of revision ${r.revision} ended and it scales to 0`
+            : `spec.model.version is back to ${this.specVersion}: the rollout of ${was} ended and ${was} scales to 0`,
         );
       } else {
         const what =
           r.version === this.specVersion
-            ? `the template of ${r.version} changed`
+            ? `the template of ${r.version} changed (revision ${this.revision})`
             : `${this.specVersion} replaces it`;
         this.history({
           version: r.version,
@@ -185,7 +270,7 @@ class Planner {
           reason: Reasons.RolloutSuperseded,
           message: what,
         });
-        this.event("Normal", Reasons.RolloutSuperseded, `the rollout of ${r.version} is superseded: ${what}`);
+        this.event("Normal", Reasons.RolloutSuperseded, `the rollout of ${was} is superseded: ${what}`);
       }
       this.clearRollout();
     } else if (r && this.prev.strategy !== undefined && this.prev.strategy !== this.strategy) {
@@ -200,7 +285,7 @@ class Planner {
       this.event(
         "Normal",
         Reasons.RolloutStarted,
-        `the strategy changed to ${this.strategy}: the rollout of ${r.version} starts again from its first step`,
+        `the strategy changed to ${this.strategy}: the rollout of ${this.specLabel} starts again from its first step`,
       );
     }
   }
@@ -208,12 +293,13 @@ class Planner {
   mode(): Mode {
     const s = this.s;
     if (s.stableVersion === undefined) return "first";
-    if (this.specVersion === s.stableVersion) return "rest";
+    // A status without stableRevision (none is written so) counts its version as the spec's.
+    if (this.isSpec(s.stableVersion, s.stableRevision ?? this.revision)) return "rest";
     if (s.aborted) return "aborted";
     return "rollout";
   }
 
-  /** Starts the rollout of the spec's version when one is due and none runs. */
+  /** Starts the rollout of the spec's track when one is due and none runs. */
   ensureRollout(): void {
     const s = this.s;
     if (this.mode() !== "rollout" || s.rollout) return;
@@ -225,19 +311,22 @@ class Planner {
     };
     s.currentStep = 0;
     s.candidateVersion = this.specVersion;
+    s.candidateRevision = this.revision;
     s.checks = checksOf(this.md).map((c) => ({ name: c.name, phase: "Pending" as const }));
-    s.scaleDown = (s.scaleDown ?? []).filter((e) => e.version !== this.specVersion);
+    s.scaleDown = (s.scaleDown ?? []).filter(
+      (e) => !sameTrack(e, { version: this.specVersion, revision: this.revision }),
+    );
     if (s.scaleDown.length === 0) delete s.scaleDown;
     this.stepBegan = true;
     const how =
       this.strategy === "Canary"
         ? `canary in ${this.steps.length} step(s)`
         : `blue/green with ${previewReplicasOf(this.md)} preview replica(s)`;
-    this.event(
-      "Normal",
-      Reasons.RolloutStarted,
-      `rolling out ${this.specVersion} (revision ${this.revision}) beside ${s.stableVersion}: ${how}`,
-    );
+    const what =
+      this.specVersion === s.stableVersion
+        ? `a new pod template of ${this.specVersion} (revision ${this.revision}, Deployment ${this.spec.name}) beside revision ${s.stableRevision}`
+        : `${this.specVersion} (revision ${this.revision}) beside ${this.stableLabel}`;
+    this.event("Normal", Reasons.RolloutStarted, `rolling out ${what}: ${how}`);
   }
 
   /** Moves all traffic back to the stable version and records why. */
@@ -249,7 +338,7 @@ class Planner {
     this.event(
       "Warning",
       Reasons.RolledBack,
-      `${r.version} rolled back (${reason}): ${message}; ${this.s.stableVersion} serves all traffic`,
+      `${this.describe(r.version, r.revision)} rolled back (${reason}): ${message}; ${this.stableLabel} serves all traffic`,
     );
     this.clearRollout();
   }
@@ -321,8 +410,8 @@ class Planner {
   // ---- canary --------------------------------------------------------------------------
 
   candidateAvailable(size: number): number {
-    const d = this.deps.get(this.specVersion);
-    if (!d || d.metadata?.annotations?.[ANNOTATION_REVISION] !== this.revision) return 0;
+    const d = this.specDep;
+    if (!d || revisionOf(d) !== this.revision) return 0;
     return Math.min(d.status?.availableReplicas ?? 0, size);
   }
 
@@ -334,7 +423,8 @@ class Planner {
   }
 
   stableDeployment(): V1Deployment | undefined {
-    return this.s.stableVersion !== undefined ? this.deps.get(this.s.stableVersion) : undefined;
+    const name = this.stableName();
+    return name !== undefined ? this.deps.get(name) : undefined;
   }
 
   /** Track readiness of the current step: set stepReadyAt when reached, re-arm the deadline when lost. */
@@ -352,11 +442,11 @@ class Planner {
   }
 
   deadlineMessage(size: number, what: string): string {
-    const d = this.deps.get(this.specVersion);
+    const d = this.specDep;
     const available = this.candidateAvailable(size);
     const secs = progressDeadlineMsOf(this.md) / 1000;
     const detail = d ? `${available}/${size} replicas available` : "its Deployment does not exist";
-    return `${this.specVersion} was not Available at ${size} replica(s) within progressDeadlineSeconds (${secs}s) ${what}: ${detail}`;
+    return `${this.specLabel} was not Available at ${size} replica(s) within progressDeadlineSeconds (${secs}s) ${what}: ${detail}`;
   }
 
   runCanary(): void {
@@ -369,7 +459,7 @@ class Planner {
       const step = i < n ? this.steps[i] : undefined;
       const pauseStep = step !== undefined && step.setWeight === undefined;
       const sizes = this.canarySizes(i);
-      const candReady = isAvailableAt(this.deps.get(this.specVersion), sizes.candidate, this.revision);
+      const candReady = isAvailableAt(this.specDep, sizes.candidate, this.revision);
       const stableDep = this.stableDeployment();
       const ready = candReady && (!stableDep || isAvailableAt(stableDep, sizes.stable));
       this.trackReadiness(r, ready, pauseStep);
@@ -402,7 +492,7 @@ class Planner {
       }
       if (!complete) return;
       if (i === n) {
-        this.promote(`${this.specVersion} is Available at ${this.total} replica(s) and took all traffic`);
+        this.promote(`${this.specLabel} is Available at ${this.total} replica(s) and took all traffic`);
         return;
       }
       i++;
@@ -421,7 +511,7 @@ class Planner {
       this.event(
         "Normal",
         Reasons.StepCompleted,
-        `all ${n} steps completed: ${this.specVersion} scales to ${this.total} replica(s) for promotion`,
+        `all ${n} steps completed: ${this.specLabel} scales to ${this.total} replica(s) for promotion`,
       );
       return;
     }
@@ -431,7 +521,7 @@ class Planner {
       this.event(
         "Normal",
         Reasons.WeightChanged,
-        `step ${i + 1}/${n}: weight ${step.setWeight}%: ${this.specVersion} scales to ${candidate} replica(s), ${this.s.stableVersion} to ${Math.max(stableMin, this.total - candidate)} once they are available`,
+        `step ${i + 1}/${n}: weight ${step.setWeight}%: ${this.specLabel} scales to ${candidate} replica(s), ${this.stableLabel} to ${Math.max(stableMin, this.total - candidate)} once they are available`,
       );
     } else {
       const d = step?.pause?.duration;
@@ -449,21 +539,47 @@ class Planner {
     const r = s.rollout;
     if (!r) return;
     const old = s.stableVersion;
+    const oldRevision = s.stableRevision;
+    const oldLabel = this.stableLabel;
+    const label = this.describe(r.version, r.revision);
     s.stableVersion = r.version;
     s.stableRevision = r.revision;
     this.history({ version: r.version, revision: r.revision, outcome: "Promoted", message });
-    this.event("Normal", Reasons.Promoted, `${r.version} promoted${old ? ` (was ${old})` : ""}: ${message}`);
-    if (this.strategy === "BlueGreen" && old !== undefined && old !== r.version) {
+    this.event("Normal", Reasons.Promoted, `${label} promoted${old ? ` (was ${oldLabel})` : ""}: ${message}`);
+    if (
+      this.strategy === "BlueGreen" &&
+      old !== undefined &&
+      !(old === r.version && oldRevision === r.revision)
+    ) {
+      const gone = { version: old, ...(oldRevision !== undefined ? { revision: oldRevision } : {}) };
       const after = new Date(this.nowMs + scaleDownDelayMsOf(this.md)).toISOString();
-      s.scaleDown = [...(s.scaleDown ?? []).filter((e) => e.version !== old), { version: old, after }];
+      s.scaleDown = [...(s.scaleDown ?? []).filter((e) => !sameTrack(e, gone)), { ...gone, after }];
     }
     this.clearRollout();
   }
 
   // ---- blue/green ----------------------------------------------------------------------
 
-  clientsSelectedVersion(): string | undefined {
-    return this.services.get(clientsServiceName(this.md))?.spec?.selector?.[LABEL_VERSION];
+  /**
+   * The track whose pods the clients' Service selects alone (blue/green): the one whose
+   * selector it equals, else (a selector written before revisions) one of its version.
+   */
+  clientsSelected(): string | undefined {
+    const sel = this.services.get(clientsServiceName(this.md))?.spec?.selector;
+    if (!sel || sel[LABEL_VERSION] === undefined) return undefined;
+    let loose: string | undefined;
+    for (const name of new Set([this.spec.name, ...this.deps.keys()])) {
+      const t = this.track(name);
+      if (!t) continue;
+      if (sameLabels(sel, t.selector)) return name;
+      if (
+        loose === undefined &&
+        sel[LABEL_VERSION] === t.version &&
+        (sel[LABEL_REVISION] === undefined || sel[LABEL_REVISION] === t.revision)
+      )
+        loose = name;
+    }
+    return loose;
   }
 
   bgCandidateSize(): number {
@@ -478,8 +594,8 @@ class Planner {
     if (!r) return;
     const auto = this.md.spec.strategy?.blueGreen?.autoPromotionSeconds;
     if (r.switchedAt !== undefined) {
-      if (this.clientsSelectedVersion() === r.version) {
-        this.promote(`the clients' Service selects ${r.version} alone`);
+      if (this.clientsSelected() === this.spec.name) {
+        this.promote(`the clients' Service selects ${this.specLabel} alone`);
       }
       return;
     }
@@ -487,7 +603,7 @@ class Planner {
     s.currentStep = stage;
     for (let guard = 0; guard < 3; guard++) {
       const size = this.bgCandidateSize();
-      const ready = isAvailableAt(this.deps.get(this.specVersion), size, this.revision);
+      const ready = isAvailableAt(this.specDep, size, this.revision);
       this.trackReadiness(r, ready, false);
       if (this.deadlineExceeded(r, ready, false)) {
         const what = stage === 0 ? "as a preview" : "before the switch";
@@ -506,7 +622,7 @@ class Planner {
         this.event(
           "Normal",
           Reasons.StepCompleted,
-          `preview of ${r.version} is Available at ${size} replica(s) and every check passed: ${next}`,
+          `preview of ${this.specLabel} is Available at ${size} replica(s) and every check passed: ${next}`,
         );
       }
       if (this.held) return;
@@ -529,7 +645,7 @@ class Planner {
           this.event(
             "Normal",
             Reasons.StepCompleted,
-            `promoting ${r.version}: it scales to ${this.total} replica(s) before the clients' Service switches`,
+            `promoting ${this.specLabel}: it scales to ${this.total} replica(s) before the clients' Service switches`,
           );
           continue;
         }
@@ -541,7 +657,7 @@ class Planner {
       this.event(
         "Normal",
         Reasons.TrafficSwitched,
-        `the clients' Service switches from ${s.stableVersion} to ${r.version}`,
+        `the clients' Service switches from ${this.stableLabel} to ${this.specLabel}`,
       );
       return;
     }
@@ -565,11 +681,11 @@ class Planner {
   noRollout(): string {
     const a = this.s.aborted;
     if (a) {
-      return `no rollout in progress: the rollout of ${a.version} was stopped (${a.reason}); use retry to start it again`;
+      return `no rollout in progress: the rollout of ${this.describe(a.version, a.revision)} was stopped (${a.reason}); use retry to start it again`;
     }
     if (this.s.stableVersion === undefined)
       return "no rollout in progress: the first version is still starting";
-    return `no rollout in progress: ${this.s.stableVersion} serves all traffic`;
+    return `no rollout in progress: ${this.stableLabel} serves all traffic`;
   }
 
   act(action: string): { ok: boolean; message: string } {
@@ -588,7 +704,7 @@ class Planner {
       case "promote":
       case "promote-full": {
         if (!r) return refuse(this.noRollout());
-        if (r.switchedAt !== undefined) return refuse(`traffic already switched to ${r.version}`);
+        if (r.switchedAt !== undefined) return refuse(`traffic already switched to ${this.specLabel}`);
         if (this.held) return whilePaused();
         if (r.promote === "Full") return refuse("promote-full is already under way");
         if (action === "promote-full") {
@@ -600,12 +716,14 @@ class Planner {
             this.stepBegan = true;
           }
           return accept(
-            `remaining steps and checks skipped: ${r.version} scales to ${this.total} replica(s) and takes all traffic once Available`,
+            `remaining steps and checks skipped: ${this.specLabel} scales to ${this.total} replica(s) and takes all traffic once Available`,
           );
         }
         r.promote = "Step";
         if (this.strategy === "BlueGreen") {
-          return accept(`${r.version} is promoted once its preview is Available (checks no longer wait)`);
+          return accept(
+            `${this.specLabel} is promoted once its preview is Available (checks no longer wait)`,
+          );
         }
         const i = s.currentStep ?? 0;
         const step = this.steps[i];
@@ -613,21 +731,21 @@ class Planner {
           return accept(`the pause of step ${i + 1}/${this.steps.length} ends`);
         const where = i < this.steps.length ? `step ${i + 1}/${this.steps.length}` : "the final step";
         return accept(
-          `${where} completes as soon as ${r.version} is Available at its size (checks no longer wait)`,
+          `${where} completes as soon as ${this.specLabel} is Available at its size (checks no longer wait)`,
         );
       }
       case "abort": {
         if (!r) return refuse(this.noRollout());
-        if (r.switchedAt !== undefined) return refuse(`traffic already switched to ${r.version}`);
-        const v = r.version;
+        if (r.switchedAt !== undefined) return refuse(`traffic already switched to ${this.specLabel}`);
+        const v = this.specLabel;
         this.rollBack(Reasons.Aborted, "aborted by the abort action", "Aborted");
         return accept(
-          `${v} scaled to 0, ${s.stableVersion} serves all traffic; the spec is unchanged (retry starts again)`,
+          `${v} scaled to 0, ${this.stableLabel} serves all traffic; the spec is unchanged (retry starts again)`,
         );
       }
       case "retry": {
         if (!s.aborted) return refuse("nothing to retry: no rollout was aborted or rolled back");
-        const v = s.aborted.version;
+        const v = this.describe(s.aborted.version, s.aborted.revision);
         delete s.aborted;
         return accept(`the rollout of ${v} starts again`);
       }
@@ -635,7 +753,9 @@ class Planner {
         if (!r) return refuse(this.noRollout());
         if (r.pausedByAction) return refuse("the rollout is already paused");
         r.pausedByAction = true;
-        return accept(`the rollout of ${r.version} holds where it is (health checks are still measured)`);
+        return accept(
+          `the rollout of ${this.specLabel} holds where it is (health checks are still measured)`,
+        );
       }
       case "resume": {
         if (r?.pausedByAction) {
@@ -644,7 +764,7 @@ class Planner {
           return accept(
             this.md.spec.paused
               ? `the pause action is lifted, but spec.paused still holds the rollout`
-              : `the rollout of ${r.version} carries on`,
+              : `the rollout of ${this.specLabel} carries on`,
           );
         }
         if (this.md.spec.paused) return refuse("the rollout is held by spec.paused: set it to false");
@@ -668,18 +788,27 @@ class Planner {
   rollbackAction(): { ok: boolean; message: string } {
     const s = this.s;
     const stable = s.stableVersion;
+    const stableRevision = s.stableRevision;
     if (stable === undefined) return { ok: false, message: "no version has been promoted yet" };
-    const target = (s.history ?? []).find(
-      (h) => h.outcome === "Promoted" && h.version !== stable && this.deps.has(h.version),
-    )?.version;
-    if (target === undefined) {
+    const stableLabel = this.stableLabel;
+    let targetDep: V1Deployment | undefined;
+    for (const h of s.history ?? []) {
+      if (h.outcome !== "Promoted") continue;
+      if (h.version === stable && (h.revision === undefined || h.revision === stableRevision)) continue;
+      targetDep = findTrackDeployment(this.deps, h.version, h.revision);
+      if (targetDep) break;
+    }
+    if (targetDep === undefined) {
       return {
         ok: false,
-        message: `no version promoted before ${stable} still has a Deployment (revisionHistoryLimit keeps ${revisionHistoryLimitOf(this.md)})`,
+        message: `no version promoted before ${stableLabel} still has a Deployment (revisionHistoryLimit keeps ${revisionHistoryLimitOf(this.md)})`,
       };
     }
+    const target = versionOf(targetDep) ?? "";
+    const targetRevision = revisionOf(targetDep) ?? "";
+    const targetLabel = this.describe(target, targetRevision);
     const r = s.rollout;
-    const reason = `rolled back to ${target} by the rollback action`;
+    const reason = `rolled back to ${targetLabel} by the rollback action`;
     if (r) {
       this.history({
         version: r.version,
@@ -690,7 +819,6 @@ class Planner {
       });
       this.clearRollout();
     }
-    const targetRevision = this.deps.get(target)?.metadata?.annotations?.[ANNOTATION_REVISION] ?? "";
     s.stableVersion = target;
     s.stableRevision = targetRevision;
     this.history({
@@ -698,20 +826,32 @@ class Planner {
       revision: targetRevision,
       outcome: "Promoted",
       reason: Reasons.RolledBack,
-      message: `${reason} (was ${stable})`,
+      message: `${reason} (was ${stableLabel})`,
     });
-    s.scaleDown = [...(s.scaleDown ?? []).filter((e) => e.version !== target && e.version !== stable)];
-    s.scaleDown.push({ version: stable, after: this.nowIso });
-    if (this.specVersion !== target) {
+    const old = { version: stable, ...(stableRevision !== undefined ? { revision: stableRevision } : {}) };
+    s.scaleDown = [
+      ...(s.scaleDown ?? []).filter(
+        (e) => !sameTrack(e, { version: target, revision: targetRevision }) && !sameTrack(e, old),
+      ),
+    ];
+    s.scaleDown.push({ ...old, after: this.nowIso });
+    if (!this.isSpec(target, targetRevision)) {
+      const how =
+        this.specVersion === target
+          ? `set the pod template of ${target} back to revision ${targetRevision}`
+          : `change spec.model.version to ${target}`;
       s.aborted = {
         version: this.specVersion,
         revision: this.revision,
         reason: Reasons.RolledBack,
-        message: `${reason}: change spec.model.version to ${target} or retry`,
+        message: `${reason}: ${how} or retry`,
         time: this.nowIso,
       };
     }
-    return { ok: true, message: `${target} serves again instead of ${stable} (at ${this.total} replica(s))` };
+    return {
+      ok: true,
+      message: `${targetLabel} serves again instead of ${stableLabel} (at ${this.total} replica(s))`,
+    };
   }
 
   // ---- the desired world -------------------------------------------------------------
@@ -734,7 +874,7 @@ class Planner {
 
     let mode = this.mode();
     if (mode === "first") {
-      if (isAvailableAt(this.deps.get(this.specVersion), this.total, this.revision)) {
+      if (isAvailableAt(this.specDep, this.total, this.revision)) {
         s.stableVersion = this.specVersion;
         s.stableRevision = this.revision;
         this.history({
@@ -750,12 +890,7 @@ class Planner {
         );
         mode = "rest";
       }
-    } else if (mode === "rest" && s.stableRevision !== this.revision) {
-      this.event(
-        "Normal",
-        Reasons.UpdatedInPlace,
-        `the pod template or model of ${this.specVersion} changed (revision ${s.stableRevision ?? "none"} -> ${this.revision}): its Deployment is updated in place by a Kubernetes rolling update, without health-check gates; change spec.model.version for a gated rollout`,
-      );
+    } else if (mode === "rest" && s.stableRevision === undefined) {
       s.stableRevision = this.revision;
     } else if (mode === "rollout") {
       this.mergeMeasurements();
@@ -783,60 +918,68 @@ class Planner {
     return plan;
   }
 
-  /** Replicas of every version, the children to apply and those to delete. */
+  /** Replicas of every track, the children to apply and those to delete. */
   desiredChildren(mode: Mode): { apply: KubernetesObject[]; del: ChildRef[] } {
     const s = this.s;
     const md = this.md;
+    const spec = this.spec.name;
+    // Deployment name -> replicas.
     const want = new Map<string, number>();
-    const stable = s.stableVersion;
+    const stable = this.stableName();
     const r = s.rollout;
-    if (mode === "first") want.set(this.specVersion, this.total);
-    else if (mode === "rollout" && r && stable !== undefined) {
+    if (mode === "first") want.set(spec, this.total);
+    else if (mode === "rollout" && r && s.stableVersion !== undefined) {
       if (this.strategy === "Canary") {
         const sizes = this.canarySizes(s.currentStep ?? 0);
-        want.set(r.version, sizes.candidate);
-        want.set(stable, sizes.stable);
+        want.set(spec, sizes.candidate);
+        if (stable !== undefined) want.set(stable, sizes.stable);
       } else {
-        want.set(r.version, this.bgCandidateSize());
-        want.set(stable, this.total);
+        want.set(spec, this.bgCandidateSize());
+        if (stable !== undefined) want.set(stable, this.total);
       }
     } else if (stable !== undefined) {
       want.set(stable, this.total);
     }
 
-    // Old versions kept ready for a while (blue/green scaleDownDelaySeconds, a rollback).
+    // Old tracks kept ready for a while (blue/green scaleDownDelaySeconds, a rollback).
     const stableDep = stable !== undefined ? this.deps.get(stable) : undefined;
-    const stableRevision = stable === this.specVersion ? this.revision : undefined;
+    const stableRevision = stable === spec ? this.revision : undefined;
     const stableUp = stable !== undefined && isAvailableAt(stableDep, this.total, stableRevision);
-    const clientsOnStable = this.strategy === "Canary" || this.clientsSelectedVersion() === stable;
+    const clientsOnStable = this.strategy === "Canary" || this.clientsSelected() === stable;
     const keep: typeof s.scaleDown = [];
+    const draining = new Set<string>();
     for (const entry of s.scaleDown ?? []) {
-      const d = this.deps.get(entry.version);
-      if (!d || want.has(entry.version)) continue;
+      const name = this.nameOf(entry.version, entry.revision);
+      const d = name !== undefined ? this.deps.get(name) : undefined;
+      if (name === undefined || !d || want.has(name)) continue;
       if (this.nowMs >= timeMs(entry.after) && stableUp && clientsOnStable) {
         this.event(
           "Normal",
           Reasons.ScaledDown,
-          `${entry.version} scaled to 0: ${stable} serves all traffic`,
+          `${this.describe(entry.version, revisionOf(d))} scaled to 0: ${this.stableLabel} serves all traffic`,
         );
         continue;
       }
       keep.push(entry);
-      want.set(entry.version, d.spec?.replicas ?? 0);
+      draining.add(name);
+      want.set(name, d.spec?.replicas ?? 0);
     }
     if (keep.length) s.scaleDown = keep;
     else delete s.scaleDown;
-    // A rolled-back or aborted spec version serves nothing (unless it is still draining above).
-    if (!want.has(this.specVersion)) want.set(this.specVersion, 0);
+    // A rolled-back or aborted spec track serves nothing (unless it is still draining above).
+    if (!want.has(spec)) want.set(spec, 0);
 
-    // Versions that serve nothing: the most recent revisionHistoryLimit stay at 0, older ones go.
-    const historyIndex = (v: string) => {
-      const i = (s.history ?? []).findIndex((h) => h.version === v);
+    // Tracks that serve nothing: the most recent revisionHistoryLimit stay at 0, older ones go.
+    const historyIndex = (name: string) => {
+      const d = this.deps.get(name);
+      const i = (s.history ?? []).findIndex(
+        (h) => h.version === versionOf(d) && (h.revision === undefined || h.revision === revisionOf(d)),
+      );
       return i < 0 ? Number.MAX_SAFE_INTEGER : i;
     };
     const created = (d: V1Deployment) => timeMs(String(d.metadata?.creationTimestamp ?? "")) || 0;
     const idle = [...this.deps.keys()]
-      .filter((v) => !want.has(v))
+      .filter((name) => !want.has(name))
       .sort((a, b) => {
         const da = this.deps.get(a);
         const db = this.deps.get(b);
@@ -848,10 +991,9 @@ class Planner {
       });
     const limit = revisionHistoryLimitOf(md);
     const del: ChildRef[] = [];
-    idle.forEach((v, i) => {
-      if (i < limit) want.set(v, 0);
+    idle.forEach((name, i) => {
+      if (i < limit) want.set(name, 0);
       else {
-        const name = this.deps.get(v)?.metadata?.name ?? childName(this.name, v);
         del.push({ kind: "Deployment", name });
         if (this.services.has(name)) del.push({ kind: "Service", name });
       }
@@ -860,54 +1002,53 @@ class Planner {
     // Deployments: those scaling up first, those scaling down last.
     const deployments: { obj: V1Deployment; down: boolean }[] = [];
     const services: V1Service[] = [];
-    const serving = new Set<string>([this.specVersion]);
+    const serving = new Set<string>([spec, ...draining]);
     if (stable !== undefined) serving.add(stable);
-    for (const e of s.scaleDown ?? []) serving.add(e.version);
-    const ordered = [...want.keys()].sort((a, b) =>
-      a === this.specVersion ? -1 : b === this.specVersion ? 1 : 0,
-    );
-    for (const v of ordered) {
-      const n = want.get(v) ?? 0;
-      const observed = this.deps.get(v);
-      const obj =
-        v === this.specVersion
-          ? computeVersionDeployment(md, n)
-          : observed
-            ? computeRetainedDeployment(md, observed, n)
-            : undefined;
+    const ordered = [...want.keys()].sort((a, b) => (a === spec ? -1 : b === spec ? 1 : 0));
+    for (const name of ordered) {
+      const n = want.get(name) ?? 0;
+      const observed = this.deps.get(name);
+      const fromSpec = name === spec && !(observed && isLegacyDeployment(observed));
+      const obj = fromSpec
+        ? computeVersionDeployment(md, n, this.spec)
+        : observed
+          ? computeRetainedDeployment(md, observed, n)
+          : undefined;
       if (!obj) continue;
       deployments.push({ obj, down: n < (observed?.spec?.replicas ?? 0) });
-      if (!serving.has(v)) continue;
-      const svcName = obj.metadata?.name ?? childName(this.name, v);
-      const observedSvc = this.services.get(svcName);
+      if (!serving.has(name)) continue;
+      const observedSvc = this.services.get(name);
+      const track = this.track(name) ?? this.spec;
       services.push(
-        v === this.specVersion
-          ? computeVersionService(md, v)
+        fromSpec
+          ? computeVersionService(md, this.spec)
           : observedSvc
-            ? computeRetainedService(md, observedSvc, v)
-            : computeVersionService(md, v, observed?.spec?.template),
+            ? computeRetainedService(md, observedSvc, track.version)
+            : computeVersionService(md, track, observed?.spec?.template),
       );
     }
 
     // The clients' Service and the preview Service.
-    let active = stable ?? this.specVersion;
-    if (r?.switchedAt !== undefined) active = r.version;
+    // The stable track (by its status when its Deployment is gone), the spec's before the first.
+    let active: string | undefined = s.stableVersion === undefined ? spec : stable;
+    if (r?.switchedAt !== undefined) active = spec;
     else if (this.strategy === "BlueGreen" && stable !== undefined && !stableUp) {
-      const selected = this.clientsSelectedVersion();
-      // The clients stay where they are until the stable version is Available again: on a
-      // version kept for scale-down, or on the one they were switched to before its rollout
+      const selected = this.clientsSelected();
+      // The clients stay where they are until the stable track is Available again: on a
+      // track kept for scale-down, or on the one they were switched to before its rollout
       // started again (a template change right after the switch) while it has ready pods.
-      const kept = (s.scaleDown ?? []).some((e) => e.version === selected);
+      const kept = selected !== undefined && draining.has(selected);
       const restarted =
         selected !== undefined &&
-        selected === r?.version &&
+        r !== undefined &&
+        selected === spec &&
         (this.deps.get(selected)?.status?.readyReplicas ?? 0) > 0;
       if (selected !== undefined && (kept || restarted)) active = selected;
     }
-    services.push(computeClientsService(md, active));
+    services.push(computeClientsService(md, this.selectorOf(active)));
     const previewName = previewServiceName(md);
     if (this.strategy === "BlueGreen" && r && r.switchedAt === undefined) {
-      services.push(computePreviewService(md, r.version));
+      services.push(computePreviewService(md, this.spec.selector));
     } else if (this.services.has(previewName)) {
       del.push({ kind: "Service", name: previewName });
     }
@@ -920,25 +1061,39 @@ class Planner {
     return { apply, del };
   }
 
+  /** The pod selector of a track (the stable one's from the status when its Deployment is gone). */
+  selectorOf(name: string | undefined): Record<string, string> {
+    const t = name !== undefined ? this.track(name) : undefined;
+    if (t) return t.selector;
+    return trackSelector(this.md, this.s.stableVersion ?? this.specVersion, this.s.stableRevision);
+  }
+
   finishStatus(mode: Mode): void {
     const s = this.s;
     const gen = this.md.metadata?.generation;
     const r = s.rollout;
     const stable = s.stableVersion;
-    const servingVersion = stable ?? this.specVersion;
-    const servingDep = this.deps.get(servingVersion);
+    const servingVersion = stable === undefined ? this.specLabel : this.stableLabel;
+    const servingName = stable === undefined ? this.spec.name : this.stableName();
+    const servingDep = servingName !== undefined ? this.deps.get(servingName) : undefined;
     s.replicas = servingDep?.status?.readyReplicas ?? 0;
 
     s.traffic = computeTraffic(
       this.input.observed,
-      stable ?? (mode === "first" ? this.specVersion : undefined),
-      r?.version,
+      stable !== undefined
+        ? { version: stable, revision: s.stableRevision }
+        : mode === "first"
+          ? { version: this.specVersion, revision: this.revision }
+          : undefined,
+      r,
     );
     if (r) {
       s.candidateVersion = r.version;
-      s.candidateWeight = s.traffic.find((t) => t.version === r.version)?.weight ?? 0;
+      s.candidateRevision = r.revision;
+      s.candidateWeight = candidateWeightOf(s.traffic, r);
     } else {
       delete s.candidateVersion;
+      delete s.candidateRevision;
       delete s.candidateWeight;
       delete s.currentStep;
     }
@@ -950,7 +1105,7 @@ class Planner {
     const ok = (reason: string, message = ""): C => ({ status: "False", reason, message });
     const ready0 = servingDep?.status?.readyReplicas ?? 0;
     if (mode === "first") {
-      const message = `waiting for ${this.specVersion} to be Available: ${servingDep?.status?.availableReplicas ?? 0}/${this.total} replica(s) available`;
+      const message = `waiting for ${this.specLabel} to be Available: ${servingDep?.status?.availableReplicas ?? 0}/${this.total} replica(s) available`;
       s.phase = "Progressing";
       ready = { status: "False", reason: Reasons.WaitingForAvailable, message };
       reconciling = { status: "True", reason: Reasons.WaitingForAvailable, message };
@@ -972,8 +1127,8 @@ class Planner {
       const a = s.aborted;
       const message =
         a.reason === Reasons.RolledBack
-          ? `${a.message ?? `rolled back to ${stable}`}`
-          : `the rollout of ${a.version} was stopped: ${a.message ?? a.reason}; ${stable} serves all traffic; change the spec or retry`;
+          ? `${a.message ?? `rolled back to ${this.stableLabel}`}`
+          : `the rollout of ${this.describe(a.version, a.revision)} was stopped: ${a.message ?? a.reason}; ${this.stableLabel} serves all traffic; change the spec or retry`;
       s.phase = "Degraded";
       ready = { status: "False", reason: a.reason, message };
       reconciling = ok(a.reason, message);
@@ -1023,7 +1178,7 @@ class Planner {
           : step?.setWeight !== undefined
             ? `step ${i + 1}/${n}, weight ${step.setWeight}%`
             : `step ${i + 1}/${n}, pause ${step?.pause?.duration ?? "until promote"}`;
-      return `rolling out ${r.version} beside ${s.stableVersion}: ${where}; ${avail}/${sizes.candidate} candidate replica(s) available${held}`;
+      return `rolling out ${this.describe(r.version, r.revision)} beside ${this.stableLabel}: ${where}; ${avail}/${sizes.candidate} candidate replica(s) available${held}`;
     }
     const stage =
       r.switchedAt !== undefined
@@ -1033,7 +1188,7 @@ class Planner {
           : r.availableAt !== undefined
             ? "preview Available and healthy, waiting for promotion"
             : `preview at ${previewReplicasOf(this.md)} replica(s)`;
-    return `rolling out ${r.version} beside ${s.stableVersion} (blue/green): ${stage}${held}`;
+    return `rolling out ${this.describe(r.version, r.revision)} beside ${this.stableLabel} (blue/green): ${stage}${held}`;
   }
 
   /** The soonest time-driven change: pause end, next check, deadline, auto-promotion, scale-down. */
@@ -1064,7 +1219,7 @@ class Planner {
       const measurable =
         r.switchedAt === undefined &&
         r.promote !== "Full" &&
-        (this.deps.get(r.version)?.status?.availableReplicas ?? 0) >= 1;
+        (this.specDep?.status?.availableReplicas ?? 0) >= 1;
       if (measurable) {
         const view: ModelDeployment = { ...this.md, status: s };
         for (const check of checksOf(this.md)) {
@@ -1085,6 +1240,33 @@ class Planner {
     if (all.length === 0) return undefined;
     return Math.max(0, Math.min(...all) - this.nowMs);
   }
+}
+
+/** The candidate's weight in `traffic`: the entry of its version at its revision. */
+function candidateWeightOf(
+  traffic: readonly TrafficWeight[],
+  r: { version: string; revision: string },
+): number {
+  return (
+    traffic.find((t) => t.version === r.version && (t.revision === undefined || t.revision === r.revision))
+      ?.weight ?? 0
+  );
+}
+
+/** Is a status entry (scaleDown) of the track `t`? An entry without a revision matches any. */
+function sameTrack(
+  e: { version: string; revision?: string | undefined },
+  t: { version: string; revision?: string | undefined },
+): boolean {
+  return (
+    e.version === t.version &&
+    (e.revision === undefined || t.revision === undefined || e.revision === t.revision)
+  );
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
 }
 
 function clone<T>(value: T): T {
@@ -1109,8 +1291,12 @@ function planInvalid(input: PlanInput, problems: string): Plan {
   if (gen !== undefined) s.observedGeneration = gen;
   s.phase = "Degraded";
   s.message = message;
-  s.traffic = computeTraffic(input.observed, s.stableVersion, s.rollout?.version);
-  if (s.rollout) s.candidateWeight = s.traffic.find((t) => t.version === s.rollout?.version)?.weight ?? 0;
+  s.traffic = computeTraffic(
+    input.observed,
+    s.stableVersion !== undefined ? { version: s.stableVersion, revision: s.stableRevision } : undefined,
+    s.rollout,
+  );
+  if (s.rollout) s.candidateWeight = candidateWeightOf(s.traffic, s.rollout);
   const g = gen !== undefined ? { observedGeneration: gen } : {};
   s.conditions = setCondition(
     s.conditions,

@@ -193,6 +193,52 @@ describe("cli formatting", () => {
     expect(formatList([rollingOut], { now: NOW, allNamespaces: false }).split("\n")[0]).to.match(/^NAME /);
   });
 
+  it("tells the two revisions apart while a new pod template of the stable version rolls out", () => {
+    const sameVersion = md({
+      ...rollingOut.status,
+      stableVersion: "2.1.0",
+      stableRevision: "aaaaaaaaaa",
+      candidateVersion: "2.1.0",
+      candidateRevision: "bbbbbbbbbb",
+      traffic: [
+        { version: "2.1.0", revision: "aaaaaaaaaa", weight: 75, readyEndpoints: 3 },
+        { version: "2.1.0", revision: "bbbbbbbbbb", weight: 25, readyEndpoints: 1 },
+      ],
+    });
+    expect(statusLine(sameVersion)).to.match(
+      /^Progressing: 2\.1\.0 \(revision bbbbbbbbbb\) at 25% \(stable revision aaaaaaaaaa\), step 2\/4/,
+    );
+    expect(formatList([sameVersion], { now: NOW, allNamespaces: false }).split("\n")[1]).to.include(
+      "2.1.0@bbbbbbbbbb",
+    );
+    const withRevision = (d: V1Deployment, revision: string): V1Deployment => ({
+      ...d,
+      metadata: { ...d.metadata, annotations: { "mlops.dev/revision": revision } },
+    });
+    const lines = formatGet(
+      {
+        md: sameVersion,
+        deployments: [
+          withRevision(deployment("fraud-detector-2-1-0-bbbbbbbbbb", "2.1.0", 1, 1), "bbbbbbbbbb"),
+          withRevision(deployment("fraud-detector-2-1-0", "2.1.0", 3, 3), "aaaaaaaaaa"),
+        ],
+        events: [],
+        steps: computeStepPlan(sameVersion),
+      },
+      { now: NOW, unicode: false },
+    ).split("\n");
+    expect(lines).to.include("Candidate:  2.1.0 (revision bbbbbbbbbb)");
+    const versions = lines
+      .slice(lines.indexOf("Versions:") + 2, lines.indexOf("Versions:") + 4)
+      .map((l) => l.trim().split(/\s+/).slice(0, 3));
+    expect(versions).to.deep.equal([
+      ["2.1.0", "stable", "fraud-detector-2-1-0"],
+      ["2.1.0", "candidate", "fraud-detector-2-1-0-bbbbbbbbbb"],
+    ]);
+    expect(lines).to.include("  2.1.0@aaaaaaaaaa  ###############.....  75%  3 ready endpoints");
+    expect(lines).to.include("  2.1.0@bbbbbbbbbb  #####...............  25%  1 ready endpoint");
+  });
+
   it("shows versions, traffic bars, the current step, checks, conditions and events", () => {
     const events: EventRow[] = [
       { type: "Normal", reason: "RolloutStarted", message: "rolling out 2.1.0", time: ago(100), count: 1 },

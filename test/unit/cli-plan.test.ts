@@ -21,7 +21,12 @@ function tableAfter(text: string, title: RegExp): string[][] {
 
 interface Child {
   kind: string;
-  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    labels: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   spec: {
     replicas?: number;
     selector?: Record<string, unknown>;
@@ -80,8 +85,14 @@ describe("cli plan", () => {
     expect(deployment!.kind).to.equal("Deployment");
     expect(deployment!.metadata).to.deep.include({ name: "fraud-detector-1-0-0", namespace: "default" });
     expect(deployment!.spec.replicas).to.equal(4);
+    const revision = deployment!.metadata.annotations?.["mlops.dev/revision"];
+    expect(revision).to.match(/^[0-9a-f]{10}$/);
     expect(deployment!.spec.selector).to.deep.equal({
-      matchLabels: { "mlops.dev/model": "fraud-detector", "mlops.dev/version": "1.0.0" },
+      matchLabels: {
+        "mlops.dev/model": "fraud-detector",
+        "mlops.dev/version": "1.0.0",
+        "mlops.dev/revision": revision,
+      },
     });
     expect(deployment!.spec.template!.spec.containers[0]!.env).to.deep.include({
       name: "MODEL_URI",

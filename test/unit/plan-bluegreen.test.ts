@@ -13,9 +13,11 @@ describe("plan: blue/green", () => {
       healthChecks: { checks: [promCheck()] },
     });
     const pass = measured("Successful");
+    const oldRevision = sim.md.status?.stableRevision;
     expect(sim.clientsSelector()).to.deep.equal({
       "mlops.dev/model": "fraud-detector",
       "mlops.dev/version": "1.0.0",
+      "mlops.dev/revision": oldRevision,
     });
     expect(sim.md.status?.strategy).to.equal("BlueGreen");
 
@@ -27,6 +29,7 @@ describe("plan: blue/green", () => {
     expect(sim.services.get("fraud-detector-preview")?.spec?.selector).to.deep.equal({
       "mlops.dev/model": "fraud-detector",
       "mlops.dev/version": "2.0.0",
+      "mlops.dev/revision": p.status.candidateRevision,
     });
     expect(sim.services.get("fraud-detector-preview")?.metadata?.labels?.["mlops.dev/role"]).to.equal(
       "preview",
@@ -69,7 +72,7 @@ describe("plan: blue/green", () => {
     expect(p.status.stableVersion).to.equal("2.0.0");
     expect(p.status.rollout).to.equal(undefined);
     const after = new Date(sim.now.getTime() + 60_000).toISOString();
-    expect(p.status.scaleDown).to.deep.equal([{ version: "1.0.0", after }]);
+    expect(p.status.scaleDown).to.deep.equal([{ version: "1.0.0", revision: oldRevision, after }]);
     expect(sim.replicas("1.0.0")).to.equal(4); // kept ready for scaleDownDelaySeconds
     expect(p.status.phase).to.equal("Healthy");
     expect(p.requeueAfterMs).to.equal(60_000);

@@ -8,6 +8,9 @@ import {
   computeRevision,
   computeVersionDeployment,
   computeVersionService,
+  observedTrack,
+  specTrack,
+  trackSelector,
 } from "../../src/plan/index.ts";
 import { makeMd } from "./plan-fixtures.ts";
 
@@ -44,13 +47,19 @@ describe("plan: children", () => {
       annotations: { "mlops.dev/revision": computeRevision(md) },
     });
     expect(d.spec?.replicas).to.equal(3);
+    // The revision is in the selector: another pod template of 2.1.0 gets a Deployment of its own.
     expect(d.spec?.selector).to.deep.equal({
-      matchLabels: { "mlops.dev/model": "fraud-detector", "mlops.dev/version": "2.1.0" },
+      matchLabels: {
+        "mlops.dev/model": "fraud-detector",
+        "mlops.dev/version": "2.1.0",
+        "mlops.dev/revision": computeRevision(md),
+      },
     });
     expect(d.spec?.template.metadata?.labels).to.deep.equal({
       app: "fraud",
       "mlops.dev/model": "fraud-detector",
       "mlops.dev/version": "2.1.0",
+      "mlops.dev/revision": computeRevision(md),
     });
     const env = (i: number) => d.spec?.template.spec?.containers[i]?.env;
     expect(env(0)).to.deep.equal([
@@ -111,9 +120,9 @@ describe("plan: children", () => {
     expect(d.metadata?.labels?.["mlops.dev/version"]).to.equal("1.0.0");
     expect(d).to.not.have.property("status");
     expect(d.metadata).to.not.have.property("resourceVersion");
-    expect(computeVersionService(md, "1.0.0", observed.spec?.template).spec?.ports?.[0]?.targetPort).to.equal(
-      9000,
-    );
+    const svc = computeVersionService(md, observedTrack(md, observed), observed.spec?.template);
+    expect(svc.spec?.ports?.[0]?.targetPort).to.equal(9000);
+    expect(svc.spec?.selector).to.deep.equal(observed.spec?.selector?.matchLabels);
   });
 
   const ports: { name: string; service?: object; ports?: object[]; targetPort: number | string }[] = [
@@ -130,7 +139,7 @@ describe("plan: children", () => {
     it(`the version Service forwards port http to ${row.name}`, () => {
       const md = makeMd(row.service ? { service: row.service } : {});
       if (row.ports) md.spec.template.spec!.containers[0]!.ports = row.ports as never;
-      const svc = computeVersionService(md, "1.0.0");
+      const svc = computeVersionService(md);
       expect(svc.metadata?.name).to.equal("fraud-detector-1-0-0");
       expect(svc.metadata?.labels?.["mlops.dev/role"]).to.equal("version");
       expect(svc.metadata?.ownerReferences).to.deep.equal([owner]);
@@ -138,6 +147,7 @@ describe("plan: children", () => {
       expect(svc.spec?.selector).to.deep.equal({
         "mlops.dev/model": "fraud-detector",
         "mlops.dev/version": "1.0.0",
+        "mlops.dev/revision": computeRevision(md),
       });
       expect(svc.spec?.ports).to.deep.equal([
         { name: "http", protocol: "TCP", port: 80, targetPort: row.targetPort },
@@ -146,7 +156,7 @@ describe("plan: children", () => {
   }
 
   it("the clients' Service selects every version for a canary and the active version for blue/green", () => {
-    const canary = computeClientsService(makeMd(), "1.0.0");
+    const canary = computeClientsService(makeMd());
     expect(canary.metadata?.name).to.equal("fraud-detector");
     expect(canary.metadata?.labels).to.deep.equal({
       "mlops.dev/model": "fraud-detector",
@@ -154,17 +164,21 @@ describe("plan: children", () => {
       "mlops.dev/role": "clients",
     });
     expect(canary.spec?.selector).to.deep.equal({ "mlops.dev/model": "fraud-detector" });
-    const bg = computeClientsService(makeMd({ strategy: { blueGreen: {} } }), "1.0.0");
+    const bgMd = makeMd({ strategy: { blueGreen: {} } });
+    const bg = computeClientsService(bgMd, trackSelector(bgMd, "1.0.0", "abc"));
     expect(bg.spec?.selector).to.deep.equal({
       "mlops.dev/model": "fraud-detector",
       "mlops.dev/version": "1.0.0",
+      "mlops.dev/revision": "abc",
     });
-    const preview = computePreviewService(makeMd({ strategy: { blueGreen: {} } }), "2.0.0");
+    expect(computeClientsService(bgMd).spec?.selector).to.deep.equal(specTrack(bgMd).selector);
+    const preview = computePreviewService(bgMd, trackSelector(bgMd, "2.0.0", "def"));
     expect(preview.metadata?.name).to.equal("fraud-detector-preview");
     expect(preview.metadata?.labels?.["mlops.dev/role"]).to.equal("preview");
     expect(preview.spec?.selector).to.deep.equal({
       "mlops.dev/model": "fraud-detector",
       "mlops.dev/version": "2.0.0",
+      "mlops.dev/revision": "def",
     });
   });
 });

@@ -3,7 +3,13 @@
 // Available only when a test says so (settle), as a Deployment controller would.
 import type { V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import fc from "fast-check";
-import { ACTIONS, ANNOTATION_ACTION, LABEL_MODEL, LABEL_VERSION } from "../../src/api/constants.ts";
+import {
+  ACTIONS,
+  ANNOTATION_ACTION,
+  ANNOTATION_REVISION,
+  LABEL_MODEL,
+  LABEL_VERSION,
+} from "../../src/api/constants.ts";
 import type { HealthCheck, ModelDeployment, ModelDeploymentSpec } from "../../src/api/types.ts";
 import { plan, planChecks } from "../../src/plan/index.ts";
 import type { DueCheck, Measurement, Observed, Plan } from "../../src/plan/types.ts";
@@ -184,10 +190,11 @@ export class Sim {
     meta.resourceVersion = String(Number(meta.resourceVersion ?? "0") + 1);
   }
 
-  /** The Deployment controller catches up: every (or one) version is Available at its replicas. */
-  settle(version?: string): this {
+  /** The Deployment controller catches up: every (or one) version (at one revision) is Available at its replicas. */
+  settle(version?: string, revision?: string): this {
     for (const d of this.deployments.values()) {
       if (version !== undefined && d.metadata?.labels?.[LABEL_VERSION] !== version) continue;
+      if (revision !== undefined && d.metadata?.annotations?.[ANNOTATION_REVISION] !== revision) continue;
       const n = d.spec?.replicas ?? 1;
       d.status = {
         observedGeneration: d.metadata?.generation,
@@ -201,8 +208,8 @@ export class Sim {
   }
 
   /** The controller saw the spec but only `available` pods are up. */
-  partly(version: string, available: number): this {
-    const d = this.deployment(version);
+  partly(version: string, available: number, revision?: string): this {
+    const d = this.deployment(version, revision);
     if (d) {
       d.status = {
         observedGeneration: d.metadata?.generation,
@@ -215,12 +222,17 @@ export class Sim {
     return this;
   }
 
-  deployment(version: string): V1Deployment | undefined {
-    return [...this.deployments.values()].find((d) => d.metadata?.labels?.[LABEL_VERSION] === version);
+  /** The Deployment of `version` (at `revision`, when given). */
+  deployment(version: string, revision?: string): V1Deployment | undefined {
+    return [...this.deployments.values()].find(
+      (d) =>
+        d.metadata?.labels?.[LABEL_VERSION] === version &&
+        (revision === undefined || d.metadata?.annotations?.[ANNOTATION_REVISION] === revision),
+    );
   }
 
-  replicas(version: string): number | undefined {
-    return this.deployment(version)?.spec?.replicas;
+  replicas(version: string, revision?: string): number | undefined {
+    return this.deployment(version, revision)?.spec?.replicas;
   }
 
   clientsSelector(): Record<string, string> | undefined {
@@ -373,18 +385,25 @@ export function propertyMd(blueGreen: boolean, spec: Partial<ModelDeploymentSpec
 
 /** Carries out a command that changes the world (reconciles are the caller's). */
 export function applyWorldCmd(sim: Sim, c: WorldCmd): void {
-  const candidate = () => sim.md.status?.candidateVersion ?? sim.md.spec.model.version;
+  const s = sim.md.status;
+  const candidate = (): [string, string | undefined] =>
+    s?.candidateVersion !== undefined
+      ? [s.candidateVersion, s.candidateRevision]
+      : [sim.md.spec.model.version, undefined];
   switch (c.t) {
     case "settle":
       if (c.of === undefined) sim.settle();
       else {
-        const v = c.of === "stable" ? sim.md.status?.stableVersion : sim.md.status?.candidateVersion;
-        if (v !== undefined) sim.settle(v);
+        const [v, r] =
+          c.of === "stable"
+            ? [s?.stableVersion, s?.stableRevision]
+            : [s?.candidateVersion, s?.candidateRevision];
+        if (v !== undefined) sim.settle(v, r);
       }
       break;
     case "partly": {
-      const v = c.of === "stable" ? sim.md.status?.stableVersion : candidate();
-      if (v !== undefined) sim.partly(v, Math.min(c.n, sim.replicas(v) ?? 0));
+      const [v, r] = c.of === "stable" ? [s?.stableVersion, s?.stableRevision] : candidate();
+      if (v !== undefined) sim.partly(v, Math.min(c.n, sim.replicas(v, r) ?? 0), r);
       break;
     }
     case "advance":
@@ -414,4 +433,16 @@ export function labelsOf(d: { metadata?: { labels?: Record<string, string> } } |
   return d?.metadata?.labels ?? {};
 }
 
-export { LABEL_MODEL, LABEL_VERSION };
+/** A track's key in tests: version@revision. */
+export function trackKey(version: string | undefined, revision: string | undefined): string | undefined {
+  return version === undefined ? undefined : `${version}@${revision ?? ""}`;
+}
+
+/** The track key of a Deployment: its version label @ its revision annotation. */
+export function deploymentKey(
+  d: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } } | undefined,
+): string | undefined {
+  return trackKey(d?.metadata?.labels?.[LABEL_VERSION], d?.metadata?.annotations?.[ANNOTATION_REVISION]);
+}
+
+export { ANNOTATION_REVISION, LABEL_MODEL, LABEL_VERSION };

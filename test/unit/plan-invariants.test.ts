@@ -17,6 +17,7 @@ import { Reasons } from "../../src/api/reasons.ts";
 import type { Measurement, Observed, Plan } from "../../src/plan/index.ts";
 import {
   applyWorldCmd,
+  deploymentKey,
   LABEL_VERSION,
   measured,
   type Outcome,
@@ -25,6 +26,7 @@ import {
   Sim,
   simCmd,
   type SimCmd,
+  trackKey,
 } from "./plan-fixtures.ts";
 
 // ---- random specs ------------------------------------------------------------------------
@@ -119,32 +121,33 @@ function history(blueGreen: boolean): fc.Arbitrary<SimCmd[]> {
 
 // ---- reading plans and the simulated world --------------------------------------------------
 
-const versionOf = (o: { metadata?: { labels?: Record<string, string> } }) =>
-  o.metadata?.labels?.[LABEL_VERSION];
+// Versions are told apart by track: version@revision (a new pod template of the stable
+// version rolls out beside it, like a new version).
 
-function plannedDeployment(p: Plan, version: string): V1Deployment | undefined {
-  return p.apply.find((o) => o.kind === "Deployment" && versionOf(o) === version) as V1Deployment | undefined;
+function plannedDeployment(p: Plan, key: string): V1Deployment | undefined {
+  return p.apply.find((o) => o.kind === "Deployment" && deploymentKey(o) === key) as V1Deployment | undefined;
 }
 
-/** The replicas a plan gives `version` (undefined: it applies no Deployment of it). */
-function plannedReplicas(p: Plan, version: string): number | undefined {
-  return plannedDeployment(p, version)?.spec?.replicas;
+/** The replicas a plan gives track `key` (undefined: it applies no Deployment of it). */
+function plannedReplicas(p: Plan, key: string): number | undefined {
+  return plannedDeployment(p, key)?.spec?.replicas;
 }
 
-/** The version the clients' Service NAME selects among `objects` (blue/green selects one). */
+/** The track the clients' Service NAME selects among `objects` (blue/green selects one). */
 function selectedVersion(objects: readonly KubernetesObject[], name: string): string | undefined {
   const svc = objects.find((o) => o.kind === "Service" && o.metadata?.name === name) as V1Service | undefined;
-  return svc?.spec?.selector?.[LABEL_VERSION];
+  const sel = svc?.spec?.selector;
+  return trackKey(sel?.[LABEL_VERSION], sel?.["mlops.dev/revision"]);
 }
 
-function observedDeployment(observed: Observed, version: string): V1Deployment | undefined {
-  return observed.deployments.find((d) => versionOf(d) === version);
+function observedDeployment(observed: Observed, key: string): V1Deployment | undefined {
+  return observed.deployments.find((d) => deploymentKey(d) === key);
 }
 
-const readyOf = (observed: Observed, version: string) =>
-  observedDeployment(observed, version)?.status?.readyReplicas ?? 0;
+const readyOf = (observed: Observed, key: string) =>
+  observedDeployment(observed, key)?.status?.readyReplicas ?? 0;
 
-/** Ready pods behind the clients' Service per version, counted from the simulated Deployments. */
+/** Ready pods behind the clients' Service per track, counted from the simulated Deployments. */
 function readyBehindClients(observed: Observed, name: string): Map<string, number> {
   const out = new Map<string, number>();
   const selector = observed.services.find((svc) => svc.metadata?.name === name)?.spec?.selector;
@@ -152,7 +155,7 @@ function readyBehindClients(observed: Observed, name: string): Map<string, numbe
   for (const d of observed.deployments) {
     const labels = d.spec?.template?.metadata?.labels ?? {};
     if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
-    const v = versionOf(d);
+    const v = deploymentKey(d);
     const n = d.status?.readyReplicas ?? 0;
     if (v !== undefined && n > 0) out.set(v, (out.get(v) ?? 0) + n);
   }
@@ -167,11 +170,11 @@ function stepWeight(steps: readonly CanaryStep[], index: number): number {
   return w;
 }
 
-/** The share of traffic the planner means `version` to have, by its status. */
-function intendedWeight(md: ModelDeployment, status: ModelDeploymentStatus, version: string): number {
-  if (status.stableVersion === version) return 100;
+/** The share of traffic the planner means track `key` to have, by its status. */
+function intendedWeight(md: ModelDeployment, status: ModelDeploymentStatus, key: string): number {
+  if (trackKey(status.stableVersion, status.stableRevision) === key) return 100;
   const r = status.rollout;
-  if (r?.version !== version) return 0;
+  if (r === undefined || trackKey(r.version, r.revision) !== key) return 0;
   if (status.strategy === "BlueGreen") return r.switchedAt !== undefined ? 100 : 0;
   return stepWeight(md.spec.strategy?.canary?.steps ?? [], status.currentStep ?? 0);
 }
@@ -225,9 +228,10 @@ function checkTraffic({ md, observed, p }: StepFacts): void {
   const expected = readyBehindClients(observed, md.metadata!.name!);
   const ready = [...expected.values()].reduce((a, b) => a + b, 0);
   for (const t of traffic) {
-    expect(Number.isInteger(t.weight), `weight of ${t.version}: ${t.weight}`).to.equal(true);
-    expect(t.weight, `weight of ${t.version}`).to.be.within(0, 100);
-    expect(t.readyEndpoints, `ready endpoints of ${t.version}`).to.equal(expected.get(t.version) ?? 0);
+    const key = trackKey(t.version, t.revision) ?? "";
+    expect(Number.isInteger(t.weight), `weight of ${key}: ${t.weight}`).to.equal(true);
+    expect(t.weight, `weight of ${key}`).to.be.within(0, 100);
+    expect(t.readyEndpoints, `ready endpoints of ${key}`).to.equal(expected.get(key) ?? 0);
     if (t.weight > 0) expect(t.readyEndpoints, `${t.version} has weight ${t.weight}`).to.be.greaterThan(0);
     if (ready > 0)
       expect(
@@ -237,7 +241,7 @@ function checkTraffic({ md, observed, p }: StepFacts): void {
   }
   for (const v of expected.keys())
     expect(
-      traffic.map((t) => t.version),
+      traffic.map((t) => trackKey(t.version, t.revision)),
       `${v} has ready endpoints`,
     ).to.include(v);
   const sum = traffic.reduce((a, t) => a + t.weight, 0);
@@ -285,10 +289,11 @@ function checkFailedMeasurement(h: History, { md, measurements, p }: StepFacts):
   const failing = (p.status.checks ?? []).filter((c) => c.phase === "Failed" || c.phase === "Error");
   if (failedNow.length === 0 && failing.length === 0) return;
   const why = `after ${JSON.stringify(failedNow.length ? failedNow : failing)}`;
-  const before = plannedReplicas(prev, r.version) ?? 0;
-  expect(plannedReplicas(p, r.version) ?? 0, `${r.version}'s replicas ${why}`).to.be.at.most(before);
-  expect(intendedWeight(md, p.status, r.version), `${r.version}'s weight ${why}`).to.be.at.most(
-    intendedWeight(md, prev.status, r.version),
+  const key = trackKey(r.version, r.revision) ?? "";
+  const before = plannedReplicas(prev, key) ?? 0;
+  expect(plannedReplicas(p, key) ?? 0, `${key}'s replicas ${why}`).to.be.at.most(before);
+  expect(intendedWeight(md, p.status, key), `${key}'s weight ${why}`).to.be.at.most(
+    intendedWeight(md, prev.status, key),
   );
 }
 
@@ -302,15 +307,17 @@ function checkStableShare({ md, observed, p }: StepFacts): void {
   if (s.strategy !== "Canary" || !r || s.stableVersion === undefined) return;
   const total = md.spec.replicas ?? 1;
   const w = stepWeight(md.spec.strategy?.canary?.steps ?? [], s.currentStep ?? 0);
-  const stable = plannedReplicas(p, s.stableVersion);
+  const stableKey = trackKey(s.stableVersion, s.stableRevision) ?? "";
+  const candidateKey = trackKey(r.version, r.revision) ?? "";
+  const stable = plannedReplicas(p, stableKey);
   const where = `step ${s.currentStep}, weight ${w}, replicas ${total}`;
   expect(stable, `${s.stableVersion}'s Deployment at ${where}`).to.not.equal(undefined);
   expect(stable, `${s.stableVersion}'s replicas at ${where}`).to.be.at.least(
     Math.ceil((total * (100 - w)) / 100),
   );
   const candidateUp = Math.min(
-    observedDeployment(observed, r.version)?.status?.availableReplicas ?? 0,
-    plannedReplicas(p, r.version) ?? 0,
+    observedDeployment(observed, candidateKey)?.status?.availableReplicas ?? 0,
+    plannedReplicas(p, candidateKey) ?? 0,
   );
   expect(
     stable,
@@ -323,7 +330,11 @@ function checkNeverTouched({ md, observed, p }: StepFacts): void {
   for (const o of p.apply)
     expect(o.kind, `applies ${o.kind} ${o.metadata?.name}`).to.be.oneOf(["Deployment", "Service"]);
   const kept = new Set<string>();
-  for (const v of [p.status.stableVersion, p.status.rollout?.version]) {
+  const r = p.status.rollout;
+  for (const v of [
+    trackKey(p.status.stableVersion, p.status.stableRevision),
+    r && trackKey(r.version, r.revision),
+  ]) {
     if (v === undefined) continue;
     const d = observedDeployment(observed, v);
     if (d?.metadata?.name) kept.add(d.metadata.name);

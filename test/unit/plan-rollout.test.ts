@@ -1,7 +1,7 @@
 // The rollout state machine, walked reconcile by reconcile with a simulated cluster: what a
 // user sees in status, conditions, Events and the children after each step.
 import { expect } from "chai";
-import { plan } from "../../src/plan/index.ts";
+import { computeRevision, plan, planChecks } from "../../src/plan/index.ts";
 import { httpCheck, makeMd, measured, promCheck, Sim, stableSim, T0 } from "./plan-fixtures.ts";
 
 const reasons = (events: { reason: string }[]) => events.map((e) => e.reason);
@@ -60,23 +60,155 @@ describe("plan: first version", () => {
     expect(sim.condition("Ready")?.observedGeneration).to.equal(2);
   });
 
-  it("updates the stable version's Deployment in place when only its template changes, and says so", () => {
-    const sim = stableSim();
-    const before = sim.md.status?.stableRevision;
+  it("a first version whose template changes before it is Available starts again on a Deployment of its own", () => {
+    const sim = new Sim(makeMd());
+    sim.reconcile();
+    sim.partly("1.0.0", 3);
     sim.edit((s) => (s.template.spec!.containers[0]!.image = "registry.example/fraud:1-patched"));
     const p = sim.reconcile();
-    expect(p.status.rollout).to.equal(undefined);
-    expect(p.status.stableRevision).to.not.equal(before);
-    expect(reasons(p.events)).to.deep.equal(["UpdatedInPlace"]);
-    expect(p.events[0]?.message).to.include("change spec.model.version for a gated rollout");
-    expect(sim.deployment("1.0.0")?.spec?.template?.spec?.containers[0]?.image).to.equal(
-      "registry.example/fraud:1-patched",
-    );
-    expect(p.status.phase).to.equal("Progressing");
+    expect(p.status.stableVersion).to.equal(undefined);
+    const names = [...sim.deployments.keys()];
+    expect(names).to.deep.equal(["fraud-detector-1-0-0", `fraud-detector-1-0-0-${computeRevision(sim.md)}`]);
+    expect(sim.replicas("1.0.0", computeRevision(sim.md))).to.equal(10);
     sim.settle();
     const p2 = sim.reconcile();
+    expect(p2.status.stableRevision).to.equal(computeRevision(sim.md));
     expect(p2.status.phase).to.equal("Healthy");
-    expect(p2.events).to.deep.equal([]);
+  });
+});
+
+describe("plan: a new pod template of the stable version", () => {
+  const patch = (sim: Sim, image = "registry.example/fraud:1-patched") =>
+    sim.edit((s) => (s.template.spec!.containers[0]!.image = image));
+
+  it("rolls out beside the old one like a new version: steps, checks, promotion, the old revision at 0", () => {
+    const sim = stableSim({ healthChecks: { interval: "10s", checks: [httpCheck()] } });
+    const oldRevision = sim.md.status!.stableRevision!;
+    patch(sim);
+    const newRevision = computeRevision(sim.md);
+    let p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["RolloutStarted"]);
+    expect(p.events[0]?.message).to.include(`a new pod template of 1.0.0 (revision ${newRevision}`);
+    expect(p.status).to.deep.include({
+      stableVersion: "1.0.0",
+      stableRevision: oldRevision,
+      candidateVersion: "1.0.0",
+      candidateRevision: newRevision,
+      currentStep: 0,
+      phase: "Progressing",
+    });
+    // Its own Deployment and Service, selecting only its pods; the old one is untouched.
+    const name = `fraud-detector-1-0-0-${newRevision}`;
+    const d = sim.deployments.get(name);
+    expect(d?.spec?.replicas).to.equal(2);
+    expect(d?.spec?.selector?.matchLabels).to.deep.equal({
+      "mlops.dev/model": "fraud-detector",
+      "mlops.dev/version": "1.0.0",
+      "mlops.dev/revision": newRevision,
+    });
+    expect(d?.spec?.template?.spec?.containers[0]?.image).to.equal("registry.example/fraud:1-patched");
+    expect(sim.services.get(name)?.spec?.selector).to.deep.equal(d?.spec?.selector?.matchLabels);
+    const old = sim.deployments.get("fraud-detector-1-0-0");
+    expect(old?.spec?.replicas).to.equal(10);
+    expect(old?.spec?.template?.spec?.containers[0]?.image).to.equal("registry.example/fraud:1");
+    expect(sim.services.get("fraud-detector-1-0-0")?.spec?.selector?.["mlops.dev/revision"]).to.equal(
+      oldRevision,
+    );
+
+    // Checks target the new revision's own Service.
+    sim.settle().advance(1000);
+    const due = planChecks(sim.md, sim.observed(), sim.now);
+    expect(due.map((c) => c.url)).to.deep.equal([
+      `http://${name}.models.svc:80/v2/models/fraud-detector/ready`,
+    ]);
+    sim.runUntil((x) => x.md.status?.currentStep === 1, measured("Successful"));
+    p = sim.last!;
+    expect(p.status.checks?.[0]).to.include({ name: "model-ready", phase: "Successful" });
+    expect(p.status.traffic).to.deep.equal([
+      { version: "1.0.0", revision: oldRevision, weight: 80, readyEndpoints: 8 },
+      { version: "1.0.0", revision: newRevision, weight: 20, readyEndpoints: 2 },
+    ]);
+    expect(p.status.candidateWeight).to.equal(20);
+
+    sim.annotate("promote-full");
+    sim.runUntil((s) => s.md.status?.stableRevision === newRevision, measured("Successful"));
+    p = sim.last!;
+    expect(reasons(p.events)).to.include("Promoted");
+    expect(p.status.candidateVersion).to.equal(undefined);
+    expect(p.status.candidateRevision).to.equal(undefined);
+    expect(p.status.history?.slice(0, 2).map((h) => `${h.version}@${h.revision}:${h.outcome}`)).to.deep.equal(
+      [`1.0.0@${newRevision}:Promoted`, `1.0.0@${oldRevision}:Promoted`],
+    );
+    expect(sim.replicas("1.0.0", oldRevision)).to.equal(0);
+    expect(sim.replicas("1.0.0", newRevision)).to.equal(10);
+    sim.settle();
+    p = sim.reconcile();
+    expect(p.status.phase).to.equal("Healthy");
+    expect(p.events).to.deep.equal([]);
+  });
+
+  it("a failing check rolls the new template back: the old revision keeps serving, the spec is kept", () => {
+    const sim = stableSim({ healthChecks: { interval: "10s", failureThreshold: 2, checks: [httpCheck()] } });
+    const oldRevision = sim.md.status!.stableRevision!;
+    patch(sim);
+    sim.runUntil((s) => s.md.status?.aborted !== undefined, measured("Failed"));
+    const p = sim.last!;
+    expect(p.status.stableRevision).to.equal(oldRevision);
+    expect(sim.condition("Stalled")).to.include({ status: "True", reason: "HealthCheckFailed" });
+    expect(sim.replicas("1.0.0", oldRevision)).to.equal(10);
+    expect(sim.replicas("1.0.0", computeRevision(sim.md))).to.equal(0);
+    expect(sim.md.spec.template.spec?.containers[0]?.image).to.equal("registry.example/fraud:1-patched");
+  });
+
+  it("setting the template back ends the rollout at once (Reverted), and rollback returns to the old revision", () => {
+    const sim = stableSim();
+    const oldRevision = sim.md.status!.stableRevision!;
+    patch(sim);
+    sim.reconcile();
+    sim.settle();
+    patch(sim, "registry.example/fraud:1");
+    let p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["RolloutReverted"]);
+    expect(p.events[0]?.message).to.include(`went back to the stable revision ${oldRevision}`);
+    expect(p.status.rollout).to.equal(undefined);
+    expect(sim.replicas("1.0.0", oldRevision)).to.equal(10);
+
+    // A promoted new template, then the rollback action: the previous revision serves again.
+    patch(sim);
+    const newRevision = computeRevision(sim.md);
+    sim.annotate("promote-full");
+    sim.runUntil((s) => s.md.status?.stableRevision === newRevision);
+    sim.settle();
+    sim.reconcile();
+    sim.annotate("rollback");
+    p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["ActionAccepted"]);
+    expect(p.events[0]?.message).to.include(`1.0.0 (revision ${oldRevision}) serves again`);
+    expect(p.status.stableRevision).to.equal(oldRevision);
+    expect(sim.replicas("1.0.0", oldRevision)).to.equal(10);
+    expect(p.status.aborted?.message).to.include(
+      `set the pod template of 1.0.0 back to revision ${oldRevision}`,
+    );
+  });
+
+  it("keeps a Deployment whose selector has no revision as it is, only setting its replicas", () => {
+    const sim = stableSim();
+    const d = sim.deployments.get("fraud-detector-1-0-0")!;
+    // A Deployment made before revisions were in selectors.
+    delete d.spec!.selector.matchLabels!["mlops.dev/revision"];
+    delete d.spec!.template.metadata!.labels!["mlops.dev/revision"];
+    const before = JSON.stringify(d.spec);
+    sim.edit((s) => (s.replicas = 10));
+    const p = sim.reconcile();
+    const applied = p.apply.find((o) => o.metadata?.name === "fraud-detector-1-0-0") as typeof d;
+    expect(JSON.stringify(applied.spec)).to.equal(before);
+    patch(sim);
+    sim.reconcile();
+    expect(sim.replicas("1.0.0", computeRevision(sim.md))).to.equal(2);
+    expect(sim.deployments.get("fraud-detector-1-0-0")?.spec?.selector?.matchLabels).to.deep.equal({
+      "mlops.dev/model": "fraud-detector",
+      "mlops.dev/version": "1.0.0",
+    });
   });
 });
 
@@ -119,8 +251,8 @@ describe("plan: canary", () => {
     expect(p.status.currentStep).to.equal(1);
     expect(reasons(p.events)).to.deep.equal(["PauseStarted"]);
     expect(p.status.traffic).to.deep.equal([
-      { version: "1.0.0", weight: 80, readyEndpoints: 8 },
-      { version: "2.0.0", weight: 20, readyEndpoints: 2 },
+      { version: "1.0.0", revision: p.status.stableRevision, weight: 80, readyEndpoints: 8 },
+      { version: "2.0.0", revision: p.status.candidateRevision, weight: 20, readyEndpoints: 2 },
     ]);
     expect(p.status.candidateWeight).to.equal(20);
     expect(p.requeueAfterMs).to.equal(10_000); // the next measurement comes before the pause ends
@@ -157,7 +289,9 @@ describe("plan: canary", () => {
     sim.settle();
     p = sim.reconcile(pass);
     expect(p.status.phase).to.equal("Healthy");
-    expect(p.status.traffic).to.deep.equal([{ version: "2.0.0", weight: 100, readyEndpoints: 10 }]);
+    expect(p.status.traffic).to.deep.equal([
+      { version: "2.0.0", revision: p.status.stableRevision, weight: 100, readyEndpoints: 10 },
+    ]);
     expect(sim.condition("Ready")?.status).to.equal("True");
     expect(p.requeueAfterMs).to.equal(undefined);
   });
@@ -399,9 +533,15 @@ describe("plan: canary", () => {
     expect(p.events.map((e) => e.reason)).to.deep.equal(["RolloutSuperseded", "RolloutStarted"]);
     expect(p.status.currentStep).to.equal(0);
     expect(p.status.history?.[0]).to.include({ version: "2.0.0", outcome: "Superseded" });
-    expect(sim.deployment("2.0.0")?.spec?.template?.spec?.containers[0]?.image).to.equal(
+    const superseded = p.status.history?.[0]?.revision;
+    const fixed = p.status.rollout?.revision;
+    expect(fixed).to.not.equal(superseded);
+    // The new template gets a Deployment of its own; the superseded one scales to 0.
+    expect(sim.deployment("2.0.0", fixed)?.spec?.template?.spec?.containers[0]?.image).to.equal(
       "registry.example/fraud:2-fixed",
     );
+    expect(sim.replicas("2.0.0", fixed)).to.equal(2);
+    expect(sim.replicas("2.0.0", superseded)).to.equal(0);
   });
 
   it("an in-flight rollout is superseded by a newer version, and reverted when the spec goes back", () => {

@@ -1,7 +1,7 @@
 // The weights the clients' Service sees, and which health checks are due with what target.
 import type { V1Deployment, V1EndpointSlice } from "@kubernetes/client-node";
 import { expect } from "chai";
-import { computeTraffic, planChecks, versionOfPod } from "../../src/plan/index.ts";
+import { computeRevision, computeTraffic, planChecks, versionOfPod } from "../../src/plan/index.ts";
 import { httpCheck, makeMd, promCheck, T0 } from "./plan-fixtures.ts";
 
 const dep = (name: string, version: string, available = 0): V1Deployment => ({
@@ -89,7 +89,7 @@ describe("plan: planChecks", () => {
       stableVersion: "1.0.0",
       rollout: {
         version: "2.0.0",
-        revision: "r",
+        revision: computeRevision(md),
         startedAt: T0.toISOString(),
         stepStartedAt: T0.toISOString(),
       },
@@ -101,6 +101,7 @@ describe("plan: planChecks", () => {
           metadata: {
             name: "fraud-detector-2-0-0",
             labels: { "mlops.dev/model": "fraud-detector", "mlops.dev/version": "2.0.0" },
+            annotations: { "mlops.dev/revision": computeRevision(md) },
           },
         },
       ],
@@ -150,6 +151,12 @@ describe("plan: planChecks", () => {
     expect(planChecks(md, observed, at(65)).map((d) => d.check.name)).to.include("slow");
     md.status!.rollout!.stepReadyAt = at(6).toISOString();
     expect(planChecks(md, observed, at(7))).to.have.length(4);
+  });
+
+  it("nothing is due for a rollout of another revision than the spec's (its template changed since)", () => {
+    const { md, observed } = rolling(2);
+    md.status!.rollout!.revision = "0123456789";
+    expect(planChecks(md, observed, T0)).to.deep.equal([]);
   });
 
   it("nothing is due without a rollout, after the switch, or after promote-full", () => {

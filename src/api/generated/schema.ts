@@ -510,10 +510,14 @@ export const modelDeploymentSchema = {
         },
         "stableRevision": {
           "type": "string",
-          "description": "Hash of the stable version's pod template."
+          "description": "Revision (hash of the pod template and model) of the stable version."
         },
         "candidateVersion": {
           "type": "string"
+        },
+        "candidateRevision": {
+          "type": "string",
+          "description": "Revision of the candidate; it differs from stableRevision also when only the pod template changed and the version stayed."
         },
         "candidateWeight": {
           "type": "integer",
@@ -537,6 +541,10 @@ export const modelDeploymentSchema = {
             "properties": {
               "version": {
                 "type": "string"
+              },
+              "revision": {
+                "type": "string",
+                "description": "Revision of the pods counted; two entries share a version while a new pod template of that version rolls out."
               },
               "weight": {
                 "type": "integer",
@@ -666,7 +674,7 @@ export const modelDeploymentSchema = {
         },
         "scaleDown": {
           "type": "array",
-          "description": "Old versions kept ready until a time (blue/green scaleDownDelaySeconds).",
+          "description": "Old versions (or revisions) kept ready until a time (blue/green scaleDownDelaySeconds).",
           "items": {
             "type": "object",
             "required": [
@@ -675,6 +683,9 @@ export const modelDeploymentSchema = {
             ],
             "properties": {
               "version": {
+                "type": "string"
+              },
+              "revision": {
                 "type": "string"
               },
               "after": {

@@ -208,10 +208,14 @@ export interface ModelDeploymentStatus {
   selector?: string;
   stableVersion?: string;
   /**
-   * Hash of the stable version's pod template.
+   * Revision (hash of the pod template and model) of the stable version.
    */
   stableRevision?: string;
   candidateVersion?: string;
+  /**
+   * Revision of the candidate; it differs from stableRevision also when only the pod template changed and the version stayed.
+   */
+  candidateRevision?: string;
   candidateWeight?: number;
   currentStep?: number;
   message?: string;
@@ -220,7 +224,7 @@ export interface ModelDeploymentStatus {
   rollout?: RolloutState;
   aborted?: AbortedRollout;
   /**
-   * Old versions kept ready until a time (blue/green scaleDownDelaySeconds).
+   * Old versions (or revisions) kept ready until a time (blue/green scaleDownDelaySeconds).
    */
   scaleDown?: ScaleDown[];
   /**
@@ -235,6 +239,10 @@ export interface ModelDeploymentStatus {
 }
 export interface TrafficWeight {
   version: string;
+  /**
+   * Revision of the pods counted; two entries share a version while a new pod template of that version rolls out.
+   */
+  revision?: string;
   weight: number;
   readyEndpoints?: number;
 }
@@ -281,6 +289,7 @@ export interface AbortedRollout {
 }
 export interface ScaleDown {
   version: string;
+  revision?: string;
   after: string;
 }
 export interface Condition {
