@@ -72,9 +72,12 @@ describe("core controller", function () {
         blockOwnerDeletion: true,
       },
     ]);
+    // The revision (hash of the pod template and model) is in the selector, so another pod
+    // template of 1.0.0 gets a Deployment of its own.
     expect(dep!.spec.selector.matchLabels).to.deep.equal({
       "mlops.dev/model": "fraud",
       "mlops.dev/version": "1.0.0",
+      "mlops.dev/revision": md.status?.stableRevision,
     });
     const env = Object.fromEntries(dep!.spec.template.spec.containers[0]!.env!.map((e) => [e.name, e.value]));
     expect(env).to.include({
@@ -93,7 +96,7 @@ describe("core controller", function () {
       controller: true,
     });
     const own = await kubectlJson<ServiceView>(["-n", ns, "get", "service", "fraud-1-0-0"]);
-    expect(own.spec.selector).to.deep.equal({ "mlops.dev/model": "fraud", "mlops.dev/version": "1.0.0" });
+    expect(own.spec.selector).to.deep.equal(dep!.spec.selector.matchLabels);
 
     // Traffic is what the clients' Service really has: 3 ready endpoints, all 1.0.0.
     const withTraffic = await waitForMd(
@@ -102,7 +105,9 @@ describe("core controller", function () {
       "traffic counted",
       (m) => m.status?.traffic?.[0]?.readyEndpoints === 3,
     );
-    expect(withTraffic.status?.traffic).to.deep.equal([{ version: "1.0.0", weight: 100, readyEndpoints: 3 }]);
+    expect(withTraffic.status?.traffic).to.deep.equal([
+      { version: "1.0.0", revision: md.status?.stableRevision, weight: 100, readyEndpoints: 3 },
+    ]);
 
     // kubectl wait works on the Ready condition, and the printer columns show the state.
     const waited = await tool("kubectl", [

@@ -3,6 +3,7 @@
 // killed in the middle of a rollout.
 import { expect } from "chai";
 import { KWOK_NEVER_READY_LABEL } from "../cluster/cluster.ts";
+import { computeRevision } from "../../src/plan/naming.ts";
 import { Exporter } from "../support/exporter.ts";
 import { createNamespace, kubectl, kubectlJson, waitFor } from "../support/kube.ts";
 import {
@@ -74,9 +75,10 @@ describe("rollouts", function () {
     expect(paused.status?.candidateVersion).to.equal("2.0.0");
     expect(condition(paused, "Reconciling")?.status).to.equal("True");
     expect(condition(paused, "Ready")?.status).to.equal("False");
+    const [r1, r2] = [paused.status?.stableRevision, paused.status?.candidateRevision];
     expect(paused.status?.traffic).to.deep.equal([
-      { version: "1.0.0", weight: 80, readyEndpoints: 8 },
-      { version: "2.0.0", weight: 20, readyEndpoints: 2 },
+      { version: "1.0.0", revision: r1, weight: 80, readyEndpoints: 8 },
+      { version: "2.0.0", revision: r2, weight: 20, readyEndpoints: 2 },
     ]);
     expect(await replicasOf(ns, "fraud")).to.deep.equal({ "fraud-1-0-0": 8, "fraud-2-0-0": 2 });
     expect(paused.status?.checks?.find((c) => c.name === "ready")?.phase).to.equal("Successful");
@@ -91,8 +93,8 @@ describe("rollouts", function () {
       (m) => m.status?.currentStep === 3 && m.status?.candidateWeight === 50,
     );
     expect(half.status?.traffic).to.deep.equal([
-      { version: "1.0.0", weight: 50, readyEndpoints: 5 },
-      { version: "2.0.0", weight: 50, readyEndpoints: 5 },
+      { version: "1.0.0", revision: r1, weight: 50, readyEndpoints: 5 },
+      { version: "2.0.0", revision: r2, weight: 50, readyEndpoints: 5 },
     ]);
     expect(await replicasOf(ns, "fraud")).to.deep.equal({ "fraud-1-0-0": 5, "fraud-2-0-0": 5 });
     await annotate(ns, "fraud", "promote");
@@ -116,13 +118,108 @@ describe("rollouts", function () {
       "all traffic on 2.0.0",
       (m) => m.status?.traffic?.length === 1,
     );
-    expect(traffic.status?.traffic).to.deep.equal([{ version: "2.0.0", weight: 100, readyEndpoints: 10 }]);
+    expect(traffic.status?.traffic).to.deep.equal([
+      { version: "2.0.0", revision: r2, weight: 100, readyEndpoints: 10 },
+    ]);
     expect(done.status?.history?.[0]).to.include({ version: "2.0.0", outcome: "Promoted" });
     const reasons = (await mdEvents(ns, "fraud")).map((e) => e.reason);
     expect(reasons).to.include.members(["RolloutStarted", "ActionAccepted", "Promoted"]);
     // The spec is the user's: never changed by the operator.
     const final = await getMd(ns, "fraud");
     expect((final.spec.model as { version: string }).version).to.equal("2.0.0");
+  });
+
+  it("a new pod template of the stable version rolls out beside it on its own Deployment, gated by checks, and rolls back when they fail", async () => {
+    // The check's URL names the Service it measures: the candidate revision's own.
+    const readyCheck = { name: "ready", http: { url: `${models.url}/{{service}}/ready` } };
+    const spec = (image: string) => {
+      const md = modelDeployment("fraud", {
+        version: "1.0.0",
+        replicas: 4,
+        strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+        healthChecks: { interval: "1s", failureThreshold: 2, checks: [readyCheck] },
+      });
+      const template = (md.spec as { template: { spec: { containers: { image: string }[] } } }).template;
+      template.spec.containers[0]!.image = image;
+      return md;
+    };
+    const revisionOf = (md: Record<string, unknown>) => computeRevision(md as never);
+    const imageOf = (d: { spec: { template: unknown } } | undefined) =>
+      (d?.spec.template as { spec: { containers: { image: string }[] } }).spec.containers[0]!.image;
+
+    await applyMd(ns, spec("registry.example/fraud:1.0.0"));
+    const first = await waitForMd(ns, "fraud", "1.0.0 Ready", isReady);
+    const r1 = first.status?.stableRevision;
+
+    const patched = spec("registry.example/fraud:1.0.0-patched");
+    const r2 = revisionOf(patched);
+    expect(r2).to.not.equal(r1);
+    await applyMd(ns, patched);
+    const half = await waitForMd(
+      ns,
+      "fraud",
+      "the new template at 50%, measured",
+      (m) => m.status?.currentStep === 1 && m.status?.candidateWeight === 50,
+    );
+    expect(half.status).to.deep.include({
+      stableVersion: "1.0.0",
+      stableRevision: r1,
+      candidateVersion: "1.0.0",
+      candidateRevision: r2,
+      phase: "Progressing",
+    });
+    expect(half.status?.traffic).to.deep.equal([
+      { version: "1.0.0", revision: r1, weight: 50, readyEndpoints: 2 },
+      { version: "1.0.0", revision: r2, weight: 50, readyEndpoints: 2 },
+    ]);
+    const deps = await deployments(ns, "fraud");
+    expect(Object.fromEntries([...deps].map(([n, d]) => [n, d.spec.replicas]))).to.deep.equal({
+      "fraud-1-0-0": 2,
+      [`fraud-1-0-0-${r2}`]: 2,
+    });
+    expect(imageOf(deps.get("fraud-1-0-0"))).to.equal("registry.example/fraud:1.0.0");
+    expect(imageOf(deps.get(`fraud-1-0-0-${r2}`))).to.equal("registry.example/fraud:1.0.0-patched");
+    expect(models.requests.some((r) => r.path === `/fraud-1-0-0-${r2}/ready`)).to.equal(true);
+    expect(models.requests.some((r) => r.path === "/fraud-1-0-0/ready")).to.equal(false);
+
+    await annotate(ns, "fraud", "promote");
+    const promoted = await waitForMd(
+      ns,
+      "fraud",
+      "the new template stable",
+      (m) => isReady(m) && m.status?.stableRevision === r2,
+      90_000,
+    );
+    expect(promoted.status?.candidateRevision).to.equal(undefined);
+    expect(promoted.status?.history?.[0]).to.include({ version: "1.0.0", revision: r2, outcome: "Promoted" });
+    await waitFor("the old template at zero", async () => {
+      const r = await replicasOf(ns, "fraud");
+      return r["fraud-1-0-0"] === 0 && r[`fraud-1-0-0-${r2}`] === 4;
+    });
+
+    // A third template whose Service does not answer ready: rolled back, r2 keeps serving.
+    const broken = spec("registry.example/fraud:1.0.0-broken");
+    const r3 = revisionOf(broken);
+    models.setStatus(`fraud-1-0-0-${r3}`, 503);
+    await applyMd(ns, broken);
+    const rolledBack = await waitForMd(
+      ns,
+      "fraud",
+      "the broken template rolled back",
+      (m) => condition(m, "Stalled")?.status === "True",
+      90_000,
+    );
+    expect(condition(rolledBack, "Stalled")?.reason).to.equal("HealthCheckFailed");
+    expect(rolledBack.status?.stableRevision).to.equal(r2);
+    expect(rolledBack.status?.history?.[0]).to.include({ revision: r3, outcome: "RolledBack" });
+    await waitFor("the broken template at zero, r2 serving", async () => {
+      const r = await replicasOf(ns, "fraud");
+      return r[`fraud-1-0-0-${r3}`] === 0 && r[`fraud-1-0-0-${r2}`] === 4;
+    });
+    const events = await mdEvents(ns, "fraud");
+    expect(events.find((e) => e.reason === "RolledBack")?.message).to.include(
+      `1.0.0 (revision ${r3}) rolled back`,
+    );
   });
 
   it("rolls back when the new version is not Available within progressDeadlineSeconds", async () => {
@@ -312,7 +409,7 @@ describe("rollouts", function () {
     const selector = async (svc: string) =>
       (await kubectlJson<{ spec: { selector: Record<string, string> } }>(["-n", ns, "get", "service", svc]))
         .spec.selector;
-    expect(await selector("bg")).to.deep.equal({ "mlops.dev/model": "bg", "mlops.dev/version": "1" });
+    expect(await selector("bg")).to.include({ "mlops.dev/model": "bg", "mlops.dev/version": "1" });
 
     await applyMd(ns, spec("2"));
     // No autoPromotionSeconds: it waits for promote with the preview up.
@@ -488,7 +585,11 @@ describe("rollouts", function () {
       "service",
       "auto",
     ]);
-    expect(svc.spec.selector).to.deep.equal({ "mlops.dev/model": "auto", "mlops.dev/version": "2" });
+    expect(svc.spec.selector).to.deep.equal({
+      "mlops.dev/model": "auto",
+      "mlops.dev/version": "2",
+      "mlops.dev/revision": md.status?.stableRevision,
+    });
     await waitFor("1 at zero", async () => (await replicasOf(ns, "auto"))["auto-1"] === 0);
   });
 });

@@ -15,13 +15,15 @@ export interface MdStatus {
   observedGeneration?: number;
   phase?: string;
   stableVersion?: string;
+  stableRevision?: string;
   candidateVersion?: string;
+  candidateRevision?: string;
   candidateWeight?: number;
   currentStep?: number;
-  traffic?: { version: string; weight: number; readyEndpoints?: number }[];
+  traffic?: { version: string; revision?: string; weight: number; readyEndpoints?: number }[];
   checks?: { name: string; phase: string; value?: string; message?: string; consecutiveFailures?: number }[];
   conditions?: Condition[];
-  history?: { version: string; outcome: string; reason?: string; message?: string }[];
+  history?: { version: string; revision?: string; outcome: string; reason?: string; message?: string }[];
   aborted?: { version: string; reason: string; message?: string };
   replicas?: number;
 }

@@ -161,6 +161,25 @@ describe("operator metrics: rollouts", () => {
     ).to.equal(1);
   });
 
+  it("a new pod template of the stable version: both revisions add up under the version, the candidate's share apart", async () => {
+    const m = new OperatorMetrics({ processMetrics: false });
+    m.observeStatus("models", "fraud", {
+      phase: "Progressing",
+      stableVersion: "1.0.0",
+      stableRevision: "aaa",
+      candidateVersion: "1.0.0",
+      candidateRevision: "bbb",
+      candidateWeight: 20,
+      traffic: [
+        { version: "1.0.0", revision: "aaa", weight: 80 },
+        { version: "1.0.0", revision: "bbb", weight: 20 },
+      ],
+    });
+    const text = await body(m);
+    expect(sample(text, `model_rollout_traffic_weight_percent{${md},version="1.0.0"}`)).to.equal(100);
+    expect(sample(text, `model_rollout_candidate_weight_percent{${md}}`)).to.equal(20);
+  });
+
   it("drops the series that no longer apply when the status moves on", async () => {
     const m = new OperatorMetrics({ processMetrics: false });
     m.observeStatus("models", "fraud", canaryAt20);
