@@ -1,6 +1,7 @@
 // Blue/green rollouts: preview, promotion (automatic or by action), the one-write switch of
 // the clients' Service, and the delayed scale-down of the old version.
 import { expect } from "chai";
+import { computeRevision } from "../../src/plan/index.ts";
 import { measured, promCheck, stableSim } from "./plan-fixtures.ts";
 
 const reasons = (events: { reason: string }[]) => events.map((e) => e.reason);
@@ -85,6 +86,48 @@ describe("plan: blue/green", () => {
     expect(p.requeueAfterMs).to.equal(undefined);
     sim.settle();
     expect(sim.reconcile().events).to.deep.equal([]);
+  });
+
+  it("a new pod template of the stable version: preview of the new revision, a switch between the two revisions, the old one scaled down later", () => {
+    const sim = stableSim({
+      replicas: 3,
+      strategy: { blueGreen: { previewReplicas: 1, scaleDownDelaySeconds: 30 } },
+    });
+    const oldRevision = sim.md.status!.stableRevision!;
+    sim.edit((s) => (s.template.spec!.containers[0]!.image = "registry.example/fraud:1-patched"));
+    const newRevision = computeRevision(sim.md);
+    let p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["RolloutStarted"]);
+    const preview = sim.services.get("fraud-detector-preview")?.spec?.selector;
+    expect(preview).to.deep.equal({
+      "mlops.dev/model": "fraud-detector",
+      "mlops.dev/version": "1.0.0",
+      "mlops.dev/revision": newRevision,
+    });
+    expect(sim.replicas("1.0.0", newRevision)).to.equal(1);
+    expect(sim.replicas("1.0.0", oldRevision)).to.equal(3);
+    expect(sim.clientsSelector()?.["mlops.dev/revision"]).to.equal(oldRevision);
+
+    sim.settle().advance(1000);
+    sim.reconcile();
+    sim.annotate("promote");
+    sim.runUntil((x) => x.md.status?.stableRevision === newRevision);
+    expect(sim.clientsSelector()).to.deep.equal(preview);
+    p = sim.last!;
+    expect(p.status.scaleDown).to.deep.equal([
+      {
+        version: "1.0.0",
+        revision: oldRevision,
+        after: new Date(sim.now.getTime() - 1000 + 30_000).toISOString(),
+      },
+    ]);
+    expect(sim.replicas("1.0.0", oldRevision)).to.equal(3); // kept ready for scaleDownDelaySeconds
+    sim.advance(30_000);
+    p = sim.reconcile();
+    expect(reasons(p.events)).to.deep.equal(["ScaledDown"]);
+    expect(p.events[0]?.message).to.include(`1.0.0 (revision ${oldRevision}) scaled to 0`);
+    expect(sim.replicas("1.0.0", oldRevision)).to.equal(0);
+    expect(sim.replicas("1.0.0", newRevision)).to.equal(3);
   });
 
   it("without autoPromotionSeconds waits for promote; previewReplicas defaults to replicas", () => {
