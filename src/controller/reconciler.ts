@@ -11,9 +11,15 @@ import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
 import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { needsWrite, sameJson } from "./diff.ts";
+import { needsWrite } from "./diff.ts";
 import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
+import {
+  changedStatusFields,
+  endpointsAheadOfDeployments,
+  progressOnly,
+  recordsOnly,
+} from "./status-write.ts";
 
 /** What the reconciler reads; Informers satisfy it. Objects are frozen: never mutate. */
 export interface Cache<T> {
@@ -42,6 +48,14 @@ export interface ReconcilerOptions {
 
 /** How long an object the operator wrote stands in for an older cached copy. */
 const WRITTEN_TTL_MS = 30_000;
+
+/**
+ * Longest wait of a status change that only reports progress while the clients' Service
+ * is ahead of the Deployment's status (see reconcile()). The Deployment's status normally
+ * follows within a second; with 1000 Deployments created at once, kube-controller-manager
+ * (20 requests/s by default) took up to 91 s.
+ */
+export const PROGRESS_HOLD_MAX_MS = 120_000;
 
 interface Written {
   /** The API server's answer to the write; undefined: deleted. */
@@ -150,11 +164,14 @@ export class Reconciler {
     };
   }
 
+  /** Since when (ms) a progress-only status change of a key waits for its Deployment's status. */
+  readonly #holding = new Map<string, number>();
+
   async reconcile(key: string, logger?: Logger): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.includes("/") ? key.split("/", 2) : ["", key];
     let cached = this.#o.modelDeployments.get(namespace, name);
     if (cached) {
-      const w = this.#written.get(`md:${key}`)?.get("ModelDeployment");
+      const w = this.#written.get(`md:${key}`)?.get(`ModelDeployment/${name}`);
       if (
         w?.obj &&
         w.obj.metadata?.uid === cached.metadata?.uid &&
@@ -168,6 +185,7 @@ export class Reconciler {
     }
     if (!cached) {
       // Deleted: garbage collection removes the children through their owner references.
+      this.#holding.delete(key);
       this.#o.metrics?.forgetModelDeployment(namespace, name);
       return { writes: 0 };
     }
@@ -199,48 +217,62 @@ export class Reconciler {
       writes++;
     }
 
-    // 2. Status first: it is the operator's memory of the rollout (step, times, decisions).
-    //    If the process dies after this write, the next reconcile finds the decision and
-    //    brings the children to it; the other order could undo a step on restart.
-    if (!sameJson(p.status, cached.status)) {
-      md = await this.#o.client.replaceStatus(md, p.status);
-      this.#remember(`md:${key}`, "ModelDeployment", name, md);
-      writes++;
+    // 2. Status. A change that only reports progress while the clients' Service is ahead of
+    //    the Deployment's status (its pods are ready, kube-controller-manager has not said so
+    //    yet) waits for the Deployment, so that the progress and the condition it leads to
+    //    (Ready) land in one write; bounded by PROGRESS_HOLD_MAX_MS, never for a decision,
+    //    a condition, a phase or bad news.
+    const changed = changedStatusFields(cached.status, p.status);
+    let holdMs: number | undefined;
+    if (
+      changed.length > 0 &&
+      p.events.length === 0 &&
+      progressOnly(cached.status, p.status, changed) &&
+      endpointsAheadOfDeployments(observed, name, p.status)
+    ) {
+      const nowMs = this.#now().getTime();
+      const since = this.#holding.get(key) ?? nowMs;
+      if (nowMs - since < PROGRESS_HOLD_MAX_MS) {
+        this.#holding.set(key, since);
+        holdMs = since + PROGRESS_HOLD_MAX_MS - nowMs;
+        log.debug("progress waits for the Deployment's status", { fields: changed, waitMs: holdMs });
+      }
+    }
+    if (holdMs === undefined) this.#holding.delete(key);
+
+    //    The status is the operator's memory of the rollout (step, times, decisions): when it
+    //    records a decision it is written first, so that if the process dies after this write
+    //    the next reconcile finds the decision and brings the children to it (the other order
+    //    could undo a step on restart). A status that only records what was observed
+    //    (observedGeneration, conditions, progress) carries no decision the children depend
+    //    on: it is written at the same time as the children.
+    let statusWritten: Promise<unknown> | undefined;
+    if (changed.length > 0 && holdMs === undefined) {
+      log.debug("writing status", { fields: changed });
+      const write = async () => {
+        md = await this.#o.client.replaceStatus(md, p.status);
+        this.#remember(`md:${key}`, "ModelDeployment", name, md);
+        writes++;
+      };
+      if (recordsOnly(changed))
+        statusWritten = write().then(
+          () => undefined,
+          (err: unknown) => err ?? new Error("status write failed"),
+        );
+      else await write();
     }
 
     // 3. Children: only those whose desired fields differ from what is observed.
-    const byKey = new Map<string, KubernetesObject>();
-    for (const d of observed.deployments) byKey.set(`Deployment/${d.metadata?.name}`, d);
-    for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
-    for (const obj of p.apply) {
-      const current = byKey.get(`${obj.kind}/${obj.metadata?.name}`) as
-        { metadata?: object; spec?: unknown } | undefined;
-      if (!needsWrite(obj as { metadata?: object; spec?: unknown }, current)) continue;
-      try {
-        const written = await this.#o.client.apply(obj);
-        this.#remember(cached.metadata?.uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
-        writes++;
-      } catch (err) {
-        await this.#event(md, {
-          type: "Warning",
-          reason: Reasons.ApplyFailed,
-          message: `${obj.kind} ${obj.metadata?.name}: ${(err as Error).message}`,
-        });
-        throw err;
-      }
+    let childError: { err: unknown } | undefined;
+    try {
+      const childWrites = await this.#writeChildren(cached, () => md, observed, p);
+      writes += childWrites;
+    } catch (err) {
+      childError = { err };
     }
-    for (const ref of p.delete) {
-      const current = byKey.get(`${ref.kind}/${ref.name}`);
-      if (!current) continue;
-      await this.#o.client.delete(
-        current.apiVersion ?? (ref.kind === "Deployment" ? "apps/v1" : "v1"),
-        ref.kind,
-        namespace,
-        ref.name,
-      );
-      this.#remember(cached.metadata?.uid, ref.kind, ref.name, undefined, current.metadata?.resourceVersion);
-      writes++;
-    }
+    const statusError = await statusWritten;
+    if (childError) throw childError.err;
+    if (statusError !== undefined) throw statusError;
 
     // 4. Events last: they tell what the writes above did.
     for (const e of p.events) {
@@ -265,7 +297,58 @@ export class Reconciler {
         if (e.reason === Reasons.RolledBack)
           metrics.countRollback(namespace, name, p.status.aborted?.reason ?? e.reason);
     }
-    return { requeueAfterMs: p.requeueAfterMs, writes };
+    const requeueAfterMs =
+      holdMs === undefined
+        ? p.requeueAfterMs
+        : p.requeueAfterMs === undefined
+          ? holdMs
+          : Math.min(p.requeueAfterMs, holdMs);
+    return { requeueAfterMs, writes };
+  }
+
+  /** Applies the children that differ from what is observed, then deletes; returns the writes. */
+  async #writeChildren(
+    cached: ModelDeployment,
+    current: () => ModelDeployment,
+    observed: Observed,
+    p: ReturnType<typeof plan>,
+  ): Promise<number> {
+    const namespace = cached.metadata?.namespace ?? "";
+    const uid = cached.metadata?.uid;
+    let writes = 0;
+    const byKey = new Map<string, KubernetesObject>();
+    for (const d of observed.deployments) byKey.set(`Deployment/${d.metadata?.name}`, d);
+    for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
+    for (const obj of p.apply) {
+      const seen = byKey.get(`${obj.kind}/${obj.metadata?.name}`) as
+        { metadata?: object; spec?: unknown } | undefined;
+      if (!needsWrite(obj as { metadata?: object; spec?: unknown }, seen)) continue;
+      try {
+        const written = await this.#o.client.apply(obj);
+        this.#remember(uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
+        writes++;
+      } catch (err) {
+        await this.#event(current(), {
+          type: "Warning",
+          reason: Reasons.ApplyFailed,
+          message: `${obj.kind} ${obj.metadata?.name}: ${(err as Error).message}`,
+        });
+        throw err;
+      }
+    }
+    for (const ref of p.delete) {
+      const seen = byKey.get(`${ref.kind}/${ref.name}`);
+      if (!seen) continue;
+      await this.#o.client.delete(
+        seen.apiVersion ?? (ref.kind === "Deployment" ? "apps/v1" : "v1"),
+        ref.kind,
+        namespace,
+        ref.name,
+      );
+      this.#remember(uid, ref.kind, ref.name, undefined, seen.metadata?.resourceVersion);
+      writes++;
+    }
+    return writes;
   }
 
   async #event(md: ModelDeployment, e: { type: "Normal" | "Warning"; reason: string; message: string }) {

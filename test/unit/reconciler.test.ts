@@ -1,0 +1,318 @@
+// The reconciler's writes, against a small in-memory API server: what a user would see in
+// the ModelDeployment's status and its children after each reconcile, and the requests
+// the API server received (how many, and in which order when that matters).
+import { PassThrough } from "node:stream";
+import { expect } from "chai";
+import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
+import { LABEL_VERSION } from "../../src/api/constants.ts";
+import type { ModelDeployment, ModelDeploymentStatus } from "../../src/api/types.ts";
+import { controllerUid, IndexBy, serviceKeyOfSlice } from "../../src/controller/index-by.ts";
+import { deepFreeze } from "../../src/controller/informer.ts";
+import { PROGRESS_HOLD_MAX_MS, Reconciler, type Cache } from "../../src/controller/reconciler.ts";
+import { KubeApiError, type KubeClient } from "../../src/kube/client.ts";
+import { createLogger } from "../../src/observability/log.ts";
+import { makeMd, T0 } from "./plan-fixtures.ts";
+
+const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+const KEY = "models/fraud-detector";
+
+interface Request {
+  verb: "status" | "apply" | "event";
+  name: string;
+}
+
+/** An API server for one ModelDeployment: optimistic concurrency on status, children by name. */
+class FakeApi implements KubeClient {
+  md: ModelDeployment;
+  readonly children = new Map<string, KubernetesObject>();
+  readonly requests: Request[] = [];
+  /** Answers of status writes are held until release() while set. */
+  holdStatus = false;
+  #held: (() => void)[] = [];
+  #rv = 100;
+
+  constructor(md: ModelDeployment) {
+    this.md = clone(md);
+  }
+
+  release(): void {
+    for (const r of this.#held.splice(0)) r();
+  }
+
+  get statusWrites(): number {
+    return this.requests.filter((r) => r.verb === "status").length;
+  }
+
+  get status(): ModelDeploymentStatus {
+    return this.md.status ?? {};
+  }
+
+  async replaceStatus(md: ModelDeployment, status: ModelDeploymentStatus): Promise<ModelDeployment> {
+    this.requests.push({ verb: "status", name: md.metadata?.name ?? "" });
+    if (this.holdStatus) await new Promise<void>((r) => this.#held.push(r));
+    if (md.metadata?.resourceVersion !== this.md.metadata?.resourceVersion)
+      throw new KubeApiError(409, "the object has been modified");
+    this.md = { ...clone(this.md), status: clone(status) };
+    this.md.metadata = { ...this.md.metadata, resourceVersion: String(++this.#rv) };
+    return clone(this.md);
+  }
+
+  async apply<T extends KubernetesObject>(obj: T): Promise<T> {
+    this.requests.push({ verb: "apply", name: `${obj.kind}/${obj.metadata?.name}` });
+    const key = `${obj.kind}/${obj.metadata?.name}`;
+    const old = this.children.get(key) as V1Deployment | undefined;
+    const next = clone(obj) as T & { status?: unknown };
+    next.metadata = {
+      ...next.metadata,
+      namespace: "models",
+      resourceVersion: String(++this.#rv),
+      generation: (old?.metadata?.generation ?? 0) + 1,
+    };
+    if (old?.status) next.status = old.status;
+    this.children.set(key, next);
+    return clone(next);
+  }
+
+  async delete(): Promise<void> {}
+
+  async removeAction(md: ModelDeployment): Promise<ModelDeployment> {
+    return md;
+  }
+
+  async recordEvent(): Promise<void> {
+    this.requests.push({ verb: "event", name: "" });
+  }
+
+  /** Sends an update of the spec, as a user would. */
+  changeSpec(change: (md: ModelDeployment) => void): void {
+    change(this.md);
+    this.md.metadata = {
+      ...this.md.metadata,
+      generation: (this.md.metadata?.generation ?? 1) + 1,
+      resourceVersion: String(++this.#rv),
+    };
+  }
+}
+
+/** Caches and indexes that see what the fake API server holds, when sync() is called. */
+class World {
+  readonly api: FakeApi;
+  now = T0.getTime();
+  /** The ModelDeployment as the cache has it (lags the API server until sync()). */
+  cachedMd: ModelDeployment | undefined;
+  readonly index = {
+    deployments: new IndexBy<V1Deployment>(controllerUid),
+    services: new IndexBy<V1Service>(controllerUid),
+    endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
+  };
+  readonly reconciler: Reconciler;
+
+  constructor(md: ModelDeployment) {
+    this.api = new FakeApi(md);
+    const cache: Cache<ModelDeployment> = {
+      list: () => (this.cachedMd ? [this.cachedMd] : []),
+      get: (_ns, name) => (this.cachedMd?.metadata?.name === name ? this.cachedMd : undefined),
+    };
+    this.reconciler = new Reconciler({
+      client: this.api,
+      modelDeployments: cache,
+      logger: createLogger({ level: "error", stream: new PassThrough() }),
+      index: this.index,
+      now: () => new Date(this.now),
+    });
+    this.sync();
+  }
+
+  /** The watches deliver everything the API server has. */
+  sync(): void {
+    this.cachedMd = deepFreeze(clone(this.api.md));
+    for (const obj of this.api.children.values()) {
+      const o = deepFreeze(clone(obj));
+      if (o.kind === "Deployment") this.index.deployments.handlers.add?.(o as V1Deployment);
+      else this.index.services.handlers.add?.(o as V1Service);
+    }
+  }
+
+  deployment(version = "1.0.0"): V1Deployment {
+    for (const obj of this.api.children.values())
+      if (obj.kind === "Deployment" && obj.metadata?.labels?.[LABEL_VERSION] === version)
+        return obj as V1Deployment;
+    throw new Error(`no Deployment of ${version}`);
+  }
+
+  /** kube-controller-manager reports the Deployment's pods ready and available. */
+  deploymentReady(n: number, version = "1.0.0"): void {
+    const d = this.deployment(version);
+    d.status = {
+      observedGeneration: d.metadata?.generation,
+      replicas: n,
+      updatedReplicas: n,
+      readyReplicas: n,
+      availableReplicas: n,
+    };
+    this.sync();
+  }
+
+  /** The EndpointSlice controller shows `n` ready pods of a version behind the clients' Service. */
+  endpointsReady(n: number, version = "1.0.0"): void {
+    const d = this.deployment(version);
+    const slice: V1EndpointSlice = {
+      addressType: "IPv4",
+      metadata: {
+        namespace: "models",
+        name: "fraud-detector-abcde",
+        labels: { "kubernetes.io/service-name": "fraud-detector" },
+      },
+      endpoints: Array.from({ length: n }, (_, i) => ({
+        addresses: [`10.0.0.${i}`],
+        conditions: { ready: true },
+        targetRef: { kind: "Pod", name: `${d.metadata?.name}-7d9f8c6b5-x${i}k2z`, namespace: "models" },
+      })),
+    };
+    this.index.endpointSlices.handlers.add?.(deepFreeze(slice));
+  }
+
+  reconcile() {
+    return this.reconciler.reconcile(KEY);
+  }
+}
+
+const condition = (s: ModelDeploymentStatus, type: string) => s.conditions?.find((c) => c.type === type);
+
+describe("Reconciler: status writes", () => {
+  const firstVersion = () => makeMd({ replicas: 1, strategy: { canary: { steps: [{ setWeight: 50 }] } } });
+
+  it("converges a first version with two status writes when its pod shows in the Service before the Deployment says so", async () => {
+    const w = new World(firstVersion());
+    await w.reconcile();
+    w.sync();
+    expect(w.api.statusWrites).to.equal(1);
+    expect(condition(w.api.status, "Ready")?.status).to.equal("False");
+
+    // The EndpointSlice controller is faster than the Deployment's status: only progress to report.
+    w.endpointsReady(1);
+    const held = await w.reconcile();
+    expect(w.api.statusWrites).to.equal(1);
+    expect(held.requeueAfterMs).to.be.a("number").at.most(PROGRESS_HOLD_MAX_MS);
+
+    w.now += 5_000;
+    w.deploymentReady(1);
+    await w.reconcile();
+    w.sync();
+    expect(w.api.statusWrites).to.equal(2);
+    expect(condition(w.api.status, "Ready")?.status).to.equal("True");
+    expect(w.api.status.traffic).to.deep.equal([{ version: "1.0.0", weight: 100, readyEndpoints: 1 }]);
+
+    // Nothing changed: nothing written.
+    await w.reconcile();
+    expect(w.api.statusWrites).to.equal(2);
+  });
+
+  it("writes the progress after at most PROGRESS_HOLD_MAX_MS when the Deployment's status does not catch up", async () => {
+    const w = new World(firstVersion());
+    await w.reconcile();
+    w.sync();
+    w.endpointsReady(1);
+    await w.reconcile();
+    w.now += PROGRESS_HOLD_MAX_MS - 1;
+    const r = await w.reconcile();
+    expect(w.api.statusWrites).to.equal(1);
+    expect(r.requeueAfterMs).to.equal(1);
+    w.now += 1;
+    await w.reconcile();
+    expect(w.api.statusWrites).to.equal(2);
+    expect(w.api.status.traffic).to.deep.equal([{ version: "1.0.0", weight: 100, readyEndpoints: 1 }]);
+    expect(condition(w.api.status, "Ready")?.status).to.equal("False");
+  });
+
+  it("writes fewer ready endpoints than the Deployment reports at once", async () => {
+    const w = new World(firstVersion());
+    await w.reconcile();
+    w.sync();
+    w.endpointsReady(1);
+    w.deploymentReady(1);
+    await w.reconcile();
+    w.sync();
+    expect(condition(w.api.status, "Ready")?.status).to.equal("True");
+    const before = w.api.statusWrites;
+
+    w.endpointsReady(0);
+    await w.reconcile();
+    expect(w.api.statusWrites).to.equal(before + 1);
+    expect(w.api.status.traffic).to.deep.equal([{ version: "1.0.0", weight: 0, readyEndpoints: 0 }]);
+  });
+
+  it("does not write its own status write again when the cache has not seen it yet", async () => {
+    const w = new World(firstVersion());
+    await w.reconcile();
+    // The watch has not delivered the status write: the cache still has the object without status.
+    expect(w.cachedMd?.status).to.equal(undefined);
+    await w.reconcile();
+    expect(w.api.statusWrites).to.equal(1);
+  });
+});
+
+describe("Reconciler: order of the status and the children", () => {
+  /** A first version Ready at 1 replica, everything seen by the caches. */
+  async function ready(): Promise<World> {
+    const w = new World(makeMd({ replicas: 1, strategy: { canary: { steps: [{ setWeight: 50 }] } } }));
+    await w.reconcile();
+    w.sync();
+    w.endpointsReady(1);
+    w.deploymentReady(1);
+    await w.reconcile();
+    w.sync();
+    expect(condition(w.api.status, "Ready")?.status).to.equal("True");
+    w.api.requests.length = 0;
+    return w;
+  }
+
+  it("sends the Deployment's new size while the status write that records the spec change is in flight", async () => {
+    const w = await ready();
+    w.api.changeSpec((md) => (md.spec.replicas = 2));
+    w.sync();
+    w.api.holdStatus = true;
+    const done = w.reconcile();
+    await new Promise((r) => setImmediate(r));
+    // The status write has not been answered, and the Deployment patch is already sent.
+    expect(w.api.requests).to.deep.include({ verb: "status", name: "fraud-detector" });
+    expect(w.api.requests).to.deep.include({ verb: "apply", name: "Deployment/fraud-detector-1-0-0" });
+    w.api.release();
+    await done;
+    expect(w.deployment().spec?.replicas).to.equal(2);
+    expect(w.api.status.observedGeneration).to.equal(2);
+    expect(condition(w.api.status, "Ready")?.status).to.equal("False");
+  });
+
+  it("writes a status that records a decision before any child", async () => {
+    const w = await ready();
+    w.api.changeSpec((md) => {
+      md.spec.model.version = "2.0.0";
+      md.spec.template.spec!.containers[0]!.image = "registry.example/fraud:2";
+    });
+    w.sync();
+    w.api.holdStatus = true;
+    const done = w.reconcile();
+    await new Promise((r) => setImmediate(r));
+    // The rollout's start is recorded first: no child is written until the API server has it.
+    expect(w.api.requests).to.deep.equal([{ verb: "status", name: "fraud-detector" }]);
+    w.api.release();
+    await done;
+    expect(w.api.status.rollout?.version).to.equal("2.0.0");
+    expect(w.api.requests.map((r) => r.verb)).to.include("apply");
+    expect(w.api.requests.findIndex((r) => r.verb === "apply")).to.be.greaterThan(0);
+  });
+
+  it("reports a failed status write after the children were written", async () => {
+    const w = await ready();
+    w.api.changeSpec((md) => (md.spec.replicas = 2));
+    w.sync();
+    // Someone else changed the object in the meantime: the status write gets 409 Conflict.
+    w.api.changeSpec(() => {});
+    let err: unknown;
+    await w.reconcile().catch((e: unknown) => (err = e));
+    expect(err).to.be.instanceOf(KubeApiError);
+    expect((err as KubeApiError).status).to.equal(409);
+    expect(w.deployment().spec?.replicas).to.equal(2);
+  });
+});
