@@ -2,7 +2,7 @@
 // only records what was observed (so the children can be written at the same time), and
 // whether a change that only reports progress should wait for the Deployment's status to
 // catch up with the clients' Service, so that both land in one write.
-import { LABEL_MODEL, LABEL_VERSION } from "../api/constants.ts";
+import { ANNOTATION_REVISION, LABEL_MODEL, LABEL_VERSION } from "../api/constants.ts";
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import type { Observed } from "../plan/types.ts";
 import { sameJson } from "./diff.ts";
@@ -71,7 +71,7 @@ export function progressOnly(
 }
 
 /**
- * The clients' Service shows more ready endpoints of a version than that version's
+ * The clients' Service shows more ready endpoints of a version (at a revision) than its
  * Deployment reports ready replicas: the pods are ready, the Deployment's status has not
  * caught up yet (kube-controller-manager updates it after the EndpointSlice, seconds later
  * when it is busy). Fewer endpoints than ready replicas (bad news) is not "ahead".
@@ -84,9 +84,12 @@ export function endpointsAheadOfDeployments(
   for (const t of status.traffic ?? []) {
     const ready = t.readyEndpoints ?? 0;
     if (ready === 0) continue;
+    // The Deployment of that version at that revision (two revisions of one version may run).
     const d = observed.deployments.find(
       (x) =>
-        x.metadata?.labels?.[LABEL_VERSION] === t.version && x.metadata?.labels?.[LABEL_MODEL] === modelName,
+        x.metadata?.labels?.[LABEL_VERSION] === t.version &&
+        x.metadata?.labels?.[LABEL_MODEL] === modelName &&
+        (t.revision === undefined || x.metadata?.annotations?.[ANNOTATION_REVISION] === t.revision),
     );
     if (ready > (d?.status?.readyReplicas ?? 0)) return true;
   }

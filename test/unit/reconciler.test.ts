@@ -9,8 +9,10 @@ import type { ModelDeployment, ModelDeploymentStatus } from "../../src/api/types
 import { controllerUid, IndexBy, serviceKeyOfSlice } from "../../src/controller/index-by.ts";
 import { deepFreeze } from "../../src/controller/informer.ts";
 import { PROGRESS_HOLD_MAX_MS, Reconciler, type Cache } from "../../src/controller/reconciler.ts";
+import { endpointsAheadOfDeployments } from "../../src/controller/status-write.ts";
 import { KubeApiError, type KubeClient } from "../../src/kube/client.ts";
 import { createLogger } from "../../src/observability/log.ts";
+import { computeRevision } from "../../src/plan/index.ts";
 import { makeMd, T0 } from "./plan-fixtures.ts";
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
@@ -201,7 +203,9 @@ describe("Reconciler: status writes", () => {
     w.sync();
     expect(w.api.statusWrites).to.equal(2);
     expect(condition(w.api.status, "Ready")?.status).to.equal("True");
-    expect(w.api.status.traffic).to.deep.equal([{ version: "1.0.0", weight: 100, readyEndpoints: 1 }]);
+    expect(w.api.status.traffic).to.deep.equal([
+      { version: "1.0.0", revision: computeRevision(firstVersion()), weight: 100, readyEndpoints: 1 },
+    ]);
 
     // Nothing changed: nothing written.
     await w.reconcile();
@@ -221,7 +225,9 @@ describe("Reconciler: status writes", () => {
     w.now += 1;
     await w.reconcile();
     expect(w.api.statusWrites).to.equal(2);
-    expect(w.api.status.traffic).to.deep.equal([{ version: "1.0.0", weight: 100, readyEndpoints: 1 }]);
+    expect(w.api.status.traffic).to.deep.equal([
+      { version: "1.0.0", revision: computeRevision(firstVersion()), weight: 100, readyEndpoints: 1 },
+    ]);
     expect(condition(w.api.status, "Ready")?.status).to.equal("False");
   });
 
@@ -239,7 +245,9 @@ describe("Reconciler: status writes", () => {
     w.endpointsReady(0);
     await w.reconcile();
     expect(w.api.statusWrites).to.equal(before + 1);
-    expect(w.api.status.traffic).to.deep.equal([{ version: "1.0.0", weight: 0, readyEndpoints: 0 }]);
+    expect(w.api.status.traffic).to.deep.equal([
+      { version: "1.0.0", revision: computeRevision(firstVersion()), weight: 0, readyEndpoints: 0 },
+    ]);
   });
 
   it("does not write its own status write again when the cache has not seen it yet", async () => {
@@ -314,5 +322,32 @@ describe("Reconciler: order of the status and the children", () => {
     expect(err).to.be.instanceOf(KubeApiError);
     expect((err as KubeApiError).status).to.equal(409);
     expect(w.deployment().spec?.replicas).to.equal(2);
+  });
+});
+
+describe("status writes: endpoints ahead of the Deployments", () => {
+  const dep = (name: string, revision: string, ready: number): V1Deployment => ({
+    metadata: {
+      name,
+      labels: { "mlops.dev/model": "m", "mlops.dev/version": "1.0.0" },
+      annotations: { "mlops.dev/revision": revision },
+    },
+    status: { readyReplicas: ready },
+  });
+  it("compares each revision of a version with its own Deployment", () => {
+    const observed = {
+      deployments: [dep("m-1-0-0", "aaa", 4), dep("m-1-0-0-bbb", "bbb", 0)],
+      services: [],
+      endpointSlices: [],
+    };
+    const status = (readyB: number) => ({
+      traffic: [
+        { version: "1.0.0", revision: "aaa", weight: 100, readyEndpoints: 4 },
+        { version: "1.0.0", revision: "bbb", weight: 0, readyEndpoints: readyB },
+      ],
+    });
+    // The old revision's 4 ready replicas do not hide the new one's first ready endpoint.
+    expect(endpointsAheadOfDeployments(observed, "m", status(1))).to.equal(true);
+    expect(endpointsAheadOfDeployments(observed, "m", status(0))).to.equal(false);
   });
 });
