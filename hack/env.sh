@@ -37,12 +37,17 @@ if ! node_ok; then
   node_ok || { echo "env: Node $NODE_VERSION did not install" >&2; exit 1; }
 fi
 
-# npm dependencies: install when node_modules is missing or older than the lock file.
+# npm dependencies: install when node_modules is missing or was installed from another
+# package-lock.json (compared by content, not file time: a fresh checkout or worktree of
+# the same lock file does not reinstall).
 stamp="$MRO_ROOT/node_modules/.mro-installed"
-if [ -f "$MRO_ROOT/package-lock.json" ] && { [ ! -f "$stamp" ] || [ "$MRO_ROOT/package-lock.json" -nt "$stamp" ]; }; then
-  echo "[env] npm ci (Node $(node --version))" >&2
-  (cd "$MRO_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
-  touch "$stamp"
+if [ -f "$MRO_ROOT/package-lock.json" ]; then
+  lock_sum=$(sha256sum "$MRO_ROOT/package-lock.json" | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+    echo "[env] npm ci (Node $(node --version))" >&2
+    (cd "$MRO_ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    echo "$lock_sum" >"$stamp"
+  fi
 fi
 
 export PATH="$MRO_ROOT/node_modules/.bin:$PATH"
