@@ -62,7 +62,7 @@ export const DEFAULTS = {
   retryPeriod: "2s",
   logLevel: "info" as LogLevel,
   logFormat: "json" as LogFormat,
-  workers: 4,
+  workers: 10,
   resyncPeriod: "5m",
   kubeApiQps: 50,
   kubeApiBurst: 100,

@@ -242,7 +242,7 @@ describe("Helm chart (real helm)", function () {
         "--leader-elect",
         "--log-level=info",
         "--log-format=json",
-        "--workers=4",
+        "--workers=10",
       ]);
       const env = Object.fromEntries(
         (container.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
@@ -280,7 +280,7 @@ describe("Helm chart (real helm)", function () {
         watchNamespaces: undefined,
         logLevel: "info",
         logFormat: "json",
-        workers: 4,
+        workers: 10,
       });
     });
 

@@ -32,7 +32,7 @@ describe("config", () => {
       watchNamespaces: undefined,
       logLevel: "info",
       logFormat: "json",
-      workers: 4,
+      workers: 10,
       resyncPeriodMs: 300_000,
       kubeconfig: undefined,
       kubeApiQps: 50,
