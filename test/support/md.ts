@@ -99,14 +99,19 @@ export function waitForMd(
   pred: (md: Md) => boolean,
   timeoutMs = 60_000,
 ): Promise<Md> {
+  let last: Md | undefined;
   return waitFor(
     what,
     async () => {
       const md = await getMd(ns, name);
+      last = md;
       return pred(md) ? md : undefined;
     },
     { timeoutMs, intervalMs: 200 },
-  );
+  ).catch((err: unknown) => {
+    // Say what the status was: the first thing to look at when a wait times out.
+    throw new Error(`${(err as Error).message}; status: ${JSON.stringify(last?.status ?? null)}`);
+  });
 }
 
 export const isReady = (md: Md) =>
