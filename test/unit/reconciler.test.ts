@@ -181,6 +181,20 @@ class World {
 
 const condition = (s: ModelDeploymentStatus, type: string) => s.conditions?.find((c) => c.type === type);
 
+/** A first version Ready at 1 replica, everything seen by the caches. */
+async function ready(): Promise<World> {
+  const w = new World(makeMd({ replicas: 1, strategy: { canary: { steps: [{ setWeight: 50 }] } } }));
+  await w.reconcile();
+  w.sync();
+  w.endpointsReady(1);
+  w.deploymentReady(1);
+  await w.reconcile();
+  w.sync();
+  expect(condition(w.api.status, "Ready")?.status).to.equal("True");
+  w.api.requests.length = 0;
+  return w;
+}
+
 describe("Reconciler: status writes", () => {
   const firstVersion = () => makeMd({ replicas: 1, strategy: { canary: { steps: [{ setWeight: 50 }] } } });
 
@@ -232,21 +246,14 @@ describe("Reconciler: status writes", () => {
   });
 
   it("writes fewer ready endpoints than the Deployment reports at once", async () => {
-    const w = new World(firstVersion());
-    await w.reconcile();
-    w.sync();
-    w.endpointsReady(1);
-    w.deploymentReady(1);
-    await w.reconcile();
-    w.sync();
-    expect(condition(w.api.status, "Ready")?.status).to.equal("True");
+    const w = await ready();
     const before = w.api.statusWrites;
 
     w.endpointsReady(0);
     await w.reconcile();
     expect(w.api.statusWrites).to.equal(before + 1);
     expect(w.api.status.traffic).to.deep.equal([
-      { version: "1.0.0", revision: computeRevision(firstVersion()), weight: 0, readyEndpoints: 0 },
+      { version: "1.0.0", revision: w.api.status.stableRevision, weight: 0, readyEndpoints: 0 },
     ]);
   });
 
@@ -261,20 +268,6 @@ describe("Reconciler: status writes", () => {
 });
 
 describe("Reconciler: order of the status and the children", () => {
-  /** A first version Ready at 1 replica, everything seen by the caches. */
-  async function ready(): Promise<World> {
-    const w = new World(makeMd({ replicas: 1, strategy: { canary: { steps: [{ setWeight: 50 }] } } }));
-    await w.reconcile();
-    w.sync();
-    w.endpointsReady(1);
-    w.deploymentReady(1);
-    await w.reconcile();
-    w.sync();
-    expect(condition(w.api.status, "Ready")?.status).to.equal("True");
-    w.api.requests.length = 0;
-    return w;
-  }
-
   it("sends the Deployment's new size while the status write that records the spec change is in flight", async () => {
     const w = await ready();
     w.api.changeSpec((md) => (md.spec.replicas = 2));
