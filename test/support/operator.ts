@@ -1,5 +1,6 @@
 // Runs the real operator process (node src/main.ts) against the test control plane.
 import { spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../cluster/cluster.ts";
 
@@ -53,8 +54,16 @@ export async function startOperator(options: StartOperatorOptions = {}): Promise
   });
   running.add(child);
   let output = "";
-  child.stdout.setEncoding("utf8").on("data", (c: string) => (output += c));
-  child.stderr.setEncoding("utf8").on("data", (c: string) => (output += c));
+  // MRO_TEST_OPERATOR_LOG_DIR: also keep each operator's output in a file there, to read after a failure.
+  const logDir = process.env.MRO_TEST_OPERATOR_LOG_DIR;
+  const logFile = logDir ? join(logDir, `operator-${child.pid ?? "unknown"}.log`) : undefined;
+  if (logDir) mkdirSync(logDir, { recursive: true });
+  const keep = (c: string) => {
+    output += c;
+    if (logFile) appendFileSync(logFile, c);
+  };
+  child.stdout.setEncoding("utf8").on("data", keep);
+  child.stderr.setEncoding("utf8").on("data", keep);
   const exited = new Promise<number | null>((resolve) =>
     child.on("exit", (code) => {
       running.delete(child);
