@@ -108,9 +108,19 @@ export function waitForMd(
       return pred(md) ? md : undefined;
     },
     { timeoutMs, intervalMs: 200 },
-  ).catch((err: unknown) => {
-    // Say what the status was: the first thing to look at when a wait times out.
-    throw new Error(`${(err as Error).message}; status: ${JSON.stringify(last?.status ?? null)}`);
+  ).catch(async (err: unknown) => {
+    // Say what the status was and what the clients' Service's EndpointSlices show: the first
+    // things to look at when a wait times out.
+    const slices = await kubectlJson<{
+      items: { endpoints?: { targetRef?: { name?: string }; conditions?: { ready?: boolean } }[] }[];
+    }>(["-n", ns, "get", "endpointslices", "-l", `kubernetes.io/service-name=${name}`]).then(
+      (l) =>
+        l.items.map((i) => (i.endpoints ?? []).map((e) => `${e.targetRef?.name}:${e.conditions?.ready}`)),
+      (e: unknown) => (e as Error).message,
+    );
+    throw new Error(
+      `${(err as Error).message}; status: ${JSON.stringify(last?.status ?? null)}; endpoint slices: ${JSON.stringify(slices)}`,
+    );
   });
 }
 
