@@ -7,7 +7,7 @@ import {
   LABEL_VERSION,
 } from "../api/constants.ts";
 import type { Condition, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
-import { checkFailureThreshold, revisionOf, type StepPreview } from "../plan/index.ts";
+import { checkFailureThreshold, isTrackOf, type StepPreview } from "../plan/index.ts";
 
 /** One Event about a ModelDeployment, from core/v1 or events.k8s.io/v1. */
 export interface EventRow {
@@ -251,14 +251,12 @@ export function formatGet(view: GetView, opts: FormatOptions): string {
     );
 
   // Versions: every version Deployment (one per revision), stable and candidate first.
-  const is = (d: V1Deployment, version: string | undefined, revision: string | undefined) =>
-    versionOf(d) === version && (revision === undefined || revisionOf(d) === revision);
   const role = (d: V1Deployment) =>
-    is(d, s.stableVersion, s.stableRevision)
+    isTrackOf(d, s.stableVersion, s.stableRevision)
       ? "stable"
-      : is(d, s.candidateVersion, s.candidateRevision)
+      : isTrackOf(d, s.candidateVersion, s.candidateRevision)
         ? "candidate"
-        : is(d, s.aborted?.version, s.aborted?.revision)
+        : isTrackOf(d, s.aborted?.version, s.aborted?.revision)
           ? "aborted"
           : "old";
   const rank = (d: V1Deployment) => ["stable", "candidate", "aborted", "old"].indexOf(role(d));

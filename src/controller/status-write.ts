@@ -2,9 +2,10 @@
 // only records what was observed (so the children can be written at the same time), and
 // whether a change that only reports progress should wait for the Deployment's status to
 // catch up with the clients' Service, so that both land in one write.
-import { ANNOTATION_REVISION, LABEL_MODEL, LABEL_VERSION } from "../api/constants.ts";
+import { LABEL_MODEL } from "../api/constants.ts";
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import type { Observed } from "../plan/types.ts";
+import { isTrackOf } from "../plan/tracks.ts";
 import { sameJson } from "./diff.ts";
 
 /**
@@ -86,10 +87,7 @@ export function endpointsAheadOfDeployments(
     if (ready === 0) continue;
     // The Deployment of that version at that revision (two revisions of one version may run).
     const d = observed.deployments.find(
-      (x) =>
-        x.metadata?.labels?.[LABEL_VERSION] === t.version &&
-        x.metadata?.labels?.[LABEL_MODEL] === modelName &&
-        (t.revision === undefined || x.metadata?.annotations?.[ANNOTATION_REVISION] === t.revision),
+      (x) => x.metadata?.labels?.[LABEL_MODEL] === modelName && isTrackOf(x, t.version, t.revision),
     );
     if (ready > (d?.status?.readyReplicas ?? 0)) return true;
   }

@@ -19,6 +19,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import type { QueueObserver } from "../controller/queue.ts";
+import { trafficOf } from "../plan/traffic.ts";
 
 export const METRIC_PREFIX = "model_rollout_";
 
@@ -423,13 +424,7 @@ export class OperatorMetrics {
     this.#versions.set(key, versions);
 
     if (status?.candidateVersion) {
-      const w = status.traffic?.find(
-        (t) =>
-          t.version === status.candidateVersion &&
-          (t.revision === undefined ||
-            status.candidateRevision === undefined ||
-            t.revision === status.candidateRevision),
-      )?.weight;
+      const w = trafficOf(status.traffic, status.candidateVersion, status.candidateRevision)?.weight;
       this.setCandidateWeight(namespace, name, w ?? status.candidateWeight ?? 0);
     } else this.setCandidateWeight(namespace, name, undefined);
 

@@ -1,7 +1,7 @@
 // Which health checks are due now, with defaults filled in and their targets resolved.
 import type { CheckStatus, HealthCheck, ModelDeployment } from "../api/types.ts";
 import { childName, computeRevision } from "./naming.ts";
-import { deploymentsByName, findTrackDeployment } from "./tracks.ts";
+import { findTrackDeployment } from "./tracks.ts";
 import { checkIntervalMs, checksOf, checkTimeoutMs, servicePortOf } from "./spec.ts";
 import { fillTemplate } from "./template.ts";
 import { validateModelDeployment } from "./validate.ts";
@@ -71,11 +71,7 @@ export function planChecks(md: ModelDeployment, observed: Observed, now: Date): 
   if (rollout.version !== md.spec?.model?.version || rollout.revision !== computeRevision(md)) return [];
   if (md.status?.aborted?.version === rollout.version && md.status.aborted.revision === rollout.revision)
     return [];
-  const candidate = findTrackDeployment(
-    deploymentsByName(md, observed.deployments),
-    rollout.version,
-    rollout.revision,
-  );
+  const candidate = findTrackDeployment(observed.deployments, rollout.version, rollout.revision);
   if (!candidate?.metadata?.name || (candidate.status?.availableReplicas ?? 0) < 1) return [];
   if (validateModelDeployment(md).length > 0) return [];
   const vars = computeCheckVars(md, rollout.version, candidate.metadata.name);

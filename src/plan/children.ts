@@ -109,7 +109,7 @@ export function computeVersionDeployment(
     kind: "Deployment",
     metadata: {
       ...childMetadata(md, track.name, "version", version),
-      annotations: { [ANNOTATION_REVISION]: computeRevision(md) },
+      annotations: { [ANNOTATION_REVISION]: track.revision ?? computeRevision(md) },
     },
     spec: { replicas, selector: { matchLabels: selector }, template: podTemplate },
   };

@@ -21,7 +21,6 @@ import type {
   ModelDeployment,
   ModelDeploymentStatus,
   RolloutState,
-  TrafficWeight,
 } from "../api/types.ts";
 import { computeCanaryReplicas, weightAtStep } from "./canary.ts";
 import { checkDueAt, timeMs } from "./checks.ts";
@@ -58,7 +57,7 @@ import {
   scaleDownDelayMsOf,
   strategyOf,
 } from "./spec.ts";
-import { computeTraffic } from "./traffic.ts";
+import { computeTraffic, trafficOf } from "./traffic.ts";
 import type { ChildRef, Measurement, Plan, PlanInput, PlannedEvent } from "./types.ts";
 import { formatProblems, validateModelDeployment } from "./validate.ts";
 
@@ -113,7 +112,7 @@ class Planner {
     this.specVersion = this.md.spec.model.version;
     this.strategy = strategyOf(this.md);
     this.deps = deploymentsByName(this.md, input.observed.deployments);
-    this.spec = specTrack(this.md, input.observed.deployments);
+    this.spec = specTrack(this.md, this.deps, this.revision);
     for (const svc of input.observed.services)
       if (svc.metadata?.name) this.services.set(svc.metadata.name, svc);
   }
@@ -143,7 +142,7 @@ class Planner {
   /** The Deployment name of `version` at `revision` (any revision when undefined), if observed. */
   nameOf(version: string, revision: string | undefined): string | undefined {
     if (this.isSpec(version, revision)) return this.spec.name;
-    return findTrackDeployment(this.deps, version, revision)?.metadata?.name;
+    return findTrackDeployment(this.deps.values(), version, revision)?.metadata?.name;
   }
 
   /**
@@ -795,7 +794,7 @@ class Planner {
     for (const h of s.history ?? []) {
       if (h.outcome !== "Promoted") continue;
       if (h.version === stable && (h.revision === undefined || h.revision === stableRevision)) continue;
-      targetDep = findTrackDeployment(this.deps, h.version, h.revision);
+      targetDep = findTrackDeployment(this.deps.values(), h.version, h.revision);
       if (targetDep) break;
     }
     if (targetDep === undefined) {
@@ -1090,7 +1089,7 @@ class Planner {
     if (r) {
       s.candidateVersion = r.version;
       s.candidateRevision = r.revision;
-      s.candidateWeight = candidateWeightOf(s.traffic, r);
+      s.candidateWeight = trafficOf(s.traffic, r.version, r.revision)?.weight ?? 0;
     } else {
       delete s.candidateVersion;
       delete s.candidateRevision;
@@ -1242,17 +1241,6 @@ class Planner {
   }
 }
 
-/** The candidate's weight in `traffic`: the entry of its version at its revision. */
-function candidateWeightOf(
-  traffic: readonly TrafficWeight[],
-  r: { version: string; revision: string },
-): number {
-  return (
-    traffic.find((t) => t.version === r.version && (t.revision === undefined || t.revision === r.revision))
-      ?.weight ?? 0
-  );
-}
-
 /** Is a status entry (scaleDown) of the track `t`? An entry without a revision matches any. */
 function sameTrack(
   e: { version: string; revision?: string | undefined },
@@ -1296,7 +1284,7 @@ function planInvalid(input: PlanInput, problems: string): Plan {
     s.stableVersion !== undefined ? { version: s.stableVersion, revision: s.stableRevision } : undefined,
     s.rollout,
   );
-  if (s.rollout) s.candidateWeight = candidateWeightOf(s.traffic, s.rollout);
+  if (s.rollout) s.candidateWeight = trafficOf(s.traffic, s.rollout.version, s.rollout.revision)?.weight ?? 0;
   const g = gen !== undefined ? { observedGeneration: gen } : {};
   s.conditions = setCondition(
     s.conditions,

@@ -63,19 +63,27 @@ export function deploymentsByName(
   return out;
 }
 
-/** The observed Deployment of `version` at `revision` (any revision when it is undefined). */
+/** Is `d` the Deployment of `version` at `revision` (at any revision when it is undefined)? */
+export function isTrackOf(
+  d: V1Deployment | undefined,
+  version: string | undefined,
+  revision: string | undefined,
+): boolean {
+  return (
+    version !== undefined &&
+    versionOf(d) === version &&
+    (revision === undefined || revisionOf(d) === revision)
+  );
+}
+
+/** The first of `deployments` of `version` at `revision` (any revision when it is undefined). */
 export function findTrackDeployment(
-  deps: ReadonlyMap<string, V1Deployment>,
+  deployments: Iterable<V1Deployment>,
   version: string,
   revision: string | undefined,
 ): V1Deployment | undefined {
-  let any: V1Deployment | undefined;
-  for (const d of deps.values()) {
-    if (versionOf(d) !== version) continue;
-    if (revisionOf(d) === revision) return d;
-    if (revision === undefined) any ??= d;
-  }
-  return any;
+  for (const d of deployments) if (isTrackOf(d, version, revision)) return d;
+  return undefined;
 }
 
 /**
@@ -89,7 +97,7 @@ export function trackName(
   version: string,
   revision: string,
 ): string {
-  const found = findTrackDeployment(deps, version, revision);
+  const found = findTrackDeployment(deps.values(), version, revision);
   if (found?.metadata?.name) return found.metadata.name;
   const mdName = md.metadata?.name ?? "";
   const base = childName(mdName, version);
@@ -112,13 +120,16 @@ export function observedTrack(md: ModelDeployment, d: V1Deployment): Track {
 }
 
 /**
- * The track of the spec: its version at the spec's revision. An observed legacy Deployment
- * of it keeps its selector; else the selector carries the revision.
+ * The track of the spec: its version at the spec's revision, among the ModelDeployment's
+ * Deployments `deps` (deploymentsByName). An observed legacy Deployment of it keeps its
+ * selector; else the selector carries the revision.
  */
-export function specTrack(md: ModelDeployment, deployments: readonly V1Deployment[] = []): Track {
-  const deps = deploymentsByName(md, deployments);
+export function specTrack(
+  md: ModelDeployment,
+  deps: ReadonlyMap<string, V1Deployment> = new Map(),
+  revision: string = computeRevision(md),
+): Track {
   const version = md.spec.model.version;
-  const revision = computeRevision(md);
   const name = trackName(md, deps, version, revision);
   const observed = deps.get(name);
   if (observed && isLegacyDeployment(observed)) return observedTrack(md, observed);

@@ -4,34 +4,52 @@ import type { V1Deployment } from "@kubernetes/client-node";
 import { LABEL_VERSION } from "../api/constants.ts";
 import type { TrafficWeight } from "../api/types.ts";
 import type { Observed } from "./types.ts";
-import { revisionOf } from "./tracks.ts";
+import { findTrackDeployment, revisionOf } from "./tracks.ts";
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /**
- * The Deployment that made pod `podName`: pods of Deployment D are named
- * D-<replicaset hash>-<suffix>; the longest matching Deployment name wins.
+ * A function from a pod's name to the Deployment that made it: pods of Deployment D are
+ * named D-<replicaset hash>-<suffix>; the longest matching Deployment name wins. Built once
+ * for all the pods of one ModelDeployment.
  */
+function podOwners(deployments: readonly V1Deployment[]): (podName: string) => V1Deployment | undefined {
+  const patterns = deployments
+    .filter((d) => d.metadata?.name && d.metadata.labels?.[LABEL_VERSION] !== undefined)
+    .sort((a, b) => (b.metadata?.name?.length ?? 0) - (a.metadata?.name?.length ?? 0))
+    .map((d) => ({ d, re: new RegExp(`^${escapeRegExp(d.metadata?.name ?? "")}-[a-z0-9]+-[a-z0-9]+$`) }));
+  return (podName) => patterns.find((p) => p.re.test(podName))?.d;
+}
+
+/** The Deployment that made pod `podName` (see podOwners). */
 export function deploymentOfPod(
   deployments: readonly V1Deployment[],
   podName: string,
 ): V1Deployment | undefined {
-  const sorted = [...deployments].sort(
-    (a, b) => (b.metadata?.name?.length ?? 0) - (a.metadata?.name?.length ?? 0),
-  );
-  for (const d of sorted) {
-    const name = d.metadata?.name;
-    if (!name || d.metadata?.labels?.[LABEL_VERSION] === undefined) continue;
-    if (new RegExp(`^${escapeRegExp(name)}-[a-z0-9]+-[a-z0-9]+$`).test(podName)) return d;
-  }
-  return undefined;
+  return podOwners(deployments)(podName);
 }
 
 /** The version whose Deployment made pod `podName`. */
 export function versionOfPod(deployments: readonly V1Deployment[], podName: string): string | undefined {
   return deploymentOfPod(deployments, podName)?.metadata?.labels?.[LABEL_VERSION];
+}
+
+/**
+ * The entry of `version` at `revision` in `traffic` (an entry or a revision that is
+ * undefined matches any revision of the version).
+ */
+export function trafficOf(
+  traffic: readonly TrafficWeight[] | undefined,
+  version: string,
+  revision: string | undefined,
+): TrafficWeight | undefined {
+  return traffic?.find(
+    (t) =>
+      t.version === version &&
+      (t.revision === undefined || revision === undefined || t.revision === revision),
+  );
 }
 
 /** A version at a revision (revision undefined: whichever Deployment has the version). */
@@ -68,6 +86,7 @@ export function computeTraffic(
     }
     return row;
   };
+  const ownerOf = podOwners(observed.deployments);
   for (const slice of observed.endpointSlices) {
     for (const ep of slice.endpoints ?? []) {
       if (ep.conditions?.ready === false) continue;
@@ -75,7 +94,7 @@ export function computeTraffic(
       if (!ref || ref.kind !== "Pod" || !ref.name) continue;
       if (seen.has(ref.name)) continue; // the same pod in an IPv4 and an IPv6 slice
       seen.add(ref.name);
-      const d = deploymentOfPod(observed.deployments, ref.name);
+      const d = ownerOf(ref.name);
       if (d) rowOf(d).ready++;
     }
   }
@@ -83,11 +102,7 @@ export function computeTraffic(
   for (const given of [stable, candidate]) {
     if (given === undefined) continue;
     const ref = typeof given === "string" ? { version: given } : given;
-    const d = observed.deployments.find(
-      (x) =>
-        x.metadata?.labels?.[LABEL_VERSION] === ref.version &&
-        (ref.revision === undefined || revisionOf(x) === ref.revision),
-    );
+    const d = findTrackDeployment(observed.deployments, ref.version, ref.revision);
     const row = d ? rowOf(d) : { version: ref.version, revision: ref.revision, ready: 0 };
     if (!first.includes(row)) first.push(row);
   }

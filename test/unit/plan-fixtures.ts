@@ -11,7 +11,7 @@ import {
   LABEL_VERSION,
 } from "../../src/api/constants.ts";
 import type { HealthCheck, ModelDeployment, ModelDeploymentSpec } from "../../src/api/types.ts";
-import { plan, planChecks } from "../../src/plan/index.ts";
+import { findTrackDeployment, plan, planChecks } from "../../src/plan/index.ts";
 import type { DueCheck, Measurement, Observed, Plan } from "../../src/plan/types.ts";
 
 export const T0 = new Date("2026-03-01T10:00:00.000Z");
@@ -224,11 +224,7 @@ export class Sim {
 
   /** The Deployment of `version` (at `revision`, when given). */
   deployment(version: string, revision?: string): V1Deployment | undefined {
-    return [...this.deployments.values()].find(
-      (d) =>
-        d.metadata?.labels?.[LABEL_VERSION] === version &&
-        (revision === undefined || d.metadata?.annotations?.[ANNOTATION_REVISION] === revision),
-    );
+    return findTrackDeployment(this.deployments.values(), version, revision);
   }
 
   replicas(version: string, revision?: string): number | undefined {
