@@ -96,6 +96,17 @@ export class Reconciler {
    */
   readonly #written = new Map<string, Map<string, Written>>();
 
+  /** The operator's own last write of each ModelDeployment (status, action removal), by key. */
+  readonly #writtenMd = new Map<string, Written>();
+
+  #rememberMd(key: string, md: ModelDeployment): void {
+    this.#writtenMd.set(key, {
+      obj: deepFreeze(md),
+      resourceVersion: md.metadata?.resourceVersion,
+      at: Date.now(),
+    });
+  }
+
   #remember(
     ownerUid: string | undefined,
     kind: string,
@@ -171,7 +182,7 @@ export class Reconciler {
     const [namespace = "", name = ""] = key.includes("/") ? key.split("/", 2) : ["", key];
     let cached = this.#o.modelDeployments.get(namespace, name);
     if (cached) {
-      const w = this.#written.get(`md:${key}`)?.get(`ModelDeployment/${name}`);
+      const w = this.#writtenMd.get(key);
       if (
         w?.obj &&
         w.obj.metadata?.uid === cached.metadata?.uid &&
@@ -180,12 +191,13 @@ export class Reconciler {
       ) {
         cached = w.obj as ModelDeployment;
       } else if (w) {
-        this.#written.delete(`md:${key}`);
+        this.#writtenMd.delete(key);
       }
     }
     if (!cached) {
       // Deleted: garbage collection removes the children through their owner references.
       this.#holding.delete(key);
+      this.#writtenMd.delete(key);
       this.#o.metrics?.forgetModelDeployment(namespace, name);
       return { writes: 0 };
     }
@@ -213,7 +225,7 @@ export class Reconciler {
     const action = cached.metadata?.annotations?.[ANNOTATION_ACTION];
     if (p.clearAction && action !== undefined) {
       md = await this.#o.client.removeAction(cached, action);
-      this.#remember(`md:${key}`, "ModelDeployment", name, md);
+      this.#rememberMd(key, md);
       writes++;
     }
 
@@ -251,7 +263,7 @@ export class Reconciler {
       log.debug("writing status", { fields: changed });
       const write = async () => {
         md = await this.#o.client.replaceStatus(md, p.status);
-        this.#remember(`md:${key}`, "ModelDeployment", name, md);
+        this.#rememberMd(key, md);
         writes++;
       };
       if (recordsOnly(changed))
