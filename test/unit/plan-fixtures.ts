@@ -11,7 +11,7 @@ import {
   LABEL_VERSION,
 } from "../../src/api/constants.ts";
 import type { HealthCheck, ModelDeployment, ModelDeploymentSpec } from "../../src/api/types.ts";
-import { findTrackDeployment, plan, planChecks } from "../../src/plan/index.ts";
+import { findTrackDeployment, isTrackOf, plan, planChecks } from "../../src/plan/index.ts";
 import type { DueCheck, Measurement, Observed, Plan } from "../../src/plan/types.ts";
 
 export const T0 = new Date("2026-03-01T10:00:00.000Z");
@@ -85,6 +85,17 @@ export function measured(
 }
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+
+/** The status kube-controller-manager gives Deployment `d` once `n` pods are ready and available. */
+export function availableStatus(d: V1Deployment, n: number): V1Deployment["status"] {
+  return {
+    observedGeneration: d.metadata?.generation,
+    replicas: n,
+    updatedReplicas: n,
+    readyReplicas: n,
+    availableReplicas: n,
+  };
+}
 
 /** A simulated namespace with one ModelDeployment and what the operator made for it. */
 export class Sim {
@@ -193,16 +204,8 @@ export class Sim {
   /** The Deployment controller catches up: every (or one) version (at one revision) is Available at its replicas. */
   settle(version?: string, revision?: string): this {
     for (const d of this.deployments.values()) {
-      if (version !== undefined && d.metadata?.labels?.[LABEL_VERSION] !== version) continue;
-      if (revision !== undefined && d.metadata?.annotations?.[ANNOTATION_REVISION] !== revision) continue;
-      const n = d.spec?.replicas ?? 1;
-      d.status = {
-        observedGeneration: d.metadata?.generation,
-        replicas: n,
-        updatedReplicas: n,
-        readyReplicas: n,
-        availableReplicas: n,
-      };
+      if (version !== undefined && !isTrackOf(d, version, revision)) continue;
+      d.status = availableStatus(d, d.spec?.replicas ?? 1);
     }
     return this;
   }

@@ -13,7 +13,7 @@ import { endpointsAheadOfDeployments } from "../../src/controller/status-write.t
 import { KubeApiError, type KubeClient } from "../../src/kube/client.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { computeRevision } from "../../src/plan/index.ts";
-import { makeMd, T0 } from "./plan-fixtures.ts";
+import { availableStatus, makeMd, T0 } from "./plan-fixtures.ts";
 
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const KEY = "models/fraud-detector";
@@ -145,13 +145,7 @@ class World {
   /** kube-controller-manager reports the Deployment's pods ready and available. */
   deploymentReady(n: number, version = "1.0.0"): void {
     const d = this.deployment(version);
-    d.status = {
-      observedGeneration: d.metadata?.generation,
-      replicas: n,
-      updatedReplicas: n,
-      readyReplicas: n,
-      availableReplicas: n,
-    };
+    d.status = availableStatus(d, n);
     this.sync();
   }
 
