@@ -2,13 +2,14 @@
 -- model-rollout-operator writes. Install it as the argocd-cm key
 -- resource.customizations.health.mlops.dev_ModelDeployment (see argocd-cm-patch.yaml).
 --
---   Progressing  no status yet, status of an older generation, or a rollout under way
---   Suspended    a rollout held: spec.paused, a pause action, or a pause step waiting for promote
+--   Progressing  not observed yet, status of an older generation, or a rollout under way
+--                (also at a pause step or a blue/green preview waiting for promote)
+--   Suspended    a rollout held: spec.paused or the pause action
 --   Degraded     Stalled=True: rolled back, aborted or invalid; the message says why
 --   Healthy      Ready=True for the current generation: one version serves all traffic
 --
 -- Written for Argo CD's sandbox: gopher-lua (Lua 5.1) with only the base, table, package and
--- os (safe subset) libraries; no string, math or io. Runs unchanged on Lua 5.4.
+-- os (safe subset) libraries; no string, math or io, so no useOpenLibs is needed.
 local hs = {}
 
 local function findCondition(conditions, conditionType)

@@ -107,7 +107,7 @@ describe("Flux Kustomization example for ModelDeployments", () => {
     });
   }
 
-  it("keeps waiting, without failing, while the operator has not written a status", () => {
+  it("keeps waiting, without failing, on an object without any status (a CRD older than the default)", () => {
     const obj = {
       apiVersion: "mlops.dev/v1alpha1",
       kind: "ModelDeployment",
@@ -117,6 +117,17 @@ describe("Flux Kustomization example for ModelDeployments", () => {
     const result = assessWithFlux(exprs!, obj);
     expect(result.status).to.equal("InProgress");
     expect(result.error).to.match(/status/);
+  });
+
+  it("is in progress, before evaluating the expressions, while the status is the CRD's default", () => {
+    const obj = {
+      apiVersion: "mlops.dev/v1alpha1",
+      kind: "ModelDeployment",
+      metadata: { generation: 1 },
+      spec: {},
+      status: { observedGeneration: 0 },
+    };
+    expect(assessWithFlux(exprs!, obj)).to.deep.equal({ status: "InProgress" });
   });
 
   it("is in progress while a status has no conditions yet", () => {
