@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds hack/tools/gitops-health: a small program that computes a Kubernetes object's
 # health with Argo CD's own code (github.com/argoproj/argo-cd/v3 util/settings, util/lua and
-# gitops-engine) and Flux's kstatus (sigs.k8s.io/cli-utils status.Compute). The GitOps
-# tests run it over the health script's test objects and over live ModelDeployments.
+# gitops-engine), kstatus (sigs.k8s.io/cli-utils status.Compute) and Flux's wait
+# (github.com/fluxcd/pkg/runtime/cel, github.com/fluxcd/cli-utils). The GitOps tests run it
+# over the health script's test objects and over live ModelDeployments.
 #
 #   hack/build-gitops-health.sh     build it when missing, print the binary's path
 #
 # Cached in its own folder of $MRO_TOOLS_DIR (default .cache/tools), keyed by the pinned
-# Argo CD and cli-utils versions and a hash of the program's source, so a change of either
-# builds it again and the control plane's binaries are never touched. Argo CD v3.6 needs
+# Argo CD, cli-utils and Flux runtime versions and a hash of the program's source (go.mod,
+# go.sum, main.go), so a change of any builds it again and the control plane's binaries are never touched. Argo CD v3.6 needs
 # Go 1.27: the go command fetches the toolchain named in go.mod from the Go module proxy
 # when the machine's Go is older. A cold build took 8 minutes on two busy cores (5 minutes
 # of CPU time, 1.5 GB of modules).
@@ -23,13 +24,14 @@ command -v go >/dev/null || { echo "build-gitops-health: Go is needed (go 1.26 o
 pin() { awk -v m="$1" '$1 == m { print $2; exit }' "$src/go.mod"; }
 argocd=$(pin github.com/argoproj/argo-cd/v3)
 cliutils=$(pin sigs.k8s.io/cli-utils)
-[ -n "$argocd" ] && [ -n "$cliutils" ] || { echo "build-gitops-health: no pins in $src/go.mod" >&2; exit 1; }
+flux=$(pin github.com/fluxcd/pkg/runtime)
+[ -n "$argocd" ] && [ -n "$cliutils" ] && [ -n "$flux" ] || { echo "build-gitops-health: no pins in $src/go.mod" >&2; exit 1; }
 hash=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-8)
 
-dir="$cache/gitops-health-argocd-$argocd-cli-utils-$cliutils-$hash"
+dir="$cache/gitops-health-argocd-$argocd-cli-utils-$cliutils-flux-runtime-$flux-$hash"
 out="$dir/gitops-health"
 if [ ! -x "$out" ]; then
-  echo "[build-tools] building gitops-health (argo-cd $argocd, cli-utils $cliutils) ..." >&2
+  echo "[build-tools] building gitops-health (argo-cd $argocd, cli-utils $cliutils, flux runtime $flux) ..." >&2
   start=$SECONDS
   mkdir -p "$dir"
   # GOTOOLCHAIN=auto: the one build here that may switch Go toolchains (see above).

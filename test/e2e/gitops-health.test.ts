@@ -1,6 +1,7 @@
 // What Argo CD and Flux really conclude about ModelDeployments, computed by their own code
 // (hack/tools/gitops-health: Argo CD's settings manager and Lua sandbox with gitops-engine's
-// health, and kstatus status.Compute), next to what `kubectl wait --for=condition=Ready`
+// health; kstatus status.Compute; kustomize-controller's CEL evaluation of the example
+// Kustomization's healthCheckExprs), next to what `kubectl wait --for=condition=Ready`
 // says:
 //   - every test object of gitops/argocd/testdata/, against gitops/argocd/health_test.yaml;
 //   - live ModelDeployments, as the API server returns them, at each phase of a canary and of
@@ -13,7 +14,12 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { parse } from "yaml";
 import { KWOK_NEVER_READY_LABEL } from "../cluster/cluster.ts";
-import { assessGitOpsHealth, gitopsHealthBinary, type GitOpsHealth } from "../support/gitops-health.ts";
+import {
+  FLUX_KUSTOMIZATION,
+  assessGitOpsHealth,
+  gitopsHealthBinary,
+  type GitOpsHealth,
+} from "../support/gitops-health.ts";
 import { createNamespace, kubectl, kubectlJson, tool } from "../support/kube.ts";
 import { applyMd, condition, isReady, modelDeployment, waitForMd, type Md } from "../support/md.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
@@ -37,9 +43,21 @@ const KSTATUS_OF_FIXTURE: Record<string, string> = {
   "testdata/stalled-then-fixed.yaml": "InProgress",
 };
 
+/**
+ * Flux's wait with gitops/flux/kustomization-models.yaml: as kstatus, except that a held
+ * rollout counts as done (as Argo CD's Suspended). An object without any status makes its
+ * expressions fail to evaluate, and Flux keeps waiting: "error".
+ */
+const FLUX_OF_FIXTURE: Record<string, string> = {
+  ...KSTATUS_OF_FIXTURE,
+  "testdata/no-status.yaml": "error",
+  "testdata/paused-spec.yaml": "Current",
+};
+
 interface Seen {
   argocd: string;
   kstatus: string;
+  flux: string;
   wait: "met" | "not met";
 }
 interface Row extends Seen {
@@ -49,9 +67,9 @@ interface Row extends Seen {
 
 function tableOf(rows: readonly Row[]): string {
   const lines = [
-    "| strategy | phase | Argo CD health | kstatus (Flux `wait`) | `kubectl wait --for=condition=Ready` |",
-    "| --- | --- | --- | --- | --- |",
-    ...rows.map((r) => `| ${r.strategy} | ${r.phase} | ${r.argocd} | ${r.kstatus} | ${r.wait} |`),
+    "| strategy | phase | Argo CD health | kstatus | Flux `wait`, example Kustomization | `kubectl wait --for=condition=Ready` |",
+    "| --- | --- | --- | --- | --- | --- |",
+    ...rows.map((r) => `| ${r.strategy} | ${r.phase} | ${r.argocd} | ${r.kstatus} | ${r.flux} | ${r.wait} |`),
   ];
   return lines.join("\n");
 }
@@ -80,11 +98,33 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       expect(Object.keys(KSTATUS_OF_FIXTURE).sort()).to.deep.equal(present);
     });
 
+    it("the example Kustomization waits, with a timeout, and has healthCheckExprs for ModelDeployment", () => {
+      const k = readFileSync(FLUX_KUSTOMIZATION, "utf8")
+        .split(/^---$/m)
+        .map(
+          (d) =>
+            parse(d) as {
+              kind?: string;
+              spec?: { wait?: boolean; timeout?: string; healthCheckExprs?: Record<string, string>[] };
+            },
+        )
+        .find((d) => d.kind === "Kustomization");
+      expect(k?.spec?.wait).to.equal(true);
+      expect(k?.spec?.timeout).to.match(/^\d+m$/);
+      const exprs = k?.spec?.healthCheckExprs?.find(
+        (e) => e.apiVersion === "mlops.dev/v1alpha1" && e.kind === "ModelDeployment",
+      );
+      expect(exprs).to.have.keys("apiVersion", "kind", "failed", "current");
+    });
+
     for (const { healthStatus, inputPath } of cases) {
-      it(`${inputPath}: Argo CD ${healthStatus.status}, kstatus ${KSTATUS_OF_FIXTURE[inputPath]}`, () => {
+      const flux = FLUX_OF_FIXTURE[inputPath];
+      it(`${inputPath}: Argo CD ${healthStatus.status}, kstatus ${KSTATUS_OF_FIXTURE[inputPath]}, Flux ${flux}`, () => {
         const [got] = assessGitOpsHealth({ files: [join(ARGOCD, inputPath)] });
         expect(got?.argocd).to.deep.equal(healthStatus);
         expect(got?.kstatus.status).to.equal(KSTATUS_OF_FIXTURE[inputPath]);
+        if (flux === "error") expect(got?.flux.error).to.match(/no such attribute.*status/);
+        else expect(got?.flux).to.include({ status: flux }).and.not.have.property("error");
       });
     }
 
@@ -218,6 +258,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
         const seen: Seen = {
           argocd: health!.argocd.status ?? "",
           kstatus: health!.kstatus.status ?? "",
+          flux: health!.flux.error !== undefined ? "error" : (health!.flux.status ?? ""),
           wait: waited.code === 0 ? "met" : "not met",
         };
         rows.push({ strategy, phase, ...seen });
@@ -242,6 +283,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       const created = await observe(C, "created while the operator is stopped", "fraud", {
         argocd: "Progressing",
         kstatus: "InProgress",
+        flux: "InProgress",
         wait: "not met",
       });
       expect(created.argocd.message).to.equal(NOT_OBSERVED);
@@ -254,6 +296,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       await observe(C, "first version serves all traffic", "fraud", {
         argocd: "Healthy",
         kstatus: "Current",
+        flux: "Current",
         wait: "met",
       });
 
@@ -263,6 +306,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       const stale = await observe(C, "new version applied, not observed yet", "fraud", {
         argocd: "Progressing",
         kstatus: "InProgress",
+        flux: "InProgress",
         wait: "not met",
       });
       expect(stale.argocd.message).to.equal(
@@ -283,6 +327,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       const progressing = await observe(C, "progressing (candidate not ready)", "fraud", {
         argocd: "Progressing",
         kstatus: "InProgress",
+        flux: "InProgress",
         wait: "not met",
       });
       expect(progressing.argocd.message).to.match(/^RolloutInProgress: /);
@@ -302,6 +347,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       const atPause = await observe(C, "at a pause step, waiting for promote", "fraud", {
         argocd: "Progressing",
         kstatus: "InProgress",
+        flux: "InProgress",
         wait: "not met",
       });
       expect(atPause.argocd.message).to.include("pause until promote");
@@ -311,6 +357,8 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       const held = await observe(C, "held by the pause action", "fraud", {
         argocd: "Suspended",
         kstatus: "InProgress",
+        // The example's healthCheckExprs count a held rollout as done, as Argo CD's Suspended.
+        flux: "Current",
         wait: "not met",
       });
       expect(held.argocd.message).to.include("paused by the pause action");
@@ -324,7 +372,12 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
         "3.0.0 promoted",
         (m) => isReady(m) && m.status?.stableVersion === "3.0.0",
       );
-      await observe(C, "promoted", "fraud", { argocd: "Healthy", kstatus: "Current", wait: "met" });
+      await observe(C, "promoted", "fraud", {
+        argocd: "Healthy",
+        kstatus: "Current",
+        flux: "Current",
+        wait: "met",
+      });
 
       await applyMd(
         ns,
@@ -341,6 +394,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       const rolledBack = await observe(C, "rolled back (progress deadline)", "fraud", {
         argocd: "Degraded",
         kstatus: "Failed",
+        flux: "Failed",
         wait: "not met",
       });
       expect(rolledBack.argocd.message).to.match(/^ProgressDeadlineExceeded: /);
@@ -369,6 +423,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       const invalid = await observe(C, "invalid spec", "fraud", {
         argocd: "Degraded",
         kstatus: "Failed",
+        flux: "Failed",
         wait: "not met",
       });
       expect(invalid.argocd.message).to.match(/^InvalidSpec: /);
@@ -388,6 +443,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       const created = await observe(B, "created while the operator is stopped", "bg", {
         argocd: "Progressing",
         kstatus: "InProgress",
+        flux: "InProgress",
         wait: "not met",
       });
       expect(created.argocd.message).to.equal(NOT_OBSERVED);
@@ -397,6 +453,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       await observe(B, "first version serves all traffic", "bg", {
         argocd: "Healthy",
         kstatus: "Current",
+        flux: "Current",
         wait: "met",
       });
 
@@ -413,6 +470,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       await observe(B, "progressing (preview not ready)", "bg", {
         argocd: "Progressing",
         kstatus: "InProgress",
+        flux: "InProgress",
         wait: "not met",
       });
 
@@ -430,13 +488,19 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       const preview = await observe(B, "preview ready, waiting for promote", "bg", {
         argocd: "Progressing",
         kstatus: "InProgress",
+        flux: "InProgress",
         wait: "not met",
       });
       expect(preview.argocd.message).to.include("waiting for promotion");
 
       await kubectl(["-n", ns, "annotate", "md", "bg", "mlops.dev/action=promote"]);
       await waitForMd(ns, "bg", "3 promoted", (m) => isReady(m) && m.status?.stableVersion === "3");
-      await observe(B, "promoted", "bg", { argocd: "Healthy", kstatus: "Current", wait: "met" });
+      await observe(B, "promoted", "bg", {
+        argocd: "Healthy",
+        kstatus: "Current",
+        flux: "Current",
+        wait: "met",
+      });
 
       await kubectl(["-n", ns, "annotate", "md", "bg", "mlops.dev/action=rollback"]);
       await waitForMd(
@@ -448,6 +512,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
       const rolledBack = await observe(B, "rolled back (rollback action)", "bg", {
         argocd: "Degraded",
         kstatus: "Failed",
+        flux: "Failed",
         wait: "not met",
       });
       expect(rolledBack.argocd.message).to.match(/^RolledBack: /);

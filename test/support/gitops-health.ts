@@ -1,6 +1,7 @@
 // What Argo CD and Flux conclude about objects, computed by their own code: the
 // hack/tools/gitops-health program (Argo CD's settings and Lua sandbox, gitops-engine's
-// health, and kstatus status.Compute from sigs.k8s.io/cli-utils). It is built and cached by
+// health; kstatus status.Compute from sigs.k8s.io/cli-utils; kustomize-controller's wait
+// with the example Kustomization's healthCheckExprs, from fluxcd/pkg/runtime/cel). It is built and cached by
 // hack/build-gitops-health.sh, which hack/build-tools.sh runs on a fresh machine.
 import { execFileSync, spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -9,6 +10,9 @@ const ROOT = join(import.meta.dirname, "..", "..");
 
 /** The argocd-cm patch users apply: the health script is read from it as Argo CD reads it. */
 export const ARGOCD_CM_PATCH = join(ROOT, "gitops", "argocd", "argocd-cm-patch.yaml");
+
+/** The example Kustomization users copy: Flux's wait is computed with its healthCheckExprs. */
+export const FLUX_KUSTOMIZATION = join(ROOT, "gitops", "flux", "kustomization-models.yaml");
 
 export interface Verdict {
   status?: string;
@@ -23,8 +27,10 @@ export interface GitOpsHealth {
   generation: number;
   /** gitops-engine's GetResourceHealth with the argocd-cm health script (Healthy, Progressing, ...). */
   argocd: Verdict;
-  /** kstatus status.Compute (Current, InProgress, Failed, ...). */
+  /** kstatus status.Compute (Current, InProgress, Failed, ...): Flux's wait without healthCheckExprs. */
   kstatus: Verdict;
+  /** Flux's wait with the example Kustomization's healthCheckExprs; an error means Flux keeps waiting. */
+  flux: Verdict;
 }
 
 let binary: string | undefined;
@@ -50,7 +56,13 @@ export function assessGitOpsHealth(
   objects: { files: string[] } | { objects: unknown[] },
   argocdCm = ARGOCD_CM_PATCH,
 ): GitOpsHealth[] {
-  const args = ["--argocd-cm", argocdCm, ...("files" in objects ? objects.files : [])];
+  const args = [
+    "--argocd-cm",
+    argocdCm,
+    "--flux-kustomization",
+    FLUX_KUSTOMIZATION,
+    ...("files" in objects ? objects.files : []),
+  ];
   const input =
     "objects" in objects ? JSON.stringify({ apiVersion: "v1", kind: "List", items: objects.objects }) : "";
   const out = execFileSync(gitopsHealthBinary(), args, { input, encoding: "utf8", timeout: 30_000 });

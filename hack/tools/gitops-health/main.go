@@ -5,22 +5,26 @@
 //     (util/settings), and each object's health is computed by gitops-engine's
 //     health.GetResourceHealth with Argo CD's Lua overrides (util/lua), the call the
 //     application controller makes. Health scripts therefore run in Argo CD's sandbox.
-//   - Flux: kstatus status.Compute from sigs.k8s.io/cli-utils, what kustomize-controller
-//     and helm-controller use for `wait`.
+//   - kstatus: status.Compute from sigs.k8s.io/cli-utils.
+//   - Flux: what kustomize-controller's `wait` concludes for the Kustomization given with
+//     --flux-kustomization: its healthCheckExprs for the object's kind, evaluated by
+//     github.com/fluxcd/pkg/runtime/cel (RFC 0009: generation first, then inProgress,
+//     failed, current), or, for a kind without any, Flux's own fork of kstatus
+//     (github.com/fluxcd/cli-utils).
 //
 // Usage:
 //
-//	gitops-health --argocd-cm FILE [OBJECT_FILE ...]
+//	gitops-health --argocd-cm FILE [--flux-kustomization FILE] [OBJECT_FILE ...]
 //
 // Objects are YAML or JSON documents (several per file, `---` separated, or a List such as
 // `kubectl get -o json` prints), read from the files or, without any, from stdin. For each
 // object one line of JSON is written to stdout:
 //
 //	{"kind":..,"namespace":..,"name":..,"generation":..,
-//	 "argocd":{"status":..,"message":..,"error":..},"kstatus":{"status":..,"message":..,"error":..}}
+//	 "argocd":{"status":..,"message":..,"error":..},"kstatus":{...},"flux":{...}}
 //
-// It needs no cluster: the ConfigMap is served to Argo CD's settings manager by a fake
-// clientset in memory.
+// "flux" is there only with --flux-kustomization. It needs no cluster: the ConfigMap is
+// served to Argo CD's settings manager by a fake clientset in memory.
 package main
 
 import (
@@ -32,14 +36,19 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/argoproj/argo-cd/gitops-engine/v3/pkg/health"
 	"github.com/argoproj/argo-cd/v3/util/lua"
 	"github.com/argoproj/argo-cd/v3/util/settings"
+	fluxstatus "github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	"github.com/fluxcd/pkg/apis/kustomize"
+	fluxcel "github.com/fluxcd/pkg/runtime/cel"
 	log "github.com/sirupsen/logrus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -53,16 +62,18 @@ type verdict struct {
 }
 
 type report struct {
-	Kind       string  `json:"kind"`
-	Namespace  string  `json:"namespace,omitempty"`
-	Name       string  `json:"name"`
-	Generation int64   `json:"generation"`
-	ArgoCD     verdict `json:"argocd"`
-	Kstatus    verdict `json:"kstatus"`
+	Kind       string   `json:"kind"`
+	Namespace  string   `json:"namespace,omitempty"`
+	Name       string   `json:"name"`
+	Generation int64    `json:"generation"`
+	ArgoCD     verdict  `json:"argocd"`
+	Kstatus    verdict  `json:"kstatus"`
+	Flux       *verdict `json:"flux,omitempty"`
 }
 
 func main() {
 	argocdCM := flag.String("argocd-cm", "", "YAML file of the argocd-cm ConfigMap (or a patch of it) holding the health customizations")
+	fluxKustomization := flag.String("flux-kustomization", "", "YAML file holding a Flux Kustomization (other documents are skipped) whose wait to compute")
 	flag.Parse()
 	if *argocdCM == "" {
 		fail(errors.New("--argocd-cm is required"))
@@ -73,6 +84,13 @@ func main() {
 	overrides, err := resourceOverrides(*argocdCM)
 	if err != nil {
 		fail(err)
+	}
+
+	var flux *fluxWait
+	if *fluxKustomization != "" {
+		if flux, err = readFluxWait(*fluxKustomization); err != nil {
+			fail(err)
+		}
 	}
 
 	var objects []*unstructured.Unstructured
@@ -99,7 +117,7 @@ func main() {
 	encoder := json.NewEncoder(out)
 	encoder.SetEscapeHTML(false)
 	for _, obj := range objects {
-		if err := encoder.Encode(assess(obj, overrides)); err != nil {
+		if err := encoder.Encode(assess(obj, overrides, flux)); err != nil {
 			fail(err)
 		}
 	}
@@ -177,7 +195,75 @@ func readObjects(r io.Reader) ([]*unstructured.Unstructured, error) {
 	}
 }
 
-func assess(obj *unstructured.Unstructured, overrides lua.ResourceHealthOverrides) report {
+// fluxWait is the health-check part of a Flux Kustomization: its healthCheckExprs, by the
+// GroupKind (or the group alone, when kind is empty) they apply to.
+type fluxWait struct {
+	evaluators map[schema.GroupKind]*fluxcel.StatusEvaluator
+}
+
+func readFluxWait(path string) (*fluxWait, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	decoder := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	for {
+		var doc struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+			Spec       struct {
+				HealthCheckExprs []kustomize.CustomHealthCheck `json:"healthCheckExprs"`
+			} `json:"spec"`
+		}
+		if err := decoder.Decode(&doc); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: no Kustomization", path)
+			}
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if doc.Kind != "Kustomization" || !strings.HasPrefix(doc.APIVersion, "kustomize.toolkit.fluxcd.io/") {
+			continue
+		}
+		w := &fluxWait{evaluators: map[schema.GroupKind]*fluxcel.StatusEvaluator{}}
+		// The same keys as kustomize-controller's CEL status reader (fluxcd/pkg/runtime/cel).
+		for i, hc := range doc.Spec.HealthCheckExprs {
+			gk := schema.FromAPIVersionAndKind(hc.APIVersion, hc.Kind).GroupKind()
+			if hc.Kind == "" {
+				gk = schema.GroupKind{Group: gk.Group}
+			}
+			e, err := fluxcel.NewStatusEvaluator(&hc.HealthCheckExpressions)
+			if err != nil {
+				return nil, fmt.Errorf("%s: healthCheckExprs[%d]: %w", path, i, err)
+			}
+			w.evaluators[gk] = e
+		}
+		return w, nil
+	}
+}
+
+// assess is what kustomize-controller concludes about one object it applied.
+func (w *fluxWait) assess(obj *unstructured.Unstructured) verdict {
+	gk := obj.GroupVersionKind().GroupKind()
+	e, ok := w.evaluators[gk]
+	if !ok {
+		e, ok = w.evaluators[schema.GroupKind{Group: gk.Group}]
+	}
+	var res *fluxstatus.Result
+	var err error
+	if ok {
+		res, err = e.Evaluate(context.Background(), obj.DeepCopy())
+	} else {
+		res, err = fluxstatus.Compute(obj.DeepCopy())
+	}
+	if err != nil {
+		// kustomize-controller keeps waiting on an error, until its timeout.
+		return verdict{Error: err.Error()}
+	}
+	return verdict{Status: res.Status.String(), Message: res.Message}
+}
+
+func assess(obj *unstructured.Unstructured, overrides lua.ResourceHealthOverrides, flux *fluxWait) report {
 	r := report{
 		Kind:       obj.GetKind(),
 		Namespace:  obj.GetNamespace(),
@@ -207,6 +293,11 @@ func assess(obj *unstructured.Unstructured, overrides lua.ResourceHealthOverride
 	}
 	if res != nil {
 		r.Kstatus.Status, r.Kstatus.Message = res.Status.String(), res.Message
+	}
+
+	if flux != nil {
+		v := flux.assess(obj)
+		r.Flux = &v
 	}
 	return r
 }
