@@ -123,6 +123,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
         const [got] = assessGitOpsHealth({ files: [join(ARGOCD, inputPath)] });
         expect(got?.argocd).to.deep.equal(healthStatus);
         expect(got?.kstatus.status).to.equal(KSTATUS_OF_FIXTURE[inputPath]);
+        expect(got?.fluxKstatus, "Flux's fork of kstatus agrees").to.deep.equal(got?.kstatus);
         if (flux === "error") expect(got?.flux.error).to.match(/no such attribute.*status/);
         else expect(got?.flux).to.include({ status: flux }).and.not.have.property("error");
       });
@@ -264,6 +265,7 @@ describe("GitOps health with Argo CD's and Flux's own code", function () {
         rows.push({ strategy, phase, ...seen });
         expect(seen, `${phase}: ${JSON.stringify({ health, status: md.status })}`).to.deep.equal(expected);
         expect(health!.argocd.error, "Argo CD evaluates the script without error").to.equal(undefined);
+        expect(health!.fluxKstatus, "Flux's fork of kstatus agrees").to.deep.equal(health!.kstatus);
         return health!;
       }
     }

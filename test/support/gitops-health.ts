@@ -29,6 +29,8 @@ export interface GitOpsHealth {
   argocd: Verdict;
   /** kstatus status.Compute (Current, InProgress, Failed, ...): Flux's wait without healthCheckExprs. */
   kstatus: Verdict;
+  /** The same from Flux's fork of kstatus (github.com/fluxcd/cli-utils): Flux's wait without healthCheckExprs. */
+  fluxKstatus: Verdict;
   /** Flux's wait with the example Kustomization's healthCheckExprs; an error means Flux keeps waiting. */
   flux: Verdict;
 }

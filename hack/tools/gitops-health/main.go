@@ -5,7 +5,9 @@
 //     (util/settings), and each object's health is computed by gitops-engine's
 //     health.GetResourceHealth with Argo CD's Lua overrides (util/lua), the call the
 //     application controller makes. Health scripts therefore run in Argo CD's sandbox.
-//   - kstatus: status.Compute from sigs.k8s.io/cli-utils.
+//   - kstatus: status.Compute from sigs.k8s.io/cli-utils, and from Flux's fork of it
+//     (github.com/fluxcd/cli-utils), which is what Flux's wait uses for kinds without
+//     healthCheckExprs.
 //   - Flux: what kustomize-controller's `wait` concludes for the Kustomization given with
 //     --flux-kustomization: its healthCheckExprs for the object's kind, evaluated by
 //     github.com/fluxcd/pkg/runtime/cel (RFC 0009: generation first, then inProgress,
@@ -21,7 +23,7 @@
 // object one line of JSON is written to stdout:
 //
 //	{"kind":..,"namespace":..,"name":..,"generation":..,
-//	 "argocd":{"status":..,"message":..,"error":..},"kstatus":{...},"flux":{...}}
+//	 "argocd":{"status":..,"message":..,"error":..},"kstatus":{...},"fluxKstatus":{...},"flux":{...}}
 //
 // "flux" is there only with --flux-kustomization. It needs no cluster: the ConfigMap is
 // served to Argo CD's settings manager by a fake clientset in memory.
@@ -62,13 +64,14 @@ type verdict struct {
 }
 
 type report struct {
-	Kind       string   `json:"kind"`
-	Namespace  string   `json:"namespace,omitempty"`
-	Name       string   `json:"name"`
-	Generation int64    `json:"generation"`
-	ArgoCD     verdict  `json:"argocd"`
-	Kstatus    verdict  `json:"kstatus"`
-	Flux       *verdict `json:"flux,omitempty"`
+	Kind        string   `json:"kind"`
+	Namespace   string   `json:"namespace,omitempty"`
+	Name        string   `json:"name"`
+	Generation  int64    `json:"generation"`
+	ArgoCD      verdict  `json:"argocd"`
+	Kstatus     verdict  `json:"kstatus"`
+	FluxKstatus verdict  `json:"fluxKstatus"`
+	Flux        *verdict `json:"flux,omitempty"`
 }
 
 func main() {
@@ -293,6 +296,12 @@ func assess(obj *unstructured.Unstructured, overrides lua.ResourceHealthOverride
 	}
 	if res != nil {
 		r.Kstatus.Status, r.Kstatus.Message = res.Status.String(), res.Message
+	}
+
+	if fres, err := fluxstatus.Compute(obj.DeepCopy()); err != nil {
+		r.FluxKstatus.Error = err.Error()
+	} else {
+		r.FluxKstatus.Status, r.FluxKstatus.Message = fres.Status.String(), fres.Message
 	}
 
 	if flux != nil {
