@@ -95,7 +95,7 @@ make_standin() {
   cp -R "$nodepkg/include" "$nodepkg/share" "$r/usr/local/"
   # npm in /usr/local/lib/node_modules/npm with npm and npx in /usr/local/bin, as Node's
   # release archives lay it out.
-  npm install --global --prefix "$r/usr/local" --no-audit --no-fund --loglevel=error "npm@$NPM_VERSION" >&2
+  npm install --global --prefix "$r/usr/local" --no-audit --no-fund --loglevel=error "npm@$NPM_VERSION" >/dev/null
   "$r/usr/local/bin/node" "$r/usr/local/bin/npm" --version >/dev/null || die "npm does not run in the stand-in"
 
   ctr=$(bah from --pull=never scratch)
@@ -132,7 +132,9 @@ prune_store() {
     for line in $keep; do
       [ "${img#"$line"}" = "$img" ] || continue 2
     done
-    bah rmi --force "$img" >/dev/null 2>&1 || true
+    # Without --force: an image that a container still uses (a test running from another
+    # checkout) stays until the next build.
+    bah rmi "$img" >/dev/null 2>&1 || true
   done < <(bah images --all --noheading --no-trunc --format '{{.ID}} {{.Name}}:{{.Tag}}')
 }
 

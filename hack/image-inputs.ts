@@ -94,9 +94,8 @@ export function contextFiles(dir: string, rules: Rule[]): string[] {
   return out.sort();
 }
 
-function main(): void {
-  const [dir, ...settings] = process.argv.slice(2);
-  if (!dir) throw new Error("usage: node hack/image-inputs.ts CONTEXT_DIR [SETTING ...]");
+/** The hash of a build of `dir`'s Dockerfile with these settings (build args, base image ID). */
+export function inputsHash(dir: string, settings: string[]): string {
   const ignore = join(dir, ".dockerignore");
   const ignoreText = existsSync(ignore) ? readFileSync(ignore, "utf8") : "";
   const hash = createHash("sha256");
@@ -112,7 +111,13 @@ function main(): void {
     const content = st.isSymbolicLink() ? readlinkSync(join(dir, path)) : readFileSync(join(dir, path));
     add(`file ${path} ${(st.mode & 0o7777).toString(8)}`, content);
   }
-  console.log(hash.digest("hex"));
+  return hash.digest("hex");
+}
+
+function main(): void {
+  const [dir, ...settings] = process.argv.slice(2);
+  if (!dir) throw new Error("usage: node hack/image-inputs.ts CONTEXT_DIR [SETTING ...]");
+  console.log(inputsHash(dir, settings));
 }
 
 if (import.meta.main) main();

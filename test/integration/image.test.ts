@@ -3,7 +3,8 @@
 // is reachable) and run for real: what it holds, who its process is, what it may write,
 // and the operator from it, run as the chart's pod runs it (user 65532, read-only root, a
 // tmpfs /tmp; see test/support/image.ts for what is and is not like a pod), against the
-// real control plane: ready, leader, a canary rolled out, a clean SIGTERM.
+// real control plane with the in-cluster configuration of a pod (a ServiceAccount token):
+// ready, leader, a canary rolled out, a clean SIGTERM.
 //   bash hack/run.sh test-e2e test/integration/image.test.ts
 // The first build takes minutes (debootstrap, npm ci, vfs copies) and is cached: later runs
 // reuse the image while the files it is built from are unchanged.
@@ -11,7 +12,6 @@ import { expect } from "chai";
 import { createHash } from "node:crypto";
 import {
   chownSync,
-  copyFileSync,
   existsSync,
   lstatSync,
   mkdtempSync,
@@ -19,11 +19,12 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parse } from "yaml";
-import { createNamespace, kubectlJson, waitFor } from "../support/kube.ts";
+import { createNamespace, kubectl, kubectlJson, waitFor } from "../support/kube.ts";
 import { applyMd, isReady, mdEvents, modelDeployment, waitForMd } from "../support/md.ts";
 import { FakeModelServer } from "../support/model-server.ts";
 import {
@@ -41,8 +42,11 @@ import { startOperator, type OperatorLauncher, type OperatorProcess } from "../s
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const CHART = join(ROOT, "charts", "model-rollout-operator");
-/** Where the test's kubeconfig is mounted in the container (read-only, like a Secret volume). */
-const KUBE_DIR = "/run/secrets/mro-test";
+/**
+ * Where a pod's ServiceAccount token is: /var/run/secrets/kubernetes.io/serviceaccount, and
+ * /var/run is a symlink to /run in Debian, so the mount goes to the folder it leads to.
+ */
+const SA_DIR = "/run/secrets/kubernetes.io/serviceaccount";
 
 /** Every file and folder under `dir`, as paths relative to it. */
 function walk(dir: string, base = dir): string[] {
@@ -224,26 +228,46 @@ describe("the container image, built from the Dockerfile and run as the chart ru
     let models: FakeModelServer;
     let ns: string;
     let cleanup: () => Promise<void>;
-    let kubeDir: string;
+    let saDir: string;
+    let api: URL;
     let op: OperatorProcess | undefined;
     let launcher: OperatorLauncher;
 
     before(async () => {
       models = await FakeModelServer.start();
       ({ name: ns, cleanup } = await createNamespace("image"));
-      // The test's kubeconfig (certificates inline, server https://127.0.0.1:PORT) in a folder
-      // that the container gets read-only, as a pod gets its Secret volumes.
-      kubeDir = mkdtempSync(join(tmpdir(), "mro-image-kube-"));
-      copyFileSync(process.env.KUBECONFIG!, join(kubeDir, "kubeconfig"));
+      // In-cluster configuration, as the chart's pod gets it: a ServiceAccount token, the
+      // cluster's CA and the namespace in a read-only folder at the ServiceAccount path,
+      // and KUBERNETES_SERVICE_HOST/PORT (here the API server on 127.0.0.1). The account
+      // may do anything in the test's namespace only; the chart's RBAC has its own test.
+      await kubectl(["-n", ns, "create", "serviceaccount", "operator"]);
+      await kubectl([
+        "-n",
+        ns,
+        "create",
+        "rolebinding",
+        "operator",
+        "--clusterrole=cluster-admin",
+        `--serviceaccount=${ns}:operator`,
+      ]);
+      const token = (await kubectl(["-n", ns, "create", "token", "operator", "--duration=1h"])).trim();
+      const kubeconfig = parse(readFileSync(process.env.KUBECONFIG!, "utf8")) as {
+        clusters: { cluster: { server: string; "certificate-authority-data": string } }[];
+      };
+      const { server, "certificate-authority-data": ca } = kubeconfig.clusters[0]!.cluster;
+      api = new URL(server);
+      saDir = mkdtempSync(join(tmpdir(), "mro-image-sa-"));
+      writeFileSync(join(saDir, "token"), token);
+      writeFileSync(join(saDir, "ca.crt"), Buffer.from(ca, "base64"));
+      writeFileSync(join(saDir, "namespace"), ns);
       // Owned by the pod's user, as the kubelet does with a projected ServiceAccount token.
-      chownSync(kubeDir, 65532, 65532);
-      chownSync(join(kubeDir, "kubeconfig"), 65532, 65532);
+      for (const f of ["", "token", "ca.crt", "namespace"]) chownSync(join(saDir, f), 65532, 65532);
       launcher = {
         spawn: (flags, env) =>
           runInImage(files!, info.config, {
             args: flags,
-            env: { ...env, KUBECONFIG: `${KUBE_DIR}/kubeconfig` },
-            mounts: { [KUBE_DIR]: kubeDir },
+            env: { ...env, KUBERNETES_SERVICE_HOST: api.hostname, KUBERNETES_SERVICE_PORT: api.port },
+            mounts: { [SA_DIR]: saDir },
           }),
         signal: signalContainer,
       };
@@ -252,7 +276,7 @@ describe("the container image, built from the Dockerfile and run as the chart ru
       await op?.stop("SIGKILL");
       await models.stop();
       await cleanup();
-      rmSync(kubeDir, { recursive: true, force: true });
+      rmSync(saDir, { recursive: true, force: true });
     });
 
     it("becomes ready, takes the Lease, rolls out a canary, and exits 0 on SIGTERM, releasing the Lease", async () => {
@@ -267,7 +291,7 @@ describe("the container image, built from the Dockerfile and run as the chart ru
       expect((await fetch(`${op.healthUrl}/readyz`)).status).to.equal(200);
 
       // Who and where the process is: the image's Node as 65532, without privileges, in a
-      // read-only root with a tmpfs /tmp and the kubeconfig read-only.
+      // read-only root with a tmpfs /tmp and the ServiceAccount folder read-only.
       const pid = await waitFor("the image's process", async () => containerPid(op!.pid));
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
       const field = (name: string) =>
@@ -303,7 +327,7 @@ describe("the container image, built from the Dockerfile and run as the chart ru
       expect(mounts.get("/")?.options, "read-only root").to.include("ro");
       expect(mounts.get("/tmp")).to.deep.include({ type: "tmpfs" });
       expect(mounts.get("/tmp")?.options).to.include("rw");
-      expect(mounts.get(KUBE_DIR)?.options).to.include("ro");
+      expect(mounts.get(SA_DIR)?.options).to.include("ro");
       const nodeVersion = info.config.Env?.find((e) => e.startsWith("NODE_VERSION="))?.slice(
         "NODE_VERSION=".length,
       );
@@ -351,6 +375,23 @@ describe("the container image, built from the Dockerfile and run as the chart ru
         "the canary's health check",
       ).to.equal(true);
       expect(op.logs(), "no write to the read-only root was attempted").to.not.match(/EROFS|EACCES/);
+      // It wrote as the ServiceAccount, through the in-cluster configuration.
+      const writesAs = readFileSync(process.env.MRO_AUDIT_LOG!, "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map(
+          (l) =>
+            JSON.parse(l) as { verb: string; user: { username: string }; objectRef?: { resource?: string } },
+        )
+        .filter((e) => e.user.username === `system:serviceaccount:${ns}:operator`)
+        .map((e) => `${e.verb} ${e.objectRef?.resource}`);
+      // (The audit policy leaves Leases out.)
+      expect(writesAs).to.include.members([
+        "patch deployments",
+        "patch services",
+        "update modeldeployments",
+        "create events",
+      ]);
 
       // SIGTERM to the container's process, as the kubelet sends it: a clean exit, Lease released.
       expect(await op.stop("SIGTERM")).to.equal(0);

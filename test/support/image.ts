@@ -16,7 +16,7 @@
 // capabilities the chroot needs (none is effective or permitted, and no_new_privs stops any
 // exec from gaining them).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -114,7 +114,21 @@ export class ImageFiles {
   }
 
   static async create(imageId: string): Promise<ImageFiles> {
-    const container = (await buildah(["from", "--pull=never", imageId])).trim().split("\n").at(-1)!;
+    // A test run that was killed left its copy behind (hundreds of MiB): remove those of
+    // processes that are gone.
+    const names = (await buildah(["containers", "--noheading", "--format", "{{.ContainerName}}"])).split(
+      "\n",
+    );
+    for (const name of names) {
+      const pid = /^mro-image-test-(\d+)$/.exec(name.trim())?.[1];
+      if (pid && !existsSync(`/proc/${pid}`)) await buildah(["rm", name.trim()]).catch(() => {});
+    }
+    const container = (
+      await buildah(["from", "--pull=never", "--name", `mro-image-test-${process.pid}`, imageId])
+    )
+      .trim()
+      .split("\n")
+      .at(-1)!;
     const rootfs = (await buildah(["mount", container])).trim();
     return new ImageFiles(container, rootfs);
   }
@@ -183,9 +197,13 @@ export function runInImage(files: ImageFiles, config: ImageConfig, options: RunO
     throw new Error(`image user ${config.User} is not numeric`);
   const argv = [...(options.command ?? config.Entrypoint ?? []), ...(options.args ?? config.Cmd ?? [])];
   if (argv.length === 0) throw new Error("nothing to run: the image has no Entrypoint or Cmd");
-  const env = Object.fromEntries(
-    (config.Env ?? []).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
-  );
+  // The image's Env, and HOME as runc sets it for a user without a passwd entry.
+  const env: Record<string, string> = {
+    HOME: "/",
+    ...Object.fromEntries(
+      (config.Env ?? []).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
+    ),
+  };
   const mounts = Object.entries(options.mounts ?? {});
   return spawn(
     "unshare",
