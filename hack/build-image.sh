@@ -146,7 +146,8 @@ elif [ -z "${MRO_NODE_IMAGE:-}" ] && timeout "$PULL_TIMEOUT_S" buildah --root "$
   base=$REAL_BASE
 else
   [ -n "${MRO_NODE_IMAGE:-}" ] || log "$REAL_BASE cannot be pulled ($(tail -n 1 "$image_dir/pull.log" | cut -c1-160)); building on a local stand-in"
-  bah inspect --type image "$standin" >/dev/null 2>&1 || make_standin
+  # In an `if`, not after `||`: set -e must stay in force inside make_standin.
+  if ! bah inspect --type image "$standin" >/dev/null 2>&1; then make_standin; fi
   base=$standin
 fi
 
