@@ -176,9 +176,14 @@ while [ "$i" -lt "$nmounts" ]; do
   target=$1 source=$2
   shift 2
   i=$((i + 1))
-  # The mount point must be a real folder inside the image, never a symlink out of it.
-  mkdir -p "$root$target"
-  [ "$(realpath "$root$target")" = "$root$target" ] || { echo "mount point $target leaves the image" >&2; exit 1; }
+  # The mount point is made folder by folder inside the image; a symlink on the way (one
+  # to an absolute path leads out of the image, onto this machine) is refused.
+  p=$root
+  for part in $(echo "$target" | tr / ' '); do
+    p=$p/$part
+    [ ! -L "$p" ] || { echo "mount point $target: $p is a symlink" >&2; exit 1; }
+    [ -d "$p" ] || mkdir "$p"
+  done
   mount --bind -o ro "$source" "$root$target"
 done
 [ "$ro" = 0 ] || mount -o remount,bind,ro "$root"
