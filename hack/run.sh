@@ -24,6 +24,9 @@ case "$cmd" in
   generate)
     node hack/generate-types.ts "$@"
     ;;
+  image)
+    bash hack/build-image.sh "$@"
+    ;;
   build)
     rm -rf dist
     tsc -p tsconfig.build.json
@@ -70,7 +73,7 @@ case "$cmd" in
     echo "$MRO_TOOLS_BIN"
     ;;
   *)
-    echo "usage: hack/run.sh lint|generate|build|test|test-unit|test-e2e|cluster-up|cluster-down|playground|playground-down|start|bench|tools" >&2
+    echo "usage: hack/run.sh lint|generate|build|image|test|test-unit|test-e2e|cluster-up|cluster-down|playground|playground-down|start|bench|tools" >&2
     exit 2
     ;;
 esac

@@ -29,7 +29,26 @@ export interface StartOperatorOptions {
   env?: Record<string, string>;
   /** Wait for /readyz (default true). */
   waitReady?: boolean;
+  /** How the process is started (default: this checkout's src/main.ts on this Node). */
+  launcher?: OperatorLauncher;
 }
+
+/** Starts the operator with the given flags; the image tests run it from the container image. */
+export interface OperatorLauncher {
+  /** `env` holds only the test's variables; the launcher decides what else the process sees. */
+  spawn(flags: string[], env: Record<string, string>): ChildProcess;
+  /** Delivers a signal to the operator (default: to the spawned process). */
+  signal?(child: ChildProcess, signal: NodeJS.Signals): void;
+}
+
+const sourceLauncher: OperatorLauncher = {
+  spawn: (flags, env) =>
+    spawn(process.execPath, [join(ROOT, "src", "main.ts"), ...flags], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    }),
+};
 
 const running = new Set<ChildProcess>();
 process.on("exit", () => {
@@ -39,19 +58,16 @@ process.on("exit", () => {
 export async function startOperator(options: StartOperatorOptions = {}): Promise<OperatorProcess> {
   const metricsPort = await freePort();
   const healthPort = await freePort();
-  const args = [
-    join(ROOT, "src", "main.ts"),
+  const flags = [
     `--metrics-bind-address=127.0.0.1:${metricsPort}`,
     `--health-probe-bind-address=127.0.0.1:${healthPort}`,
     "--log-level=debug",
     ...(options.namespace ? [`--watch-namespace=${options.namespace}`] : []),
     ...(options.args ?? []),
   ];
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const launcher = options.launcher ?? sourceLauncher;
+  const child = launcher.spawn(flags, options.env ?? {});
+  const signal = (sig: NodeJS.Signals) => (launcher.signal ? launcher.signal(child, sig) : child.kill(sig));
   running.add(child);
   let output = "";
   // MRO_TEST_OPERATOR_LOG_DIR: also keep each operator's output in a file there, to read after a failure.
@@ -62,8 +78,8 @@ export async function startOperator(options: StartOperatorOptions = {}): Promise
     output += c;
     if (logFile) appendFileSync(logFile, c);
   };
-  child.stdout.setEncoding("utf8").on("data", keep);
-  child.stderr.setEncoding("utf8").on("data", keep);
+  child.stdout?.setEncoding("utf8").on("data", keep);
+  child.stderr?.setEncoding("utf8").on("data", keep);
   const exited = new Promise<number | null>((resolve) =>
     child.on("exit", (code) => {
       running.delete(child);
@@ -81,9 +97,9 @@ export async function startOperator(options: StartOperatorOptions = {}): Promise
         .filter((l) => l.startsWith("{"))
         .map((l) => JSON.parse(l) as Record<string, unknown>),
     exited,
-    async stop(signal = "SIGTERM") {
+    async stop(sig = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill(signal);
+      signal(sig);
       return exited;
     },
   };
