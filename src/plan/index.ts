@@ -11,5 +11,5 @@ export * from "./children.ts";
 export * from "./conditions.ts";
 export * from "./checks.ts";
 export * from "./tracks.ts";
-export * from "./traffic.ts";
+export * from "./routers/service.ts";
 export * from "./plan.ts";

@@ -57,7 +57,7 @@ import {
   scaleDownDelayMsOf,
   strategyOf,
 } from "./spec.ts";
-import { computeTraffic, trafficOf } from "./traffic.ts";
+import { computeTraffic, trafficOf } from "./routers/service.ts";
 import type { ChildRef, Measurement, Plan, PlanInput, PlannedEvent } from "./types.ts";
 import { formatProblems, validateModelDeployment } from "./validate.ts";
 

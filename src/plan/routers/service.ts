@@ -1,10 +1,10 @@
 // The weights the clients' Service really sees: its ready endpoints per track (a version at
 // a revision), from its EndpointSlices, mapped to Deployments by pod name.
 import type { V1Deployment } from "@kubernetes/client-node";
-import { LABEL_VERSION } from "../api/constants.ts";
-import type { TrafficWeight } from "../api/types.ts";
-import type { Observed } from "./types.ts";
-import { findTrackDeployment, revisionOf } from "./tracks.ts";
+import { LABEL_VERSION } from "../../api/constants.ts";
+import type { TrafficWeight } from "../../api/types.ts";
+import type { Observed } from "../types.ts";
+import { findTrackDeployment, revisionOf } from "../tracks.ts";
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
