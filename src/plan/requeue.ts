@@ -1,0 +1,63 @@
+// When the planner wants to be asked again: the soonest time-driven change of the plan's
+// status (a pause ends, a check is due, a deadline or an auto-promotion comes, a version
+// scales down). Undefined: nothing is time-driven, only a change in the world brings a reconcile.
+import type { ModelDeployment, ModelDeploymentStatus, RolloutState } from "../api/types.ts";
+import { checkDueAt, timeMs } from "./checks.ts";
+import { isHeld, type PlanContext } from "./context.ts";
+import { parseDuration } from "./duration.ts";
+import { checksOf, progressDeadlineMsOf } from "./spec.ts";
+
+/** Times (ms since the epoch) at which the strategy's own clock moves the rollout on. */
+function strategyDeadlines(ctx: PlanContext, s: ModelDeploymentStatus, r: RolloutState): number[] {
+  const startMs = timeMs(r.stepStartedAt ?? r.startedAt);
+  const out: number[] = [];
+  if (isHeld(ctx, s)) return out;
+  if (ctx.strategy === "Canary") {
+    const step = ctx.steps[s.currentStep ?? 0];
+    if (step && step.setWeight === undefined && step.pause?.duration !== undefined) {
+      out.push(startMs + parseDuration(step.pause.duration));
+    } else if (r.stepReadyAt === undefined) out.push(startMs + progressDeadlineMsOf(ctx.md));
+  } else if (r.switchedAt === undefined) {
+    if (r.stepReadyAt === undefined) out.push(startMs + progressDeadlineMsOf(ctx.md));
+    const auto = ctx.md.spec.strategy?.blueGreen?.autoPromotionSeconds;
+    if (auto !== undefined && r.availableAt !== undefined && (s.currentStep ?? 0) === 0) {
+      out.push(timeMs(r.availableAt) + auto * 1000);
+    }
+  }
+  return out;
+}
+
+/** When the next check is due (at the earliest now), while the candidate can be measured. */
+function nextCheckDue(ctx: PlanContext, s: ModelDeploymentStatus, r: RolloutState): number | undefined {
+  const measurable =
+    r.switchedAt === undefined &&
+    r.promote !== "Full" &&
+    (ctx.specDeployment?.status?.availableReplicas ?? 0) >= 1;
+  if (!measurable) return undefined;
+  const view: ModelDeployment = { ...ctx.md, status: s };
+  let due: number | undefined;
+  for (const check of checksOf(ctx.md)) {
+    const last = s.checks?.find((c) => c.name === check.name);
+    const t = Math.max(checkDueAt(view, check, last), ctx.nowMs);
+    due = due === undefined ? t : Math.min(due, t);
+  }
+  return due;
+}
+
+/** Milliseconds until the soonest time-driven change, or undefined. */
+export function requeueAfterMs(ctx: PlanContext, s: ModelDeploymentStatus): number | undefined {
+  const r = s.rollout;
+  // Only times still to come count; a check due now is at the earliest now.
+  const times: number[] = [];
+  const future = (t: number) => {
+    if (!Number.isNaN(t) && t > ctx.nowMs) times.push(t);
+  };
+  if (r) {
+    strategyDeadlines(ctx, s, r).forEach(future);
+    const due = nextCheckDue(ctx, s, r);
+    if (due !== undefined) times.push(due);
+  }
+  for (const e of s.scaleDown ?? []) future(timeMs(e.after));
+  if (times.length === 0) return undefined;
+  return Math.max(0, Math.min(...times) - ctx.nowMs);
+}
