@@ -1,6 +1,6 @@
 // Generates src/api/generated/ from the CRD in crds/, which is the one source of truth
 // for the ModelDeployment API: the TypeScript types (json-schema-to-typescript) and the
-// schema that the ajv validator in src/api/validate.ts compiles.
+// schema that the ajv validator in src/plan/validate.ts compiles.
 //
 //   node hack/generate-types.ts           write the files
 //   node hack/generate-types.ts --check   exit 1 when the files are out of date
