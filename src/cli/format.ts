@@ -1,13 +1,14 @@
 // Pure formatting of what kubectl-modeldeploy prints: no I/O, no clock (callers pass `now`).
 import type { V1Deployment } from "@kubernetes/client-node";
-import {
-  CONDITION_READY,
-  CONDITION_RECONCILING,
-  CONDITION_STALLED,
-  LABEL_VERSION,
-} from "../api/constants.ts";
+import { CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED } from "../api/constants.ts";
 import type { Condition, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
-import { checkFailureThreshold, isTrackOf, type StepPreview } from "../plan/index.ts";
+import {
+  checkFailureThreshold,
+  findCondition,
+  isTrackOf,
+  versionOf,
+  type StepPreview,
+} from "../plan/index.ts";
 
 /** One Event about a ModelDeployment, from core/v1 or events.k8s.io/v1. */
 export interface EventRow {
@@ -73,8 +74,9 @@ export function table(rows: readonly (readonly string[])[], indent = ""): string
     .join("\n");
 }
 
-export function findCondition(md: ModelDeployment, type: string): Condition | undefined {
-  return md.status?.conditions?.find((c) => c.type === type);
+/** The condition of `type` in the status of `md`. */
+function conditionOf(md: ModelDeployment, type: string): Condition | undefined {
+  return findCondition(md.status?.conditions, type);
 }
 
 /** Where a ModelDeployment stands, judged like kstatus: only conditions of the current generation count. */
@@ -86,10 +88,10 @@ export function assessOutcome(md: ModelDeployment): Outcome {
   if (observed === undefined || observed < generation) return "InProgress";
   const current = (c: Condition | undefined): c is Condition =>
     c !== undefined && (c.observedGeneration === undefined || c.observedGeneration >= generation);
-  const stalled = findCondition(md, CONDITION_STALLED);
+  const stalled = conditionOf(md, CONDITION_STALLED);
   if (current(stalled) && stalled.status === "True") return "Stalled";
-  const ready = findCondition(md, CONDITION_READY);
-  const reconciling = findCondition(md, CONDITION_RECONCILING);
+  const ready = conditionOf(md, CONDITION_READY);
+  const reconciling = conditionOf(md, CONDITION_RECONCILING);
   if (current(ready) && ready.status === "True" && !(current(reconciling) && reconciling.status === "True")) {
     return "Ready";
   }
@@ -128,10 +130,10 @@ export function statusLine(md: ModelDeployment): string {
   parts.push(what);
   const cond =
     outcome === "Stalled"
-      ? findCondition(md, CONDITION_STALLED)
+      ? conditionOf(md, CONDITION_STALLED)
       : outcome === "Ready"
-        ? findCondition(md, CONDITION_READY)
-        : (findCondition(md, CONDITION_RECONCILING) ?? findCondition(md, CONDITION_READY));
+        ? conditionOf(md, CONDITION_READY)
+        : (conditionOf(md, CONDITION_RECONCILING) ?? conditionOf(md, CONDITION_READY));
   if (outcome === "InProgress" && phase === "Pending") {
     parts.push("waiting for the operator to observe generation " + String(md.metadata?.generation ?? 0));
   } else if (cond) {
@@ -144,11 +146,11 @@ export function statusLine(md: ModelDeployment): string {
 export function statusVerdict(md: ModelDeployment, outcome: Outcome | "Timeout", timeout?: string): string {
   const name = md.metadata?.name ?? "";
   if (outcome === "Ready") {
-    const c = findCondition(md, CONDITION_READY);
+    const c = conditionOf(md, CONDITION_READY);
     return `${name} is Ready${c?.message ? `: ${c.message}` : ""}`;
   }
   if (outcome === "Stalled") {
-    const c = findCondition(md, CONDITION_STALLED);
+    const c = conditionOf(md, CONDITION_STALLED);
     return `${name} is Stalled (${c?.reason ?? "unknown reason"})${c?.message ? `: ${c.message}` : ""}`;
   }
   return `${name} is not Ready after ${timeout ?? "the timeout"}: ${statusLine(md)}`;
@@ -189,7 +191,7 @@ export function formatList(items: readonly ModelDeployment[], opts: ListOptions)
       s.candidateVersion ? `${s.candidateWeight ?? 0}%` : "-",
       step,
       s.phase ?? "-",
-      findCondition(md, CONDITION_READY)?.status ?? "-",
+      conditionOf(md, CONDITION_READY)?.status ?? "-",
       formatAge(md.metadata?.creationTimestamp as unknown as string | undefined, opts.now) || "-",
     ];
   });
@@ -202,8 +204,9 @@ function isoTime(t: unknown): string | undefined {
   return String(t);
 }
 
-function versionOf(d: V1Deployment): string {
-  return d.metadata?.labels?.[LABEL_VERSION] ?? d.metadata?.name ?? "";
+/** A Deployment's version, for the rows of `get`; its name when it has no version label. */
+function versionColumn(d: V1Deployment): string {
+  return versionOf(d) ?? d.metadata?.name ?? "";
 }
 
 /** A new pod template of the stable version is rolling out: both share one version. */
@@ -261,7 +264,7 @@ export function formatGet(view: GetView, opts: FormatOptions): string {
           : "old";
   const rank = (d: V1Deployment) => ["stable", "candidate", "aborted", "old"].indexOf(role(d));
   const deployments = [...view.deployments].sort(
-    (a, b) => rank(a) - rank(b) || versionOf(a).localeCompare(versionOf(b)),
+    (a, b) => rank(a) - rank(b) || versionColumn(a).localeCompare(versionColumn(b)),
   );
   out.push("", "Versions:");
   if (deployments.length === 0) {
@@ -272,7 +275,7 @@ export function formatGet(view: GetView, opts: FormatOptions): string {
         [
           ["VERSION", "ROLE", "DEPLOYMENT", "READY", "UPDATED", "AVAILABLE", "AGE"],
           ...deployments.map((d) => [
-            versionOf(d),
+            versionColumn(d),
             role(d),
             d.metadata?.name ?? "",
             `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 0}`,
