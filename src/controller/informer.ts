@@ -64,6 +64,16 @@ export function objectKey(obj: KubernetesObject): string {
   return ns ? `${ns}/${name}` : name;
 }
 
+/** Exponential backoff of the informer's retries. */
+interface Backoff {
+  /** The wait before the next attempt. */
+  ms(): number;
+  /** Waits, and doubles the next wait up to the maximum. */
+  wait(): Promise<void>;
+  /** A success: the next failure waits the initial time again. */
+  reset(): void;
+}
+
 export const DEFAULT_RESYNC_PERIOD_MS = 5 * 60_000;
 
 export class Informer<T extends KubernetesObject> {
@@ -161,112 +171,143 @@ export class Informer<T extends KubernetesObject> {
 
   async #run(stop: AbortSignal): Promise<void> {
     const what = this.#source.description;
-    let backoffMs = this.#initialBackoffMs;
+    const backoff = this.#backoff(stop);
     let needList = true;
     let nextListAt = Infinity;
-    const backOff = async (): Promise<void> => {
-      const ms = backoffMs;
-      backoffMs = Math.min(backoffMs * 2, this.#maxBackoffMs);
-      await sleep(this.#clock, ms, stop);
-    };
-
     while (!stop.aborted) {
       if (needList) {
-        try {
-          const result = await this.#source.list(stop);
-          if (stop.aborted) break;
-          this.#replace(result.items);
-          this.#resourceVersion = result.resourceVersion;
-          this.#lists++;
-          needList = false;
-          backoffMs = this.#initialBackoffMs;
-          nextListAt = this.#resyncPeriodMs > 0 ? this.#clock.now() + this.#resyncPeriodMs : Infinity;
-          if (!this.#synced) {
-            this.#synced = true;
-            for (const w of this.#syncWaiters.splice(0)) w.resolve();
-            this.#log.info("informer synced", { source: what, objects: this.stats().objects });
-          } else {
-            this.#log.debug("informer relisted", { source: what, objects: this.stats().objects });
-          }
-        } catch (err) {
-          if (stop.aborted) break;
-          this.#log.warn("list failed; retrying with backoff", {
-            source: what,
-            error: describeError(err),
-            retryInMs: backoffMs,
-          });
-          await backOff();
-          continue;
-        }
+        const listed = await this.#list(stop, backoff);
+        if (stop.aborted) break;
+        if (listed === undefined) continue; // failed; backed off
+        needList = false;
+        nextListAt = listed;
       }
-
-      // Watch until the watch ends, fails, or the next relist is due.
-      const watchStop = new AbortController();
-      const onStop = () => watchStop.abort();
-      stop.addEventListener("abort", onStop, { once: true });
-      let relistTimer: TimerHandle | undefined;
-      if (nextListAt !== Infinity) {
-        relistTimer = this.#clock.setTimeout(
-          () => {
-            needList = true;
-            watchStop.abort();
-          },
-          Math.max(0, nextListAt - this.#clock.now()),
-        );
-      }
-      let watchError: Error | undefined;
-      let events = 0;
-      const openedAt = this.#clock.now();
-      try {
-        await this.#source.watch(
-          this.#resourceVersion,
-          (event) => {
-            if (watchStop.signal.aborted) return;
-            events++;
-            const failure = this.#apply(event);
-            if (failure) {
-              watchError = failure;
-              watchStop.abort();
-            }
-          },
-          watchStop.signal,
-        );
-      } catch (err) {
-        watchError = err instanceof Error ? err : new Error(String(err));
-      } finally {
-        if (relistTimer !== undefined) this.#clock.clearTimeout(relistTimer);
-        stop.removeEventListener("abort", onStop);
-      }
+      const watch = await this.#watch(stop, nextListAt);
       if (stop.aborted) break;
-      if (needList && !watchError) continue; // relist due
+      if (watch.relistDue) needList = true;
+      if (needList && !watch.error) continue; // relist due
 
-      if (watchError instanceof GoneError) {
+      if (watch.error instanceof GoneError) {
         this.#log.info("watch expired (410 Gone); relisting", { source: what });
         needList = true;
         continue;
       }
-      if (watchError) {
+      if (watch.error) {
         this.#watchRestarts++;
         this.#log.warn("watch failed; restarting with backoff", {
           source: what,
-          error: describeError(watchError),
-          retryInMs: backoffMs,
+          error: describeError(watch.error),
+          retryInMs: backoff.ms(),
         });
-        await backOff();
+        await backoff.wait();
         continue;
       }
       // Clean end (server-side timeout): reopen from the last resourceVersion.
-      if (events > 0 || this.#clock.now() - openedAt >= this.#minWatchMs) {
-        backoffMs = this.#initialBackoffMs;
+      if (watch.events > 0 || watch.lastedMs >= this.#minWatchMs) {
+        backoff.reset();
       } else {
         this.#watchRestarts++;
         this.#log.debug("watch closed at once; reopening with backoff", {
           source: what,
-          retryInMs: backoffMs,
+          retryInMs: backoff.ms(),
         });
-        await backOff();
+        await backoff.wait();
       }
     }
+  }
+
+  /** Exponential backoff between failed attempts, one at a time, cut short by `stop`. */
+  #backoff(stop: AbortSignal): Backoff {
+    let backoffMs = this.#initialBackoffMs;
+    return {
+      ms: () => backoffMs,
+      wait: async () => {
+        const ms = backoffMs;
+        backoffMs = Math.min(backoffMs * 2, this.#maxBackoffMs);
+        await sleep(this.#clock, ms, stop);
+      },
+      reset: () => {
+        backoffMs = this.#initialBackoffMs;
+      },
+    };
+  }
+
+  /**
+   * Lists everything into the cache. Returns when the next relist is due (Infinity: never),
+   * or undefined when the list failed (after backing off).
+   */
+  async #list(stop: AbortSignal, backoff: Backoff): Promise<number | undefined> {
+    const what = this.#source.description;
+    try {
+      const result = await this.#source.list(stop);
+      if (stop.aborted) return undefined;
+      this.#replace(result.items);
+      this.#resourceVersion = result.resourceVersion;
+      this.#lists++;
+      backoff.reset();
+      if (!this.#synced) {
+        this.#synced = true;
+        for (const w of this.#syncWaiters.splice(0)) w.resolve();
+        this.#log.info("informer synced", { source: what, objects: this.stats().objects });
+      } else {
+        this.#log.debug("informer relisted", { source: what, objects: this.stats().objects });
+      }
+      return this.#resyncPeriodMs > 0 ? this.#clock.now() + this.#resyncPeriodMs : Infinity;
+    } catch (err) {
+      if (stop.aborted) return undefined;
+      this.#log.warn("list failed; retrying with backoff", {
+        source: what,
+        error: describeError(err),
+        retryInMs: backoff.ms(),
+      });
+      await backoff.wait();
+      return undefined;
+    }
+  }
+
+  /** Watches until the watch ends, fails, or the relist at `nextListAt` is due. */
+  async #watch(
+    stop: AbortSignal,
+    nextListAt: number,
+  ): Promise<{ error: Error | undefined; events: number; lastedMs: number; relistDue: boolean }> {
+    const watchStop = new AbortController();
+    const onStop = () => watchStop.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    let relistDue = false;
+    let relistTimer: TimerHandle | undefined;
+    if (nextListAt !== Infinity) {
+      relistTimer = this.#clock.setTimeout(
+        () => {
+          relistDue = true;
+          watchStop.abort();
+        },
+        Math.max(0, nextListAt - this.#clock.now()),
+      );
+    }
+    let error: Error | undefined;
+    let events = 0;
+    const openedAt = this.#clock.now();
+    try {
+      await this.#source.watch(
+        this.#resourceVersion,
+        (event) => {
+          if (watchStop.signal.aborted) return;
+          events++;
+          const failure = this.#apply(event);
+          if (failure) {
+            error = failure;
+            watchStop.abort();
+          }
+        },
+        watchStop.signal,
+      );
+    } catch (err) {
+      error = err instanceof Error ? err : new Error(String(err));
+    } finally {
+      if (relistTimer !== undefined) this.#clock.clearTimeout(relistTimer);
+      stop.removeEventListener("abort", onStop);
+    }
+    return { error, events, lastedMs: this.#clock.now() - openedAt, relistDue };
   }
 
   /** Applies one watch event to the cache; returns an error that must end the watch. */
