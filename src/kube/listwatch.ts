@@ -154,57 +154,72 @@ export function kubeListWatch<T extends KubernetesObject>(
       return { items, resourceVersion };
     },
 
-    watch(resourceVersion, onEvent, signal) {
-      return new Promise<void>((resolve, reject) => {
-        if (signal.aborted) return resolve();
-        let controller: AbortController | undefined;
-        let settled = false;
-        const finish = (err?: unknown) => {
-          if (settled) return;
-          settled = true;
-          signal.removeEventListener("abort", onAbort);
-          controller?.abort();
-          if (signal.aborted || !err || isTimeout(err)) resolve();
-          else if (statusCodeOf(err) === 410) reject(new GoneError());
-          else reject(err instanceof Error ? err : new Error(String(err)));
-        };
-        const onAbort = () => finish();
-        signal.addEventListener("abort", onAbort, { once: true });
-        // Server-side timeout of 5 to 10 minutes, spread like client-go's reflector.
-        const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-        let answered = false;
-        const count = (err?: unknown) => {
-          if (answered) return;
-          answered = true;
-          options.onRequest?.("GET", err === undefined ? 200 : (statusCodeOf(err) ?? 0));
-        };
-        void (options.rateLimiter?.acquire(signal) ?? Promise.resolve(0))
-          .then(() => {
-            if (settled) return undefined;
-            return watcher.watch(
-              path,
-              { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
-              (type: string, object: T) => {
-                if (!settled) onEvent({ type: type as WatchEventType, object });
-              },
-              (err: unknown) => {
-                count(err ?? undefined);
-                finish(err);
-              },
-            );
-          })
-          .then(
-            (c) => {
-              if (!c) return;
-              count();
-              controller = c;
-              if (settled) c.abort();
-            },
-            (err: unknown) => finish(err ?? new Error("watch failed")),
-          );
-      });
-    },
+    watch: (resourceVersion, onEvent, signal) =>
+      watchOnce(watcher, path, { ...selectors, resourceVersion }, onEvent, signal, options),
   };
+}
+
+/**
+ * One watch from `query.resourceVersion`: resolves when it ends cleanly (the server's timeout,
+ * `signal`), rejects with GoneError on 410 and with the error otherwise. Waits for the rate
+ * limit first, and counts the request once it is answered.
+ */
+function watchOnce<T extends KubernetesObject>(
+  watcher: Watch,
+  path: string,
+  query: Record<string, string>,
+  onEvent: (event: WatchEvent<T>) => void,
+  signal: AbortSignal,
+  options: KubeListWatchOptions,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal.aborted) return resolve();
+    let controller: AbortController | undefined;
+    let settled = false;
+    const finish = (err?: unknown) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener("abort", onAbort);
+      controller?.abort();
+      if (signal.aborted || !err || isTimeout(err)) resolve();
+      else if (statusCodeOf(err) === 410) reject(new GoneError());
+      else reject(err instanceof Error ? err : new Error(String(err)));
+    };
+    const onAbort = () => finish();
+    signal.addEventListener("abort", onAbort, { once: true });
+    // Server-side timeout of 5 to 10 minutes, spread like client-go's reflector.
+    const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
+    let answered = false;
+    const count = (err?: unknown) => {
+      if (answered) return;
+      answered = true;
+      options.onRequest?.("GET", err === undefined ? 200 : (statusCodeOf(err) ?? 0));
+    };
+    void (options.rateLimiter?.acquire(signal) ?? Promise.resolve(0))
+      .then(() => {
+        if (settled) return undefined;
+        return watcher.watch(
+          path,
+          { ...query, allowWatchBookmarks: true, timeoutSeconds },
+          (type: string, object: T) => {
+            if (!settled) onEvent({ type: type as WatchEventType, object });
+          },
+          (err: unknown) => {
+            count(err ?? undefined);
+            finish(err);
+          },
+        );
+      })
+      .then(
+        (c) => {
+          if (!c) return;
+          count();
+          controller = c;
+          if (settled) c.abort();
+        },
+        (err: unknown) => finish(err ?? new Error("watch failed")),
+      );
+  });
 }
 
 function isTimeout(err: unknown): boolean {
