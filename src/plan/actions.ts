@@ -78,17 +78,17 @@ export function actOn(ctx: PlanContext, draft: StatusDraft, action: string): Out
     case "abort":
       return abortAction(ctx, draft);
     case "retry": {
-      const s = draft.status;
-      if (!s.aborted) return refuse(say.nothingToRetry);
-      const label = versionLabel(ctx, s, s.aborted.version, s.aborted.revision);
-      delete s.aborted;
+      const status = draft.status;
+      if (!status.aborted) return refuse(say.nothingToRetry);
+      const label = versionLabel(ctx, status, status.aborted.version, status.aborted.revision);
+      delete status.aborted;
       return accept(say.retried(label));
     }
     case "pause": {
-      const r = draft.status.rollout;
-      if (!r) return refuse(noRolloutMessage(ctx, draft.status));
-      if (r.pausedByAction) return refuse(say.alreadyPaused);
-      r.pausedByAction = true;
+      const rollout = draft.status.rollout;
+      if (!rollout) return refuse(noRolloutMessage(ctx, draft.status));
+      if (rollout.pausedByAction) return refuse(say.alreadyPaused);
+      rollout.pausedByAction = true;
       return accept(say.pausing(specLabel(ctx, draft.status)));
     }
     case "resume":
@@ -100,53 +100,53 @@ export function actOn(ctx: PlanContext, draft: StatusDraft, action: string): Out
 }
 
 function promoteAction(ctx: PlanContext, draft: StatusDraft, action: "promote" | "promote-full"): Outcome {
-  const s = draft.status;
-  const r = s.rollout;
-  if (!r) return refuse(noRolloutMessage(ctx, s));
-  if (r.switchedAt !== undefined) return refuse(say.alreadySwitched(specLabel(ctx, s)));
-  if (isHeld(ctx, s)) return refuse(ctx.md.spec.paused === true ? say.heldBySpec : say.paused);
-  if (r.promote === "Full") return refuse(say.promoteFullUnderWay);
+  const status = draft.status;
+  const rollout = status.rollout;
+  if (!rollout) return refuse(noRolloutMessage(ctx, status));
+  if (rollout.switchedAt !== undefined) return refuse(say.alreadySwitched(specLabel(ctx, status)));
+  if (isHeld(ctx, status)) return refuse(ctx.md.spec.paused === true ? say.heldBySpec : say.paused);
+  if (rollout.promote === "Full") return refuse(say.promoteFullUnderWay);
   if (action === "promote-full") {
-    r.promote = "Full";
-    if (ctx.strategy === "Canary") beginStep(ctx, draft, r, ctx.steps.length);
-    return accept(say.promoteFull(specLabel(ctx, s), ctx.replicas));
+    rollout.promote = "Full";
+    if (ctx.strategy === "Canary") beginStep(ctx, draft, rollout, ctx.steps.length);
+    return accept(say.promoteFull(specLabel(ctx, status), ctx.replicas));
   }
-  r.promote = "Step";
-  if (ctx.strategy === "BlueGreen") return accept(say.promoteBlueGreen(specLabel(ctx, s)));
-  const i = s.currentStep ?? 0;
+  rollout.promote = "Step";
+  if (ctx.strategy === "BlueGreen") return accept(say.promoteBlueGreen(specLabel(ctx, status)));
+  const i = status.currentStep ?? 0;
   const step = ctx.steps[i];
   if (step && step.setWeight === undefined) return accept(say.promotePause(i, ctx.steps.length));
-  return accept(say.promoteStep(i, ctx.steps.length, specLabel(ctx, s)));
+  return accept(say.promoteStep(i, ctx.steps.length, specLabel(ctx, status)));
 }
 
 function abortAction(ctx: PlanContext, draft: StatusDraft): Outcome {
-  const s = draft.status;
-  const r = s.rollout;
-  if (!r) return refuse(noRolloutMessage(ctx, s));
-  if (r.switchedAt !== undefined) return refuse(say.alreadySwitched(specLabel(ctx, s)));
-  const label = specLabel(ctx, s);
+  const status = draft.status;
+  const rollout = status.rollout;
+  if (!rollout) return refuse(noRolloutMessage(ctx, status));
+  if (rollout.switchedAt !== undefined) return refuse(say.alreadySwitched(specLabel(ctx, status)));
+  const label = specLabel(ctx, status);
   rollBack(ctx, draft, Reasons.Aborted, say.abortReason, "Aborted");
-  return accept(say.aborted(label, stableLabel(ctx, s)));
+  return accept(say.aborted(label, stableLabel(ctx, status)));
 }
 
 function resumeAction(ctx: PlanContext, draft: StatusDraft): Outcome {
-  const r = draft.status.rollout;
-  if (r?.pausedByAction) {
-    delete r.pausedByAction;
+  const rollout = draft.status.rollout;
+  if (rollout?.pausedByAction) {
+    delete rollout.pausedByAction;
     rearmAfterHold(ctx, draft);
     return accept(ctx.md.spec.paused ? say.resumedButHeld : say.resumed(specLabel(ctx, draft.status)));
   }
   if (ctx.md.spec.paused) return refuse(say.resumeHeldBySpec);
-  return refuse(r ? say.notPaused : noRolloutMessage(ctx, draft.status));
+  return refuse(rollout ? say.notPaused : noRolloutMessage(ctx, draft.status));
 }
 
 /** After a hold ends, a step waiting for replicas gets a fresh progress deadline. */
 export function rearmAfterHold(ctx: PlanContext, draft: StatusDraft): void {
-  const r = draft.status.rollout;
-  if (!r || isHeld(ctx, draft.status) || r.stepReadyAt !== undefined) return;
+  const rollout = draft.status.rollout;
+  if (!rollout || isHeld(ctx, draft.status) || rollout.stepReadyAt !== undefined) return;
   const step = ctx.steps[draft.status.currentStep ?? 0];
   if (ctx.strategy === "Canary" && step && step.setWeight === undefined) return;
-  r.stepStartedAt = ctx.nowIso;
+  rollout.stepStartedAt = ctx.nowIso;
 }
 
 /** The Deployment of the version promoted before the stable one, newest first in history, that still exists. */
@@ -166,31 +166,31 @@ function previousPromoted(ctx: PlanContext, status: ModelDeploymentStatus): V1De
 
 /** rollback: the version promoted before the stable one serves again, and the spec's track is held. */
 function rollbackAction(ctx: PlanContext, draft: StatusDraft): Outcome {
-  const s = draft.status;
-  const stable = s.stableVersion;
-  const stableRevision = s.stableRevision;
+  const status = draft.status;
+  const stable = status.stableVersion;
+  const stableRevision = status.stableRevision;
   if (stable === undefined) return refuse(say.nothingPromoted);
-  const wasLabel = stableLabel(ctx, s);
-  const targetDep = previousPromoted(ctx, s);
+  const wasLabel = stableLabel(ctx, status);
+  const targetDep = previousPromoted(ctx, status);
   if (targetDep === undefined)
     return refuse(say.noPreviousDeployment(wasLabel, revisionHistoryLimitOf(ctx.md)));
   const target = versionOf(targetDep) ?? "";
   const targetRevision = revisionOf(targetDep) ?? "";
-  const targetLabel = versionLabel(ctx, s, target, targetRevision);
+  const targetLabel = versionLabel(ctx, status, target, targetRevision);
   const reason = say.rollbackReason(targetLabel);
-  const r = s.rollout;
-  if (r) {
+  const rollout = status.rollout;
+  if (rollout) {
     recordHistory(ctx, draft, {
-      version: r.version,
-      revision: r.revision,
+      version: rollout.version,
+      revision: rollout.revision,
       outcome: "RolledBack",
       reason: Reasons.RolledBack,
       message: reason,
     });
-    clearRollout(s);
+    clearRollout(status);
   }
-  s.stableVersion = target;
-  s.stableRevision = targetRevision;
+  status.stableVersion = target;
+  status.stableRevision = targetRevision;
   recordHistory(ctx, draft, {
     version: target,
     revision: targetRevision,
@@ -199,11 +199,11 @@ function rollbackAction(ctx: PlanContext, draft: StatusDraft): Outcome {
     message: say.rollbackPromoted(reason, wasLabel),
   });
   // The version rolled back from scales down at once; the target no longer does.
-  scheduleScaleDown(s, { version: stable, revision: stableRevision }, ctx.nowIso, [
+  scheduleScaleDown(status, { version: stable, revision: stableRevision }, ctx.nowIso, [
     { version: target, revision: targetRevision },
   ]);
   if (!isSpecTrack(ctx, target, targetRevision)) {
-    s.aborted = {
+    status.aborted = {
       version: ctx.specVersion,
       revision: ctx.revision,
       reason: Reasons.RolledBack,

@@ -18,82 +18,82 @@ const PREVIEW = 0;
 const SCALE_UP = 1;
 
 /** The candidate's replicas: the preview's, full size from the scale-up on. */
-export function blueGreenCandidateReplicas(ctx: PlanContext, s: ModelDeploymentStatus): number {
-  return (s.currentStep ?? PREVIEW) >= SCALE_UP || s.rollout?.switchedAt !== undefined
+export function blueGreenCandidateReplicas(ctx: PlanContext, status: ModelDeploymentStatus): number {
+  return (status.currentStep ?? PREVIEW) >= SCALE_UP || status.rollout?.switchedAt !== undefined
     ? ctx.replicas
     : previewReplicasOf(ctx.md);
 }
 
 /** Carries the blue/green rollout as far as the world allows in this plan. */
 export function stepBlueGreen(ctx: PlanContext, draft: StatusDraft): void {
-  const s = draft.status;
-  const r = s.rollout;
-  if (!r) return;
-  if (r.switchedAt !== undefined) {
+  const status = draft.status;
+  const rollout = status.rollout;
+  if (!rollout) return;
+  if (rollout.switchedAt !== undefined) {
     if (ctx.router.observeSoleTrack(ctx) === ctx.spec.name) {
-      promote(ctx, draft, text.clientsSelectAlone(specLabel(ctx, s)));
+      promote(ctx, draft, text.clientsSelectAlone(specLabel(ctx, status)));
     }
     return;
   }
   const auto = ctx.md.spec.strategy?.blueGreen?.autoPromotionSeconds;
-  let stage = s.currentStep === SCALE_UP ? SCALE_UP : PREVIEW;
-  s.currentStep = stage;
+  let stage = status.currentStep === SCALE_UP ? SCALE_UP : PREVIEW;
+  status.currentStep = stage;
   // At most three passes: the preview, the scale-up, the switch.
   for (let pass = 0; pass < 3; pass++) {
-    const size = blueGreenCandidateReplicas(ctx, s);
+    const size = blueGreenCandidateReplicas(ctx, status);
     const ready = isAvailableAt(ctx.specDeployment, size, ctx.revision);
-    trackStepReadiness(ctx, draft, r, ready, false);
-    if (progressDeadlinePassed(ctx, s, r, ready, false)) {
-      const message = progressDeadlineMessage(ctx, s, size, text.blueGreenStageWhere(stage));
+    trackStepReadiness(ctx, draft, rollout, ready, false);
+    if (progressDeadlinePassed(ctx, status, rollout, ready, false)) {
+      const message = progressDeadlineMessage(ctx, status, size, text.blueGreenStageWhere(stage));
       rollBack(ctx, draft, Reasons.ProgressDeadlineExceeded, message, "RolledBack");
       return;
     }
     if (
       stage === PREVIEW &&
       ready &&
-      r.availableAt === undefined &&
-      (r.promote === "Full" || checksPassedSince(ctx, s, r.stepReadyAt))
+      rollout.availableAt === undefined &&
+      (rollout.promote === "Full" || checksPassedSince(ctx, status, rollout.stepReadyAt))
     ) {
-      r.availableAt = ctx.nowIso;
+      rollout.availableAt = ctx.nowIso;
       recordEvent(
         draft,
         "Normal",
         Reasons.StepCompleted,
-        text.previewAvailable(specLabel(ctx, s), size, auto),
+        text.previewAvailable(specLabel(ctx, status), size, auto),
       );
     }
-    if (isHeld(ctx, s)) return;
+    if (isHeld(ctx, status)) return;
     if (stage === PREVIEW) {
-      const byAction = r.promote !== undefined && ready;
+      const byAction = rollout.promote !== undefined && ready;
       // Auto-promotion also needs the preview Available now, not only once at availableAt.
       const byTime =
         auto !== undefined &&
         ready &&
-        r.availableAt !== undefined &&
-        ctx.nowMs >= timeMs(r.availableAt) + auto * 1000 &&
-        allChecksSuccessful(ctx, s);
+        rollout.availableAt !== undefined &&
+        ctx.nowMs >= timeMs(rollout.availableAt) + auto * 1000 &&
+        allChecksSuccessful(ctx, status);
       if (!byAction && !byTime) return;
       if (previewReplicasOf(ctx.md) < ctx.replicas) {
         stage = SCALE_UP;
-        beginStep(ctx, draft, r, SCALE_UP);
+        beginStep(ctx, draft, rollout, SCALE_UP);
         recordEvent(
           draft,
           "Normal",
           Reasons.StepCompleted,
-          text.blueGreenScaleUp(specLabel(ctx, s), ctx.replicas),
+          text.blueGreenScaleUp(specLabel(ctx, status), ctx.replicas),
         );
         continue;
       }
-    } else if (!ready || (r.promote === undefined && anyCheckFailing(ctx, s))) {
+    } else if (!ready || (rollout.promote === undefined && anyCheckFailing(ctx, status))) {
       // Promoted by time: the switch also waits while a check is failing.
       return;
     }
-    r.switchedAt = ctx.nowIso;
+    rollout.switchedAt = ctx.nowIso;
     recordEvent(
       draft,
       "Normal",
       Reasons.TrafficSwitched,
-      text.trafficSwitched(stableLabel(ctx, s), specLabel(ctx, s)),
+      text.trafficSwitched(stableLabel(ctx, status), specLabel(ctx, status)),
     );
     return;
   }

@@ -30,71 +30,76 @@ export function canaryReplicasAtStep(ctx: PlanContext, index: number): { candida
  * stops at the first that has to wait, at a rollback or at the promotion.
  */
 export function stepCanary(ctx: PlanContext, draft: StatusDraft): void {
-  const s = draft.status;
-  const r = s.rollout;
-  if (!r) return;
+  const status = draft.status;
+  const rollout = status.rollout;
+  if (!rollout) return;
   const n = ctx.steps.length;
-  let i = Math.min(Math.max(s.currentStep ?? 0, 0), n);
-  s.currentStep = i;
+  let i = Math.min(Math.max(status.currentStep ?? 0, 0), n);
+  status.currentStep = i;
   // Each pass completes at most one step, so all n steps and the promotion take n + 1 passes.
   for (let pass = 0; pass <= n + 1; pass++) {
     const pauseStep = i < n && ctx.steps[i]?.setWeight === undefined;
     const sizes = canaryReplicasAtStep(ctx, i);
     const candidateReady = isAvailableAt(ctx.specDeployment, sizes.candidate, ctx.revision);
-    const stable = stableDeployment(ctx, s);
+    const stable = stableDeployment(ctx, status);
     const ready = candidateReady && (!stable || isAvailableAt(stable, sizes.stable));
-    trackStepReadiness(ctx, draft, r, ready, pauseStep);
-    if (progressDeadlinePassed(ctx, s, r, ready, pauseStep)) {
-      const message = progressDeadlineMessage(ctx, s, sizes.candidate, text.canaryStepWhere(i, n));
+    trackStepReadiness(ctx, draft, rollout, ready, pauseStep);
+    if (progressDeadlinePassed(ctx, status, rollout, ready, pauseStep)) {
+      const message = progressDeadlineMessage(ctx, status, sizes.candidate, text.canaryStepWhere(i, n));
       rollBack(ctx, draft, Reasons.ProgressDeadlineExceeded, message, "RolledBack");
       return;
     }
-    if (isHeld(ctx, s)) return;
+    if (isHeld(ctx, status)) return;
     const complete = pauseStep
-      ? pauseComplete(ctx, draft, r, i)
-      : ready && weightStepComplete(ctx, draft, r, i);
+      ? pauseComplete(ctx, draft, rollout, i)
+      : ready && weightStepComplete(ctx, draft, rollout, i);
     if (!complete) return;
     if (i === n) {
-      promote(ctx, draft, text.canaryPromotion(specLabel(ctx, s), ctx.replicas));
+      promote(ctx, draft, text.canaryPromotion(specLabel(ctx, status), ctx.replicas));
       return;
     }
     i++;
-    beginStep(ctx, draft, r, i);
-    if (r.promote === "Step") delete r.promote;
+    beginStep(ctx, draft, rollout, i);
+    if (rollout.promote === "Step") delete rollout.promote;
     announceStep(ctx, draft, i);
   }
 }
 
 /** A pause ends on promote, or when its duration has passed and no check is failing. */
-function pauseComplete(ctx: PlanContext, draft: StatusDraft, r: RolloutState, index: number): boolean {
+function pauseComplete(ctx: PlanContext, draft: StatusDraft, rollout: RolloutState, index: number): boolean {
   const duration = ctx.steps[index]?.pause?.duration;
   return (
-    r.promote !== undefined ||
+    rollout.promote !== undefined ||
     (duration !== undefined &&
-      ctx.nowMs >= timeMs(r.stepStartedAt ?? r.startedAt) + parseDuration(duration) &&
+      ctx.nowMs >= timeMs(rollout.stepStartedAt ?? rollout.startedAt) + parseDuration(duration) &&
       !anyCheckFailing(ctx, draft.status))
   );
 }
 
 /** A setWeight step (or the final stage) whose replicas are ready completes on promote or once its checks passed. */
-function weightStepComplete(ctx: PlanContext, draft: StatusDraft, r: RolloutState, index: number): boolean {
+function weightStepComplete(
+  ctx: PlanContext,
+  draft: StatusDraft,
+  rollout: RolloutState,
+  index: number,
+): boolean {
   return (
-    r.promote !== undefined ||
+    rollout.promote !== undefined ||
     // setWeight 0 has no pod to measure (spec.replicas 0 is not such a step: it waits).
     (index < ctx.steps.length && weightAtStep(ctx.md, index) === 0 && !anyCheckFailing(ctx, draft.status)) ||
-    checksPassedSince(ctx, draft.status, r.stepReadyAt)
+    checksPassedSince(ctx, draft.status, rollout.stepReadyAt)
   );
 }
 
 function announceStep(ctx: PlanContext, draft: StatusDraft, index: number): void {
   const n = ctx.steps.length;
-  const s = draft.status;
+  const status = draft.status;
   if (index >= n) {
     recordEvent(
       draft,
       "Normal",
       Reasons.StepCompleted,
-      text.allStepsCompleted(n, specLabel(ctx, s), ctx.replicas),
+      text.allStepsCompleted(n, specLabel(ctx, status), ctx.replicas),
     );
     return;
   }
@@ -106,9 +111,9 @@ function announceStep(ctx: PlanContext, draft: StatusDraft, index: number): void
       index,
       n,
       step.setWeight,
-      specLabel(ctx, s),
+      specLabel(ctx, status),
       full.candidate,
-      stableLabel(ctx, s),
+      stableLabel(ctx, status),
       full.stable,
     );
     recordEvent(draft, "Normal", Reasons.WeightChanged, message);

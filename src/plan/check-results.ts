@@ -16,9 +16,9 @@ function resultOf(status: ModelDeploymentStatus, name: string): CheckStatus | un
  * newer one, and consecutiveFailures counts the measurements in a row that did not succeed.
  */
 export function mergeMeasurements(ctx: PlanContext, status: ModelDeploymentStatus): void {
-  const r = status.rollout;
-  if (!r) return;
-  const started = timeMs(r.startedAt);
+  const rollout = status.rollout;
+  if (!rollout) return;
+  const started = timeMs(rollout.startedAt);
   const previous = status.checks ?? [];
   const byName = new Map<string, Measurement>();
   for (const m of ctx.input.measurements) byName.set(m.name, m);

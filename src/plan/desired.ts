@@ -64,26 +64,26 @@ function keepScalingDown(
   replicas: Replicas,
   stableUp: boolean,
 ): Set<string> {
-  const s = draft.status;
-  const stable = stableTrackName(ctx, s);
+  const status = draft.status;
+  const stable = stableTrackName(ctx, status);
   const clientsOnStable = ctx.strategy === "Canary" || ctx.router.observeSoleTrack(ctx) === stable;
   const keep: NonNullable<ModelDeploymentStatus["scaleDown"]> = [];
   const draining = new Set<string>();
-  for (const entry of s.scaleDown ?? []) {
+  for (const entry of status.scaleDown ?? []) {
     const name = trackNameOf(ctx, entry.version, entry.revision);
     const d = name !== undefined ? ctx.deployments.get(name) : undefined;
     if (name === undefined || !d || replicas.has(name)) continue;
     if (ctx.nowMs >= timeMs(entry.after) && stableUp && clientsOnStable) {
-      const label = versionLabel(ctx, s, entry.version, revisionOf(d));
-      recordEvent(draft, "Normal", Reasons.ScaledDown, text.scaledDown(label, stableLabel(ctx, s)));
+      const label = versionLabel(ctx, status, entry.version, revisionOf(d));
+      recordEvent(draft, "Normal", Reasons.ScaledDown, text.scaledDown(label, stableLabel(ctx, status)));
       continue;
     }
     keep.push(entry);
     draining.add(name);
     replicas.set(name, d.spec?.replicas ?? 0);
   }
-  if (keep.length) s.scaleDown = keep;
-  else delete s.scaleDown;
+  if (keep.length) status.scaleDown = keep;
+  else delete status.scaleDown;
   return draining;
 }
 
@@ -170,17 +170,17 @@ function trafficIntent(
   draining: ReadonlySet<string>,
 ): TrafficIntent {
   const spec = ctx.spec.name;
-  const r = status.rollout;
+  const rollout = status.rollout;
   const stable = stableTrackName(ctx, status);
   // The stable track (by its status when its Deployment is gone), the spec's before the first.
   let active: string | undefined = status.stableVersion === undefined ? spec : stable;
-  if (r?.switchedAt !== undefined) active = spec;
+  if (rollout?.switchedAt !== undefined) active = spec;
   else if (ctx.strategy === "BlueGreen" && stable !== undefined && !stableUp) {
     const selected = ctx.router.observeSoleTrack(ctx);
     const kept = selected !== undefined && draining.has(selected);
     const restarted =
       selected !== undefined &&
-      r !== undefined &&
+      rollout !== undefined &&
       selected === spec &&
       (ctx.deployments.get(selected)?.status?.readyReplicas ?? 0) > 0;
     if (selected !== undefined && (kept || restarted)) active = selected;
@@ -194,7 +194,7 @@ function trafficIntent(
       selector: trackSelectorByName(ctx, status, name),
     };
   };
-  if (ctx.strategy === "Canary" && r && status.stableVersion !== undefined) {
+  if (ctx.strategy === "Canary" && rollout && status.stableVersion !== undefined) {
     const weight = weightAtStep(ctx.md, status.currentStep ?? 0);
     return {
       weights: [
@@ -204,7 +204,7 @@ function trafficIntent(
     };
   }
   const intent: TrafficIntent = { weights: [{ target: target(active), weight: 100 }] };
-  if (ctx.strategy === "BlueGreen" && r && r.switchedAt === undefined) intent.preview = ctx.spec;
+  if (ctx.strategy === "BlueGreen" && rollout && rollout.switchedAt === undefined) intent.preview = ctx.spec;
   return intent;
 }
 
@@ -214,10 +214,10 @@ export function desiredChildren(
   draft: StatusDraft,
   mode: RolloutMode,
 ): { apply: KubernetesObject[]; delete: ChildRef[] } {
-  const s = draft.status;
+  const status = draft.status;
   const spec = ctx.spec.name;
-  const replicas = servingReplicas(ctx, s, mode);
-  const stable = stableTrackName(ctx, s);
+  const replicas = servingReplicas(ctx, status, mode);
+  const stable = stableTrackName(ctx, status);
   const stableDep = stable !== undefined ? ctx.deployments.get(stable) : undefined;
   const stableUp =
     stable !== undefined &&
@@ -225,11 +225,11 @@ export function desiredChildren(
   const draining = keepScalingDown(ctx, draft, replicas, stableUp);
   // A rolled-back or aborted spec track serves nothing (unless it is still draining above).
   if (!replicas.has(spec)) replicas.set(spec, 0);
-  const del = retireIdleTracks(ctx, s, replicas);
+  const del = retireIdleTracks(ctx, status, replicas);
   const serving = new Set<string>([spec, ...draining]);
   if (stable !== undefined) serving.add(stable);
   const tracks = trackObjects(ctx, replicas, serving);
-  const routed = ctx.router.desiredObjects(ctx, trafficIntent(ctx, s, stableUp, draining));
+  const routed = ctx.router.desiredObjects(ctx, trafficIntent(ctx, status, stableUp, draining));
   return {
     apply: [...tracks.up, ...tracks.services, ...routed.apply, ...tracks.down],
     delete: [...del, ...routed.delete],

@@ -55,54 +55,55 @@ export function scaleDownTime(ctx: PlanContext): string {
 }
 
 /** Step `index` begins now: its readiness and its progress deadline are timed from now. */
-export function beginStep(ctx: PlanContext, draft: StatusDraft, r: RolloutState, index: number): void {
+export function beginStep(ctx: PlanContext, draft: StatusDraft, rollout: RolloutState, index: number): void {
   draft.status.currentStep = index;
-  r.stepStartedAt = ctx.nowIso;
-  delete r.stepReadyAt;
+  rollout.stepStartedAt = ctx.nowIso;
+  delete rollout.stepReadyAt;
   draft.stepBegan = true;
 }
 
 /** Reacts to a spec that moved away from the rollout or the aborted rollout in the status. */
 export function followSpec(ctx: PlanContext, draft: StatusDraft): void {
-  const s = draft.status;
-  if (s.aborted && !isSpecTrack(ctx, s.aborted.version, s.aborted.revision)) delete s.aborted;
-  const r = s.rollout;
-  if (r && !isSpecTrack(ctx, r.version, r.revision)) {
-    endSupersededRollout(ctx, draft, r);
-  } else if (r && ctx.previous.strategy !== undefined && ctx.previous.strategy !== ctx.strategy) {
-    s.rollout = { version: r.version, revision: r.revision, startedAt: r.startedAt };
-    beginStep(ctx, draft, s.rollout, 0);
+  const status = draft.status;
+  if (status.aborted && !isSpecTrack(ctx, status.aborted.version, status.aborted.revision))
+    delete status.aborted;
+  const rollout = status.rollout;
+  if (rollout && !isSpecTrack(ctx, rollout.version, rollout.revision)) {
+    endSupersededRollout(ctx, draft, rollout);
+  } else if (rollout && ctx.previous.strategy !== undefined && ctx.previous.strategy !== ctx.strategy) {
+    status.rollout = { version: rollout.version, revision: rollout.revision, startedAt: rollout.startedAt };
+    beginStep(ctx, draft, status.rollout, 0);
     recordEvent(
       draft,
       "Normal",
       Reasons.RolloutStarted,
-      text.strategyChanged(ctx.strategy, specLabel(ctx, s)),
+      text.strategyChanged(ctx.strategy, specLabel(ctx, status)),
     );
   }
 }
 
 /** The rollout `r` is of a track the spec no longer asks for: it ends, reverted or superseded. */
-function endSupersededRollout(ctx: PlanContext, draft: StatusDraft, r: RolloutState): void {
-  const s = draft.status;
-  const was = versionLabel(ctx, s, r.version, r.revision);
-  const rName = trackNameOf(ctx, r.version, r.revision);
-  if (r.switchedAt !== undefined && rName !== undefined && ctx.router.observeSoleTrack(ctx) === rName) {
+function endSupersededRollout(ctx: PlanContext, draft: StatusDraft, rollout: RolloutState): void {
+  const status = draft.status;
+  const was = versionLabel(ctx, status, rollout.version, rollout.revision);
+  const rName = trackNameOf(ctx, rollout.version, rollout.revision);
+  if (rollout.switchedAt !== undefined && rName !== undefined && ctx.router.observeSoleTrack(ctx) === rName) {
     // Blue/green, switched but not yet promoted: the clients stay on r's track until the
     // stable one is Available and selected again, then it scales down as after a switch.
-    scheduleScaleDown(s, r, scaleDownTime(ctx));
+    scheduleScaleDown(status, rollout, scaleDownTime(ctx));
   }
-  const sameVersion = r.version === ctx.specVersion;
-  const base = { version: r.version, revision: r.revision };
-  if (isSpecTrack(ctx, s.stableVersion, s.stableRevision ?? ctx.revision)) {
+  const sameVersion = rollout.version === ctx.specVersion;
+  const base = { version: rollout.version, revision: rollout.revision };
+  if (isSpecTrack(ctx, status.stableVersion, status.stableRevision ?? ctx.revision)) {
     const message = text.revertedHistory(sameVersion, ctx.specVersion, ctx.revision);
     recordHistory(ctx, draft, { ...base, outcome: "Reverted", reason: Reasons.RolloutReverted, message });
     const event = text.revertedEvent(sameVersion, ctx.specVersion, ctx.revision, {
       label: was,
-      revision: r.revision,
+      revision: rollout.revision,
     });
     recordEvent(draft, "Normal", Reasons.RolloutReverted, event);
   } else {
-    const why = text.supersededBy(sameVersion, r.version, ctx.specVersion, ctx.revision);
+    const why = text.supersededBy(sameVersion, rollout.version, ctx.specVersion, ctx.revision);
     recordHistory(ctx, draft, {
       ...base,
       outcome: "Superseded",
@@ -111,36 +112,36 @@ function endSupersededRollout(ctx: PlanContext, draft: StatusDraft, r: RolloutSt
     });
     recordEvent(draft, "Normal", Reasons.RolloutSuperseded, text.superseded(was, why));
   }
-  clearRollout(s);
+  clearRollout(status);
 }
 
 /** Starts the rollout of the spec's track when one is due and none runs. */
 export function startRolloutIfDue(ctx: PlanContext, draft: StatusDraft): void {
-  const s = draft.status;
-  if (rolloutMode(ctx, s) !== "rollingOut" || s.rollout) return;
-  s.rollout = { version: ctx.specVersion, revision: ctx.revision, startedAt: ctx.nowIso };
-  beginStep(ctx, draft, s.rollout, 0);
-  s.candidateVersion = ctx.specVersion;
-  s.candidateRevision = ctx.revision;
-  s.checks = checksOf(ctx.md).map((c) => ({ name: c.name, phase: "Pending" as const }));
-  s.scaleDown = (s.scaleDown ?? []).filter(
+  const status = draft.status;
+  if (rolloutMode(ctx, status) !== "rollingOut" || status.rollout) return;
+  status.rollout = { version: ctx.specVersion, revision: ctx.revision, startedAt: ctx.nowIso };
+  beginStep(ctx, draft, status.rollout, 0);
+  status.candidateVersion = ctx.specVersion;
+  status.candidateRevision = ctx.revision;
+  status.checks = checksOf(ctx.md).map((c) => ({ name: c.name, phase: "Pending" as const }));
+  status.scaleDown = (status.scaleDown ?? []).filter(
     (e) => !sameTrack(e, { version: ctx.specVersion, revision: ctx.revision }),
   );
-  if (s.scaleDown.length === 0) delete s.scaleDown;
+  if (status.scaleDown.length === 0) delete status.scaleDown;
   const start =
-    ctx.specVersion === s.stableVersion
+    ctx.specVersion === status.stableVersion
       ? {
           kind: "template" as const,
           version: ctx.specVersion,
           revision: ctx.revision,
           deployment: ctx.spec.name,
-          stableRevision: s.stableRevision,
+          stableRevision: status.stableRevision,
         }
       : {
           kind: "version" as const,
           version: ctx.specVersion,
           revision: ctx.revision,
-          stableLabel: stableLabel(ctx, s),
+          stableLabel: stableLabel(ctx, status),
         };
   const how =
     ctx.strategy === "Canary"
@@ -157,49 +158,66 @@ export function rollBack(
   message: string,
   outcome: "RolledBack" | "Aborted",
 ): void {
-  const s = draft.status;
-  const r = s.rollout;
-  if (!r) return;
-  s.aborted = { version: r.version, revision: r.revision, reason, message, time: ctx.nowIso };
-  recordHistory(ctx, draft, { version: r.version, revision: r.revision, outcome, reason, message });
-  const label = versionLabel(ctx, s, r.version, r.revision);
+  const status = draft.status;
+  const rollout = status.rollout;
+  if (!rollout) return;
+  status.aborted = {
+    version: rollout.version,
+    revision: rollout.revision,
+    reason,
+    message,
+    time: ctx.nowIso,
+  };
+  recordHistory(ctx, draft, {
+    version: rollout.version,
+    revision: rollout.revision,
+    outcome,
+    reason,
+    message,
+  });
+  const label = versionLabel(ctx, status, rollout.version, rollout.revision);
   recordEvent(
     draft,
     "Warning",
     Reasons.RolledBack,
-    text.rolledBack(label, reason, message, stableLabel(ctx, s)),
+    text.rolledBack(label, reason, message, stableLabel(ctx, status)),
   );
-  clearRollout(s);
+  clearRollout(status);
 }
 
 /** The candidate becomes the stable version; a blue/green predecessor is kept for scaleDownDelaySeconds. */
 export function promote(ctx: PlanContext, draft: StatusDraft, why: string): void {
-  const s = draft.status;
-  const r = s.rollout;
-  if (!r) return;
-  const old = s.stableVersion;
-  const oldRevision = s.stableRevision;
-  const oldLabel = stableLabel(ctx, s);
-  const label = versionLabel(ctx, s, r.version, r.revision);
-  s.stableVersion = r.version;
-  s.stableRevision = r.revision;
-  recordHistory(ctx, draft, { version: r.version, revision: r.revision, outcome: "Promoted", message: why });
+  const status = draft.status;
+  const rollout = status.rollout;
+  if (!rollout) return;
+  const old = status.stableVersion;
+  const oldRevision = status.stableRevision;
+  const oldLabel = stableLabel(ctx, status);
+  const label = versionLabel(ctx, status, rollout.version, rollout.revision);
+  status.stableVersion = rollout.version;
+  status.stableRevision = rollout.revision;
+  recordHistory(ctx, draft, {
+    version: rollout.version,
+    revision: rollout.revision,
+    outcome: "Promoted",
+    message: why,
+  });
   recordEvent(draft, "Normal", Reasons.Promoted, text.promoted(label, old ? oldLabel : undefined, why));
   if (
     ctx.strategy === "BlueGreen" &&
     old !== undefined &&
-    !(old === r.version && oldRevision === r.revision)
+    !(old === rollout.version && oldRevision === rollout.revision)
   ) {
-    scheduleScaleDown(s, { version: old, revision: oldRevision }, scaleDownTime(ctx));
+    scheduleScaleDown(status, { version: old, revision: oldRevision }, scaleDownTime(ctx));
   }
-  clearRollout(s);
+  clearRollout(status);
 }
 
 /** The first version is Available at its size: it becomes stable. */
 export function promoteFirstVersion(ctx: PlanContext, draft: StatusDraft): void {
-  const s = draft.status;
-  s.stableVersion = ctx.specVersion;
-  s.stableRevision = ctx.revision;
+  const status = draft.status;
+  status.stableVersion = ctx.specVersion;
+  status.stableRevision = ctx.revision;
   recordHistory(ctx, draft, {
     version: ctx.specVersion,
     revision: ctx.revision,

@@ -98,11 +98,14 @@ export function versionLabel(
   if (version === undefined) return "none";
   if (revision === undefined) return version;
   const others = [
-    ...[...ctx.deployments.values()].map((d) => ({ v: versionOf(d), r: revisionOf(d) })),
-    { v: ctx.specVersion, r: ctx.revision },
-    { v: status.stableVersion, r: status.stableRevision },
+    ...[...ctx.deployments.values()].map((d) => ({ version: versionOf(d), revision: revisionOf(d) })),
+    { version: ctx.specVersion, revision: ctx.revision },
+    { version: status.stableVersion, revision: status.stableRevision },
   ];
-  const shared = others.some((o) => o.v === version && o.r !== undefined && o.r !== revision);
+  // Another revision of the same version is in play.
+  const shared = others.some(
+    (o) => o.version === version && o.revision !== undefined && o.revision !== revision,
+  );
   return shared ? `${version} (revision ${revision})` : version;
 }
 

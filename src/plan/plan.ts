@@ -37,35 +37,35 @@ export { isAvailableAt } from "./lookups.ts";
 
 /** Moves the rollout on: the first version's promotion, a rollback on a failed check, or a strategy's step. */
 function advance(ctx: PlanContext, draft: StatusDraft): RolloutMode {
-  const s = draft.status;
-  const mode = rolloutMode(ctx, s);
+  const status = draft.status;
+  const mode = rolloutMode(ctx, status);
   if (mode === "firstVersion") {
     if (!isAvailableAt(ctx.specDeployment, ctx.replicas, ctx.revision)) return mode;
     promoteFirstVersion(ctx, draft);
     return "atRest";
   }
   if (mode === "atRest") {
-    if (s.stableRevision === undefined) s.stableRevision = ctx.revision;
+    if (status.stableRevision === undefined) status.stableRevision = ctx.revision;
     return mode;
   }
   if (mode !== "rollingOut") return mode;
-  mergeMeasurements(ctx, s);
-  const failed = s.rollout?.promote === "Full" ? undefined : failedCheck(ctx, s);
+  mergeMeasurements(ctx, status);
+  const failed = status.rollout?.promote === "Full" ? undefined : failedCheck(ctx, status);
   if (failed) {
     const texts = checkFailed(failed.result, failed.threshold);
     recordEvent(draft, "Warning", Reasons.CheckFailed, texts.event);
     rollBack(ctx, draft, Reasons.HealthCheckFailed, texts.rollback, "RolledBack");
   } else if (ctx.strategy === "Canary") stepCanary(ctx, draft);
   else stepBlueGreen(ctx, draft);
-  return rolloutMode(ctx, s);
+  return rolloutMode(ctx, status);
 }
 
 function planValid(ctx: PlanContext): Plan {
   const draft = createDraft(ctx.previous);
-  const s = draft.status;
-  s.observedGeneration = ctx.md.metadata?.generation ?? s.observedGeneration;
-  s.strategy = ctx.strategy;
-  s.selector = `${LABEL_MODEL}=${ctx.name}`;
+  const status = draft.status;
+  status.observedGeneration = ctx.md.metadata?.generation ?? status.observedGeneration;
+  status.strategy = ctx.strategy;
+  status.selector = `${LABEL_MODEL}=${ctx.name}`;
 
   followSpec(ctx, draft);
   // Before the action, so that an action finds the rollout the spec asks for; after it,
@@ -74,9 +74,9 @@ function planValid(ctx: PlanContext): Plan {
   settleAction(draft, ctx.md, (action) => actOn(ctx, draft, action));
   startRolloutIfDue(ctx, draft);
   if (
-    s.rollout &&
+    status.rollout &&
     ctx.previous.phase === "Paused" &&
-    !isHeld(ctx, s) &&
+    !isHeld(ctx, status) &&
     !ctx.previous.rollout?.pausedByAction
   ) {
     rearmAfterHold(ctx, draft);
@@ -88,11 +88,11 @@ function planValid(ctx: PlanContext): Plan {
   const plan: Plan = {
     apply: children.apply,
     delete: children.delete,
-    status: s,
+    status,
     events: draft.events,
     clearAction: draft.clearAction,
   };
-  const requeue = requeueAfterMs(ctx, s);
+  const requeue = requeueAfterMs(ctx, status);
   if (requeue !== undefined) plan.requeueAfterMs = requeue;
   return plan;
 }

@@ -23,14 +23,14 @@ export function candidateAvailable(ctx: PlanContext, size: number): number {
 export function trackStepReadiness(
   ctx: PlanContext,
   draft: StatusDraft,
-  r: RolloutState,
+  rollout: RolloutState,
   ready: boolean,
   pauseStep: boolean,
 ): void {
-  if (ready && r.stepReadyAt === undefined) r.stepReadyAt = readyTime(ctx, draft);
-  else if (!ready && r.stepReadyAt !== undefined && !pauseStep) {
-    delete r.stepReadyAt;
-    r.stepStartedAt = ctx.nowIso;
+  if (ready && rollout.stepReadyAt === undefined) rollout.stepReadyAt = readyTime(ctx, draft);
+  else if (!ready && rollout.stepReadyAt !== undefined && !pauseStep) {
+    delete rollout.stepReadyAt;
+    rollout.stepStartedAt = ctx.nowIso;
   }
 }
 
@@ -38,12 +38,12 @@ export function trackStepReadiness(
 export function progressDeadlinePassed(
   ctx: PlanContext,
   status: ModelDeploymentStatus,
-  r: RolloutState,
+  rollout: RolloutState,
   ready: boolean,
   pauseStep: boolean,
 ): boolean {
-  if (ready || pauseStep || isHeld(ctx, status) || r.stepReadyAt !== undefined) return false;
-  return ctx.nowMs >= timeMs(r.stepStartedAt ?? r.startedAt) + progressDeadlineMsOf(ctx.md);
+  if (ready || pauseStep || isHeld(ctx, status) || rollout.stepReadyAt !== undefined) return false;
+  return ctx.nowMs >= timeMs(rollout.stepStartedAt ?? rollout.startedAt) + progressDeadlineMsOf(ctx.md);
 }
 
 /** Why the rollout is rolled back when the candidate missed its deadline at `size` replicas. */

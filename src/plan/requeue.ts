@@ -8,36 +8,40 @@ import { parseDuration } from "./duration.ts";
 import { checksOf, progressDeadlineMsOf } from "./spec.ts";
 
 /** Times (ms since the epoch) at which the strategy's own clock moves the rollout on. */
-function strategyDeadlines(ctx: PlanContext, s: ModelDeploymentStatus, r: RolloutState): number[] {
-  const startMs = timeMs(r.stepStartedAt ?? r.startedAt);
+function strategyDeadlines(ctx: PlanContext, status: ModelDeploymentStatus, rollout: RolloutState): number[] {
+  const startMs = timeMs(rollout.stepStartedAt ?? rollout.startedAt);
   const out: number[] = [];
-  if (isHeld(ctx, s)) return out;
+  if (isHeld(ctx, status)) return out;
   if (ctx.strategy === "Canary") {
-    const step = ctx.steps[s.currentStep ?? 0];
+    const step = ctx.steps[status.currentStep ?? 0];
     if (step && step.setWeight === undefined && step.pause?.duration !== undefined) {
       out.push(startMs + parseDuration(step.pause.duration));
-    } else if (r.stepReadyAt === undefined) out.push(startMs + progressDeadlineMsOf(ctx.md));
-  } else if (r.switchedAt === undefined) {
-    if (r.stepReadyAt === undefined) out.push(startMs + progressDeadlineMsOf(ctx.md));
+    } else if (rollout.stepReadyAt === undefined) out.push(startMs + progressDeadlineMsOf(ctx.md));
+  } else if (rollout.switchedAt === undefined) {
+    if (rollout.stepReadyAt === undefined) out.push(startMs + progressDeadlineMsOf(ctx.md));
     const auto = ctx.md.spec.strategy?.blueGreen?.autoPromotionSeconds;
-    if (auto !== undefined && r.availableAt !== undefined && (s.currentStep ?? 0) === 0) {
-      out.push(timeMs(r.availableAt) + auto * 1000);
+    if (auto !== undefined && rollout.availableAt !== undefined && (status.currentStep ?? 0) === 0) {
+      out.push(timeMs(rollout.availableAt) + auto * 1000);
     }
   }
   return out;
 }
 
 /** When the next check is due (at the earliest now), while the candidate can be measured. */
-function nextCheckDue(ctx: PlanContext, s: ModelDeploymentStatus, r: RolloutState): number | undefined {
+function nextCheckDue(
+  ctx: PlanContext,
+  status: ModelDeploymentStatus,
+  rollout: RolloutState,
+): number | undefined {
   const measurable =
-    r.switchedAt === undefined &&
-    r.promote !== "Full" &&
+    rollout.switchedAt === undefined &&
+    rollout.promote !== "Full" &&
     (ctx.specDeployment?.status?.availableReplicas ?? 0) >= 1;
   if (!measurable) return undefined;
-  const view: ModelDeployment = { ...ctx.md, status: s };
+  const view: ModelDeployment = { ...ctx.md, status };
   let due: number | undefined;
   for (const check of checksOf(ctx.md)) {
-    const last = s.checks?.find((c) => c.name === check.name);
+    const last = status.checks?.find((c) => c.name === check.name);
     const t = Math.max(checkDueAt(view, check, last), ctx.nowMs);
     due = due === undefined ? t : Math.min(due, t);
   }
@@ -45,19 +49,19 @@ function nextCheckDue(ctx: PlanContext, s: ModelDeploymentStatus, r: RolloutStat
 }
 
 /** Milliseconds until the soonest time-driven change, or undefined. */
-export function requeueAfterMs(ctx: PlanContext, s: ModelDeploymentStatus): number | undefined {
-  const r = s.rollout;
+export function requeueAfterMs(ctx: PlanContext, status: ModelDeploymentStatus): number | undefined {
+  const rollout = status.rollout;
   // Only times still to come count; a check due now is at the earliest now.
   const times: number[] = [];
   const future = (t: number) => {
     if (!Number.isNaN(t) && t > ctx.nowMs) times.push(t);
   };
-  if (r) {
-    strategyDeadlines(ctx, s, r).forEach(future);
-    const due = nextCheckDue(ctx, s, r);
+  if (rollout) {
+    strategyDeadlines(ctx, status, rollout).forEach(future);
+    const due = nextCheckDue(ctx, status, rollout);
     if (due !== undefined) times.push(due);
   }
-  for (const e of s.scaleDown ?? []) future(timeMs(e.after));
+  for (const e of status.scaleDown ?? []) future(timeMs(e.after));
   if (times.length === 0) return undefined;
   return Math.max(0, Math.min(...times) - ctx.nowMs);
 }

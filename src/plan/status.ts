@@ -69,59 +69,59 @@ function observeTraffic(
 
 /** Traffic, ready replicas, candidate fields, phase, message and conditions of the next status. */
 export function finishStatus(ctx: PlanContext, draft: StatusDraft, mode: RolloutMode): void {
-  const s = draft.status;
-  const r = s.rollout;
-  const stable = s.stableVersion;
-  const servingName = stable === undefined ? ctx.spec.name : stableTrackName(ctx, s);
+  const status = draft.status;
+  const rollout = status.rollout;
+  const stable = status.stableVersion;
+  const servingName = stable === undefined ? ctx.spec.name : stableTrackName(ctx, status);
   const servingDep = servingName !== undefined ? ctx.deployments.get(servingName) : undefined;
-  s.replicas = servingDep?.status?.readyReplicas ?? 0;
+  status.replicas = servingDep?.status?.readyReplicas ?? 0;
   const stableRef =
     stable !== undefined
-      ? { version: stable, revision: s.stableRevision }
+      ? { version: stable, revision: status.stableRevision }
       : mode === "firstVersion"
         ? { version: ctx.specVersion, revision: ctx.revision }
         : undefined;
-  observeTraffic(ctx.router, ctx, s, stableRef);
-  if (r) {
-    s.candidateVersion = r.version;
-    s.candidateRevision = r.revision;
+  observeTraffic(ctx.router, ctx, status, stableRef);
+  if (rollout) {
+    status.candidateVersion = rollout.version;
+    status.candidateRevision = rollout.revision;
   } else {
-    delete s.candidateVersion;
-    delete s.candidateRevision;
-    delete s.candidateWeight;
-    delete s.currentStep;
+    delete status.candidateVersion;
+    delete status.candidateRevision;
+    delete status.candidateWeight;
+    delete status.currentStep;
   }
-  writeStanding(s, standingOf(ctx, s, mode, servingDep), ctx.md.metadata?.generation, ctx.now);
+  writeStanding(status, standingOf(ctx, status, mode, servingDep), ctx.md.metadata?.generation, ctx.now);
 }
 
 function standingOf(
   ctx: PlanContext,
-  s: ModelDeploymentStatus,
+  status: ModelDeploymentStatus,
   mode: RolloutMode,
   servingDep: V1Deployment | undefined,
 ): Standing {
   const available = servingDep?.status?.availableReplicas ?? 0;
   if (mode === "firstVersion") {
-    const message = text.waitingForFirst(specLabel(ctx, s), available, ctx.replicas);
+    const message = text.waitingForFirst(specLabel(ctx, status), available, ctx.replicas);
     return { phase: "Progressing", reason: Reasons.WaitingForAvailable, message, condition: "Reconciling" };
   }
-  if (mode === "rollingOut" && s.rollout) {
-    const message = progressMessage(ctx, s, s.rollout);
-    return isHeld(ctx, s)
+  if (mode === "rollingOut" && status.rollout) {
+    const message = progressMessage(ctx, status, status.rollout);
+    return isHeld(ctx, status)
       ? { phase: "Paused", reason: Reasons.Paused, message, condition: "Reconciling" }
       : { phase: "Progressing", reason: Reasons.RolloutInProgress, message, condition: "Reconciling" };
   }
-  if (mode === "aborted" && s.aborted) {
-    const a = s.aborted;
+  if (mode === "aborted" && status.aborted) {
+    const a = status.aborted;
     const message = text.stopped(
       a,
-      versionLabel(ctx, s, a.version, a.revision),
-      stableLabel(ctx, s),
+      versionLabel(ctx, status, a.version, a.revision),
+      stableLabel(ctx, status),
       Reasons.RolledBack,
     );
     return { phase: "Degraded", reason: a.reason, message, condition: "Stalled" };
   }
-  const serving = s.stableVersion === undefined ? specLabel(ctx, s) : stableLabel(ctx, s);
+  const serving = status.stableVersion === undefined ? specLabel(ctx, status) : stableLabel(ctx, status);
   if (isAvailableAt(servingDep, ctx.replicas, ctx.revision)) {
     const message = text.healthy(serving, servingDep?.status?.readyReplicas ?? 0, ctx.replicas);
     return { phase: "Healthy", reason: Reasons.Ready, message, condition: "Ready" };
@@ -131,12 +131,12 @@ function standingOf(
 }
 
 /** status.message while a rollout runs: where it stands and what it waits for. */
-function progressMessage(ctx: PlanContext, s: ModelDeploymentStatus, r: RolloutState): string {
-  const held = isHeld(ctx, s) ? text.heldBy(ctx.md.spec.paused === true) : "";
-  const label = versionLabel(ctx, s, r.version, r.revision);
+function progressMessage(ctx: PlanContext, status: ModelDeploymentStatus, rollout: RolloutState): string {
+  const held = isHeld(ctx, status) ? text.heldBy(ctx.md.spec.paused === true) : "";
+  const label = versionLabel(ctx, status, rollout.version, rollout.revision);
   if (ctx.strategy === "Canary") {
     const n = ctx.steps.length;
-    const i = s.currentStep ?? 0;
+    const i = status.currentStep ?? 0;
     const sizes = canaryReplicasAtStep(ctx, i);
     const step = ctx.steps[i];
     const where =
@@ -146,25 +146,25 @@ function progressMessage(ctx: PlanContext, s: ModelDeploymentStatus, r: RolloutS
           ? { weight: { index: i, steps: n, weight: step.setWeight } }
           : { pause: { index: i, steps: n, duration: step?.pause?.duration } };
     const available = candidateAvailable(ctx, sizes.candidate);
-    return text.canaryProgress(label, stableLabel(ctx, s), where, available, sizes.candidate, held);
+    return text.canaryProgress(label, stableLabel(ctx, status), where, available, sizes.candidate, held);
   }
   const stage =
-    r.switchedAt !== undefined
+    rollout.switchedAt !== undefined
       ? ("switching" as const)
-      : (s.currentStep ?? 0) >= 1
+      : (status.currentStep ?? 0) >= 1
         ? { scalingTo: ctx.replicas }
-        : r.availableAt !== undefined
+        : rollout.availableAt !== undefined
           ? ("healthy" as const)
           : { previewAt: previewReplicasOf(ctx.md) };
-  return text.blueGreenProgress(label, stableLabel(ctx, s), stage, held);
+  return text.blueGreenProgress(label, stableLabel(ctx, status), stage, held);
 }
 
 /** The plan's status for an invalid spec: stalled with the problems. Returns why an action is refused. */
 export function invalidSpecStatus(ctx: PlanContext, draft: StatusDraft, problems: string): string {
-  const s = draft.status;
+  const status = draft.status;
   const gen = ctx.md.metadata?.generation;
   const message = text.invalidSpec(problems);
-  const prevStalled = findCondition(s.conditions, CONDITION_STALLED);
+  const prevStalled = findCondition(status.conditions, CONDITION_STALLED);
   if (!(
     prevStalled?.status === "True" &&
     prevStalled.reason === Reasons.InvalidSpec &&
@@ -172,12 +172,14 @@ export function invalidSpecStatus(ctx: PlanContext, draft: StatusDraft, problems
   )) {
     draft.events.push({ type: "Warning", reason: Reasons.InvalidSpec, message } satisfies PlannedEvent);
   }
-  if (gen !== undefined) s.observedGeneration = gen;
+  if (gen !== undefined) status.observedGeneration = gen;
   const stable =
-    s.stableVersion !== undefined ? { version: s.stableVersion, revision: s.stableRevision } : undefined;
-  observeTraffic(ctx.router, ctx, s, stable);
+    status.stableVersion !== undefined
+      ? { version: status.stableVersion, revision: status.stableRevision }
+      : undefined;
+  observeTraffic(ctx.router, ctx, status, stable);
   writeStanding(
-    s,
+    status,
     { phase: "Degraded", reason: Reasons.InvalidSpec, message, condition: "Stalled" },
     gen,
     ctx.now,
