@@ -96,7 +96,7 @@ export function actOn(ctx: PlanContext, draft: StatusDraft, action: string): Out
     case "rollback":
       return rollbackAction(ctx, draft);
   }
-  return refuse("unknown action");
+  return refuse(say.unknown(ACTIONS));
 }
 
 function promoteAction(ctx: PlanContext, draft: StatusDraft, action: "promote" | "promote-full"): Outcome {

@@ -5,6 +5,7 @@ import type { V1Deployment } from "@kubernetes/client-node";
 import { ANNOTATION_REVISION } from "../api/constants.ts";
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import { isSpecTrack, type PlanContext } from "./context.ts";
+import * as text from "./messages.ts";
 import {
   findTrackDeployment,
   observedTrack,
@@ -106,7 +107,7 @@ export function versionLabel(
   const shared = others.some(
     (o) => o.version === version && o.revision !== undefined && o.revision !== revision,
   );
-  return shared ? `${version} (revision ${revision})` : version;
+  return shared ? text.versionAtRevision(version, revision) : version;
 }
 
 export function stableLabel(ctx: PlanContext, status: ModelDeploymentStatus): string {

@@ -3,6 +3,11 @@
 // what a text names; versions are named as versionLabel() names them ("1.2.0", or "1.2.0
 // (revision abc)" while another revision of it is in play).
 
+/** A version named with its revision, while another revision of it is in play. */
+export function versionAtRevision(version: string, revision: string): string {
+  return `${version} (revision ${revision})`;
+}
+
 /** A version's rollout ended because the spec went back to the stable track. */
 export function revertedHistory(sameVersion: boolean, specVersion: string, revision: string): string {
   return sameVersion
