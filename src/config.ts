@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { OPERATOR_NAME } from "./api/constants.ts";
+import { formatDuration, parseDuration } from "./plan/duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./observability/log.ts";
 
 export class ConfigError extends Error {
@@ -343,32 +344,12 @@ export function parseBindAddress(flagName: string, value: string): BindAddress |
   return { host, port };
 }
 
-/** "1h30m", "90s", "500ms", "2.5m", "0" -> milliseconds (Go's time.ParseDuration, without ns/us). */
-export function parseDuration(value: string): number | undefined {
-  const text = value.trim();
-  if (text === "0") return 0;
-  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) return undefined;
-  const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const part of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
-    total += Number(part[1]) * unitMs[part[2]!]!;
-  return Math.round(total);
-}
-
-export function formatDuration(ms: number): string {
-  if (ms === 0) return "0";
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
-
 function parseDurationFlag(flagName: string, value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
+  try {
+    return parseDuration(value.trim());
+  } catch {
     throw new ConfigError(`${flagName}: "${value}" is not a duration like 30s, 5m or 1h30m`);
   }
-  return ms;
 }
 
 function oneOf<T extends string>(flagName: string, value: string, allowed: readonly T[]): T {

@@ -2,7 +2,8 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, parseBindAddress, parseConfig, parseDuration, usage } from "../../src/config.ts";
+import { ConfigError, parseBindAddress, parseConfig, usage } from "../../src/config.ts";
+import { parseDuration } from "../../src/plan/duration.ts";
 
 /** The ConfigError message parseConfig throws for these flags and env. */
 function errorOf(argv: string[], env: Record<string, string> = {}): string {
@@ -243,10 +244,10 @@ describe("config", () => {
     expect(parseDuration("90s")).to.equal(90_000);
     expect(parseDuration("2.5m")).to.equal(150_000);
     expect(parseDuration("1h30m15s")).to.equal(5_415_000);
-    expect(parseDuration("")).to.equal(undefined);
-    expect(parseDuration("10")).to.equal(undefined);
-    expect(parseDuration("-5s")).to.equal(undefined);
-    expect(parseDuration("5 m")).to.equal(undefined);
+    expect(() => parseDuration("")).to.throw(/is not a duration/);
+    expect(() => parseDuration("10")).to.throw(/is not a duration/);
+    expect(() => parseDuration("-5s")).to.throw(/is not a duration/);
+    expect(() => parseDuration("5 m")).to.throw(/is not a duration/);
   });
 
   it("parses bind addresses", () => {
