@@ -118,7 +118,8 @@ function loopbackOnlyLookup(original: LookupFunction | undefined, target: string
       const list = (Array.isArray(addresses) ? addresses : [{ address: addresses, family: 4 }]).filter((a) =>
         isLoopbackAddress(a.address),
       );
-      if (list.length === 0) return callback(refuse(`${target}: localhost has no 127.0.0.0/8 address`), "", 0);
+      if (list.length === 0)
+        return callback(refuse(`${target}: localhost has no 127.0.0.0/8 address`), "", 0);
       if (options.all) callback(null, list);
       else callback(null, list[0]!.address, list[0]!.family);
     });
