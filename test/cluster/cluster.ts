@@ -411,7 +411,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const rbac = coredns ? corednsRbac() : [];
     writeFileSync(
       join(dir, "nodes.json"),
-      JSON.stringify({ apiVersion: "v1", kind: "List", items: [...nodeDocs.map((d) => JSON.parse(d)), ...rbac] }),
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "List",
+        items: [...nodeDocs.map((d) => JSON.parse(d)), ...rbac],
+      }),
     );
     await kubectl(opts.binDir, dir, ["apply", "-f", join(dir, "nodes.json")]);
 
