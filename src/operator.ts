@@ -16,6 +16,7 @@ import { InformerSet } from "./controller/informer-set.ts";
 import { Informer, kubeListWatch, objectKey, type ResourceType } from "./controller/informer.ts";
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
+import { checkFetch, measureChecks } from "./health/index.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
 import { kubeLeaseClient, LeaderElector } from "./kube/leader.ts";
 import { rateLimiter } from "./kube/ratelimit.ts";
@@ -144,12 +145,15 @@ export async function startOperator(
   services.addEventHandler(index.services.handlers);
   endpointSlices.addEventHandler(index.endpointSlices.handlers);
 
+  // How checks connect: through --check-dns-server, only to --check-allowed-cidrs.
+  const sendCheck = checkFetch({ dnsServer: config.checkDnsServer, allowedCidrs: config.checkAllowedCidrs });
   const reconciler = new Reconciler({
     client,
     modelDeployments,
     logger,
     metrics,
     index,
+    measure: (due, now) => measureChecks(due, now, sendCheck),
   });
 
   for (const inf of informers) inf.start();
