@@ -8,18 +8,23 @@
 //   server's ClusterIP, a Prometheus scrape target, a DNS server); they throw at once.
 // - installLoopbackGuard(): a tripwire under everything in the process. Every TCP or TLS
 //   connection (node:net, so node:http, fetch, the Kubernetes client, ws) and every DNS
-//   server a resolver is pointed at is checked; a connection to a name other than
-//   `localhost` is refused before any lookup (a name must be resolved through the
-//   cluster DNS first, see resolveLoopback). A refused connection fails with a
+//   server a resolver is pointed at is checked; a connection to, or a lookup
+//   (dns.lookup, getaddrinfo) of, a name other than `localhost` is refused before
+//   anything is sent (a name must be resolved through the cluster DNS first, see
+//   resolveLoopback; the operator does that with --check-dns-server). Resolvers left on
+//   the system's servers are not covered: the project's code always sets a server. A refused connection fails with a
 //   LoopbackGuardError, is printed, and is remembered: the mocha hooks below fail the
 //   test in which it happened even if the code under test swallowed the error.
 //   loopback-guard-preload.ts installs it: mocha loads it first (.mocharc.*.json), the
 //   test operators and the playground's run with it (node --import) and report their
 //   refusals through their output; the cluster, playground and benchmark scripts call
 //   installLoopbackGuard() themselves.
-import { lookup as systemLookup, Resolver as CallbackResolver } from "node:dns";
+import dns, { Resolver as CallbackResolver } from "node:dns";
 import { Resolver } from "node:dns/promises";
+import { syncBuiltinESMExports } from "node:module";
 import { BlockList, isIP, Socket, type LookupFunction } from "node:net";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 export const LOOPBACK_CIDR = "127.0.0.0/8";
 
@@ -109,6 +114,8 @@ function connectTarget(args: unknown[]): ConnectTarget {
   return { port: first as number, host: typeof second === "string" ? second : undefined };
 }
 
+const systemLookup = dns.lookup;
+
 /** The lookup of `localhost` that keeps only its 127.0.0.0/8 addresses (getaddrinfo reads /etc/hosts). */
 function loopbackOnlyLookup(original: LookupFunction | undefined, target: string): LookupFunction {
   return (hostname, options, callback) => {
@@ -155,9 +162,28 @@ export function installLoopbackGuard(): void {
     return (originalConnect as (...a: unknown[]) => Socket).apply(this, args);
   } as typeof Socket.prototype.connect;
 
+  // getaddrinfo asks this machine's resolver, which is not on loopback, for any name that
+  // /etc/hosts does not list: only localhost and addresses may be looked up.
+  const lookupAllowed = (hostname: string) => isIP(hostname) !== 0 || hostname === "localhost";
+  const lookupRefusal = (hostname: string) =>
+    refuse(`a name lookup of ${hostname}: resolve it through the cluster DNS (resolveLoopback)`);
+  const originalLookup = dns.lookup;
+  dns.lookup = function guardedLookup(hostname: string, ...rest: unknown[]) {
+    if (lookupAllowed(hostname)) return (originalLookup as (...a: unknown[]) => void)(hostname, ...rest);
+    const callback = rest.at(-1) as (err: Error) => void;
+    const err = lookupRefusal(hostname);
+    process.nextTick(() => callback(err));
+  } as typeof dns.lookup;
+  const originalPromiseLookup = dns.promises.lookup;
+  dns.promises.lookup = async function guardedPromiseLookup(hostname: string, ...rest: unknown[]) {
+    if (!lookupAllowed(hostname)) throw lookupRefusal(hostname);
+    return (originalPromiseLookup as (...a: unknown[]) => Promise<unknown>)(hostname, ...rest);
+  } as typeof dns.promises.lookup;
+  syncBuiltinESMExports(); // `import { lookup } from "node:dns/promises"` sees the guarded one
+
   for (const proto of [CallbackResolver.prototype, Resolver.prototype]) {
     const originalSetServers = proto.setServers;
-    proto.setServers = function guardedSetServers(this: typeof proto, servers: string[]) {
+    proto.setServers = function guardedSetServers(this: typeof proto, servers: readonly string[]) {
       for (const server of servers) {
         const host = /^\[(.+)\](?::\d+)?$/.exec(server)?.[1] ?? server.replace(/:\d+$/, "");
         if (!isLoopbackAddress(host)) throw refuse(`a DNS server ${server}: outside ${LOOPBACK_CIDR}`);
@@ -165,6 +191,22 @@ export function installLoopbackGuard(): void {
       originalSetServers.call(this, servers);
     };
   }
+}
+
+/**
+ * What keeps an operator process that a test, script or benchmark starts on loopback:
+ * the guard preloaded (node flags), its checks allowed only to 127.0.0.0/8, and names
+ * in check URLs resolved through the cluster DNS when there is one (operator flags).
+ */
+export function loopbackOperatorFlags(dnsServer: string | undefined): { nodeArgs: string[]; args: string[] } {
+  if (dnsServer !== undefined) assertLoopbackHostPort(dnsServer, "the cluster DNS server");
+  return {
+    nodeArgs: ["--import", pathToFileURL(join(import.meta.dirname, "loopback-guard-preload.ts")).href],
+    args: [
+      `--check-allowed-cidrs=${LOOPBACK_CIDR}`,
+      ...(dnsServer ? [`--check-dns-server=${dnsServer}`] : []),
+    ],
+  };
 }
 
 /** Mocha root hooks (loaded through loopback-guard-preload.ts): fail the test in which a refusal happened. */
