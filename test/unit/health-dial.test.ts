@@ -186,6 +186,23 @@ describe("health checks: where they connect", () => {
     }
   });
 
+  it("checks the address of every connection, a redirect's too", async () => {
+    const redirect = createServer((_req, res) =>
+      res.writeHead(302, { location: `http://127.0.0.1:${port}/` }).end(),
+    );
+    await new Promise<void>((r) => redirect.listen(0, "127.0.0.3", r));
+    const redirectPort = (redirect.address() as AddressInfo).port;
+    try {
+      const send = checkFetch({ allowedCidrs: ["127.0.0.3/32"] });
+      const m = await measureHttp(due(`http://127.0.0.3:${redirectPort}/old`), now, send);
+      expect(m.message).to.equal(
+        `GET http://127.0.0.3:${redirectPort}/old failed: destination 127.0.0.1 is outside the allowed networks (--check-allowed-cidrs=127.0.0.3/32)`,
+      );
+    } finally {
+      redirect.close();
+    }
+  });
+
   it("is the global fetch when nothing is set", () => {
     expect(checkFetch({})).to.equal(fetch);
   });

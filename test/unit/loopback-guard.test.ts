@@ -5,7 +5,7 @@
 // The private and public addresses below are only handed to the guard, which must refuse
 // them before anything is sent: nothing here connects to them.
 import { expect } from "chai";
-import { Resolver } from "node:dns/promises";
+import { lookup, Resolver } from "node:dns/promises";
 import { createServer, type AddressInfo, connect, Socket } from "node:net";
 import {
   assertLoopbackAddress,
@@ -123,6 +123,20 @@ describe("loopback guard", () => {
     } finally {
       server.close();
     }
+  });
+
+  it("refuses to look up names other than localhost, which would ask this machine's resolver", async () => {
+    const seen = await refusalsOf(async () => {
+      const err = await lookup("web.default.svc").then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).to.be.instanceOf(LoopbackGuardError);
+      expect((await lookup("localhost", { family: 4 })).address).to.equal("127.0.0.1");
+    });
+    expect(seen).to.deep.equal([
+      "a name lookup of web.default.svc: resolve it through the cluster DNS (resolveLoopback)",
+    ]);
   });
 
   it("refuses a DNS server outside loopback", async () => {
