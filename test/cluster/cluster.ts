@@ -286,6 +286,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
 
   let server = "";
   let dnsServer = "";
+  let dnsStartedAt = 0;
   try {
     const t0 = Date.now();
     log("generating certificates");
@@ -355,37 +356,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     writeFileSync(join(dir, "coredns.kubeconfig"), kubeconfigFor(dir, server, "coredns"));
     writeState();
 
-    log("starting kube-controller-manager, kube-scheduler and kwok");
-    start("kube-controller-manager", [
-      `--kubeconfig=${join(dir, "controller-manager.kubeconfig")}`,
-      "--secure-port=0",
-      "--leader-elect=false",
-      "--use-service-account-credentials=true",
-      `--service-account-private-key-file=${join(dir, "service-account.key")}`,
-      `--root-ca-file=${join(dir, "ca.crt")}`,
-      "--controllers=*,-nodeipam,-csrsigning,-csrapproving,-csrcleaner,-bootstrapsigner,-tokencleaner",
-      "--v=0",
-    ]);
-    start("kube-scheduler", [
-      `--kubeconfig=${join(dir, "scheduler.kubeconfig")}`,
-      "--secure-port=0",
-      "--leader-elect=false",
-      "--v=0",
-    ]);
-    // Pods get kwok's addresses: configuration only, which no test, tool or operator
-    // ever connects to (the loopback guard refuses them).
-    start("kwok", [
-      `--kubeconfig=${join(dir, "kubeconfig")}`,
-      `--config=${join(here, "kwok.yaml")}`,
-      "--manage-all-nodes=false",
-      "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-      "--node-ip=10.240.0.1",
-      "--cidr=10.244.0.1/16",
-      "--node-lease-duration-seconds=40",
-      "--server-address=127.0.0.1:0",
-      "--v=WARN",
-    ]);
-
+    // Nodes and CoreDNS first: CoreDNS takes a few seconds to sync and serve, which then
+    // overlaps with the controllers and kwok starting.
     const nodes = opts.nodes ?? 2;
     const nodeDocs = Array.from({ length: nodes }, (_, i) =>
       JSON.stringify({
@@ -426,8 +398,40 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       dnsServer = `127.0.0.1:${dnsPort}`;
       writeFileSync(join(dir, "Corefile"), corefile(dnsPort, join(dir, "coredns.kubeconfig")));
       log(`starting CoreDNS on ${dnsServer}`);
+      dnsStartedAt = Date.now();
       start("coredns", ["-conf", join(dir, "Corefile")], coredns);
     }
+
+    log("starting kube-controller-manager, kube-scheduler and kwok");
+    start("kube-controller-manager", [
+      `--kubeconfig=${join(dir, "controller-manager.kubeconfig")}`,
+      "--secure-port=0",
+      "--leader-elect=false",
+      "--use-service-account-credentials=true",
+      `--service-account-private-key-file=${join(dir, "service-account.key")}`,
+      `--root-ca-file=${join(dir, "ca.crt")}`,
+      "--controllers=*,-nodeipam,-csrsigning,-csrapproving,-csrcleaner,-bootstrapsigner,-tokencleaner",
+      "--v=0",
+    ]);
+    start("kube-scheduler", [
+      `--kubeconfig=${join(dir, "scheduler.kubeconfig")}`,
+      "--secure-port=0",
+      "--leader-elect=false",
+      "--v=0",
+    ]);
+    // Pods get kwok's addresses: configuration only, which no test, tool or operator
+    // ever connects to (the loopback guard refuses them).
+    start("kwok", [
+      `--kubeconfig=${join(dir, "kubeconfig")}`,
+      `--config=${join(here, "kwok.yaml")}`,
+      "--manage-all-nodes=false",
+      "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+      "--node-ip=10.240.0.1",
+      "--cidr=10.244.0.1/16",
+      "--node-lease-duration-seconds=40",
+      "--server-address=127.0.0.1:0",
+      "--v=WARN",
+    ]);
 
     await waitFor(`${nodes} Ready nodes`, async () => {
       const res = await apiGet(dir, server, "/api/v1/nodes");
@@ -446,6 +450,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       await waitFor(`CoreDNS on ${dnsServer} to answer kubernetes.default.svc`, () =>
         corednsAnswers(dnsServer, KUBERNETES_SERVICE_IP),
       );
+      log(`CoreDNS answered ${((Date.now() - dnsStartedAt) / 1000).toFixed(1)}s after its start`);
     }
     log(`control plane ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     writeState();
