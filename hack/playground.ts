@@ -145,6 +145,7 @@ ModelDeployment fraud-detector rolling out from 1.0.0 to 1.1.0 (25%, 10s, 50%, 1
   kubectl modeldeploy get fraud-detector --watch   # the kubectl plugin
   kubectl annotate md fraud-detector mlops.dev/action=abort --overwrite
 
+Cluster DNS:   ${dnsServer ?? "-"} (fraud-detector-1-1-0.default.svc resolves to that Service's ClusterIP)
 Operator logs: ${LOG_FILE}
 Stop it all:   npm run playground:down`);
 }
