@@ -12,7 +12,7 @@
 // CoreDNS reads the API server as its own user, mro-coredns, with the rights the
 // CoreDNS Deployment of a cluster has (list and watch Services, EndpointSlices,
 // Namespaces) and no more.
-import { Resolver } from "node:dns/promises";
+import { resolveLoopback } from "../support/loopback-guard.ts";
 
 /** The user CoreDNS authenticates as (its client certificate's CN). */
 export const COREDNS_USER = "mro-coredns";
@@ -66,8 +66,5 @@ export function corefile(port: number, kubeconfig: string): string {
  * with its ClusterIP: then its caches of Services are synced.
  */
 export async function corednsAnswers(server: string, expectedIp: string): Promise<boolean> {
-  const resolver = new Resolver({ timeout: 500, tries: 1 });
-  resolver.setServers([server]);
-  const ips = await resolver.resolve4(`kubernetes.default.svc.${CLUSTER_DOMAIN}`);
-  return ips.includes(expectedIp);
+  return (await resolveLoopback(`kubernetes.default.svc.${CLUSTER_DOMAIN}`, server)) === expectedIp;
 }

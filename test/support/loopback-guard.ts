@@ -12,9 +12,10 @@
 //   (dns.lookup, getaddrinfo) of, a name other than `localhost` is refused before
 //   anything is sent (a name must be resolved through the cluster DNS first, see
 //   resolveLoopback; the operator does that with --check-dns-server). Resolvers left on
-//   the system's servers are not covered: the project's code always sets a server. A refused connection fails with a
-//   LoopbackGuardError, is printed, and is remembered: the mocha hooks below fail the
-//   test in which it happened even if the code under test swallowed the error.
+//   the system's servers are not covered: the project's code always sets a server.
+//   A refused connection fails with a LoopbackGuardError, is printed, and is
+//   remembered: the mocha hooks below fail the test in which it happened even if the
+//   code under test swallowed the error.
 //   loopback-guard-preload.ts installs it: mocha loads it first (.mocharc.*.json), the
 //   test operators and the playground's run with it (node --import) and report their
 //   refusals through their output; the cluster, playground and benchmark scripts call
@@ -22,9 +23,10 @@
 import dns, { Resolver as CallbackResolver } from "node:dns";
 import { Resolver } from "node:dns/promises";
 import { syncBuiltinESMExports } from "node:module";
-import { BlockList, isIP, Socket, type LookupFunction } from "node:net";
+import { isIP, Socket, type LookupFunction } from "node:net";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { networks } from "../../src/health/dial.ts";
 
 export const LOOPBACK_CIDR = "127.0.0.0/8";
 
@@ -38,8 +40,7 @@ export class LoopbackGuardError extends Error {
   }
 }
 
-const loopback = new BlockList();
-loopback.addSubnet("127.0.0.0", 8, "ipv4");
+const loopback = networks([LOOPBACK_CIDR]);
 
 /** An IPv4 address in 127.0.0.0/8 (or the same written IPv4-mapped, ::ffff:127.x.y.z). */
 export function isLoopbackAddress(address: string): boolean {
