@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The one entry point behind the npm scripts. It brings Node 24 and the npm
-# dependencies where they are missing (hack/env.sh) and the control-plane binaries
-# (hack/build-tools.sh), then runs the command.
+# dependencies where they are missing (hack/env.sh) and the control-plane binaries and
+# CoreDNS (hack/build-tools.sh), then runs the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/env.sh
 
 tools_bin() {
   MRO_TOOLS_BIN=$(bash hack/build-tools.sh)
-  export MRO_TOOLS_BIN
+  MRO_COREDNS_BIN=$(bash hack/build-tools.sh coredns)
+  export MRO_TOOLS_BIN MRO_COREDNS_BIN
   export PATH="$MRO_TOOLS_BIN:$PATH"
 }
 

@@ -17,6 +17,7 @@ import { Informer, objectKey } from "./controller/informer.ts";
 import { kubeListWatch, type ResourceType } from "./kube/listwatch.ts";
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
+import { checkFetch, measureChecks } from "./health/index.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
 import { kubeLeaseClient, LeaderElector } from "./kube/leader.ts";
 import { rateLimiter, type RateLimiter } from "./kube/ratelimit.ts";
@@ -238,7 +239,16 @@ export async function startOperator(
   });
   let workers: Promise<void> | undefined;
   const { enqueue, index } = routeEvents(caches, queue, metrics, () => workers !== undefined);
-  const reconciler = new Reconciler({ client, modelDeployments, logger, metrics, index });
+  // How checks connect: through --check-dns-server, only to --check-allowed-cidrs.
+  const sendCheck = checkFetch({ dnsServer: config.checkDnsServer, allowedCidrs: config.checkAllowedCidrs });
+  const reconciler = new Reconciler({
+    client,
+    modelDeployments,
+    logger,
+    metrics,
+    index,
+    measure: (due, now) => measureChecks(due, now, sendCheck),
+  });
 
   for (const inf of informers) inf.start();
 

@@ -1,8 +1,13 @@
-// Runs the real operator process (node src/main.ts) against the test control plane.
+// Runs the real operator process (node src/main.ts) against the test control plane, kept
+// on loopback (loopbackOperatorFlags): the loopback guard preloaded, checks allowed only to
+// 127.0.0.0/8 and names in check URLs resolved through the cluster DNS, so the default
+// check target http://NAME-V.NAMESPACE.svc:PORT/... works as in a cluster. The
+// connections its guard refuses fail the test that is running (recordRefusal).
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../cluster/cluster.ts";
+import { loopbackOperatorFlags, recordRefusal, REFUSAL_MARKER } from "./loopback-guard.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -42,12 +47,17 @@ export interface OperatorLauncher {
 }
 
 const sourceLauncher: OperatorLauncher = {
+  // The loopback guard is preloaded (node --import) into the operator run from source.
   spawn: (flags, env) =>
-    spawn(process.execPath, [join(ROOT, "src", "main.ts"), ...flags], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    }),
+    spawn(
+      process.execPath,
+      [...loopbackOperatorFlags(undefined).nodeArgs, join(ROOT, "src", "main.ts"), ...flags],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    ),
 };
 
 const running = new Set<ChildProcess>();
@@ -58,10 +68,13 @@ process.on("exit", () => {
 export async function startOperator(options: StartOperatorOptions = {}): Promise<OperatorProcess> {
   const metricsPort = await freePort();
   const healthPort = await freePort();
+  // MRO_TEST_DNS_SERVER: the cluster DNS of the test control plane (global-fixture.ts).
+  const loopback = loopbackOperatorFlags(process.env.MRO_TEST_DNS_SERVER);
   const flags = [
     `--metrics-bind-address=127.0.0.1:${metricsPort}`,
     `--health-probe-bind-address=127.0.0.1:${healthPort}`,
     "--log-level=debug",
+    ...loopback.args,
     ...(options.namespace ? [`--watch-namespace=${options.namespace}`] : []),
     ...(options.args ?? []),
   ];
@@ -74,9 +87,16 @@ export async function startOperator(options: StartOperatorOptions = {}): Promise
   const logDir = process.env.MRO_TEST_OPERATOR_LOG_DIR;
   const logFile = logDir ? join(logDir, `operator-${child.pid ?? "unknown"}.log`) : undefined;
   if (logDir) mkdirSync(logDir, { recursive: true });
+  let partialLine = "";
   const keep = (c: string) => {
     output += c;
     if (logFile) appendFileSync(logFile, c);
+    const lines = (partialLine + c).split("\n");
+    partialLine = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line.startsWith(REFUSAL_MARKER))
+        recordRefusal(`operator ${child.pid}: ${line.slice(REFUSAL_MARKER.length + 1)}`);
+    }
   };
   child.stdout?.setEncoding("utf8").on("data", keep);
   child.stderr?.setEncoding("utf8").on("data", keep);
