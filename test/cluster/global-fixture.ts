@@ -13,6 +13,15 @@ const run = promisify(execFile);
 const root = join(import.meta.dirname, "..", "..");
 let cluster: Cluster | undefined;
 
+/**
+ * The test control plane's folder: MRO_TEST_CLUSTER_DIR, or .cache/test-cluster of this
+ * checkout. Never under MRO_CACHE_DIR, which several checkouts share for the built tools: a
+ * run starting there would kill another checkout's running control plane as stale.
+ */
+export function testClusterDir(): string {
+  return process.env.MRO_TEST_CLUSTER_DIR ?? join(root, ".cache", "test-cluster");
+}
+
 async function teardown(): Promise<void> {
   const c = cluster;
   cluster = undefined;
@@ -31,11 +40,9 @@ export async function mochaGlobalSetup(): Promise<void> {
   if (!binDir) throw new Error("MRO_TOOLS_BIN is not set: run the tests with `npm test`");
   const corednsBinDir = process.env.MRO_COREDNS_BIN;
   if (!corednsBinDir) throw new Error("MRO_COREDNS_BIN is not set: run the tests with `npm test`");
-  const cacheDir = process.env.MRO_CACHE_DIR ?? join(root, ".cache");
   const t0 = Date.now();
   cluster = await startCluster({
-    // MRO_TEST_CLUSTER_DIR lets two test runs on one machine keep apart.
-    dir: process.env.MRO_TEST_CLUSTER_DIR ?? join(cacheDir, "test-cluster"),
+    dir: testClusterDir(),
     binDir,
     corednsBinDir,
     detached: process.env.MRO_KEEP_CLUSTER === "1",
