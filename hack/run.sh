@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one entry point behind the npm scripts. It brings Node 24 and the npm
 # dependencies where they are missing (hack/env.sh) and the control-plane binaries
-# (hack/build-tools.sh), then runs the command.
+# (hack/build-tools.sh), and for the tests the Gateway API data plane
+# (hack/build-dataplane.sh), then runs the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/env.sh
@@ -10,6 +11,14 @@ tools_bin() {
   MRO_TOOLS_BIN=$(bash hack/build-tools.sh)
   export MRO_TOOLS_BIN
   export PATH="$MRO_TOOLS_BIN:$PATH"
+}
+
+# Envoy Gateway, Envoy and the Gateway API CRDs for the traffic tests: sets MRO_ENVOY_GATEWAY,
+# MRO_ENVOY, MRO_ENVOY_VERSION, MRO_GATEWAY_API_CRDS, MRO_INFERENCE_CRDS.
+dataplane_tools() {
+  local exports
+  exports=$(bash hack/build-dataplane.sh)
+  eval "$exports"
 }
 
 cmd=${1:-}
@@ -37,11 +46,13 @@ case "$cmd" in
     echo "== unit tests"
     mocha --config .mocharc.unit.json
     tools_bin
+    dataplane_tools
     echo "== tests against the real control plane"
     mocha --config .mocharc.e2e.json "$@"
     ;;
   test-e2e)
     tools_bin
+    dataplane_tools
     mocha --config .mocharc.e2e.json "$@"
     ;;
   cluster-up)
@@ -69,8 +80,11 @@ case "$cmd" in
     tools_bin
     echo "$MRO_TOOLS_BIN"
     ;;
+  dataplane-tools)
+    bash hack/build-dataplane.sh
+    ;;
   *)
-    echo "usage: hack/run.sh lint|generate|build|test|test-unit|test-e2e|cluster-up|cluster-down|playground|playground-down|start|bench|tools" >&2
+    echo "usage: hack/run.sh lint|generate|build|test|test-unit|test-e2e|cluster-up|cluster-down|playground|playground-down|start|bench|tools|dataplane-tools" >&2
     exit 2
     ;;
 esac
