@@ -16,7 +16,7 @@
 // is missing refuses to start. Envoy Gateway would otherwise download one; in the
 // namespace that attempt could not reach anything, and its log line fails the start too.
 import {
-  copyFileSync,
+  symlinkSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -129,7 +129,8 @@ export class DataPlane {
     // Where func-e looks for an installed Envoy of that version.
     const envoyBin = join(homes.dataHome, "envoy-versions", envoyVersion, "bin");
     mkdirSync(envoyBin, { recursive: true });
-    copyFileSync(envoy, join(envoyBin, "envoy"));
+    // A link, not a copy: the binary is 107 MB.
+    symlinkSync(envoy, join(envoyBin, "envoy"));
     const placed = join(envoyBin, "envoy");
     if (!existsSync(placed)) throw new Error(`Envoy was not placed at ${placed}`);
     writeFileSync(join(dir, "envoy-gateway.yaml"), stringify(envoyGatewayConfig(homes)));
@@ -137,6 +138,8 @@ export class DataPlane {
     let ns: LoopbackNamespace | undefined;
     try {
       ns = await LoopbackNamespace.create();
+      // Removed by the agent as it ends, even when this process was killed outright.
+      await ns.removeOnExit(dir);
       const dp = new DataPlane(ns, dir, options.route, options.services);
       await dp.#serveMissing();
       dp.#write("gateway.yaml", gatewayObjects(options.route, envoyVersion));

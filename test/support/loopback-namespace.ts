@@ -158,6 +158,11 @@ export class LoopbackNamespace {
     return this.call("memory", {});
   }
 
+  /** A folder the agent removes when it ends (after its processes), however this process ends. */
+  removeOnExit(path: string): Promise<void> {
+    return this.call("removeOnExit", { path });
+  }
+
   /** The namespace's interfaces with their addresses, and its listening IPv4 TCP sockets. */
   network(): Promise<{ interfaces: { name: string; addresses: string[] }[]; listening: string[] }> {
     return this.call("network", {});

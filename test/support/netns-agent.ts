@@ -13,8 +13,9 @@
 //   fetch   {url}                                        {status, body} of one GET
 //   memory  {}                                           RSS of every process in the namespace
 //   network {}                                           interfaces and listening TCP ports
+//   removeOnExit {path}                                  a folder to remove when the agent ends
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { openSync, readdirSync, readFileSync } from "node:fs";
+import { openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { Agent, createServer, request, type Server } from "node:http";
 import { networkInterfaces } from "node:os";
 import { createInterface } from "node:readline";
@@ -33,6 +34,7 @@ interface Served {
 
 const children = new Map<string, ChildProcess>();
 const servers: { server: Server; served: Served }[] = [];
+const removeOnExit: string[] = [];
 
 // The namespace starts with `lo` down: without this, even 127.0.0.1 is unreachable.
 execFileSync("ip", ["link", "set", "lo", "up"]);
@@ -152,6 +154,11 @@ const commands: Record<string, (args: Record<string, unknown>) => Promise<unknow
     return processes;
   },
 
+  async removeOnExit(a) {
+    removeOnExit.push(String(a.path));
+    return {};
+  },
+
   async network() {
     const interfaces = Object.entries(networkInterfaces()).map(([name, addresses]) => ({
       name,
@@ -212,6 +219,10 @@ lines.on("close", () => {
   const running = [...children.values()].filter((c) => c.exitCode === null && c.signalCode === null);
   for (const child of running) child.kill("SIGTERM");
   const exited = running.map((c) => new Promise((resolve) => c.once("exit", resolve)));
-  setTimeout(() => process.exit(0), 5000).unref();
-  void Promise.all(exited).then(() => process.exit(0));
+  const exit = () => {
+    for (const path of removeOnExit) rmSync(path, { recursive: true, force: true });
+    process.exit(0);
+  };
+  setTimeout(exit, 5000).unref();
+  void Promise.all(exited).then(exit);
 });
