@@ -185,6 +185,13 @@ export class DataPlane {
    */
   async setRoute(route: HTTPRoute, services: Services = this.#services): Promise<void> {
     const objects = routeObjects(route, services);
+    for (const name of this.#served) {
+      const was = this.#services[name];
+      const is = services[name];
+      if (is && was && (is.clusterIP !== was.clusterIP || is.port !== was.port)) {
+        throw new Error(`Service ${name} moved from ${was.clusterIP}:${was.port}: start another data plane`);
+      }
+    }
     if (JSON.stringify(gatewayOf(route)) !== JSON.stringify(gatewayOf(this.#route))) {
       throw new Error("the route's Gateway parentRef changed: start another data plane");
     }
