@@ -13,7 +13,7 @@
 #
 # The versions belong together: Envoy Gateway v1.9.1 is built against Gateway API v1.6.1
 # and expects Envoy 1.39.1 (`envoy-gateway version`); the script checks both after the
-# build. A cold run takes about 6 minutes on two cores (the Go build); later runs only
+# build. A cold run takes 5.5 to 12 minutes on two cores (the Go build); later runs only
 # check the cache.
 set -euo pipefail
 
