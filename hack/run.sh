@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one entry point behind the npm scripts. It brings Node 24 and the npm
 # dependencies where they are missing (hack/env.sh) and the control-plane binaries and
-# CoreDNS (hack/build-tools.sh), then runs the command.
+# CoreDNS (hack/build-tools.sh), and for the tests the Gateway API data plane
+# (hack/build-dataplane.sh), then runs the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/env.sh
@@ -11,6 +12,14 @@ tools_bin() {
   MRO_COREDNS_BIN=$(bash hack/build-tools.sh coredns)
   export MRO_TOOLS_BIN MRO_COREDNS_BIN
   export PATH="$MRO_TOOLS_BIN:$PATH"
+}
+
+# Envoy Gateway, Envoy and the Gateway API CRDs for the traffic tests: sets MRO_ENVOY_GATEWAY,
+# MRO_ENVOY, MRO_ENVOY_VERSION, MRO_GATEWAY_API_CRDS, MRO_INFERENCE_CRDS.
+dataplane_tools() {
+  local exports
+  exports=$(bash hack/build-dataplane.sh)
+  eval "$exports"
 }
 
 cmd=${1:-}
@@ -41,6 +50,7 @@ case "$cmd" in
     echo "== unit tests"
     mocha --config .mocharc.unit.json
     tools_bin
+    dataplane_tools
     echo "== tests against the real control plane"
     mocha --config .mocharc.e2e.json "$@"
     ;;
@@ -48,6 +58,7 @@ case "$cmd" in
     # test-e2e [FILE ...] [MOCHA FLAGS]: only the files given (mocha would add them to the
     # config's whole spec), against a fresh control plane.
     tools_bin
+    dataplane_tools
     files=() flags=()
     for a in "$@"; do
       if [ -f "$a" ]; then files+=("$a"); else flags+=("$a"); fi
@@ -85,8 +96,11 @@ case "$cmd" in
     tools_bin
     echo "$MRO_TOOLS_BIN"
     ;;
+  dataplane-tools)
+    bash hack/build-dataplane.sh
+    ;;
   *)
-    echo "usage: hack/run.sh lint|generate|build|image|test|test-unit|test-e2e|cluster-up|cluster-down|playground|playground-down|start|bench|tools" >&2
+    echo "usage: hack/run.sh lint|generate|build|image|test|test-unit|test-e2e|cluster-up|cluster-down|playground|playground-down|start|bench|tools|dataplane-tools" >&2
     exit 2
     ;;
 esac
