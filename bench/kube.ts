@@ -6,15 +6,14 @@ import * as https from "node:https";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import { ApiStatusError, Informer } from "../src/controller/informer.ts";
 import {
-  ApiStatusError,
   collectionPath,
   GoneError,
-  Informer,
   type ListWatchSource,
   type ResourceType,
   type WatchEvent,
-} from "../src/controller/informer.ts";
+} from "../src/kube/listwatch.ts";
 
 export const BENCH_USER_AGENT = "model-rollout-bench";
 

@@ -7,6 +7,7 @@ import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../test/cluster/cluster.ts";
 import { pollUntil } from "./wait.ts";
+import { loopbackOperatorFlags } from "../test/support/loopback-guard.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 /** Clock ticks per second of /proc/PID/stat (USER_HZ): 100 on Linux. */
@@ -50,10 +51,13 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
   const gcFile = join(opts.dir, `${opts.label}.gc`);
   const logFile = join(opts.dir, `${opts.label}.log`);
   const fd = openSync(logFile, "w");
+  // The loopback guard in the operator too, and its checks allowed only to loopback.
+  const loopback = loopbackOperatorFlags(undefined);
   const child: ChildProcess = spawn(
     process.execPath,
     [
       "--expose-gc",
+      ...loopback.nodeArgs,
       ...(opts.nodeArgs ?? []),
       "--import",
       join(ROOT, "bench", "gc-hook.ts"),
@@ -62,6 +66,7 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,
       "--log-level=info",
+      ...loopback.args,
       ...(opts.args ?? []),
     ],
     { cwd: ROOT, env: { ...process.env, MRO_BENCH_GC_FILE: gcFile }, stdio: ["ignore", fd, fd] },

@@ -4,8 +4,12 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { installLoopbackGuard } from "../test/support/loopback-guard.ts";
 import { DEFAULT_OPTIONS, runBench, type BenchOptions } from "./harness.ts";
 import { markdownReport } from "./report.ts";
+
+// Every connection of the benchmark stays on loopback (test/support/loopback-guard.ts).
+installLoopbackGuard();
 
 const ROOT = join(import.meta.dirname, "..");
 

@@ -19,21 +19,30 @@ node_ok() {
   node -e 'const [a,b]=process.versions.node.split(".").map(Number);process.exit(a>22||(a===22&&b>=19)?0:1)' 2>/dev/null
 }
 
-if ! node_ok; then
+# Prints the folder of the node-linux-* package of Node $NODE_VERSION in the cache
+# (bin/node, include/, share/), installing it from the npm registry when missing. The
+# image's local stand-in base (hack/build-image.sh) takes its Node from here too.
+node_package_dir() {
+  local arch
   case "$(uname -m)" in
     x86_64) arch=x64 ;;
     aarch64|arm64) arch=arm64 ;;
-    *) echo "env: no Node 24 package for $(uname -m); install Node >= 22.19 yourself" >&2; exit 1 ;;
+    *) echo "env: no Node 24 package for $(uname -m); install Node >= 22.19 yourself" >&2; return 1 ;;
   esac
-  nodedir="$MRO_CACHE_DIR/node-$NODE_VERSION"
+  local nodedir="$MRO_CACHE_DIR/node-$NODE_VERSION"
   if [ ! -x "$nodedir/node_modules/node-linux-$arch/bin/node" ]; then
-    command -v npm >/dev/null || { echo "env: npm is needed to fetch Node $NODE_VERSION" >&2; exit 1; }
+    command -v npm >/dev/null || { echo "env: npm is needed to fetch Node $NODE_VERSION" >&2; return 1; }
     echo "[env] installing Node $NODE_VERSION into $nodedir (the machine has $(node --version 2>/dev/null || echo no node))" >&2
     mkdir -p "$nodedir"
     npm install --prefix "$nodedir" --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
       "node-linux-$arch@$NODE_VERSION" >&2
   fi
-  export PATH="$nodedir/node_modules/node-linux-$arch/bin:$PATH"
+  echo "$nodedir/node_modules/node-linux-$arch"
+}
+
+if ! node_ok; then
+  nodepkg=$(node_package_dir)
+  export PATH="$nodepkg/bin:$PATH"
   node_ok || { echo "env: Node $NODE_VERSION did not install" >&2; exit 1; }
 fi
 

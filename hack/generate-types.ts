@@ -1,6 +1,8 @@
 // Generates src/api/generated/ from the CRD in crds/, which is the one source of truth
-// for the ModelDeployment API: the TypeScript types (json-schema-to-typescript) and the
-// schema that the ajv validator in src/api/validate.ts compiles.
+// for the ModelDeployment API: the TypeScript types (json-schema-to-typescript), the
+// schema that the ajv validator in src/plan/validate.ts compiles, and a ModelDeployment
+// model class on @kubernetes-models/base (as the @kubernetes-models/* packages are made)
+// that validates against that schema.
 //
 //   node hack/generate-types.ts           write the files
 //   node hack/generate-types.ts --check   exit 1 when the files are out of date
@@ -146,7 +148,63 @@ rest is checked by the API server when the operator creates the Deployment.
 ${reference("status")}
 `;
 
+const group = crd.spec.group as string;
+const kind = crd.spec.names.kind as string;
+const apiVersion = `${group}/${version.name}`;
+const model = `${header}// A ModelDeployment to build in TypeScript instead of an object literal: typed, with
+// apiVersion and kind filled in, and validate() against the CRD's OpenAPI schema (it throws
+// a ValidationError that names each field). The CRD's CEL rules and the operator's own checks
+// are in validateModelDeployment (src/plan/validate.ts), which the kubectl plugin runs.
+import { createTypeMetaGuard, Model, setValidateFunc, type ModelData } from "@kubernetes-models/base";
+import { Ajv, type ValidateFunction } from "ajv";
+import addFormatsModule from "ajv-formats";
+import { modelDeploymentSchema } from "./schema.ts";
+import type { ModelDeployment as ModelDeploymentObject, ModelDeploymentSpec, ModelDeploymentStatus } from "./types.ts";
+import type { V1ObjectMeta } from "@kubernetes/client-node";
+
+export interface IModelDeployment extends ModelDeploymentObject {
+  apiVersion: ${JSON.stringify(apiVersion)};
+  kind: ${JSON.stringify(kind)};
+}
+
+let compiled: ValidateFunction | undefined;
+
+/** The schema's validator, compiled on first use (importing the class costs nothing). */
+function validateSchema(data: unknown): data is IModelDeployment {
+  if (!compiled) {
+    const addFormats =
+      (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    (addFormats as unknown as (a: Ajv) => void)(ajv);
+    compiled = ajv.compile(modelDeploymentSchema);
+  }
+  const ok = compiled(data);
+  validateSchema.errors = compiled.errors;
+  return ok;
+}
+validateSchema.errors = undefined as ValidateFunction["errors"];
+
+export class ModelDeployment extends Model<IModelDeployment> implements IModelDeployment {
+  declare apiVersion: IModelDeployment["apiVersion"];
+  declare kind: IModelDeployment["kind"];
+  declare metadata?: V1ObjectMeta;
+  declare spec: ModelDeploymentSpec;
+  declare status?: ModelDeploymentStatus;
+
+  static apiVersion: IModelDeployment["apiVersion"] = ${JSON.stringify(apiVersion)};
+  static kind: IModelDeployment["kind"] = ${JSON.stringify(kind)};
+  static is = createTypeMetaGuard<IModelDeployment>({ apiVersion: ${JSON.stringify(apiVersion)}, kind: ${JSON.stringify(kind)} });
+
+  constructor(data?: ModelData<IModelDeployment>) {
+    super({ apiVersion: ModelDeployment.apiVersion, kind: ModelDeployment.kind, ...data } as ModelData<IModelDeployment>);
+  }
+}
+
+setValidateFunc(ModelDeployment, validateSchema);
+`;
+
 const files: Record<string, string> = {
+  "model.ts": model,
   "../../../docs/api-reference.md": apiReference,
   "types.ts": ts,
   "schema.ts": `${header}export const modelDeploymentSchema = ${JSON.stringify(openApi, null, 2)} as const;\n`,

@@ -7,6 +7,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { apiGet, freePort, readState, startCluster, stopCluster } from "../test/cluster/cluster.ts";
+import { installLoopbackGuard, loopbackOperatorFlags } from "../test/support/loopback-guard.ts";
+
+installLoopbackGuard();
 
 const ROOT = join(import.meta.dirname, "..");
 const DIR = join(ROOT, ".playground");
@@ -55,13 +58,24 @@ async function up(): Promise<void> {
   const alive =
     st && (await apiGet(CLUSTER, st.server, "/readyz").catch(() => ({ status: 0 }))).status === 200;
   let kubeconfig: string;
+  let dnsServer: string | undefined;
   if (st && alive) {
     log("the control plane is already running");
     kubeconfig = st.kubeconfig;
+    dnsServer = st.dnsServer;
   } else {
-    log("starting the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)");
-    const c = await startCluster({ dir: CLUSTER, binDir: process.env.MRO_TOOLS_BIN, detached: true, log });
+    log(
+      "starting the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, CoreDNS)",
+    );
+    const c = await startCluster({
+      dir: CLUSTER,
+      binDir: process.env.MRO_TOOLS_BIN,
+      corednsBinDir: process.env.MRO_COREDNS_BIN,
+      detached: true,
+      log,
+    });
     kubeconfig = c.kubeconfig;
+    dnsServer = c.dnsServer;
   }
 
   log("installing the CRD");
@@ -76,16 +90,23 @@ async function up(): Promise<void> {
   if (operatorRunning()) {
     log("the operator is already running");
   } else {
-    log(`starting the operator (logs: ${LOG_FILE})`);
+    // Checks resolve NAME-V.NAMESPACE.svc through the cluster DNS, as in a cluster, and
+    // connect only to loopback (the Services' ClusterIPs), never to a pod address.
+    const loopback = loopbackOperatorFlags(dnsServer);
+    log(
+      `starting the operator (logs: ${LOG_FILE}; check names through the cluster DNS at ${dnsServer ?? "-"})`,
+    );
     const out = openSync(LOG_FILE, "a");
     const child = spawn(
       process.execPath,
       [
+        ...loopback.nodeArgs,
         join(ROOT, "src", "main.ts"),
         `--kubeconfig=${kubeconfig}`,
         `--metrics-bind-address=127.0.0.1:${await freePort()}`,
         `--health-probe-bind-address=127.0.0.1:${await freePort()}`,
         "--log-format=text",
+        ...loopback.args,
       ],
       { cwd: ROOT, detached: true, stdio: ["ignore", out, out] },
     );
@@ -124,6 +145,7 @@ ModelDeployment fraud-detector rolling out from 1.0.0 to 1.1.0 (25%, 10s, 50%, 1
   kubectl modeldeploy get fraud-detector --watch   # the kubectl plugin
   kubectl annotate md fraud-detector mlops.dev/action=abort --overwrite
 
+Cluster DNS:   ${dnsServer ?? "-"} (fraud-detector-1-1-0.default.svc resolves to that Service's ClusterIP)
 Operator logs: ${LOG_FILE}
 Stop it all:   npm run playground:down`);
 }

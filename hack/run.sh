@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # The one entry point behind the npm scripts. It brings Node 24 and the npm
-# dependencies where they are missing (hack/env.sh) and the control-plane binaries
-# (hack/build-tools.sh), then runs the command.
+# dependencies where they are missing (hack/env.sh) and the control-plane binaries and
+# CoreDNS (hack/build-tools.sh), and for the tests the Gateway API data plane
+# (hack/build-dataplane.sh), then runs the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source hack/env.sh
 
 tools_bin() {
   MRO_TOOLS_BIN=$(bash hack/build-tools.sh)
-  export MRO_TOOLS_BIN
+  MRO_COREDNS_BIN=$(bash hack/build-tools.sh coredns)
+  export MRO_TOOLS_BIN MRO_COREDNS_BIN
   export PATH="$MRO_TOOLS_BIN:$PATH"
+}
+
+# Envoy Gateway, Envoy and the Gateway API CRDs for the traffic tests: sets MRO_ENVOY_GATEWAY,
+# MRO_ENVOY, MRO_ENVOY_VERSION, MRO_GATEWAY_API_CRDS, MRO_INFERENCE_CRDS.
+dataplane_tools() {
+  local exports
+  exports=$(bash hack/build-dataplane.sh)
+  eval "$exports"
 }
 
 cmd=${1:-}
@@ -24,6 +34,9 @@ case "$cmd" in
   generate)
     node hack/generate-types.ts "$@"
     ;;
+  image)
+    bash hack/build-image.sh "$@"
+    ;;
   build)
     rm -rf dist
     tsc -p tsconfig.build.json
@@ -37,12 +50,26 @@ case "$cmd" in
     echo "== unit tests"
     mocha --config .mocharc.unit.json
     tools_bin
+    dataplane_tools
     echo "== tests against the real control plane"
     mocha --config .mocharc.e2e.json "$@"
     ;;
   test-e2e)
+    # test-e2e [FILE ...] [MOCHA FLAGS]: only the files given (mocha would add them to the
+    # config's whole spec), against a fresh control plane.
     tools_bin
-    mocha --config .mocharc.e2e.json "$@"
+    dataplane_tools
+    files=() flags=()
+    for a in "$@"; do
+      if [ -f "$a" ]; then files+=("$a"); else flags+=("$a"); fi
+    done
+    config=.mocharc.e2e.json
+    if [ ${#files[@]} -gt 0 ]; then
+      config=$(mktemp --suffix=.json)
+      node -e 'const c = JSON.parse(require("fs").readFileSync(".mocharc.e2e.json", "utf8"));
+        c.spec = process.argv.slice(1); console.log(JSON.stringify(c));' "${files[@]}" >"$config"
+    fi
+    mocha --config "$config" ${flags[@]+"${flags[@]}"}
     ;;
   cluster-up)
     tools_bin
@@ -69,8 +96,11 @@ case "$cmd" in
     tools_bin
     echo "$MRO_TOOLS_BIN"
     ;;
+  dataplane-tools)
+    bash hack/build-dataplane.sh
+    ;;
   *)
-    echo "usage: hack/run.sh lint|generate|build|test|test-unit|test-e2e|cluster-up|cluster-down|playground|playground-down|start|bench|tools" >&2
+    echo "usage: hack/run.sh lint|generate|build|image|test|test-unit|test-e2e|cluster-up|cluster-down|playground|playground-down|start|bench|tools|dataplane-tools" >&2
     exit 2
     ;;
 esac

@@ -5,6 +5,8 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { OPERATOR_NAME } from "./api/constants.ts";
+import { parseCidr, parseDnsServer } from "./health/addresses.ts";
+import { formatDuration, parseDuration } from "./plan/duration.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./observability/log.ts";
 
 export class ConfigError extends Error {
@@ -51,6 +53,10 @@ export interface Config {
   kubeApiQps: number;
   /** Requests that may be sent at once before kubeApiQps applies. */
   kubeApiBurst: number;
+  /** "ADDRESS:PORT" of the DNS server for the names in check URLs; undefined = the system resolver. */
+  checkDnsServer: string | undefined;
+  /** CIDRs that health checks may connect to (checked after name resolution); undefined = any. */
+  checkAllowedCidrs: string[] | undefined;
 }
 
 export const DEFAULTS = {
@@ -96,6 +102,8 @@ const OPTIONS = {
   kubeconfig: { type: "string" },
   "kube-api-qps": { type: "string" },
   "kube-api-burst": { type: "string" },
+  "check-dns-server": { type: "string" },
+  "check-allowed-cidrs": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(
@@ -126,6 +134,10 @@ Flags:
   --kubeconfig FILE                 Kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)
   --kube-api-qps N                  Average requests per second to the API server, "0" for no limit (default ${DEFAULTS.kubeApiQps})
   --kube-api-burst N                Requests sent at once before the QPS limit applies (default ${DEFAULTS.kubeApiBurst})
+  --check-dns-server ADDR[:PORT]    Resolve the names in health-check URLs through this DNS server, for an operator
+                                    outside the cluster (default: the system resolver, the cluster DNS in a pod)
+  --check-allowed-cidrs CIDR[,...]  Health checks connect only to these networks, checked after name resolution
+                                    (default: any address)
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
@@ -244,6 +256,24 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     throw new ConfigError(`--kube-api-burst: "${burstText}" is not a whole number from 1 to 100000`);
   }
 
+  const dnsText = nonEmpty(flag("check-dns-server"));
+  const checkDnsServer = dnsText === undefined ? undefined : parseDnsServer(dnsText);
+  if (dnsText !== undefined && checkDnsServer === undefined) {
+    throw new ConfigError(
+      `--check-dns-server: "${dnsText}" is not an IP address with an optional port, like 127.0.0.1:5353 or [fd00::10]:53`,
+    );
+  }
+  const cidrText = nonEmpty(flag("check-allowed-cidrs"));
+  const checkAllowedCidrs = cidrText
+    ?.split(",")
+    .map((c) => c.trim())
+    .filter((c) => c !== "");
+  for (const cidr of checkAllowedCidrs ?? []) {
+    if (!parseCidr(cidr))
+      throw new ConfigError(`--check-allowed-cidrs: "${cidr}" is not a CIDR like 127.0.0.0/8 or fd00::/8`);
+  }
+  if (checkAllowedCidrs?.length === 0) throw new ConfigError("--check-allowed-cidrs: no network given");
+
   return {
     help: values.help === true,
     metricsBindAddress,
@@ -263,6 +293,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     kubeconfig,
     kubeApiQps,
     kubeApiBurst,
+    checkDnsServer,
+    checkAllowedCidrs,
   };
 }
 
@@ -343,32 +375,12 @@ export function parseBindAddress(flagName: string, value: string): BindAddress |
   return { host, port };
 }
 
-/** "1h30m", "90s", "500ms", "2.5m", "0" -> milliseconds (Go's time.ParseDuration, without ns/us). */
-export function parseDuration(value: string): number | undefined {
-  const text = value.trim();
-  if (text === "0") return 0;
-  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) return undefined;
-  const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  for (const part of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g))
-    total += Number(part[1]) * unitMs[part[2]!]!;
-  return Math.round(total);
-}
-
-export function formatDuration(ms: number): string {
-  if (ms === 0) return "0";
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  if (ms % 1000 === 0) return `${ms / 1000}s`;
-  return `${ms}ms`;
-}
-
 function parseDurationFlag(flagName: string, value: string): number {
-  const ms = parseDuration(value);
-  if (ms === undefined) {
+  try {
+    return parseDuration(value.trim());
+  } catch {
     throw new ConfigError(`${flagName}: "${value}" is not a duration like 30s, 5m or 1h30m`);
   }
-  return ms;
 }
 
 function oneOf<T extends string>(flagName: string, value: string, allowed: readonly T[]): T {

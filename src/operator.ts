@@ -13,12 +13,14 @@ import type { ModelDeployment } from "./api/types.ts";
 import type { Config } from "./config.ts";
 import { controllerUid, IndexBy, serviceKeyOfSlice } from "./controller/index-by.ts";
 import { InformerSet } from "./controller/informer-set.ts";
-import { Informer, kubeListWatch, objectKey, type ResourceType } from "./controller/informer.ts";
+import { Informer, objectKey } from "./controller/informer.ts";
+import { kubeListWatch, type ResourceType } from "./kube/listwatch.ts";
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
+import { checkFetch, measureChecks } from "./health/index.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
 import { kubeLeaseClient, LeaderElector } from "./kube/leader.ts";
-import { rateLimiter } from "./kube/ratelimit.ts";
+import { rateLimiter, type RateLimiter } from "./kube/ratelimit.ts";
 import { childLogger, type Logger } from "./observability/log.ts";
 import { OperatorMetrics } from "./observability/metrics.ts";
 import {
@@ -47,57 +49,52 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
   return kc;
 }
 
-export async function startOperator(
+/** The informers of the four kinds the operator watches, each one set per watched namespace. */
+function createCaches(
   config: Config,
+  kc: KubeConfig,
   logger: Logger,
-  kc: KubeConfig = loadKubeConfig(config.kubeconfig),
-): Promise<RunningOperator> {
-  const metrics = new OperatorMetrics({ leaderElectionId: config.leaderElectionId });
-  // One rate limit for every request but the Lease's; every request counted by code and method.
-  const limiter = rateLimiter(config.kubeApiQps, config.kubeApiBurst);
-  const onRequest = (method: string, code: number) => metrics.countRequest(method, code);
-  const client = kubeClient(kc, { onRequest, rateLimiter: limiter });
+  traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
+) {
   const informer = <T extends KubernetesObject>(resource: ResourceType, labelSelector?: string) =>
     new InformerSet<T>(
       (namespace) =>
         new Informer<T>({
-          source: kubeListWatch<T>(kc, resource, {
-            namespace,
-            labelSelector,
-            onRequest,
-            rateLimiter: limiter,
-          }),
+          source: kubeListWatch<T>(kc, resource, { namespace, labelSelector, ...traffic }),
           resyncPeriodMs: config.resyncPeriodMs,
           logger: childLogger(logger, { informer: resource.plural, namespace }),
         }),
       config.watchNamespaces,
     );
-
-  const modelDeployments = informer<ModelDeployment>({ apiVersion: API_VERSION, kind: KIND, plural: PLURAL });
-  const deployments = informer<V1Deployment>(
-    { apiVersion: "apps/v1", kind: "Deployment", plural: "deployments" },
-    MANAGED,
-  );
-  const services = informer<V1Service>({ apiVersion: "v1", kind: "Service", plural: "services" }, MANAGED);
-  // The EndpointSlice controller copies the Service's labels onto its slices.
-  const endpointSlices = informer<V1EndpointSlice>(
-    { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
-    MANAGED,
-  );
+  const caches = {
+    modelDeployments: informer<ModelDeployment>({ apiVersion: API_VERSION, kind: KIND, plural: PLURAL }),
+    deployments: informer<V1Deployment>(
+      { apiVersion: "apps/v1", kind: "Deployment", plural: "deployments" },
+      MANAGED,
+    ),
+    services: informer<V1Service>({ apiVersion: "v1", kind: "Service", plural: "services" }, MANAGED),
+    // The EndpointSlice controller copies the Service's labels onto its slices.
+    endpointSlices: informer<V1EndpointSlice>(
+      { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
+      MANAGED,
+    ),
+  };
   const informers: Informer<KubernetesObject>[] = [
-    ...(modelDeployments.informers as readonly Informer<KubernetesObject>[]),
-    ...(deployments.informers as readonly Informer<KubernetesObject>[]),
-    ...(services.informers as readonly Informer<KubernetesObject>[]),
-    ...(endpointSlices.informers as readonly Informer<KubernetesObject>[]),
+    ...(caches.modelDeployments.informers as readonly Informer<KubernetesObject>[]),
+    ...(caches.deployments.informers as readonly Informer<KubernetesObject>[]),
+    ...(caches.services.informers as readonly Informer<KubernetesObject>[]),
+    ...(caches.endpointSlices.informers as readonly Informer<KubernetesObject>[]),
   ];
+  return { ...caches, informers };
+}
 
-  const queueMetrics = metrics.queueObserver(CONTROLLER);
-  metrics.setWorkers(CONTROLLER, config.workers);
-  const queue = new WorkQueue({
-    observer: queueMetrics,
-    onHandlerError: (key, err) => logger.error("reconcile failed", { key, err: (err as Error).message }),
-  });
+type Caches = ReturnType<typeof createCaches>;
 
+/**
+ * Puts the key of the owning ModelDeployment on the queue for every event, keeps the rollout
+ * metrics, and indexes the children by owner so that a reconcile reads only its own.
+ */
+function routeEvents(caches: Caches, queue: WorkQueue, metrics: OperatorMetrics, reconciling: () => boolean) {
   const enqueue = (obj: KubernetesObject) => queue.add(objectKey(obj));
   const enqueueOwner = (obj: KubernetesObject) => {
     const owner = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === KIND);
@@ -108,7 +105,7 @@ export async function startOperator(
     const key = serviceKeyOfSlice(obj);
     if (key) queue.add(key);
   };
-  modelDeployments.addEventHandler({
+  caches.modelDeployments.addEventHandler({
     add: enqueue,
     // Also called on every periodic relist: a level-triggered safety net.
     update: (_old, obj) => enqueue(obj),
@@ -117,18 +114,18 @@ export async function startOperator(
   // Rollout metrics follow the status as the API server has it; only the leader counts
   // the rollouts that end, so that summing over replicas counts each once.
   const mdName = (md: ModelDeployment) => [md.metadata?.namespace ?? "", md.metadata?.name ?? ""] as const;
-  modelDeployments.addEventHandler({
+  caches.modelDeployments.addEventHandler({
     add: (md) => metrics.observeStatus(...mdName(md), md.status),
     update: (old, md) => {
       metrics.observeStatus(...mdName(md), md.status);
-      if (workers) metrics.observeTransition(...mdName(md), old.status, md.status);
+      if (reconciling()) metrics.observeTransition(...mdName(md), old.status, md.status);
     },
     delete: (md) => metrics.forgetModelDeployment(...mdName(md)),
   });
-  for (const set of [deployments, services] as InformerSet<KubernetesObject>[]) {
+  for (const set of [caches.deployments, caches.services] as InformerSet<KubernetesObject>[]) {
     set.addEventHandler({ add: enqueueOwner, update: (_o, n) => enqueueOwner(n), delete: enqueueOwner });
   }
-  endpointSlices.addEventHandler({
+  caches.endpointSlices.addEventHandler({
     add: enqueueSliceOwner,
     update: (_o, n) => enqueueSliceOwner(n),
     delete: enqueueSliceOwner,
@@ -140,94 +137,141 @@ export async function startOperator(
     services: new IndexBy<V1Service>(controllerUid),
     endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
   };
-  deployments.addEventHandler(index.deployments.handlers);
-  services.addEventHandler(index.services.handlers);
-  endpointSlices.addEventHandler(index.endpointSlices.handlers);
+  caches.deployments.addEventHandler(index.deployments.handlers);
+  caches.services.addEventHandler(index.services.handlers);
+  caches.endpointSlices.addEventHandler(index.endpointSlices.handlers);
+  return { enqueue, index };
+}
 
+/** One reconcile of `key` as a queue worker runs it: timed, logged, requeued as the result or the error says. */
+async function reconcileKey(
+  key: string,
+  reconciler: Reconciler,
+  queue: WorkQueue,
+  metrics: OperatorMetrics,
+  queueMetrics: ReturnType<OperatorMetrics["queueObserver"]>,
+  logger: Logger,
+): Promise<void> {
+  const workDone = queueMetrics.started(key);
+  const workerDone = metrics.workerStarted(CONTROLLER);
+  const started = process.hrtime.bigint();
+  const log = childLogger(logger, {
+    controller: CONTROLLER,
+    modelDeployment: { namespace: key.split("/")[0], name: key.split("/")[1] },
+    reconcileID: randomUUID(),
+  });
+  try {
+    const result = await reconciler.reconcile(key, log);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    queue.forget(key);
+    if (result.requeueAfterMs !== undefined) {
+      queue.addAfter(key, Math.max(0, result.requeueAfterMs));
+      metrics.observeReconcile(CONTROLLER, "requeue_after", seconds);
+    } else {
+      metrics.observeReconcile(CONTROLLER, "success", seconds);
+    }
+    if (result.writes > 0)
+      log.debug("reconciled", { writes: result.writes, requeueAfterMs: result.requeueAfterMs });
+  } catch (err) {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    metrics.observeReconcile(CONTROLLER, "error", seconds);
+    // 409 Conflict: the cache was behind; 404: an object went away. Both are normal.
+    if (isConflict(err) || isNotFound(err))
+      log.debug("reconcile will be retried", { err: (err as Error).message });
+    else log.error("reconcile failed", { err: (err as Error).message });
+    queue.addRateLimited(key);
+  } finally {
+    workDone();
+    workerDone();
+  }
+}
+
+/** The Lease elector when leader election is on: it starts the workers on winning, reports losing. */
+function createElector(
+  config: Config,
+  kc: KubeConfig,
+  logger: Logger,
+  metrics: OperatorMetrics,
+  onRequest: (method: string, code: number) => void,
+  on: { started: () => void; lost: () => void },
+): LeaderElector | undefined {
+  if (!config.leaderElect) return undefined;
+  return new LeaderElector({
+    client: kubeLeaseClient(kc, { onRequest }),
+    namespace: config.leaderElectionNamespace ?? "default",
+    name: config.leaderElectionId,
+    identity: config.leaderElectionIdentity,
+    leaseDurationMs: config.leaseDurationMs,
+    renewDeadlineMs: config.renewDeadlineMs,
+    retryPeriodMs: config.retryPeriodMs,
+    logger,
+    onStartedLeading: () => {
+      metrics.setLeader(true);
+      logger.info("became the leader");
+      on.started();
+    },
+    onStoppedLeading: () => {
+      metrics.setLeader(false);
+      logger.error("lost the leader Lease: stopping");
+      on.lost();
+    },
+  });
+}
+
+export async function startOperator(
+  config: Config,
+  logger: Logger,
+  kc: KubeConfig = loadKubeConfig(config.kubeconfig),
+): Promise<RunningOperator> {
+  const metrics = new OperatorMetrics({ leaderElectionId: config.leaderElectionId });
+  // One rate limit for every request but the Lease's; every request counted by code and method.
+  const limiter = rateLimiter(config.kubeApiQps, config.kubeApiBurst);
+  const onRequest = (method: string, code: number) => metrics.countRequest(method, code);
+  const client = kubeClient(kc, { onRequest, rateLimiter: limiter });
+  const caches = createCaches(config, kc, logger, { onRequest, rateLimiter: limiter });
+  const { informers, modelDeployments } = caches;
+
+  const queueMetrics = metrics.queueObserver(CONTROLLER);
+  metrics.setWorkers(CONTROLLER, config.workers);
+  const queue = new WorkQueue({
+    observer: queueMetrics,
+    onHandlerError: (key, err) => logger.error("reconcile failed", { key, err: (err as Error).message }),
+  });
+  let workers: Promise<void> | undefined;
+  const { enqueue, index } = routeEvents(caches, queue, metrics, () => workers !== undefined);
+  // How checks connect: through --check-dns-server, only to --check-allowed-cidrs.
+  const sendCheck = checkFetch({ dnsServer: config.checkDnsServer, allowedCidrs: config.checkAllowedCidrs });
   const reconciler = new Reconciler({
     client,
     modelDeployments,
     logger,
     metrics,
     index,
+    measure: (due, now) => measureChecks(due, now, sendCheck),
   });
 
   for (const inf of informers) inf.start();
 
-  let elector: LeaderElector | undefined;
   let resolveLost: () => void = () => {};
   const lostLeadership = new Promise<void>((r) => (resolveLost = r));
-
-  let workers: Promise<void> | undefined;
-  let startWorkers: () => void = () => {};
-  if (config.leaderElect) {
-    elector = new LeaderElector({
-      client: kubeLeaseClient(kc, { onRequest }),
-      namespace: config.leaderElectionNamespace ?? "default",
-      name: config.leaderElectionId,
-      identity: config.leaderElectionIdentity,
-      leaseDurationMs: config.leaseDurationMs,
-      renewDeadlineMs: config.renewDeadlineMs,
-      retryPeriodMs: config.retryPeriodMs,
-      logger,
-      onStartedLeading: () => {
-        metrics.setLeader(true);
-        logger.info("became the leader");
-        startWorkers();
-      },
-      onStoppedLeading: () => {
-        metrics.setLeader(false);
-        logger.error("lost the leader Lease: stopping");
-        resolveLost();
-      },
-    });
-  }
-
-  startWorkers = () => {
+  const startWorkers = () => {
     if (workers) return;
     workers = (async () => {
       await Promise.all(informers.map((i) => i.waitForSync()));
       logger.info("caches synced, reconciling", { modelDeployments: modelDeployments.list().length });
       for (const md of modelDeployments.list()) enqueue(md);
-      await queue.run(config.workers, async (key) => {
-        const workDone = queueMetrics.started(key);
-        const workerDone = metrics.workerStarted(CONTROLLER);
-        const started = process.hrtime.bigint();
-        const log = childLogger(logger, {
-          controller: CONTROLLER,
-          modelDeployment: { namespace: key.split("/")[0], name: key.split("/")[1] },
-          reconcileID: randomUUID(),
-        });
-        try {
-          const result = await reconciler.reconcile(key, log);
-          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-          queue.forget(key);
-          if (result.requeueAfterMs !== undefined) {
-            queue.addAfter(key, Math.max(0, result.requeueAfterMs));
-            metrics.observeReconcile(CONTROLLER, "requeue_after", seconds);
-          } else {
-            metrics.observeReconcile(CONTROLLER, "success", seconds);
-          }
-          if (result.writes > 0)
-            log.debug("reconciled", { writes: result.writes, requeueAfterMs: result.requeueAfterMs });
-        } catch (err) {
-          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-          metrics.observeReconcile(CONTROLLER, "error", seconds);
-          // 409 Conflict: the cache was behind; 404: an object went away. Both are normal.
-          if (isConflict(err) || isNotFound(err))
-            log.debug("reconcile will be retried", { err: (err as Error).message });
-          else log.error("reconcile failed", { err: (err as Error).message });
-          queue.addRateLimited(key);
-        } finally {
-          workDone();
-          workerDone();
-        }
-      });
+      await queue.run(config.workers, (key) =>
+        reconcileKey(key, reconciler, queue, metrics, queueMetrics, logger),
+      );
     })().catch((err: unknown) => {
       logger.error("the controller stopped", { err: (err as Error).message });
       resolveLost();
     });
   };
+  const elector = createElector(config, kc, logger, metrics, onRequest, {
+    started: startWorkers,
+    lost: () => resolveLost(),
+  });
 
   const probes = await startProbeServers({
     metricsAddress: config.metricsBindAddress,

@@ -3,7 +3,7 @@
 import { ANNOTATION_ACTION, type Action } from "../api/constants.ts";
 import type { ModelDeployment } from "../api/types.ts";
 import { Reasons } from "../api/reasons.ts";
-import { computeStepPlan, type StepPreview } from "../plan/index.ts";
+import { computeStepPlan, formatDuration, type StepPreview } from "../plan/index.ts";
 import { EXIT, type ActionCommand, type CliArgs } from "./args.ts";
 import {
   assessOutcome,
@@ -153,12 +153,6 @@ export async function runList(cluster: Cluster, args: CliArgs, io: Io): Promise<
   );
   io.out(formatList(items, { now: io.now(), allNamespaces: args.allNamespaces }) + "\n");
   return EXIT.ok;
-}
-
-function formatDuration(ms: number): string {
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  return `${ms / 1000}s`;
 }
 
 export async function runStatus(cluster: Cluster, args: CliArgs, io: Io): Promise<number> {

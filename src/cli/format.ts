@@ -1,13 +1,14 @@
 // Pure formatting of what kubectl-modeldeploy prints: no I/O, no clock (callers pass `now`).
 import type { V1Deployment } from "@kubernetes/client-node";
-import {
-  CONDITION_READY,
-  CONDITION_RECONCILING,
-  CONDITION_STALLED,
-  LABEL_VERSION,
-} from "../api/constants.ts";
+import { CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED } from "../api/constants.ts";
 import type { Condition, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
-import { checkFailureThreshold, isTrackOf, type StepPreview } from "../plan/index.ts";
+import {
+  checkFailureThreshold,
+  findCondition,
+  isTrackOf,
+  versionOf,
+  type StepPreview,
+} from "../plan/index.ts";
 
 /** One Event about a ModelDeployment, from core/v1 or events.k8s.io/v1. */
 export interface EventRow {
@@ -73,8 +74,9 @@ export function table(rows: readonly (readonly string[])[], indent = ""): string
     .join("\n");
 }
 
-export function findCondition(md: ModelDeployment, type: string): Condition | undefined {
-  return md.status?.conditions?.find((c) => c.type === type);
+/** The condition of `type` in the status of `md`. */
+function conditionOf(md: ModelDeployment, type: string): Condition | undefined {
+  return findCondition(md.status?.conditions, type);
 }
 
 /** Where a ModelDeployment stands, judged like kstatus: only conditions of the current generation count. */
@@ -86,10 +88,10 @@ export function assessOutcome(md: ModelDeployment): Outcome {
   if (observed === undefined || observed < generation) return "InProgress";
   const current = (c: Condition | undefined): c is Condition =>
     c !== undefined && (c.observedGeneration === undefined || c.observedGeneration >= generation);
-  const stalled = findCondition(md, CONDITION_STALLED);
+  const stalled = conditionOf(md, CONDITION_STALLED);
   if (current(stalled) && stalled.status === "True") return "Stalled";
-  const ready = findCondition(md, CONDITION_READY);
-  const reconciling = findCondition(md, CONDITION_RECONCILING);
+  const ready = conditionOf(md, CONDITION_READY);
+  const reconciling = conditionOf(md, CONDITION_RECONCILING);
   if (current(ready) && ready.status === "True" && !(current(reconciling) && reconciling.status === "True")) {
     return "Ready";
   }
@@ -128,10 +130,10 @@ export function statusLine(md: ModelDeployment): string {
   parts.push(what);
   const cond =
     outcome === "Stalled"
-      ? findCondition(md, CONDITION_STALLED)
+      ? conditionOf(md, CONDITION_STALLED)
       : outcome === "Ready"
-        ? findCondition(md, CONDITION_READY)
-        : (findCondition(md, CONDITION_RECONCILING) ?? findCondition(md, CONDITION_READY));
+        ? conditionOf(md, CONDITION_READY)
+        : (conditionOf(md, CONDITION_RECONCILING) ?? conditionOf(md, CONDITION_READY));
   if (outcome === "InProgress" && phase === "Pending") {
     parts.push("waiting for the operator to observe generation " + String(md.metadata?.generation ?? 0));
   } else if (cond) {
@@ -144,11 +146,11 @@ export function statusLine(md: ModelDeployment): string {
 export function statusVerdict(md: ModelDeployment, outcome: Outcome | "Timeout", timeout?: string): string {
   const name = md.metadata?.name ?? "";
   if (outcome === "Ready") {
-    const c = findCondition(md, CONDITION_READY);
+    const c = conditionOf(md, CONDITION_READY);
     return `${name} is Ready${c?.message ? `: ${c.message}` : ""}`;
   }
   if (outcome === "Stalled") {
-    const c = findCondition(md, CONDITION_STALLED);
+    const c = conditionOf(md, CONDITION_STALLED);
     return `${name} is Stalled (${c?.reason ?? "unknown reason"})${c?.message ? `: ${c.message}` : ""}`;
   }
   return `${name} is not Ready after ${timeout ?? "the timeout"}: ${statusLine(md)}`;
@@ -189,7 +191,7 @@ export function formatList(items: readonly ModelDeployment[], opts: ListOptions)
       s.candidateVersion ? `${s.candidateWeight ?? 0}%` : "-",
       step,
       s.phase ?? "-",
-      findCondition(md, CONDITION_READY)?.status ?? "-",
+      conditionOf(md, CONDITION_READY)?.status ?? "-",
       formatAge(md.metadata?.creationTimestamp as unknown as string | undefined, opts.now) || "-",
     ];
   });
@@ -202,8 +204,9 @@ function isoTime(t: unknown): string | undefined {
   return String(t);
 }
 
-function versionOf(d: V1Deployment): string {
-  return d.metadata?.labels?.[LABEL_VERSION] ?? d.metadata?.name ?? "";
+/** A Deployment's version, for the rows of `get`; its name when it has no version label. */
+function versionColumn(d: V1Deployment): string {
+  return versionOf(d) ?? d.metadata?.name ?? "";
 }
 
 /** A new pod template of the stable version is rolling out: both share one version. */
@@ -227,9 +230,12 @@ function compactCandidate(s: ModelDeploymentStatus): string {
   return sameVersionRollout(s) ? `${s.candidateVersion}@${s.candidateRevision}` : (s.candidateVersion ?? "");
 }
 
-/** `get`: the whole view of one ModelDeployment. */
-export function formatGet(view: GetView, opts: FormatOptions): string {
-  const { md } = view;
+/** A section of `get`: its title, then a table of `rows` under `header`, or `empty` when there are none. */
+function tableSection(title: string, header: string[], rows: string[][], empty: string): string[] {
+  return ["", `${title}:`, rows.length === 0 ? `  ${empty}` : table([header, ...rows], "  ")];
+}
+
+function summarySection(md: ModelDeployment): string[] {
   const s = md.status ?? {};
   const out: string[] = [];
   const field = (k: string, v: string | undefined) => out.push(`${(k + ":").padEnd(12)}${v ?? "-"}`);
@@ -249,8 +255,12 @@ export function formatGet(view: GetView, opts: FormatOptions): string {
       "Aborted",
       `${s.aborted.version}: ${s.aborted.reason}${s.aborted.message ? `: ${s.aborted.message}` : ""}`,
     );
+  return out;
+}
 
-  // Versions: every version Deployment (one per revision), stable and candidate first.
+/** Every version Deployment (one per revision), stable and candidate first. */
+function versionsSection(view: GetView, opts: FormatOptions): string[] {
+  const s = view.md.status ?? {};
   const role = (d: V1Deployment) =>
     isTrackOf(d, s.stableVersion, s.stableRevision)
       ? "stable"
@@ -261,52 +271,53 @@ export function formatGet(view: GetView, opts: FormatOptions): string {
           : "old";
   const rank = (d: V1Deployment) => ["stable", "candidate", "aborted", "old"].indexOf(role(d));
   const deployments = [...view.deployments].sort(
-    (a, b) => rank(a) - rank(b) || versionOf(a).localeCompare(versionOf(b)),
+    (a, b) => rank(a) - rank(b) || versionColumn(a).localeCompare(versionColumn(b)),
   );
-  out.push("", "Versions:");
-  if (deployments.length === 0) {
-    out.push("  (no version Deployments yet)");
-  } else {
-    out.push(
-      table(
-        [
-          ["VERSION", "ROLE", "DEPLOYMENT", "READY", "UPDATED", "AVAILABLE", "AGE"],
-          ...deployments.map((d) => [
-            versionOf(d),
-            role(d),
-            d.metadata?.name ?? "",
-            `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 0}`,
-            String(d.status?.updatedReplicas ?? 0),
-            String(d.status?.availableReplicas ?? 0),
-            formatAge(isoTime(d.metadata?.creationTimestamp), opts.now),
-          ]),
-        ],
-        "  ",
-      ),
-    );
-  }
+  return tableSection(
+    "Versions",
+    ["VERSION", "ROLE", "DEPLOYMENT", "READY", "UPDATED", "AVAILABLE", "AGE"],
+    deployments.map((d) => [
+      versionColumn(d),
+      role(d),
+      d.metadata?.name ?? "",
+      `${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 0}`,
+      String(d.status?.updatedReplicas ?? 0),
+      String(d.status?.availableReplicas ?? 0),
+      formatAge(isoTime(d.metadata?.creationTimestamp), opts.now),
+    ]),
+    "(no version Deployments yet)",
+  );
+}
 
-  out.push("", "Traffic:");
+function trafficSection(s: ModelDeploymentStatus, opts: FormatOptions): string[] {
+  const out = ["", "Traffic:"];
   const traffic = s.traffic ?? [];
   if (traffic.length === 0) {
     out.push("  (no ready endpoints behind the clients' Service)");
-  } else {
-    // Two revisions of one version: each line names its revision.
-    const shared = new Set(traffic.map((t) => t.version)).size < traffic.length;
-    const label = (t: (typeof traffic)[number]) =>
-      shared && t.revision !== undefined ? `${t.version}@${t.revision}` : t.version;
-    const width = Math.max(...traffic.map((t) => label(t).length));
-    for (const t of traffic) {
-      const ep =
-        t.readyEndpoints === undefined
-          ? ""
-          : `  ${t.readyEndpoints} ready endpoint${t.readyEndpoints === 1 ? "" : "s"}`;
-      out.push(
-        `  ${label(t).padEnd(width)}  ${bar(t.weight, 20, opts.unicode)} ${String(t.weight).padStart(3)}%${ep}`,
-      );
-    }
+    return out;
   }
+  // Two revisions of one version: each line names its revision.
+  const shared = new Set(traffic.map((t) => t.version)).size < traffic.length;
+  const label = (t: (typeof traffic)[number]) =>
+    shared && t.revision !== undefined ? `${t.version}@${t.revision}` : t.version;
+  const width = Math.max(...traffic.map((t) => label(t).length));
+  for (const t of traffic) {
+    const ep =
+      t.readyEndpoints === undefined
+        ? ""
+        : `  ${t.readyEndpoints} ready endpoint${t.readyEndpoints === 1 ? "" : "s"}`;
+    out.push(
+      `  ${label(t).padEnd(width)}  ${bar(t.weight, 20, opts.unicode)} ${String(t.weight).padStart(3)}%${ep}`,
+    );
+  }
+  return out;
+}
 
+/** The canary's steps with the current one marked, or the blue/green settings and stage. */
+function strategySection(view: GetView, opts: FormatOptions): string[] {
+  const { md } = view;
+  const s = md.status ?? {};
+  const out: string[] = [];
   if (md.spec.strategy?.canary) {
     out.push("", "Steps:");
     const current = s.candidateVersion ? s.currentStep : undefined;
@@ -338,81 +349,69 @@ export function formatGet(view: GetView, opts: FormatOptions): string {
       );
     }
   }
+  return out;
+}
 
+function checksSection(md: ModelDeployment, opts: FormatOptions): string[] {
   const configured = md.spec.healthChecks?.checks ?? [];
   const threshold = (name: string) => {
     const check = configured.find((c) => c.name === name);
     return check ? String(checkFailureThreshold(md, check)) : "-";
   };
-  out.push("", "Checks:");
-  const measured = s.checks ?? [];
+  const measured = md.status?.checks ?? [];
   const names = [...new Set([...measured.map((c) => c.name), ...configured.map((c) => c.name)])];
-  if (names.length === 0) {
-    out.push("  (none configured; the new version's readiness and progress deadline still gate the rollout)");
-  } else {
-    out.push(
-      table(
-        [
-          ["NAME", "PHASE", "VALUE", "FAILURES", "MEASURED", "MESSAGE"],
-          ...names.map((n) => {
-            const c = measured.find((m) => m.name === n);
-            return [
-              n,
-              c?.phase ?? "Pending",
-              c?.value ?? "-",
-              `${c?.consecutiveFailures ?? 0}/${threshold(n)}`,
-              c?.lastMeasured ? `${formatAge(c.lastMeasured, opts.now)} ago` : "-",
-              c?.message ?? "",
-            ];
-          }),
-        ],
-        "  ",
-      ),
-    );
-  }
+  return tableSection(
+    "Checks",
+    ["NAME", "PHASE", "VALUE", "FAILURES", "MEASURED", "MESSAGE"],
+    names.map((n) => {
+      const c = measured.find((m) => m.name === n);
+      return [
+        n,
+        c?.phase ?? "Pending",
+        c?.value ?? "-",
+        `${c?.consecutiveFailures ?? 0}/${threshold(n)}`,
+        c?.lastMeasured ? `${formatAge(c.lastMeasured, opts.now)} ago` : "-",
+        c?.message ?? "",
+      ];
+    }),
+    "(none configured; the new version's readiness and progress deadline still gate the rollout)",
+  );
+}
 
-  out.push("", "Conditions:");
-  const conditions = s.conditions ?? [];
-  if (conditions.length === 0) {
-    out.push("  (none yet: the operator has not reconciled this ModelDeployment)");
-  } else {
-    out.push(
-      table(
-        [
-          ["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"],
-          ...conditions.map((c) => [
-            c.type,
-            c.status,
-            c.reason,
-            formatAge(c.lastTransitionTime, opts.now),
-            c.message,
-          ]),
-        ],
-        "  ",
-      ),
-    );
-  }
-
-  out.push("", "Events:");
-  const events = recentEvents(view.events, 10);
-  if (events.length === 0) {
-    out.push("  (none)");
-  } else {
-    out.push(
-      table(
-        [
-          ["AGE", "TYPE", "REASON", "MESSAGE"],
-          ...events.map((e) => [
-            formatAge(e.time, opts.now),
-            e.type,
-            e.reason,
-            e.count > 1 ? `${e.message} (x${e.count})` : e.message,
-          ]),
-        ],
-        "  ",
-      ),
-    );
-  }
+/** `get`: the whole view of one ModelDeployment. */
+export function formatGet(view: GetView, opts: FormatOptions): string {
+  const { md } = view;
+  const s = md.status ?? {};
+  const out: string[] = [
+    ...summarySection(md),
+    ...versionsSection(view, opts),
+    ...trafficSection(s, opts),
+    ...strategySection(view, opts),
+    ...checksSection(md, opts),
+    ...tableSection(
+      "Conditions",
+      ["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"],
+      (s.conditions ?? []).map((c) => [
+        c.type,
+        c.status,
+        c.reason,
+        formatAge(c.lastTransitionTime, opts.now),
+        c.message,
+      ]),
+      "(none yet: the operator has not reconciled this ModelDeployment)",
+    ),
+    ...tableSection(
+      "Events",
+      ["AGE", "TYPE", "REASON", "MESSAGE"],
+      recentEvents(view.events, 10).map((e) => [
+        formatAge(e.time, opts.now),
+        e.type,
+        e.reason,
+        e.count > 1 ? `${e.message} (x${e.count})` : e.message,
+      ]),
+      "(none)",
+    ),
+  ];
   return out.join("\n") + "\n";
 }
 

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { GROUP, KIND } from "../api/constants.ts";
+import { ModelDeployment } from "../api/model.ts";
 import { validateModelDeployment } from "../plan/index.ts";
 import { CliError } from "./kube.ts";
 import { formatProblem } from "./format.ts";
@@ -137,9 +138,10 @@ function otherKindOfGroup(value: unknown): string | undefined {
 
 function apiVersionProblems(md: Record<string, unknown>): { path: string; message: string }[] {
   const apiVersion = md.apiVersion;
-  if (apiVersion === undefined) return [{ path: "apiVersion", message: `required: ${GROUP}/v1alpha1` }];
-  if (apiVersion !== `${GROUP}/v1alpha1`) {
-    return [{ path: "apiVersion", message: `"${String(apiVersion)}" is not served; use ${GROUP}/v1alpha1` }];
+  const served = ModelDeployment.apiVersion;
+  if (apiVersion === undefined) return [{ path: "apiVersion", message: `required: ${served}` }];
+  if (apiVersion !== served) {
+    return [{ path: "apiVersion", message: `"${String(apiVersion)}" is not served; use ${served}` }];
   }
   return [];
 }

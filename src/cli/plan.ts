@@ -169,6 +169,13 @@ export function formatPlan(p: ModelDeploymentPlan): string {
     ),
   );
 
+  out.push(...rolloutSection(p), ...gatesSection(p));
+  return out.join("\n") + "\n";
+}
+
+/** The canary's steps or the blue/green stages, with each version's replicas. */
+function rolloutSection(p: ModelDeploymentPlan): string[] {
+  const out: string[] = [];
   out.push(
     "",
     `Rollout when ${p.version} replaces the stable version (as the first version, it takes all traffic once Available):`,
@@ -222,6 +229,12 @@ export function formatPlan(p: ModelDeploymentPlan): string {
       ),
     );
   }
+  return out;
+}
+
+/** What gates the rollout: the progress deadline and the health checks. */
+function gatesSection(p: ModelDeploymentPlan): string[] {
+  const out: string[] = [];
   out.push("", "Gates:");
   out.push(
     `  the new version must be Available within ${p.rollout.progressDeadlineSeconds}s of each scaling ` +
@@ -238,7 +251,7 @@ export function formatPlan(p: ModelDeploymentPlan): string {
     }
   }
   out.push(`  old versions kept at 0 replicas for a fast rollback: ${p.rollout.revisionHistoryLimit}`);
-  return out.join("\n") + "\n";
+  return out;
 }
 
 /** The YAML form of a plan: the children as they would be applied, and the rollout. */

@@ -12,49 +12,14 @@
 // - Objects are the API server's JSON as sent: timestamps are RFC 3339 strings (the
 //   client-node types say Date; do not rely on Date methods on cached objects).
 //
-// The transport is a ListWatchSource: kubeListWatch() talks to the API server through
-// client-node's KubeConfig and Watch; tests give a fake one.
-import { KubeApiError, requestJson, USER_AGENT, type RequestTraffic } from "../kube/request.ts";
-import { Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
-import type { RateLimiter } from "../kube/ratelimit.ts";
+// The transport is a ListWatchSource: kubeListWatch() (kube/listwatch.ts) talks to the API
+// server; tests give a fake one.
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { describeError } from "../kube/errors.ts";
+import { GoneError, type ListWatchSource, type WatchEvent } from "../kube/listwatch.ts";
+import { KubeApiError } from "../kube/request.ts";
 import { discardLogs, type LogSink } from "../observability/log.ts";
-import { sleep, systemClock, type Clock, type TimerHandle } from "./queue.ts";
-
-export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
-
-export interface WatchEvent<T> {
-  type: WatchEventType;
-  /** The object; for ERROR a metav1.Status. */
-  object: T;
-}
-
-export interface ListResult<T> {
-  items: T[];
-  /** The resourceVersion of the list, to watch from. */
-  resourceVersion: string;
-}
-
-/** Where an informer gets its objects from. */
-export interface ListWatchSource<T extends KubernetesObject> {
-  /** What is listed and watched, for logs ("apps/v1 deployments in all namespaces"). */
-  readonly description: string;
-  /** Lists every object (all pages). Rejects on any error. */
-  list(signal: AbortSignal): Promise<ListResult<T>>;
-  /**
-   * Watches from `resourceVersion`, giving each event to `onEvent`. Resolves when the watch
-   * ends cleanly (the server closed it, or `signal` aborted); rejects when it fails (a
-   * GoneError when the resourceVersion is too old).
-   */
-  watch(resourceVersion: string, onEvent: (event: WatchEvent<T>) => void, signal: AbortSignal): Promise<void>;
-}
-
-/** The resourceVersion to watch from is gone (HTTP 410): the informer must list again. */
-export class GoneError extends Error {
-  constructor(message = "resourceVersion too old (410 Gone)") {
-    super(message);
-    this.name = "GoneError";
-  }
-}
+import { sleep, systemClock, type Clock, type TimerHandle } from "../clock.ts";
 
 /** An error answer of the API server (also what a watch's ERROR event becomes). */
 export const ApiStatusError = KubeApiError;
@@ -99,9 +64,17 @@ export function objectKey(obj: KubernetesObject): string {
   return ns ? `${ns}/${name}` : name;
 }
 
+/** Exponential backoff of the informer's retries. */
+interface Backoff {
+  /** The wait before the next attempt. */
+  ms(): number;
+  /** Waits, and doubles the next wait up to the maximum. */
+  wait(): Promise<void>;
+  /** A success: the next failure waits the initial time again. */
+  reset(): void;
+}
+
 export const DEFAULT_RESYNC_PERIOD_MS = 5 * 60_000;
-/** A watch with no byte (event or bookmark) for this long is reopened. */
-export const WATCH_IDLE_TIMEOUT_MS = 90_000;
 
 export class Informer<T extends KubernetesObject> {
   readonly #source: ListWatchSource<T>;
@@ -198,112 +171,143 @@ export class Informer<T extends KubernetesObject> {
 
   async #run(stop: AbortSignal): Promise<void> {
     const what = this.#source.description;
-    let backoffMs = this.#initialBackoffMs;
+    const backoff = this.#backoff(stop);
     let needList = true;
     let nextListAt = Infinity;
-    const backOff = async (): Promise<void> => {
-      const ms = backoffMs;
-      backoffMs = Math.min(backoffMs * 2, this.#maxBackoffMs);
-      await sleep(this.#clock, ms, stop);
-    };
-
     while (!stop.aborted) {
       if (needList) {
-        try {
-          const result = await this.#source.list(stop);
-          if (stop.aborted) break;
-          this.#replace(result.items);
-          this.#resourceVersion = result.resourceVersion;
-          this.#lists++;
-          needList = false;
-          backoffMs = this.#initialBackoffMs;
-          nextListAt = this.#resyncPeriodMs > 0 ? this.#clock.now() + this.#resyncPeriodMs : Infinity;
-          if (!this.#synced) {
-            this.#synced = true;
-            for (const w of this.#syncWaiters.splice(0)) w.resolve();
-            this.#log.info("informer synced", { source: what, objects: this.stats().objects });
-          } else {
-            this.#log.debug("informer relisted", { source: what, objects: this.stats().objects });
-          }
-        } catch (err) {
-          if (stop.aborted) break;
-          this.#log.warn("list failed; retrying with backoff", {
-            source: what,
-            error: describe(err),
-            retryInMs: backoffMs,
-          });
-          await backOff();
-          continue;
-        }
+        const listed = await this.#list(stop, backoff);
+        if (stop.aborted) break;
+        if (listed === undefined) continue; // failed; backed off
+        needList = false;
+        nextListAt = listed;
       }
-
-      // Watch until the watch ends, fails, or the next relist is due.
-      const watchStop = new AbortController();
-      const onStop = () => watchStop.abort();
-      stop.addEventListener("abort", onStop, { once: true });
-      let relistTimer: TimerHandle | undefined;
-      if (nextListAt !== Infinity) {
-        relistTimer = this.#clock.setTimeout(
-          () => {
-            needList = true;
-            watchStop.abort();
-          },
-          Math.max(0, nextListAt - this.#clock.now()),
-        );
-      }
-      let watchError: Error | undefined;
-      let events = 0;
-      const openedAt = this.#clock.now();
-      try {
-        await this.#source.watch(
-          this.#resourceVersion,
-          (event) => {
-            if (watchStop.signal.aborted) return;
-            events++;
-            const failure = this.#apply(event);
-            if (failure) {
-              watchError = failure;
-              watchStop.abort();
-            }
-          },
-          watchStop.signal,
-        );
-      } catch (err) {
-        watchError = err instanceof Error ? err : new Error(String(err));
-      } finally {
-        if (relistTimer !== undefined) this.#clock.clearTimeout(relistTimer);
-        stop.removeEventListener("abort", onStop);
-      }
+      const watch = await this.#watch(stop, nextListAt);
       if (stop.aborted) break;
-      if (needList && !watchError) continue; // relist due
+      if (watch.relistDue) needList = true;
+      if (needList && !watch.error) continue; // relist due
 
-      if (watchError instanceof GoneError) {
+      if (watch.error instanceof GoneError) {
         this.#log.info("watch expired (410 Gone); relisting", { source: what });
         needList = true;
         continue;
       }
-      if (watchError) {
+      if (watch.error) {
         this.#watchRestarts++;
         this.#log.warn("watch failed; restarting with backoff", {
           source: what,
-          error: describe(watchError),
-          retryInMs: backoffMs,
+          error: describeError(watch.error),
+          retryInMs: backoff.ms(),
         });
-        await backOff();
+        await backoff.wait();
         continue;
       }
       // Clean end (server-side timeout): reopen from the last resourceVersion.
-      if (events > 0 || this.#clock.now() - openedAt >= this.#minWatchMs) {
-        backoffMs = this.#initialBackoffMs;
+      if (watch.events > 0 || watch.lastedMs >= this.#minWatchMs) {
+        backoff.reset();
       } else {
         this.#watchRestarts++;
         this.#log.debug("watch closed at once; reopening with backoff", {
           source: what,
-          retryInMs: backoffMs,
+          retryInMs: backoff.ms(),
         });
-        await backOff();
+        await backoff.wait();
       }
     }
+  }
+
+  /** Exponential backoff between failed attempts, one at a time, cut short by `stop`. */
+  #backoff(stop: AbortSignal): Backoff {
+    let backoffMs = this.#initialBackoffMs;
+    return {
+      ms: () => backoffMs,
+      wait: async () => {
+        const ms = backoffMs;
+        backoffMs = Math.min(backoffMs * 2, this.#maxBackoffMs);
+        await sleep(this.#clock, ms, stop);
+      },
+      reset: () => {
+        backoffMs = this.#initialBackoffMs;
+      },
+    };
+  }
+
+  /**
+   * Lists everything into the cache. Returns when the next relist is due (Infinity: never),
+   * or undefined when the list failed (after backing off).
+   */
+  async #list(stop: AbortSignal, backoff: Backoff): Promise<number | undefined> {
+    const what = this.#source.description;
+    try {
+      const result = await this.#source.list(stop);
+      if (stop.aborted) return undefined;
+      this.#replace(result.items);
+      this.#resourceVersion = result.resourceVersion;
+      this.#lists++;
+      backoff.reset();
+      if (!this.#synced) {
+        this.#synced = true;
+        for (const w of this.#syncWaiters.splice(0)) w.resolve();
+        this.#log.info("informer synced", { source: what, objects: this.stats().objects });
+      } else {
+        this.#log.debug("informer relisted", { source: what, objects: this.stats().objects });
+      }
+      return this.#resyncPeriodMs > 0 ? this.#clock.now() + this.#resyncPeriodMs : Infinity;
+    } catch (err) {
+      if (stop.aborted) return undefined;
+      this.#log.warn("list failed; retrying with backoff", {
+        source: what,
+        error: describeError(err),
+        retryInMs: backoff.ms(),
+      });
+      await backoff.wait();
+      return undefined;
+    }
+  }
+
+  /** Watches until the watch ends, fails, or the relist at `nextListAt` is due. */
+  async #watch(
+    stop: AbortSignal,
+    nextListAt: number,
+  ): Promise<{ error: Error | undefined; events: number; lastedMs: number; relistDue: boolean }> {
+    const watchStop = new AbortController();
+    const onStop = () => watchStop.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    let relistDue = false;
+    let relistTimer: TimerHandle | undefined;
+    if (nextListAt !== Infinity) {
+      relistTimer = this.#clock.setTimeout(
+        () => {
+          relistDue = true;
+          watchStop.abort();
+        },
+        Math.max(0, nextListAt - this.#clock.now()),
+      );
+    }
+    let error: Error | undefined;
+    let events = 0;
+    const openedAt = this.#clock.now();
+    try {
+      await this.#source.watch(
+        this.#resourceVersion,
+        (event) => {
+          if (watchStop.signal.aborted) return;
+          events++;
+          const failure = this.#apply(event);
+          if (failure) {
+            error = failure;
+            watchStop.abort();
+          }
+        },
+        watchStop.signal,
+      );
+    } catch (err) {
+      error = err instanceof Error ? err : new Error(String(err));
+    } finally {
+      if (relistTimer !== undefined) this.#clock.clearTimeout(relistTimer);
+      stop.removeEventListener("abort", onStop);
+    }
+    return { error, events, lastedMs: this.#clock.now() - openedAt, relistDue };
   }
 
   /** Applies one watch event to the cache; returns an error that must end the watch. */
@@ -401,190 +405,9 @@ export class Informer<T extends KubernetesObject> {
           source: this.#source.description,
           event: kind,
           key: objectKey(a),
-          error: describe(err),
+          error: describeError(err),
         });
       }
     }
   }
-}
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
-}
-
-// ---------------------------------------------------------------------------------------
-// The API server as a ListWatchSource.
-
-/** Sent with every list and watch, as kube/client.ts does with writes, so the API server counts them as the operator's. */
-
-/** `kc` whose authenticated requests (client-node's Watch) also carry USER_AGENT. */
-function withUserAgent(kc: KubeConfig): KubeConfig {
-  const wrapped = Object.create(kc) as KubeConfig;
-  wrapped.applySecurityAuthentication = async (context) => {
-    await kc.applySecurityAuthentication(context);
-    context.setHeaderParam("User-Agent", USER_AGENT);
-  };
-  return wrapped;
-}
-
-/** A kind of object, as the API server serves it. */
-export interface ResourceType {
-  /** "v1", "apps/v1", "mlops.dev/v1alpha1". */
-  apiVersion: string;
-  kind: string;
-  /** The resource name in URLs: "deployments". */
-  plural: string;
-  /** Default true. */
-  namespaced?: boolean;
-}
-
-export interface KubeListWatchOptions {
-  /** Watch one namespace; undefined = all namespaces. Ignored for cluster-scoped kinds. */
-  namespace?: string;
-  /** e.g. "app.kubernetes.io/managed-by=model-rollout-operator". */
-  labelSelector?: string;
-  fieldSelector?: string;
-  /** Objects per list page (default 500). */
-  pageSize?: number;
-  /** Per-request timeout of list pages in ms (default 60 s). */
-  listTimeoutMs?: number;
-  /** Called once per request (list page, watch) with its method and status code (0: no answer). */
-  onRequest?: (method: string, code: number) => void;
-  /** Every list page and watch waits for a token first (--kube-api-qps). */
-  rateLimiter?: RateLimiter;
-}
-
-/** The URL path of a kind's collection: /api/v1/namespaces/ns/services, /apis/apps/v1/deployments. */
-export function collectionPath(resource: ResourceType, namespace?: string): string {
-  const root = resource.apiVersion.includes("/")
-    ? `/apis/${resource.apiVersion}`
-    : `/api/${resource.apiVersion}`;
-  const ns = (resource.namespaced ?? true) && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : "";
-  return `${root}${ns}/${resource.plural}`;
-}
-
-interface ListPage<T> {
-  items?: T[];
-  metadata?: { resourceVersion?: string; continue?: string };
-}
-
-/** Lists and watches one kind on the API server of `kc` (its current context). */
-export function kubeListWatch<T extends KubernetesObject>(
-  kc: KubeConfig,
-  resource: ResourceType,
-  options: KubeListWatchOptions = {},
-): ListWatchSource<T> {
-  const namespaced = resource.namespaced ?? true;
-  const namespace = namespaced ? options.namespace : undefined;
-  const path = collectionPath(resource, namespace);
-  const pageSize = options.pageSize ?? 500;
-  const listTimeoutMs = options.listTimeoutMs ?? 60_000;
-  const selectors: Record<string, string> = {};
-  if (options.labelSelector) selectors.labelSelector = options.labelSelector;
-  if (options.fieldSelector) selectors.fieldSelector = options.fieldSelector;
-  const scope = !namespaced ? "" : namespace ? ` in namespace ${namespace}` : " in all namespaces";
-  const selectorText = options.labelSelector ? ` with labels ${options.labelSelector}` : "";
-  const watcher = new Watch(withUserAgent(kc));
-  // client-node ends a watch after 30 s without a byte, so an idle informer reopened its
-  // watch twice a minute. The API server sends a bookmark about every minute on watches
-  // that ask for them; 90 s still notices a dead connection.
-  (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = WATCH_IDLE_TIMEOUT_MS;
-
-  return {
-    description: `${resource.apiVersion} ${resource.plural}${scope}${selectorText}`,
-
-    async list(signal) {
-      const items: T[] = [];
-      let resourceVersion = "";
-      let cont: string | undefined;
-      do {
-        const query: Record<string, string> = { ...selectors, limit: String(pageSize) };
-        if (cont) query.continue = cont;
-        const page = await getJson<ListPage<T>>(kc, path, query, signal, listTimeoutMs, options);
-        // List items carry neither apiVersion nor kind; watch events do. Make them alike.
-        for (const item of page.items ?? [])
-          items.push({ ...item, apiVersion: resource.apiVersion, kind: resource.kind });
-        if (!resourceVersion) resourceVersion = page.metadata?.resourceVersion ?? "";
-        cont = page.metadata?.continue || undefined;
-      } while (cont);
-      return { items, resourceVersion };
-    },
-
-    watch(resourceVersion, onEvent, signal) {
-      return new Promise<void>((resolve, reject) => {
-        if (signal.aborted) return resolve();
-        let controller: AbortController | undefined;
-        let settled = false;
-        const finish = (err?: unknown) => {
-          if (settled) return;
-          settled = true;
-          signal.removeEventListener("abort", onAbort);
-          controller?.abort();
-          if (signal.aborted || !err || isTimeout(err)) resolve();
-          else if (statusOf(err) === 410) reject(new GoneError());
-          else reject(err instanceof Error ? err : new Error(String(err)));
-        };
-        const onAbort = () => finish();
-        signal.addEventListener("abort", onAbort, { once: true });
-        // Server-side timeout of 5 to 10 minutes, spread like client-go's reflector.
-        const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-        let answered = false;
-        const count = (err?: unknown) => {
-          if (answered) return;
-          answered = true;
-          options.onRequest?.("GET", err === undefined ? 200 : (statusOf(err) ?? 0));
-        };
-        void (options.rateLimiter?.acquire(signal) ?? Promise.resolve(0))
-          .then(() => {
-            if (settled) return undefined;
-            return watcher.watch(
-              path,
-              { ...selectors, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
-              (type: string, object: T) => {
-                if (!settled) onEvent({ type: type as WatchEventType, object });
-              },
-              (err: unknown) => {
-                count(err ?? undefined);
-                finish(err);
-              },
-            );
-          })
-          .then(
-            (c) => {
-              if (!c) return;
-              count();
-              controller = c;
-              if (settled) c.abort();
-            },
-            (err: unknown) => finish(err ?? new Error("watch failed")),
-          );
-      });
-    },
-  };
-}
-
-function isTimeout(err: unknown): boolean {
-  return typeof err === "object" && err !== null && (err as { name?: string }).name === "TimeoutError";
-}
-
-function statusOf(err: unknown): number | undefined {
-  if (typeof err !== "object" || err === null) return undefined;
-  const e = err as { statusCode?: unknown; code?: unknown };
-  if (typeof e.statusCode === "number") return e.statusCode;
-  if (typeof e.code === "number") return e.code;
-  return undefined;
-}
-
-/** GET `path` on the API server of `kc`, with its credentials; parses the JSON answer. */
-export function getJson<R>(
-  kc: KubeConfig,
-  path: string,
-  query: Record<string, string>,
-  signal: AbortSignal,
-  timeoutMs: number,
-  traffic: RequestTraffic = {},
-): Promise<R> {
-  return requestJson<R>(kc, { method: "GET", path, query, signal, timeoutMs }, traffic);
 }

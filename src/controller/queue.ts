@@ -6,38 +6,7 @@
 //
 // The clock and timers are injected, so tests can drive time by hand.
 
-/** The time source and timers of the queue, the informers and leader election. */
-export interface Clock {
-  /** Milliseconds since the epoch. */
-  now(): number;
-  setTimeout(fn: () => void, ms: number): TimerHandle;
-  clearTimeout(handle: TimerHandle): void;
-}
-
-/** Whatever Clock.setTimeout returns; only ever given back to Clock.clearTimeout. */
-export type TimerHandle = unknown;
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-};
-
-/** Sleeps `ms` on `clock`; resolves early (with false) when `signal` aborts. */
-export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<boolean> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve(false);
-    const onAbort = () => {
-      clock.clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = clock.setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve(true);
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
+import { systemClock, type Clock, type TimerHandle } from "../clock.ts";
 
 /** Called as the queue changes; metrics.ts turns these into Prometheus series. */
 export interface QueueObserver {

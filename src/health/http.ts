@@ -2,6 +2,7 @@
 // the check's url), judged by the status code and an optional CEL successCondition.
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { evaluateSuccessCondition } from "./condition.ts";
+import type { CheckFetch } from "./dial.ts";
 import { describeRequestError, discardBody, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
 const DEFAULT_EXPECT_STATUS = 200;
@@ -13,15 +14,15 @@ const DEFAULT_EXPECT_STATUS = 200;
  * refused, timeout, a body too large for the condition) or the condition cannot be
  * evaluated. Never throws.
  */
-export async function measureHttp(due: DueCheck, now: () => Date): Promise<Measurement> {
+export async function measureHttp(due: DueCheck, now: () => Date, send?: CheckFetch): Promise<Measurement> {
   const name = due.check.name;
-  const result = await observeHttp(due);
+  const result = await observeHttp(due, send);
   return { name, ...result, time: now().toISOString() };
 }
 
 type Outcome = Omit<Measurement, "name" | "time">;
 
-async function observeHttp(due: DueCheck): Promise<Outcome> {
+async function observeHttp(due: DueCheck, send: CheckFetch | undefined): Promise<Outcome> {
   const http = due.check.http;
   if (!http) return { phase: "Error", message: "not an http check" };
   if (!due.url) return { phase: "Error", message: "http check has no URL to request" };
@@ -42,6 +43,7 @@ async function observeHttp(due: DueCheck): Promise<Outcome> {
         body: method === "POST" ? (due.body ?? "") : undefined,
       },
       due.timeoutMs,
+      send,
     );
     if (response.status !== expectStatus || condition !== undefined) {
       ({ text: body, truncated } = await readBody(response));

@@ -1,26 +1,37 @@
 // Health-check providers. The planner says which checks are due (planChecks); the
 // reconciler measures them here and hands the measurements back to the planner.
 import type { DueCheck, Measurement } from "../plan/types.ts";
+import type { CheckFetch } from "./dial.ts";
 import { measureHttp } from "./http.ts";
 import { measurePrometheus } from "./prometheus.ts";
 
 export { measureHttp } from "./http.ts";
 export { measurePrometheus, queryPrometheus } from "./prometheus.ts";
+export { checkFetch, type CheckDialOptions, type CheckFetch } from "./dial.ts";
 export { evaluateSuccessCondition, validateSuccessCondition, type ConditionKind } from "./condition.ts";
 
 /**
  * Measures every due check in parallel, each within its own timeout. Returns one
  * measurement per check, in the order given, and never throws: a provider that fails
- * unexpectedly yields an Error measurement that says so.
+ * unexpectedly yields an Error measurement that says so. `send` is how checks connect
+ * (checkFetch: the operator's DNS server and allowed networks), the global fetch by default.
  */
-export async function measureChecks(due: readonly DueCheck[], now: () => Date): Promise<Measurement[]> {
-  return Promise.all(due.map((check) => measureCheck(check, now)));
+export async function measureChecks(
+  due: readonly DueCheck[],
+  now: () => Date,
+  send?: CheckFetch,
+): Promise<Measurement[]> {
+  return Promise.all(due.map((check) => measureCheck(check, now, send)));
 }
 
-async function measureCheck(due: DueCheck, now: () => Date): Promise<Measurement> {
+async function measureCheck(
+  due: DueCheck,
+  now: () => Date,
+  send: CheckFetch | undefined,
+): Promise<Measurement> {
   try {
-    if (due.check.http) return await measureHttp(due, now);
-    if (due.check.prometheus) return await measurePrometheus(due, now);
+    if (due.check.http) return await measureHttp(due, now, send);
+    if (due.check.prometheus) return await measurePrometheus(due, now, send);
     return errorMeasurement(due, now, "check has no provider: it needs http or prometheus");
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);

@@ -2,6 +2,7 @@
 // (GET /api/v1/query), judged by a CEL successCondition over the values it returned.
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { evaluateSuccessCondition } from "./condition.ts";
+import type { CheckFetch } from "./dial.ts";
 import { describeRequestError, excerpt, readBody, request } from "./request.ts";
 
 /** How many values of a multi-value result are written into a measurement's value. */
@@ -24,18 +25,22 @@ export type QueryResult = { ok: true; samples: Sample[] } | { ok: false; message
  * be judged: Prometheus unreachable or rejecting the query, no data, NaN, a range vector,
  * or a condition that cannot be evaluated. Never throws.
  */
-export async function measurePrometheus(due: DueCheck, now: () => Date): Promise<Measurement> {
-  const result = await observePrometheus(due);
+export async function measurePrometheus(
+  due: DueCheck,
+  now: () => Date,
+  send?: CheckFetch,
+): Promise<Measurement> {
+  const result = await observePrometheus(due, send);
   return { name: due.check.name, ...result, time: now().toISOString() };
 }
 
 type Outcome = Omit<Measurement, "name" | "time">;
 
-async function observePrometheus(due: DueCheck): Promise<Outcome> {
+async function observePrometheus(due: DueCheck, send: CheckFetch | undefined): Promise<Outcome> {
   const prometheus = due.check.prometheus;
   if (!prometheus) return { phase: "Error", message: "not a prometheus check" };
   const query = due.query ?? prometheus.query;
-  const queried = await queryPrometheus(prometheus.address, query, due.timeoutMs);
+  const queried = await queryPrometheus(prometheus.address, query, due.timeoutMs, send);
   if (!queried.ok) return { phase: "Error", message: queried.message };
   const samples = queried.samples;
   if (samples.length === 0) return { phase: "Error", message: "query returned no data" };
@@ -81,6 +86,7 @@ export async function queryPrometheus(
   address: string,
   query: string,
   timeoutMs: number,
+  send?: CheckFetch,
 ): Promise<QueryResult> {
   const base = address.replace(/\/+$/, "");
   const url = `${base}/api/v1/query?${new URLSearchParams({ query, timeout: `${Math.max(1, Math.floor(timeoutMs / 1000))}s` })}`;
@@ -92,6 +98,7 @@ export async function queryPrometheus(
       url,
       { method: "GET", headers: { accept: "application/json" } },
       timeoutMs,
+      send,
     );
     status = response.status;
     ({ text } = await readBody(response));

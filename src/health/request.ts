@@ -1,5 +1,6 @@
 // What the HTTP and Prometheus providers share: one request with a deadline, a body read
 // with a size limit, and errors turned into sentences a person understands.
+import type { CheckFetch } from "./dial.ts";
 
 /** The most of a response body a check reads. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -12,10 +13,16 @@ export interface LimitedBody {
 
 /**
  * Sends one request that must complete, body included, within timeoutMs. The returned
- * response's body is read with readBody under the same deadline.
+ * response's body is read with readBody under the same deadline. `send` is the checks'
+ * fetch (dial.ts: a DNS server, allowed networks), the global fetch by default.
  */
-export async function request(url: string, init: RequestInit, timeoutMs: number): Promise<Response> {
-  return fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+export async function request(
+  url: string,
+  init: RequestInit,
+  timeoutMs: number,
+  send: CheckFetch = fetch,
+): Promise<Response> {
+  return send(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
 }
 
 /** Reads at most limit bytes of the body, then stops reading (the rest is discarded). */

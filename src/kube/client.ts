@@ -13,19 +13,14 @@ import {
 } from "../api/constants.ts";
 import type { ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
 import type { PlannedEvent } from "../plan/types.ts";
-import { collectionPath } from "../controller/informer.ts";
+import { isNotFound } from "./errors.ts";
+import { collectionPath } from "./listwatch.ts";
 import type { RateLimiter } from "./ratelimit.ts";
-import { KubeApiError, requestJson, type RequestObserver } from "./request.ts";
+import { requestJson, type RequestObserver } from "./request.ts";
 
 export { KubeApiError, USER_AGENT } from "./request.ts";
 
-export function isConflict(err: unknown): boolean {
-  return err instanceof KubeApiError && err.status === 409;
-}
-
-export function isNotFound(err: unknown): boolean {
-  return err instanceof KubeApiError && err.status === 404;
-}
+export { isConflict, isNotFound } from "./errors.ts";
 
 export interface KubeClient {
   /** Server-side apply of a complete desired object with the operator's field manager. */

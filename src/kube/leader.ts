@@ -14,7 +14,8 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
-import { sleep, systemClock, type Clock } from "../controller/queue.ts";
+import { sleep, systemClock, type Clock } from "../clock.ts";
+import { describeError, statusCodeOf } from "./errors.ts";
 import { discardLogs, type LogSink } from "../observability/log.ts";
 
 /** Another writer changed the Lease first (HTTP 409). */
@@ -273,7 +274,7 @@ export class LeaderElector {
         this.#log.debug("another candidate wrote the Lease first", { lease: this.#name });
         return "conflict";
       }
-      this.#log.warn("Lease request failed", { lease: this.#name, err: describe(err) });
+      this.#log.warn("Lease request failed", { lease: this.#name, err: describeError(err) });
       return "failed";
     }
   }
@@ -320,7 +321,7 @@ export class LeaderElector {
       } catch (err) {
         if (!(err instanceof LeaseConflictError) || attempt === 3) {
           // Another replica will take it when it expires.
-          this.#log.warn("could not release the Lease", { lease: where, err: describe(err) });
+          this.#log.warn("could not release the Lease", { lease: where, err: describeError(err) });
           return;
         }
       }
@@ -328,22 +329,11 @@ export class LeaderElector {
         lease = await this.#client.get(this.#namespace, this.#name);
         if (lease) this.#observe(lease);
       } catch (err) {
-        this.#log.warn("could not release the Lease", { lease: where, err: describe(err) });
+        this.#log.warn("could not release the Lease", { lease: where, err: describeError(err) });
         return;
       }
     }
   }
-}
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
-}
-
-function statusCode(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "number" ? code : undefined;
 }
 
 export interface KubeLeaseClientOptions {
@@ -363,12 +353,12 @@ export function kubeLeaseClient(kc: KubeConfig, options: KubeLeaseClientOptions 
       options.onRequest?.(method, okCode);
       return result;
     } catch (err) {
-      options.onRequest?.(method, statusCode(err) ?? 0);
+      options.onRequest?.(method, statusCodeOf(err) ?? 0);
       throw err;
     }
   };
   const conflict = (err: unknown): never => {
-    if (statusCode(err) === 409) throw new LeaseConflictError();
+    if (statusCodeOf(err) === 409) throw new LeaseConflictError();
     throw err;
   };
   return {
@@ -376,7 +366,7 @@ export function kubeLeaseClient(kc: KubeConfig, options: KubeLeaseClientOptions 
       try {
         return await counted("GET", 200, () => api.readNamespacedLease({ namespace, name }));
       } catch (err) {
-        if (statusCode(err) === 404) return undefined;
+        if (statusCodeOf(err) === 404) return undefined;
         throw err;
       }
     },

@@ -4,7 +4,7 @@
 //
 // Leader election does not go through it (as in client-go, where the Lease has a client
 // of its own), so a busy controller can never make the leader miss its renewal.
-import { systemClock, type Clock } from "../controller/queue.ts";
+import { systemClock, type Clock } from "../clock.ts";
 
 export interface RateLimiter {
   /**

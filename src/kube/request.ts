@@ -1,5 +1,5 @@
 // One JSON request to the API server, shared by the writes (kube/client.ts) and the
-// informers' list pages (controller/informer.ts): the kubeconfig's credentials on a
+// informers' list pages (kube/listwatch.ts): the kubeconfig's credentials on a
 // keep-alive connection, the operator's user agent, the client-side rate limit, a
 // timeout, every request counted, and the API server's Status turned into an error.
 import * as http from "node:http";

@@ -19,7 +19,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import type { QueueObserver } from "../controller/queue.ts";
-import { trafficOf } from "../plan/traffic.ts";
+import { trafficOf } from "../plan/tracks.ts";
 
 export const METRIC_PREFIX = "model_rollout_";
 

@@ -22,6 +22,16 @@ export function computeCanaryReplicas(
   };
 }
 
+/**
+ * Replicas of the stable version at canary `weight` percent of `total` while
+ * `candidateAvailable` of the candidate's replicas are available: it keeps its share
+ * (stableMin) and shrinks only as the candidate's available replicas take over.
+ */
+export function canaryStableReplicas(total: number, weight: number, candidateAvailable: number): number {
+  const { stableMin } = computeCanaryReplicas(total, weight);
+  return Math.min(total, Math.max(stableMin, total - candidateAvailable));
+}
+
 /** The weight in force at canary step `index`: the last setWeight at or before it (0 before any). */
 export function weightAtStep(md: ModelDeployment, index: number): number {
   const steps = md.spec.strategy?.canary?.steps ?? [];
@@ -56,13 +66,13 @@ export function computeStepPlan(md: ModelDeployment): StepPreview[] {
   const total = replicasOf(md);
   return steps.map((step, index) => {
     const weight = weightAtStep(md, index);
-    const { candidate, stableMin } = computeCanaryReplicas(total, weight);
+    const { candidate } = computeCanaryReplicas(total, weight);
     const preview: StepPreview = {
       index,
       kind: step.setWeight !== undefined ? "setWeight" : "pause",
       weight,
       candidateReplicas: candidate,
-      stableReplicas: Math.max(stableMin, total - candidate),
+      stableReplicas: canaryStableReplicas(total, weight, candidate),
     };
     if (step.setWeight === undefined) {
       const duration = step.pause?.duration;

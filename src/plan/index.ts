@@ -1,5 +1,5 @@
 // The pure planner: naming, validation, replica arithmetic, desired children, which checks
-// are due, and the rollout state machine.
+// are due, the rollout state machine and its traffic routers.
 export * from "./types.ts";
 export * from "./duration.ts";
 export * from "./naming.ts";
@@ -11,5 +11,6 @@ export * from "./children.ts";
 export * from "./conditions.ts";
 export * from "./checks.ts";
 export * from "./tracks.ts";
-export * from "./traffic.ts";
+export * from "./routers/router.ts";
+export { computeTraffic, deploymentOfPod, versionOfPod, serviceRouter } from "./routers/service.ts";
 export * from "./plan.ts";

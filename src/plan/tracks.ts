@@ -6,7 +6,7 @@
 // the two tracks of one version never select each other's pods.
 import type { V1Deployment } from "@kubernetes/client-node";
 import { ANNOTATION_REVISION, LABEL_MODEL, LABEL_REVISION, LABEL_VERSION } from "../api/constants.ts";
-import type { ModelDeployment } from "../api/types.ts";
+import type { ModelDeployment, TrafficWeight } from "../api/types.ts";
 import { childName, computeRevision, shortenName, versionSlug } from "./naming.ts";
 
 export interface Track {
@@ -134,4 +134,20 @@ export function specTrack(
   const observed = deps.get(name);
   if (observed && isLegacyDeployment(observed)) return observedTrack(md, observed);
   return { name, version, revision, selector: trackSelector(md, version, revision) };
+}
+
+/**
+ * The entry of `version` at `revision` in `traffic` (status.traffic; an entry or a revision
+ * that is undefined matches any revision of the version).
+ */
+export function trafficOf(
+  traffic: readonly TrafficWeight[] | undefined,
+  version: string,
+  revision: string | undefined,
+): TrafficWeight | undefined {
+  return traffic?.find(
+    (t) =>
+      t.version === version &&
+      (t.revision === undefined || revision === undefined || t.revision === revision),
+  );
 }

@@ -10,7 +10,7 @@ import { Ajv, type ErrorObject } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { LABEL_MODEL, LABEL_VERSION } from "../api/constants.ts";
 import { modelDeploymentSchema } from "../api/generated/schema.ts";
-import { validateSuccessCondition } from "../health/index.ts";
+import { validateSuccessCondition } from "../health/condition.ts";
 import { isDuration, parseDuration } from "./duration.ts";
 import { DEFAULT_SERVICE_PORT } from "./spec.ts";
 import { TEMPLATE_VARIABLES, fillTemplate, templateProblems } from "./template.ts";

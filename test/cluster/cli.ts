@@ -3,7 +3,10 @@
 //   down    stop it (or the one in the folder given as argument)
 // The folder is $MRO_CACHE_DIR/cluster (default .cache/cluster).
 import { join } from "node:path";
+import { installLoopbackGuard } from "../support/loopback-guard.ts";
 import { apiGet, readState, startCluster, stopCluster } from "./cluster.ts";
+
+installLoopbackGuard();
 
 const cacheDir = process.env.MRO_CACHE_DIR ?? join(import.meta.dirname, "..", "..", ".cache");
 export const clusterDir = join(cacheDir, "cluster");
@@ -26,11 +29,12 @@ if (cmd === "up") {
     const c = await startCluster({
       dir: clusterDir,
       binDir,
+      corednsBinDir: process.env.MRO_COREDNS_BIN,
       detached: true,
       log: (m) => console.log(`[cluster] ${m}`),
     });
     console.log(`
-Local control plane running (kube-apiserver ${c.server}, etcd, kube-controller-manager, kube-scheduler, kwok).
+Local control plane running (kube-apiserver ${c.server}, etcd, kube-controller-manager, kube-scheduler, kwok${c.dnsServer ? `, CoreDNS on ${c.dnsServer}` : ""}).
   export KUBECONFIG=${c.kubeconfig}
   kubectl get nodes
 Logs: ${join(clusterDir, "logs")}   Stop: npm run cluster:down`);

@@ -1,7 +1,13 @@
 // A real local Kubernetes control plane for tests and for people: etcd, kube-apiserver
 // (TLS, client-certificate authentication, RBAC, service-account signing keys, an audit
-// log of writes), kube-controller-manager, kube-scheduler and kwok (fake nodes whose pods
-// become Running and Ready, see kwok.yaml), all on 127.0.0.1 with free ports.
+// log of writes), kube-controller-manager, kube-scheduler, kwok (fake nodes whose pods
+// become Running and Ready, see kwok.yaml) and, when its folder is given, CoreDNS as the
+// cluster DNS (coredns.ts), all on 127.0.0.1 with free ports.
+//
+// Service ClusterIPs come from a loopback range (SERVICE_CIDR), so a test can serve a
+// Service for real: bind an HTTP server to its ClusterIP and port (every address of
+// 127.0.0.0/8 reaches the loopback interface). Pods keep kwok's 10.244.0.0/16 addresses
+// (EndpointSlices refuse loopback ones); nothing may ever connect to those.
 //
 // startCluster() starts everything and returns when pods can be scheduled and become
 // Ready. Processes are children of the caller unless `detached` is set (cluster:up), in
@@ -12,11 +18,18 @@ import { request } from "node:https";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { assertLoopbackUrl } from "../support/loopback-guard.ts";
+import { CLUSTER_DOMAIN, COREDNS_USER, corednsAnswers, corednsRbac, corefile } from "./coredns.ts";
 
 const run = promisify(execFile);
 const here = import.meta.dirname;
 
 export const KWOK_NEVER_READY_LABEL = "kwok.mlops.dev/never-ready";
+
+/** --service-cluster-ip-range: loopback, so that tests can bind a Service's ClusterIP. */
+export const SERVICE_CIDR = "127.96.0.0/16";
+/** The first address of SERVICE_CIDR: the ClusterIP of the API server's own Service, `kubernetes`. */
+export const KUBERNETES_SERVICE_IP = "127.96.0.1";
 
 export interface ClusterOptions {
   /** Working folder: certificates, etcd data, logs, kubeconfig, state.json. Emptied first. */
@@ -25,6 +38,11 @@ export interface ClusterOptions {
   binDir: string;
   /** Processes outlive this one (npm run cluster:up). */
   detached?: boolean;
+  /**
+   * Folder with coredns (`hack/build-tools.sh coredns`): start it as the cluster DNS on
+   * 127.0.0.1. Omitted: no cluster DNS.
+   */
+  corednsBinDir?: string;
   /** Number of fake nodes (default 2). */
   nodes?: number;
   log?: (message: string) => void;
@@ -41,6 +59,8 @@ export interface ClusterState {
   kubeconfig: string;
   server: string;
   auditLog: string;
+  /** 127.0.0.1:PORT of the cluster DNS (UDP and TCP), when it runs. */
+  dnsServer?: string;
   pids: Record<string, number>;
 }
 
@@ -114,12 +134,13 @@ async function writeCertificates(dir: string): Promise<void> {
   await sign(
     "apiserver",
     "/CN=kube-apiserver",
-    "subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n",
+    `subjectAltName=IP:127.0.0.1,IP:${KUBERNETES_SERVICE_IP},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.${CLUSTER_DOMAIN}\nextendedKeyUsage=serverAuth\n`,
   );
   const client = "extendedKeyUsage=clientAuth\n";
   await sign("admin", "/O=system:masters/CN=kubernetes-admin", client);
   await sign("controller-manager", "/CN=system:kube-controller-manager", client);
   await sign("scheduler", "/CN=system:kube-scheduler", client);
+  await sign("coredns", `/CN=${COREDNS_USER}`, client);
   await openssl(dir, "genrsa", "-out", "service-account.key", "2048");
 }
 
@@ -209,6 +230,9 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   for (const b of ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]) {
     if (!existsSync(bin(b))) throw new Error(`cluster: ${bin(b)} is missing; run hack/build-tools.sh`);
   }
+  const coredns = opts.corednsBinDir ? join(opts.corednsBinDir, "coredns") : undefined;
+  if (coredns && !existsSync(coredns))
+    throw new Error(`cluster: ${coredns} is missing; run hack/build-tools.sh coredns`);
 
   let stopped = false;
   const stop = async () => {
@@ -222,10 +246,10 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   };
   if (!opts.detached) process.once("exit", killSync);
 
-  const start = (name: string, args: string[]) => {
+  const start = (name: string, args: string[], binary = bin(name)) => {
     const logFile = join(dir, "logs", `${name}.log`);
     const fd = openSync(logFile, "a");
-    const child = spawn(bin(name), args, { stdio: ["ignore", fd, fd], detached: opts.detached ?? false });
+    const child = spawn(binary, args, { stdio: ["ignore", fd, fd], detached: opts.detached ?? false });
     closeSync(fd);
     if (opts.detached) child.unref();
     components.push({ name, child, logFile });
@@ -237,6 +261,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     kubeconfig: join(dir, "kubeconfig"),
     server,
     auditLog: join(dir, "audit.log"),
+    ...(dnsServer ? { dnsServer } : {}),
     pids: Object.fromEntries(components.map((c) => [c.name, c.child.pid ?? 0])),
   });
   const writeState = () => writeFileSync(join(dir, "state.json"), JSON.stringify(state(), null, 2));
@@ -260,6 +285,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   };
 
   let server = "";
+  let dnsServer = "";
+  let dnsStartedAt = 0;
   try {
     const t0 = Date.now();
     log("generating certificates");
@@ -268,6 +295,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
     server = `https://127.0.0.1:${apiPort}`;
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+    assertLoopbackUrl(server, "kube-apiserver");
+    assertLoopbackUrl(etcdUrl, "etcd");
     log(`starting etcd on ${etcdUrl}`);
     start("etcd", [
       "--name=default",
@@ -304,7 +333,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       `--service-account-issuer=https://kubernetes.default.svc.cluster.local`,
       `--service-account-key-file=${join(dir, "service-account.key")}`,
       `--service-account-signing-key-file=${join(dir, "service-account.key")}`,
-      "--service-cluster-ip-range=10.96.0.0/16",
+      `--service-cluster-ip-range=${SERVICE_CIDR}`,
       "--allow-privileged=true",
       `--audit-policy-file=${join(dir, "audit-policy.yaml")}`,
       `--audit-log-path=${join(dir, "audit.log")}`,
@@ -324,37 +353,11 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       kubeconfigFor(dir, server, "controller-manager"),
     );
     writeFileSync(join(dir, "scheduler.kubeconfig"), kubeconfigFor(dir, server, "scheduler"));
+    writeFileSync(join(dir, "coredns.kubeconfig"), kubeconfigFor(dir, server, "coredns"));
     writeState();
 
-    log("starting kube-controller-manager, kube-scheduler and kwok");
-    start("kube-controller-manager", [
-      `--kubeconfig=${join(dir, "controller-manager.kubeconfig")}`,
-      "--secure-port=0",
-      "--leader-elect=false",
-      "--use-service-account-credentials=true",
-      `--service-account-private-key-file=${join(dir, "service-account.key")}`,
-      `--root-ca-file=${join(dir, "ca.crt")}`,
-      "--controllers=*,-nodeipam,-csrsigning,-csrapproving,-csrcleaner,-bootstrapsigner,-tokencleaner",
-      "--v=0",
-    ]);
-    start("kube-scheduler", [
-      `--kubeconfig=${join(dir, "scheduler.kubeconfig")}`,
-      "--secure-port=0",
-      "--leader-elect=false",
-      "--v=0",
-    ]);
-    start("kwok", [
-      `--kubeconfig=${join(dir, "kubeconfig")}`,
-      `--config=${join(here, "kwok.yaml")}`,
-      "--manage-all-nodes=false",
-      "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-      "--node-ip=10.240.0.1",
-      "--cidr=10.244.0.1/16",
-      "--node-lease-duration-seconds=40",
-      "--server-address=127.0.0.1:0",
-      "--v=WARN",
-    ]);
-
+    // Nodes and CoreDNS first: CoreDNS takes a few seconds to sync and serve, which then
+    // overlaps with the controllers and kwok starting.
     const nodes = opts.nodes ?? 2;
     const nodeDocs = Array.from({ length: nodes }, (_, i) =>
       JSON.stringify({
@@ -376,11 +379,59 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
         },
       }),
     );
+    // The nodes, and CoreDNS's rights, in one kubectl call.
+    const rbac = coredns ? corednsRbac() : [];
     writeFileSync(
       join(dir, "nodes.json"),
-      JSON.stringify({ apiVersion: "v1", kind: "List", items: nodeDocs.map((d) => JSON.parse(d)) }),
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "List",
+        items: [...nodeDocs.map((d) => JSON.parse(d)), ...rbac],
+      }),
     );
     await kubectl(opts.binDir, dir, ["apply", "-f", join(dir, "nodes.json")]);
+
+    if (coredns) {
+      // CoreDNS binds UDP and TCP; freePort() checked TCP only, so a rare UDP clash
+      // shows as CoreDNS exiting with its log.
+      const dnsPort = await freePort();
+      dnsServer = `127.0.0.1:${dnsPort}`;
+      writeFileSync(join(dir, "Corefile"), corefile(dnsPort, join(dir, "coredns.kubeconfig")));
+      log(`starting CoreDNS on ${dnsServer}`);
+      dnsStartedAt = Date.now();
+      start("coredns", ["-conf", join(dir, "Corefile")], coredns);
+    }
+
+    log("starting kube-controller-manager, kube-scheduler and kwok");
+    start("kube-controller-manager", [
+      `--kubeconfig=${join(dir, "controller-manager.kubeconfig")}`,
+      "--secure-port=0",
+      "--leader-elect=false",
+      "--use-service-account-credentials=true",
+      `--service-account-private-key-file=${join(dir, "service-account.key")}`,
+      `--root-ca-file=${join(dir, "ca.crt")}`,
+      "--controllers=*,-nodeipam,-csrsigning,-csrapproving,-csrcleaner,-bootstrapsigner,-tokencleaner",
+      "--v=0",
+    ]);
+    start("kube-scheduler", [
+      `--kubeconfig=${join(dir, "scheduler.kubeconfig")}`,
+      "--secure-port=0",
+      "--leader-elect=false",
+      "--v=0",
+    ]);
+    // Pods get kwok's addresses: configuration only, which no test, tool or operator
+    // ever connects to (the loopback guard refuses them).
+    start("kwok", [
+      `--kubeconfig=${join(dir, "kubeconfig")}`,
+      `--config=${join(here, "kwok.yaml")}`,
+      "--manage-all-nodes=false",
+      "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+      "--node-ip=10.240.0.1",
+      "--cidr=10.244.0.1/16",
+      "--node-lease-duration-seconds=40",
+      "--server-address=127.0.0.1:0",
+      "--v=WARN",
+    ]);
 
     await waitFor(`${nodes} Ready nodes`, async () => {
       const res = await apiGet(dir, server, "/api/v1/nodes");
@@ -395,6 +446,12 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     await waitFor("the default ServiceAccount (kube-controller-manager)", async () => {
       return (await apiGet(dir, server, "/api/v1/namespaces/default/serviceaccounts/default")).status === 200;
     });
+    if (dnsServer) {
+      await waitFor(`CoreDNS on ${dnsServer} to answer kubernetes.default.svc`, () =>
+        corednsAnswers(dnsServer, KUBERNETES_SERVICE_IP),
+      );
+      log(`CoreDNS answered ${((Date.now() - dnsStartedAt) / 1000).toFixed(1)}s after its start`);
+    }
     log(`control plane ready in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     writeState();
     return { ...state(), stop };

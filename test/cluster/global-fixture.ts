@@ -1,5 +1,6 @@
 // Mocha global fixture of the tests against the real control plane: one control plane per
-// test run, the CRD installed, KUBECONFIG pointing at it. Everything is stopped when the
+// test run with its cluster DNS, the CRD installed, KUBECONFIG pointing at it and
+// MRO_TEST_DNS_SERVER at the DNS (test/support/operator.ts gives it to the operators). Everything is stopped when the
 // run ends, fails or is interrupted (Ctrl-C, SIGTERM); a run that was killed outright
 // leaves a state.json whose processes the next run kills first.
 //   MRO_KEEP_CLUSTER=1   leave the control plane running and print its kubeconfig
@@ -11,6 +12,15 @@ import { startCluster, type Cluster } from "./cluster.ts";
 const run = promisify(execFile);
 const root = join(import.meta.dirname, "..", "..");
 let cluster: Cluster | undefined;
+
+/**
+ * The test control plane's folder: MRO_TEST_CLUSTER_DIR, or .cache/test-cluster of this
+ * checkout. Never under MRO_CACHE_DIR, which several checkouts share for the built tools: a
+ * run starting there would kill another checkout's running control plane as stale.
+ */
+export function testClusterDir(): string {
+  return process.env.MRO_TEST_CLUSTER_DIR ?? join(root, ".cache", "test-cluster");
+}
 
 async function teardown(): Promise<void> {
   const c = cluster;
@@ -28,12 +38,13 @@ async function teardown(): Promise<void> {
 export async function mochaGlobalSetup(): Promise<void> {
   const binDir = process.env.MRO_TOOLS_BIN;
   if (!binDir) throw new Error("MRO_TOOLS_BIN is not set: run the tests with `npm test`");
-  const cacheDir = process.env.MRO_CACHE_DIR ?? join(root, ".cache");
+  const corednsBinDir = process.env.MRO_COREDNS_BIN;
+  if (!corednsBinDir) throw new Error("MRO_COREDNS_BIN is not set: run the tests with `npm test`");
   const t0 = Date.now();
   cluster = await startCluster({
-    // MRO_TEST_CLUSTER_DIR lets two test runs on one machine keep apart.
-    dir: process.env.MRO_TEST_CLUSTER_DIR ?? join(cacheDir, "test-cluster"),
+    dir: testClusterDir(),
     binDir,
+    corednsBinDir,
     detached: process.env.MRO_KEEP_CLUSTER === "1",
     log: (m) => console.log(`  [cluster] ${m}`),
   });
@@ -44,6 +55,7 @@ export async function mochaGlobalSetup(): Promise<void> {
   }
   process.env.KUBECONFIG = cluster.kubeconfig;
   process.env.MRO_AUDIT_LOG = cluster.auditLog;
+  if (cluster.dnsServer) process.env.MRO_TEST_DNS_SERVER = cluster.dnsServer;
   await run(join(binDir, "kubectl"), ["apply", "--server-side", "-f", join(root, "crds")]);
   await run(join(binDir, "kubectl"), [
     "wait",

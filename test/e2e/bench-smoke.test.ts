@@ -2,12 +2,10 @@
 // own control plane (with the operator's reads audited), runs every measurement with 20
 // ModelDeployments and short windows, and must produce every figure, with no write at rest.
 import { expect } from "chai";
-import { join } from "node:path";
 import { runBench, type BenchResult } from "../../bench/harness.ts";
 import { markdownReport } from "../../bench/report.ts";
+import { testClusterDir } from "../cluster/global-fixture.ts";
 import { toolsBin } from "../support/kube.ts";
-
-const ROOT = join(import.meta.dirname, "..", "..");
 
 /** Paths of every number in `value` that is not finite, and of every null (NaN in JSON). */
 function notFinite(value: unknown, path = "result"): string[] {
@@ -24,7 +22,7 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
   let result: BenchResult;
 
   before(async () => {
-    const testDir = process.env.MRO_TEST_CLUSTER_DIR ?? join(ROOT, ".cache", "test-cluster");
+    const testDir = testClusterDir();
     result = await runBench({
       sizes: [20],
       restSeconds: 10,

@@ -1,5 +1,5 @@
 // A Clock for unit tests that only moves when advance() is called.
-import type { Clock, TimerHandle } from "../../src/controller/queue.ts";
+import type { Clock, TimerHandle } from "../../src/clock.ts";
 
 export const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 

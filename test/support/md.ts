@@ -1,5 +1,7 @@
 // Building and reading ModelDeployments in tests, through the real kubectl.
 import { readFileSync } from "node:fs";
+import { ModelDeployment } from "../../src/api/model.ts";
+import type { ModelDeploymentSpec } from "../../src/api/types.ts";
 import { kubectl, kubectlJson, waitFor } from "./kube.ts";
 
 export interface Condition {
@@ -50,10 +52,9 @@ export interface MdOptions {
   extra?: Record<string, unknown>;
 }
 
+/** A ModelDeployment manifest, built with the API's model class (apiVersion and kind from the CRD). */
 export function modelDeployment(name: string, o: MdOptions): Record<string, unknown> {
-  return {
-    apiVersion: "mlops.dev/v1alpha1",
-    kind: "ModelDeployment",
+  return new ModelDeployment({
     metadata: { name },
     spec: {
       model: { version: o.version, uri: `s3://models/${name}/${o.version}`, format: "sklearn" },
@@ -75,8 +76,8 @@ export function modelDeployment(name: string, o: MdOptions): Record<string, unkn
       ...(o.healthChecks ? { healthChecks: o.healthChecks } : {}),
       ...(o.progressDeadlineSeconds ? { progressDeadlineSeconds: o.progressDeadlineSeconds } : {}),
       ...o.extra,
-    },
-  };
+    } as ModelDeploymentSpec,
+  }).toJSON() as Record<string, unknown>;
 }
 
 export async function applyMd(ns: string, obj: Record<string, unknown>): Promise<void> {

@@ -12,6 +12,7 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { assertLoopbackHostPort } from "./loopback-guard.ts";
 
 export interface PrometheusOptions {
   /** host:port scrape targets (job "exporter", path /metrics). */
@@ -55,6 +56,8 @@ export function findPrometheus(): string | undefined {
 }
 
 export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusServer> {
+  // Prometheus dials its targets itself, outside the guard of this process: check them here.
+  for (const target of options.targets) assertLoopbackHostPort(target, "a Prometheus scrape target");
   const binary = findPrometheus();
   if (!binary) {
     throw new Error(

@@ -2,7 +2,8 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConfigError, parseBindAddress, parseConfig, parseDuration, usage } from "../../src/config.ts";
+import { ConfigError, parseBindAddress, parseConfig, usage } from "../../src/config.ts";
+import { parseDuration } from "../../src/plan/duration.ts";
 
 /** The ConfigError message parseConfig throws for these flags and env. */
 function errorOf(argv: string[], env: Record<string, string> = {}): string {
@@ -37,7 +38,38 @@ describe("config", () => {
       kubeconfig: undefined,
       kubeApiQps: 50,
       kubeApiBurst: 100,
+      checkDnsServer: undefined,
+      checkAllowedCidrs: undefined,
     });
+  });
+
+  it("takes the checks' DNS server and allowed networks from flags or MRO_ variables", () => {
+    expect(
+      parseConfig(["--check-dns-server=127.0.0.1:5353", "--check-allowed-cidrs=127.0.0.0/8"]),
+    ).to.deep.include({
+      checkDnsServer: "127.0.0.1:5353",
+      checkAllowedCidrs: ["127.0.0.0/8"],
+    });
+    expect(
+      parseConfig([], {
+        MRO_CHECK_DNS_SERVER: "fd00::10",
+        MRO_CHECK_ALLOWED_CIDRS: "127.0.0.0/8, fd00::/8,127.0.0.1",
+      }),
+    ).to.deep.include({
+      checkDnsServer: "[fd00::10]:53",
+      checkAllowedCidrs: ["127.0.0.0/8", "fd00::/8", "127.0.0.1"],
+    });
+    expect(parseConfig(["--check-dns-server=[::1]:1053"]).checkDnsServer).to.equal("[::1]:1053");
+    expect(usage()).to.contain("--check-dns-server").and.to.contain("--check-allowed-cidrs");
+    expect(errorOf(["--check-dns-server=dns.example:53"])).to.equal(
+      '--check-dns-server: "dns.example:53" is not an IP address with an optional port, like 127.0.0.1:5353 or [fd00::10]:53',
+    );
+    expect(errorOf(["--check-dns-server=127.0.0.1:0"])).to.match(/--check-dns-server: "127.0.0.1:0"/);
+    expect(errorOf(["--check-allowed-cidrs=127.0.0.0/33"])).to.equal(
+      '--check-allowed-cidrs: "127.0.0.0/33" is not a CIDR like 127.0.0.0/8 or fd00::/8',
+    );
+    expect(errorOf(["--check-allowed-cidrs=loopback"])).to.match(/"loopback" is not a CIDR/);
+    expect(errorOf(["--check-allowed-cidrs=,"])).to.equal("--check-allowed-cidrs: no network given");
   });
 
   it("takes the API client's QPS and burst from flags or MRO_ variables, flags winning", () => {
@@ -243,10 +275,10 @@ describe("config", () => {
     expect(parseDuration("90s")).to.equal(90_000);
     expect(parseDuration("2.5m")).to.equal(150_000);
     expect(parseDuration("1h30m15s")).to.equal(5_415_000);
-    expect(parseDuration("")).to.equal(undefined);
-    expect(parseDuration("10")).to.equal(undefined);
-    expect(parseDuration("-5s")).to.equal(undefined);
-    expect(parseDuration("5 m")).to.equal(undefined);
+    expect(() => parseDuration("")).to.throw(/is not a duration/);
+    expect(() => parseDuration("10")).to.throw(/is not a duration/);
+    expect(() => parseDuration("-5s")).to.throw(/is not a duration/);
+    expect(() => parseDuration("5 m")).to.throw(/is not a duration/);
   });
 
   it("parses bind addresses", () => {

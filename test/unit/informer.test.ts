@@ -3,15 +3,15 @@ import { ManualClock } from "../support/manual-clock.ts";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import { Informer } from "../../src/controller/informer.ts";
 import {
   collectionPath,
   GoneError,
-  Informer,
   kubeListWatch,
   type ListResult,
   type ListWatchSource,
   type WatchEvent,
-} from "../../src/controller/informer.ts";
+} from "../../src/kube/listwatch.ts";
 
 /** The error `promise` rejects with; fails when it resolves. */
 async function rejection(promise: Promise<unknown>): Promise<Error> {

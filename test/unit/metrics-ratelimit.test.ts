@@ -5,7 +5,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ModelDeployment } from "../../src/api/types.ts";
-import { getJson } from "../../src/controller/informer.ts";
+import { getJson } from "../../src/kube/listwatch.ts";
 import { kubeClient } from "../../src/kube/client.ts";
 import { rateLimiter, TokenBucket, unlimited } from "../../src/kube/ratelimit.ts";
 

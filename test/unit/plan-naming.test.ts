@@ -5,6 +5,7 @@ import {
   clientsServiceName,
   computeRevision,
   formatDuration,
+  isDuration,
   parseDuration,
   previewServiceName,
   versionSlug,
@@ -80,6 +81,12 @@ describe("plan: durations", () => {
     it(`rejects ${JSON.stringify(bad)}`, () =>
       expect(() => parseDuration(bad)).to.throw(/is not a duration/));
   }
+
+  it("\"0\" is 0 ms, as in Go (the operator's --resync-period=0); the CRD's pattern still wants a unit", () => {
+    expect(parseDuration("0")).to.equal(0);
+    expect(isDuration("0")).to.equal(false);
+    expect(() => parseDuration("00")).to.throw(/is not a duration/);
+  });
 
   it("formats durations for people", () => {
     expect(formatDuration(90_000)).to.equal("1m30s");

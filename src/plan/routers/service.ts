@@ -1,10 +1,20 @@
-// The weights the clients' Service really sees: its ready endpoints per track (a version at
-// a revision), from its EndpointSlices, mapped to Deployments by pod name.
-import type { V1Deployment } from "@kubernetes/client-node";
-import { LABEL_VERSION } from "../api/constants.ts";
-import type { TrafficWeight } from "../api/types.ts";
-import type { Observed } from "./types.ts";
-import { findTrackDeployment, revisionOf } from "./tracks.ts";
+// The Service router: today's way of reaching clients, with nothing but the clients' Service.
+// Canary: it selects every version's pods, so traffic splits by ready replicas and a weight is
+// a replica count (20% of 10 replicas = 2 new + 8 old). Blue/green: it selects one track's
+// pods, and the switch is one write of its selector; the candidate is reachable before it
+// through the preview Service. What clients get is read from the ready endpoints of the
+// clients' Service's EndpointSlices, mapped to Deployments by pod name.
+import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
+import { LABEL_REVISION, LABEL_VERSION } from "../../api/constants.ts";
+import type { TrafficWeight } from "../../api/types.ts";
+import { canaryStableReplicas, computeCanaryReplicas } from "../canary.ts";
+import { computeClientsService, computePreviewService } from "../children.ts";
+import { clientsServiceName, previewServiceName } from "../naming.ts";
+import type { ChildRef, Observed } from "../types.ts";
+import { findTrackDeployment, observedTrack, revisionOf } from "../tracks.ts";
+import type { RouterView, TrafficIntent, TrafficRef, TrafficRouter } from "./router.ts";
+
+export type { TrafficRef } from "./router.ts";
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -34,28 +44,6 @@ export function deploymentOfPod(
 /** The version whose Deployment made pod `podName`. */
 export function versionOfPod(deployments: readonly V1Deployment[], podName: string): string | undefined {
   return deploymentOfPod(deployments, podName)?.metadata?.labels?.[LABEL_VERSION];
-}
-
-/**
- * The entry of `version` at `revision` in `traffic` (an entry or a revision that is
- * undefined matches any revision of the version).
- */
-export function trafficOf(
-  traffic: readonly TrafficWeight[] | undefined,
-  version: string,
-  revision: string | undefined,
-): TrafficWeight | undefined {
-  return traffic?.find(
-    (t) =>
-      t.version === version &&
-      (t.revision === undefined || revision === undefined || t.revision === revision),
-  );
-}
-
-/** A version at a revision (revision undefined: whichever Deployment has the version). */
-export interface TrafficRef {
-  version: string;
-  revision?: string | undefined;
 }
 
 interface Row {
@@ -130,3 +118,63 @@ export function computeTraffic(
     return entry;
   });
 }
+
+/** The clients' Service, and the preview Service while the intent has a preview. */
+function desiredServices(
+  view: RouterView,
+  intent: TrafficIntent,
+): { apply: KubernetesObject[]; delete: ChildRef[] } {
+  const md = view.md;
+  // Blue/green sends all client traffic to one target; a canary's Service selects every
+  // version and its split is in the replica counts, so its targets' selectors are not used.
+  let sole: TrafficIntent["weights"][number] | undefined;
+  for (const w of intent.weights) if (sole === undefined || w.weight > sole.weight) sole = w;
+  const apply: KubernetesObject[] = [computeClientsService(md, sole?.target.selector)];
+  const del: ChildRef[] = [];
+  if (intent.preview) apply.push(computePreviewService(md, intent.preview.selector));
+  else if (view.services.has(previewServiceName(md)))
+    del.push({ kind: "Service", name: previewServiceName(md) });
+  return { apply, delete: del };
+}
+
+/**
+ * The track whose pods the clients' Service selects alone (blue/green): the one whose
+ * selector it equals, else (a selector written before revisions) one of its version.
+ */
+function clientsSelectedTrack(view: RouterView): string | undefined {
+  const sel = view.services.get(clientsServiceName(view.md))?.spec?.selector;
+  if (!sel || sel[LABEL_VERSION] === undefined) return undefined;
+  let loose: string | undefined;
+  for (const name of new Set([view.spec.name, ...view.deployments.keys()])) {
+    const observed = view.deployments.get(name);
+    const t = name === view.spec.name ? view.spec : observed ? observedTrack(view.md, observed) : undefined;
+    if (!t) continue;
+    if (sameLabels(sel, t.selector)) return name;
+    if (
+      loose === undefined &&
+      sel[LABEL_VERSION] === t.version &&
+      (sel[LABEL_REVISION] === undefined || sel[LABEL_REVISION] === t.revision)
+    )
+      loose = name;
+  }
+  return loose;
+}
+
+function sameLabels(a: Record<string, string>, b: Record<string, string>): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+export const serviceRouter: TrafficRouter = {
+  kind: "Service",
+  canaryReplicas(replicas, weight, candidateAvailable) {
+    const { candidate } = computeCanaryReplicas(replicas, weight);
+    return {
+      candidate,
+      stable: canaryStableReplicas(replicas, weight, Math.min(candidateAvailable, candidate)),
+    };
+  },
+  desiredObjects: desiredServices,
+  observeWeights: (view, stable, candidate) => computeTraffic(view.input.observed, stable, candidate),
+  observeSoleTrack: clientsSelectedTrack,
+};

@@ -1,0 +1,107 @@
+// Where health-check requests connect. By default exactly where fetch would: names through
+// the system resolver (in a pod: the cluster DNS, with its search list) and any address.
+// Two operator settings change that, for the HTTP and the Prometheus checks alike:
+//
+// - a DNS server (--check-dns-server): names in check URLs are resolved through it, for an
+//   operator that runs outside the cluster, where NAME-V.NAMESPACE.svc means nothing to
+//   the system resolver. Each lookup is bounded (DNS_TIMEOUT_MS per try, DNS_TRIES tries)
+//   besides the check's own timeout.
+// - allowed networks (--check-allowed-cidrs): a check connects only to addresses in them.
+//   The address is checked when the connection is made, after resolution, so a name
+//   cannot lead anywhere else; a refused address is an error of that measurement.
+//
+// Both act in the connector of an undici Agent: undici is the library behind Node's
+// fetch, and its npm package exposes the connector, which Node's global fetch does not.
+import { lookup as systemLookup, Resolver } from "node:dns/promises";
+import { BlockList, isIP } from "node:net";
+import { parseCidr } from "./addresses.ts";
+import { Agent, buildConnector, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from "undici";
+
+/** How a check sends one request: fetch's shape. */
+export type CheckFetch = (url: string, init: RequestInit) => Promise<Response>;
+
+export interface CheckDialOptions {
+  /** "ADDRESS:PORT" or "ADDRESS" (port 53) of the DNS server for names in check URLs. */
+  dnsServer?: string;
+  /** CIDRs ("127.0.0.0/8", "10.0.0.0/8", "fd00::/8") a check may connect to; undefined = any. */
+  allowedCidrs?: readonly string[];
+}
+
+export const DNS_TIMEOUT_MS = 1000;
+export const DNS_TRIES = 2;
+
+/** The fetch of the checks: the global fetch unless a DNS server or allowed networks are set. */
+export function checkFetch(options: CheckDialOptions = {}): CheckFetch {
+  const { dnsServer, allowedCidrs } = options;
+  if (dnsServer === undefined && allowedCidrs === undefined) return fetch;
+  const resolve = dnsServer === undefined ? resolveWithSystem : resolverAt(dnsServer);
+  const allowed = allowedCidrs === undefined ? undefined : networks(allowedCidrs);
+  const base = buildConnector({});
+  const connect: buildConnector.connector = (opts, callback) => {
+    pickAddress(opts.hostname, resolve, allowed, allowedCidrs ?? []).then(
+      // The original name stays in opts.host: the Host header and TLS's server name use it.
+      (address) => base({ ...opts, hostname: address }, callback),
+      (err: Error) => callback(err, null),
+    );
+  };
+  const dispatcher = new Agent({ connect });
+  return (url, init) =>
+    undiciFetch(url, { ...(init as UndiciRequestInit), dispatcher }) as unknown as Promise<Response>;
+}
+
+/** A CIDR list as a BlockList (which matches IPv4-mapped IPv6 too); throws on a bad entry. */
+export function networks(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const parsed = parseCidr(cidr);
+    if (!parsed) throw new Error(`"${cidr}" is not a CIDR like 127.0.0.0/8 or fd00::/8`);
+    list.addSubnet(parsed.address, parsed.prefix, parsed.family);
+  }
+  return list;
+}
+
+type Resolve = (hostname: string) => Promise<string[]>;
+
+async function resolveWithSystem(hostname: string): Promise<string[]> {
+  return (await systemLookup(hostname, { all: true })).map((a) => a.address);
+}
+
+function resolverAt(server: string): Resolve {
+  const resolver = new Resolver({ timeout: DNS_TIMEOUT_MS, tries: DNS_TRIES });
+  resolver.setServers([server]);
+  return async (hostname) => {
+    const answers = await Promise.allSettled([resolver.resolve4(hostname), resolver.resolve6(hostname)]);
+    const addresses = answers.flatMap((a) => (a.status === "fulfilled" ? a.value : []));
+    if (addresses.length > 0) return addresses;
+    const reason = answers
+      .map((a) => (a.status === "rejected" ? (a.reason as { code?: string }).code : ""))
+      .find(Boolean);
+    throw Object.assign(
+      new Error(`${hostname} has no address at the DNS server ${server} (${reason ?? "no answer"})`),
+      {
+        code: reason === "ETIMEOUT" || reason === "ECONNREFUSED" ? "EAI_AGAIN" : "ENOTFOUND",
+      },
+    );
+  };
+}
+
+/** The first address of hostname that the allowed networks take; an error naming what was refused. */
+async function pickAddress(
+  hostname: string,
+  resolve: Resolve,
+  allowed: BlockList | undefined,
+  allowedCidrs: readonly string[],
+): Promise<string> {
+  const addresses = isIP(hostname) ? [hostname] : await resolve(hostname);
+  const ok = allowed
+    ? addresses.find((a) => allowed.check(a, isIP(a) === 6 ? "ipv6" : "ipv4"))
+    : addresses[0];
+  if (ok !== undefined) return ok;
+  const which = isIP(hostname) ? hostname : `${addresses.join(", ")} (the address of ${hostname})`;
+  throw Object.assign(
+    new Error(
+      `destination ${which} is outside the allowed networks (--check-allowed-cidrs=${allowedCidrs.join(",")})`,
+    ),
+    { code: "EDESTINATIONREFUSED" },
+  );
+}

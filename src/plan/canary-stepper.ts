@@ -1,0 +1,123 @@
+// The canary strategy: it walks spec.strategy.canary.steps. A setWeight step completes when
+// its replica counts are Available and every check passed since; a pause when its duration
+// has passed (or on promote); after the last step the candidate is promoted at full size.
+import type { RolloutState } from "../api/types.ts";
+import { Reasons } from "../api/reasons.ts";
+import { weightAtStep } from "./canary.ts";
+import { anyCheckFailing, checksPassedSince } from "./check-results.ts";
+import { timeMs } from "./checks.ts";
+import { isHeld, recordEvent, type PlanContext, type StatusDraft } from "./context.ts";
+import { parseDuration } from "./duration.ts";
+import { beginStep, promote, rollBack } from "./lifecycle.ts";
+import { isAvailableAt, specLabel, stableDeployment, stableLabel } from "./lookups.ts";
+import * as text from "./messages.ts";
+import {
+  candidateAvailable,
+  progressDeadlineMessage,
+  progressDeadlinePassed,
+  trackStepReadiness,
+} from "./readiness.ts";
+
+/** Replicas of the candidate and the stable version at canary step `index` (steps.length = the final stage). */
+export function canaryReplicasAtStep(ctx: PlanContext, index: number): { candidate: number; stable: number } {
+  const weight = weightAtStep(ctx.md, index);
+  return ctx.router.canaryReplicas(ctx.replicas, weight, candidateAvailable(ctx, ctx.replicas));
+}
+
+/**
+ * Carries the canary as far as the world allows in this plan: it may complete several steps
+ * at once (a setWeight 0 step, a promote-full, steps whose replicas are already there), and
+ * stops at the first that has to wait, at a rollback or at the promotion.
+ */
+export function stepCanary(ctx: PlanContext, draft: StatusDraft): void {
+  const status = draft.status;
+  const rollout = status.rollout;
+  if (!rollout) return;
+  const n = ctx.steps.length;
+  let i = Math.min(Math.max(status.currentStep ?? 0, 0), n);
+  status.currentStep = i;
+  // Each pass completes at most one step, so all n steps and the promotion take n + 1 passes.
+  for (let pass = 0; pass <= n + 1; pass++) {
+    const pauseStep = i < n && ctx.steps[i]?.setWeight === undefined;
+    const sizes = canaryReplicasAtStep(ctx, i);
+    const candidateReady = isAvailableAt(ctx.specDeployment, sizes.candidate, ctx.revision);
+    const stable = stableDeployment(ctx, status);
+    const ready = candidateReady && (!stable || isAvailableAt(stable, sizes.stable));
+    trackStepReadiness(ctx, draft, rollout, ready, pauseStep);
+    if (progressDeadlinePassed(ctx, status, rollout, ready, pauseStep)) {
+      const message = progressDeadlineMessage(ctx, status, sizes.candidate, text.canaryStepWhere(i, n));
+      rollBack(ctx, draft, Reasons.ProgressDeadlineExceeded, message, "RolledBack");
+      return;
+    }
+    if (isHeld(ctx, status)) return;
+    const complete = pauseStep
+      ? pauseComplete(ctx, draft, rollout, i)
+      : ready && weightStepComplete(ctx, draft, rollout, i);
+    if (!complete) return;
+    if (i === n) {
+      promote(ctx, draft, text.canaryPromotion(specLabel(ctx, status), ctx.replicas));
+      return;
+    }
+    i++;
+    beginStep(ctx, draft, rollout, i);
+    if (rollout.promote === "Step") delete rollout.promote;
+    announceStep(ctx, draft, i);
+  }
+}
+
+/** A pause ends on promote, or when its duration has passed and no check is failing. */
+function pauseComplete(ctx: PlanContext, draft: StatusDraft, rollout: RolloutState, index: number): boolean {
+  const duration = ctx.steps[index]?.pause?.duration;
+  return (
+    rollout.promote !== undefined ||
+    (duration !== undefined &&
+      ctx.nowMs >= timeMs(rollout.stepStartedAt ?? rollout.startedAt) + parseDuration(duration) &&
+      !anyCheckFailing(ctx, draft.status))
+  );
+}
+
+/** A setWeight step (or the final stage) whose replicas are ready completes on promote or once its checks passed. */
+function weightStepComplete(
+  ctx: PlanContext,
+  draft: StatusDraft,
+  rollout: RolloutState,
+  index: number,
+): boolean {
+  return (
+    rollout.promote !== undefined ||
+    // setWeight 0 has no pod to measure (spec.replicas 0 is not such a step: it waits).
+    (index < ctx.steps.length && weightAtStep(ctx.md, index) === 0 && !anyCheckFailing(ctx, draft.status)) ||
+    checksPassedSince(ctx, draft.status, rollout.stepReadyAt)
+  );
+}
+
+function announceStep(ctx: PlanContext, draft: StatusDraft, index: number): void {
+  const n = ctx.steps.length;
+  const status = draft.status;
+  if (index >= n) {
+    recordEvent(
+      draft,
+      "Normal",
+      Reasons.StepCompleted,
+      text.allStepsCompleted(n, specLabel(ctx, status), ctx.replicas),
+    );
+    return;
+  }
+  const step = ctx.steps[index];
+  if (step?.setWeight !== undefined) {
+    // The counts once the candidate's replicas are available.
+    const full = ctx.router.canaryReplicas(ctx.replicas, step.setWeight, ctx.replicas);
+    const message = text.weightStep(
+      index,
+      n,
+      step.setWeight,
+      specLabel(ctx, status),
+      full.candidate,
+      stableLabel(ctx, status),
+      full.stable,
+    );
+    recordEvent(draft, "Normal", Reasons.WeightChanged, message);
+  } else {
+    recordEvent(draft, "Normal", Reasons.PauseStarted, text.pauseStep(index, n, step?.pause?.duration));
+  }
+}
