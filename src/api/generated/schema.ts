@@ -478,6 +478,9 @@ export const modelDeploymentSchema = {
     },
     "status": {
       "type": "object",
+      "default": {
+        "observedGeneration": 0
+      },
       "properties": {
         "observedGeneration": {
           "type": "integer",
