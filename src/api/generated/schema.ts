@@ -499,7 +499,7 @@ export const modelDeploymentSchema = {
         "replicas": {
           "type": "integer",
           "format": "int32",
-          "description": "Ready replicas of the stable version (scale subresource)."
+          "description": "Ready pods behind the clients' Service, of every version that gets client traffic (scale subresource)."
         },
         "selector": {
           "type": "string",

@@ -199,7 +199,7 @@ export interface ModelDeploymentStatus {
    */
   strategy?: string;
   /**
-   * Ready replicas of the stable version (scale subresource).
+   * Ready pods behind the clients' Service, of every version that gets client traffic (scale subresource).
    */
   replicas?: number;
   /**
