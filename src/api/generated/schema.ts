@@ -238,7 +238,7 @@ export const modelDeploymentSchema = {
                   "type": "integer",
                   "format": "int32",
                   "minimum": 1,
-                  "description": "Replicas of the new version before promotion; defaults to spec.replicas."
+                  "description": "Replicas of the new version before promotion; defaults to spec.replicas, and is never more than spec.replicas."
                 },
                 "scaleDownDelaySeconds": {
                   "type": "integer",

@@ -105,7 +105,7 @@ export interface BlueGreenStrategy {
    */
   autoPromotionSeconds?: number;
   /**
-   * Replicas of the new version before promotion; defaults to spec.replicas.
+   * Replicas of the new version before promotion; defaults to spec.replicas, and is never more than spec.replicas.
    */
   previewReplicas?: number;
   /**
