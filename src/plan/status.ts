@@ -74,7 +74,6 @@ export function finishStatus(ctx: PlanContext, draft: StatusDraft, mode: Rollout
   const stable = status.stableVersion;
   const servingName = stable === undefined ? ctx.spec.name : stableTrackName(ctx, status);
   const servingDep = servingName !== undefined ? ctx.deployments.get(servingName) : undefined;
-  status.replicas = servingDep?.status?.readyReplicas ?? 0;
   const stableRef =
     stable !== undefined
       ? { version: stable, revision: status.stableRevision }
@@ -82,6 +81,11 @@ export function finishStatus(ctx: PlanContext, draft: StatusDraft, mode: Rollout
         ? { version: ctx.specVersion, revision: ctx.revision }
         : undefined;
   observeTraffic(ctx.router, ctx, status, stableRef);
+  // The scale subresource's status.replicas: the ready pods that share the clients' traffic
+  // (both versions of a canary, the stable one alone behind a blue/green preview). An HPA on
+  // an External or per-pod Object metric divides the load by it; counting the stable version
+  // alone would make it shrink a canary whose load it already spread over both.
+  status.replicas = (status.traffic ?? []).reduce((sum, t) => sum + (t.readyEndpoints ?? 0), 0);
   if (rollout) {
     status.candidateVersion = rollout.version;
     status.candidateRevision = rollout.revision;
