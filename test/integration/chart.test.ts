@@ -440,7 +440,9 @@ describe("Helm chart installed on a real control plane", function () {
   let kubectlBinary: string;
   const SERVICE_ACCOUNT = `system:serviceaccount:${RELEASE_NAMESPACE}:${RELEASE}`;
   const operators: OperatorProcess[] = [];
-  const savedEnv = { KUBECONFIG: process.env.KUBECONFIG, MRO_TOOLS_BIN: process.env.MRO_TOOLS_BIN };
+  // Taken in before(), not here: a describe body runs when mocha loads the file, before the
+  // global fixture has set KUBECONFIG, and restoring that would unset it for later files.
+  let savedEnv: Record<string, string | undefined> = {};
 
   const kubectl = (args: string[], input?: string) => run(kubectlBinary, args, input);
 
@@ -759,6 +761,7 @@ describe("Helm chart installed on a real control plane", function () {
   }
 
   before(async () => {
+    savedEnv = { KUBECONFIG: process.env.KUBECONFIG, MRO_TOOLS_BIN: process.env.MRO_TOOLS_BIN };
     const bin = toolsBin();
     kubectlBinary = join(bin, "kubectl");
     work = mkdtempSync(join(tmpdir(), "mro-chart-"));
