@@ -5,7 +5,7 @@
 // applyToHTTPSOptions() still fill in headers and tokens.
 import { createHash } from "node:crypto";
 import * as https from "node:https";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConnection } from "./kubeconfig.ts";
 
 const agents = new Map<string, https.Agent>();
 
@@ -33,7 +33,7 @@ function fingerprint(opts: https.RequestOptions): string {
  * keep-alive agent for HTTPS (none through a proxy: the kubeconfig's agent is kept then).
  */
 export async function applyRequestOptions(
-  kc: KubeConfig,
+  kc: KubeConnection,
   url: URL,
   opts: https.RequestOptions,
 ): Promise<void> {
