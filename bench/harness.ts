@@ -53,6 +53,8 @@ export interface BenchOptions {
   operatorArgs: string[];
   /** Extra Node.js flags for the operator process, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** The operator's entry point (default src/main.ts, as the image runs it; dist/main.js after npm run build). */
+  operatorEntry?: string;
   /** Leave the control plane running at the end. */
   keepCluster?: boolean;
   log?: (message: string) => void;
@@ -235,6 +237,7 @@ class Bench {
       label,
       args: [`--watch-namespace=${namespace}`, ...this.o.operatorArgs],
       nodeArgs: this.o.nodeArgs ?? [],
+      ...(this.o.operatorEntry ? { entry: this.o.operatorEntry } : {}),
     });
   }
 
