@@ -220,7 +220,11 @@ function watchOnce<T extends KubernetesObject>(
     void (options.rateLimiter?.acquire(signal) ?? Promise.resolve(0))
       .then(async () => {
         if (settled) return;
-        const { url, options: reqOptions, transport } = await prepareRequest(kc, "GET", path, watchQuery);
+        const {
+          url,
+          options: reqOptions,
+          transport,
+        } = await prepareRequest(kc, "GET", path, watchQuery, {}, "watches");
         if (settled) return;
         request = transport.request(url, reqOptions, onResponse);
         request.on("error", (err) => {

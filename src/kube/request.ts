@@ -5,7 +5,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import { OPERATOR_NAME, VERSION } from "../api/constants.ts";
-import { applyRequestOptions } from "./agent.ts";
+import { applyRequestOptions, type ConnectionPool } from "./agent.ts";
 import type { KubeConnection } from "./kubeconfig.ts";
 import type { RateLimiter } from "./ratelimit.ts";
 
@@ -63,6 +63,7 @@ export async function prepareRequest(
   path: string,
   query: Record<string, string> = {},
   headers: Record<string, string> = {},
+  pool: ConnectionPool = "requests",
 ): Promise<PreparedRequest> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
@@ -72,7 +73,7 @@ export async function prepareRequest(
     method,
     headers: { Accept: "application/json", "User-Agent": USER_AGENT, ...headers },
   };
-  await applyRequestOptions(kc, url, options);
+  await applyRequestOptions(kc, url, options, pool);
   return { url, options, transport: url.protocol === "http:" ? http : https };
 }
 
