@@ -15,6 +15,7 @@ import {
   type V1Service,
 } from "@kubernetes/client-node";
 import { LABEL_MANAGED_BY, LABEL_MODEL, LABEL_VERSION, OPERATOR_NAME } from "../src/api/constants.ts";
+import { collectionPath } from "../src/kube/listwatch.ts";
 import { startCluster, type Cluster } from "../test/cluster/cluster.ts";
 import { AuditLog, type RequestCount } from "./audit.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE, NAMESPACE_RESOURCE, SERVICE_RESOURCE } from "./kube.ts";
@@ -52,6 +53,8 @@ export interface BenchOptions {
   operatorArgs: string[];
   /** Extra Node.js flags for the operator process, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** The operator's entry point (default src/main.ts, as the image runs it; dist/main.js after npm run build). */
+  operatorEntry?: string;
   /** Leave the control plane running at the end. */
   keepCluster?: boolean;
   log?: (message: string) => void;
@@ -127,12 +130,24 @@ export interface TargetResult {
   met: boolean;
 }
 
+/** The operator's memory with no ModelDeployment: right after start, and after a first reconcile. */
+export interface BaselineResult {
+  /** Caches synced, nothing to do. */
+  atStart: MemorySample;
+  /** After one ModelDeployment was reconciled to Ready and deleted again (the reconcile path loaded). */
+  afterFirstReconcile: MemorySample;
+  /** CPU at rest with no ModelDeployment, per minute of the window. */
+  restCpuSecondsPerMinute: number;
+  load: Load;
+}
+
 export interface BenchResult {
   startedAt: string;
   finishedAt: string;
   machine: { cores: number; cpuModel: string; memoryBytes: number; node: string; kernel: string };
   options: Omit<BenchOptions, "log">;
   planner: PlannerResult[];
+  baseline: BaselineResult;
   sizes: SizeResult[];
   promotion: PromotionResult;
   targets: TargetResult[];
@@ -222,6 +237,7 @@ class Bench {
       label,
       args: [`--watch-namespace=${namespace}`, ...this.o.operatorArgs],
       nodeArgs: this.o.nodeArgs ?? [],
+      ...(this.o.operatorEntry ? { entry: this.o.operatorEntry } : {}),
     });
   }
 
@@ -245,6 +261,41 @@ class Bench {
     await BenchKube.pool(names, 16, async (name) => {
       await this.kube.create(MD_RESOURCE, namespace, benchModelDeployment(name, "1", strategy));
     });
+  }
+
+  async baseline(): Promise<BaselineResult> {
+    const ns = await this.namespace("bench-baseline");
+    this.log("baseline: the operator with no ModelDeployment");
+    const op = await this.operator(ns, "operator-baseline");
+    try {
+      await this.quiet(2000);
+      const atStart = await op.memory();
+      let ready = false;
+      const mds = await this.kube.informer(MD_RESOURCE, ns, (md) => {
+        if (isReady(md)) ready = true;
+      });
+      const name = mdName(0);
+      await this.kube.create(MD_RESOURCE, ns, benchModelDeployment(name, "1", "canary"));
+      await pollUntil("the first ModelDeployment Ready", () => ready, 120_000, 100);
+      await this.kube.request("DELETE", `${collectionPath(MD_RESOURCE, ns)}/${name}`);
+      await pollUntil("the first ModelDeployment gone", () => mds.list(ns).length === 0, 60_000, 100);
+      await mds.stop();
+      await this.quiet(2000);
+      const afterFirstReconcile = await op.memory();
+      // CPU at rest with nothing to do, over the same window as the sizes' at rest.
+      const restStart = op.cpuSeconds();
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, this.o.restSeconds * 1000));
+      const minutes = (performance.now() - t0) / 60_000;
+      return {
+        atStart,
+        afterFirstReconcile,
+        restCpuSecondsPerMinute: round((op.cpuSeconds() - restStart) / minutes, 3),
+        load: load(),
+      };
+    } finally {
+      await op.stop();
+    }
   }
 
   async size(n: number): Promise<SizeResult> {
@@ -481,7 +532,11 @@ function kb(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KB`;
 }
 
-export function evaluateTargets(sizes: SizeResult[], promotion: PromotionResult): TargetResult[] {
+export function evaluateTargets(
+  sizes: SizeResult[],
+  promotion: PromotionResult,
+  baseline?: BaselineResult,
+): TargetResult[] {
   const largest = sizes.reduce<SizeResult | undefined>((a, b) => (!a || b.n > a.n ? b : a), undefined);
   const at1000 = sizes.find((s) => s.n === 1000) ?? largest;
   const out: TargetResult[] = [];
@@ -508,6 +563,21 @@ export function evaluateTargets(sizes: SizeResult[], promotion: PromotionResult)
       met: at1000.memory.heapPerModelDeploymentBytes < 40 * 1024 && at1000.n >= 1000,
     });
   }
+  if (baseline) {
+    const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+    const { atStart, afterFirstReconcile } = baseline;
+    out.push({
+      target: "RSS with no ModelDeployment at most 100 MiB, at start and after the first reconcile",
+      measured: `${mib(atStart.rssBytes)} at start, ${mib(afterFirstReconcile.rssBytes)} after the first reconcile`,
+      met: Math.max(atStart.rssBytes, afterFirstReconcile.rssBytes) <= 100 * 2 ** 20,
+    });
+  }
+  const perMinute = (s: SizeResult) => (s.rest.cpuSeconds * 60) / s.rest.seconds;
+  out.push({
+    target: "CPU at rest at most 0.1 s per minute (N = 1000)",
+    measured: sizes.map((s) => `${perMinute(s).toFixed(3)} s at N=${s.n}`).join(", "),
+    met: sizes.some((s) => s.n >= 1000) && sizes.every((s) => s.n < 1000 || perMinute(s) <= 0.1),
+  });
   out.push({
     target: "promotion overhead p99 under 250 ms",
     measured: `${promotion.overhead.p99Ms} ms (${promotion.overhead.samples} promotions, ${promotion.overhead.timedOut} missing)`,
@@ -531,6 +601,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   process.once("SIGTERM", onSignal);
   try {
     await bench.startCluster();
+    const baseline = await bench.baseline();
     const sizes: SizeResult[] = [];
     for (const n of options.sizes) sizes.push(await bench.size(n));
     const promotion = await bench.promotion();
@@ -547,9 +618,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       },
       options: opts,
       planner,
+      baseline,
       sizes,
       promotion,
-      targets: evaluateTargets(sizes, promotion),
+      targets: evaluateTargets(sizes, promotion, baseline),
     };
   } finally {
     process.removeListener("SIGINT", onSignal);

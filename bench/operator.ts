@@ -1,7 +1,7 @@
 // The operator under test, as its own process (node src/main.ts), so that its CPU time
 // (/proc/PID/stat) and resident memory (/proc/PID/status) are its own; its heap comes
 // from its /metrics (prom-client's nodejs_heap_size_used_bytes), read right after a full
-// garbage collection that bench/gc-hook.ts runs on SIGUSR2.
+// garbage collection that bench/gc-hook.js runs on SIGUSR2.
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -43,6 +43,8 @@ export interface StartOptions {
   args?: string[];
   /** Extra Node.js flags, e.g. --cpu-prof --cpu-prof-dir=DIR to profile the operator. */
   nodeArgs?: string[];
+  /** The operator's entry point, relative to the checkout (default src/main.ts; dist/main.js after npm run build). */
+  entry?: string;
 }
 
 export async function startOperatorProcess(opts: StartOptions): Promise<OperatorProcess> {
@@ -60,8 +62,8 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
       ...loopback.nodeArgs,
       ...(opts.nodeArgs ?? []),
       "--import",
-      join(ROOT, "bench", "gc-hook.ts"),
-      join(ROOT, "src", "main.ts"),
+      join(ROOT, "bench", "gc-hook.js"),
+      join(ROOT, opts.entry ?? join("src", "main.ts")),
       `--kubeconfig=${opts.kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,

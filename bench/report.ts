@@ -15,10 +15,25 @@ export function markdownReport(r: BenchResult): string {
     "",
   );
 
+  const b = r.baseline;
+  out.push("### With no ModelDeployment", "");
+  out.push("| measured | RSS | heap (after a full GC) | load |");
+  out.push("| --- | ---: | ---: | ---: |");
+  out.push(
+    `| right after start (caches synced) | ${mb(b.atStart.rssBytes)} | ${mb(b.atStart.heapUsedBytes)} | ${ld(b.load)} |`,
+  );
+  out.push(
+    `| after the first reconcile (one ModelDeployment Ready, then deleted) | ${mb(b.afterFirstReconcile.rssBytes)} | ${mb(b.afterFirstReconcile.heapUsedBytes)} | ${ld(b.load)} |`,
+  );
+  out.push(
+    `| CPU at rest (${r.options.restSeconds} s) | ${b.restCpuSecondsPerMinute.toFixed(3)} s per minute | | ${ld(b.load)} |`,
+  );
+  out.push("");
+
   out.push("### Convergence, at rest, memory", "");
   out.push(
     "| N | all Ready | children created | operator CPU | requests / MD (writes) | informer lists + watches | writes at rest (" +
-      `${r.options.restSeconds} s) | CPU at rest | heap at 0 | heap at N | heap / MD | RSS at 0 | RSS at N | RSS / MD | load |`,
+      `${r.options.restSeconds} s) | CPU at rest (per minute) | heap at 0 | heap at N | heap / MD | RSS at 0 | RSS at N | RSS / MD | load |`,
   );
   out.push(
     "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -28,7 +43,7 @@ export function markdownReport(r: BenchResult): string {
     const mem = s.memory;
     out.push(
       `| ${s.n} | ${c.allReadySeconds.toFixed(1)} s | ${c.childrenCreatedSeconds.toFixed(1)} s | ${c.cpuSeconds.toFixed(2)} s | ` +
-        `${c.requestsPerModelDeployment} (${c.writesPerModelDeployment}) | ${c.requests.listWatch} | ${s.rest.writes} | ${s.rest.cpuSeconds.toFixed(2)} s | ` +
+        `${c.requestsPerModelDeployment} (${c.writesPerModelDeployment}) | ${c.requests.listWatch} | ${s.rest.writes} | ${s.rest.cpuSeconds.toFixed(2)} s (${((s.rest.cpuSeconds * 60) / s.rest.seconds).toFixed(3)} s) | ` +
         `${mb(mem.atZero.heapUsedBytes)} | ${mb(mem.atN.heapUsedBytes)} | ${kb(mem.heapPerModelDeploymentBytes)} | ` +
         `${mb(mem.atZero.rssBytes)} | ${mb(mem.atN.rssBytes)} | ${kb(mem.rssPerModelDeploymentBytes)} | ` +
         `${ld(c.load)} / ${ld(s.rest.load)} / ${ld(mem.load)} |`,

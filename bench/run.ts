@@ -24,6 +24,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --converge-timeout S    how long N ModelDeployments may take to become Ready (default max(300, 1.8 N))
   --planner-seconds S     seconds of plan() per planner scenario (default ${DEFAULT_OPTIONS.plannerSeconds})
   --operator-arg FLAG     extra operator flag, repeatable (e.g. --operator-arg=--workers=8)
+  --operator-entry FILE   the operator's entry point (default src/main.ts, as the image runs
+                          it; dist/main.js after npm run build: without Node's TypeScript stripper)
   --node-arg FLAG         extra Node.js flag of the operator process, repeatable
                           (e.g. --node-arg=--cpu-prof --node-arg=--cpu-prof-dir=/tmp/prof)
   --cluster-dir DIR       the control plane's folder (default: a new folder under ${tmpdir()})
@@ -57,6 +59,7 @@ export function parseBenchArgs(
       "converge-timeout": { type: "string" },
       "operator-arg": { type: "string", multiple: true },
       "node-arg": { type: "string", multiple: true },
+      "operator-entry": { type: "string" },
       "cluster-dir": { type: "string" },
       out: { type: "string" },
       "keep-cluster": { type: "boolean" },
@@ -89,6 +92,7 @@ export function parseBenchArgs(
       : {}),
     operatorArgs: values["operator-arg"] ?? [],
     nodeArgs: values["node-arg"] ?? [],
+    ...(values["operator-entry"] ? { operatorEntry: values["operator-entry"] } : {}),
     clusterDir: values["cluster-dir"] ?? join(tmpdir(), `mro-bench-${process.pid}`),
     binDir: env.MRO_TOOLS_BIN ?? "",
     keepCluster: values["keep-cluster"] ?? false,

@@ -1,13 +1,7 @@
 // The operator assembled: caches, work queue, reconciler, probes, metrics, leader
 // election. main.ts parses flags and handles signals; tests and benchmarks use this.
 import { randomUUID } from "node:crypto";
-import {
-  KubeConfig,
-  type KubernetesObject,
-  type V1Deployment,
-  type V1EndpointSlice,
-  type V1Service,
-} from "@kubernetes/client-node";
+import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import { API_VERSION, KIND, LABEL_MANAGED_BY, OPERATOR_NAME, PLURAL } from "./api/constants.ts";
 import type { ModelDeployment } from "./api/types.ts";
 import type { Config } from "./config.ts";
@@ -19,6 +13,7 @@ import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
 import { checkFetch, measureChecks } from "./health/index.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
+import { loadKubeConnection, type KubeConnection } from "./kube/kubeconfig.ts";
 import { kubeLeaseClient, LeaderElector } from "./kube/leader.ts";
 import { rateLimiter, type RateLimiter } from "./kube/ratelimit.ts";
 import { childLogger, type Logger } from "./observability/log.ts";
@@ -42,17 +37,10 @@ export interface RunningOperator {
   readonly lostLeadership: Promise<void>;
 }
 
-export function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromDefault();
-  return kc;
-}
-
 /** The informers of the four kinds the operator watches, each one set per watched namespace. */
 function createCaches(
   config: Config,
-  kc: KubeConfig,
+  kc: KubeConnection,
   logger: Logger,
   traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
 ) {
@@ -189,7 +177,7 @@ async function reconcileKey(
 /** The Lease elector when leader election is on: it starts the workers on winning, reports losing. */
 function createElector(
   config: Config,
-  kc: KubeConfig,
+  kc: KubeConnection,
   logger: Logger,
   metrics: OperatorMetrics,
   onRequest: (method: string, code: number) => void,
@@ -221,8 +209,9 @@ function createElector(
 export async function startOperator(
   config: Config,
   logger: Logger,
-  kc: KubeConfig = loadKubeConfig(config.kubeconfig),
+  connection?: KubeConnection,
 ): Promise<RunningOperator> {
+  const kc = connection ?? (await loadKubeConnection(config.kubeconfig));
   const metrics = new OperatorMetrics({ leaderElectionId: config.leaderElectionId });
   // One rate limit for every request but the Lease's; every request counted by code and method.
   const limiter = rateLimiter(config.kubeApiQps, config.kubeApiBurst);

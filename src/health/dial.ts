@@ -15,7 +15,11 @@
 import { lookup as systemLookup, Resolver } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
 import { parseCidr } from "./addresses.ts";
-import { Agent, buildConnector, fetch as undiciFetch, type RequestInit as UndiciRequestInit } from "undici";
+import type { buildConnector as BuildConnector, RequestInit as UndiciRequestInit } from "undici";
+
+// undici is loaded with the first check, not at start: it is 7 MiB of resident memory
+// that an operator without checks never needs.
+let undici: Promise<typeof import("undici")> | undefined;
 
 /** How a check sends one request: fetch's shape. */
 export type CheckFetch = (url: string, init: RequestInit) => Promise<Response>;
@@ -36,17 +40,23 @@ export function checkFetch(options: CheckDialOptions = {}): CheckFetch {
   if (dnsServer === undefined && allowedCidrs === undefined) return fetch;
   const resolve = dnsServer === undefined ? resolveWithSystem : resolverAt(dnsServer);
   const allowed = allowedCidrs === undefined ? undefined : networks(allowedCidrs);
-  const base = buildConnector({});
-  const connect: buildConnector.connector = (opts, callback) => {
-    pickAddress(opts.hostname, resolve, allowed, allowedCidrs ?? []).then(
-      // The original name stays in opts.host: the Host header and TLS's server name use it.
-      (address) => base({ ...opts, hostname: address }, callback),
-      (err: Error) => callback(err, null),
-    );
+  let dispatcher: Promise<{ fetch: CheckFetch }> | undefined;
+  const load = async () => {
+    const { Agent, buildConnector, fetch: undiciFetch } = await (undici ??= import("undici"));
+    const base = buildConnector({});
+    const connect: BuildConnector.connector = (opts, callback) => {
+      pickAddress(opts.hostname, resolve, allowed, allowedCidrs ?? []).then(
+        // The original name stays in opts.host: the Host header and TLS's server name use it.
+        (address) => base({ ...opts, hostname: address }, callback),
+        (err: Error) => callback(err, null),
+      );
+    };
+    const agent = new Agent({ connect });
+    const send: CheckFetch = (url, init) =>
+      undiciFetch(url, { ...(init as UndiciRequestInit), dispatcher: agent }) as unknown as Promise<Response>;
+    return { fetch: send };
   };
-  const dispatcher = new Agent({ connect });
-  return (url, init) =>
-    undiciFetch(url, { ...(init as UndiciRequestInit), dispatcher }) as unknown as Promise<Response>;
+  return async (url, init) => (await (dispatcher ??= load())).fetch(url, init);
 }
 
 /** A CIDR list as a BlockList (which matches IPv4-mapped IPv6 too); throws on a bad entry. */

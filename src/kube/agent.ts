@@ -5,7 +5,7 @@
 // applyToHTTPSOptions() still fill in headers and tokens.
 import { createHash } from "node:crypto";
 import * as https from "node:https";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConnection } from "./kubeconfig.ts";
 
 const agents = new Map<string, https.Agent>();
 
@@ -29,13 +29,21 @@ function fingerprint(opts: https.RequestOptions): string {
 }
 
 /**
+ * Which connections a request shares: "requests" (lists, gets, writes: at most 64 at once)
+ * or "watches" (each holds its connection for minutes, one per kind and watched namespace:
+ * a pool of their own, so they never take the connections the writes need).
+ */
+export type ConnectionPool = "requests" | "watches";
+
+/**
  * Fills `opts` with the kubeconfig's credentials for a request to `url`, with a shared
  * keep-alive agent for HTTPS (none through a proxy: the kubeconfig's agent is kept then).
  */
 export async function applyRequestOptions(
-  kc: KubeConfig,
+  kc: KubeConnection,
   url: URL,
   opts: https.RequestOptions,
+  pool: ConnectionPool = "requests",
 ): Promise<void> {
   await kc.applyToHTTPSOptions(opts);
   if (url.protocol !== "https:") {
@@ -43,12 +51,12 @@ export async function applyRequestOptions(
     return;
   }
   if (kc.getCurrentCluster()?.proxyUrl) return;
-  const key = fingerprint(opts);
+  const key = `${pool} ${fingerprint(opts)}`;
   let agent = agents.get(key);
   if (!agent) {
     agent = new https.Agent({
       keepAlive: true,
-      maxSockets: 64,
+      maxSockets: pool === "watches" ? Infinity : 64,
       ca: opts.ca,
       cert: opts.cert,
       key: opts.key,

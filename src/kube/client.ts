@@ -2,7 +2,7 @@
 // (request.ts), shared with the informers' lists: the operator's user agent (the API
 // server's audit log and metrics count them by it), the rate limit, and metrics.
 import { randomBytes } from "node:crypto";
-import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import {
   ANNOTATION_ACTION,
   API_VERSION,
@@ -14,6 +14,7 @@ import {
 import type { ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
 import type { PlannedEvent } from "../plan/types.ts";
 import { isNotFound } from "./errors.ts";
+import type { KubeConnection } from "./kubeconfig.ts";
 import { collectionPath } from "./listwatch.ts";
 import type { RateLimiter } from "./ratelimit.ts";
 import { requestJson, type RequestObserver } from "./request.ts";
@@ -67,7 +68,7 @@ export interface KubeClientOptions {
   instance?: string;
 }
 
-export function kubeClient(kc: KubeConfig, options: KubeClientOptions = {}): KubeClient {
+export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}): KubeClient {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const instance = (options.instance ?? process.env.POD_NAME ?? process.env.HOSTNAME ?? OPERATOR_NAME).slice(
     0,

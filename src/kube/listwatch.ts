@@ -1,11 +1,14 @@
 // The API server as a ListWatchSource: lists (all pages) and watches of one kind, through
-// the operator's requestJson (kube/request.ts) for lists and client-node's Watch for watches,
-// both with the operator's user agent, rate limit and request metrics. The informer
+// the operator's own requests (kube/request.ts): JSON for lists, a stream of JSON lines for
+// watches, both with the operator's user agent, rate limit and request metrics. (client-node's
+// Watch needs its KubeConfig, which loads client-node's whole generated API: kube/kubeconfig.ts.) The informer
 // (controller/informer.ts) keeps its cache from a ListWatchSource; tests give it a fake one.
-import { Watch, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import type { ClientRequest, IncomingMessage } from "node:http";
 import { statusCodeOf } from "./errors.ts";
+import type { KubeConnection } from "./kubeconfig.ts";
 import type { RateLimiter } from "./ratelimit.ts";
-import { requestJson, USER_AGENT, type RequestTraffic } from "./request.ts";
+import { KubeApiError, prepareRequest, requestJson, type RequestTraffic } from "./request.ts";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
 
@@ -43,36 +46,12 @@ export class GoneError extends Error {
   }
 }
 
-/** A watch with no byte (event or bookmark) for this long is reopened. */
-export const WATCH_IDLE_TIMEOUT_MS = 90_000;
-
 /**
- * client-node ends a watch after 30 s without a byte, so an idle informer reopened its
- * watch twice a minute. The API server sends a bookmark about every minute on watches that
- * ask for them; 90 s still notices a dead connection. client-node 2.x has no option for it,
- * only the private field `requestTimeoutMs` (set in Watch's constructor), so this writes
- * that field, and refuses to run when a client-node release has renamed it: an upgrade then
- * fails at once (and in test/unit/listwatch.test.ts) instead of quietly going back to 30 s.
+ * A watch with no byte (event or bookmark) for this long ends and is reopened. The API
+ * server sends a bookmark about every minute on watches that ask for them; 90 s still
+ * notices a dead connection without reopening idle watches twice a minute.
  */
-export function setWatchIdleTimeout(watcher: Watch, ms: number): void {
-  const fields = watcher as unknown as Record<string, unknown>;
-  if (typeof fields.requestTimeoutMs !== "number") {
-    throw new Error(
-      "@kubernetes/client-node's Watch no longer has requestTimeoutMs: see setWatchIdleTimeout in src/kube/listwatch.ts",
-    );
-  }
-  fields.requestTimeoutMs = ms;
-}
-
-/** `kc` whose authenticated requests (client-node's Watch) also carry USER_AGENT. */
-function withUserAgent(kc: KubeConfig): KubeConfig {
-  const wrapped = Object.create(kc) as KubeConfig;
-  wrapped.applySecurityAuthentication = async (context) => {
-    await kc.applySecurityAuthentication(context);
-    context.setHeaderParam("User-Agent", USER_AGENT);
-  };
-  return wrapped;
-}
+export const WATCH_IDLE_TIMEOUT_MS = 90_000;
 
 /** A kind of object, as the API server serves it. */
 export interface ResourceType {
@@ -99,6 +78,8 @@ export interface KubeListWatchOptions {
   onRequest?: (method: string, code: number) => void;
   /** Every list page and watch waits for a token first (--kube-api-qps). */
   rateLimiter?: RateLimiter;
+  /** A watch silent for this long ends cleanly (default WATCH_IDLE_TIMEOUT_MS). */
+  watchIdleTimeoutMs?: number;
 }
 
 /** The URL path of a kind's collection: /api/v1/namespaces/ns/services, /apis/apps/v1/deployments. */
@@ -117,7 +98,7 @@ interface ListPage<T> {
 
 /** Lists and watches one kind on the API server of `kc` (its current context). */
 export function kubeListWatch<T extends KubernetesObject>(
-  kc: KubeConfig,
+  kc: KubeConnection,
   resource: ResourceType,
   options: KubeListWatchOptions = {},
 ): ListWatchSource<T> {
@@ -131,8 +112,6 @@ export function kubeListWatch<T extends KubernetesObject>(
   if (options.fieldSelector) selectors.fieldSelector = options.fieldSelector;
   const scope = !namespaced ? "" : namespace ? ` in namespace ${namespace}` : " in all namespaces";
   const selectorText = options.labelSelector ? ` with labels ${options.labelSelector}` : "";
-  const watcher = new Watch(withUserAgent(kc));
-  setWatchIdleTimeout(watcher, WATCH_IDLE_TIMEOUT_MS);
 
   return {
     description: `${resource.apiVersion} ${resource.plural}${scope}${selectorText}`,
@@ -155,17 +134,17 @@ export function kubeListWatch<T extends KubernetesObject>(
     },
 
     watch: (resourceVersion, onEvent, signal) =>
-      watchOnce(watcher, path, { ...selectors, resourceVersion }, onEvent, signal, options),
+      watchOnce(kc, path, { ...selectors, resourceVersion }, onEvent, signal, options),
   };
 }
 
 /**
  * One watch from `query.resourceVersion`: resolves when it ends cleanly (the server's timeout,
- * `signal`), rejects with GoneError on 410 and with the error otherwise. Waits for the rate
- * limit first, and counts the request once it is answered.
+ * no byte for the idle timeout, `signal`), rejects with GoneError on 410 and with the error
+ * otherwise. Waits for the rate limit first, and counts the request once it is answered.
  */
 function watchOnce<T extends KubernetesObject>(
-  watcher: Watch,
+  kc: KubeConnection,
   path: string,
   query: Record<string, string>,
   onEvent: (event: WatchEvent<T>) => void,
@@ -174,14 +153,17 @@ function watchOnce<T extends KubernetesObject>(
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) return resolve();
-    let controller: AbortController | undefined;
+    let request: ClientRequest | undefined;
+    let idle: NodeJS.Timeout | undefined;
     let settled = false;
+    let answered = false;
     const finish = (err?: unknown) => {
       if (settled) return;
       settled = true;
       signal.removeEventListener("abort", onAbort);
-      controller?.abort();
-      if (signal.aborted || !err || isTimeout(err)) resolve();
+      clearTimeout(idle);
+      request?.destroy();
+      if (signal.aborted || !err) resolve();
       else if (statusCodeOf(err) === 410) reject(new GoneError());
       else reject(err instanceof Error ? err : new Error(String(err)));
     };
@@ -189,46 +171,89 @@ function watchOnce<T extends KubernetesObject>(
     signal.addEventListener("abort", onAbort, { once: true });
     // Server-side timeout of 5 to 10 minutes, spread like client-go's reflector.
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
-    let answered = false;
-    const count = (err?: unknown) => {
-      if (answered) return;
-      answered = true;
-      options.onRequest?.("GET", err === undefined ? 200 : (statusCodeOf(err) ?? 0));
+    const watchQuery = {
+      ...query,
+      watch: "true",
+      allowWatchBookmarks: "true",
+      timeoutSeconds: String(timeoutSeconds),
     };
+    const idleMs = options.watchIdleTimeoutMs ?? WATCH_IDLE_TIMEOUT_MS;
+
+    const onResponse = (res: IncomingMessage) => {
+      const code = res.statusCode ?? 0;
+      answered = true;
+      options.onRequest?.("GET", code);
+      if (code !== 200) {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => finish(watchError(code, path, Buffer.concat(chunks).toString("utf8"))));
+        res.on("error", finish);
+        return;
+      }
+      // One timer per watch, pushed back by every chunk (refresh() does not allocate).
+      idle = setTimeout(() => finish(), idleMs);
+      res.setEncoding("utf8");
+      let pending = "";
+      res.on("data", (chunk: string) => {
+        idle?.refresh();
+        pending += chunk;
+        let nl: number;
+        while (!settled && (nl = pending.indexOf("\n")) >= 0) {
+          const line = pending.slice(0, nl).trim();
+          pending = pending.slice(nl + 1);
+          if (!line) continue;
+          let event: WatchEvent<T>;
+          try {
+            event = JSON.parse(line) as WatchEvent<T>;
+          } catch (err) {
+            finish(new Error(`watch ${path}: invalid JSON: ${(err as Error).message}`));
+            return;
+          }
+          onEvent(event);
+        }
+      });
+      res.on("end", () => finish());
+      res.on("error", finish);
+      res.on("close", () => finish(res.complete ? undefined : new Error(`watch ${path}: connection closed`)));
+    };
+
     void (options.rateLimiter?.acquire(signal) ?? Promise.resolve(0))
-      .then(() => {
-        if (settled) return undefined;
-        return watcher.watch(
-          path,
-          { ...query, allowWatchBookmarks: true, timeoutSeconds },
-          (type: string, object: T) => {
-            if (!settled) onEvent({ type: type as WatchEventType, object });
-          },
-          (err: unknown) => {
-            count(err ?? undefined);
-            finish(err);
-          },
-        );
+      .then(async () => {
+        if (settled) return;
+        const {
+          url,
+          options: reqOptions,
+          transport,
+        } = await prepareRequest(kc, "GET", path, watchQuery, {}, "watches");
+        if (settled) return;
+        request = transport.request(url, reqOptions, onResponse);
+        request.on("error", (err) => {
+          if (!answered && !settled && !signal.aborted) options.onRequest?.("GET", 0);
+          finish(err);
+        });
+        request.end();
       })
-      .then(
-        (c) => {
-          if (!c) return;
-          count();
-          controller = c;
-          if (settled) c.abort();
-        },
-        (err: unknown) => finish(err ?? new Error("watch failed")),
-      );
+      .catch((err: unknown) => finish(err ?? new Error("watch failed")));
   });
 }
 
-function isTimeout(err: unknown): boolean {
-  return typeof err === "object" && err !== null && (err as { name?: string }).name === "TimeoutError";
+/** The API server's answer to a watch other than 200, as a KubeApiError with its Status message. */
+function watchError(code: number, path: string, text: string): KubeApiError {
+  let message = text.slice(0, 500);
+  let reason: string | undefined;
+  try {
+    const st = JSON.parse(text) as { message?: string; reason?: string };
+    message = st.message ?? message;
+    reason = st.reason;
+  } catch {
+    // not a Status object
+  }
+  return new KubeApiError(code, `watch ${path}: ${code} ${message}`, reason);
 }
 
 /** GET `path` on the API server of `kc`, with its credentials; parses the JSON answer. */
 export function getJson<R>(
-  kc: KubeConfig,
+  kc: KubeConnection,
   path: string,
   query: Record<string, string>,
   signal: AbortSignal,

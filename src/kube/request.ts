@@ -4,9 +4,9 @@
 // timeout, every request counted, and the API server's Status turned into an error.
 import * as http from "node:http";
 import * as https from "node:https";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { OPERATOR_NAME, VERSION } from "../api/constants.ts";
-import { applyRequestOptions } from "./agent.ts";
+import { applyRequestOptions, type ConnectionPool } from "./agent.ts";
+import type { KubeConnection } from "./kubeconfig.ts";
 import type { RateLimiter } from "./ratelimit.ts";
 
 /** Sent with every request, so the API server's audit log and metrics can tell the operator's. */
@@ -49,26 +49,48 @@ export interface JsonRequest {
   timeoutMs: number;
 }
 
+/** A request to the API server of `kc` ready to send: its URL, its options and its transport. */
+export interface PreparedRequest {
+  url: URL;
+  options: https.RequestOptions;
+  transport: typeof http | typeof https;
+}
+
+/** The URL of `path` on the current cluster and the options that carry the kubeconfig's credentials. */
+export async function prepareRequest(
+  kc: KubeConnection,
+  method: string,
+  path: string,
+  query: Record<string, string> = {},
+  headers: Record<string, string> = {},
+  pool: ConnectionPool = "requests",
+): Promise<PreparedRequest> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error("the kubeconfig has no current cluster");
+  const url = new URL(cluster.server.replace(/\/+$/, "") + path);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const options: https.RequestOptions = {
+    method,
+    headers: { Accept: "application/json", "User-Agent": USER_AGENT, ...headers },
+  };
+  await applyRequestOptions(kc, url, options, pool);
+  return { url, options, transport: url.protocol === "http:" ? http : https };
+}
+
 export async function requestJson<R>(
-  kc: KubeConfig,
+  kc: KubeConnection,
   req: JsonRequest,
   traffic: RequestTraffic = {},
 ): Promise<R> {
   const { method, signal, timeoutMs } = req;
   await traffic.rateLimiter?.acquire(signal);
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("the kubeconfig has no current cluster");
-  const url = new URL(cluster.server.replace(/\/+$/, "") + req.path);
-  for (const [k, v] of Object.entries(req.query ?? {})) url.searchParams.set(k, v);
   const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
-  const headers: Record<string, string> = { Accept: "application/json", "User-Agent": USER_AGENT };
+  const headers: Record<string, string> = {};
   if (payload) {
     headers["Content-Type"] = req.contentType ?? "application/json";
     headers["Content-Length"] = String(payload.length);
   }
-  const options: https.RequestOptions = { method, headers };
-  await applyRequestOptions(kc, url, options);
-  const transport = url.protocol === "http:" ? http : https;
+  const { url, options, transport } = await prepareRequest(kc, method, req.path, req.query, headers);
   return new Promise<R>((resolve, reject) => {
     const r = transport.request(url, { ...options, signal, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];

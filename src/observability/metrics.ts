@@ -16,10 +16,11 @@
 // The rollout series start with model_rollout_. Per-ModelDeployment series carry
 // {namespace, name}; forgetModelDeployment() removes them when the object is deleted, so
 // deleted objects do not linger in dashboards.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import type { QueueObserver } from "../controller/queue.ts";
 import { trafficOf } from "../plan/tracks.ts";
+import { collectProcessMetrics } from "./process-metrics.ts";
 
 export const METRIC_PREFIX = "model_rollout_";
 
@@ -305,7 +306,7 @@ export class OperatorMetrics {
       labelNames: ["namespace", "name", "reason"],
       registers,
     });
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics ?? true) collectProcessMetrics(this.registry);
   }
 
   /** Counts one reconcile and its duration in seconds; an error also counts as a reconcile error. */

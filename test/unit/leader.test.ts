@@ -150,6 +150,21 @@ describe("leader election", () => {
     expect(a.stopped).to.deep.equal([]);
   });
 
+  it("renews with one request per retry period (the Lease as it last wrote it), and reads it again when that is refused", async () => {
+    const a = start("a");
+    await settle();
+    expect(a.elector.isLeader()).to.equal(true);
+    const before = a.client.requests;
+    await clock.advance(20_000);
+    expect(a.client.requests - before, "10 renewals, no read before each").to.equal(10);
+
+    heldBy(store, clock, "b"); // someone else wrote the Lease: a's copy is stale
+    const writes = store.writes.length;
+    await clock.advance(2_000);
+    expect(store.writes.length, "the stale renewal was refused, nothing written over b").to.equal(writes);
+    expect(a.elector.currentLeader(), "a read the Lease again and saw b").to.equal("b");
+  });
+
   it("leaves a Lease alone while its holder renews it", async () => {
     heldBy(store, clock, "b");
     const a = start("a");
