@@ -10,10 +10,12 @@ import type { Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
 import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
+import { HTTPROUTE_API_VERSION } from "../plan/routers/httproute.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { needsWrite } from "./diff.ts";
 import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
+import type { RouteCache } from "./route-cache.ts";
 import {
   changedStatusFields,
   endpointsAheadOfDeployments,
@@ -44,6 +46,8 @@ export interface ReconcilerOptions {
     services: IndexBy<V1Service>;
     endpointSlices: IndexBy<V1EndpointSlice>;
   };
+  /** HTTPRoutes by owner uid, for ModelDeployments with spec.traffic (route-cache.ts); absent: none. */
+  routes?: Pick<RouteCache, "available" | "want" | "byOwner">;
 }
 
 /** How long an object the operator wrote stands in for an older cached copy. */
@@ -168,11 +172,22 @@ export class Reconciler {
     const uid = md.metadata?.uid;
     const name = md.metadata?.name ?? "";
     const index = this.#o.index;
-    return {
+    const observed: Observed = {
       deployments: this.#overlay(uid, "Deployment", uid ? index.deployments.get(uid) : []),
       services: this.#overlay(uid, "Service", uid ? index.services.get(uid) : []),
       endpointSlices: index.endpointSlices.get(`${ns}/${name}`),
     };
+    // Routes: for spec.traffic, and for a route left from a spec.traffic since removed.
+    const routes = this.#o.routes;
+    const owned = routes?.available() && uid ? routes.byOwner.get(uid) : [];
+    if (routes && (md.spec.traffic !== undefined || owned.length > 0)) {
+      if (md.spec.traffic !== undefined) routes.want();
+      observed.routes = {
+        available: routes.available(),
+        httpRoutes: routes.available() ? this.#overlay(uid, "HTTPRoute", owned) : [],
+      };
+    }
+    return observed;
   }
 
   /** Since when (ms) a progress-only status change of a key waits for its Deployment's status. */
@@ -331,6 +346,7 @@ export class Reconciler {
     const byKey = new Map<string, KubernetesObject>();
     for (const d of observed.deployments) byKey.set(`Deployment/${d.metadata?.name}`, d);
     for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
+    for (const r of observed.routes?.httpRoutes ?? []) byKey.set(`HTTPRoute/${r.metadata?.name}`, r);
     for (const obj of p.apply) {
       const seen = byKey.get(`${obj.kind}/${obj.metadata?.name}`) as
         { metadata?: object; spec?: unknown } | undefined;
@@ -352,7 +368,8 @@ export class Reconciler {
       const seen = byKey.get(`${ref.kind}/${ref.name}`);
       if (!seen) continue;
       await this.#o.client.delete(
-        seen.apiVersion ?? (ref.kind === "Deployment" ? "apps/v1" : "v1"),
+        seen.apiVersion ??
+          (ref.kind === "Deployment" ? "apps/v1" : ref.kind === "HTTPRoute" ? HTTPROUTE_API_VERSION : "v1"),
         ref.kind,
         namespace,
         ref.name,

@@ -44,6 +44,7 @@ export interface KubeClient {
 const PLURALS: Record<string, string> = {
   Deployment: "deployments",
   Service: "services",
+  HTTPRoute: "httproutes",
   [KIND]: PLURAL,
 };
 

@@ -48,7 +48,7 @@ describe("plan: validateModelDeployment", () => {
       name: "a step with both setWeight and pause",
       edit: (md) => (spec(md).strategy.canary.steps[0].pause = {}),
       path: "spec.strategy.canary.steps[0]",
-      message: /exactly one of setWeight or pause/,
+      message: /exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute/,
     },
     {
       name: "decreasing weights",
