@@ -5,10 +5,11 @@
 // to the real data plane (Envoy Gateway and Envoy in a loopback-only namespace) to count
 // where 1000 real requests go.
 //   bash hack/run.sh test-e2e test/e2e/traffic.test.ts
+import { join } from "node:path";
 import { expect } from "chai";
 import { DataPlane, type HTTPRoute, type Services } from "../support/dataplane.ts";
 import { installGatewayApiCrds } from "../support/gateway-api.ts";
-import { createNamespace, kubectl, kubectlJson, waitFor } from "../support/kube.ts";
+import { createNamespace, kubectl, kubectlJson, tool, waitFor } from "../support/kube.ts";
 import {
   applyMd,
   condition,
@@ -22,6 +23,7 @@ import {
 } from "../support/md.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
 
+const ROOT = join(import.meta.dirname, "..", "..");
 const NAME = "fraud";
 const STABLE = "fraud-1-0-0";
 const CANDIDATE = "fraud-2-0-0";
@@ -133,6 +135,47 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
     await dp?.stop();
     await operator?.stop();
     await cleanup?.();
+  });
+
+  it("applies examples/canary-gateway-api.yaml: the route on the stable version; the schema refuses a header step without spec.traffic", async () => {
+    const { name: exNs, cleanup: exCleanup } = await createNamespace("traffic-example");
+    try {
+      await kubectl(["-n", exNs, "apply", "-f", join(ROOT, "examples", "canary-gateway-api.yaml")]);
+      const r = await waitFor("the example's route", async () => {
+        const got = await kubectlJson<HTTPRoute>(["-n", exNs, "get", "httproute", "fraud-detector"]).catch(
+          () => undefined,
+        );
+        return got && splitOf(got)["fraud-detector-1-0-0"] === 100 ? got : undefined;
+      });
+      expect(r.spec.parentRefs).to.deep.equal([
+        {
+          group: "gateway.networking.k8s.io",
+          kind: "Gateway",
+          name: "inference-gateway",
+          sectionName: "http",
+        },
+      ]);
+      const bad = modelDeployment("bad", {
+        version: "1.0.0",
+        strategy: {
+          canary: {
+            steps: [
+              {
+                setHeaderRoute: {
+                  name: "beta",
+                  match: [{ headerName: "x-cohort", headerValue: { exact: "beta" } }],
+                },
+              },
+            ],
+          },
+        },
+      });
+      const refused = await tool("kubectl", ["-n", exNs, "apply", "-f", "-"], JSON.stringify(bad));
+      expect(refused.code).to.not.equal(0);
+      expect(refused.stderr).to.match(/setHeaderRoute and setMirrorRoute steps need spec.traffic/);
+    } finally {
+      await exCleanup();
+    }
   });
 
   it("walks a canary through the route step by step, and real requests go where the route says", async () => {

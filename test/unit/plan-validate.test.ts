@@ -51,6 +51,31 @@ describe("plan: validateModelDeployment", () => {
       message: /exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute/,
     },
     {
+      name: "a header route step without spec.traffic",
+      edit: (md) =>
+        (spec(md).strategy.canary.steps = [
+          {
+            setHeaderRoute: {
+              name: "beta",
+              match: [{ headerName: "x-cohort", headerValue: { exact: "beta" } }],
+            },
+          },
+        ]),
+      path: "spec.strategy.canary.steps[0]",
+      message: /setHeaderRoute and setMirrorRoute steps need spec.traffic/,
+    },
+    {
+      name: "a mirror step with a bad duration",
+      edit: (md) => {
+        spec(md).traffic = { gatewayAPI: { httpRoute: { parentRefs: [{ name: "gw" }] } } };
+        spec(md).strategy.canary.steps = [
+          { setMirrorRoute: { name: "shadow", percentage: 10, duration: "soon" } },
+        ];
+      },
+      path: "spec.strategy.canary.steps[0].setMirrorRoute.duration",
+      message: /is not a duration/,
+    },
+    {
       name: "decreasing weights",
       edit: (md) => (spec(md).strategy.canary.steps = [{ setWeight: 50 }, { setWeight: 20 }]),
       path: "spec.strategy.canary.steps[1].setWeight",
