@@ -21,6 +21,7 @@ import {
   waitForMd,
   type Md,
 } from "../support/md.ts";
+import { FakeModelServer } from "../support/model-server.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -66,8 +67,14 @@ const splitOf = (r: HTTPRoute) =>
   );
 
 /** What a Gateway controller would write: every parent says Accepted (and ResolvedRefs) as given. */
-async function parentsSay(ns: string, accepted: "True" | "False", reason: string, message: string) {
-  const route = await getRoute(ns);
+async function parentsSay(
+  ns: string,
+  accepted: "True" | "False",
+  reason: string,
+  message: string,
+  name = NAME,
+) {
+  const route = await kubectlJson<HTTPRoute>(["-n", ns, "get", "httproute", name]);
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   const gen = (route.metadata as { generation?: number }).generation ?? 1;
   const cond = (type: string, status: string, r: string, m: string) => ({
@@ -93,7 +100,7 @@ async function parentsSay(ns: string, accepted: "True" | "False", reason: string
     ns,
     "patch",
     "httproute",
-    NAME,
+    name,
     "--subresource=status",
     "--type=merge",
     "-p",
@@ -102,13 +109,13 @@ async function parentsSay(ns: string, accepted: "True" | "False", reason: string
 }
 
 /** The per-version Services as the data plane needs them: their loopback ClusterIPs and versions. */
-async function versionServices(ns: string): Promise<Services> {
+async function versionServices(ns: string, model = NAME): Promise<Services> {
   const list = await kubectlJson<{
     items: {
       metadata: { name: string; labels?: Record<string, string> };
       spec: { clusterIP: string; ports: { port: number }[] };
     }[];
-  }>(["-n", ns, "get", "services", "-l", `mlops.dev/model=${NAME},mlops.dev/role=version`]);
+  }>(["-n", ns, "get", "services", "-l", `mlops.dev/model=${model},mlops.dev/role=version`]);
   const out: Services = {};
   for (const s of list.items)
     out[s.metadata.name] = {
@@ -125,6 +132,7 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
   let ns: string;
   let cleanup: () => Promise<void>;
   let dp: DataPlane | undefined;
+  let models: FakeModelServer | undefined;
 
   before(async () => {
     await installGatewayApiCrds();
@@ -132,6 +140,7 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
     ({ name: ns, cleanup } = await createNamespace("traffic"));
   });
   after(async () => {
+    await models?.stop();
     await dp?.stop();
     await operator?.stop();
     await cleanup?.();
@@ -343,5 +352,64 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
     const after = await dp.send({ count: 500 });
     console.log(`    [traffic] after the abort: ${JSON.stringify(after.answers)}`);
     expect(after.answers).to.deep.equal({ "1.0.0": 500 });
+  });
+  it("a failing check rolls back: the candidate got requests through the route before, none after", async () => {
+    const server = await FakeModelServer.start();
+    models = server;
+    const { name: ckNs, cleanup: ckCleanup } = await createNamespace("traffic-rollback");
+    const model = "ck";
+    const ckSpec = (version: string) =>
+      modelDeployment(model, {
+        version,
+        replicas: 2,
+        strategy: { canary: { steps: [{ setWeight: 30 }, { pause: {} }] } },
+        healthChecks: {
+          interval: "500ms",
+          failureThreshold: 2,
+          checks: [{ name: "model-ready", http: { url: `${server.url}/{{version}}/ready` } }],
+        },
+        extra: { traffic },
+      });
+    try {
+      await applyMd(ckNs, ckSpec("1.0.0"));
+      await waitForMd(ckNs, model, "1.0.0 Ready", isReady);
+      await parentsSay(ckNs, "True", "Accepted", "Accepted", model);
+      await applyMd(ckNs, ckSpec("2.0.0"));
+      await waitForMd(
+        ckNs,
+        model,
+        "paused at 30%",
+        (m) => m.status?.currentStep === 1 && m.status?.candidateWeight === 30,
+      );
+      const route30 = await kubectlJson<HTTPRoute>(["-n", ckNs, "get", "httproute", model]);
+      expect(splitOf(route30)).to.deep.equal({ "ck-1-0-0": 70, "ck-2-0-0": 30 });
+      await dp?.stop();
+      dp = await DataPlane.start({ route: route30, services: await versionServices(ckNs, model) });
+      const before = await dp.send({ count: 500 });
+      console.log(`    [traffic] before the failing check, at 30%: ${JSON.stringify(before.answers)}`);
+      expect(before.answers["2.0.0"]).to.be.within(110, 190);
+
+      server.setStatus("2.0.0", 503);
+      const rolledBack = await waitForMd(
+        ckNs,
+        model,
+        "rolled back, all traffic on 1.0.0",
+        (m) => m.status?.aborted?.reason === "HealthCheckFailed" && m.status?.traffic?.[0]?.weight === 100,
+      );
+      expect(condition(rolledBack, "Stalled")?.reason).to.equal("HealthCheckFailed");
+      const back = await kubectlJson<HTTPRoute>(["-n", ckNs, "get", "httproute", model]);
+      expect(splitOf(back)).to.deep.equal({ "ck-1-0-0": 100 });
+      await dp.setRoute(back, await versionServices(ckNs, model));
+      const servedBefore = (await dp.served())["2.0.0"]?.requests ?? 0;
+      const after = await dp.send({ count: 500 });
+      console.log(`    [traffic] after the rollback: ${JSON.stringify(after.answers)}`);
+      expect(after.answers).to.deep.equal({ "1.0.0": 500 });
+      expect(
+        (await dp.served())["2.0.0"]?.requests ?? 0,
+        "the candidate got no request after the rollback",
+      ).to.equal(servedBefore);
+    } finally {
+      await ckCleanup();
+    }
   });
 });
