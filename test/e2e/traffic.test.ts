@@ -412,4 +412,71 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
       await ckCleanup();
     }
   });
+  it("blue/green through the route: the preview Service before, the switch in one write of the route", async () => {
+    const { name: bgNs, cleanup: bgCleanup } = await createNamespace("traffic-bluegreen");
+    const model = "bg";
+    const bgSpec = (version: string) =>
+      modelDeployment(model, {
+        version,
+        replicas: 2,
+        strategy: { blueGreen: { scaleDownDelaySeconds: 0 } },
+        extra: { traffic },
+      });
+    try {
+      await applyMd(bgNs, bgSpec("1.0.0"));
+      await waitForMd(bgNs, model, "1.0.0 Ready", isReady);
+      await parentsSay(bgNs, "True", "Accepted", "Accepted", model);
+      await applyMd(bgNs, bgSpec("2.0.0"));
+      await waitForMd(
+        bgNs,
+        model,
+        "the preview Available",
+        (m) =>
+          m.status?.candidateVersion === "2.0.0" && /waiting for promotion/.test(m.status?.message ?? ""),
+      );
+      await waitFor("the preview Service on 2.0.0", async () => {
+        const svc = await kubectlJson<{ spec: { selector: Record<string, string> } }>([
+          "-n",
+          bgNs,
+          "get",
+          "svc",
+          `${model}-preview`,
+        ]).catch(() => undefined);
+        return svc?.spec.selector["mlops.dev/version"] === "2.0.0";
+      });
+      expect(splitOf(await kubectlJson<HTTPRoute>(["-n", bgNs, "get", "httproute", model]))).to.deep.equal({
+        "bg-1-0-0": 100,
+      });
+
+      const since = new Date();
+      await kubectl(["-n", bgNs, "annotate", "md", model, "mlops.dev/action=promote", "--overwrite"]);
+      await waitForMd(
+        bgNs,
+        model,
+        "2.0.0 stable",
+        (m) => isReady(m) && m.status?.stableVersion === "2.0.0",
+        90_000,
+      );
+      expect(splitOf(await kubectlJson<HTTPRoute>(["-n", bgNs, "get", "httproute", model]))).to.deep.equal({
+        "bg-2-0-0": 100,
+      });
+      const clients = await kubectlJson<{ spec: { selector: Record<string, string> } }>([
+        "-n",
+        bgNs,
+        "get",
+        "svc",
+        model,
+      ]);
+      expect(clients.spec.selector["mlops.dev/version"]).to.equal("2.0.0");
+      const routeWrites = operatorWrites(since).filter(
+        (w) => w.objectRef?.resource === "httproutes" && w.objectRef.name === model,
+      );
+      expect(
+        routeWrites.map((w) => w.verb),
+        "the switch is one write of the route",
+      ).to.deep.equal(["patch"]);
+    } finally {
+      await bgCleanup();
+    }
+  });
 });
