@@ -47,8 +47,11 @@ export interface ReconcilerOptions {
     endpointSlices: IndexBy<V1EndpointSlice>;
   };
   /** HTTPRoutes by owner uid, for ModelDeployments with spec.traffic (route-cache.ts); absent: none. */
-  routes?: Pick<RouteCache, "available" | "want" | "byOwner">;
+  routes?: Pick<RouteCache, "available" | "want" | "byOwner" | "state">;
 }
+
+/** How soon a ModelDeployment with spec.traffic comes back while the route cache starts. */
+const ROUTES_UNKNOWN_REQUEUE_MS = 500;
 
 /** How long an object the operator wrote stands in for an older cached copy. */
 const WRITTEN_TTL_MS = 30_000;
@@ -217,6 +220,12 @@ export class Reconciler {
       return { writes: 0 };
     }
     if (cached.metadata?.deletionTimestamp) return { writes: 0 };
+    // spec.traffic before the HTTPRoute cache knows whether the cluster serves routes (the
+    // first reconciles after a start): nothing to decide on yet; come back shortly.
+    if (cached.spec.traffic !== undefined && this.#o.routes?.state() === "unknown") {
+      this.#o.routes.want();
+      return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
+    }
 
     const log = logger ?? this.#o.logger;
     const observed = this.observe(cached);
@@ -352,7 +361,11 @@ export class Reconciler {
         { metadata?: object; spec?: unknown } | undefined;
       if (!needsWrite(obj as { metadata?: object; spec?: unknown }, seen)) continue;
       try {
-        const written = await this.#o.client.apply(obj);
+        // A route the operator has not made yet is created without force: a route of that
+        // name that someone else owns is refused (409), never taken over.
+        const written = await this.#o.client.apply(obj, {
+          force: seen !== undefined || obj.kind !== "HTTPRoute",
+        });
         this.#remember(uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
         writes++;
       } catch (err) {

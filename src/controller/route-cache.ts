@@ -10,6 +10,9 @@ import type { Logger } from "../observability/log.ts";
 import { controllerUid, IndexBy } from "./index-by.ts";
 import type { InformerSet } from "./informer-set.ts";
 
+/** After a failed question the API server is asked again this soon. */
+const RETRY_MS = 5000;
+
 export interface RouteCacheOptions {
   /** Does the API server serve httproutes in gateway.networking.k8s.io/v1? */
   probe(): Promise<boolean>;
@@ -30,6 +33,7 @@ export class RouteCache {
   readonly byOwner = new IndexBy<HTTPRoute>(controllerUid);
   #informers: InformerSet<HTTPRoute> | undefined;
   #available = false;
+  #missing = false;
   #probing = false;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
@@ -43,6 +47,15 @@ export class RouteCache {
     return this.#available;
   }
 
+  /**
+   * "available" once synced; "missing" when the API server said it does not serve
+   * HTTPRoutes; "unknown" before the first answer, while the cache starts, and after a
+   * failed question: then nothing is known to decide on.
+   */
+  state(): "unknown" | "missing" | "available" {
+    return this.#available ? "available" : this.#missing ? "missing" : "unknown";
+  }
+
   /** A ModelDeployment uses spec.traffic: start the cache, or look for the API, unless under way. */
   want(): void {
     if (this.#stopped || this.#informers || this.#probing || this.#timer) return;
@@ -50,23 +63,26 @@ export class RouteCache {
     void this.#o
       .probe()
       .then(
-        (served) => (served ? this.#start() : this.#recheckLater()),
+        (served) => {
+          this.#missing = !served;
+          return served ? this.#start() : this.#recheckLater();
+        },
         (err: unknown) => {
           this.#o.logger.warn("could not ask the API server for the Gateway API", {
             err: (err as Error).message,
           });
-          this.#recheckLater();
+          this.#recheckLater(RETRY_MS);
         },
       )
       .finally(() => (this.#probing = false));
   }
 
-  #recheckLater(): void {
+  #recheckLater(ms = this.#o.recheckMs ?? 30_000): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.want();
-    }, this.#o.recheckMs ?? 30_000);
+    }, ms);
     this.#timer.unref();
   }
 

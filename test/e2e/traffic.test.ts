@@ -479,4 +479,35 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
       await bgCleanup();
     }
   });
+  it("never takes over a route of the same name that someone else made: refused with an Event, the route untouched", async () => {
+    const { name: tNs, cleanup: tCleanup } = await createNamespace("traffic-taken");
+    const model = "taken";
+    const theirs = {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "HTTPRoute",
+      metadata: { name: model, namespace: tNs },
+      spec: {
+        parentRefs: [{ name: "other-gateway" }],
+        rules: [{ name: "theirs", backendRefs: [{ name: "their-service", port: 8080 }] }],
+      },
+    };
+    try {
+      await kubectl(["apply", "--server-side", "--field-manager=gitops", "-f", "-"], JSON.stringify(theirs));
+      const before = await kubectlJson<HTTPRoute>(["-n", tNs, "get", "httproute", model]);
+      await applyMd(tNs, modelDeployment(model, { version: "1.0.0", extra: { traffic } }));
+      await waitFor("an ApplyFailed Event about the route", async () =>
+        (await mdEvents(tNs, model)).some(
+          (e) =>
+            e.reason === "ApplyFailed" &&
+            /HTTPRoute taken/.test(e.message ?? "") &&
+            /conflict/i.test(e.message ?? ""),
+        ),
+      );
+      const after = await kubectlJson<HTTPRoute>(["-n", tNs, "get", "httproute", model]);
+      expect(after.spec, "their route is as they wrote it").to.deep.equal(before.spec);
+      expect(after.metadata.ownerReferences).to.equal(undefined);
+    } finally {
+      await tCleanup();
+    }
+  });
 });

@@ -78,14 +78,17 @@ describe("RouteCache: HTTPRoutes watched only when wanted and served", () => {
     try {
       await new Promise((r) => setTimeout(r, 30));
       expect(probes, "no ModelDeployment wanted it: not even asked").to.equal(0);
+      expect(cache.state()).to.equal("unknown");
       cache.want();
       await until("the first probe", () => probes === 1);
+      await until("missing", () => cache.state() === "missing");
       expect(cache.available()).to.equal(false);
       await until("a second probe, later", () => probes >= 2);
       expect(listed.n).to.equal(0);
 
       served = true;
       await until("available", () => cache.available());
+      expect(cache.state()).to.equal("available");
       expect(available).to.equal(1);
       expect(listed.n).to.equal(1);
       expect(cache.byOwner.get("uid-1").map((r) => r.metadata?.name)).to.deep.equal(["fraud"]);
