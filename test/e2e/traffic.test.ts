@@ -209,6 +209,7 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
 
     // A parent that does not accept the route holds the rollout, and says why.
     await parentsSay(ns, "False", "NotAllowedByListeners", "no listener allows routes from this namespace");
+    const rolloutStart = new Date();
     await applyMd(ns, spec("2.0.0"));
     const held = await waitForMd(
       ns,
@@ -348,6 +349,15 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
       routeWrites.map((w) => w.verb),
       "the route went back in one write",
     ).to.deep.equal(["patch"]);
+    // The API cost of this rollout (start to abort, with a hold and four promotes), for the docs.
+    const cost = new Map<string, number>();
+    for (const w of operatorWrites(rolloutStart)) {
+      const k = `${w.verb} ${w.objectRef?.resource ?? "?"}`;
+      cost.set(k, (cost.get(k) ?? 0) + 1);
+    }
+    console.log(
+      `    [traffic] operator writes during the rollout: ${JSON.stringify(Object.fromEntries(cost))}`,
+    );
     await dp.setRoute(back, await versionServices(ns));
     const after = await dp.send({ count: 500 });
     console.log(`    [traffic] after the abort: ${JSON.stringify(after.answers)}`);
