@@ -74,4 +74,9 @@ build "$bin" kwok kwok sigs.k8s.io/kwok/cmd/kwok "-X sigs.k8s.io/kwok/pkg/consts
 build "$bin" helm helm helm.sh/helm/v4/cmd/helm \
   "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/pkg/chart/common.k8sVersionMajor=1 -X helm.sh/helm/v4/pkg/chart/common.k8sVersionMinor=$minor"
 
+# gitops-health, the GitOps tests' program with Argo CD's and Flux's own health code: a
+# script and a cache folder of its own, keyed by its own pins (see the script); built here
+# so that a fresh machine builds it once, with the rest.
+bash "$root/hack/build-gitops-health.sh" >/dev/null
+
 echo "$bin"

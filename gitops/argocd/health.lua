@@ -2,12 +2,14 @@
 -- model-rollout-operator writes. Install it as the argocd-cm key
 -- resource.customizations.health.mlops.dev_ModelDeployment (see argocd-cm-patch.yaml).
 --
---   Progressing  no status yet, status of an older generation, or a rollout under way
---   Suspended    a rollout held: spec.paused, a pause action, or a pause step waiting for promote
+--   Progressing  not observed yet, status of an older generation, or a rollout under way
+--                (also at a pause step or a blue/green preview waiting for promote)
+--   Suspended    a rollout held: spec.paused or the pause action
 --   Degraded     Stalled=True: rolled back, aborted or invalid; the message says why
 --   Healthy      Ready=True for the current generation: one version serves all traffic
 --
--- Written for Argo CD's Lua (5.1 semantics); runs unchanged on Lua 5.4.
+-- Written for Argo CD's sandbox: gopher-lua (Lua 5.1) with only the base, table, package and
+-- os (safe subset) libraries; no string, math or io, so no useOpenLibs is needed.
 local hs = {}
 
 local function findCondition(conditions, conditionType)
@@ -45,8 +47,10 @@ local function describe(condition, fallback)
   return fallback
 end
 
+-- The CRD defaults status.observedGeneration to 0, so a ModelDeployment that the operator
+-- has not written yet reads as generation 0 observed (older servers: no status at all).
 local status = obj.status
-if status == nil or status.observedGeneration == nil then
+if status == nil or status.observedGeneration == nil or status.observedGeneration == 0 then
   hs.status = "Progressing"
   hs.message = "Waiting for the operator to observe the ModelDeployment"
   return hs
@@ -58,11 +62,13 @@ if obj.metadata ~= nil then
 end
 if generation ~= nil and status.observedGeneration ~= generation then
   hs.status = "Progressing"
-  hs.message = string.format(
-    "Waiting for the operator to observe generation %d (status is of generation %d)",
-    generation,
-    status.observedGeneration
-  )
+  -- Concatenation, not string.format: Argo CD runs scripts from argocd-cm with the string
+  -- library closed (only base, table, package and a safe os are opened).
+  hs.message = "Waiting for the operator to observe generation "
+    .. tostring(generation)
+    .. " (status is of generation "
+    .. tostring(status.observedGeneration)
+    .. ")"
   return hs
 end
 

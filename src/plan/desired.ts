@@ -80,7 +80,9 @@ function keepScalingDown(
     }
     keep.push(entry);
     draining.add(name);
-    replicas.set(name, d.spec?.replicas ?? 0);
+    // It keeps what it has, but never more than spec.replicas: an autoscaler that scaled the
+    // ModelDeployment down since the switch needs no larger fallback than that.
+    replicas.set(name, Math.min(d.spec?.replicas ?? 0, ctx.replicas));
   }
   if (keep.length) status.scaleDown = keep;
   else delete status.scaleDown;

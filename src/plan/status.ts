@@ -119,7 +119,6 @@ export function finishStatus(ctx: PlanContext, draft: StatusDraft, mode: Rollout
   const stable = status.stableVersion;
   const servingName = stable === undefined ? ctx.spec.name : stableTrackName(ctx, status);
   const servingDep = servingName !== undefined ? ctx.deployments.get(servingName) : undefined;
-  status.replicas = servingDep?.status?.readyReplicas ?? 0;
   const stableRef =
     stable !== undefined
       ? { version: stable, revision: status.stableRevision }
@@ -128,6 +127,14 @@ export function finishStatus(ctx: PlanContext, draft: StatusDraft, mode: Rollout
         : undefined;
   observeTraffic(ctx.router, ctx, status, stableRef);
   observeRouting(ctx, draft);
+  // The scale subresource's status.replicas: the ready pods that share the clients' traffic
+  // (both versions of a canary, the stable one alone behind a blue/green preview). An HPA on
+  // an External or per-pod Object metric divides the load by it; counting the stable version
+  // alone would make it shrink a canary whose load it already spread over both. Under a route
+  // a version at weight 0 (a candidate at 0%, or mirrored only) shares none of it.
+  status.replicas = (status.traffic ?? [])
+    .filter((t) => t.weight > 0)
+    .reduce((sum, t) => sum + (t.readyEndpoints ?? 0), 0);
   if (rollout) {
     status.candidateVersion = rollout.version;
     status.candidateRevision = rollout.revision;

@@ -57,7 +57,6 @@ export function validateModelDeployment(md: unknown): SpecProblem[] {
   problems.push(...checkProblems(spec));
   problems.push(...portProblems(spec));
   problems.push(...templateLabelProblems(spec));
-  problems.push(...strategyProblems(spec));
   return dedupe(problems);
 }
 
@@ -473,19 +472,6 @@ function templateLabelProblems(spec: Obj): SpecProblem[] {
         message: "is set by the operator (it selects each version's pods): remove it",
       });
     }
-  }
-  return out;
-}
-
-function strategyProblems(spec: Obj): SpecProblem[] {
-  const out: SpecProblem[] = [];
-  const bg = isObj(spec.strategy) && isObj(spec.strategy.blueGreen) ? spec.strategy.blueGreen : undefined;
-  const replicas = typeof spec.replicas === "number" ? spec.replicas : 1;
-  if (bg && typeof bg.previewReplicas === "number" && bg.previewReplicas > replicas) {
-    out.push({
-      path: "spec.strategy.blueGreen.previewReplicas",
-      message: `must not be more than spec.replicas (${replicas})`,
-    });
   }
   return out;
 }

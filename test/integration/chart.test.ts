@@ -441,7 +441,9 @@ describe("Helm chart installed on a real control plane", function () {
   let kubectlBinary: string;
   const SERVICE_ACCOUNT = `system:serviceaccount:${RELEASE_NAMESPACE}:${RELEASE}`;
   const operators: OperatorProcess[] = [];
-  const savedEnv = { KUBECONFIG: process.env.KUBECONFIG, MRO_TOOLS_BIN: process.env.MRO_TOOLS_BIN };
+  // Taken in before(), not here: a describe body runs when mocha loads the file, before the
+  // global fixture has set KUBECONFIG, and restoring that would unset it for later files.
+  let savedEnv: Record<string, string | undefined> = {};
 
   const kubectl = (args: string[], input?: string) => run(kubectlBinary, args, input);
 
@@ -760,6 +762,7 @@ describe("Helm chart installed on a real control plane", function () {
   }
 
   before(async () => {
+    savedEnv = { KUBECONFIG: process.env.KUBECONFIG, MRO_TOOLS_BIN: process.env.MRO_TOOLS_BIN };
     const bin = toolsBin();
     kubectlBinary = join(bin, "kubectl");
     work = mkdtempSync(join(tmpdir(), "mro-chart-"));
@@ -934,7 +937,10 @@ describe("Helm chart installed on a real control plane", function () {
     const run = await rolloutAsServiceAccount("models", "operator-models", "models");
     expectCleanRollout(run);
     const outside = await kubectlAsync(["-n", "other", "get", "md", "outside", "-o", "jsonpath={.status}"]);
-    expect(outside, "status of the ModelDeployment outside the watched namespace").to.equal("");
+    // Only the CRD's default: no status written by the operator.
+    expect(outside, "status of the ModelDeployment outside the watched namespace").to.equal(
+      '{"observedGeneration":0}',
+    );
     expect([...(await deployments("other", "outside")).keys()]).to.deep.equal([]);
   });
 

@@ -227,7 +227,7 @@ describe("the container image, built from the Dockerfile and run as the chart ru
   describe("the operator from the image, against the real control plane", () => {
     let models: FakeModelServer;
     let ns: string;
-    let cleanup: () => Promise<void>;
+    let cleanup: (() => Promise<void>) | undefined;
     let saDir: string;
     let api: URL;
     let op: OperatorProcess | undefined;
@@ -275,7 +275,7 @@ describe("the container image, built from the Dockerfile and run as the chart ru
     after(async () => {
       await op?.stop("SIGKILL");
       await models.stop();
-      await cleanup();
+      await cleanup?.();
       rmSync(saDir, { recursive: true, force: true });
     });
 

@@ -181,7 +181,7 @@ export async function mdEvents(ns: string, name: string): Promise<EventView[]> {
 /** Writes the operator (user agent model-rollout-operator/...) sent after `since`, from the API server's audit log. */
 export function operatorWrites(
   since: Date,
-): { verb: string; uri: string; objectRef?: { resource?: string; name?: string } }[] {
+): { verb: string; uri: string; time: string; objectRef?: { resource?: string; name?: string } }[] {
   const log = process.env.MRO_AUDIT_LOG;
   if (!log) throw new Error("MRO_AUDIT_LOG is not set: run under the e2e global fixture");
   return readFileSync(log, "utf8")
@@ -197,5 +197,10 @@ export function operatorWrites(
         },
     )
     .filter((e) => new Date(e.requestReceivedTimestamp) > since)
-    .map((e) => ({ verb: e.verb, uri: e.requestURI, objectRef: e.objectRef }));
+    .map((e) => ({
+      verb: e.verb,
+      uri: e.requestURI,
+      time: e.requestReceivedTimestamp,
+      objectRef: e.objectRef,
+    }));
 }

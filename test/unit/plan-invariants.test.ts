@@ -78,19 +78,14 @@ const blueGreenSpec: fc.Arbitrary<Partial<ModelDeploymentSpec>> = fc
   )
   .map(([c, blueGreen]) => ({
     replicas: c.replicas,
-    // previewReplicas above replicas is an invalid spec; a later scale change may still make it one.
+    // previewReplicas may be above replicas (an autoscaler scaled below it): the preview is capped.
     progressDeadlineSeconds: c.progressDeadlineSeconds,
     healthChecks: {
       failureThreshold: c.failureThreshold,
       checks: propertyMd(true).spec.healthChecks!.checks,
     },
     strategy: {
-      blueGreen: {
-        ...blueGreen,
-        ...(blueGreen.previewReplicas !== undefined
-          ? { previewReplicas: Math.min(blueGreen.previewReplicas, c.replicas) }
-          : {}),
-      },
+      blueGreen,
     },
   }));
 

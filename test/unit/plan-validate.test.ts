@@ -213,12 +213,6 @@ describe("plan: validateModelDeployment", () => {
       message: /set by the operator/,
     },
     {
-      name: "previewReplicas over replicas",
-      edit: (md) => (spec(md).strategy = { blueGreen: { previewReplicas: 20 } }),
-      path: "spec.strategy.blueGreen.previewReplicas",
-      message: /not be more than spec.replicas \(10\)/,
-    },
-    {
       name: "a name the clients' Service cannot have",
       edit: (md) => (md.metadata!.name = "9-fraud.detector"),
       path: "metadata.name",
@@ -240,6 +234,11 @@ describe("plan: validateModelDeployment", () => {
       expect(hit, JSON.stringify(problems, null, 1)).to.not.equal(undefined);
     });
   }
+
+  it("accepts previewReplicas above spec.replicas: an autoscaler may scale below it (the preview is then spec.replicas)", () => {
+    const md = makeMd({ replicas: 2, strategy: { blueGreen: { previewReplicas: 5 } } });
+    expect(validateModelDeployment(md)).to.deep.equal([]);
+  });
 
   it("says what is wrong with something that is not an object", () => {
     expect(validateModelDeployment("nope")).to.deep.equal([

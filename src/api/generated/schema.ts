@@ -355,7 +355,7 @@ export const modelDeploymentSchema = {
                   "type": "integer",
                   "format": "int32",
                   "minimum": 1,
-                  "description": "Replicas of the new version before promotion; defaults to spec.replicas."
+                  "description": "Replicas of the new version before promotion; defaults to spec.replicas, and is never more than spec.replicas."
                 },
                 "scaleDownDelaySeconds": {
                   "type": "integer",
@@ -684,6 +684,9 @@ export const modelDeploymentSchema = {
     },
     "status": {
       "type": "object",
+      "default": {
+        "observedGeneration": 0
+      },
       "properties": {
         "observedGeneration": {
           "type": "integer",
@@ -705,7 +708,7 @@ export const modelDeploymentSchema = {
         "replicas": {
           "type": "integer",
           "format": "int32",
-          "description": "Ready replicas of the stable version (scale subresource)."
+          "description": "Ready pods behind the clients' Service, of every version that gets client traffic (scale subresource)."
         },
         "selector": {
           "type": "string",

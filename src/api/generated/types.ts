@@ -148,7 +148,7 @@ export interface BlueGreenStrategy {
    */
   autoPromotionSeconds?: number;
   /**
-   * Replicas of the new version before promotion; defaults to spec.replicas.
+   * Replicas of the new version before promotion; defaults to spec.replicas, and is never more than spec.replicas.
    */
   previewReplicas?: number;
   /**
@@ -285,7 +285,7 @@ export interface ModelDeploymentStatus {
    */
   strategy?: string;
   /**
-   * Ready replicas of the stable version (scale subresource).
+   * Ready pods behind the clients' Service, of every version that gets client traffic (scale subresource).
    */
   replicas?: number;
   /**
