@@ -43,9 +43,11 @@ describe("spec.traffic in a cluster without the Gateway API", function () {
   let cluster: Cluster | undefined;
   let work: string | undefined;
   let operator: OperatorProcess | undefined;
-  const savedKubeconfig = process.env.KUBECONFIG;
+  // Read when the tests run, not when the file is loaded: the global fixture sets it in between.
+  let savedKubeconfig: string | undefined;
 
   before(async () => {
+    savedKubeconfig = process.env.KUBECONFIG;
     work = mkdtempSync(join(tmpdir(), "mro-no-gateway-api-"));
     cluster = await startCluster({ dir: join(work, "cluster"), binDir: toolsBin(), nodes: 2 });
     // test/support's kubectl helpers and the operator read it.
