@@ -11,6 +11,9 @@ import { Informer, objectKey } from "./controller/informer.ts";
 import { kubeListWatch, type ResourceType } from "./kube/listwatch.ts";
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
+import { RouteCache } from "./controller/route-cache.ts";
+import { requestJson } from "./kube/request.ts";
+import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "./plan/routers/httproute.ts";
 import { checkFetch, measureChecks } from "./health/index.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
 import { loadKubeConnection, type KubeConnection } from "./kube/kubeconfig.ts";
@@ -131,6 +134,58 @@ function routeEvents(caches: Caches, queue: WorkQueue, metrics: OperatorMetrics,
   return { enqueue, index };
 }
 
+/**
+ * The HTTPRoute cache (route-cache.ts): started when a ModelDeployment with spec.traffic is
+ * reconciled and the API server serves gateway.networking.k8s.io/v1 httproutes.
+ */
+function createRouteCache(
+  config: Config,
+  kc: KubeConfig,
+  logger: Logger,
+  traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
+  queue: WorkQueue,
+  usingTraffic: () => readonly ModelDeployment[],
+): RouteCache {
+  const resource: ResourceType = {
+    apiVersion: HTTPROUTE_API_VERSION,
+    kind: HTTPROUTE_KIND,
+    plural: "httproutes",
+  };
+  return new RouteCache({
+    logger,
+    probe: async () => {
+      try {
+        const list = await requestJson<{ resources?: { name?: string }[] }>(
+          kc,
+          { method: "GET", path: `/apis/${HTTPROUTE_API_VERSION}`, timeoutMs: 10_000 },
+          traffic,
+        );
+        return (list.resources ?? []).some((r) => r.name === "httproutes");
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    },
+    makeInformers: () =>
+      new InformerSet<HTTPRoute>(
+        (namespace) =>
+          new Informer<HTTPRoute>({
+            source: kubeListWatch<HTTPRoute>(kc, resource, { namespace, labelSelector: MANAGED, ...traffic }),
+            resyncPeriodMs: config.resyncPeriodMs,
+            logger: childLogger(logger, { informer: "httproutes", namespace }),
+          }),
+        config.watchNamespaces,
+      ),
+    onEvent: (route) => {
+      const owner = route.metadata?.ownerReferences?.find((r) => r.controller && r.kind === KIND);
+      if (owner && route.metadata?.namespace) queue.add(`${route.metadata.namespace}/${owner.name}`);
+    },
+    onAvailable: () => {
+      for (const md of usingTraffic()) queue.add(objectKey(md));
+    },
+  });
+}
+
 /** One reconcile of `key` as a queue worker runs it: timed, logged, requeued as the result or the error says. */
 async function reconcileKey(
   key: string,
@@ -230,12 +285,16 @@ export async function startOperator(
   const { enqueue, index } = routeEvents(caches, queue, metrics, () => workers !== undefined);
   // How checks connect: through --check-dns-server, only to --check-allowed-cidrs.
   const sendCheck = checkFetch({ dnsServer: config.checkDnsServer, allowedCidrs: config.checkAllowedCidrs });
+  const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
+    modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
+  );
   const reconciler = new Reconciler({
     client,
     modelDeployments,
     logger,
     metrics,
     index,
+    routes,
     measure: (due, now) => measureChecks(due, now, sendCheck),
   });
 
@@ -292,6 +351,7 @@ export async function startOperator(
       await queue.shutdown();
       await elector?.stop();
       await Promise.all(informers.map((i) => i.stop()));
+      await routes.stop();
       await probes.close();
     },
   };

@@ -24,6 +24,8 @@ export const ANNOTATION_REVISION = "mlops.dev/revision";
 export const CONDITION_READY = "Ready";
 export const CONDITION_RECONCILING = "Reconciling";
 export const CONDITION_STALLED = "Stalled";
+/** With spec.traffic: True while the route carries the traffic (its parents accepted it). */
+export const CONDITION_TRAFFIC_ROUTED = "TrafficRouted";
 
 export const ACTIONS = ["promote", "promote-full", "abort", "retry", "pause", "resume", "rollback"] as const;
 export type Action = (typeof ACTIONS)[number];

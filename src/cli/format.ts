@@ -289,9 +289,28 @@ function versionsSection(view: GetView, opts: FormatOptions): string[] {
   );
 }
 
+/** The route's rules and what its parents said (spec.traffic). */
+function routeLines(route: NonNullable<ModelDeploymentStatus["route"]>): string[] {
+  const out: string[] = [];
+  for (const h of route.headerRoutes ?? []) out.push(`  header route ${h}: matching requests -> candidate`);
+  if (route.mirror)
+    out.push(
+      `  mirror: ${route.mirror.percentage ?? 100}% of requests copied to ${route.mirror.service ?? "?"}`,
+    );
+  for (const p of route.parents ?? []) {
+    const name = [p.namespace, p.name, p.sectionName].filter((x) => x !== undefined).join("/");
+    const why = p.reason ? ` (${p.reason}${p.message ? `: ${p.message}` : ""})` : "";
+    out.push(
+      `  parent ${name}: Accepted=${p.accepted ?? "Unknown"}, ResolvedRefs=${p.resolvedRefs ?? "Unknown"}${why}`,
+    );
+  }
+  return out;
+}
+
 function trafficSection(s: ModelDeploymentStatus, opts: FormatOptions): string[] {
-  const out = ["", "Traffic:"];
+  const out = ["", s.route ? `Traffic (HTTPRoute ${s.route.name ?? ""}):` : "Traffic:"];
   const traffic = s.traffic ?? [];
+  if (s.route) out.push(...routeLines(s.route));
   if (traffic.length === 0) {
     out.push("  (no ready endpoints behind the clients' Service)");
     return out;
@@ -423,6 +442,7 @@ export function recentEvents(events: readonly EventRow[], n: number): EventRow[]
 
 export function describeStep(step: StepPreview): string {
   if (step.kind === "pause") return `pause ${step.pause ?? "until promote"}`;
+  if (step.route !== undefined) return `${step.route}, ${step.pause ?? "until promote"}`;
   return `setWeight ${step.weight}%: new ${step.candidateReplicas}, stable ${step.stableReplicas} replicas`;
 }
 

@@ -22,6 +22,9 @@ import {
   type BlueGreenPreview,
   type StepPreview,
 } from "../plan/index.ts";
+import { createContext } from "../plan/context.ts";
+import { routerFor } from "../plan/routers/index.ts";
+import type { HTTPRoute } from "../plan/routers/httproute.ts";
 import { describeStep, formatProblem, table } from "./format.ts";
 import { documents, isModelDeployment, type Source } from "./manifests.ts";
 
@@ -43,6 +46,8 @@ export interface ModelDeploymentPlan {
   version: string;
   strategy: "Canary" | "BlueGreen";
   replicas: number;
+  /** Traffic goes through a Gateway API route (spec.traffic): exact weights. */
+  routed: boolean;
   /** What the operator creates for the manifest's version. */
   children: KubernetesObject[];
   /** What it adds while that version rolls out (the blue/green preview Service). */
@@ -91,16 +96,29 @@ export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: s
   const version = md.spec.model.version;
   const strategy = strategyOf(md);
   const replicas = replicasOf(md);
-  const children: KubernetesObject[] = [
-    computeVersionDeployment(md, replicas),
-    computeVersionService(md),
-    computeClientsService(md),
-  ];
+  const router = routerFor(md);
+  const children: KubernetesObject[] = [computeVersionDeployment(md, replicas), computeVersionService(md)];
+  if (md.spec.traffic?.gatewayAPI) {
+    // Through a route: the clients' Service selects the one serving track, the route splits.
+    const view = createContext({
+      md,
+      observed: {
+        deployments: [],
+        services: [],
+        endpointSlices: [],
+        routes: { available: true, httpRoutes: [] },
+      },
+      measurements: [],
+      now: new Date(0),
+    });
+    children.push(...router.desiredObjects(view, { weights: [{ target: view.spec, weight: 100 }] }).apply);
+  } else children.push(computeClientsService(md));
   const rolloutChildren: KubernetesObject[] = strategy === "BlueGreen" ? [computePreviewService(md)] : [];
   const plan: ModelDeploymentPlan = {
     name: md.metadata?.name ?? "",
     namespace: md.metadata?.namespace ?? "default",
     version,
+    routed: md.spec.traffic?.gatewayAPI !== undefined,
     strategy,
     replicas,
     children,
@@ -112,8 +130,10 @@ export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: s
     },
   };
   if (strategy === "Canary") {
-    plan.rollout.steps = computeStepPlan(md);
-    plan.rollout.promote = { weight: 100, candidateReplicas: replicas, stableReplicas: 0 };
+    plan.rollout.steps = computeStepPlan(md, (n, w) => router.canaryReplicas(n, w, n));
+    // The last stage before the promotion: all traffic on the new version, at full size.
+    const last = router.canaryReplicas(replicas, 100, replicas);
+    plan.rollout.promote = { weight: 100, candidateReplicas: last.candidate, stableReplicas: last.stable };
   } else {
     const bg = computeBlueGreenPreview(md);
     if (bg) plan.rollout.blueGreen = bg;
@@ -138,6 +158,17 @@ function childRow(obj: KubernetesObject, note: string): string[] {
       d.spec?.template.spec?.containers.map((c) => c.image ?? "").join(",") ?? "",
       note,
     ];
+  }
+  if (obj.kind === "HTTPRoute") {
+    const r = obj as HTTPRoute;
+    const backends = (r.spec?.rules ?? [])
+      .flatMap((rule) => rule.backendRefs ?? [])
+      .map((b) => `${b.name}=${b.weight ?? 1}`)
+      .join(",");
+    const parents = (r.spec?.parentRefs ?? []).map((p) =>
+      [p.namespace, p.name, p.sectionName].filter(Boolean).join("/"),
+    );
+    return ["HTTPRoute", r.metadata?.name ?? "", "-", `parents ${parents.join(",")}`, backends, note];
   }
   const s = obj as V1Service;
   const ports = (s.spec?.ports ?? []).map((p) => `${p.port}->${String(p.targetPort ?? p.port)}`).join(",");
@@ -187,7 +218,7 @@ function rolloutSection(p: ModelDeploymentPlan): string[] {
           ["STEP", "ACTION", "WEIGHT", "NEW", "STABLE"],
           ...p.rollout.steps.map((s) => [
             String(s.index),
-            s.kind === "pause" ? describeStep(s) : `setWeight ${s.weight}%`,
+            s.kind === "setWeight" ? `setWeight ${s.weight}%` : describeStep(s),
             `${s.weight}%`,
             String(s.candidateReplicas),
             String(s.stableReplicas),
@@ -208,8 +239,15 @@ function rolloutSection(p: ModelDeploymentPlan): string[] {
       ),
     );
     out.push(
-      "  (the stable version shrinks to its count only as the new version's replicas become available)",
+      p.routed
+        ? "  (through the route the weights are exact: the new version runs at its share, the stable version stays at full size)"
+        : "  (the stable version shrinks to its count only as the new version's replicas become available)",
     );
+    const peak = Math.max(
+      ...p.rollout.steps.map((s) => s.candidateReplicas + s.stableReplicas),
+      p.rollout.promote ? p.rollout.promote.candidateReplicas + p.rollout.promote.stableReplicas : 0,
+    );
+    out.push(`  peak pods of both versions: ${peak} (spec.replicas ${p.replicas})`);
   }
   if (p.rollout.blueGreen) {
     const bg = p.rollout.blueGreen;

@@ -10,10 +10,12 @@ import type { Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
 import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
+import { HTTPROUTE_API_VERSION } from "../plan/routers/httproute.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { needsWrite } from "./diff.ts";
 import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
+import type { RouteCache } from "./route-cache.ts";
 import {
   changedStatusFields,
   endpointsAheadOfDeployments,
@@ -44,7 +46,12 @@ export interface ReconcilerOptions {
     services: IndexBy<V1Service>;
     endpointSlices: IndexBy<V1EndpointSlice>;
   };
+  /** HTTPRoutes by owner uid, for ModelDeployments with spec.traffic (route-cache.ts); absent: none. */
+  routes?: Pick<RouteCache, "available" | "want" | "byOwner" | "state">;
 }
+
+/** How soon a ModelDeployment with spec.traffic comes back while the route cache starts. */
+const ROUTES_UNKNOWN_REQUEUE_MS = 500;
 
 /** How long an object the operator wrote stands in for an older cached copy. */
 const WRITTEN_TTL_MS = 30_000;
@@ -168,11 +175,22 @@ export class Reconciler {
     const uid = md.metadata?.uid;
     const name = md.metadata?.name ?? "";
     const index = this.#o.index;
-    return {
+    const observed: Observed = {
       deployments: this.#overlay(uid, "Deployment", uid ? index.deployments.get(uid) : []),
       services: this.#overlay(uid, "Service", uid ? index.services.get(uid) : []),
       endpointSlices: index.endpointSlices.get(`${ns}/${name}`),
     };
+    // Routes: for spec.traffic, and for a route left from a spec.traffic since removed.
+    const routes = this.#o.routes;
+    const owned = routes?.available() && uid ? routes.byOwner.get(uid) : [];
+    if (routes && (md.spec.traffic !== undefined || owned.length > 0)) {
+      if (md.spec.traffic !== undefined) routes.want();
+      observed.routes = {
+        available: routes.available(),
+        httpRoutes: routes.available() ? this.#overlay(uid, "HTTPRoute", owned) : [],
+      };
+    }
+    return observed;
   }
 
   /** Since when (ms) a progress-only status change of a key waits for its Deployment's status. */
@@ -202,6 +220,12 @@ export class Reconciler {
       return { writes: 0 };
     }
     if (cached.metadata?.deletionTimestamp) return { writes: 0 };
+    // spec.traffic before the HTTPRoute cache knows whether the cluster serves routes (the
+    // first reconciles after a start): nothing to decide on yet; come back shortly.
+    if (cached.spec.traffic !== undefined && this.#o.routes?.state() === "unknown") {
+      this.#o.routes.want();
+      return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
+    }
 
     const log = logger ?? this.#o.logger;
     const observed = this.observe(cached);
@@ -331,12 +355,17 @@ export class Reconciler {
     const byKey = new Map<string, KubernetesObject>();
     for (const d of observed.deployments) byKey.set(`Deployment/${d.metadata?.name}`, d);
     for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
+    for (const r of observed.routes?.httpRoutes ?? []) byKey.set(`HTTPRoute/${r.metadata?.name}`, r);
     for (const obj of p.apply) {
       const seen = byKey.get(`${obj.kind}/${obj.metadata?.name}`) as
         { metadata?: object; spec?: unknown } | undefined;
       if (!needsWrite(obj as { metadata?: object; spec?: unknown }, seen)) continue;
       try {
-        const written = await this.#o.client.apply(obj);
+        // A route the operator has not made yet is created without force: a route of that
+        // name that someone else owns is refused (409), never taken over.
+        const written = await this.#o.client.apply(obj, {
+          force: seen !== undefined || obj.kind !== "HTTPRoute",
+        });
         this.#remember(uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
         writes++;
       } catch (err) {
@@ -352,7 +381,8 @@ export class Reconciler {
       const seen = byKey.get(`${ref.kind}/${ref.name}`);
       if (!seen) continue;
       await this.#o.client.delete(
-        seen.apiVersion ?? (ref.kind === "Deployment" ? "apps/v1" : "v1"),
+        seen.apiVersion ??
+          (ref.kind === "Deployment" ? "apps/v1" : ref.kind === "HTTPRoute" ? HTTPROUTE_API_VERSION : "v1"),
         ref.kind,
         namespace,
         ref.name,

@@ -24,8 +24,12 @@ export { KubeApiError, USER_AGENT } from "./request.ts";
 export { isConflict, isNotFound } from "./errors.ts";
 
 export interface KubeClient {
-  /** Server-side apply of a complete desired object with the operator's field manager. */
-  apply<T extends KubernetesObject>(obj: T): Promise<T>;
+  /**
+   * Server-side apply of a complete desired object with the operator's field manager;
+   * `force` (default true) takes fields another manager set. Without it, an object of the
+   * same name that someone else made is refused with 409 Conflict instead of taken over.
+   */
+  apply<T extends KubernetesObject>(obj: T, options?: { force?: boolean }): Promise<T>;
   /** Deletes an object; an object already gone is fine. */
   delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<void>;
   /**
@@ -45,6 +49,7 @@ export interface KubeClient {
 const PLURALS: Record<string, string> = {
   Deployment: "deployments",
   Service: "services",
+  HTTPRoute: "httproutes",
   [KIND]: PLURAL,
 };
 
@@ -79,12 +84,13 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
     requestJson<R>(kc, { method, path, body, contentType, timeoutMs }, options);
 
   return {
-    apply<T extends KubernetesObject>(obj: T): Promise<T> {
+    apply<T extends KubernetesObject>(obj: T, applyOptions: { force?: boolean } = {}): Promise<T> {
       const { apiVersion = "", kind = "", metadata } = obj;
       const path = objectPath(apiVersion, kind, metadata?.namespace ?? "", metadata?.name ?? "");
+      const force = applyOptions.force ?? true;
       return send<T>(
         "PATCH",
-        `${path}?fieldManager=${encodeURIComponent(FIELD_MANAGER)}&force=true`,
+        `${path}?fieldManager=${encodeURIComponent(FIELD_MANAGER)}&force=${force}`,
         obj,
         "application/apply-patch+yaml",
       );

@@ -88,6 +88,8 @@ export function stepBlueGreen(ctx: PlanContext, draft: StatusDraft): void {
       // Promoted by time: the switch also waits while a check is failing.
       return;
     }
+    // The switch is one write of the route: not while the route cannot carry it.
+    if (ctx.router.observeProblem?.(ctx) !== undefined) return;
     rollout.switchedAt = ctx.nowIso;
     recordEvent(
       draft,

@@ -1,7 +1,7 @@
 // The canary strategy: it walks spec.strategy.canary.steps. A setWeight step completes when
 // its replica counts are Available and every check passed since; a pause when its duration
 // has passed (or on promote); after the last step the candidate is promoted at full size.
-import type { RolloutState } from "../api/types.ts";
+import type { CanaryStep, RolloutState } from "../api/types.ts";
 import { Reasons } from "../api/reasons.ts";
 import { weightAtStep } from "./canary.ts";
 import { anyCheckFailing, checksPassedSince } from "./check-results.ts";
@@ -42,7 +42,10 @@ export function stepCanary(ctx: PlanContext, draft: StatusDraft): void {
     const sizes = canaryReplicasAtStep(ctx, i);
     const candidateReady = isAvailableAt(ctx.specDeployment, sizes.candidate, ctx.revision);
     const stable = stableDeployment(ctx, status);
-    const ready = candidateReady && (!stable || isAvailableAt(stable, sizes.stable));
+    // A router that cannot carry traffic now (no route API, a parent that rejects the route)
+    // holds the step: its weight is not known to reach the clients.
+    const routed = ctx.router.observeProblem?.(ctx) === undefined;
+    const ready = routed && candidateReady && (!stable || isAvailableAt(stable, sizes.stable));
     trackStepReadiness(ctx, draft, rollout, ready, pauseStep);
     if (progressDeadlinePassed(ctx, status, rollout, ready, pauseStep)) {
       const message = progressDeadlineMessage(ctx, status, sizes.candidate, text.canaryStepWhere(i, n));
@@ -51,7 +54,7 @@ export function stepCanary(ctx: PlanContext, draft: StatusDraft): void {
     }
     if (isHeld(ctx, status)) return;
     const complete = pauseStep
-      ? pauseComplete(ctx, draft, rollout, i)
+      ? routed && pauseComplete(ctx, draft, rollout, i)
       : ready && weightStepComplete(ctx, draft, rollout, i);
     if (!complete) return;
     if (i === n) {
@@ -65,9 +68,17 @@ export function stepCanary(ctx: PlanContext, draft: StatusDraft): void {
   }
 }
 
-/** A pause ends on promote, or when its duration has passed and no check is failing. */
+/** The duration a holding step (pause, setHeaderRoute, setMirrorRoute) holds for; undefined = until promote. */
+export function holdDuration(step: CanaryStep | undefined): string | undefined {
+  return step?.pause?.duration ?? step?.setHeaderRoute?.duration ?? step?.setMirrorRoute?.duration;
+}
+
+/**
+ * A pause (or a header or mirror step, which hold like one with their rule in place) ends on
+ * promote, or when its duration has passed and no check is failing.
+ */
 function pauseComplete(ctx: PlanContext, draft: StatusDraft, rollout: RolloutState, index: number): boolean {
-  const duration = ctx.steps[index]?.pause?.duration;
+  const duration = holdDuration(ctx.steps[index]);
   return (
     rollout.promote !== undefined ||
     (duration !== undefined &&
@@ -117,6 +128,14 @@ function announceStep(ctx: PlanContext, draft: StatusDraft, index: number): void
       full.stable,
     );
     recordEvent(draft, "Normal", Reasons.WeightChanged, message);
+  } else if (step?.setHeaderRoute) {
+    const h = step.setHeaderRoute;
+    const message = text.headerRouteStep(index, n, h.name, h.match, specLabel(ctx, status), h.duration);
+    recordEvent(draft, "Normal", Reasons.HeaderRouteSet, message);
+  } else if (step?.setMirrorRoute) {
+    const m = step.setMirrorRoute;
+    const message = text.mirrorRouteStep(index, n, m.name, m.percentage, specLabel(ctx, status), m.duration);
+    recordEvent(draft, "Normal", Reasons.MirrorRouteSet, message);
   } else {
     recordEvent(draft, "Normal", Reasons.PauseStarted, text.pauseStep(index, n, step?.pause?.duration));
   }

@@ -47,35 +47,66 @@ export function weightAtStep(md: ModelDeployment, index: number): number {
 /** One canary step as the plugin's offline `plan` command shows it. */
 export interface StepPreview {
   index: number;
-  kind: "setWeight" | "pause";
+  kind: "setWeight" | "pause" | "setHeaderRoute" | "setMirrorRoute";
+  /** setHeaderRoute, setMirrorRoute: the rule the route holds during the step, for a person. */
+  route?: string;
   /** Percent of traffic on the candidate during this step (a pause keeps the weight before it). */
   weight: number;
   /** Candidate replicas during this step. */
   candidateReplicas: number;
   /** Stable replicas once the candidate's replicas are available (it shrinks only then). */
   stableReplicas: number;
-  /** pause steps: the duration as written, or "until promote". */
+  /** pause (and header, mirror) steps: the duration as written, or "until promote". */
   pause?: string;
   /** pause steps with a duration: milliseconds. */
   pauseMs?: number;
 }
 
-/** Each canary step of the spec with its replica counts; empty when the strategy is not canary. */
-export function computeStepPlan(md: ModelDeployment): StepPreview[] {
+/** Replicas of the candidate and the stable version at a weight, once the candidate's are available. */
+export type CanarySizes = (replicas: number, weight: number) => { candidate: number; stable: number };
+
+/** The replica-ratio sizes (the Service router's): the weight is a replica count. */
+export const replicaRatioSizes: CanarySizes = (total, weight) => {
+  const { candidate } = computeCanaryReplicas(total, weight);
+  return { candidate, stable: canaryStableReplicas(total, weight, candidate) };
+};
+
+/**
+ * Each canary step of the spec with its replica counts under `sizes` (the router's; default
+ * the replica ratio); empty when the strategy is not canary.
+ */
+export function computeStepPlan(md: ModelDeployment, sizes: CanarySizes = replicaRatioSizes): StepPreview[] {
   const steps = md.spec.strategy?.canary?.steps ?? [];
   const total = replicasOf(md);
   return steps.map((step, index) => {
     const weight = weightAtStep(md, index);
-    const { candidate } = computeCanaryReplicas(total, weight);
+    const size = sizes(total, weight);
     const preview: StepPreview = {
       index,
-      kind: step.setWeight !== undefined ? "setWeight" : "pause",
+      kind:
+        step.setWeight !== undefined
+          ? "setWeight"
+          : step.setHeaderRoute
+            ? "setHeaderRoute"
+            : step.setMirrorRoute
+              ? "setMirrorRoute"
+              : "pause",
       weight,
-      candidateReplicas: candidate,
-      stableReplicas: canaryStableReplicas(total, weight, candidate),
+      candidateReplicas: size.candidate,
+      stableReplicas: size.stable,
     };
+    if (step.setHeaderRoute)
+      preview.route = `header route ${step.setHeaderRoute.name}: ${step.setHeaderRoute.match
+        .map((m) =>
+          m.headerValue.regex !== undefined
+            ? `${m.headerName}~/${m.headerValue.regex}/`
+            : `${m.headerName}=${m.headerValue.exact}`,
+        )
+        .join(", ")} -> new`;
+    if (step.setMirrorRoute)
+      preview.route = `mirror route ${step.setMirrorRoute.name}: ${step.setMirrorRoute.percentage}% copied to new`;
     if (step.setWeight === undefined) {
-      const duration = step.pause?.duration;
+      const duration = step.pause?.duration ?? step.setHeaderRoute?.duration ?? step.setMirrorRoute?.duration;
       preview.pause = duration ?? "until promote";
       if (duration !== undefined) {
         try {

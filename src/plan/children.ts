@@ -192,17 +192,18 @@ export function computeVersionService(
 /**
  * The clients' Service (NAME). Canary: it selects every version's pods (mlops.dev/model),
  * so traffic splits by ready replicas and versions that must get none are at zero
- * replicas. Blue/green: it selects the active track's pods alone (`active`, its selector);
- * the switch is one write of it.
+ * replicas. Blue/green, or `activeOnly` (a router with a route): it selects the active
+ * track's pods alone (`active`, its selector); the switch is one write of it.
  */
 export function computeClientsService(
   md: ModelDeployment,
   active: Record<string, string> = specTrack(md).selector,
+  activeOnly = false,
 ): V1Service {
   const name = md.metadata?.name ?? "";
-  const selector: Record<string, string> = md.spec.strategy?.blueGreen
-    ? { ...active }
-    : { [LABEL_MODEL]: name };
+  // activeOnly: a router splits the traffic elsewhere (a route), so the Service selects one track.
+  const selector: Record<string, string> =
+    md.spec.strategy?.blueGreen || activeOnly ? { ...active } : { [LABEL_MODEL]: name };
   return service(md, clientsServiceName(md), "clients", selector, targetPortOf(md));
 }
 

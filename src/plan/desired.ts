@@ -198,12 +198,34 @@ function trafficIntent(
   };
   if (ctx.strategy === "Canary" && rollout && status.stableVersion !== undefined) {
     const weight = weightAtStep(ctx.md, status.currentStep ?? 0);
-    return {
+    const intent: TrafficIntent = {
       weights: [
         { target: target(active), weight: 100 - weight },
         { target: ctx.spec, weight },
       ],
     };
+    // A header or mirror rule lives as long as its step: gone when the step ends, on abort
+    // (no rollout then) and on promotion.
+    const step = ctx.steps[status.currentStep ?? 0];
+    if (step?.setHeaderRoute) {
+      const h = step.setHeaderRoute;
+      intent.headerRoutes = [
+        {
+          name: h.name,
+          headers: h.match.map((m) => ({
+            name: m.headerName,
+            exact: m.headerValue.exact,
+            regex: m.headerValue.regex,
+          })),
+          target: ctx.spec,
+        },
+      ];
+    }
+    if (step?.setMirrorRoute) {
+      const m = step.setMirrorRoute;
+      intent.mirror = { name: m.name, percentage: m.percentage, target: ctx.spec };
+    }
+    return intent;
   }
   const intent: TrafficIntent = { weights: [{ target: target(active), weight: 100 }] };
   if (ctx.strategy === "BlueGreen" && rollout && rollout.switchedAt === undefined) intent.preview = ctx.spec;

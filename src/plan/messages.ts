@@ -298,3 +298,39 @@ export function blueGreenProgress(
           : `preview at ${stage.previewAt} replica(s)`;
   return `rolling out ${label} beside ${stableLabel} (blue/green): ${at}${held}`;
 }
+
+/** A setHeaderRoute step began. */
+export function headerRouteStep(
+  index: number,
+  steps: number,
+  name: string,
+  match: readonly { headerName: string; headerValue: { exact?: string; regex?: string } }[],
+  specLabel: string,
+  duration: string | undefined,
+): string {
+  const headers = match
+    .map((m) =>
+      m.headerValue.regex !== undefined
+        ? `${m.headerName}~/${m.headerValue.regex}/`
+        : `${m.headerName}=${m.headerValue.exact}`,
+    )
+    .join(", ");
+  return `step ${index + 1}/${steps}: requests with ${headers} go to ${specLabel} (header route ${name}), ${duration !== undefined ? `for ${duration}` : "until promoted"}`;
+}
+
+/** A setMirrorRoute step began. */
+export function mirrorRouteStep(
+  index: number,
+  steps: number,
+  name: string,
+  percentage: number,
+  specLabel: string,
+  duration: string | undefined,
+): string {
+  return `step ${index + 1}/${steps}: ${percentage}% of the requests are copied to ${specLabel} (mirror route ${name}; its answers are discarded), ${duration !== undefined ? `for ${duration}` : "until promoted"}`;
+}
+
+/** The TrafficRouted condition while the route carries the traffic. */
+export function trafficRouted(route: string): string {
+  return `the HTTPRoute ${route} carries the traffic and every parent accepted it`;
+}

@@ -2,12 +2,17 @@
 // replicas, the phase, status.message and the three kstatus conditions (Ready, Reconciling,
 // Stalled); and the whole status of a plan for an invalid spec.
 import type { V1Deployment } from "@kubernetes/client-node";
-import { CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED } from "../api/constants.ts";
+import {
+  CONDITION_READY,
+  CONDITION_RECONCILING,
+  CONDITION_STALLED,
+  CONDITION_TRAFFIC_ROUTED,
+} from "../api/constants.ts";
 import { Reasons } from "../api/reasons.ts";
 import type { ModelDeploymentStatus, RolloutState } from "../api/types.ts";
 import { canaryReplicasAtStep } from "./canary-stepper.ts";
 import { findCondition, setCondition } from "./conditions.ts";
-import { isHeld, type PlanContext, type RolloutMode, type StatusDraft } from "./context.ts";
+import { isHeld, recordEvent, type PlanContext, type RolloutMode, type StatusDraft } from "./context.ts";
 import { isAvailableAt, specLabel, stableLabel, stableTrackName, versionLabel } from "./lookups.ts";
 import * as text from "./messages.ts";
 import type { TrafficRef, TrafficRouter, RouterView } from "./routers/router.ts";
@@ -67,6 +72,46 @@ function observeTraffic(
       trafficOf(status.traffic, status.rollout.version, status.rollout.revision)?.weight ?? 0;
 }
 
+/**
+ * status.route and the TrafficRouted condition of a router with a route: True while every
+ * parent accepted it, False with the problem (an Event when it first says so). Without such
+ * a router both are absent.
+ */
+function observeRouting(ctx: PlanContext, draft: StatusDraft): void {
+  const status = draft.status;
+  if (!ctx.router.observeRoute) {
+    delete status.route;
+    status.conditions = status.conditions?.filter((c) => c.type !== CONDITION_TRAFFIC_ROUTED);
+    if (status.conditions?.length === 0) delete status.conditions;
+    return;
+  }
+  status.route = ctx.router.observeRoute(ctx);
+  const problem = ctx.router.observeProblem?.(ctx);
+  const g = ctx.md.metadata?.generation;
+  const before = findCondition(status.conditions, CONDITION_TRAFFIC_ROUTED);
+  const route = status.route?.name ?? ctx.name;
+  const next = problem
+    ? {
+        type: CONDITION_TRAFFIC_ROUTED,
+        status: "False" as const,
+        reason: problem.reason,
+        message: problem.message,
+      }
+    : {
+        type: CONDITION_TRAFFIC_ROUTED,
+        status: "True" as const,
+        reason: Reasons.TrafficRouted,
+        message: text.trafficRouted(route),
+      };
+  if (problem && (before?.status !== "False" || before.message !== problem.message))
+    recordEvent(draft, "Warning", Reasons.TrafficNotRouted, problem.message);
+  status.conditions = setCondition(
+    status.conditions,
+    { ...next, ...(g !== undefined ? { observedGeneration: g } : {}) },
+    ctx.now,
+  );
+}
+
 /** Traffic, ready replicas, candidate fields, phase, message and conditions of the next status. */
 export function finishStatus(ctx: PlanContext, draft: StatusDraft, mode: RolloutMode): void {
   const status = draft.status;
@@ -81,11 +126,15 @@ export function finishStatus(ctx: PlanContext, draft: StatusDraft, mode: Rollout
         ? { version: ctx.specVersion, revision: ctx.revision }
         : undefined;
   observeTraffic(ctx.router, ctx, status, stableRef);
+  observeRouting(ctx, draft);
   // The scale subresource's status.replicas: the ready pods that share the clients' traffic
   // (both versions of a canary, the stable one alone behind a blue/green preview). An HPA on
   // an External or per-pod Object metric divides the load by it; counting the stable version
-  // alone would make it shrink a canary whose load it already spread over both.
-  status.replicas = (status.traffic ?? []).reduce((sum, t) => sum + (t.readyEndpoints ?? 0), 0);
+  // alone would make it shrink a canary whose load it already spread over both. Under a route
+  // a version at weight 0 (a candidate at 0%, or mirrored only) shares none of it.
+  status.replicas = (status.traffic ?? [])
+    .filter((t) => t.weight > 0)
+    .reduce((sum, t) => sum + (t.readyEndpoints ?? 0), 0);
   if (rollout) {
     status.candidateVersion = rollout.version;
     status.candidateRevision = rollout.revision;
@@ -110,7 +159,9 @@ function standingOf(
     return { phase: "Progressing", reason: Reasons.WaitingForAvailable, message, condition: "Reconciling" };
   }
   if (mode === "rollingOut" && status.rollout) {
-    const message = progressMessage(ctx, status, status.rollout);
+    const problem = ctx.router.observeProblem?.(ctx);
+    const progress = progressMessage(ctx, status, status.rollout);
+    const message = problem ? `held: ${problem.message} (${progress})` : progress;
     return isHeld(ctx, status)
       ? { phase: "Paused", reason: Reasons.Paused, message, condition: "Reconciling" }
       : { phase: "Progressing", reason: Reasons.RolloutInProgress, message, condition: "Reconciling" };

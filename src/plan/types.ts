@@ -4,6 +4,7 @@
 import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import type { HealthCheck, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
 import type { Reason } from "../api/reasons.ts";
+import type { HTTPRoute } from "./routers/httproute.ts";
 
 /** What the reconciler read from its caches for one ModelDeployment. Never mutated. */
 export interface Observed {
@@ -13,6 +14,12 @@ export interface Observed {
   services: readonly V1Service[];
   /** EndpointSlices of the clients' Service (label kubernetes.io/service-name=NAME). */
   endpointSlices: readonly V1EndpointSlice[];
+  /**
+   * Gateway API routes, for a ModelDeployment with spec.traffic: whether the HTTPRoute API is
+   * served by the cluster, and the routes whose controller ownerReference is this
+   * ModelDeployment. Undefined: not looked at (no spec.traffic).
+   */
+  routes?: { available: boolean; httpRoutes: readonly HTTPRoute[] };
 }
 
 /** Template variables of checks: {{name}}, {{namespace}}, {{version}}, {{service}}. */
@@ -63,7 +70,7 @@ export interface PlannedEvent {
 }
 
 export interface ChildRef {
-  kind: "Deployment" | "Service";
+  kind: "Deployment" | "Service" | "HTTPRoute";
   name: string;
 }
 

@@ -15,6 +15,9 @@ import { isDuration, parseDuration } from "./duration.ts";
 import { DEFAULT_SERVICE_PORT } from "./spec.ts";
 import { TEMPLATE_VARIABLES, fillTemplate, templateProblems } from "./template.ts";
 
+/** The kinds of canary step; a step has exactly one. */
+const STEP_KINDS = ["setWeight", "pause", "setHeaderRoute", "setMirrorRoute"] as const;
+
 /** One thing wrong with a ModelDeployment, at a path such as spec.strategy.canary.steps[1].pause.duration. */
 export interface SpecProblem {
   path: string;
@@ -149,10 +152,17 @@ function celRuleProblems(spec: Obj): SpecProblem[] {
       let last: number | undefined;
       canary.steps.forEach((step, i) => {
         if (!isObj(step)) return;
-        if (has(step, "setWeight") === has(step, "pause")) {
+        if (STEP_KINDS.filter((k) => has(step, k)).length !== 1) {
           out.push({
             path: `spec.strategy.canary.steps[${i}]`,
-            message: "each step must have exactly one of setWeight or pause",
+            message: "each step must have exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute",
+          });
+        }
+        if ((has(step, "setHeaderRoute") || has(step, "setMirrorRoute")) && !has(spec, "traffic")) {
+          out.push({
+            path: `spec.strategy.canary.steps[${i}]`,
+            message:
+              "setHeaderRoute and setMirrorRoute steps need spec.traffic (a route that can carry them)",
           });
         }
         if (typeof step.setWeight === "number") {
@@ -247,8 +257,9 @@ function durationProblems(spec: Obj): SpecProblem[] {
   const canary = isObj(spec.strategy) && isObj(spec.strategy.canary) ? spec.strategy.canary : undefined;
   if (canary && Array.isArray(canary.steps)) {
     canary.steps.forEach((step, i) => {
-      if (isObj(step) && isObj(step.pause))
-        check(step.pause.duration, `spec.strategy.canary.steps[${i}].pause.duration`, false);
+      for (const kind of ["pause", "setHeaderRoute", "setMirrorRoute"] as const)
+        if (isObj(step) && isObj(step[kind]))
+          check(step[kind].duration, `spec.strategy.canary.steps[${i}].${kind}.duration`, false);
     });
   }
   const hc = spec.healthChecks;

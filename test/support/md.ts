@@ -1,7 +1,7 @@
 // Building and reading ModelDeployments in tests, through the real kubectl.
 import { readFileSync } from "node:fs";
 import { ModelDeployment } from "../../src/api/model.ts";
-import type { ModelDeploymentSpec } from "../../src/api/types.ts";
+import type { ModelDeploymentSpec, ModelDeploymentStatus } from "../../src/api/types.ts";
 import { kubectl, kubectlJson, waitFor } from "./kube.ts";
 
 export interface Condition {
@@ -28,6 +28,8 @@ export interface MdStatus {
   history?: { version: string; revision?: string; outcome: string; reason?: string; message?: string }[];
   aborted?: { version: string; reason: string; message?: string };
   replicas?: number;
+  message?: string;
+  route?: ModelDeploymentStatus["route"];
 }
 
 export interface Md {

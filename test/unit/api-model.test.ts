@@ -33,7 +33,11 @@ describe("api: the ModelDeployment model class", () => {
   });
 
   it("the examples, built as models, are valid for the schema and for the planner", () => {
-    for (const file of ["examples/canary.yaml", "examples/blue-green.yaml"]) {
+    for (const file of [
+      "examples/canary.yaml",
+      "examples/blue-green.yaml",
+      "examples/canary-gateway-api.yaml",
+    ]) {
       const doc = parse(readFileSync(file, "utf8")) as ConstructorParameters<typeof ModelDeployment>[0];
       const md = new ModelDeployment(doc);
       expect(() => md.validate(), file).to.not.throw();

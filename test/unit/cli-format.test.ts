@@ -283,6 +283,48 @@ describe("cli formatting", () => {
     expect(text.indexOf("RolloutStarted")).to.be.lessThan(text.indexOf("CheckFailed"));
   });
 
+  it("shows the route's weights, header and mirror rules and what each parent said (spec.traffic)", () => {
+    const routed: ModelDeployment = {
+      ...rollingOut,
+      status: {
+        ...rollingOut.status,
+        traffic: [
+          { version: "2.0.0", weight: 95, readyEndpoints: 3 },
+          { version: "2.1.0", weight: 5, readyEndpoints: 1 },
+        ],
+        route: {
+          name: "fraud-detector",
+          headerRoutes: ["beta"],
+          mirror: { service: "fraud-detector-2-1-0", percentage: 50 },
+          parents: [
+            { name: "inference-gateway", namespace: "gateways", accepted: "True", resolvedRefs: "True" },
+            {
+              name: "edge",
+              accepted: "False",
+              resolvedRefs: "True",
+              reason: "NotAllowedByListeners",
+              message: "no listener",
+            },
+          ],
+        },
+      },
+    };
+    const lines = formatGet(
+      { md: routed, deployments: [], events: [], steps: computeStepPlan(routed) },
+      { now: NOW, unicode: false },
+    ).split("\n");
+    const at = lines.indexOf("Traffic (HTTPRoute fraud-detector):");
+    expect(at).to.be.greaterThan(-1);
+    expect(lines.slice(at + 1, at + 7)).to.deep.equal([
+      "  header route beta: matching requests -> candidate",
+      "  mirror: 50% of requests copied to fraud-detector-2-1-0",
+      "  parent gateways/inference-gateway: Accepted=True, ResolvedRefs=True",
+      "  parent edge: Accepted=False, ResolvedRefs=True (NotAllowedByListeners: no listener)",
+      "  2.0.0  ###################.  95%  3 ready endpoints",
+      "  2.1.0  #...................   5%  1 ready endpoint",
+    ]);
+  });
+
   it("uses block characters and a marker in a terminal", () => {
     const text = formatGet(
       { md: rollingOut, deployments: [], events: [], steps: computeStepPlan(rollingOut) },

@@ -34,6 +34,11 @@ interface Child {
   };
 }
 
+/** The revision hash the plan printed in the first Deployment's selector. */
+function revisionIn(stdout: string): string {
+  return /mlops\.dev\/revision=([0-9a-f]{10})/.exec(stdout)?.[1] ?? "";
+}
+
 describe("cli plan", () => {
   it("prints the children and every canary step with its replicas for examples/canary.yaml", async () => {
     const res = await plugin(["plan", "examples/canary.yaml", "-n", "models"]);
@@ -55,6 +60,44 @@ describe("cli plan", () => {
     ]);
     expect(res.stdout).to.contain("the new version must be Available within 120s of each scaling");
     expect(res.stdout).to.contain("old versions kept at 0 replicas for a fast rollback: 2");
+  });
+
+  it("prints the route, its exact weights and rules per step, and the pods per step for examples/canary-gateway-api.yaml", async () => {
+    const res = await plugin(["plan", "examples/canary-gateway-api.yaml", "-n", "models"]);
+    expect(res.code, res.stderr).to.equal(0);
+    expect(tableAfter(res.stdout, /^Children:/).map((r) => [r[0], r[1], r[3], r[4]])).to.deep.equal([
+      [
+        "Deployment",
+        "fraud-detector-1-0-0",
+        "mlops.dev/model=fraud-detector,mlops.dev/version=1.0.0,mlops.dev/revision=" + revisionIn(res.stdout),
+        "registry.example/model-server:1.0",
+      ],
+      [
+        "Service",
+        "fraud-detector-1-0-0",
+        "mlops.dev/model=fraud-detector,mlops.dev/version=1.0.0,mlops.dev/revision=" + revisionIn(res.stdout),
+        "80->http",
+      ],
+      [
+        "Service",
+        "fraud-detector",
+        "mlops.dev/model=fraud-detector,mlops.dev/version=1.0.0,mlops.dev/revision=" + revisionIn(res.stdout),
+        "80->http",
+      ],
+      ["HTTPRoute", "fraud-detector", "parents inference-gateway/http", "fraud-detector-1-0-0=100"],
+    ]);
+    expect(tableAfter(res.stdout, /^Rollout when 1\.0\.0 replaces/)).to.deep.equal([
+      ["0", "setWeight 0%", "0%", "1", "4"],
+      ["1", "mirror route shadow: 100% copied to new, 30s", "0%", "1", "4"],
+      ["2", "setWeight 5%", "5%", "1", "4"],
+      ["3", "pause 30s", "5%", "1", "4"],
+      ["4", "header route beta: x-cohort=beta -> new, until promote", "5%", "1", "4"],
+      ["5", "setWeight 25%", "25%", "1", "4"],
+      ["6", "pause 1m", "25%", "1", "4"],
+      ["-", "promote", "100%", "4", "4"],
+    ]);
+    expect(res.stdout).to.contain("through the route the weights are exact");
+    expect(res.stdout).to.contain("peak pods of both versions: 8 (spec.replicas 4)");
   });
 
   it("prints the blue/green stages and the preview Service for examples/blue-green.yaml", async () => {

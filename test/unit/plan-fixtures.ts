@@ -13,6 +13,7 @@ import {
 import type { HealthCheck, ModelDeployment, ModelDeploymentSpec } from "../../src/api/types.ts";
 import { findTrackDeployment, isTrackOf, plan, planChecks } from "../../src/plan/index.ts";
 import type { DueCheck, Measurement, Observed, Plan } from "../../src/plan/types.ts";
+import type { HTTPRoute } from "../../src/plan/routers/httproute.ts";
 
 export const T0 = new Date("2026-03-01T10:00:00.000Z");
 
@@ -103,6 +104,12 @@ export class Sim {
   now: Date;
   deployments = new Map<string, V1Deployment>();
   services = new Map<string, V1Service>();
+  /** HTTPRoutes the plans wrote (spec.traffic), by name. */
+  routes = new Map<string, HTTPRoute>();
+  /** Does the cluster serve the HTTPRoute API? undefined: routes are not observed (no spec.traffic). */
+  routeApi: boolean | undefined;
+  /** HTTPRoute writes (a route whose spec changed). */
+  routeWrites = 0;
   last?: Plan;
   /** Every Event of every reconcile, in order. */
   events: Plan["events"] = [];
@@ -115,7 +122,34 @@ export class Sim {
 
   observed(): Observed {
     const deployments = [...this.deployments.values()].map(clone);
-    return { deployments, services: [...this.services.values()].map(clone), endpointSlices: this.slices() };
+    const observed: Observed = {
+      deployments,
+      services: [...this.services.values()].map(clone),
+      endpointSlices: this.slices(),
+    };
+    if (this.routeApi !== undefined)
+      observed.routes = {
+        available: this.routeApi,
+        httpRoutes: this.routeApi ? [...this.routes.values()].map(clone) : [],
+      };
+    return observed;
+  }
+
+  /** Every parent of the route NAME reports Accepted (and ResolvedRefs) as given, as a Gateway controller would. */
+  parentsSay(accepted: "True" | "False", reason = "Accepted", message = ""): this {
+    const route = this.routes.get(this.md.metadata?.name ?? "");
+    if (!route) throw new Error("no route to accept");
+    route.status = {
+      parents: (route.spec?.parentRefs ?? []).map((parentRef) => ({
+        parentRef,
+        controllerName: "example.net/gateway",
+        conditions: [
+          { type: "Accepted", status: accepted, reason, message },
+          { type: "ResolvedRefs", status: "True", reason: "ResolvedRefs", message: "" },
+        ],
+      })),
+    };
+    return this;
   }
 
   /** One EndpointSlice of the clients' Service: the ready pods its selector matches. */
@@ -184,6 +218,12 @@ export class Sim {
         d.status = old?.status ?? {};
         if (changed) this.writes++;
         this.deployments.set(name, d);
+      } else if (obj.kind === "HTTPRoute") {
+        const old = this.routes.get(name);
+        const r = clone(obj) as HTTPRoute;
+        if (!old || JSON.stringify(old.spec) !== JSON.stringify(r.spec)) this.routeWrites++;
+        if (old?.status) r.status = old.status; // a spec write keeps what the parents said
+        this.routes.set(name, r);
       } else {
         const old = this.services.get(name);
         if (!old || JSON.stringify(old.spec) !== JSON.stringify((obj as V1Service).spec)) this.writes++;
@@ -192,6 +232,7 @@ export class Sim {
     }
     for (const ref of p.delete) {
       if (ref.kind === "Deployment") this.deployments.delete(ref.name);
+      else if (ref.kind === "HTTPRoute") this.routes.delete(ref.name);
       else this.services.delete(ref.name);
     }
   }

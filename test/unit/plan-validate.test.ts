@@ -48,7 +48,32 @@ describe("plan: validateModelDeployment", () => {
       name: "a step with both setWeight and pause",
       edit: (md) => (spec(md).strategy.canary.steps[0].pause = {}),
       path: "spec.strategy.canary.steps[0]",
-      message: /exactly one of setWeight or pause/,
+      message: /exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute/,
+    },
+    {
+      name: "a header route step without spec.traffic",
+      edit: (md) =>
+        (spec(md).strategy.canary.steps = [
+          {
+            setHeaderRoute: {
+              name: "beta",
+              match: [{ headerName: "x-cohort", headerValue: { exact: "beta" } }],
+            },
+          },
+        ]),
+      path: "spec.strategy.canary.steps[0]",
+      message: /setHeaderRoute and setMirrorRoute steps need spec.traffic/,
+    },
+    {
+      name: "a mirror step with a bad duration",
+      edit: (md) => {
+        spec(md).traffic = { gatewayAPI: { httpRoute: { parentRefs: [{ name: "gw" }] } } };
+        spec(md).strategy.canary.steps = [
+          { setMirrorRoute: { name: "shadow", percentage: 10, duration: "soon" } },
+        ];
+      },
+      path: "spec.strategy.canary.steps[0].setMirrorRoute.duration",
+      message: /is not a duration/,
     },
     {
       name: "decreasing weights",

@@ -93,6 +93,11 @@ namespaces) and the Role (watchNamespace).
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["list", "watch"]
+# spec.traffic: the HTTPRoute NAME, owned whole (server-side apply), deleted when
+# spec.traffic goes. Nothing on Gateways: the route's status says what its parents think.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]

@@ -181,7 +181,7 @@ export const modelDeploymentSchema = {
                   "type": "array",
                   "minItems": 1,
                   "maxItems": 100,
-                  "description": "Steps run in order; each is exactly one of setWeight or pause.",
+                  "description": "Steps run in order; each is exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute.",
                   "items": {
                     "type": "object",
                     "properties": {
@@ -207,12 +207,129 @@ export const modelDeploymentSchema = {
                             ]
                           }
                         }
+                      },
+                      "setHeaderRoute": {
+                        "type": "object",
+                        "description": "Needs spec.traffic. Sends the requests that match every header of `match` to the new version (the others follow the weights), for `duration` or until a promote, with the checks running; the rule is removed when the step ends, on abort and on promotion.",
+                        "required": [
+                          "name",
+                          "match"
+                        ],
+                        "properties": {
+                          "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 40,
+                            "description": "Name of the route rule (the operator names it header-NAME).",
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+                                "message": "must be a DNS label (lower-case alphanumerics and '-')"
+                              }
+                            ]
+                          },
+                          "match": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 8,
+                            "description": "Headers a request must all carry.",
+                            "items": {
+                              "type": "object",
+                              "required": [
+                                "headerName",
+                                "headerValue"
+                              ],
+                              "properties": {
+                                "headerName": {
+                                  "type": "string",
+                                  "minLength": 1,
+                                  "maxLength": 256,
+                                  "x-kubernetes-validations": [
+                                    {
+                                      "rule": "self.matches('^[A-Za-z0-9][-A-Za-z0-9_.]*$')",
+                                      "message": "must be an HTTP header name"
+                                    }
+                                  ]
+                                },
+                                "headerValue": {
+                                  "type": "object",
+                                  "properties": {
+                                    "exact": {
+                                      "type": "string",
+                                      "maxLength": 4096
+                                    },
+                                    "regex": {
+                                      "type": "string",
+                                      "maxLength": 1024
+                                    }
+                                  },
+                                  "x-kubernetes-validations": [
+                                    {
+                                      "rule": "has(self.exact) != has(self.regex)",
+                                      "message": "a header value needs exactly one of exact or regex"
+                                    }
+                                  ]
+                                }
+                              }
+                            }
+                          },
+                          "duration": {
+                            "type": "string",
+                            "maxLength": 32,
+                            "description": "How long the step holds; omitted = until a promote action.",
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",
+                                "message": "must be a duration such as 30s, 5m or 1h30m"
+                              }
+                            ]
+                          }
+                        }
+                      },
+                      "setMirrorRoute": {
+                        "type": "object",
+                        "description": "Needs spec.traffic. Copies `percentage` percent of the clients' requests to the new version, whose answers are discarded, for `duration` or until a promote, with the checks running; removed when the step ends, on abort and on promotion.",
+                        "required": [
+                          "name",
+                          "percentage"
+                        ],
+                        "properties": {
+                          "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 40,
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+                                "message": "must be a DNS label (lower-case alphanumerics and '-')"
+                              }
+                            ]
+                          },
+                          "percentage": {
+                            "type": "integer",
+                            "format": "int32",
+                            "minimum": 1,
+                            "maximum": 100,
+                            "description": "Percent of the clients' requests copied to the new version."
+                          },
+                          "duration": {
+                            "type": "string",
+                            "maxLength": 32,
+                            "description": "How long the step holds; omitted = until a promote action.",
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",
+                                "message": "must be a duration such as 30s, 5m or 1h30m"
+                              }
+                            ]
+                          }
+                        }
                       }
                     },
                     "x-kubernetes-validations": [
                       {
-                        "rule": "has(self.setWeight) != has(self.pause)",
-                        "message": "each step must have exactly one of setWeight or pause"
+                        "rule": "[has(self.setWeight), has(self.pause), has(self.setHeaderRoute), has(self.setMirrorRoute)].filter(x, x).size() == 1",
+                        "message": "each step must have exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute"
                       }
                     ]
                   },
@@ -256,6 +373,89 @@ export const modelDeploymentSchema = {
               "message": "exactly one of strategy.canary or strategy.blueGreen must be set"
             }
           ]
+        },
+        "traffic": {
+          "type": "object",
+          "description": "How client traffic reaches the versions. Omitted = through the clients' Service, split by ready replicas.",
+          "properties": {
+            "gatewayAPI": {
+              "type": "object",
+              "description": "Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only.",
+              "required": [
+                "httpRoute"
+              ],
+              "properties": {
+                "httpRoute": {
+                  "type": "object",
+                  "description": "An HTTPRoute named NAME that the operator owns whole (server-side apply, controller ownerReference); its backendRefs are the versions' Services NAME-V.",
+                  "required": [
+                    "parentRefs"
+                  ],
+                  "properties": {
+                    "parentRefs": {
+                      "type": "array",
+                      "minItems": 1,
+                      "maxItems": 32,
+                      "description": "The Gateways (or Services) the route attaches to, as in HTTPRoute spec.parentRefs.",
+                      "items": {
+                        "type": "object",
+                        "required": [
+                          "name"
+                        ],
+                        "properties": {
+                          "group": {
+                            "type": "string",
+                            "maxLength": 253
+                          },
+                          "kind": {
+                            "type": "string",
+                            "maxLength": 63
+                          },
+                          "namespace": {
+                            "type": "string",
+                            "maxLength": 63
+                          },
+                          "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 253
+                          },
+                          "sectionName": {
+                            "type": "string",
+                            "maxLength": 253
+                          },
+                          "port": {
+                            "type": "integer",
+                            "format": "int32",
+                            "minimum": 1,
+                            "maximum": 65535
+                          }
+                        }
+                      }
+                    },
+                    "hostnames": {
+                      "type": "array",
+                      "maxItems": 16,
+                      "items": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 253
+                      }
+                    },
+                    "matches": {
+                      "type": "array",
+                      "maxItems": 8,
+                      "description": "HTTPRouteMatch entries (path, headers, queryParams, method) the route's rules answer; omitted = every request.",
+                      "items": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          }
         },
         "healthChecks": {
           "type": "object",
@@ -474,7 +674,13 @@ export const modelDeploymentSchema = {
           "default": false,
           "description": "Hold a rollout where it is."
         }
-      }
+      },
+      "x-kubernetes-validations": [
+        {
+          "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.setHeaderRoute) || has(s.setMirrorRoute))",
+          "message": "setHeaderRoute and setMirrorRoute steps need spec.traffic (a route that can carry them)"
+        }
+      ]
     },
     "status": {
       "type": "object",
@@ -556,6 +762,70 @@ export const modelDeploymentSchema = {
               "readyEndpoints": {
                 "type": "integer",
                 "format": "int32"
+              }
+            }
+          }
+        },
+        "route": {
+          "type": "object",
+          "description": "The HTTPRoute that carries the traffic (spec.traffic), as observed.",
+          "properties": {
+            "name": {
+              "type": "string"
+            },
+            "headerRoutes": {
+              "type": "array",
+              "description": "Header rules of the route that send matching requests to the new version.",
+              "items": {
+                "type": "string"
+              }
+            },
+            "mirror": {
+              "type": "object",
+              "description": "The mirror filter of the route, copying requests to the new version.",
+              "properties": {
+                "service": {
+                  "type": "string",
+                  "description": "The Service the copies go to."
+                },
+                "percentage": {
+                  "type": "integer",
+                  "format": "int32"
+                }
+              }
+            },
+            "parents": {
+              "type": "array",
+              "description": "Each parent's Accepted and ResolvedRefs conditions from the route's status.",
+              "items": {
+                "type": "object",
+                "required": [
+                  "name"
+                ],
+                "properties": {
+                  "name": {
+                    "type": "string"
+                  },
+                  "namespace": {
+                    "type": "string"
+                  },
+                  "sectionName": {
+                    "type": "string"
+                  },
+                  "accepted": {
+                    "type": "string",
+                    "description": "True, False or Unknown (the parent has not reported on the route)."
+                  },
+                  "resolvedRefs": {
+                    "type": "string"
+                  },
+                  "reason": {
+                    "type": "string"
+                  },
+                  "message": {
+                    "type": "string"
+                  }
+                }
               }
             }
           }

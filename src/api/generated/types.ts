@@ -23,6 +23,7 @@ export interface ModelDeploymentSpec {
   template: V1PodTemplateSpec;
   service?: ServiceSpec;
   strategy: Strategy;
+  traffic?: TrafficSpec;
   healthChecks?: HealthChecks;
   /**
    * The new version must be Available within this many seconds or it is rolled back.
@@ -80,7 +81,7 @@ export interface Strategy {
 }
 export interface CanaryStrategy {
   /**
-   * Steps run in order; each is exactly one of setWeight or pause.
+   * Steps run in order; each is exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute.
    *
    * @minItems 1
    * @maxItems 100
@@ -98,6 +99,48 @@ export interface CanaryStep {
   pause?: {
     duration?: string;
   };
+  setHeaderRoute?: HeaderRouteStep;
+  setMirrorRoute?: MirrorRouteStep;
+}
+/**
+ * Needs spec.traffic. Sends the requests that match every header of `match` to the new version (the others follow the weights), for `duration` or until a promote, with the checks running; the rule is removed when the step ends, on abort and on promotion.
+ */
+export interface HeaderRouteStep {
+  /**
+   * Name of the route rule (the operator names it header-NAME).
+   */
+  name: string;
+  /**
+   * Headers a request must all carry.
+   *
+   * @minItems 1
+   * @maxItems 8
+   */
+  match: {
+    headerName: string;
+    headerValue: {
+      exact?: string;
+      regex?: string;
+    };
+  }[];
+  /**
+   * How long the step holds; omitted = until a promote action.
+   */
+  duration?: string;
+}
+/**
+ * Needs spec.traffic. Copies `percentage` percent of the clients' requests to the new version, whose answers are discarded, for `duration` or until a promote, with the checks running; removed when the step ends, on abort and on promotion.
+ */
+export interface MirrorRouteStep {
+  name: string;
+  /**
+   * Percent of the clients' requests copied to the new version.
+   */
+  percentage: number;
+  /**
+   * How long the step holds; omitted = until a promote action.
+   */
+  duration?: string;
 }
 export interface BlueGreenStrategy {
   /**
@@ -112,6 +155,49 @@ export interface BlueGreenStrategy {
    * The old version stays ready this long after the switch.
    */
   scaleDownDelaySeconds?: number;
+}
+/**
+ * How client traffic reaches the versions. Omitted = through the clients' Service, split by ready replicas.
+ */
+export interface TrafficSpec {
+  /**
+   * Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only.
+   */
+  gatewayAPI?: {
+    httpRoute: HTTPRouteSpec;
+  };
+}
+/**
+ * An HTTPRoute named NAME that the operator owns whole (server-side apply, controller ownerReference); its backendRefs are the versions' Services NAME-V.
+ */
+export interface HTTPRouteSpec {
+  /**
+   * The Gateways (or Services) the route attaches to, as in HTTPRoute spec.parentRefs.
+   *
+   * @minItems 1
+   * @maxItems 32
+   */
+  parentRefs: RouteParentRef[];
+  /**
+   * @maxItems 16
+   */
+  hostnames?: string[];
+  /**
+   * HTTPRouteMatch entries (path, headers, queryParams, method) the route's rules answer; omitted = every request.
+   *
+   * @maxItems 8
+   */
+  matches?: {
+    [k: string]: unknown;
+  }[];
+}
+export interface RouteParentRef {
+  group?: string;
+  kind?: string;
+  namespace?: string;
+  name: string;
+  sectionName?: string;
+  port?: number;
 }
 /**
  * Checks that gate every step and every promotion.
@@ -220,6 +306,7 @@ export interface ModelDeploymentStatus {
   currentStep?: number;
   message?: string;
   traffic?: TrafficWeight[];
+  route?: RouteStatus;
   checks?: CheckStatus[];
   rollout?: RolloutState;
   aborted?: AbortedRollout;
@@ -245,6 +332,42 @@ export interface TrafficWeight {
   revision?: string;
   weight: number;
   readyEndpoints?: number;
+}
+/**
+ * The HTTPRoute that carries the traffic (spec.traffic), as observed.
+ */
+export interface RouteStatus {
+  name?: string;
+  /**
+   * Header rules of the route that send matching requests to the new version.
+   */
+  headerRoutes?: string[];
+  /**
+   * The mirror filter of the route, copying requests to the new version.
+   */
+  mirror?: {
+    /**
+     * The Service the copies go to.
+     */
+    service?: string;
+    percentage?: number;
+  };
+  /**
+   * Each parent's Accepted and ResolvedRefs conditions from the route's status.
+   */
+  parents?: RouteParentStatus[];
+}
+export interface RouteParentStatus {
+  name: string;
+  namespace?: string;
+  sectionName?: string;
+  /**
+   * True, False or Unknown (the parent has not reported on the route).
+   */
+  accepted?: string;
+  resolvedRefs?: string;
+  reason?: string;
+  message?: string;
 }
 export interface CheckStatus {
   name: string;

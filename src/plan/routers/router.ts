@@ -7,7 +7,7 @@
 // A new router (the Gateway API's HTTPRoute, InferencePool backends) is a new module in this
 // folder implementing TrafficRouter, chosen for a ModelDeployment in routers/index.ts.
 import type { KubernetesObject, V1Deployment, V1Service } from "@kubernetes/client-node";
-import type { ModelDeployment, TrafficWeight } from "../../api/types.ts";
+import type { ModelDeployment, ModelDeploymentStatus, TrafficWeight } from "../../api/types.ts";
 import type { Track } from "../tracks.ts";
 import type { ChildRef, Observed } from "../types.ts";
 
@@ -27,7 +27,22 @@ export interface TrafficIntent {
   weights: readonly { target: TrafficTarget; weight: number }[];
   /** A target reachable apart from the clients' traffic before it takes any (the blue/green preview). */
   preview?: TrafficTarget | undefined;
-  // Header matches and mirroring come with the Gateway API router.
+  /** Requests matching all these headers go to `target` (a setHeaderRoute step); routers that cannot carry it ignore it. */
+  headerRoutes?: readonly HeaderRoute[] | undefined;
+  /** A copy of `percentage` percent of the clients' requests goes to `target` (a setMirrorRoute step). */
+  mirror?: { name: string; percentage: number; target: TrafficTarget } | undefined;
+}
+
+export interface HeaderRoute {
+  name: string;
+  headers: readonly { name: string; exact?: string | undefined; regex?: string | undefined }[];
+  target: TrafficTarget;
+}
+
+/** Why the router cannot carry a rollout now: it is held, with a condition and an Event that say so. */
+export interface TrafficProblem {
+  reason: string;
+  message: string;
 }
 
 /** What a router reads: the ModelDeployment and its observed children. Never mutated. */
@@ -70,4 +85,8 @@ export interface TrafficRouter {
   ): TrafficWeight[];
   /** The track (Deployment name) that, as observed, gets all client traffic alone; undefined when none does. */
   observeSoleTrack(view: RouterView): string | undefined;
+  /** The route as observed, for status.route (routers with a route). */
+  observeRoute?(view: RouterView): ModelDeploymentStatus["route"];
+  /** What keeps this router from carrying a rollout now (no route API, a parent that rejects the route). */
+  observeProblem?(view: RouterView): TrafficProblem | undefined;
 }

@@ -134,6 +134,9 @@ function desiredServices(
   if (intent.preview) apply.push(computePreviewService(md, intent.preview.selector));
   else if (view.services.has(previewServiceName(md)))
     del.push({ kind: "Service", name: previewServiceName(md) });
+  // spec.traffic was removed: the route the operator wrote for it goes.
+  if (view.input.observed.routes?.httpRoutes.some((r) => r.metadata?.name === clientsServiceName(md)))
+    del.push({ kind: "HTTPRoute", name: clientsServiceName(md) });
   return { apply, delete: del };
 }
 

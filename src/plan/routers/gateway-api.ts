@@ -1,0 +1,326 @@
+// The Gateway API router (spec.traffic.gatewayAPI.httpRoute): client traffic goes through an
+// HTTPRoute named NAME that the operator owns whole (server-side apply, controller
+// ownerReference). Its "split" rule sends to the versions' own Services NAME-V with exact
+// weights (setWeight 5 = 5/95 whatever the replicas); a setHeaderRoute step adds a rule
+// header-NAME before it, a setMirrorRoute step a RequestMirror filter on it. The clients'
+// Service NAME selects the stable version only, so a client that does not go through the
+// route never reaches a candidate, and 0% means 0%.
+//
+// What clients get is read back from the observed route (its split rule's weights), and
+// whether each parent accepted it from the route's status; a route that a parent does not
+// accept, or a cluster without the HTTPRoute API, holds the rollout (observeProblem).
+import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
+import { LABEL_VERSION } from "../../api/constants.ts";
+import { Reasons } from "../../api/reasons.ts";
+import type { ModelDeploymentStatus, TrafficWeight } from "../../api/types.ts";
+import { computeClientsService, computePreviewService, childLabels, ownerReference } from "../children.ts";
+import { clientsServiceName, previewServiceName } from "../naming.ts";
+import { servicePortOf } from "../spec.ts";
+import { findTrackDeployment, revisionOf } from "../tracks.ts";
+import type { ChildRef } from "../types.ts";
+import {
+  HEADER_RULE_PREFIX,
+  HTTPROUTE_API_VERSION,
+  HTTPROUTE_KIND,
+  parentLabel,
+  sameParent,
+  SPLIT_RULE,
+  type HTTPBackendRef,
+  type HTTPRoute,
+  type HTTPRouteMatch,
+  type HTTPRouteRule,
+} from "./httproute.ts";
+import type { RouterView, TrafficIntent, TrafficProblem, TrafficRouter, TrafficTarget } from "./router.ts";
+import { computeTraffic, serviceRouter } from "./service.ts";
+
+/** The ModelDeployment's own route, as observed. */
+export function observedRoute(view: RouterView): HTTPRoute | undefined {
+  const name = clientsServiceName(view.md);
+  return view.input.observed.routes?.httpRoutes.find((r) => r.metadata?.name === name);
+}
+
+function routeApiAvailable(view: RouterView): boolean {
+  return view.input.observed.routes?.available === true;
+}
+
+/** Ready pods of the track a target names (its Deployment's readyReplicas). */
+function readyOf(view: RouterView, target: TrafficTarget): number {
+  const d =
+    (target.name !== undefined ? view.deployments.get(target.name) : undefined) ??
+    findTrackDeployment(view.deployments.values(), target.version, target.revision);
+  return d?.status?.readyReplicas ?? 0;
+}
+
+/**
+ * The weights the route gets: the intent's, except that a target without a ready pod gets
+ * none; its share goes to the first target that has one (the stable one first). When no
+ * target has a ready pod the intent stands (there is nothing to protect).
+ */
+export function computeRouteWeights(
+  view: RouterView,
+  weights: TrafficIntent["weights"],
+): { target: TrafficTarget; weight: number }[] {
+  const out = weights.map((w) => ({ target: w.target, weight: Math.max(0, Math.min(100, w.weight)) }));
+  const ready = out.map((w) => readyOf(view, w.target) > 0);
+  const first = ready.indexOf(true);
+  if (first < 0) return out;
+  for (let i = 0; i < out.length; i++) {
+    if (ready[i] || out[i]!.weight === 0) continue;
+    out[first]!.weight += out[i]!.weight;
+    out[i]!.weight = 0;
+  }
+  return out;
+}
+
+function backendRef(view: RouterView, target: TrafficTarget, weight?: number): HTTPBackendRef {
+  const ref: HTTPBackendRef = {
+    group: "",
+    kind: "Service",
+    name: target.name ?? "",
+    port: servicePortOf(view.md),
+  };
+  if (weight !== undefined) ref.weight = weight;
+  return ref;
+}
+
+/** The spec's matches (every request when none), each with `headers` added. */
+function withHeaders(
+  base: readonly HTTPRouteMatch[] | undefined,
+  headers: HTTPRouteMatch["headers"],
+): HTTPRouteMatch[] {
+  const matches: HTTPRouteMatch[] = base && base.length ? base.map((m) => ({ ...m })) : [{}];
+  return matches.map((m) => ({ ...m, headers: [...(m.headers ?? []), ...(headers ?? [])] }));
+}
+
+/** The HTTPRoute NAME that carries `intent`. */
+export function computeHTTPRoute(view: RouterView, intent: TrafficIntent): HTTPRoute {
+  const md = view.md;
+  const spec = md.spec.traffic?.gatewayAPI?.httpRoute;
+  const base = spec?.matches as HTTPRouteMatch[] | undefined;
+  const rules: HTTPRouteRule[] = [];
+  for (const h of intent.headerRoutes ?? []) {
+    if (h.target.name === undefined || readyOf(view, h.target) === 0) continue;
+    const headers = h.headers.map((m) =>
+      m.regex !== undefined
+        ? { type: "RegularExpression" as const, name: m.name, value: m.regex }
+        : { type: "Exact" as const, name: m.name, value: m.exact ?? "" },
+    );
+    rules.push({
+      name: `${HEADER_RULE_PREFIX}${h.name}`,
+      matches: withHeaders(base, headers),
+      backendRefs: [backendRef(view, h.target, 1)],
+    });
+  }
+  const split: HTTPRouteRule = { name: SPLIT_RULE };
+  if (base && base.length) split.matches = base.map((m) => ({ ...m }));
+  split.backendRefs = computeRouteWeights(view, intent.weights)
+    .filter((w) => w.target.name !== undefined)
+    .map((w) => backendRef(view, w.target, w.weight));
+  const mirror = intent.mirror;
+  if (mirror && mirror.target.name !== undefined && readyOf(view, mirror.target) > 0) {
+    split.filters = [
+      {
+        type: "RequestMirror",
+        requestMirror: { backendRef: backendRef(view, mirror.target), percent: mirror.percentage },
+      },
+    ];
+  }
+  rules.push(split);
+  const routeSpec: NonNullable<HTTPRoute["spec"]> = {
+    parentRefs: (spec?.parentRefs ?? []).map((p) => ({ ...p })),
+  };
+  if (spec?.hostnames?.length) routeSpec.hostnames = [...spec.hostnames];
+  routeSpec.rules = rules;
+  return {
+    apiVersion: HTTPROUTE_API_VERSION,
+    kind: HTTPROUTE_KIND,
+    metadata: {
+      name: clientsServiceName(md),
+      namespace: md.metadata?.namespace,
+      labels: childLabels(md, "clients"),
+      ownerReferences: [ownerReference(md)],
+    },
+    spec: routeSpec,
+  };
+}
+
+function desiredObjects(
+  view: RouterView,
+  intent: TrafficIntent,
+): { apply: KubernetesObject[]; delete: ChildRef[] } {
+  const md = view.md;
+  // The stable target is first: the clients' Service selects it alone, in a canary too.
+  const stable = intent.weights[0]?.target;
+  const apply: KubernetesObject[] = [computeClientsService(md, stable?.selector, true)];
+  const del: ChildRef[] = [];
+  if (intent.preview) apply.push(computePreviewService(md, intent.preview.selector));
+  else if (view.services.has(previewServiceName(md)))
+    del.push({ kind: "Service", name: previewServiceName(md) });
+  // Without the HTTPRoute API there is no route to write: the stable version keeps serving
+  // through the clients' Service, and observeProblem holds the rollout.
+  if (routeApiAvailable(view)) apply.push(computeHTTPRoute(view, intent));
+  return { apply, delete: del };
+}
+
+/** The weight of each backend of the observed split rule, by Service name. */
+function splitWeights(route: HTTPRoute | undefined): Map<string, number> | undefined {
+  const rule = route?.spec?.rules?.find((r) => r.name === SPLIT_RULE);
+  if (!rule) return undefined;
+  const out = new Map<string, number>();
+  for (const b of rule.backendRefs ?? []) out.set(b.name, (out.get(b.name) ?? 0) + (b.weight ?? 1));
+  return out;
+}
+
+/** Percent of the split rule's requests per Service, summing to 100 (largest remainder). */
+function percentages(weights: Map<string, number>): Map<string, number> {
+  const total = [...weights.values()].reduce((a, b) => a + b, 0);
+  const entries = [...weights.entries()];
+  const exact = entries.map(([, w]) => (total === 0 ? 0 : (100 * w) / total));
+  const floors = exact.map(Math.floor);
+  let rest = total === 0 ? 0 : 100 - floors.reduce((a, b) => a + b, 0);
+  const order = exact.map((w, i) => ({ i, f: w - Math.floor(w) })).sort((a, b) => b.f - a.f || a.i - b.i);
+  for (const { i } of order) {
+    if (rest <= 0) break;
+    floors[i] = (floors[i] ?? 0) + 1;
+    rest--;
+  }
+  return new Map(entries.map(([name], i) => [name, floors[i] ?? 0]));
+}
+
+function observeWeights(
+  view: RouterView,
+  stable: { version: string; revision?: string | undefined } | undefined,
+  candidate: { version: string; revision?: string | undefined } | undefined,
+): TrafficWeight[] {
+  const weights = splitWeights(observedRoute(view));
+  // No route (yet, or no route API): the clients reach the versions through the clients' Service.
+  if (!weights) return computeTraffic(view.input.observed, stable, candidate);
+  const shares = percentages(weights);
+  const out: TrafficWeight[] = [];
+  const seen = new Set<string>();
+  const entry = (d: V1Deployment | undefined, version: string, revision: string | undefined) => {
+    const name = d?.metadata?.name;
+    if (name !== undefined) seen.add(name);
+    const e: TrafficWeight = {
+      version: d?.metadata?.labels?.[LABEL_VERSION] ?? version,
+      weight: name !== undefined ? (shares.get(name) ?? 0) : 0,
+      readyEndpoints: d?.status?.readyReplicas ?? 0,
+    };
+    const rev = d ? revisionOf(d) : revision;
+    if (rev !== undefined) e.revision = rev;
+    out.push(e);
+  };
+  for (const ref of [stable, candidate]) {
+    if (!ref) continue;
+    const d = findTrackDeployment(view.deployments.values(), ref.version, ref.revision);
+    if (d?.metadata?.name !== undefined && seen.has(d.metadata.name)) continue;
+    entry(d, ref.version, ref.revision);
+  }
+  for (const [name, share] of shares) {
+    const d = view.deployments.get(name);
+    if (seen.has(name) || share === 0 || !d) continue;
+    entry(d, d.metadata?.labels?.[LABEL_VERSION] ?? "", undefined);
+  }
+  return out;
+}
+
+function observeSoleTrack(view: RouterView): string | undefined {
+  const weights = splitWeights(observedRoute(view));
+  if (!weights) return serviceRouter.observeSoleTrack(view);
+  const carrying = [...weights.entries()].filter(([, w]) => w > 0);
+  if (carrying.length !== 1) return undefined;
+  const [name] = carrying[0]!;
+  // The clients' Service must select the same track: a client inside the cluster uses it.
+  return serviceRouter.observeSoleTrack(view) === name ? name : undefined;
+}
+
+function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
+  const route = observedRoute(view);
+  const name = clientsServiceName(view.md);
+  if (!route) return { name, parents: [] };
+  const ns = route.metadata?.namespace;
+  const rules = route.spec?.rules ?? [];
+  const out: NonNullable<ModelDeploymentStatus["route"]> = { name, parents: [] };
+  const headers = rules
+    .map((r) => r.name ?? "")
+    .filter((n) => n.startsWith(HEADER_RULE_PREFIX))
+    .map((n) => n.slice(HEADER_RULE_PREFIX.length));
+  if (headers.length) out.headerRoutes = headers;
+  const mirror = rules
+    .find((r) => r.name === SPLIT_RULE)
+    ?.filters?.find((f) => f.type === "RequestMirror")?.requestMirror;
+  if (mirror) out.mirror = { service: mirror.backendRef.name, percentage: mirror.percent ?? 100 };
+  for (const p of route.spec?.parentRefs ?? []) {
+    const seen = route.status?.parents?.find((s) => sameParent(s.parentRef, p, ns));
+    const cond = (type: string) => seen?.conditions?.find((c) => c.type === type);
+    const accepted = cond("Accepted");
+    const resolved = cond("ResolvedRefs");
+    const entry: NonNullable<typeof out.parents>[number] = {
+      name: p.name,
+      accepted: accepted?.status ?? "Unknown",
+      resolvedRefs: resolved?.status ?? "Unknown",
+    };
+    if (p.namespace !== undefined) entry.namespace = p.namespace;
+    if (p.sectionName !== undefined) entry.sectionName = p.sectionName;
+    const bad = accepted?.status === "False" ? accepted : resolved?.status === "False" ? resolved : undefined;
+    if (bad?.reason) entry.reason = bad.reason;
+    if (bad?.message) entry.message = bad.message;
+    out.parents!.push(entry);
+  }
+  return out;
+}
+
+function observeProblem(view: RouterView): TrafficProblem | undefined {
+  const name = clientsServiceName(view.md);
+  if (!routeApiAvailable(view)) {
+    return {
+      reason: Reasons.GatewayAPIMissing,
+      message:
+        `the Gateway API (httproutes.gateway.networking.k8s.io/v1) is not installed in the cluster, so the HTTPRoute ${name} ` +
+        `of spec.traffic cannot be written: the stable version keeps all traffic through the Service ${name}; ` +
+        `install the Gateway API CRDs to roll out`,
+    };
+  }
+  const route = observedRoute(view);
+  if (!route) return undefined; // written in this reconcile; its parents report next
+  const ns = route.metadata?.namespace;
+  for (const p of route.spec?.parentRefs ?? []) {
+    const seen = route.status?.parents?.find((s) => sameParent(s.parentRef, p, ns));
+    const accepted = seen?.conditions?.find((c) => c.type === "Accepted");
+    const resolved = seen?.conditions?.find((c) => c.type === "ResolvedRefs");
+    const parent = parentLabel(p, ns);
+    if (accepted?.status !== "True") {
+      const why = accepted
+        ? `Accepted=${accepted.status}${accepted.reason ? ` (${accepted.reason})` : ""}${accepted.message ? `: ${accepted.message}` : ""}`
+        : "it has not reported on the route (no Accepted condition in the route's status)";
+      return {
+        reason: Reasons.RouteNotAccepted,
+        message: `the parent ${parent} has not accepted the HTTPRoute ${name}: ${why}; the rollout waits`,
+      };
+    }
+    if (resolved?.status === "False") {
+      return {
+        reason: Reasons.RouteRefsNotResolved,
+        message: `the parent ${parent} cannot resolve the backends of the HTTPRoute ${name}: ResolvedRefs=False${resolved.reason ? ` (${resolved.reason})` : ""}${resolved.message ? `: ${resolved.message}` : ""}; the rollout waits`,
+      };
+    }
+  }
+  return undefined;
+}
+
+export const gatewayApiRouter: TrafficRouter = {
+  kind: "HTTPRoute",
+  canaryReplicas(replicas, weight) {
+    // Exact weights need no replica ratio: the candidate runs at its share (at least one pod,
+    // also at 0%, so that its checks have something to measure) and the stable version stays
+    // at full size.
+    const w = Math.min(100, Math.max(0, weight));
+    const candidate = replicas <= 0 ? 0 : Math.max(1, Math.ceil((replicas * w) / 100));
+    return { candidate, stable: replicas };
+  },
+  desiredObjects,
+  observeWeights,
+  observeSoleTrack,
+  observeRoute,
+  observeProblem,
+};
