@@ -51,6 +51,12 @@ export interface Config {
   kubeApiQps: number;
   /** Requests that may be sent at once before kubeApiQps applies. */
   kubeApiBurst: number;
+  /** Longest one successCondition evaluation may run (worker threads, terminated at the budget). */
+  checkConditionTimeoutMs: number;
+  /** Heap limit of each successCondition worker thread, MiB. */
+  checkConditionMemoryMb: number;
+  /** successCondition worker threads. */
+  checkConditionWorkers: number;
 }
 
 export const DEFAULTS = {
@@ -66,6 +72,9 @@ export const DEFAULTS = {
   resyncPeriod: "5m",
   kubeApiQps: 50,
   kubeApiBurst: 100,
+  checkConditionTimeout: "1s",
+  checkConditionMemoryMb: 64,
+  checkConditionWorkers: 2,
 } as const;
 
 /** Every flag can also be given as the environment variable MRO_<FLAG> (MRO_LOG_LEVEL=debug); a flag wins. */
@@ -96,6 +105,9 @@ const OPTIONS = {
   kubeconfig: { type: "string" },
   "kube-api-qps": { type: "string" },
   "kube-api-burst": { type: "string" },
+  "check-condition-timeout": { type: "string" },
+  "check-condition-memory": { type: "string" },
+  "check-condition-workers": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(
@@ -126,6 +138,9 @@ Flags:
   --kubeconfig FILE                 Kubeconfig file (default: in-cluster, else $KUBECONFIG, else ~/.kube/config)
   --kube-api-qps N                  Average requests per second to the API server, "0" for no limit (default ${DEFAULTS.kubeApiQps})
   --kube-api-burst N                Requests sent at once before the QPS limit applies (default ${DEFAULTS.kubeApiBurst})
+  --check-condition-timeout D       Longest one health check's successCondition may evaluate (default ${DEFAULTS.checkConditionTimeout})
+  --check-condition-memory MIB      Heap limit of each successCondition worker thread (default ${DEFAULTS.checkConditionMemoryMb})
+  --check-condition-workers N       Worker threads evaluating successConditions (default ${DEFAULTS.checkConditionWorkers})
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
@@ -244,6 +259,24 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     throw new ConfigError(`--kube-api-burst: "${burstText}" is not a whole number from 1 to 100000`);
   }
 
+  const conditionTimeoutText = flag("check-condition-timeout") ?? DEFAULTS.checkConditionTimeout;
+  const checkConditionTimeoutMs = parseDurationFlag("--check-condition-timeout", conditionTimeoutText);
+  if (checkConditionTimeoutMs < 10 || checkConditionTimeoutMs > 60_000) {
+    throw new ConfigError(`--check-condition-timeout: ${conditionTimeoutText} is not from 10ms to 1m`);
+  }
+  const checkConditionMemoryMb = wholeNumberFlag(
+    "--check-condition-memory",
+    flag("check-condition-memory") ?? String(DEFAULTS.checkConditionMemoryMb),
+    16,
+    4096,
+  );
+  const checkConditionWorkers = wholeNumberFlag(
+    "--check-condition-workers",
+    flag("check-condition-workers") ?? String(DEFAULTS.checkConditionWorkers),
+    1,
+    64,
+  );
+
   return {
     help: values.help === true,
     metricsBindAddress,
@@ -263,7 +296,18 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     kubeconfig,
     kubeApiQps,
     kubeApiBurst,
+    checkConditionTimeoutMs,
+    checkConditionMemoryMb,
+    checkConditionWorkers,
   };
+}
+
+function wholeNumberFlag(flagName: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
+    throw new ConfigError(`${flagName}: "${text}" is not a whole number from ${min} to ${max}`);
+  }
+  return value;
 }
 
 /** The flags given as MRO_* environment variables, as --flag=value arguments (put before the real ones, which win). */

@@ -16,6 +16,7 @@ import { InformerSet } from "./controller/informer-set.ts";
 import { Informer, kubeListWatch, objectKey, type ResourceType } from "./controller/informer.ts";
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
+import { ConditionPool, measureChecks } from "./health/index.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
 import { kubeLeaseClient, LeaderElector } from "./kube/leader.ts";
 import { rateLimiter } from "./kube/ratelimit.ts";
@@ -144,12 +145,19 @@ export async function startOperator(
   services.addEventHandler(index.services.handlers);
   endpointSlices.addEventHandler(index.endpointSlices.handlers);
 
+  // successConditions run on worker threads under the platform's budget, never on this loop.
+  const conditions = new ConditionPool({
+    timeoutMs: config.checkConditionTimeoutMs,
+    memoryMb: config.checkConditionMemoryMb,
+    workers: config.checkConditionWorkers,
+  });
   const reconciler = new Reconciler({
     client,
     modelDeployments,
     logger,
     metrics,
     index,
+    measure: (due, now) => measureChecks(due, now, { conditions }),
   });
 
   for (const inf of informers) inf.start();
@@ -257,6 +265,8 @@ export async function startOperator(
     async stop() {
       probes.setShuttingDown();
       await queue.shutdown();
+      // After the queue: an evaluation cut short would be recorded as an Error measurement.
+      await conditions.close();
       await elector?.stop();
       await Promise.all(informers.map((i) => i.stop()));
       await probes.close();

@@ -10,6 +10,7 @@ import type { Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
 import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
+import { computeConditionWarnings, withSpecWarnings } from "../plan/warnings.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { needsWrite } from "./diff.ts";
 import type { IndexBy } from "./index-by.ts";
@@ -217,7 +218,11 @@ export class Reconciler {
       });
     }
     const now = this.#now();
-    const p = plan({ md: cached, observed, measurements, now });
+    const p = withSpecWarnings(
+      plan({ md: cached, observed, measurements, now }),
+      cached,
+      computeConditionWarnings(cached),
+    );
     let writes = 0;
     let md: ModelDeployment = cached;
 

@@ -5,7 +5,7 @@
 //                         headers (map of lower-case header name to value).
 // Prometheus checks see:  result (the value when the query returned one value, the list of
 //                         values when it returned several), results (always the list).
-import { Environment, type ParseResult } from "@marcbachmann/cel-js";
+import { Environment, type ASTNode, type ParseResult } from "@marcbachmann/cel-js";
 
 export type ConditionKind = "http" | "prometheus";
 
@@ -86,6 +86,85 @@ function compileUncached(kind: ConditionKind, expression: string): Compiled {
     return { error: `successCondition \`${expression}\` must evaluate to a bool, not ${checked.type}` };
   }
   return { program };
+}
+
+/**
+ * What can be seen of a valid successCondition's cost before it runs: a warning for a person
+ * (`kubectl modeldeploy validate`, a Warning Event and status.warnings), not an error, since
+ * the runtime budget stops the evaluation anyway. Undefined when nothing is seen (or the
+ * expression is invalid: validateSuccessCondition says why).
+ */
+export function successConditionCostWarning(kind: ConditionKind, expression: string): string | undefined {
+  const compiled = compile(kind, expression);
+  if (!compiled.program) return undefined;
+  const nested = findNestedComprehension(kind, compiled.program.ast);
+  return nested ? `successCondition \`${expression}\` ${nested}` : undefined;
+}
+
+/** The variables that hold what a measurement saw: their size is the server's to choose. */
+const RESPONSE_VARIABLES: Record<ConditionKind, ReadonlySet<string>> = {
+  http: new Set(["json", "body", "headers"]),
+  prometheus: new Set(["result", "results"]),
+};
+
+/** CEL's comprehension macros: each evaluates its body once per element of its range. */
+const COMPREHENSIONS = new Set(["all", "exists", "exists_one", "map", "filter"]);
+
+/**
+ * The worst case that can be seen before anything runs: a comprehension over response data
+ * inside the body of another comprehension, such as
+ * `json.items.all(a, json.items.exists(b, ...))`. It evaluates its body once for every pair
+ * (n² times, n³ for three levels), so a server that answers a long list decides how long the
+ * operator computes. A nested comprehension over the outer element (`json.items.all(i,
+ * i.scores.all(s, s > 0))`) visits every value once and is fine. Returns what is wrong, or
+ * undefined. Costs that no syntax shows (a list built by map() and iterated again) are
+ * bounded at run time by the evaluation budget.
+ */
+export function findNestedComprehension(kind: ConditionKind, ast: ASTNode): string | undefined {
+  const response = RESPONSE_VARIABLES[kind];
+  let found: string | undefined;
+  // bound: iteration variables in scope (they shadow response variables); depth: enclosing comprehension bodies.
+  const visit = (node: ASTNode, bound: ReadonlySet<string>, depth: number): void => {
+    if (found) return;
+    if (node.op === "rcall" && COMPREHENSIONS.has(node.args[0])) {
+      const [, range, args] = node.args;
+      if (depth > 0 && mentionsResponse(range, response, bound)) {
+        found =
+          `iterates over response data (\`${source(range)}\`) inside another comprehension: ` +
+          "it runs once for every element of the outer list, so its cost grows with the square of the response's size; " +
+          "iterate over the outer element instead, or compute the value in the server (its evaluation is stopped at the platform's budget)";
+        return;
+      }
+      visit(range, bound, depth);
+      const variables = args.filter((a) => a.op === "id").map((a) => a.args as string);
+      const inner = new Set([...bound, ...variables]);
+      for (const a of args.slice(variables.length)) visit(a, inner, depth + 1);
+      return;
+    }
+    for (const child of childNodes(node)) visit(child, bound, depth);
+  };
+  visit(ast, new Set(), 0);
+  return found;
+}
+
+function mentionsResponse(node: ASTNode, response: ReadonlySet<string>, bound: ReadonlySet<string>): boolean {
+  if (node.op === "id") return response.has(node.args) && !bound.has(node.args);
+  return childNodes(node).some((child) => mentionsResponse(child, response, bound));
+}
+
+function childNodes(node: ASTNode): ASTNode[] {
+  const out: ASTNode[] = [];
+  const collect = (value: unknown): void => {
+    if (Array.isArray(value)) for (const v of value) collect(v);
+    else if (value && typeof value === "object" && "op" in value && "args" in value)
+      out.push(value as ASTNode);
+  };
+  if (node.op !== "value" && node.op !== "id") collect(node.args);
+  return out;
+}
+
+function source(node: ASTNode): string {
+  return node.input.slice(node.range.start, node.range.end);
 }
 
 /** One line of a cel-js error: its summary without the source excerpt. */

@@ -1,7 +1,7 @@
 // The HTTP health-check provider: one request against the new version (its own Service, or
 // the check's url), judged by the status code and an optional CEL successCondition.
 import type { DueCheck, Measurement } from "../plan/types.ts";
-import { evaluateSuccessCondition } from "./condition.ts";
+import { defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
 import { describeRequestError, discardBody, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
 const DEFAULT_EXPECT_STATUS = 200;
@@ -13,15 +13,25 @@ const DEFAULT_EXPECT_STATUS = 200;
  * refused, timeout, a body too large for the condition) or the condition cannot be
  * evaluated. Never throws.
  */
-export async function measureHttp(due: DueCheck, now: () => Date): Promise<Measurement> {
+export async function measureHttp(
+  due: DueCheck,
+  now: () => Date,
+  options: MeasureOptions = {},
+): Promise<Measurement> {
   const name = due.check.name;
-  const result = await observeHttp(due);
+  const result = await observeHttp(due, options.conditions ?? defaultConditionPool());
   return { name, ...result, time: now().toISOString() };
 }
 
 type Outcome = Omit<Measurement, "name" | "time">;
 
-async function observeHttp(due: DueCheck): Promise<Outcome> {
+/** What the providers are given besides the check. */
+export interface MeasureOptions {
+  /** Evaluates successConditions off the event loop, within the platform's budget. */
+  conditions?: ConditionEvaluator;
+}
+
+async function observeHttp(due: DueCheck, conditions: ConditionEvaluator): Promise<Outcome> {
   const http = due.check.http;
   if (!http) return { phase: "Error", message: "not an http check" };
   if (!due.url) return { phase: "Error", message: "http check has no URL to request" };
@@ -72,12 +82,15 @@ async function observeHttp(due: DueCheck): Promise<Outcome> {
     };
   }
 
-  const headers = new Map<string, string>();
-  response.headers.forEach((headerValue, headerName) => headers.set(headerName.toLowerCase(), headerValue));
-  const outcome = evaluateSuccessCondition("http", condition, {
+  const headers: [string, string][] = [];
+  response.headers.forEach((headerValue, headerName) =>
+    headers.push([headerName.toLowerCase(), headerValue]),
+  );
+  const outcome = await conditions.evaluate({
+    kind: "http",
+    expression: condition,
     status: response.status,
     body,
-    json: parseJson(body),
     headers,
   });
   if (!outcome.ok) return { phase: "Error", value, message: outcome.error };

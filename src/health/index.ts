@@ -1,10 +1,11 @@
 // Health-check providers. The planner says which checks are due (planChecks); the
 // reconciler measures them here and hands the measurements back to the planner.
 import type { DueCheck, Measurement } from "../plan/types.ts";
-import { measureHttp } from "./http.ts";
+import { measureHttp, type MeasureOptions } from "./http.ts";
 import { measurePrometheus } from "./prometheus.ts";
 
-export { measureHttp } from "./http.ts";
+export { measureHttp, type MeasureOptions } from "./http.ts";
+export { ConditionPool, defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
 export { measurePrometheus, queryPrometheus } from "./prometheus.ts";
 export { evaluateSuccessCondition, validateSuccessCondition, type ConditionKind } from "./condition.ts";
 
@@ -13,14 +14,23 @@ export { evaluateSuccessCondition, validateSuccessCondition, type ConditionKind 
  * measurement per check, in the order given, and never throws: a provider that fails
  * unexpectedly yields an Error measurement that says so.
  */
-export async function measureChecks(due: readonly DueCheck[], now: () => Date): Promise<Measurement[]> {
-  return Promise.all(due.map((check) => measureCheck(check, now)));
+export async function measureChecks(
+  due: readonly DueCheck[],
+  now: () => Date,
+  options: MeasureOptions = {},
+): Promise<Measurement[]> {
+  return Promise.all(due.map((check) => measureCheck(check, now, options)));
 }
 
-async function measureCheck(due: DueCheck, now: () => Date): Promise<Measurement> {
+/** Measures one due check; never throws. */
+export async function measureCheck(
+  due: DueCheck,
+  now: () => Date,
+  options: MeasureOptions = {},
+): Promise<Measurement> {
   try {
-    if (due.check.http) return await measureHttp(due, now);
-    if (due.check.prometheus) return await measurePrometheus(due, now);
+    if (due.check.http) return await measureHttp(due, now, options);
+    if (due.check.prometheus) return await measurePrometheus(due, now, options);
     return errorMeasurement(due, now, "check has no provider: it needs http or prometheus");
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);

@@ -1,8 +1,9 @@
 // The Prometheus health-check provider: one instant query against Prometheus' HTTP API
 // (GET /api/v1/query), judged by a CEL successCondition over the values it returned.
 import type { DueCheck, Measurement } from "../plan/types.ts";
-import { evaluateSuccessCondition } from "./condition.ts";
-import { describeRequestError, excerpt, readBody, request } from "./request.ts";
+import { defaultConditionPool } from "./condition-pool.ts";
+import type { MeasureOptions } from "./http.ts";
+import { describeRequestError, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
 /** How many values of a multi-value result are written into a measurement's value. */
 const MAX_VALUES_SHOWN = 10;
@@ -24,14 +25,18 @@ export type QueryResult = { ok: true; samples: Sample[] } | { ok: false; message
  * be judged: Prometheus unreachable or rejecting the query, no data, NaN, a range vector,
  * or a condition that cannot be evaluated. Never throws.
  */
-export async function measurePrometheus(due: DueCheck, now: () => Date): Promise<Measurement> {
-  const result = await observePrometheus(due);
+export async function measurePrometheus(
+  due: DueCheck,
+  now: () => Date,
+  options: MeasureOptions = {},
+): Promise<Measurement> {
+  const result = await observePrometheus(due, options);
   return { name: due.check.name, ...result, time: now().toISOString() };
 }
 
 type Outcome = Omit<Measurement, "name" | "time">;
 
-async function observePrometheus(due: DueCheck): Promise<Outcome> {
+async function observePrometheus(due: DueCheck, options: MeasureOptions): Promise<Outcome> {
   const prometheus = due.check.prometheus;
   if (!prometheus) return { phase: "Error", message: "not a prometheus check" };
   const query = due.query ?? prometheus.query;
@@ -56,9 +61,10 @@ async function observePrometheus(due: DueCheck): Promise<Outcome> {
 
   const values = samples.map((sample) => sample.value);
   const condition = prometheus.successCondition;
-  const outcome = evaluateSuccessCondition("prometheus", condition, {
-    result: values.length === 1 ? values[0]! : values,
-    results: values,
+  const outcome = await (options.conditions ?? defaultConditionPool()).evaluate({
+    kind: "prometheus",
+    expression: condition,
+    values,
   });
   if (!outcome.ok) {
     const hint =
@@ -94,7 +100,14 @@ export async function queryPrometheus(
       timeoutMs,
     );
     status = response.status;
-    ({ text } = await readBody(response));
+    let truncated: boolean;
+    ({ text, truncated } = await readBody(response));
+    // Parsing is bounded by the size read: an answer past the limit is not parsed at all.
+    if (truncated)
+      return {
+        ok: false,
+        message: `${what} answered more than ${MAX_BODY_BYTES / (1024 * 1024)} MiB; aggregate in the query so that it returns fewer series`,
+      };
   } catch (err) {
     return { ok: false, message: describeRequestError(err, what, timeoutMs) };
   }

@@ -37,7 +37,29 @@ describe("config", () => {
       kubeconfig: undefined,
       kubeApiQps: 50,
       kubeApiBurst: 100,
+      checkConditionTimeoutMs: 1000,
+      checkConditionMemoryMb: 64,
+      checkConditionWorkers: 2,
     });
+  });
+
+  it("takes the successCondition budget from flags or MRO_ variables, and refuses one out of range", () => {
+    expect(
+      parseConfig(["--check-condition-timeout=250ms", "--check-condition-workers=4"], {
+        MRO_CHECK_CONDITION_MEMORY: "128",
+      }),
+    ).to.deep.include({
+      checkConditionTimeoutMs: 250,
+      checkConditionMemoryMb: 128,
+      checkConditionWorkers: 4,
+    });
+    expect(errorOf(["--check-condition-timeout=2h"])).to.equal(
+      "--check-condition-timeout: 2h is not from 10ms to 1m",
+    );
+    expect(errorOf(["--check-condition-memory=8"])).to.equal(
+      '--check-condition-memory: "8" is not a whole number from 16 to 4096',
+    );
+    expect(errorOf(["--check-condition-workers=0"])).to.match(/^--check-condition-workers: "0"/);
   });
 
   it("takes the API client's QPS and burst from flags or MRO_ variables, flags winning", () => {

@@ -1,0 +1,96 @@
+// Health checks written by a tenant, run by the real operator against the real control
+// plane: what one ModelDeployment's checks can cost the operator, and what they can reveal.
+import { expect } from "chai";
+import { createNamespace } from "../support/kube.ts";
+import { CheckTarget } from "../support/check-target.ts";
+import { applyMd, getMd, isReady, mdEvents, modelDeployment, waitForMd, type Md } from "../support/md.ts";
+import { startOperator, type OperatorProcess } from "../support/operator.ts";
+
+const EXPENSIVE = "json.items.all(a, json.items.all(b, json.items.exists(c, c < 0) || true))";
+const STEPS = [{ setWeight: 50 }, { pause: {} }];
+
+const checkOf = (md: Md, name: string) => md.status?.checks?.find((c) => c.name === name);
+
+describe("untrusted health checks", function () {
+  this.timeout(300_000);
+  let target: CheckTarget;
+  let ns: string;
+  let cleanup: () => Promise<void>;
+  let op: OperatorProcess | undefined;
+
+  before(async () => {
+    target = await CheckTarget.start();
+    target.route("/items", { body: JSON.stringify({ items: Array.from({ length: 1000 }, (_, i) => i) }) });
+  });
+  after(async () => {
+    await target.stop();
+  });
+  beforeEach(async () => {
+    ({ name: ns, cleanup } = await createNamespace("sec"));
+  });
+  afterEach(async () => {
+    await op?.stop("SIGKILL");
+    op = undefined;
+    await cleanup();
+  });
+
+  it("an expensive successCondition is an Error at its budget, and the operator goes on with other ModelDeployments", async () => {
+    op = await startOperator({ namespace: ns });
+    const expensive = (version: string) =>
+      modelDeployment("expensive", {
+        version,
+        strategy: { canary: { steps: STEPS } },
+        healthChecks: {
+          interval: "2s",
+          checks: [{ name: "list", http: { url: `${target.url}/items`, successCondition: EXPENSIVE } }],
+        },
+      });
+    await applyMd(ns, expensive("1.0.0"));
+    await waitForMd(ns, "expensive", "1.0.0 Ready", isReady);
+
+    // The rollout of 2.0.0 measures the expensive condition.
+    await applyMd(ns, expensive("2.0.0"));
+    const warned = await waitForMd(
+      ns,
+      "expensive",
+      "status.warnings",
+      (m) => (m.status?.warnings ?? []).length > 0,
+    );
+    expect(warned.status?.warnings?.[0]).to.match(
+      /^spec\.healthChecks\.checks\[0\]\.http\.successCondition: successCondition `.*` iterates over response data \(`json\.items`\) inside another comprehension/,
+    );
+    await waitForMd(
+      ns,
+      "expensive",
+      "the check being measured",
+      () => target.requestsTo("/items").length > 0,
+    );
+
+    // Meanwhile an unrelated ModelDeployment is reconciled as usual. Evaluated on the operator's
+    // thread, the condition would have kept it busy for minutes.
+    await applyMd(ns, modelDeployment("other", { version: "1.0.0" }));
+    await waitForMd(ns, "other", "other Ready while the expensive check runs", isReady, 60_000);
+
+    const errored = await waitForMd(
+      ns,
+      "expensive",
+      "an Error measurement",
+      (m) => checkOf(m, "list")?.phase === "Error",
+      60_000,
+    );
+    const check = checkOf(errored, "list")!;
+    expect(check.message).to.match(/was stopped: its evaluation exceeded the budget of 1s/);
+    // Measured at most the budget after its answer (and a generous margin for a loaded machine).
+    const answered = target.requestsTo("/items").filter((r) => r.at <= Date.parse(check.lastMeasured!));
+    expect(answered.length).to.be.greaterThan(0);
+    expect(Date.parse(check.lastMeasured!) - answered[answered.length - 1]!.at).to.be.lessThan(1000 + 4000);
+
+    const events = await mdEvents(ns, "expensive");
+    expect(
+      events.some((e) => e.reason === "SpecWarning" && /inside another comprehension/.test(e.message ?? "")),
+    ).to.equal(true);
+    // The operator is still answering (the event loop is free).
+    expect((await fetch(`${op.healthUrl}/healthz`)).status).to.equal(200);
+    expect((await getMd(ns, "other")).status?.observedGeneration).to.equal(1);
+  });
+});
