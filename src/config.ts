@@ -57,6 +57,10 @@ export interface Config {
   checkConditionMemoryMb: number;
   /** successCondition worker threads. */
   checkConditionWorkers: number;
+  /** Shortest interval between two measurements of one health check; shorter ones are clamped. */
+  checkMinIntervalMs: number;
+  /** Longest timeout of one measurement; longer ones are clamped. */
+  checkMaxTimeoutMs: number;
 }
 
 export const DEFAULTS = {
@@ -75,6 +79,8 @@ export const DEFAULTS = {
   checkConditionTimeout: "1s",
   checkConditionMemoryMb: 64,
   checkConditionWorkers: 2,
+  checkMinInterval: "1s",
+  checkMaxTimeout: "60s",
 } as const;
 
 /** Every flag can also be given as the environment variable MRO_<FLAG> (MRO_LOG_LEVEL=debug); a flag wins. */
@@ -108,6 +114,8 @@ const OPTIONS = {
   "check-condition-timeout": { type: "string" },
   "check-condition-memory": { type: "string" },
   "check-condition-workers": { type: "string" },
+  "check-min-interval": { type: "string" },
+  "check-max-timeout": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(
@@ -141,6 +149,8 @@ Flags:
   --check-condition-timeout D       Longest one health check's successCondition may evaluate (default ${DEFAULTS.checkConditionTimeout})
   --check-condition-memory MIB      Heap limit of each successCondition worker thread (default ${DEFAULTS.checkConditionMemoryMb})
   --check-condition-workers N       Worker threads evaluating successConditions (default ${DEFAULTS.checkConditionWorkers})
+  --check-min-interval D            Shortest interval of a health check; shorter ones are raised, with a warning (default ${DEFAULTS.checkMinInterval})
+  --check-max-timeout D             Longest timeout of a health check; longer ones are lowered, with a warning (default ${DEFAULTS.checkMaxTimeout})
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
@@ -277,6 +287,17 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     64,
   );
 
+  const minIntervalText = flag("check-min-interval") ?? DEFAULTS.checkMinInterval;
+  const checkMinIntervalMs = parseDurationFlag("--check-min-interval", minIntervalText);
+  if (checkMinIntervalMs > 3_600_000) {
+    throw new ConfigError(`--check-min-interval: ${minIntervalText} is longer than 1h`);
+  }
+  const maxTimeoutText = flag("check-max-timeout") ?? DEFAULTS.checkMaxTimeout;
+  const checkMaxTimeoutMs = parseDurationFlag("--check-max-timeout", maxTimeoutText);
+  if (checkMaxTimeoutMs < 100 || checkMaxTimeoutMs > 3_600_000) {
+    throw new ConfigError(`--check-max-timeout: ${maxTimeoutText} is not from 100ms to 1h`);
+  }
+
   return {
     help: values.help === true,
     metricsBindAddress,
@@ -299,6 +320,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     checkConditionTimeoutMs,
     checkConditionMemoryMb,
     checkConditionWorkers,
+    checkMinIntervalMs,
+    checkMaxTimeoutMs,
   };
 }
 

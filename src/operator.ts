@@ -158,6 +158,7 @@ export async function startOperator(
     metrics,
     index,
     measure: (due, now) => measureChecks(due, now, { conditions }),
+    checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
 
   for (const inf of informers) inf.start();

@@ -6,6 +6,7 @@ import { parseAllDocuments } from "yaml";
 import { GROUP, KIND } from "../api/constants.ts";
 import { validateModelDeployment } from "../plan/index.ts";
 import { computeConditionWarnings } from "../plan/warnings.ts";
+import { applyCheckBudget, DEFAULT_CHECK_BUDGET } from "../plan/budget.ts";
 import type { ModelDeployment } from "../api/types.ts";
 import { CliError } from "./kube.ts";
 import { formatProblem } from "./format.ts";
@@ -144,7 +145,7 @@ export function validateSources(sources: readonly Source[]): ValidationReport {
  * limits (a cluster may set others: the operator's status.warnings says what it applies).
  */
 function specWarningsOf(md: ModelDeployment) {
-  return computeConditionWarnings(md);
+  return [...applyCheckBudget(md, DEFAULT_CHECK_BUDGET).warnings, ...computeConditionWarnings(md)];
 }
 
 /** A document of the mlops.dev group with a kind it does not serve (a typo of ModelDeployment). */

@@ -11,6 +11,7 @@ import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
 import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
 import { computeConditionWarnings, withSpecWarnings } from "../plan/warnings.ts";
+import { applyCheckBudget, DEFAULT_CHECK_BUDGET, type CheckBudget } from "../plan/budget.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { needsWrite } from "./diff.ts";
 import type { IndexBy } from "./index-by.ts";
@@ -34,6 +35,8 @@ export interface ReconcilerOptions {
   logger: Logger;
   metrics?: OperatorMetrics;
   now?: () => Date;
+  /** The platform's limits on health checks (default DEFAULT_CHECK_BUDGET). */
+  checkBudget?: CheckBudget;
   /** Takes the due measurements (default: the real HTTP and Prometheus providers). */
   measure?: (due: readonly DueCheck[], now: () => Date) => Promise<Measurement[]>;
   /**
@@ -206,7 +209,9 @@ export class Reconciler {
 
     const log = logger ?? this.#o.logger;
     const observed = this.observe(cached);
-    const due = planChecks(cached, observed, this.#now());
+    // The planner sees the checks as the platform allows them (intervals and timeouts clamped).
+    const budgeted = applyCheckBudget(cached, this.#o.checkBudget ?? DEFAULT_CHECK_BUDGET);
+    const due = planChecks(budgeted.md, observed, this.#now());
     const measurements = due.length ? await this.#measure(due, this.#now) : [];
     for (const m of measurements) {
       this.#o.metrics?.countHealthCheckMeasurement(namespace, name, m.name, m.phase);
@@ -218,11 +223,10 @@ export class Reconciler {
       });
     }
     const now = this.#now();
-    const p = withSpecWarnings(
-      plan({ md: cached, observed, measurements, now }),
-      cached,
-      computeConditionWarnings(cached),
-    );
+    const p = withSpecWarnings(plan({ md: budgeted.md, observed, measurements, now }), cached, [
+      ...budgeted.warnings,
+      ...computeConditionWarnings(cached),
+    ]);
     let writes = 0;
     let md: ModelDeployment = cached;
 

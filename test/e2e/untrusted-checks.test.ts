@@ -1,7 +1,7 @@
 // Health checks written by a tenant, run by the real operator against the real control
 // plane: what one ModelDeployment's checks can cost the operator, and what they can reveal.
 import { expect } from "chai";
-import { createNamespace } from "../support/kube.ts";
+import { createNamespace, waitFor } from "../support/kube.ts";
 import { CheckTarget } from "../support/check-target.ts";
 import { applyMd, getMd, isReady, mdEvents, modelDeployment, waitForMd, type Md } from "../support/md.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
@@ -20,6 +20,7 @@ describe("untrusted health checks", function () {
 
   before(async () => {
     target = await CheckTarget.start();
+    target.route("/ok", { body: '{"ready": true}' });
     target.route("/items", { body: JSON.stringify({ items: Array.from({ length: 1000 }, (_, i) => i) }) });
   });
   after(async () => {
@@ -92,5 +93,50 @@ describe("untrusted health checks", function () {
     // The operator is still answering (the event loop is free).
     expect((await fetch(`${op.healthUrl}/healthz`)).status).to.equal(200);
     expect((await getMd(ns, "other")).status?.observedGeneration).to.equal(1);
+  });
+
+  it("interval: 1ms is raised to the platform's minimum, with a Warning Event and status.warnings, and the target sees no more than that", async () => {
+    op = await startOperator({ namespace: ns });
+    const flood = (version: string) =>
+      modelDeployment("flood", {
+        version,
+        strategy: { canary: { steps: STEPS } },
+        healthChecks: {
+          interval: "1ms",
+          checks: [{ name: "ok", timeout: "1h", http: { url: `${target.url}/ok` } }],
+        },
+      });
+    await applyMd(ns, flood("1.0.0"));
+    await waitForMd(ns, "flood", "1.0.0 Ready", isReady);
+    const before = target.requestsTo("/ok").length;
+    await applyMd(ns, flood("2.0.0"));
+
+    const warned = await waitForMd(
+      ns,
+      "flood",
+      "status.warnings",
+      (m) => (m.status?.warnings ?? []).length >= 2,
+    );
+    expect(warned.status?.warnings).to.deep.equal([
+      "spec.healthChecks.interval: interval 1ms is below the platform's minimum of 1s (--check-min-interval): measured every 1s",
+      "spec.healthChecks.checks[0].timeout: timeout 1h is above the platform's maximum of 1m (--check-max-timeout): a measurement is given 1m",
+    ]);
+    const events = await mdEvents(ns, "flood");
+    const warning = events.find((e) => e.reason === "SpecWarning");
+    expect(warning?.type).to.equal("Warning");
+    expect(warning?.message).to.include("interval 1ms is below the platform's minimum of 1s");
+
+    // Watch the target for a while: at most one measurement a second (and a few at once when
+    // a step starts: a new step is measured at once), against dozens a second unclamped.
+    const first = await waitFor("the first check request", async () => target.requestsTo("/ok")[before]);
+    const windowMs = 6000;
+    await waitFor("a window of measurements", async () => Date.now() - first.at >= windowMs, {
+      timeoutMs: windowMs + 10_000,
+    });
+    const inWindow = target.requestsTo("/ok").filter((r) => r.at >= first.at && r.at < first.at + windowMs);
+    expect(inWindow.length, "requests in 6 s").to.be.at.least(2);
+    expect(inWindow.length, "requests in 6 s").to.be.at.most(windowMs / 1000 + 3);
+    const gaps = inWindow.slice(1).map((r, i) => r.at - inWindow[i]!.at);
+    expect(gaps.filter((g) => g < 900).length, `gaps ${gaps.join(", ")} ms`).to.be.at.most(2);
   });
 });

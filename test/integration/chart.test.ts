@@ -243,6 +243,10 @@ describe("Helm chart (real helm)", function () {
         "--log-level=info",
         "--log-format=json",
         "--workers=10",
+        "--check-min-interval=1s",
+        "--check-max-timeout=60s",
+        "--check-condition-timeout=1s",
+        "--check-condition-memory=64",
       ]);
       const env = Object.fromEntries(
         (container.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),

@@ -40,6 +40,8 @@ describe("config", () => {
       checkConditionTimeoutMs: 1000,
       checkConditionMemoryMb: 64,
       checkConditionWorkers: 2,
+      checkMinIntervalMs: 1000,
+      checkMaxTimeoutMs: 60_000,
     });
   });
 
@@ -60,6 +62,20 @@ describe("config", () => {
       '--check-condition-memory: "8" is not a whole number from 16 to 4096',
     );
     expect(errorOf(["--check-condition-workers=0"])).to.match(/^--check-condition-workers: "0"/);
+  });
+
+  it("takes the health checks' budget from flags or MRO_ variables", () => {
+    expect(parseConfig(["--check-min-interval=250ms"], { MRO_CHECK_MAX_TIMEOUT: "2m" })).to.deep.include({
+      checkMinIntervalMs: 250,
+      checkMaxTimeoutMs: 120_000,
+    });
+    expect(parseConfig(["--check-min-interval=0"], {})).to.deep.include({ checkMinIntervalMs: 0 });
+    expect(errorOf(["--check-max-timeout=10ms"])).to.equal(
+      "--check-max-timeout: 10ms is not from 100ms to 1h",
+    );
+    expect(errorOf(["--check-min-interval=often"])).to.match(
+      /^--check-min-interval: "often" is not a duration/,
+    );
   });
 
   it("takes the API client's QPS and burst from flags or MRO_ variables, flags winning", () => {
