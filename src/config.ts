@@ -5,6 +5,7 @@
 import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { OPERATOR_NAME } from "./api/constants.ts";
+import { RESPONSE_MESSAGES, type ResponseMessages } from "./health/reveal.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./observability/log.ts";
 
 export class ConfigError extends Error {
@@ -61,6 +62,8 @@ export interface Config {
   checkMinIntervalMs: number;
   /** Longest timeout of one measurement; longer ones are clamped. */
   checkMaxTimeoutMs: number;
+  /** Whose responses a check's messages (status, Events) may quote. */
+  checkResponseMessages: ResponseMessages;
 }
 
 export const DEFAULTS = {
@@ -81,6 +84,7 @@ export const DEFAULTS = {
   checkConditionWorkers: 2,
   checkMinInterval: "1s",
   checkMaxTimeout: "60s",
+  checkResponseMessages: "own-service" as ResponseMessages,
 } as const;
 
 /** Every flag can also be given as the environment variable MRO_<FLAG> (MRO_LOG_LEVEL=debug); a flag wins. */
@@ -116,6 +120,7 @@ const OPTIONS = {
   "check-condition-workers": { type: "string" },
   "check-min-interval": { type: "string" },
   "check-max-timeout": { type: "string" },
+  "check-response-messages": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(
@@ -151,6 +156,7 @@ Flags:
   --check-condition-workers N       Worker threads evaluating successConditions (default ${DEFAULTS.checkConditionWorkers})
   --check-min-interval D            Shortest interval of a health check; shorter ones are raised, with a warning (default ${DEFAULTS.checkMinInterval})
   --check-max-timeout D             Longest timeout of a health check; longer ones are lowered, with a warning (default ${DEFAULTS.checkMaxTimeout})
+  --check-response-messages WHOSE   Quote check responses in status and Events: ${RESPONSE_MESSAGES.join(" or ")} (default ${DEFAULTS.checkResponseMessages})
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
@@ -298,6 +304,12 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     throw new ConfigError(`--check-max-timeout: ${maxTimeoutText} is not from 100ms to 1h`);
   }
 
+  const checkResponseMessages = oneOf(
+    "--check-response-messages",
+    flag("check-response-messages") ?? DEFAULTS.checkResponseMessages,
+    RESPONSE_MESSAGES,
+  );
+
   return {
     help: values.help === true,
     metricsBindAddress,
@@ -322,6 +334,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     checkConditionWorkers,
     checkMinIntervalMs,
     checkMaxTimeoutMs,
+    checkResponseMessages,
   };
 }
 

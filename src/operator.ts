@@ -157,7 +157,8 @@ export async function startOperator(
     logger,
     metrics,
     index,
-    measure: (due, now) => measureChecks(due, now, { conditions }),
+    measure: (due, now) =>
+      measureChecks(due, now, { conditions, responseMessages: config.checkResponseMessages }),
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
 

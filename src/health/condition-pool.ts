@@ -29,6 +29,8 @@ export const DEFAULT_CONDITION_WORKERS = 2;
 export interface HttpConditionInput {
   kind: "http";
   expression: string;
+  /** Errors may quote values of the response (reveal.ts decides; default true). */
+  quoteValues?: boolean;
   status: number;
   body: string;
   headers: [string, string][];
@@ -38,6 +40,7 @@ export interface HttpConditionInput {
 export interface PrometheusConditionInput {
   kind: "prometheus";
   expression: string;
+  quoteValues?: boolean;
   values: number[];
 }
 
@@ -56,6 +59,8 @@ interface Pending {
 
 interface Slot {
   worker: Worker;
+  /** The worker has loaded its modules: an evaluation's budget starts only then. */
+  ready: boolean;
   running?: { pending: Pending; timer: NodeJS.Timeout };
 }
 
@@ -109,15 +114,22 @@ export class ConditionPool implements ConditionEvaluator {
 
   #dispatch(): void {
     while (this.#waiting.length > 0) {
-      let slot = this.#slots.find((s) => !s.running);
-      if (!slot && this.#slots.length < this.#size) slot = this.#spawn();
-      if (!slot) return;
+      const slot = this.#slots.find((s) => s.ready && !s.running);
+      if (!slot) {
+        // New workers take the waiting evaluations when they are ready.
+        const starting = this.#slots.filter((s) => !s.ready).length;
+        for (let n = starting; n < this.#waiting.length && this.#slots.length < this.#size; n++)
+          this.#spawn();
+        return;
+      }
       const pending = this.#waiting.shift()!;
       const timer = setTimeout(
         () => this.#stop(slot, budgetMessage(pending.task, this.#timeoutMs)),
         this.#timeoutMs,
       );
       slot.running = { pending, timer };
+      // A running evaluation keeps the process alive; an idle worker does not.
+      slot.worker.ref();
       slot.worker.postMessage(pending.task);
     }
   }
@@ -129,14 +141,19 @@ export class ConditionPool implements ConditionEvaluator {
         maxYoungGenerationSizeMb: Math.min(16, this.#memoryMb),
       },
     });
-    // Idle workers must not keep the process alive; a running evaluation's timer does.
-    worker.unref();
-    const slot: Slot = { worker };
-    worker.on("message", (answer: { id: number; outcome: ConditionOutcome }) => {
+    const slot: Slot = { worker, ready: false };
+    worker.on("message", (answer: { ready?: true; id: number; outcome: ConditionOutcome }) => {
+      if (answer.ready) {
+        slot.ready = true;
+        worker.unref();
+        this.#dispatch();
+        return;
+      }
       const running = slot.running;
       if (!running || running.pending.task.id !== answer.id) return;
       clearTimeout(running.timer);
       slot.running = undefined;
+      worker.unref();
       running.pending.resolve(answer.outcome);
       this.#dispatch();
     });
@@ -152,6 +169,8 @@ export class ConditionPool implements ConditionEvaluator {
       // A worker that exits on its own (it should not) is replaced like a terminated one.
       if (this.#slots.includes(slot)) this.#stop(slot, "successCondition evaluation stopped unexpectedly");
     });
+    // A starting worker has evaluations waiting for it and keeps the process alive; once
+    // ready it is unref'd whenever it is idle.
     this.#slots.push(slot);
     return slot;
   }
@@ -169,6 +188,12 @@ export class ConditionPool implements ConditionEvaluator {
       this.terminated++;
     }
     void slot.worker.terminate();
+    if (!slot.ready && !running) {
+      // It never started: do not start another one for the same evaluations in a loop.
+      for (const pending of this.#waiting.splice(0))
+        pending.resolve({ ok: false, error: `successCondition could not be evaluated: ${message}` });
+      return;
+    }
     if (!this.#closed) this.#dispatch();
   }
 }

@@ -8,18 +8,31 @@ import type { ConditionTask } from "./condition-pool.ts";
 parentPort?.on("message", (task: ConditionTask) => {
   const outcome =
     task.kind === "http"
-      ? evaluateSuccessCondition("http", task.expression, {
-          status: task.status,
-          body: task.body,
-          json: parseJson(task.body),
-          headers: new Map(task.headers),
-        })
-      : evaluateSuccessCondition("prometheus", task.expression, {
-          result: task.values.length === 1 ? task.values[0]! : task.values,
-          results: task.values,
-        });
+      ? evaluateSuccessCondition(
+          "http",
+          task.expression,
+          {
+            status: task.status,
+            body: task.body,
+            json: parseJson(task.body),
+            headers: new Map(task.headers),
+          },
+          { quoteValues: task.quoteValues ?? true },
+        )
+      : evaluateSuccessCondition(
+          "prometheus",
+          task.expression,
+          {
+            result: task.values.length === 1 ? task.values[0]! : task.values,
+            results: task.values,
+          },
+          { quoteValues: task.quoteValues ?? true },
+        );
   parentPort?.postMessage({ id: task.id, outcome });
 });
+
+// Loaded: from now on the pool times evaluations on this thread.
+parentPort?.postMessage({ ready: true });
 
 function parseJson(text: string): unknown {
   if (text.trim() === "") return null;

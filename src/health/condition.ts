@@ -187,6 +187,15 @@ export function validateSuccessCondition(kind: ConditionKind, expression: string
 /** The outcome of evaluating a successCondition. */
 export type ConditionOutcome = { ok: true; value: boolean } | { ok: false; error: string };
 
+export interface EvaluateOptions {
+  /**
+   * Messages may quote values the response held (default true). False where the response
+   * may not be revealed (reveal.ts): an error then keeps only its kind ("No such key"),
+   * since cel-js errors quote values ("Invalid duration string: <the value>").
+   */
+  quoteValues?: boolean;
+}
+
 /**
  * Evaluates a successCondition with the variables a measurement saw. Never throws: an
  * invalid expression, an evaluation error (a missing JSON field, a type mismatch) or a
@@ -196,7 +205,9 @@ export function evaluateSuccessCondition<K extends ConditionKind>(
   kind: K,
   expression: string,
   vars: ConditionVarsByKind[K],
+  options: EvaluateOptions = {},
 ): ConditionOutcome {
+  const quote = options.quoteValues ?? true;
   const compiled = compile(kind, expression);
   if (!compiled.program) return { ok: false, error: compiled.error ?? "successCondition is not valid" };
   let value: unknown;
@@ -205,13 +216,13 @@ export function evaluateSuccessCondition<K extends ConditionKind>(
   } catch (err) {
     return {
       ok: false,
-      error: `successCondition \`${expression}\` could not be evaluated: ${celErrorText(err)}`,
+      error: `successCondition \`${expression}\` could not be evaluated: ${quote ? celErrorText(err) : withoutValues(celErrorText(err))}`,
     };
   }
   if (typeof value !== "boolean") {
     return {
       ok: false,
-      error: `successCondition \`${expression}\` must evaluate to a bool, got ${describeValue(value)}`,
+      error: `successCondition \`${expression}\` must evaluate to a bool, got ${quote ? describeValue(value) : describeType(value)}`,
     };
   }
   return { ok: true, value };
@@ -225,6 +236,18 @@ function toCelContext(kind: ConditionKind, vars: HttpConditionVars | PrometheusC
   }
   const prom = vars as PrometheusConditionVars;
   return { result: Array.isArray(prom.result) ? [...prom.result] : prom.result, results: [...prom.results] };
+}
+
+/** Errors that name only types (overloads) stay whole; others keep their kind, before the first ": ". */
+function withoutValues(text: string): string {
+  if (/^(no such overload|found no matching overload)/i.test(text)) return text;
+  const colon = text.indexOf(": ");
+  return colon < 0 ? text : `${text.slice(0, colon)} (details not shown: they quote the response)`;
+}
+
+/** The CEL type of a value, without the value. */
+function describeType(value: unknown): string {
+  return describeValue(value).replace(/ \(.*\)$/s, "");
 }
 
 function describeValue(value: unknown): string {

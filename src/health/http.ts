@@ -2,6 +2,7 @@
 // the check's url), judged by the status code and an optional CEL successCondition.
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
+import { mayQuoteResponse, withheld, type ResponseMessages } from "./reveal.ts";
 import { describeRequestError, discardBody, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
 const DEFAULT_EXPECT_STATUS = 200;
@@ -19,7 +20,11 @@ export async function measureHttp(
   options: MeasureOptions = {},
 ): Promise<Measurement> {
   const name = due.check.name;
-  const result = await observeHttp(due, options.conditions ?? defaultConditionPool());
+  const result = await observeHttp(
+    due,
+    options.conditions ?? defaultConditionPool(),
+    options.responseMessages,
+  );
   return { name, ...result, time: now().toISOString() };
 }
 
@@ -29,9 +34,15 @@ type Outcome = Omit<Measurement, "name" | "time">;
 export interface MeasureOptions {
   /** Evaluates successConditions off the event loop, within the platform's budget. */
   conditions?: ConditionEvaluator;
+  /** Whose responses messages may quote (default own-service: see reveal.ts). */
+  responseMessages?: ResponseMessages;
 }
 
-async function observeHttp(due: DueCheck, conditions: ConditionEvaluator): Promise<Outcome> {
+async function observeHttp(
+  due: DueCheck,
+  conditions: ConditionEvaluator,
+  responseMessages: ResponseMessages = "own-service",
+): Promise<Outcome> {
   const http = due.check.http;
   if (!http) return { phase: "Error", message: "not an http check" };
   if (!due.url) return { phase: "Error", message: "http check has no URL to request" };
@@ -65,12 +76,16 @@ async function observeHttp(due: DueCheck, conditions: ConditionEvaluator): Promi
   }
 
   const value = String(response.status);
+  // A redirect followed to another host is that host's answer, not the version's own.
+  const quote = mayQuoteResponse(due, responseMessages) && sameHost(response, due.url);
+  const bytes = Buffer.byteLength(body);
   if (response.status !== expectStatus) {
-    const said = excerpt(body);
+    const said = quote ? excerpt(body) : "";
+    const shown = said ? `: ${said}` : !quote && bytes > 0 ? ` (${withheld(bytes)})` : "";
     return {
       phase: "Failed",
       value,
-      message: `expected status ${expectStatus}, got ${response.status}${said ? `: ${said}` : ""}`,
+      message: `expected status ${expectStatus}, got ${response.status}${shown}`,
     };
   }
   if (condition === undefined) return { phase: "Successful", value };
@@ -92,9 +107,17 @@ async function observeHttp(due: DueCheck, conditions: ConditionEvaluator): Promi
     status: response.status,
     body,
     headers,
+    quoteValues: quote,
   });
   if (!outcome.ok) return { phase: "Error", value, message: outcome.error };
   if (!outcome.value) {
+    if (!quote) {
+      return {
+        phase: "Failed",
+        value,
+        message: `successCondition \`${condition}\` was false (${withheld(bytes)})`,
+      };
+    }
     const said = excerpt(body);
     return {
       phase: "Failed",
@@ -103,6 +126,16 @@ async function observeHttp(due: DueCheck, conditions: ConditionEvaluator): Promi
     };
   }
   return { phase: "Successful", value };
+}
+
+/** The response came from the host the check named (no redirect elsewhere was followed). */
+function sameHost(response: Response, url: string): boolean {
+  if (!response.redirected || !response.url) return true;
+  try {
+    return new URL(response.url).host === new URL(url).host;
+  } catch {
+    return false;
+  }
 }
 
 /** The check's headers; a JSON body without a content-type header is sent as application/json. */

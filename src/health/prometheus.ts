@@ -3,6 +3,7 @@
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { defaultConditionPool } from "./condition-pool.ts";
 import type { MeasureOptions } from "./http.ts";
+import { withheld } from "./reveal.ts";
 import { describeRequestError, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
 /** How many values of a multi-value result are written into a measurement's value. */
@@ -40,7 +41,12 @@ async function observePrometheus(due: DueCheck, options: MeasureOptions): Promis
   const prometheus = due.check.prometheus;
   if (!prometheus) return { phase: "Error", message: "not a prometheus check" };
   const query = due.query ?? prometheus.query;
-  const queried = await queryPrometheus(prometheus.address, query, due.timeoutMs);
+  const queried = await queryPrometheus(
+    prometheus.address,
+    query,
+    due.timeoutMs,
+    options.responseMessages === "all",
+  );
   if (!queried.ok) return { phase: "Error", message: queried.message };
   const samples = queried.samples;
   if (samples.length === 0) return { phase: "Error", message: "query returned no data" };
@@ -87,6 +93,8 @@ export async function queryPrometheus(
   address: string,
   query: string,
   timeoutMs: number,
+  /** May a message quote an answer that is not the Prometheus API (reveal.ts)? */
+  quoteResponse = false,
 ): Promise<QueryResult> {
   const base = address.replace(/\/+$/, "");
   const url = `${base}/api/v1/query?${new URLSearchParams({ query, timeout: `${Math.max(1, Math.floor(timeoutMs / 1000))}s` })}`;
@@ -116,10 +124,13 @@ export async function queryPrometheus(
   try {
     answer = JSON.parse(text);
   } catch {
-    const said = excerpt(text);
+    // Whatever the address names answered: quoted only where the platform allows it.
+    const said = quoteResponse ? excerpt(text) : "";
+    const bytes = Buffer.byteLength(text);
+    const shown = said ? `: ${said}` : bytes > 0 ? ` (${withheld(bytes)})` : "";
     return {
       ok: false,
-      message: `${what} answered HTTP ${status}, not the Prometheus API${said ? `: ${said}` : ""}`,
+      message: `${what} answered HTTP ${status}, not the Prometheus API${shown}`,
     };
   }
   if (!isObject(answer) || (answer.status !== "success" && answer.status !== "error")) {
@@ -131,7 +142,8 @@ export async function queryPrometheus(
   if (answer.status === "error") {
     const type = typeof answer.errorType === "string" ? `${answer.errorType}: ` : "";
     const error = typeof answer.error === "string" ? answer.error : "unknown error";
-    return { ok: false, message: `Prometheus rejected the query (${type}${error})` };
+    // Prometheus' own explanation of a rejected query (a parse error) is what its author needs.
+    return { ok: false, message: `Prometheus rejected the query (${type}${excerpt(error, 300)})` };
   }
   return readQueryData(answer.data);
 }

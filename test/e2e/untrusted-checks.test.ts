@@ -8,6 +8,7 @@ import { startOperator, type OperatorProcess } from "../support/operator.ts";
 
 const EXPENSIVE = "json.items.all(a, json.items.all(b, json.items.exists(c, c < 0) || true))";
 const STEPS = [{ setWeight: 50 }, { pause: {} }];
+const SECRET = "s3cr3t-internal-token-7f3a";
 
 const checkOf = (md: Md, name: string) => md.status?.checks?.find((c) => c.name === name);
 
@@ -21,6 +22,7 @@ describe("untrusted health checks", function () {
   before(async () => {
     target = await CheckTarget.start();
     target.route("/ok", { body: '{"ready": true}' });
+    target.route("/internal", { body: JSON.stringify({ token: SECRET, admin: "internal admin page" }) });
     target.route("/items", { body: JSON.stringify({ items: Array.from({ length: 1000 }, (_, i) => i) }) });
   });
   after(async () => {
@@ -138,5 +140,56 @@ describe("untrusted health checks", function () {
     expect(inWindow.length, "requests in 6 s").to.be.at.most(windowMs / 1000 + 3);
     const gaps = inWindow.slice(1).map((r, i) => r.at - inWindow[i]!.at);
     expect(gaps.filter((g) => g < 900).length, `gaps ${gaps.join(", ")} ms`).to.be.at.most(2);
+  });
+
+  it("an internal endpoint's answer appears in no status field and no Event", async () => {
+    op = await startOperator({ namespace: ns });
+    const url = `${target.url}/internal`;
+    const leak = (version: string) =>
+      modelDeployment("leak", {
+        version,
+        strategy: { canary: { steps: STEPS } },
+        healthChecks: {
+          interval: "1s",
+          failureThreshold: 1,
+          checks: [
+            { name: "status", http: { url, expectStatus: 418 } },
+            { name: "condition", http: { url, successCondition: 'json.token.startsWith("x")' } },
+            { name: "value", http: { url, successCondition: "json.token" } },
+            { name: "key", http: { url, successCondition: "json[json.token] == 1" } },
+          ],
+        },
+      });
+    await applyMd(ns, leak("1.0.0"));
+    await waitForMd(ns, "leak", "1.0.0 Ready", isReady);
+    await applyMd(ns, leak("2.0.0"));
+    const rolledBack = await waitForMd(
+      ns,
+      "leak",
+      "rolled back",
+      (m) =>
+        m.status?.conditions?.some((c) => c.type === "Stalled" && c.reason === "HealthCheckFailed") ?? false,
+      60_000,
+    );
+    expect(target.requestsTo("/internal").length).to.be.greaterThan(0);
+    const messages = Object.fromEntries((rolledBack.status?.checks ?? []).map((c) => [c.name, c.message]));
+    expect(messages.status).to.match(
+      /^expected status 418, got 200 \(response of \d+ bytes not shown: the destination is not this version's own Service\)$/,
+    );
+    expect(messages.condition).to.match(/was false \(response of \d+ bytes not shown/);
+    expect(messages.value).to.match(/must evaluate to a bool, got string$/);
+    expect(messages.key).to.match(/No such key \(details not shown: they quote the response\)$/);
+
+    const everything = JSON.stringify((await getMd(ns, "leak")).status);
+    const events = JSON.stringify(await mdEvents(ns, "leak"));
+    expect(events).to.match(/HealthCheckFailed|RolledBack/);
+    for (const said of [SECRET, "internal admin page"]) {
+      expect(everything, "status").to.not.include(said);
+      expect(events, "Events").to.not.include(said);
+    }
+    // The operator asked for nothing but the page: no credentials of its own were sent.
+    const sent = target.requestsTo("/internal")[0]!;
+    expect(sent.headers.authorization).to.equal(undefined);
+    expect(sent.headers.cookie).to.equal(undefined);
   });
 });

@@ -247,6 +247,7 @@ describe("Helm chart (real helm)", function () {
         "--check-max-timeout=60s",
         "--check-condition-timeout=1s",
         "--check-condition-memory=64",
+        "--check-response-messages=own-service",
       ]);
       const env = Object.fromEntries(
         (container.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),

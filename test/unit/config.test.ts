@@ -42,6 +42,7 @@ describe("config", () => {
       checkConditionWorkers: 2,
       checkMinIntervalMs: 1000,
       checkMaxTimeoutMs: 60_000,
+      checkResponseMessages: "own-service",
     });
   });
 
@@ -75,6 +76,12 @@ describe("config", () => {
     );
     expect(errorOf(["--check-min-interval=often"])).to.match(
       /^--check-min-interval: "often" is not a duration/,
+    );
+    expect(parseConfig(["--check-response-messages=all"], {})).to.deep.include({
+      checkResponseMessages: "all",
+    });
+    expect(errorOf(["--check-response-messages=yes"])).to.equal(
+      '--check-response-messages: "yes" is not one of own-service, all',
     );
   });
 
