@@ -64,6 +64,10 @@ export interface Config {
   checkMaxTimeoutMs: number;
   /** Whose responses a check's messages (status, Events) may quote. */
   checkResponseMessages: ResponseMessages;
+  /** Health-check measurements in flight at once, in total. */
+  checkConcurrency: number;
+  /** Measurements in flight at once against one destination (host:port). */
+  checkConcurrencyPerDestination: number;
 }
 
 export const DEFAULTS = {
@@ -85,6 +89,8 @@ export const DEFAULTS = {
   checkMinInterval: "1s",
   checkMaxTimeout: "60s",
   checkResponseMessages: "own-service" as ResponseMessages,
+  checkConcurrency: 64,
+  checkConcurrencyPerDestination: 8,
 } as const;
 
 /** Every flag can also be given as the environment variable MRO_<FLAG> (MRO_LOG_LEVEL=debug); a flag wins. */
@@ -121,6 +127,8 @@ const OPTIONS = {
   "check-min-interval": { type: "string" },
   "check-max-timeout": { type: "string" },
   "check-response-messages": { type: "string" },
+  "check-concurrency": { type: "string" },
+  "check-concurrency-per-destination": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(
@@ -157,6 +165,9 @@ Flags:
   --check-min-interval D            Shortest interval of a health check; shorter ones are raised, with a warning (default ${DEFAULTS.checkMinInterval})
   --check-max-timeout D             Longest timeout of a health check; longer ones are lowered, with a warning (default ${DEFAULTS.checkMaxTimeout})
   --check-response-messages WHOSE   Quote check responses in status and Events: ${RESPONSE_MESSAGES.join(" or ")} (default ${DEFAULTS.checkResponseMessages})
+  --check-concurrency N             Health-check measurements in flight at once, 1..10000 (default ${DEFAULTS.checkConcurrency})
+  --check-concurrency-per-destination N
+                                    Measurements in flight at once against one host:port (default ${DEFAULTS.checkConcurrencyPerDestination})
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
@@ -310,6 +321,19 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     RESPONSE_MESSAGES,
   );
 
+  const checkConcurrency = wholeNumberFlag(
+    "--check-concurrency",
+    flag("check-concurrency") ?? String(DEFAULTS.checkConcurrency),
+    1,
+    10_000,
+  );
+  const checkConcurrencyPerDestination = wholeNumberFlag(
+    "--check-concurrency-per-destination",
+    flag("check-concurrency-per-destination") ?? String(DEFAULTS.checkConcurrencyPerDestination),
+    1,
+    10_000,
+  );
+
   return {
     help: values.help === true,
     metricsBindAddress,
@@ -335,6 +359,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     checkMinIntervalMs,
     checkMaxTimeoutMs,
     checkResponseMessages,
+    checkConcurrency,
+    checkConcurrencyPerDestination,
   };
 }
 

@@ -16,7 +16,8 @@ import { InformerSet } from "./controller/informer-set.ts";
 import { Informer, kubeListWatch, objectKey, type ResourceType } from "./controller/informer.ts";
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
-import { ConditionPool, measureChecks } from "./health/index.ts";
+import { Measurer } from "./controller/measurer.ts";
+import { ConditionPool, measureCheck } from "./health/index.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
 import { kubeLeaseClient, LeaderElector } from "./kube/leader.ts";
 import { rateLimiter } from "./kube/ratelimit.ts";
@@ -151,14 +152,24 @@ export async function startOperator(
     memoryMb: config.checkConditionMemoryMb,
     workers: config.checkConditionWorkers,
   });
+  // Measurements run beside the queue; each one done is a new reconcile of its key.
+  const measurer = new Measurer({
+    measure: (due) =>
+      measureCheck(due, () => new Date(), {
+        conditions,
+        responseMessages: config.checkResponseMessages,
+      }),
+    onMeasured: (key) => queue.add(key),
+    maxConcurrent: config.checkConcurrency,
+    maxPerDestination: config.checkConcurrencyPerDestination,
+  });
   const reconciler = new Reconciler({
     client,
     modelDeployments,
     logger,
     metrics,
     index,
-    measure: (due, now) =>
-      measureChecks(due, now, { conditions, responseMessages: config.checkResponseMessages }),
+    measurer,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
 
@@ -266,8 +277,9 @@ export async function startOperator(
     lostLeadership,
     async stop() {
       probes.setShuttingDown();
+      // First: a measurement cut short below must not reach a plan as an Error.
+      measurer.close();
       await queue.shutdown();
-      // After the queue: an evaluation cut short would be recorded as an Error measurement.
       await conditions.close();
       await elector?.stop();
       await Promise.all(informers.map((i) => i.stop()));

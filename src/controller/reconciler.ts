@@ -6,6 +6,7 @@ import { ANNOTATION_ACTION } from "../api/constants.ts";
 import { Reasons } from "../api/reasons.ts";
 import type { ModelDeployment } from "../api/types.ts";
 import { measureChecks } from "../health/index.ts";
+import { computeMeasureContext, Measurer } from "./measurer.ts";
 import type { Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
@@ -37,7 +38,12 @@ export interface ReconcilerOptions {
   now?: () => Date;
   /** The platform's limits on health checks (default DEFAULT_CHECK_BUDGET). */
   checkBudget?: CheckBudget;
-  /** Takes the due measurements (default: the real HTTP and Prometheus providers). */
+  /**
+   * Measures due checks beside the queue and asks for a reconcile when one is done (the
+   * operator wires it to the queue). Default: one over `measure` that asks for nothing.
+   */
+  measurer?: Measurer;
+  /** Takes the due measurements for the default measurer (default: the real HTTP and Prometheus providers). */
   measure?: (due: readonly DueCheck[], now: () => Date) => Promise<Measurement[]>;
   /**
    * Children by the uid of their controller owner (controllerUid), and EndpointSlices by
@@ -85,12 +91,18 @@ export interface ReconcileResult {
 export class Reconciler {
   readonly #o: ReconcilerOptions;
   readonly #now: () => Date;
-  readonly #measure: NonNullable<ReconcilerOptions["measure"]>;
+  readonly #measurer: Measurer;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
-    this.#measure = options.measure ?? measureChecks;
+    const measure = options.measure ?? measureChecks;
+    this.#measurer =
+      options.measurer ??
+      new Measurer({
+        measure: async (due) => (await measure([due], this.#now))[0]!,
+        onMeasured: () => undefined,
+      });
   }
 
   /**
@@ -202,6 +214,7 @@ export class Reconciler {
       // Deleted: garbage collection removes the children through their owner references.
       this.#holding.delete(key);
       this.#writtenMd.delete(key);
+      this.#measurer.forget(key);
       this.#o.metrics?.forgetModelDeployment(namespace, name);
       return { writes: 0 };
     }
@@ -212,7 +225,8 @@ export class Reconciler {
     // The planner sees the checks as the platform allows them (intervals and timeouts clamped).
     const budgeted = applyCheckBudget(cached, this.#o.checkBudget ?? DEFAULT_CHECK_BUDGET);
     const due = planChecks(budgeted.md, observed, this.#now());
-    const measurements = due.length ? await this.#measure(due, this.#now) : [];
+    // Never awaited: what is measured comes back as another reconcile of this key.
+    const { measurements, pending } = this.#measurer.take(key, due, computeMeasureContext(cached, observed));
     for (const m of measurements) {
       this.#o.metrics?.countHealthCheckMeasurement(namespace, name, m.name, m.phase);
       log.debug("health check measured", {
@@ -318,12 +332,11 @@ export class Reconciler {
         if (e.reason === Reasons.RolledBack)
           metrics.countRollback(namespace, name, p.status.aborted?.reason ?? e.reason);
     }
+    // A check that is due but still being measured makes the planner say "now"; the
+    // measurer asks for this reconcile when it is done, so that is no reason to spin.
+    const planned = pending > 0 && p.requeueAfterMs === 0 ? undefined : p.requeueAfterMs;
     const requeueAfterMs =
-      holdMs === undefined
-        ? p.requeueAfterMs
-        : p.requeueAfterMs === undefined
-          ? holdMs
-          : Math.min(p.requeueAfterMs, holdMs);
+      holdMs === undefined ? planned : planned === undefined ? holdMs : Math.min(planned, holdMs);
     return { requeueAfterMs, writes };
   }
 

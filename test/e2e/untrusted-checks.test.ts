@@ -151,7 +151,7 @@ describe("untrusted health checks", function () {
         strategy: { canary: { steps: STEPS } },
         healthChecks: {
           interval: "1s",
-          failureThreshold: 1,
+          failureThreshold: 3,
           checks: [
             { name: "status", http: { url, expectStatus: 418 } },
             { name: "condition", http: { url, successCondition: 'json.token.startsWith("x")' } },
@@ -163,7 +163,15 @@ describe("untrusted health checks", function () {
     await applyMd(ns, leak("1.0.0"));
     await waitForMd(ns, "leak", "1.0.0 Ready", isReady);
     await applyMd(ns, leak("2.0.0"));
-    const rolledBack = await waitForMd(
+    // Each check is measured on its own (beside the work queue): wait until all four were.
+    const measured = await waitForMd(
+      ns,
+      "leak",
+      "every check measured",
+      (m) => (m.status?.checks ?? []).filter((c) => c.message !== undefined).length === 4,
+      60_000,
+    );
+    await waitForMd(
       ns,
       "leak",
       "rolled back",
@@ -172,7 +180,7 @@ describe("untrusted health checks", function () {
       60_000,
     );
     expect(target.requestsTo("/internal").length).to.be.greaterThan(0);
-    const messages = Object.fromEntries((rolledBack.status?.checks ?? []).map((c) => [c.name, c.message]));
+    const messages = Object.fromEntries((measured.status?.checks ?? []).map((c) => [c.name, c.message]));
     expect(messages.status).to.match(
       /^expected status 418, got 200 \(response of \d+ bytes not shown: the destination is not this version's own Service\)$/,
     );

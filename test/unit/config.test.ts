@@ -43,6 +43,8 @@ describe("config", () => {
       checkMinIntervalMs: 1000,
       checkMaxTimeoutMs: 60_000,
       checkResponseMessages: "own-service",
+      checkConcurrency: 64,
+      checkConcurrencyPerDestination: 8,
     });
   });
 
@@ -80,6 +82,10 @@ describe("config", () => {
     expect(parseConfig(["--check-response-messages=all"], {})).to.deep.include({
       checkResponseMessages: "all",
     });
+    expect(
+      parseConfig(["--check-concurrency=5"], { MRO_CHECK_CONCURRENCY_PER_DESTINATION: "2" }),
+    ).to.deep.include({ checkConcurrency: 5, checkConcurrencyPerDestination: 2 });
+    expect(errorOf(["--check-concurrency=0"])).to.match(/^--check-concurrency: "0" is not a whole number/);
     expect(errorOf(["--check-response-messages=yes"])).to.equal(
       '--check-response-messages: "yes" is not one of own-service, all',
     );
