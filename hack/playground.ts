@@ -86,6 +86,9 @@ async function up(): Promise<void> {
         `--metrics-bind-address=127.0.0.1:${await freePort()}`,
         `--health-probe-bind-address=127.0.0.1:${await freePort()}`,
         "--log-format=text",
+        // The playground's model servers and Prometheus listen on 127.0.0.0/8, which the
+        // default destination policy denies to health checks.
+        "--check-allow-cidrs=127.0.0.0/8",
       ],
       { cwd: ROOT, detached: true, stdio: ["ignore", out, out] },
     );

@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { OPERATOR_NAME } from "./api/constants.ts";
 import { RESPONSE_MESSAGES, type ResponseMessages } from "./health/reveal.ts";
+import { DESTINATION_MODES, parseCidr, type DestinationMode } from "./health/destination-policy.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./observability/log.ts";
 
 export class ConfigError extends Error {
@@ -68,6 +69,12 @@ export interface Config {
   checkConcurrency: number;
   /** Measurements in flight at once against one destination (host:port). */
   checkConcurrencyPerDestination: number;
+  /** Where checks may go: default (anything but link-local, loopback, the API server) or restricted. */
+  checkDestinations: DestinationMode;
+  /** Addresses allowed although the policy would deny them (CIDR ranges). */
+  checkAllowCidrs: string[];
+  /** restricted: hosts allowed besides the own namespace's Services (exact, or ".suffix"). */
+  checkAllowHosts: string[];
 }
 
 export const DEFAULTS = {
@@ -91,6 +98,7 @@ export const DEFAULTS = {
   checkResponseMessages: "own-service" as ResponseMessages,
   checkConcurrency: 64,
   checkConcurrencyPerDestination: 8,
+  checkDestinations: "default" as DestinationMode,
 } as const;
 
 /** Every flag can also be given as the environment variable MRO_<FLAG> (MRO_LOG_LEVEL=debug); a flag wins. */
@@ -129,6 +137,9 @@ const OPTIONS = {
   "check-response-messages": { type: "string" },
   "check-concurrency": { type: "string" },
   "check-concurrency-per-destination": { type: "string" },
+  "check-destinations": { type: "string" },
+  "check-allow-cidrs": { type: "string" },
+  "check-allow-hosts": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(
@@ -168,6 +179,9 @@ Flags:
   --check-concurrency N             Health-check measurements in flight at once, 1..10000 (default ${DEFAULTS.checkConcurrency})
   --check-concurrency-per-destination N
                                     Measurements in flight at once against one host:port (default ${DEFAULTS.checkConcurrencyPerDestination})
+  --check-destinations MODE         Where checks may go: ${DESTINATION_MODES.join(" or ")} (default ${DEFAULTS.checkDestinations})
+  --check-allow-cidrs CIDR[,CIDR]   Addresses checks may reach although the policy denies them (e.g. 127.0.0.0/8)
+  --check-allow-hosts HOST[,HOST]   restricted: hosts allowed besides the namespace's Services (".suffix" for a domain)
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
@@ -334,6 +348,21 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     10_000,
   );
 
+  const checkDestinations = oneOf(
+    "--check-destinations",
+    flag("check-destinations") ?? DEFAULTS.checkDestinations,
+    DESTINATION_MODES,
+  );
+  const checkAllowCidrs = listFlag(flag("check-allow-cidrs"));
+  for (const cidr of checkAllowCidrs) {
+    try {
+      parseCidr(cidr);
+    } catch (err) {
+      throw new ConfigError(`--check-allow-cidrs: ${(err as Error).message}`);
+    }
+  }
+  const checkAllowHosts = listFlag(flag("check-allow-hosts")).map((h) => h.toLowerCase());
+
   return {
     help: values.help === true,
     metricsBindAddress,
@@ -361,7 +390,22 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     checkResponseMessages,
     checkConcurrency,
     checkConcurrencyPerDestination,
+    checkDestinations,
+    checkAllowCidrs,
+    checkAllowHosts,
   };
+}
+
+/** "a, b,,c" -> ["a", "b", "c"]; undefined or "" -> []. */
+function listFlag(text: string | undefined): string[] {
+  return [
+    ...new Set(
+      (text ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== ""),
+    ),
+  ];
 }
 
 function wholeNumberFlag(flagName: string, text: string, min: number, max: number): number {

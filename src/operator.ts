@@ -17,7 +17,8 @@ import { Informer, kubeListWatch, objectKey, type ResourceType } from "./control
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
 import { Measurer } from "./controller/measurer.ts";
-import { ConditionPool, measureCheck } from "./health/index.ts";
+import { ConditionPool, DestinationPolicyJudge, measureCheck } from "./health/index.ts";
+import { apiServerAddresses } from "./kube/api-server-address.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
 import { kubeLeaseClient, LeaderElector } from "./kube/leader.ts";
 import { rateLimiter } from "./kube/ratelimit.ts";
@@ -152,12 +153,20 @@ export async function startOperator(
     memoryMb: config.checkConditionMemoryMb,
     workers: config.checkConditionWorkers,
   });
+  // Where checks may go: the platform's policy; the API server's own address is always in it.
+  const destinations = new DestinationPolicyJudge({
+    mode: config.checkDestinations,
+    allowCidrs: config.checkAllowCidrs,
+    allowHosts: config.checkAllowHosts,
+    apiServers: await apiServerAddresses(kc, process.env),
+  });
   // Measurements run beside the queue; each one done is a new reconcile of its key.
   const measurer = new Measurer({
     measure: (due) =>
       measureCheck(due, () => new Date(), {
         conditions,
         responseMessages: config.checkResponseMessages,
+        destinations,
       }),
     onMeasured: (key) => queue.add(key),
     maxConcurrent: config.checkConcurrency,

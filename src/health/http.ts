@@ -3,6 +3,7 @@
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
 import { mayQuoteResponse, withheld, type ResponseMessages } from "./reveal.ts";
+import type { DestinationPolicyJudge } from "./destination-policy.ts";
 import { describeRequestError, discardBody, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
 const DEFAULT_EXPECT_STATUS = 200;
@@ -36,6 +37,8 @@ export interface MeasureOptions {
   conditions?: ConditionEvaluator;
   /** Whose responses messages may quote (default own-service: see reveal.ts). */
   responseMessages?: ResponseMessages;
+  /** Where checks may go (destination-policy.ts); undefined: anywhere. */
+  destinations?: DestinationPolicyJudge;
 }
 
 async function observeHttp(

@@ -3,8 +3,10 @@
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { measureHttp, type MeasureOptions } from "./http.ts";
 import { measurePrometheus } from "./prometheus.ts";
+import { deniedDestination } from "./destination-check.ts";
 
 export { measureHttp, type MeasureOptions } from "./http.ts";
+export { DestinationPolicyJudge, DESTINATION_MODES, type DestinationMode } from "./destination-policy.ts";
 export { ConditionPool, defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
 export { measurePrometheus, queryPrometheus } from "./prometheus.ts";
 export { evaluateSuccessCondition, validateSuccessCondition, type ConditionKind } from "./condition.ts";
@@ -29,6 +31,10 @@ export async function measureCheck(
   options: MeasureOptions = {},
 ): Promise<Measurement> {
   try {
+    if (options.destinations) {
+      const denied = await deniedDestination(due, options.destinations, due.timeoutMs);
+      if (denied) return errorMeasurement(due, now, denied);
+    }
     if (due.check.http) return await measureHttp(due, now, options);
     if (due.check.prometheus) return await measurePrometheus(due, now, options);
     return errorMeasurement(due, now, "check has no provider: it needs http or prometheus");

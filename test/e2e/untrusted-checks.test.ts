@@ -200,4 +200,80 @@ describe("untrusted health checks", function () {
     expect(sent.headers.authorization).to.equal(undefined);
     expect(sent.headers.cookie).to.equal(undefined);
   });
+
+  it("the default destination policy denies loopback, written as an address or as a name that resolves to it, and nothing is sent", async () => {
+    // The harness allows 127.0.0.0/8 for every other test; cleared here.
+    op = await startOperator({ namespace: ns, args: ["--check-allow-cidrs="] });
+    target.route("/policy", { body: "{}" });
+    const denied = (version: string) =>
+      modelDeployment("denied", {
+        version,
+        strategy: { canary: { steps: STEPS } },
+        healthChecks: {
+          interval: "1s",
+          failureThreshold: 2,
+          checks: [
+            { name: "address", http: { url: `http://127.0.0.1:${target.port}/policy` } },
+            { name: "name", http: { url: `http://localhost:${target.port}/policy` } },
+          ],
+        },
+      });
+    await applyMd(ns, denied("1.0.0"));
+    await waitForMd(ns, "denied", "1.0.0 Ready", isReady);
+    await applyMd(ns, denied("2.0.0"));
+    const measured = await waitForMd(
+      ns,
+      "denied",
+      "both checks measured",
+      (m) => (m.status?.checks ?? []).filter((c) => c.phase === "Error").length === 2,
+      60_000,
+    );
+    const messages = Object.fromEntries((measured.status?.checks ?? []).map((c) => [c.name, c.message]));
+    expect(messages.address).to.equal(
+      `destination http://127.0.0.1:${target.port}/policy is denied by the platform's policy: 127.0.0.1 is a loopback address (the operator's own ports); the platform can allow it with --check-allow-cidrs`,
+    );
+    expect(messages.name).to.match(
+      new RegExp(
+        `^destination http://localhost:${target.port}/policy resolved to (127\\.0\\.0\\.1|::1), which the platform's policy denies: .* loopback address`,
+      ),
+    );
+    // An Error counts toward the failure threshold: rolled back, the stable version serves.
+    const rolledBack = await waitForMd(
+      ns,
+      "denied",
+      "rolled back",
+      (m) =>
+        m.status?.conditions?.some((c) => c.type === "Stalled" && c.reason === "HealthCheckFailed") ?? false,
+      60_000,
+    );
+    expect(rolledBack.status?.stableVersion).to.equal("1.0.0");
+    expect(target.requestsTo("/policy"), "requests sent to a denied destination").to.deep.equal([]);
+  });
+
+  it("restricted: another namespace's Service is denied as written, naming the setting that allows it", async () => {
+    op = await startOperator({ namespace: ns, args: ["--check-destinations=restricted"] });
+    const other = (version: string) =>
+      modelDeployment("other-ns", {
+        version,
+        strategy: { canary: { steps: STEPS } },
+        healthChecks: {
+          interval: "1s",
+          failureThreshold: 1,
+          checks: [{ name: "billing", http: { url: "http://billing.team-b.svc:80/admin" } }],
+        },
+      });
+    await applyMd(ns, other("1.0.0"));
+    await waitForMd(ns, "other-ns", "1.0.0 Ready", isReady);
+    await applyMd(ns, other("2.0.0"));
+    const measured = await waitForMd(
+      ns,
+      "other-ns",
+      "the check measured",
+      (m) => checkOf(m, "billing")?.phase === "Error",
+      60_000,
+    );
+    expect(checkOf(measured, "billing")?.message).to.equal(
+      `destination http://billing.team-b.svc:80/admin is denied by the platform's policy: billing.team-b.svc is not a Service of namespace ${ns} (*.${ns}.svc) and not a host the platform allows (--check-allow-hosts) in restricted mode`,
+    );
+  });
 });

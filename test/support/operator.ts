@@ -44,6 +44,9 @@ export async function startOperator(options: StartOperatorOptions = {}): Promise
     `--metrics-bind-address=127.0.0.1:${metricsPort}`,
     `--health-probe-bind-address=127.0.0.1:${healthPort}`,
     "--log-level=debug",
+    // Everything in the tests runs on 127.0.0.0/8, which the default policy denies to checks
+    // (the operator's own ports); a test of that policy passes --check-allow-cidrs= to clear it.
+    "--check-allow-cidrs=127.0.0.0/8",
     ...(options.namespace ? [`--watch-namespace=${options.namespace}`] : []),
     ...(options.args ?? []),
   ];

@@ -45,6 +45,9 @@ describe("config", () => {
       checkResponseMessages: "own-service",
       checkConcurrency: 64,
       checkConcurrencyPerDestination: 8,
+      checkDestinations: "default",
+      checkAllowCidrs: [],
+      checkAllowHosts: [],
     });
   });
 
@@ -65,6 +68,31 @@ describe("config", () => {
       '--check-condition-memory: "8" is not a whole number from 16 to 4096',
     );
     expect(errorOf(["--check-condition-workers=0"])).to.match(/^--check-condition-workers: "0"/);
+  });
+
+  it("takes the destination policy of checks from flags or MRO_ variables", () => {
+    expect(
+      parseConfig(
+        ["--check-destinations=restricted", "--check-allow-hosts=Prometheus.monitoring, .shared.svc"],
+        {
+          MRO_CHECK_ALLOW_CIDRS: "127.0.0.0/8,fd00::/8",
+        },
+      ),
+    ).to.deep.include({
+      checkDestinations: "restricted",
+      checkAllowCidrs: ["127.0.0.0/8", "fd00::/8"],
+      checkAllowHosts: ["prometheus.monitoring", ".shared.svc"],
+    });
+    // An empty flag after the test harness's default clears it.
+    expect(parseConfig(["--check-allow-cidrs=127.0.0.0/8", "--check-allow-cidrs="], {})).to.deep.include({
+      checkAllowCidrs: [],
+    });
+    expect(errorOf(["--check-destinations=open"])).to.equal(
+      '--check-destinations: "open" is not one of default, restricted',
+    );
+    expect(errorOf(["--check-allow-cidrs=127.0.0.0/99"])).to.equal(
+      '--check-allow-cidrs: "127.0.0.0/99": the prefix length must be 0 to 32',
+    );
   });
 
   it("takes the health checks' budget from flags or MRO_ variables", () => {

@@ -1,0 +1,50 @@
+// The destination policy (destination-policy.ts) applied before a check's request: the
+// destination as written, then every address its name resolves to. A denied destination
+// is an Error measurement that names it and the setting that would allow it, so it counts
+// toward the failure threshold (rolled back, never passed) and nothing is sent.
+//
+// The name is resolved again when the request connects; judging that connection's address
+// too (addressFilter) closes the gap for a name whose answer changes in between.
+import { lookup } from "node:dns/promises";
+import type { DueCheck } from "../plan/types.ts";
+import { destinationOfUrl, type DestinationPolicyJudge } from "./destination-policy.ts";
+
+/** Why the check may not go where it points, or undefined when it may. */
+export async function deniedDestination(
+  due: DueCheck,
+  judge: DestinationPolicyJudge,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  const target = due.check.http ? due.url : due.check.prometheus?.address;
+  if (!target) return undefined;
+  const dest = destinationOfUrl(target, due.vars.namespace);
+  if (!dest) return undefined; // not a URL: the provider says so
+  const written = judge.judge(dest);
+  if (!written.allowed) return `destination ${target} is denied by the platform's policy: ${written.reason}`;
+  let addresses: { address: string }[];
+  try {
+    addresses = await withTimeout(lookup(dest.host, { all: true, verbatim: true }), timeoutMs);
+  } catch {
+    return undefined; // unresolvable: the request fails with "host not found"
+  }
+  for (const { address } of addresses) {
+    const verdict = judge.judgeAddress(address, dest.port);
+    if (!verdict.allowed)
+      return `destination ${target} resolved to ${address}, which the platform's policy denies: ${verdict.reason}`;
+  }
+  return undefined;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("lookup timed out")), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,153 @@
+// The destination policy of health checks, as the platform sets it: what is always denied
+// (link-local, loopback, the API server) unless allowed, what "restricted" allows (the own
+// namespace's Services and listed hosts), judged as written and for a resolved address.
+import { expect } from "chai";
+import { deniedDestination } from "../../src/health/destination-check.ts";
+import type { DueCheck } from "../../src/plan/types.ts";
+import {
+  addressFilter,
+  destinationOfUrl,
+  DestinationPolicyJudge,
+  parseCidr,
+  type DestinationPolicy,
+} from "../../src/health/destination-policy.ts";
+
+const policy = (p: Partial<DestinationPolicy> = {}) =>
+  new DestinationPolicyJudge({
+    mode: "default",
+    allowCidrs: [],
+    allowHosts: [],
+    apiServers: [{ address: "10.96.0.1", port: 443 }],
+    ...p,
+  });
+const dest = (url: string, namespace = "models") => destinationOfUrl(url, namespace)!;
+
+describe("destination policy", () => {
+  describe("default mode", () => {
+    it("allows every manifest written for today's API: Services of any namespace, Prometheus, external names", () => {
+      const judge = policy();
+      for (const url of [
+        "http://prometheus.monitoring:9090",
+        "http://fraud-2-0-0.models.svc:80/ready",
+        "http://other.team-b.svc.cluster.local/ready",
+        "https://models.example.com/health",
+        "http://10.0.3.4:8080/ready",
+      ])
+        expect(judge.judge(dest(url)), url).to.deep.equal({ allowed: true });
+    });
+
+    it("denies link-local, loopback, unspecified and the API server, written or resolved", () => {
+      const judge = policy();
+      const denied = (url: string) => {
+        const v = judge.judge(dest(url));
+        return v.allowed ? "allowed" : v.reason;
+      };
+      expect(denied("http://169.254.169.254/latest/meta-data/")).to.equal(
+        "169.254.169.254 is a link-local address (cloud metadata); the platform can allow it with --check-allow-cidrs",
+      );
+      expect(denied("http://[fe80::1]:80/")).to.match(/^fe80::1 is a link-local address/);
+      expect(denied("http://127.0.0.1:8081/healthz")).to.match(
+        /loopback address \(the operator's own ports\)/,
+      );
+      expect(denied("http://[::1]:8080/metrics")).to.match(/loopback/);
+      expect(denied("http://[::ffff:169.254.169.254]/")).to.match(/link-local/);
+      expect(denied("http://0.0.0.0:8080/")).to.match(/unspecified/);
+      expect(denied("https://10.96.0.1:443/api")).to.equal(
+        "10.96.0.1:443 is the API server; the platform can allow it with --check-allow-cidrs",
+      );
+      // Another port of the same address is not the API server.
+      expect(denied("http://10.96.0.1:8080/")).to.equal("allowed");
+      // A name that resolved to a forbidden address (DNS rebinding, a hostile record).
+      const filter = addressFilter(judge);
+      expect(filter("169.254.169.254", dest("http://harmless.example/")).allowed).to.equal(false);
+      expect(filter("10.1.2.3", dest("http://harmless.example/")).allowed).to.equal(true);
+    });
+
+    it("allows a forbidden range the platform lists (127.0.0.0/8 in tests)", () => {
+      const judge = policy({ allowCidrs: ["127.0.0.0/8"] });
+      expect(judge.judge(dest("http://127.0.0.1:8081/")).allowed).to.equal(true);
+      expect(judge.judgeAddress("127.96.3.4", 80).allowed).to.equal(true);
+      expect(judge.judgeAddress("169.254.169.254", 80).allowed).to.equal(false);
+    });
+  });
+
+  describe("restricted mode", () => {
+    const judge = policy({ mode: "restricted", allowHosts: ["prometheus.monitoring", ".shared.svc"] });
+
+    it("allows the own namespace's Services and the listed hosts", () => {
+      for (const url of [
+        "http://fraud-2-0-0.models.svc:80/ready",
+        "http://fraud-2-0-0.models.svc.cluster.local/ready",
+        "http://prometheus.monitoring:9090",
+        "http://thanos.shared.svc:9090",
+      ])
+        expect(judge.judge(dest(url)), url).to.deep.equal({ allowed: true });
+    });
+
+    it("denies another namespace's Service, other names and IP literals, saying which setting would allow it", () => {
+      const other = judge.judge(dest("http://billing.team-b.svc:80/admin"));
+      expect(other).to.deep.equal({
+        allowed: false,
+        reason:
+          "billing.team-b.svc is not a Service of namespace models (*.models.svc) and not a host the platform allows (--check-allow-hosts) in restricted mode",
+      });
+      expect(judge.judge(dest("http://models.svc/")).allowed, "no Service name").to.equal(false);
+      expect(judge.judge(dest("http://x.models.svc.evil.example/")).allowed).to.equal(false);
+      expect(judge.judge(dest("http://10.0.3.4:8080/"))).to.deep.equal({
+        allowed: false,
+        reason:
+          "10.0.3.4 is not in the platform's allowed addresses (--check-allow-cidrs) in restricted mode",
+      });
+      expect(
+        policy({ mode: "restricted", allowCidrs: ["10.0.0.0/8"] }).judge(dest("http://10.0.3.4:8080/"))
+          .allowed,
+      ).to.equal(true);
+    });
+
+    it("still denies a forbidden address that an allowed name resolved to", () => {
+      const filter = addressFilter(judge);
+      expect(filter("169.254.169.254", dest("http://fraud-2-0-0.models.svc/")).allowed).to.equal(false);
+    });
+  });
+
+  it("parses CIDR ranges and refuses what is not one", () => {
+    expect(parseCidr("127.0.0.0/8")).to.deep.equal({ address: "127.0.0.0", prefix: 8, family: "ipv4" });
+    expect(parseCidr("fd00::/8")).to.deep.equal({ address: "fd00::", prefix: 8, family: "ipv6" });
+    expect(parseCidr("10.1.2.3")).to.deep.equal({ address: "10.1.2.3", prefix: 32, family: "ipv4" });
+    expect(() => parseCidr("localhost/8")).to.throw(/is not an address or CIDR range/);
+    expect(() => parseCidr("10.0.0.0/33")).to.throw(/prefix length must be 0 to 32/);
+  });
+
+  describe("before a measurement", () => {
+    const check = (url: string): DueCheck => ({
+      check: { name: "c", http: { url } },
+      vars: { name: "m", namespace: "models", version: "2", service: "m-2" },
+      url,
+      timeoutMs: 2000,
+    });
+
+    it("denies a name that resolves to a denied address, naming the address", async () => {
+      const denied = await deniedDestination(check("http://localhost:9/x"), policy(), 2000);
+      expect(denied).to.match(
+        /^destination http:\/\/localhost:9\/x resolved to (127\.0\.0\.1|::1), which the platform's policy denies: .*loopback/,
+      );
+      expect(
+        await deniedDestination(
+          check("http://localhost:9/x"),
+          policy({ allowCidrs: ["127.0.0.0/8", "::1/128"] }),
+          2000,
+        ),
+      ).to.equal(undefined);
+    });
+
+    it("denies as written without resolving", async () => {
+      const restricted = policy({ mode: "restricted" });
+      expect(await deniedDestination(check("http://billing.team-b.svc/x"), restricted, 2000)).to.match(
+        /^destination http:\/\/billing\.team-b\.svc\/x is denied by the platform's policy: billing\.team-b\.svc is not a Service of namespace models/,
+      );
+      expect(await deniedDestination(check("http://no-such-host.invalid/x"), policy(), 2000)).to.equal(
+        undefined,
+      );
+    });
+  });
+});
