@@ -86,6 +86,16 @@ class FakeModelServer {
       res.writeHead(200, { "content-type": "text/plain" }).end("x".repeat(2 * 1024 * 1024));
       return;
     }
+    if (req.url === "/redirect-same") {
+      res.writeHead(302, { location: "/text" }).end();
+      return;
+    }
+    if (req.url === "/redirect-other") {
+      // Another host (still loopback): a check must not follow it.
+      const port = (this.server.address() as AddressInfo).port;
+      res.writeHead(302, { location: `http://127.0.0.2:${port}/text` }).end();
+      return;
+    }
     if (req.url === "/text") {
       res.writeHead(200, { "content-type": "text/plain" }).end("OK ready");
       return;
@@ -350,6 +360,26 @@ describe("HTTP health checks", () => {
       // With the platform's opt-in the same message says what it saw.
       const quoted = await measureHttp(infer("json[json.model_version] == 1"), fixedNow, all);
       expect(quoted.message).to.match(/No such key: SECRET-VERSION$/);
+    });
+  });
+
+  describe("redirects", () => {
+    it("follows a redirect within the host and port the check names", async () => {
+      const m = await measureHttp(
+        httpDue(`${model.url}/redirect-same`, { successCondition: `body == "OK ready"` }),
+        fixedNow,
+      );
+      expect(m).to.include({ phase: "Successful", value: "200" });
+      expect(model.requests.map((r) => r.url)).to.deep.equal(["/redirect-same", "/text"]);
+    });
+
+    it("does not follow a redirect to another destination: an Error, and nothing sent there", async () => {
+      const m = await measureHttp(httpDue(`${model.url}/redirect-other`, {}), fixedNow);
+      expect(m.phase).to.equal("Error");
+      expect(m.message).to.equal(
+        `GET ${model.url}/redirect-other failed: redirected to another destination, not followed (checks follow redirects within the host and port they name)`,
+      );
+      expect(model.requests.map((r) => r.url)).to.deep.equal(["/redirect-other"]);
     });
   });
 });
