@@ -162,12 +162,15 @@ export async function startOperator(
   });
   // Measurements run beside the queue; each one done is a new reconcile of its key.
   const measurer = new Measurer({
-    measure: (due) =>
-      measureCheck(due, () => new Date(), {
+    measure: async (due) => {
+      const m = await measureCheck(due, () => new Date(), {
         conditions,
         responseMessages: config.checkResponseMessages,
         destinations,
-      }),
+      });
+      metrics.countHealthCheckMeasurement(due.vars.namespace, due.vars.name, m.name, m.phase);
+      return m;
+    },
     onMeasured: (key) => queue.add(key),
     maxConcurrent: config.checkConcurrency,
     maxPerDestination: config.checkConcurrencyPerDestination,

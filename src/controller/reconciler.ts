@@ -227,8 +227,8 @@ export class Reconciler {
     const due = planChecks(budgeted.md, observed, this.#now());
     // Never awaited: what is measured comes back as another reconcile of this key.
     const { measurements, pending } = this.#measurer.take(key, due, computeMeasureContext(cached, observed));
+    // (Counted in metrics where they are taken: a measurement is handed over again after a failed reconcile.)
     for (const m of measurements) {
-      this.#o.metrics?.countHealthCheckMeasurement(namespace, name, m.name, m.phase);
       log.debug("health check measured", {
         check: m.name,
         phase: m.phase,
