@@ -182,6 +182,7 @@ export async function startOperator(
     metrics,
     index,
     measurer,
+    destinations,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
 

@@ -5,7 +5,8 @@ import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from 
 import { ANNOTATION_ACTION } from "../api/constants.ts";
 import { Reasons } from "../api/reasons.ts";
 import type { ModelDeployment } from "../api/types.ts";
-import { measureChecks } from "../health/index.ts";
+import { measureChecks, type DestinationPolicyJudge } from "../health/index.ts";
+import { computeDestinationProblems } from "../health/destination-check.ts";
 import { computeMeasureContext, Measurer } from "./measurer.ts";
 import type { Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
@@ -36,6 +37,8 @@ export interface ReconcilerOptions {
   logger: Logger;
   metrics?: OperatorMetrics;
   now?: () => Date;
+  /** Where checks may go; a destination denied as written makes the spec invalid (default: anywhere). */
+  destinations?: DestinationPolicyJudge;
   /** The platform's limits on health checks (default DEFAULT_CHECK_BUDGET). */
   checkBudget?: CheckBudget;
   /**
@@ -224,7 +227,10 @@ export class Reconciler {
     const observed = this.observe(cached);
     // The planner sees the checks as the platform allows them (intervals and timeouts clamped).
     const budgeted = applyCheckBudget(cached, this.#o.checkBudget ?? DEFAULT_CHECK_BUDGET);
-    const due = planChecks(budgeted.md, observed, this.#now());
+    const platformProblems = this.#o.destinations
+      ? computeDestinationProblems(cached, this.#o.destinations)
+      : [];
+    const due = platformProblems.length > 0 ? [] : planChecks(budgeted.md, observed, this.#now());
     // Never awaited: what is measured comes back as another reconcile of this key.
     const { measurements, pending } = this.#measurer.take(key, due, computeMeasureContext(cached, observed));
     // (Counted in metrics where they are taken: a measurement is handed over again after a failed reconcile.)
@@ -237,10 +243,11 @@ export class Reconciler {
       });
     }
     const now = this.#now();
-    const p = withSpecWarnings(plan({ md: budgeted.md, observed, measurements, now }), cached, [
-      ...budgeted.warnings,
-      ...computeConditionWarnings(cached),
-    ]);
+    const p = withSpecWarnings(
+      plan({ md: budgeted.md, observed, measurements, now, platformProblems }),
+      cached,
+      [...budgeted.warnings, ...computeConditionWarnings(cached)],
+    );
     let writes = 0;
     let md: ModelDeployment = cached;
 

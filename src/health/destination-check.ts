@@ -6,7 +6,10 @@
 // The name is resolved again when the request connects; judging that connection's address
 // too (addressFilter) closes the gap for a name whose answer changes in between.
 import { lookup } from "node:dns/promises";
+import type { ModelDeployment } from "../api/types.ts";
+import { computeCheckVars, computeDueCheck } from "../plan/checks.ts";
 import type { DueCheck } from "../plan/types.ts";
+import type { SpecProblem } from "../plan/validate.ts";
 import { destinationOfUrl, type DestinationPolicyJudge } from "./destination-policy.ts";
 
 /** Why the check may not go where it points, or undefined when it may. */
@@ -47,4 +50,40 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The checks whose destination the policy denies as written (their templates filled for the
+ * spec's version on its own Service): the spec cannot be measured as it stands, so it is
+ * invalid for this platform (Stalled, InvalidSpec) before anything is sent. Names are not
+ * resolved here; what they resolve to is judged before each measurement.
+ */
+export function computeDestinationProblems(
+  md: ModelDeployment,
+  judge: DestinationPolicyJudge,
+): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const version = md.spec?.model?.version;
+  if (typeof version !== "string") return problems;
+  const vars = computeCheckVars(md, version);
+  (md.spec?.healthChecks?.checks ?? []).forEach((check, i) => {
+    const field = check.http ? (check.http.url !== undefined ? "http.url" : undefined) : "prometheus.address";
+    if (!field) return; // the default target: the version's own Service
+    let due: DueCheck;
+    try {
+      due = computeDueCheck(md, check, vars);
+    } catch {
+      return; // validation reports what is wrong with it
+    }
+    const target = check.http ? due.url : check.prometheus?.address;
+    const dest = target ? destinationOfUrl(target, vars.namespace) : undefined;
+    if (!dest) return;
+    const verdict = judge.judge(dest);
+    if (!verdict.allowed)
+      problems.push({
+        path: `spec.healthChecks.checks[${i}].${field}`,
+        message: `destination ${target} is denied by the platform's policy: ${verdict.reason}`,
+      });
+  });
+  return problems;
 }

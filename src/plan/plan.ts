@@ -1325,7 +1325,7 @@ function planInvalid(input: PlanInput, problems: string): Plan {
  * Pure and deterministic; see docs/rollouts.md for the behaviour it implements.
  */
 export function plan(input: PlanInput): Plan {
-  const problems = validateModelDeployment(input.md);
+  const problems = [...validateModelDeployment(input.md), ...(input.platformProblems ?? [])];
   if (problems.length > 0) return planInvalid(input, formatProblems(problems));
   return new Planner(input).run();
 }

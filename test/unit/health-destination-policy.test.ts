@@ -2,7 +2,9 @@
 // (link-local, loopback, the API server) unless allowed, what "restricted" allows (the own
 // namespace's Services and listed hosts), judged as written and for a resolved address.
 import { expect } from "chai";
-import { deniedDestination } from "../../src/health/destination-check.ts";
+import { computeDestinationProblems, deniedDestination } from "../../src/health/destination-check.ts";
+import { plan } from "../../src/plan/plan.ts";
+import { httpCheck, makeMd, promCheck, T0 } from "./plan-fixtures.ts";
 import type { DueCheck } from "../../src/plan/types.ts";
 import {
   addressFilter,
@@ -147,6 +149,60 @@ describe("destination policy", () => {
       );
       expect(await deniedDestination(check("http://no-such-host.invalid/x"), policy(), 2000)).to.equal(
         undefined,
+      );
+    });
+  });
+
+  describe("as written in a spec", () => {
+    const md = makeMd({
+      healthChecks: {
+        checks: [
+          httpCheck("own"), // the default target: the version's own Service
+          httpCheck("templated", { http: { url: "http://{{service}}.{{namespace}}.svc:8080/ready" } }),
+          httpCheck("metadata", { http: { url: "http://169.254.169.254/latest/meta-data/" } }),
+          promCheck("metrics"), // http://prometheus.monitoring:9090
+        ],
+      },
+    });
+
+    it("finds the checks whose destination the policy denies, by field", () => {
+      expect(computeDestinationProblems(md, policy())).to.deep.equal([
+        {
+          path: "spec.healthChecks.checks[2].http.url",
+          message:
+            "destination http://169.254.169.254/latest/meta-data/ is denied by the platform's policy: 169.254.169.254 is a link-local address (cloud metadata); the platform can allow it with --check-allow-cidrs",
+        },
+      ]);
+      const restricted = computeDestinationProblems(md, policy({ mode: "restricted" }));
+      expect(restricted.map((p) => p.path)).to.deep.equal([
+        "spec.healthChecks.checks[2].http.url",
+        "spec.healthChecks.checks[3].prometheus.address",
+      ]);
+      expect(
+        computeDestinationProblems(
+          md,
+          policy({
+            mode: "restricted",
+            allowHosts: ["prometheus.monitoring"],
+            allowCidrs: ["169.254.169.254"],
+          }),
+        ),
+      ).to.deep.equal([]);
+    });
+
+    it("makes the planner stall the spec as invalid, keeping every child", () => {
+      const p = plan({
+        md,
+        observed: { deployments: [], services: [], endpointSlices: [] },
+        measurements: [],
+        now: T0,
+        platformProblems: computeDestinationProblems(md, policy()),
+      });
+      expect(p.apply).to.deep.equal([]);
+      const stalled = p.status.conditions?.find((c) => c.type === "Stalled");
+      expect(stalled).to.include({ status: "True", reason: "InvalidSpec" });
+      expect(stalled?.message).to.match(
+        /^the spec is invalid: spec\.healthChecks\.checks\[2\]\.http\.url: destination http:\/\/169\.254\.169\.254/,
       );
     });
   });
