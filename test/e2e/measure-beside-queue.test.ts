@@ -25,6 +25,11 @@ describe("measurements beside the work queue", function () {
     ({ name: ns, cleanup } = await createNamespace("queue"));
   });
   after(async () => {
+    // 41 ModelDeployments and their children: gone before the next test file's operator,
+    // which may watch every namespace, starts (a terminating namespace keeps them a while).
+    await kubectl(["-n", ns, "delete", "modeldeployments", "--all", "--wait=true", "--timeout=120s"]).catch(
+      () => undefined,
+    );
     await op?.stop("SIGKILL");
     await cleanup();
     await target.stop();
