@@ -7,6 +7,8 @@ import { parseArgs } from "node:util";
 import { OPERATOR_NAME } from "./api/constants.ts";
 import { parseCidr, parseDnsServer } from "./health/addresses.ts";
 import { formatDuration, parseDuration } from "./plan/duration.ts";
+import { DESTINATION_MODES, type DestinationMode } from "./health/destination-policy.ts";
+import { RESPONSE_MESSAGES, type ResponseMessages } from "./health/reveal.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./observability/log.ts";
 
 export class ConfigError extends Error {
@@ -55,8 +57,30 @@ export interface Config {
   kubeApiBurst: number;
   /** "ADDRESS:PORT" of the DNS server for the names in check URLs; undefined = the system resolver. */
   checkDnsServer: string | undefined;
-  /** CIDRs that health checks may connect to (checked after name resolution); undefined = any. */
-  checkAllowedCidrs: string[] | undefined;
+  /** CIDRs health checks may only connect to, besides the policy (checked after name resolution); undefined = no limit. */
+  checkOnlyCidrs: string[] | undefined;
+  /** Longest one successCondition evaluation may run (worker threads, terminated at the budget). */
+  checkConditionTimeoutMs: number;
+  /** Heap limit of each successCondition worker thread, MiB. */
+  checkConditionMemoryMb: number;
+  /** successCondition worker threads. */
+  checkConditionWorkers: number;
+  /** Shortest interval between two measurements of one health check; shorter ones are clamped. */
+  checkMinIntervalMs: number;
+  /** Longest timeout of one measurement; longer ones are clamped. */
+  checkMaxTimeoutMs: number;
+  /** Whose responses a check's messages (status, Events) may quote. */
+  checkResponseMessages: ResponseMessages;
+  /** Health-check measurements in flight at once, in total. */
+  checkConcurrency: number;
+  /** Measurements in flight at once against one destination (host:port). */
+  checkConcurrencyPerDestination: number;
+  /** Where checks may go: default (anything but link-local, loopback, the API server) or restricted. */
+  checkDestinations: DestinationMode;
+  /** Addresses allowed although the policy would deny them (CIDR ranges). */
+  checkAllowCidrs: string[];
+  /** restricted: hosts allowed besides the own namespace's Services (exact, or ".suffix"). */
+  checkAllowHosts: string[];
 }
 
 export const DEFAULTS = {
@@ -72,6 +96,15 @@ export const DEFAULTS = {
   resyncPeriod: "5m",
   kubeApiQps: 50,
   kubeApiBurst: 100,
+  checkConditionTimeout: "1s",
+  checkConditionMemoryMb: 64,
+  checkConditionWorkers: 2,
+  checkMinInterval: "1s",
+  checkMaxTimeout: "60s",
+  checkResponseMessages: "own-service" as ResponseMessages,
+  checkConcurrency: 64,
+  checkConcurrencyPerDestination: 8,
+  checkDestinations: "default" as DestinationMode,
 } as const;
 
 /** Every flag can also be given as the environment variable MRO_<FLAG> (MRO_LOG_LEVEL=debug); a flag wins. */
@@ -103,7 +136,18 @@ const OPTIONS = {
   "kube-api-qps": { type: "string" },
   "kube-api-burst": { type: "string" },
   "check-dns-server": { type: "string" },
-  "check-allowed-cidrs": { type: "string" },
+  "check-only-cidrs": { type: "string" },
+  "check-condition-timeout": { type: "string" },
+  "check-condition-memory": { type: "string" },
+  "check-condition-workers": { type: "string" },
+  "check-min-interval": { type: "string" },
+  "check-max-timeout": { type: "string" },
+  "check-response-messages": { type: "string" },
+  "check-concurrency": { type: "string" },
+  "check-concurrency-per-destination": { type: "string" },
+  "check-destinations": { type: "string" },
+  "check-allow-cidrs": { type: "string" },
+  "check-allow-hosts": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(
@@ -136,8 +180,20 @@ Flags:
   --kube-api-burst N                Requests sent at once before the QPS limit applies (default ${DEFAULTS.kubeApiBurst})
   --check-dns-server ADDR[:PORT]    Resolve the names in health-check URLs through this DNS server, for an operator
                                     outside the cluster (default: the system resolver, the cluster DNS in a pod)
-  --check-allowed-cidrs CIDR[,...]  Health checks connect only to these networks, checked after name resolution
-                                    (default: any address)
+  --check-only-cidrs CIDR[,...]     Health checks connect only to these networks, whatever the destination
+                                    policy allows, checked after name resolution (default: no such limit)
+  --check-condition-timeout D       Longest one health check's successCondition may evaluate (default ${DEFAULTS.checkConditionTimeout})
+  --check-condition-memory MIB      Heap limit of each successCondition worker thread (default ${DEFAULTS.checkConditionMemoryMb})
+  --check-condition-workers N       Worker threads evaluating successConditions (default ${DEFAULTS.checkConditionWorkers})
+  --check-min-interval D            Shortest interval of a health check; shorter ones are raised, with a warning (default ${DEFAULTS.checkMinInterval})
+  --check-max-timeout D             Longest timeout of a health check; longer ones are lowered, with a warning (default ${DEFAULTS.checkMaxTimeout})
+  --check-response-messages WHOSE   Quote check responses in status and Events: ${RESPONSE_MESSAGES.join(" or ")} (default ${DEFAULTS.checkResponseMessages})
+  --check-concurrency N             Health-check measurements in flight at once, 1..10000 (default ${DEFAULTS.checkConcurrency})
+  --check-concurrency-per-destination N
+                                    Measurements in flight at once against one host:port (default ${DEFAULTS.checkConcurrencyPerDestination})
+  --check-destinations MODE         Where checks may go: ${DESTINATION_MODES.join(" or ")} (default ${DEFAULTS.checkDestinations})
+  --check-allow-cidrs CIDR[,CIDR]   Addresses checks may reach although the policy denies them (e.g. 127.0.0.0/8)
+  --check-allow-hosts HOST[,HOST]   restricted: hosts allowed besides the namespace's Services (".suffix" for a domain)
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
@@ -263,16 +319,75 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
       `--check-dns-server: "${dnsText}" is not an IP address with an optional port, like 127.0.0.1:5353 or [fd00::10]:53`,
     );
   }
-  const cidrText = nonEmpty(flag("check-allowed-cidrs"));
-  const checkAllowedCidrs = cidrText
+  const cidrText = nonEmpty(flag("check-only-cidrs"));
+  const checkOnlyCidrs = cidrText
     ?.split(",")
     .map((c) => c.trim())
     .filter((c) => c !== "");
-  for (const cidr of checkAllowedCidrs ?? []) {
+  for (const cidr of checkOnlyCidrs ?? []) {
     if (!parseCidr(cidr))
-      throw new ConfigError(`--check-allowed-cidrs: "${cidr}" is not a CIDR like 127.0.0.0/8 or fd00::/8`);
+      throw new ConfigError(`--check-only-cidrs: "${cidr}" is not a CIDR like 127.0.0.0/8 or fd00::/8`);
   }
-  if (checkAllowedCidrs?.length === 0) throw new ConfigError("--check-allowed-cidrs: no network given");
+  if (checkOnlyCidrs?.length === 0) throw new ConfigError("--check-only-cidrs: no network given");
+  const conditionTimeoutText = flag("check-condition-timeout") ?? DEFAULTS.checkConditionTimeout;
+  const checkConditionTimeoutMs = parseDurationFlag("--check-condition-timeout", conditionTimeoutText);
+  if (checkConditionTimeoutMs < 10 || checkConditionTimeoutMs > 60_000) {
+    throw new ConfigError(`--check-condition-timeout: ${conditionTimeoutText} is not from 10ms to 1m`);
+  }
+  const checkConditionMemoryMb = wholeNumberFlag(
+    "--check-condition-memory",
+    flag("check-condition-memory") ?? String(DEFAULTS.checkConditionMemoryMb),
+    16,
+    4096,
+  );
+  const checkConditionWorkers = wholeNumberFlag(
+    "--check-condition-workers",
+    flag("check-condition-workers") ?? String(DEFAULTS.checkConditionWorkers),
+    1,
+    64,
+  );
+
+  const minIntervalText = flag("check-min-interval") ?? DEFAULTS.checkMinInterval;
+  const checkMinIntervalMs = parseDurationFlag("--check-min-interval", minIntervalText);
+  if (checkMinIntervalMs > 3_600_000) {
+    throw new ConfigError(`--check-min-interval: ${minIntervalText} is longer than 1h`);
+  }
+  const maxTimeoutText = flag("check-max-timeout") ?? DEFAULTS.checkMaxTimeout;
+  const checkMaxTimeoutMs = parseDurationFlag("--check-max-timeout", maxTimeoutText);
+  if (checkMaxTimeoutMs < 100 || checkMaxTimeoutMs > 3_600_000) {
+    throw new ConfigError(`--check-max-timeout: ${maxTimeoutText} is not from 100ms to 1h`);
+  }
+
+  const checkResponseMessages = oneOf(
+    "--check-response-messages",
+    flag("check-response-messages") ?? DEFAULTS.checkResponseMessages,
+    RESPONSE_MESSAGES,
+  );
+
+  const checkConcurrency = wholeNumberFlag(
+    "--check-concurrency",
+    flag("check-concurrency") ?? String(DEFAULTS.checkConcurrency),
+    1,
+    10_000,
+  );
+  const checkConcurrencyPerDestination = wholeNumberFlag(
+    "--check-concurrency-per-destination",
+    flag("check-concurrency-per-destination") ?? String(DEFAULTS.checkConcurrencyPerDestination),
+    1,
+    10_000,
+  );
+
+  const checkDestinations = oneOf(
+    "--check-destinations",
+    flag("check-destinations") ?? DEFAULTS.checkDestinations,
+    DESTINATION_MODES,
+  );
+  const checkAllowCidrs = listFlag(flag("check-allow-cidrs"));
+  for (const cidr of checkAllowCidrs) {
+    if (!parseCidr(cidr))
+      throw new ConfigError(`--check-allow-cidrs: "${cidr}" is not a CIDR like 127.0.0.0/8 or fd00::/8`);
+  }
+  const checkAllowHosts = listFlag(flag("check-allow-hosts")).map((h) => h.toLowerCase());
 
   return {
     help: values.help === true,
@@ -294,8 +409,39 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     kubeApiQps,
     kubeApiBurst,
     checkDnsServer,
-    checkAllowedCidrs,
+    checkOnlyCidrs,
+    checkConditionTimeoutMs,
+    checkConditionMemoryMb,
+    checkConditionWorkers,
+    checkMinIntervalMs,
+    checkMaxTimeoutMs,
+    checkResponseMessages,
+    checkConcurrency,
+    checkConcurrencyPerDestination,
+    checkDestinations,
+    checkAllowCidrs,
+    checkAllowHosts,
   };
+}
+
+/** "a, b,,c" -> ["a", "b", "c"]; undefined or "" -> []. */
+function listFlag(text: string | undefined): string[] {
+  return [
+    ...new Set(
+      (text ?? "")
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s !== ""),
+    ),
+  ];
+}
+
+function wholeNumberFlag(flagName: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value < min || value > max) {
+    throw new ConfigError(`${flagName}: "${text}" is not a whole number from ${min} to ${max}`);
+  }
+  return value;
 }
 
 /** The flags given as MRO_* environment variables, as --flag=value arguments (put before the real ones, which win). */

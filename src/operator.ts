@@ -14,7 +14,9 @@ import { Reconciler } from "./controller/reconciler.ts";
 import { RouteCache } from "./controller/route-cache.ts";
 import { requestJson } from "./kube/request.ts";
 import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "./plan/routers/httproute.ts";
-import { checkFetch, measureChecks } from "./health/index.ts";
+import { checkFetch, ConditionPool, DestinationPolicyJudge, measureCheck } from "./health/index.ts";
+import { Measurer } from "./controller/measurer.ts";
+import { apiServerAddresses } from "./kube/api-server-address.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
 import { loadKubeConnection, type KubeConnection } from "./kube/kubeconfig.ts";
 import { kubeLeaseClient, LeaderElector } from "./kube/leader.ts";
@@ -140,7 +142,7 @@ function routeEvents(caches: Caches, queue: WorkQueue, metrics: OperatorMetrics,
  */
 function createRouteCache(
   config: Config,
-  kc: KubeConfig,
+  kc: KubeConnection,
   logger: Logger,
   traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
   queue: WorkQueue,
@@ -283,11 +285,45 @@ export async function startOperator(
   });
   let workers: Promise<void> | undefined;
   const { enqueue, index } = routeEvents(caches, queue, metrics, () => workers !== undefined);
-  // How checks connect: through --check-dns-server, only to --check-allowed-cidrs.
-  const sendCheck = checkFetch({ dnsServer: config.checkDnsServer, allowedCidrs: config.checkAllowedCidrs });
   const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
+  // successConditions run on worker threads under the platform's budget, never on this loop.
+  const conditions = new ConditionPool({
+    timeoutMs: config.checkConditionTimeoutMs,
+    memoryMb: config.checkConditionMemoryMb,
+    workers: config.checkConditionWorkers,
+  });
+  // Where checks may go: the platform's policy; the API server's own address is always in it.
+  const destinations = new DestinationPolicyJudge({
+    mode: config.checkDestinations,
+    allowCidrs: config.checkAllowCidrs,
+    allowHosts: config.checkAllowHosts,
+    apiServers: await apiServerAddresses(kc, process.env),
+  });
+  // How checks connect: names through --check-dns-server, only to --check-only-cidrs, and each
+  // resolved address judged by the policy when the connection is made.
+  const sendCheck = checkFetch({
+    dnsServer: config.checkDnsServer,
+    allowedCidrs: config.checkOnlyCidrs,
+    judgeAddress: (address, port) => destinations.judgeAddress(address, port),
+  });
+  // Measurements run beside the queue; each one done is a new reconcile of its key.
+  const measurer = new Measurer({
+    measure: async (due) => {
+      const m = await measureCheck(due, () => new Date(), {
+        conditions,
+        responseMessages: config.checkResponseMessages,
+        destinations,
+        send: sendCheck,
+      });
+      metrics.countHealthCheckMeasurement(due.vars.namespace, due.vars.name, m.name, m.phase);
+      return m;
+    },
+    onMeasured: (key) => queue.add(key),
+    maxConcurrent: config.checkConcurrency,
+    maxPerDestination: config.checkConcurrencyPerDestination,
+  });
   const reconciler = new Reconciler({
     client,
     modelDeployments,
@@ -295,7 +331,9 @@ export async function startOperator(
     metrics,
     index,
     routes,
-    measure: (due, now) => measureChecks(due, now, sendCheck),
+    measurer,
+    destinations,
+    checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
 
   for (const inf of informers) inf.start();
@@ -348,7 +386,10 @@ export async function startOperator(
     lostLeadership,
     async stop() {
       probes.setShuttingDown();
+      // First: a measurement cut short below must not reach a plan as an Error.
+      measurer.close();
       await queue.shutdown();
+      await conditions.close();
       await elector?.stop();
       await Promise.all(informers.map((i) => i.stop()));
       await routes.stop();

@@ -36,6 +36,7 @@ export const Reasons = {
   ActionRefused: "ActionRefused",
   VersionDeleted: "VersionDeleted",
   ApplyFailed: "ApplyFailed",
+  SpecWarning: "SpecWarning",
 } as const;
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons];

@@ -285,6 +285,8 @@ export function runValidate(args: CliArgs, io: Io): number {
   const sources = readSources(args.args, io.stdin);
   const report = validateSources(sources);
   for (const p of report.problems) io.out(p + "\n");
+  // Warnings do not fail validation: the spec works, adjusted as they say.
+  for (const w of report.warnings) io.err(w + "\n");
   const summary = validationSummary(report);
   if (report.problems.length > 0) {
     io.err(summary + "\n");

@@ -6,6 +6,9 @@ import { parseAllDocuments } from "yaml";
 import { GROUP, KIND } from "../api/constants.ts";
 import { ModelDeployment } from "../api/model.ts";
 import { validateModelDeployment } from "../plan/index.ts";
+import { computeConditionWarnings } from "../plan/warnings.ts";
+import { applyCheckBudget, DEFAULT_CHECK_BUDGET } from "../plan/budget.ts";
+import type { ModelDeployment as ModelDeploymentObject } from "../api/types.ts";
 import { CliError } from "./kube.ts";
 import { formatProblem } from "./format.ts";
 
@@ -92,6 +95,8 @@ export function isModelDeployment(value: unknown): value is Record<string, unkno
 export interface ValidationReport {
   /** FILE:DOC: PATH: MESSAGE lines. */
   problems: string[];
+  /** FILE:DOC: PATH: warning: MESSAGE lines: valid, but the operator adjusts or doubts it. */
+  warnings: string[];
   /** ModelDeployment documents checked. */
   checked: number;
   /** ModelDeployments with at least one problem. */
@@ -101,7 +106,13 @@ export interface ValidationReport {
 
 /** Validates every ModelDeployment document of the sources with the operator's own rules. */
 export function validateSources(sources: readonly Source[]): ValidationReport {
-  const report: ValidationReport = { problems: [], checked: 0, invalid: 0, files: sources.length };
+  const report: ValidationReport = {
+    problems: [],
+    warnings: [],
+    checked: 0,
+    invalid: 0,
+    files: sources.length,
+  };
   for (const src of sources) {
     for (const doc of documents(src)) {
       if (doc.errors.length > 0) {
@@ -122,9 +133,20 @@ export function validateSources(sources: readonly Source[]): ValidationReport {
       const problems = [...apiVersionProblems(doc.value), ...validateModelDeployment(doc.value)];
       if (problems.length > 0) report.invalid++;
       for (const p of problems) report.problems.push(formatProblem(doc.file, doc.index, p.path, p.message));
+      if (problems.length === 0)
+        for (const w of specWarningsOf(doc.value as unknown as ModelDeploymentObject))
+          report.warnings.push(formatProblem(doc.file, doc.index, w.path, `warning: ${w.message}`));
     }
   }
   return report;
+}
+
+/**
+ * What the operator would warn of for a valid ModelDeployment, with the platform's default
+ * limits (a cluster may set others: the operator's status.warnings says what it applies).
+ */
+function specWarningsOf(md: ModelDeploymentObject) {
+  return [...applyCheckBudget(md, DEFAULT_CHECK_BUDGET).warnings, ...computeConditionWarnings(md)];
 }
 
 /** A document of the mlops.dev group with a kind it does not serve (a typo of ModelDeployment). */
@@ -152,7 +174,10 @@ export function validationSummary(r: ValidationReport): string {
   const files = `${r.files} file${r.files === 1 ? "" : "s"}`;
   if (r.problems.length === 0) {
     if (r.checked === 0) return `no ModelDeployment found in ${files}`;
-    return `${mds} in ${files}: valid`;
+    const warned = r.warnings.length
+      ? ` (${r.warnings.length} warning${r.warnings.length === 1 ? "" : "s"})`
+      : "";
+    return `${mds} in ${files}: valid${warned}`;
   }
   return `${r.problems.length} problem${r.problems.length === 1 ? "" : "s"} in ${r.invalid} of ${mds} in ${files}`;
 }

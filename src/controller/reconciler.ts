@@ -5,12 +5,16 @@ import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from 
 import { ANNOTATION_ACTION } from "../api/constants.ts";
 import { Reasons } from "../api/reasons.ts";
 import type { ModelDeployment } from "../api/types.ts";
-import { measureChecks } from "../health/index.ts";
+import { measureChecks, type DestinationPolicyJudge } from "../health/index.ts";
+import { computeDestinationProblems } from "../health/destination-check.ts";
+import { computeMeasureContext, Measurer } from "./measurer.ts";
 import type { Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
 import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
 import { HTTPROUTE_API_VERSION } from "../plan/routers/httproute.ts";
+import { computeConditionWarnings, withSpecWarnings } from "../plan/warnings.ts";
+import { applyCheckBudget, DEFAULT_CHECK_BUDGET, type CheckBudget } from "../plan/budget.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { needsWrite } from "./diff.ts";
 import type { IndexBy } from "./index-by.ts";
@@ -35,7 +39,16 @@ export interface ReconcilerOptions {
   logger: Logger;
   metrics?: OperatorMetrics;
   now?: () => Date;
-  /** Takes the due measurements (default: the real HTTP and Prometheus providers). */
+  /** Where checks may go; a destination denied as written makes the spec invalid (default: anywhere). */
+  destinations?: DestinationPolicyJudge;
+  /** The platform's limits on health checks (default DEFAULT_CHECK_BUDGET). */
+  checkBudget?: CheckBudget;
+  /**
+   * Measures due checks beside the queue and asks for a reconcile when one is done (the
+   * operator wires it to the queue). Default: one over `measure` that asks for nothing.
+   */
+  measurer?: Measurer;
+  /** Takes the due measurements for the default measurer (default: the real HTTP and Prometheus providers). */
   measure?: (due: readonly DueCheck[], now: () => Date) => Promise<Measurement[]>;
   /**
    * Children by the uid of their controller owner (controllerUid), and EndpointSlices by
@@ -88,12 +101,18 @@ export interface ReconcileResult {
 export class Reconciler {
   readonly #o: ReconcilerOptions;
   readonly #now: () => Date;
-  readonly #measure: NonNullable<ReconcilerOptions["measure"]>;
+  readonly #measurer: Measurer;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
-    this.#measure = options.measure ?? measureChecks;
+    const measure = options.measure ?? measureChecks;
+    this.#measurer =
+      options.measurer ??
+      new Measurer({
+        measure: async (due) => (await measure([due], this.#now))[0]!,
+        onMeasured: () => undefined,
+      });
   }
 
   /**
@@ -216,6 +235,7 @@ export class Reconciler {
       // Deleted: garbage collection removes the children through their owner references.
       this.#holding.delete(key);
       this.#writtenMd.delete(key);
+      this.#measurer.forget(key);
       this.#o.metrics?.forgetModelDeployment(namespace, name);
       return { writes: 0 };
     }
@@ -229,10 +249,16 @@ export class Reconciler {
 
     const log = logger ?? this.#o.logger;
     const observed = this.observe(cached);
-    const due = planChecks(cached, observed, this.#now());
-    const measurements = due.length ? await this.#measure(due, this.#now) : [];
+    // The planner sees the checks as the platform allows them (intervals and timeouts clamped).
+    const budgeted = applyCheckBudget(cached, this.#o.checkBudget ?? DEFAULT_CHECK_BUDGET);
+    const platformProblems = this.#o.destinations
+      ? computeDestinationProblems(cached, this.#o.destinations)
+      : [];
+    const due = platformProblems.length > 0 ? [] : planChecks(budgeted.md, observed, this.#now());
+    // Never awaited: what is measured comes back as another reconcile of this key.
+    const { measurements, pending } = this.#measurer.take(key, due, computeMeasureContext(cached, observed));
+    // (Counted in metrics where they are taken: a measurement is handed over again after a failed reconcile.)
     for (const m of measurements) {
-      this.#o.metrics?.countHealthCheckMeasurement(namespace, name, m.name, m.phase);
       log.debug("health check measured", {
         check: m.name,
         phase: m.phase,
@@ -241,7 +267,11 @@ export class Reconciler {
       });
     }
     const now = this.#now();
-    const p = plan({ md: cached, observed, measurements, now });
+    const p = withSpecWarnings(
+      plan({ md: budgeted.md, observed, measurements, now, platformProblems }),
+      cached,
+      [...budgeted.warnings, ...computeConditionWarnings(cached)],
+    );
     let writes = 0;
     let md: ModelDeployment = cached;
 
@@ -333,12 +363,11 @@ export class Reconciler {
         if (e.reason === Reasons.RolledBack)
           metrics.countRollback(namespace, name, p.status.aborted?.reason ?? e.reason);
     }
+    // A check that is due but still being measured makes the planner say "now"; the
+    // measurer asks for this reconcile when it is done, so that is no reason to spin.
+    const planned = pending > 0 && p.requeueAfterMs === 0 ? undefined : p.requeueAfterMs;
     const requeueAfterMs =
-      holdMs === undefined
-        ? p.requeueAfterMs
-        : p.requeueAfterMs === undefined
-          ? holdMs
-          : Math.min(p.requeueAfterMs, holdMs);
+      holdMs === undefined ? planned : planned === undefined ? holdMs : Math.min(planned, holdMs);
     return { requeueAfterMs, writes };
   }
 

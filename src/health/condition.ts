@@ -5,7 +5,7 @@
 //                         headers (map of lower-case header name to value).
 // Prometheus checks see:  result (the value when the query returned one value, the list of
 //                         values when it returned several), results (always the list).
-import { Environment, type ParseResult } from "@marcbachmann/cel-js";
+import { Environment, type ASTNode, type ParseResult } from "@marcbachmann/cel-js";
 
 export type ConditionKind = "http" | "prometheus";
 
@@ -88,6 +88,85 @@ function compileUncached(kind: ConditionKind, expression: string): Compiled {
   return { program };
 }
 
+/**
+ * What can be seen of a valid successCondition's cost before it runs: a warning for a person
+ * (`kubectl modeldeploy validate`, a Warning Event and status.warnings), not an error, since
+ * the runtime budget stops the evaluation anyway. Undefined when nothing is seen (or the
+ * expression is invalid: validateSuccessCondition says why).
+ */
+export function successConditionCostWarning(kind: ConditionKind, expression: string): string | undefined {
+  const compiled = compile(kind, expression);
+  if (!compiled.program) return undefined;
+  const nested = findNestedComprehension(kind, compiled.program.ast);
+  return nested ? `successCondition \`${expression}\` ${nested}` : undefined;
+}
+
+/** The variables that hold what a measurement saw: their size is the server's to choose. */
+const RESPONSE_VARIABLES: Record<ConditionKind, ReadonlySet<string>> = {
+  http: new Set(["json", "body", "headers"]),
+  prometheus: new Set(["result", "results"]),
+};
+
+/** CEL's comprehension macros: each evaluates its body once per element of its range. */
+const COMPREHENSIONS = new Set(["all", "exists", "exists_one", "map", "filter"]);
+
+/**
+ * The worst case that can be seen before anything runs: a comprehension over response data
+ * inside the body of another comprehension, such as
+ * `json.items.all(a, json.items.exists(b, ...))`. It evaluates its body once for every pair
+ * (n² times, n³ for three levels), so a server that answers a long list decides how long the
+ * operator computes. A nested comprehension over the outer element (`json.items.all(i,
+ * i.scores.all(s, s > 0))`) visits every value once and is fine. Returns what is wrong, or
+ * undefined. Costs that no syntax shows (a list built by map() and iterated again) are
+ * bounded at run time by the evaluation budget.
+ */
+export function findNestedComprehension(kind: ConditionKind, ast: ASTNode): string | undefined {
+  const response = RESPONSE_VARIABLES[kind];
+  let found: string | undefined;
+  // bound: iteration variables in scope (they shadow response variables); depth: enclosing comprehension bodies.
+  const visit = (node: ASTNode, bound: ReadonlySet<string>, depth: number): void => {
+    if (found) return;
+    if (node.op === "rcall" && COMPREHENSIONS.has(node.args[0])) {
+      const [, range, args] = node.args;
+      if (depth > 0 && mentionsResponse(range, response, bound)) {
+        found =
+          `iterates over response data (\`${source(range)}\`) inside another comprehension: ` +
+          "it runs once for every element of the outer list, so its cost grows with the square of the response's size; " +
+          "iterate over the outer element instead, or compute the value in the server (its evaluation is stopped at the platform's budget)";
+        return;
+      }
+      visit(range, bound, depth);
+      const variables = args.filter((a) => a.op === "id").map((a) => a.args as string);
+      const inner = new Set([...bound, ...variables]);
+      for (const a of args.slice(variables.length)) visit(a, inner, depth + 1);
+      return;
+    }
+    for (const child of childNodes(node)) visit(child, bound, depth);
+  };
+  visit(ast, new Set(), 0);
+  return found;
+}
+
+function mentionsResponse(node: ASTNode, response: ReadonlySet<string>, bound: ReadonlySet<string>): boolean {
+  if (node.op === "id") return response.has(node.args) && !bound.has(node.args);
+  return childNodes(node).some((child) => mentionsResponse(child, response, bound));
+}
+
+function childNodes(node: ASTNode): ASTNode[] {
+  const out: ASTNode[] = [];
+  const collect = (value: unknown): void => {
+    if (Array.isArray(value)) for (const v of value) collect(v);
+    else if (value && typeof value === "object" && "op" in value && "args" in value)
+      out.push(value as ASTNode);
+  };
+  if (node.op !== "value" && node.op !== "id") collect(node.args);
+  return out;
+}
+
+function source(node: ASTNode): string {
+  return node.input.slice(node.range.start, node.range.end);
+}
+
 /** One line of a cel-js error: its summary without the source excerpt. */
 function celErrorText(err: unknown): string {
   if (err && typeof err === "object" && "summary" in err && typeof err.summary === "string")
@@ -108,6 +187,15 @@ export function validateSuccessCondition(kind: ConditionKind, expression: string
 /** The outcome of evaluating a successCondition. */
 export type ConditionOutcome = { ok: true; value: boolean } | { ok: false; error: string };
 
+export interface EvaluateOptions {
+  /**
+   * Messages may quote values the response held (default true). False where the response
+   * may not be revealed (reveal.ts): an error then keeps only its kind ("No such key"),
+   * since cel-js errors quote values ("Invalid duration string: <the value>").
+   */
+  quoteValues?: boolean;
+}
+
 /**
  * Evaluates a successCondition with the variables a measurement saw. Never throws: an
  * invalid expression, an evaluation error (a missing JSON field, a type mismatch) or a
@@ -117,7 +205,9 @@ export function evaluateSuccessCondition<K extends ConditionKind>(
   kind: K,
   expression: string,
   vars: ConditionVarsByKind[K],
+  options: EvaluateOptions = {},
 ): ConditionOutcome {
+  const quote = options.quoteValues ?? true;
   const compiled = compile(kind, expression);
   if (!compiled.program) return { ok: false, error: compiled.error ?? "successCondition is not valid" };
   let value: unknown;
@@ -126,13 +216,13 @@ export function evaluateSuccessCondition<K extends ConditionKind>(
   } catch (err) {
     return {
       ok: false,
-      error: `successCondition \`${expression}\` could not be evaluated: ${celErrorText(err)}`,
+      error: `successCondition \`${expression}\` could not be evaluated: ${quote ? celErrorText(err) : withoutValues(celErrorText(err))}`,
     };
   }
   if (typeof value !== "boolean") {
     return {
       ok: false,
-      error: `successCondition \`${expression}\` must evaluate to a bool, got ${describeValue(value)}`,
+      error: `successCondition \`${expression}\` must evaluate to a bool, got ${quote ? describeValue(value) : describeType(value)}`,
     };
   }
   return { ok: true, value };
@@ -146,6 +236,18 @@ function toCelContext(kind: ConditionKind, vars: HttpConditionVars | PrometheusC
   }
   const prom = vars as PrometheusConditionVars;
   return { result: Array.isArray(prom.result) ? [...prom.result] : prom.result, results: [...prom.results] };
+}
+
+/** Errors that name only types (overloads) stay whole; others keep their kind, before the first ": ". */
+function withoutValues(text: string): string {
+  if (/^(no such overload|found no matching overload)/i.test(text)) return text;
+  const colon = text.indexOf(": ");
+  return colon < 0 ? text : `${text.slice(0, colon)} (details not shown: they quote the response)`;
+}
+
+/** The CEL type of a value, without the value. */
+function describeType(value: unknown): string {
+  return describeValue(value).replace(/ \(.*\)$/s, "");
 }
 
 function describeValue(value: unknown): string {

@@ -6,7 +6,7 @@
 //   operator that runs outside the cluster, where NAME-V.NAMESPACE.svc means nothing to
 //   the system resolver. Each lookup is bounded (DNS_TIMEOUT_MS per try, DNS_TRIES tries)
 //   besides the check's own timeout.
-// - allowed networks (--check-allowed-cidrs): a check connects only to addresses in them.
+// - allowed networks (--check-only-cidrs): a check connects only to addresses in them.
 //   The address is checked when the connection is made, after resolution, so a name
 //   cannot lead anywhere else; a refused address is an error of that measurement.
 //
@@ -29,6 +29,12 @@ export interface CheckDialOptions {
   dnsServer?: string;
   /** CIDRs ("127.0.0.0/8", "10.0.0.0/8", "fd00::/8") a check may connect to; undefined = any. */
   allowedCidrs?: readonly string[];
+  /**
+   * The platform's destination policy for an address a name resolved to (destination-policy.ts),
+   * judged when the connection is made, so a name whose answer changes after the policy saw it
+   * as written cannot lead to a denied address.
+   */
+  judgeAddress?: (address: string, port: number) => { allowed: boolean; reason?: string };
 }
 
 export const DNS_TIMEOUT_MS = 1000;
@@ -36,8 +42,8 @@ export const DNS_TRIES = 2;
 
 /** The fetch of the checks: the global fetch unless a DNS server or allowed networks are set. */
 export function checkFetch(options: CheckDialOptions = {}): CheckFetch {
-  const { dnsServer, allowedCidrs } = options;
-  if (dnsServer === undefined && allowedCidrs === undefined) return fetch;
+  const { dnsServer, allowedCidrs, judgeAddress } = options;
+  if (dnsServer === undefined && allowedCidrs === undefined && judgeAddress === undefined) return fetch;
   const resolve = dnsServer === undefined ? resolveWithSystem : resolverAt(dnsServer);
   const allowed = allowedCidrs === undefined ? undefined : networks(allowedCidrs);
   let dispatcher: Promise<{ fetch: CheckFetch }> | undefined;
@@ -45,7 +51,12 @@ export function checkFetch(options: CheckDialOptions = {}): CheckFetch {
     const { Agent, buildConnector, fetch: undiciFetch } = await (undici ??= import("undici"));
     const base = buildConnector({});
     const connect: BuildConnector.connector = (opts, callback) => {
-      pickAddress(opts.hostname, resolve, allowed, allowedCidrs ?? []).then(
+      const port = Number(opts.port) || (opts.protocol === "https:" ? 443 : 80);
+      pickAddress(opts.hostname, port, resolve, {
+        allowed,
+        allowedCidrs: allowedCidrs ?? [],
+        judgeAddress,
+      }).then(
         // The original name stays in opts.host: the Host header and TLS's server name use it.
         (address) => base({ ...opts, hostname: address }, callback),
         (err: Error) => callback(err, null),
@@ -95,23 +106,41 @@ function resolverAt(server: string): Resolve {
   };
 }
 
-/** The first address of hostname that the allowed networks take; an error naming what was refused. */
+/**
+ * The first address of hostname that the allowed networks take and the destination policy
+ * allows; an error naming what was refused and which setting refused it.
+ */
 async function pickAddress(
   hostname: string,
+  port: number,
   resolve: Resolve,
-  allowed: BlockList | undefined,
-  allowedCidrs: readonly string[],
+  limits: {
+    allowed: BlockList | undefined;
+    allowedCidrs: readonly string[];
+    judgeAddress: CheckDialOptions["judgeAddress"];
+  },
 ): Promise<string> {
+  const { allowed, allowedCidrs, judgeAddress } = limits;
   const addresses = isIP(hostname) ? [hostname] : await resolve(hostname);
-  const ok = allowed
-    ? addresses.find((a) => allowed.check(a, isIP(a) === 6 ? "ipv6" : "ipv4"))
-    : addresses[0];
-  if (ok !== undefined) return ok;
-  const which = isIP(hostname) ? hostname : `${addresses.join(", ")} (the address of ${hostname})`;
-  throw Object.assign(
-    new Error(
-      `destination ${which} is outside the allowed networks (--check-allowed-cidrs=${allowedCidrs.join(",")})`,
-    ),
-    { code: "EDESTINATIONREFUSED" },
-  );
+  const inNetworks = allowed
+    ? addresses.filter((a) => allowed.check(a, isIP(a) === 6 ? "ipv6" : "ipv4"))
+    : addresses;
+  if (inNetworks.length === 0) {
+    throw Object.assign(
+      new Error(
+        `destination ${isIP(hostname) ? hostname : `${addresses.join(", ")} (the address of ${hostname})`} is outside the allowed networks (--check-only-cidrs=${allowedCidrs.join(",")})`,
+      ),
+      { code: "EDESTINATIONREFUSED" },
+    );
+  }
+  if (!judgeAddress) return inNetworks[0]!;
+  let refusal: string | undefined;
+  for (const address of inNetworks) {
+    const verdict = judgeAddress(address, port);
+    if (verdict.allowed) return address;
+    refusal ??= isIP(hostname)
+      ? `destination ${address} is denied by the platform's policy: ${verdict.reason ?? ""}`
+      : `destination ${hostname} resolved to ${address}, which the platform's policy denies: ${verdict.reason ?? ""}`;
+  }
+  throw Object.assign(new Error(refusal), { code: "EDESTINATIONREFUSED" });
 }

@@ -1,8 +1,10 @@
 // The HTTP health-check provider: one request against the new version (its own Service, or
 // the check's url), judged by the status code and an optional CEL successCondition.
 import type { DueCheck, Measurement } from "../plan/types.ts";
-import { evaluateSuccessCondition } from "./condition.ts";
+import { defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
+import type { DestinationPolicyJudge } from "./destination-policy.ts";
 import type { CheckFetch } from "./dial.ts";
+import { mayQuoteResponse, withheld, type ResponseMessages } from "./reveal.ts";
 import { describeRequestError, discardBody, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
 const DEFAULT_EXPECT_STATUS = 200;
@@ -14,15 +16,41 @@ const DEFAULT_EXPECT_STATUS = 200;
  * refused, timeout, a body too large for the condition) or the condition cannot be
  * evaluated. Never throws.
  */
-export async function measureHttp(due: DueCheck, now: () => Date, send?: CheckFetch): Promise<Measurement> {
+export async function measureHttp(
+  due: DueCheck,
+  now: () => Date,
+  options: MeasureOptions = {},
+): Promise<Measurement> {
   const name = due.check.name;
-  const result = await observeHttp(due, send);
+  const result = await observeHttp(
+    due,
+    options.conditions ?? defaultConditionPool(),
+    options.responseMessages,
+    options.send,
+  );
   return { name, ...result, time: now().toISOString() };
 }
 
 type Outcome = Omit<Measurement, "name" | "time">;
 
-async function observeHttp(due: DueCheck, send: CheckFetch | undefined): Promise<Outcome> {
+/** What the providers are given besides the check. */
+export interface MeasureOptions {
+  /** Evaluates successConditions off the event loop, within the platform's budget. */
+  conditions?: ConditionEvaluator;
+  /** Whose responses messages may quote (default own-service: see reveal.ts). */
+  responseMessages?: ResponseMessages;
+  /** Where checks may go (destination-policy.ts); undefined: anywhere. */
+  destinations?: DestinationPolicyJudge;
+  /** How requests are sent (dial.ts: a DNS server, allowed networks); the global fetch by default. */
+  send?: CheckFetch;
+}
+
+async function observeHttp(
+  due: DueCheck,
+  conditions: ConditionEvaluator,
+  responseMessages: ResponseMessages = "own-service",
+  send?: CheckFetch,
+): Promise<Outcome> {
   const http = due.check.http;
   if (!http) return { phase: "Error", message: "not an http check" };
   if (!due.url) return { phase: "Error", message: "http check has no URL to request" };
@@ -57,12 +85,16 @@ async function observeHttp(due: DueCheck, send: CheckFetch | undefined): Promise
   }
 
   const value = String(response.status);
+  // A redirect followed to another host is that host's answer, not the version's own.
+  const quote = mayQuoteResponse(due, responseMessages) && sameHost(response, due.url);
+  const bytes = Buffer.byteLength(body);
   if (response.status !== expectStatus) {
-    const said = excerpt(body);
+    const said = quote ? excerpt(body) : "";
+    const shown = said ? `: ${said}` : !quote && bytes > 0 ? ` (${withheld(bytes)})` : "";
     return {
       phase: "Failed",
       value,
-      message: `expected status ${expectStatus}, got ${response.status}${said ? `: ${said}` : ""}`,
+      message: `expected status ${expectStatus}, got ${response.status}${shown}`,
     };
   }
   if (condition === undefined) return { phase: "Successful", value };
@@ -74,16 +106,27 @@ async function observeHttp(due: DueCheck, send: CheckFetch | undefined): Promise
     };
   }
 
-  const headers = new Map<string, string>();
-  response.headers.forEach((headerValue, headerName) => headers.set(headerName.toLowerCase(), headerValue));
-  const outcome = evaluateSuccessCondition("http", condition, {
+  const headers: [string, string][] = [];
+  response.headers.forEach((headerValue, headerName) =>
+    headers.push([headerName.toLowerCase(), headerValue]),
+  );
+  const outcome = await conditions.evaluate({
+    kind: "http",
+    expression: condition,
     status: response.status,
     body,
-    json: parseJson(body),
     headers,
+    quoteValues: quote,
   });
   if (!outcome.ok) return { phase: "Error", value, message: outcome.error };
   if (!outcome.value) {
+    if (!quote) {
+      return {
+        phase: "Failed",
+        value,
+        message: `successCondition \`${condition}\` was false (${withheld(bytes)})`,
+      };
+    }
     const said = excerpt(body);
     return {
       phase: "Failed",
@@ -92,6 +135,16 @@ async function observeHttp(due: DueCheck, send: CheckFetch | undefined): Promise
     };
   }
   return { phase: "Successful", value };
+}
+
+/** The response came from the host the check named (no redirect elsewhere was followed). */
+function sameHost(response: Response, url: string): boolean {
+  if (!response.redirected || !response.url) return true;
+  try {
+    return new URL(response.url).host === new URL(url).host;
+  } catch {
+    return false;
+  }
 }
 
 /** The check's headers; a JSON body without a content-type header is sent as application/json. */

@@ -1,11 +1,13 @@
 // Health-check providers. The planner says which checks are due (planChecks); the
 // reconciler measures them here and hands the measurements back to the planner.
 import type { DueCheck, Measurement } from "../plan/types.ts";
-import type { CheckFetch } from "./dial.ts";
-import { measureHttp } from "./http.ts";
+import { measureHttp, type MeasureOptions } from "./http.ts";
 import { measurePrometheus } from "./prometheus.ts";
+import { deniedDestination } from "./destination-check.ts";
 
-export { measureHttp } from "./http.ts";
+export { measureHttp, type MeasureOptions } from "./http.ts";
+export { DestinationPolicyJudge, DESTINATION_MODES, type DestinationMode } from "./destination-policy.ts";
+export { ConditionPool, defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
 export { measurePrometheus, queryPrometheus } from "./prometheus.ts";
 export { checkFetch, type CheckDialOptions, type CheckFetch } from "./dial.ts";
 export { evaluateSuccessCondition, validateSuccessCondition, type ConditionKind } from "./condition.ts";
@@ -19,19 +21,24 @@ export { evaluateSuccessCondition, validateSuccessCondition, type ConditionKind 
 export async function measureChecks(
   due: readonly DueCheck[],
   now: () => Date,
-  send?: CheckFetch,
+  options: MeasureOptions = {},
 ): Promise<Measurement[]> {
-  return Promise.all(due.map((check) => measureCheck(check, now, send)));
+  return Promise.all(due.map((check) => measureCheck(check, now, options)));
 }
 
-async function measureCheck(
+/** Measures one due check; never throws. */
+export async function measureCheck(
   due: DueCheck,
   now: () => Date,
-  send: CheckFetch | undefined,
+  options: MeasureOptions = {},
 ): Promise<Measurement> {
   try {
-    if (due.check.http) return await measureHttp(due, now, send);
-    if (due.check.prometheus) return await measurePrometheus(due, now, send);
+    if (options.destinations) {
+      const denied = deniedDestination(due, options.destinations);
+      if (denied) return errorMeasurement(due, now, denied);
+    }
+    if (due.check.http) return await measureHttp(due, now, options);
+    if (due.check.prometheus) return await measurePrometheus(due, now, options);
     return errorMeasurement(due, now, "check has no provider: it needs http or prometheus");
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);

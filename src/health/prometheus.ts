@@ -1,9 +1,11 @@
 // The Prometheus health-check provider: one instant query against Prometheus' HTTP API
 // (GET /api/v1/query), judged by a CEL successCondition over the values it returned.
 import type { DueCheck, Measurement } from "../plan/types.ts";
-import { evaluateSuccessCondition } from "./condition.ts";
+import { defaultConditionPool } from "./condition-pool.ts";
 import type { CheckFetch } from "./dial.ts";
-import { describeRequestError, excerpt, readBody, request } from "./request.ts";
+import type { MeasureOptions } from "./http.ts";
+import { withheld } from "./reveal.ts";
+import { describeRequestError, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
 /** How many values of a multi-value result are written into a measurement's value. */
 const MAX_VALUES_SHOWN = 10;
@@ -28,19 +30,25 @@ export type QueryResult = { ok: true; samples: Sample[] } | { ok: false; message
 export async function measurePrometheus(
   due: DueCheck,
   now: () => Date,
-  send?: CheckFetch,
+  options: MeasureOptions = {},
 ): Promise<Measurement> {
-  const result = await observePrometheus(due, send);
+  const result = await observePrometheus(due, options);
   return { name: due.check.name, ...result, time: now().toISOString() };
 }
 
 type Outcome = Omit<Measurement, "name" | "time">;
 
-async function observePrometheus(due: DueCheck, send: CheckFetch | undefined): Promise<Outcome> {
+async function observePrometheus(due: DueCheck, options: MeasureOptions): Promise<Outcome> {
   const prometheus = due.check.prometheus;
   if (!prometheus) return { phase: "Error", message: "not a prometheus check" };
   const query = due.query ?? prometheus.query;
-  const queried = await queryPrometheus(prometheus.address, query, due.timeoutMs, send);
+  const queried = await queryPrometheus(
+    prometheus.address,
+    query,
+    due.timeoutMs,
+    options.responseMessages === "all",
+    options.send,
+  );
   if (!queried.ok) return { phase: "Error", message: queried.message };
   const samples = queried.samples;
   if (samples.length === 0) return { phase: "Error", message: "query returned no data" };
@@ -61,9 +69,10 @@ async function observePrometheus(due: DueCheck, send: CheckFetch | undefined): P
 
   const values = samples.map((sample) => sample.value);
   const condition = prometheus.successCondition;
-  const outcome = evaluateSuccessCondition("prometheus", condition, {
-    result: values.length === 1 ? values[0]! : values,
-    results: values,
+  const outcome = await (options.conditions ?? defaultConditionPool()).evaluate({
+    kind: "prometheus",
+    expression: condition,
+    values,
   });
   if (!outcome.ok) {
     const hint =
@@ -86,6 +95,8 @@ export async function queryPrometheus(
   address: string,
   query: string,
   timeoutMs: number,
+  /** May a message quote an answer that is not the Prometheus API (reveal.ts)? */
+  quoteResponse = false,
   send?: CheckFetch,
 ): Promise<QueryResult> {
   const base = address.replace(/\/+$/, "");
@@ -101,7 +112,14 @@ export async function queryPrometheus(
       send,
     );
     status = response.status;
-    ({ text } = await readBody(response));
+    let truncated: boolean;
+    ({ text, truncated } = await readBody(response));
+    // Parsing is bounded by the size read: an answer past the limit is not parsed at all.
+    if (truncated)
+      return {
+        ok: false,
+        message: `${what} answered more than ${MAX_BODY_BYTES / (1024 * 1024)} MiB; aggregate in the query so that it returns fewer series`,
+      };
   } catch (err) {
     return { ok: false, message: describeRequestError(err, what, timeoutMs) };
   }
@@ -110,10 +128,13 @@ export async function queryPrometheus(
   try {
     answer = JSON.parse(text);
   } catch {
-    const said = excerpt(text);
+    // Whatever the address names answered: quoted only where the platform allows it.
+    const said = quoteResponse ? excerpt(text) : "";
+    const bytes = Buffer.byteLength(text);
+    const shown = said ? `: ${said}` : bytes > 0 ? ` (${withheld(bytes)})` : "";
     return {
       ok: false,
-      message: `${what} answered HTTP ${status}, not the Prometheus API${said ? `: ${said}` : ""}`,
+      message: `${what} answered HTTP ${status}, not the Prometheus API${shown}`,
     };
   }
   if (!isObject(answer) || (answer.status !== "success" && answer.status !== "error")) {
@@ -125,7 +146,8 @@ export async function queryPrometheus(
   if (answer.status === "error") {
     const type = typeof answer.errorType === "string" ? `${answer.errorType}: ` : "";
     const error = typeof answer.error === "string" ? answer.error : "unknown error";
-    return { ok: false, message: `Prometheus rejected the query (${type}${error})` };
+    // Prometheus' own explanation of a rejected query (a parse error) is what its author needs.
+    return { ok: false, message: `Prometheus rejected the query (${type}${excerpt(error, 300)})` };
   }
   return readQueryData(answer.data);
 }

@@ -11,9 +11,22 @@ export interface LimitedBody {
   truncated: boolean;
 }
 
+/** Redirects followed at most, within one origin. */
+const MAX_REDIRECTS = 5;
+
+/** A redirect a check does not follow: to another destination than the one it named. */
+export class RedirectNotFollowedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RedirectNotFollowedError";
+  }
+}
+
 /**
  * Sends one request that must complete, body included, within timeoutMs. The returned
- * response's body is read with readBody under the same deadline. `send` is the checks'
+ * response's body is read with readBody under the same deadline. Redirects are followed
+ * only within the origin (scheme, host, port) the check named: a redirect elsewhere would
+ * take the check to a destination the platform's policy never judged. `send` is the checks'
  * fetch (dial.ts: a DNS server, allowed networks), the global fetch by default.
  */
 export async function request(
@@ -22,7 +35,34 @@ export async function request(
   timeoutMs: number,
   send: CheckFetch = fetch,
 ): Promise<Response> {
-  return send(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  const signal = AbortSignal.timeout(timeoutMs);
+  let current = url;
+  let options: RequestInit = { ...init, signal, redirect: "manual" };
+  for (let hops = 0; ; hops++) {
+    const response = await send(current, options);
+    const location = response.headers.get("location");
+    if (response.status < 300 || response.status > 399 || response.status === 304 || !location)
+      return response;
+    await discardBody(response);
+    let next: URL;
+    try {
+      next = new URL(location, current);
+    } catch {
+      throw new RedirectNotFollowedError("redirected to an invalid URL, not followed");
+    }
+    if (next.origin !== new URL(current).origin)
+      throw new RedirectNotFollowedError(
+        "redirected to another destination, not followed (checks follow redirects within the host and port they name)",
+      );
+    if (hops >= MAX_REDIRECTS) throw new RedirectNotFollowedError(`more than ${MAX_REDIRECTS} redirects`);
+    // 303, and 301/302 after a POST, continue as a GET without a body, as browsers do.
+    if (
+      response.status === 303 ||
+      ((response.status === 301 || response.status === 302) && options.method === "POST")
+    )
+      options = { ...options, method: "GET", body: undefined };
+    current = next.href;
+  }
 }
 
 /** Reads at most limit bytes of the body, then stops reading (the rest is discarded). */
@@ -62,6 +102,7 @@ export function describeRequestError(err: unknown, what: string, timeoutMs: numb
   if (err instanceof Error) {
     if (err.name === "TimeoutError") return `${what} timed out after ${formatMs(timeoutMs)}`;
     if (err.name === "AbortError") return `${what} was aborted`;
+    if (err instanceof RedirectNotFollowedError) return `${what} failed: ${err.message}`;
     const cause = (err as Error & { cause?: unknown }).cause;
     const code = cause && typeof cause === "object" && "code" in cause ? String(cause.code) : undefined;
     const causeMessage = cause instanceof Error ? cause.message : undefined;

@@ -117,7 +117,7 @@ function planInvalid(ctx: PlanContext, problems: string): Plan {
  * Pure and deterministic; see docs/rollouts.md for the behaviour it implements.
  */
 export function plan(input: PlanInput): Plan {
-  const problems = validateModelDeployment(input.md);
+  const problems = [...validateModelDeployment(input.md), ...(input.platformProblems ?? [])];
   const ctx = createContext(input);
   if (problems.length > 0) return planInvalid(ctx, formatProblems(problems));
   return planValid(ctx);

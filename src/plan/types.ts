@@ -5,6 +5,7 @@ import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from 
 import type { HealthCheck, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
 import type { Reason } from "../api/reasons.ts";
 import type { HTTPRoute } from "./routers/httproute.ts";
+import type { SpecProblem } from "./validate.ts";
 
 /** What the reconciler read from its caches for one ModelDeployment. Never mutated. */
 export interface Observed {
@@ -61,6 +62,11 @@ export interface PlanInput {
   /** Measurements taken in this reconcile for the checks planChecks() returned. */
   measurements: readonly Measurement[];
   now: Date;
+  /**
+   * What the platform's settings refuse in a spec that is otherwise valid (a check's
+   * destination its policy denies as written): an invalid spec, like validation problems.
+   */
+  platformProblems?: readonly SpecProblem[];
 }
 
 export interface PlannedEvent {

@@ -251,8 +251,9 @@ describe("running in production", function () {
     );
   });
 
-  it("SIGTERM: the reconcile in flight finishes, then the process exits 0", async () => {
-    // A health check that answers only when the test lets it: the reconcile measuring it is in flight.
+  it("SIGTERM while a check is being measured: the process exits 0 at once, and the cut-short measurement is not recorded", async () => {
+    // A health check that answers only when the test lets it. Measurements run beside the
+    // work queue, so no reconcile waits for it and nothing holds up the stop.
     let held: ServerResponse | undefined;
     const slow: Server = createServer((_req: IncomingMessage, res: ServerResponse) => {
       if (held) res.writeHead(200).end("ready\n");
@@ -268,34 +269,18 @@ describe("running in production", function () {
       await applyMd(ns, canary("2.0.0", slowUrl, steps));
       await waitFor("the check request in flight", async () => held !== undefined, { timeoutMs: 90_000 });
 
-      const sentAt = new Date();
-      const exit = op.stop("SIGTERM");
-      // SIGTERM received (readiness turns 503 first thing), yet the process waits for the check.
-      await waitFor("/readyz 503 after SIGTERM", async () => {
-        const r = await fetch(`${op.healthUrl}/readyz`).catch(() => undefined);
-        return r?.status === 503 && (await r.text()).includes("shutting down");
-      });
-      expect(await Promise.race([op.exited, Promise.resolve("running")]), "waits for the reconcile").to.equal(
-        "running",
-      );
-      held!.writeHead(200).end("ready\n");
-      expect(await exit).to.equal(0);
+      const sentAt = Date.now();
+      expect(await op.stop("SIGTERM")).to.equal(0);
+      // Far less than the check's 5 s timeout: the stop did not wait for the measurement.
+      expect(Date.now() - sentAt, "time to exit after SIGTERM (ms)").to.be.lessThan(4000);
 
-      // The reconcile went on to the end with the measurement: it wrote the result to the
-      // status, or, when its cached copy was already stale, the API server refused the
-      // write (409) and the next leader measures again. Either way it was not cut short.
+      // The measurement cut short by the stop is not an Error counted against the version.
+      // (Later requests of the check are answered at once; one may have been measured in a
+      // new state of the rollout before the stop.)
       const md = await getMd(ns, "fraud");
-      const check = md.status?.checks?.find((c) => c.name === "ready") as
-        { phase: string; lastMeasured?: string } | undefined;
-      const written =
-        check?.phase === "Successful" && Date.parse(check.lastMeasured ?? "") >= sentAt.getTime() - 1000;
-      const refused = op
-        .logLines()
-        .some((l) => l.msg === "reconcile will be retried" && String(l.err).includes("409"));
-      expect(
-        written || refused,
-        `the measurement after SIGTERM was written or refused; logs:\n${op.logs()}`,
-      ).to.equal(true);
+      const check = md.status?.checks?.find((c) => c.name === "ready");
+      expect(check?.phase ?? "Pending").to.be.oneOf(["Pending", "Successful"]);
+      expect(check?.consecutiveFailures ?? 0).to.equal(0);
       const msgs = op.logLines().map((l) => String(l.msg));
       expect(msgs).to.include("shutting down: finishing the reconciles in flight");
       expect(msgs.at(-1)).to.equal("stopped");

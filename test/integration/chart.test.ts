@@ -244,6 +244,12 @@ describe("Helm chart (real helm)", function () {
         "--log-level=info",
         "--log-format=json",
         "--workers=10",
+        "--check-min-interval=1s",
+        "--check-max-timeout=60s",
+        "--check-condition-timeout=1s",
+        "--check-condition-memory=64",
+        "--check-response-messages=own-service",
+        "--check-destinations=default",
       ]);
       const env = Object.fromEntries(
         (container.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
@@ -282,6 +288,26 @@ describe("Helm chart (real helm)", function () {
         logLevel: "info",
         logFormat: "json",
         workers: 10,
+      });
+    });
+
+    it("passes the platform's health-check settings: budget, response messages, destination policy", () => {
+      const config = operatorConfig(
+        render({
+          "checks.minInterval": "5s",
+          "checks.responseMessages": "all",
+          "checks.destinations": "restricted",
+          "checks.allowCidrs": "{10.0.0.0/8,fd00::/8}",
+          "checks.allowHosts": "{prometheus.monitoring,.shared.svc}",
+        }),
+      );
+      expect(config).to.deep.include({
+        checkMinIntervalMs: 5000,
+        checkMaxTimeoutMs: 60_000,
+        checkResponseMessages: "all",
+        checkDestinations: "restricted",
+        checkAllowCidrs: ["10.0.0.0/8", "fd00::/8"],
+        checkAllowHosts: ["prometheus.monitoring", ".shared.svc"],
       });
     });
 

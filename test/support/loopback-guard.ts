@@ -204,7 +204,11 @@ export function loopbackOperatorFlags(dnsServer: string | undefined): { nodeArgs
   return {
     nodeArgs: ["--import", pathToFileURL(join(import.meta.dirname, "loopback-guard-preload.ts")).href],
     args: [
-      `--check-allowed-cidrs=${LOOPBACK_CIDR}`,
+      // Checks connect only to loopback, and the destination policy, which denies loopback
+      // (the operator's own ports) by default, is told that loopback is allowed: everything
+      // here runs on 127.0.0.0/8. A test of the policy passes --check-allow-cidrs= to clear it.
+      `--check-only-cidrs=${LOOPBACK_CIDR}`,
+      `--check-allow-cidrs=${LOOPBACK_CIDR}`,
       ...(dnsServer ? [`--check-dns-server=${dnsServer}`] : []),
     ],
   };

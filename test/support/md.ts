@@ -23,7 +23,15 @@ export interface MdStatus {
   candidateWeight?: number;
   currentStep?: number;
   traffic?: { version: string; revision?: string; weight: number; readyEndpoints?: number }[];
-  checks?: { name: string; phase: string; value?: string; message?: string; consecutiveFailures?: number }[];
+  checks?: {
+    name: string;
+    phase: string;
+    value?: string;
+    message?: string;
+    consecutiveFailures?: number;
+    lastMeasured?: string;
+  }[];
+  warnings?: string[];
   conditions?: Condition[];
   history?: { version: string; revision?: string; outcome: string; reason?: string; message?: string }[];
   aborted?: { version: string; reason: string; message?: string };

@@ -48,6 +48,35 @@ describe("cli validate", () => {
     expect(res.stdout).to.match(/^-:0: spec\.strategy\.canary\.steps\[0\]\.setWeight: .*100/);
   });
 
+  it("warns, without failing, of an interval below the default minimum and of a successCondition whose cost grows with the square of the response", async () => {
+    const yaml = [
+      "apiVersion: mlops.dev/v1alpha1",
+      "kind: ModelDeployment",
+      "metadata: {name: x}",
+      "spec:",
+      "  model: {version: '1'}",
+      "  template: {spec: {containers: [{name: s, image: i, ports: [{containerPort: 80}]}]}}",
+      "  strategy: {canary: {steps: [{setWeight: 50}]}}",
+      "  healthChecks:",
+      "    interval: 1ms",
+      "    checks:",
+      "      - name: list",
+      "        http:",
+      "          path: /items",
+      "          successCondition: json.items.all(a, json.items.exists(b, b == a))",
+    ].join("\n");
+    const res = await plugin(["validate", "-"], yaml);
+    expect(res.code).to.equal(0);
+    expect(res.stdout).to.equal("1 ModelDeployment in 1 file: valid (2 warnings)\n");
+    const [interval, condition] = res.stderr.trimEnd().split("\n");
+    expect(interval).to.equal(
+      "-:0: spec.healthChecks.interval: warning: interval 1ms is below the platform's minimum of 1s (--check-min-interval): measured every 1s",
+    );
+    expect(condition).to.match(
+      /^-:0: spec\.healthChecks\.checks\[0\]\.http\.successCondition: warning: successCondition `json\.items\.all\(a, json\.items\.exists\(b, b == a\)\)` iterates over response data \(`json\.items`\) inside another comprehension/,
+    );
+  });
+
   it("says when a path does not exist, with exit code 3", async () => {
     const res = await plugin(["validate", "no/such/dir"]);
     expect(res).to.deep.equal({

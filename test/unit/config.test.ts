@@ -39,37 +39,116 @@ describe("config", () => {
       kubeApiQps: 50,
       kubeApiBurst: 100,
       checkDnsServer: undefined,
-      checkAllowedCidrs: undefined,
+      checkOnlyCidrs: undefined,
+      checkConditionTimeoutMs: 1000,
+      checkConditionMemoryMb: 64,
+      checkConditionWorkers: 2,
+      checkMinIntervalMs: 1000,
+      checkMaxTimeoutMs: 60_000,
+      checkResponseMessages: "own-service",
+      checkConcurrency: 64,
+      checkConcurrencyPerDestination: 8,
+      checkDestinations: "default",
+      checkAllowCidrs: [],
+      checkAllowHosts: [],
     });
+  });
+
+  it("takes the successCondition budget from flags or MRO_ variables, and refuses one out of range", () => {
+    expect(
+      parseConfig(["--check-condition-timeout=250ms", "--check-condition-workers=4"], {
+        MRO_CHECK_CONDITION_MEMORY: "128",
+      }),
+    ).to.deep.include({
+      checkConditionTimeoutMs: 250,
+      checkConditionMemoryMb: 128,
+      checkConditionWorkers: 4,
+    });
+    expect(errorOf(["--check-condition-timeout=2h"])).to.equal(
+      "--check-condition-timeout: 2h is not from 10ms to 1m",
+    );
+    expect(errorOf(["--check-condition-memory=8"])).to.equal(
+      '--check-condition-memory: "8" is not a whole number from 16 to 4096',
+    );
+    expect(errorOf(["--check-condition-workers=0"])).to.match(/^--check-condition-workers: "0"/);
+  });
+
+  it("takes the destination policy of checks from flags or MRO_ variables", () => {
+    expect(
+      parseConfig(
+        ["--check-destinations=restricted", "--check-allow-hosts=Prometheus.monitoring, .shared.svc"],
+        {
+          MRO_CHECK_ALLOW_CIDRS: "127.0.0.0/8,fd00::/8",
+        },
+      ),
+    ).to.deep.include({
+      checkDestinations: "restricted",
+      checkAllowCidrs: ["127.0.0.0/8", "fd00::/8"],
+      checkAllowHosts: ["prometheus.monitoring", ".shared.svc"],
+    });
+    // An empty flag after the test harness's default clears it.
+    expect(parseConfig(["--check-allow-cidrs=127.0.0.0/8", "--check-allow-cidrs="], {})).to.deep.include({
+      checkAllowCidrs: [],
+    });
+    expect(errorOf(["--check-destinations=open"])).to.equal(
+      '--check-destinations: "open" is not one of default, restricted',
+    );
+    expect(errorOf(["--check-allow-cidrs=127.0.0.0/99"])).to.equal(
+      '--check-allow-cidrs: "127.0.0.0/99" is not a CIDR like 127.0.0.0/8 or fd00::/8',
+    );
+  });
+
+  it("takes the health checks' budget from flags or MRO_ variables", () => {
+    expect(parseConfig(["--check-min-interval=250ms"], { MRO_CHECK_MAX_TIMEOUT: "2m" })).to.deep.include({
+      checkMinIntervalMs: 250,
+      checkMaxTimeoutMs: 120_000,
+    });
+    expect(parseConfig(["--check-min-interval=0"], {})).to.deep.include({ checkMinIntervalMs: 0 });
+    expect(errorOf(["--check-max-timeout=10ms"])).to.equal(
+      "--check-max-timeout: 10ms is not from 100ms to 1h",
+    );
+    expect(errorOf(["--check-min-interval=often"])).to.match(
+      /^--check-min-interval: "often" is not a duration/,
+    );
+    expect(parseConfig(["--check-response-messages=all"], {})).to.deep.include({
+      checkResponseMessages: "all",
+    });
+    expect(
+      parseConfig(["--check-concurrency=5"], { MRO_CHECK_CONCURRENCY_PER_DESTINATION: "2" }),
+    ).to.deep.include({ checkConcurrency: 5, checkConcurrencyPerDestination: 2 });
+    expect(errorOf(["--check-concurrency=0"])).to.match(/^--check-concurrency: "0" is not a whole number/);
+    expect(errorOf(["--check-response-messages=yes"])).to.equal(
+      '--check-response-messages: "yes" is not one of own-service, all',
+    );
   });
 
   it("takes the checks' DNS server and allowed networks from flags or MRO_ variables", () => {
     expect(
-      parseConfig(["--check-dns-server=127.0.0.1:5353", "--check-allowed-cidrs=127.0.0.0/8"]),
+      parseConfig(["--check-dns-server=127.0.0.1:5353", "--check-only-cidrs=127.0.0.0/8"]),
     ).to.deep.include({
       checkDnsServer: "127.0.0.1:5353",
-      checkAllowedCidrs: ["127.0.0.0/8"],
+      checkOnlyCidrs: ["127.0.0.0/8"],
     });
     expect(
       parseConfig([], {
         MRO_CHECK_DNS_SERVER: "fd00::10",
-        MRO_CHECK_ALLOWED_CIDRS: "127.0.0.0/8, fd00::/8,127.0.0.1",
+        MRO_CHECK_ONLY_CIDRS: "127.0.0.0/8, fd00::/8,127.0.0.1",
       }),
     ).to.deep.include({
       checkDnsServer: "[fd00::10]:53",
-      checkAllowedCidrs: ["127.0.0.0/8", "fd00::/8", "127.0.0.1"],
+      checkOnlyCidrs: ["127.0.0.0/8", "fd00::/8", "127.0.0.1"],
     });
     expect(parseConfig(["--check-dns-server=[::1]:1053"]).checkDnsServer).to.equal("[::1]:1053");
-    expect(usage()).to.contain("--check-dns-server").and.to.contain("--check-allowed-cidrs");
+    expect(usage()).to.contain("--check-dns-server").and.to.contain("--check-only-cidrs");
     expect(errorOf(["--check-dns-server=dns.example:53"])).to.equal(
       '--check-dns-server: "dns.example:53" is not an IP address with an optional port, like 127.0.0.1:5353 or [fd00::10]:53',
     );
     expect(errorOf(["--check-dns-server=127.0.0.1:0"])).to.match(/--check-dns-server: "127.0.0.1:0"/);
-    expect(errorOf(["--check-allowed-cidrs=127.0.0.0/33"])).to.equal(
-      '--check-allowed-cidrs: "127.0.0.0/33" is not a CIDR like 127.0.0.0/8 or fd00::/8',
+    expect(errorOf(["--check-only-cidrs=127.0.0.0/33"])).to.equal(
+      '--check-only-cidrs: "127.0.0.0/33" is not a CIDR like 127.0.0.0/8 or fd00::/8',
     );
-    expect(errorOf(["--check-allowed-cidrs=loopback"])).to.match(/"loopback" is not a CIDR/);
-    expect(errorOf(["--check-allowed-cidrs=,"])).to.equal("--check-allowed-cidrs: no network given");
+    expect(errorOf(["--check-only-cidrs=loopback"])).to.match(/"loopback" is not a CIDR/);
+    expect(errorOf(["--check-only-cidrs=,"])).to.equal("--check-only-cidrs: no network given");
   });
 
   it("takes the API client's QPS and burst from flags or MRO_ variables, flags winning", () => {

@@ -1,7 +1,11 @@
 // successCondition expressions: what the planner rejects as an invalid spec, and what a
 // measurement's condition sees.
 import { expect } from "chai";
-import { evaluateSuccessCondition, validateSuccessCondition } from "../../src/health/condition.ts";
+import {
+  evaluateSuccessCondition,
+  successConditionCostWarning,
+  validateSuccessCondition,
+} from "../../src/health/condition.ts";
 
 const http = (json: unknown, status = 200, body = JSON.stringify(json)) => ({
   status,
@@ -50,6 +54,35 @@ describe("successCondition", () => {
 
     it("rejects an empty expression", () => {
       expect(validateSuccessCondition("http", "  ")).to.equal("successCondition is empty");
+    });
+  });
+
+  describe("successConditionCostWarning (seen before it runs)", () => {
+    it("warns of a comprehension over response data nested in another", () => {
+      const expensive = "json.items.all(a, json.items.all(b, json.items.exists(c, c < 0) || true))";
+      expect(successConditionCostWarning("http", expensive)).to.match(
+        /iterates over response data \(`json.items`\) inside another comprehension: .* square of the response's size/,
+      );
+      expect(successConditionCostWarning("prometheus", "results.all(x, results.exists(y, y == x))")).to.match(
+        /\(`results`\) inside another comprehension/,
+      );
+      expect(successConditionCostWarning("http", `json.a.filter(x, body.contains(x)).size() > 0`)).to.equal(
+        undefined,
+        "body is not iterated",
+      );
+      expect(successConditionCostWarning("http", "json.a.exists(x, headers.exists(h, h == x))")).to.match(
+        /\(`headers`\)/,
+      );
+    });
+
+    it("accepts nesting over the outer element, which visits each value once", () => {
+      for (const fine of [
+        "json.outputs.all(o, o.data.all(x, x > 0))",
+        "size(json.items) > 0 && json.items.all(a, a > 0)",
+        "json.items.all(json, json.items.all(b, true))", // the inner json is the element
+        "status == 200",
+      ])
+        expect(successConditionCostWarning("http", fine), fine).to.equal(undefined);
     });
   });
 

@@ -113,7 +113,7 @@ describe("health checks: where they connect", () => {
 
   it("resolves a Service name through the given DNS server and keeps the name in the Host header", async () => {
     const send = checkFetch({ dnsServer: dns.server, allowedCidrs: ["127.0.0.0/8"] });
-    const m = await measureHttp(due(`http://m-1.models.svc:${port}/v2/models/m/ready`), now, send);
+    const m = await measureHttp(due(`http://m-1.models.svc:${port}/v2/models/m/ready`), now, { send });
     expect(m).to.include({ phase: "Successful", value: "200" });
     expect(seen).to.deep.equal([{ host: `m-1.models.svc:${port}`, url: "/v2/models/m/ready" }]);
     expect(dns.queries).to.include("m-1.models.svc A");
@@ -121,14 +121,14 @@ describe("health checks: where they connect", () => {
 
   it("serves Prometheus queries the same way", async () => {
     const send = checkFetch({ dnsServer: dns.server });
-    const result = await queryPrometheus(`http://m-1.models.svc:${port}`, "up", 5000, send);
+    const result = await queryPrometheus(`http://m-1.models.svc:${port}`, "up", 5000, false, send);
     expect(result).to.deep.include({ ok: true });
     expect(seen[0]?.url).to.match(/^\/api\/v1\/query\?query=up/);
   });
 
   it("says which name the DNS server does not know", async () => {
     const send = checkFetch({ dnsServer: dns.server });
-    const m = await measureHttp(due(`http://gone.models.svc:${port}/ready`), now, send);
+    const m = await measureHttp(due(`http://gone.models.svc:${port}/ready`), now, { send });
     expect(m.phase).to.equal("Error");
     expect(m.message).to.equal(
       `GET http://gone.models.svc:${port}/ready failed: host not found (gone.models.svc has no address at the DNS server ${dns.server} (ENOTFOUND))`,
@@ -140,7 +140,7 @@ describe("health checks: where they connect", () => {
     dns.mute = true;
     const send = checkFetch({ dnsServer: dns.server });
     const started = Date.now();
-    const m = await measureHttp(due(`http://m-1.models.svc:${port}/ready`, {}, 20_000), now, send);
+    const m = await measureHttp(due(`http://m-1.models.svc:${port}/ready`, {}, 20_000), now, { send });
     expect(m.phase).to.equal("Error");
     expect(m.message).to.match(
       /host not found \(m-1\.models\.svc has no address at the DNS server .* \(ETIMEOUT\)\)/,
@@ -150,15 +150,15 @@ describe("health checks: where they connect", () => {
 
   it("refuses addresses outside the allowed networks, whether written or resolved, before connecting", async () => {
     const send = checkFetch({ dnsServer: dns.server, allowedCidrs: ["127.0.0.1/32"] });
-    const byName = await measureHttp(due(`http://m-1.models.svc:${port}/ready`), now, send);
+    const byName = await measureHttp(due(`http://m-1.models.svc:${port}/ready`), now, { send });
     expect(byName).to.include({ phase: "Error" });
     expect(byName.message).to.equal(
-      `GET http://m-1.models.svc:${port}/ready failed: destination 127.0.0.3 (the address of m-1.models.svc) is outside the allowed networks (--check-allowed-cidrs=127.0.0.1/32)`,
+      `GET http://m-1.models.svc:${port}/ready failed: destination 127.0.0.3 (the address of m-1.models.svc) is outside the allowed networks (--check-only-cidrs=127.0.0.1/32)`,
     );
     const loopbackOnly = checkFetch({ allowedCidrs: ["127.0.0.0/8"] });
-    const written = await measureHttp(due(`http://${POD_IP}:8080/ready`), now, loopbackOnly);
+    const written = await measureHttp(due(`http://${POD_IP}:8080/ready`), now, { send: loopbackOnly });
     expect(written.message).to.equal(
-      `GET http://${POD_IP}:8080/ready failed: destination ${POD_IP} is outside the allowed networks (--check-allowed-cidrs=127.0.0.0/8)`,
+      `GET http://${POD_IP}:8080/ready failed: destination ${POD_IP} is outside the allowed networks (--check-only-cidrs=127.0.0.0/8)`,
     );
     expect(seen).to.deep.equal([]);
   });
@@ -168,17 +168,13 @@ describe("health checks: where they connect", () => {
     await new Promise((r) => local.once("listening", r));
     const localPort = (local.address() as AddressInfo).port;
     try {
-      const allowed = await measureHttp(
-        due(`http://localhost:${localPort}/`),
-        now,
-        checkFetch({ allowedCidrs: ["127.0.0.0/8"] }),
-      );
+      const allowed = await measureHttp(due(`http://localhost:${localPort}/`), now, {
+        send: checkFetch({ allowedCidrs: ["127.0.0.0/8"] }),
+      });
       expect(allowed).to.include({ phase: "Successful" });
-      const refused = await measureHttp(
-        due(`http://localhost:${localPort}/`),
-        now,
-        checkFetch({ allowedCidrs: ["127.0.0.2/32"] }),
-      );
+      const refused = await measureHttp(due(`http://localhost:${localPort}/`), now, {
+        send: checkFetch({ allowedCidrs: ["127.0.0.2/32"] }),
+      });
       expect(refused.message).to.contain(
         "destination 127.0.0.1 (the address of localhost) is outside the allowed networks",
       );
@@ -187,7 +183,21 @@ describe("health checks: where they connect", () => {
     }
   });
 
-  it("checks the address of every connection, a redirect's too", async () => {
+  it("judges each resolved address by the destination policy when it connects, and sends nothing to a denied one", async () => {
+    const send = checkFetch({
+      dnsServer: dns.server,
+      judgeAddress: (address) =>
+        address === "127.0.0.3" ? { allowed: false, reason: "a denied address" } : { allowed: true },
+    });
+    const m = await measureHttp(due(`http://m-1.models.svc:${port}/ready`), now, { send });
+    expect(m).to.include({ phase: "Error" });
+    expect(m.message).to.equal(
+      `GET http://m-1.models.svc:${port}/ready failed: destination m-1.models.svc resolved to 127.0.0.3, which the platform's policy denies: a denied address`,
+    );
+    expect(seen).to.deep.equal([]);
+  });
+
+  it("does not follow a redirect to another destination, so nothing reaches it", async () => {
     const redirect = createServer((_req, res) =>
       res.writeHead(302, { location: `http://127.0.0.1:${port}/` }).end(),
     );
@@ -195,10 +205,11 @@ describe("health checks: where they connect", () => {
     const redirectPort = (redirect.address() as AddressInfo).port;
     try {
       const send = checkFetch({ allowedCidrs: ["127.0.0.3/32"] });
-      const m = await measureHttp(due(`http://127.0.0.3:${redirectPort}/old`), now, send);
+      const m = await measureHttp(due(`http://127.0.0.3:${redirectPort}/old`), now, { send });
       expect(m.message).to.equal(
-        `GET http://127.0.0.3:${redirectPort}/old failed: destination 127.0.0.1 is outside the allowed networks (--check-allowed-cidrs=127.0.0.3/32)`,
+        `GET http://127.0.0.3:${redirectPort}/old failed: redirected to another destination, not followed (checks follow redirects within the host and port they name)`,
       );
+      expect(seen).to.deep.equal([]);
     } finally {
       redirect.close();
     }

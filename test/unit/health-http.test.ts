@@ -86,6 +86,16 @@ class FakeModelServer {
       res.writeHead(200, { "content-type": "text/plain" }).end("x".repeat(2 * 1024 * 1024));
       return;
     }
+    if (req.url === "/redirect-same") {
+      res.writeHead(302, { location: "/text" }).end();
+      return;
+    }
+    if (req.url === "/redirect-other") {
+      // Another host (still loopback): a check must not follow it.
+      const port = (this.server.address() as AddressInfo).port;
+      res.writeHead(302, { location: `http://127.0.0.2:${port}/text` }).end();
+      return;
+    }
     if (req.url === "/text") {
       res.writeHead(200, { "content-type": "text/plain" }).end("OK ready");
       return;
@@ -108,6 +118,9 @@ function httpDue(
     timeoutMs: 2000,
   };
 }
+
+/** The platform's opt-in: messages may quote every destination's response (--check-response-messages=all). */
+const all = { responseMessages: "all" as const };
 
 const inferBody = JSON.stringify({
   inputs: [{ name: "features", shape: [1, 4], datatype: "FP32", data: [0.1, 0.2, 0.3, 0.4] }],
@@ -137,7 +150,7 @@ describe("HTTP health checks", () => {
 
     it("is Failed with the status it got and what the server said when the model is not ready", async () => {
       model.ready = false;
-      const m = await measureHttp(httpDue(`${model.url}/v2/models/${MODEL}/ready`, {}), fixedNow);
+      const m = await measureHttp(httpDue(`${model.url}/v2/models/${MODEL}/ready`, {}), fixedNow, all);
       expect(m.phase).to.equal("Failed");
       expect(m.value).to.equal("503");
       expect(m.message).to.equal("expected status 200, got 503: model fraud-detector is not loaded yet");
@@ -202,7 +215,7 @@ describe("HTTP health checks", () => {
 
     it("is Failed and names the condition when it is false", async () => {
       model.score = 0.2;
-      const m = await measureHttp(infer("json.outputs[0].data[0] > 0.5"), fixedNow);
+      const m = await measureHttp(infer("json.outputs[0].data[0] > 0.5"), fixedNow, all);
       expect(m.phase).to.equal("Failed");
       expect(m.value).to.equal("200");
       expect(m.message).to.match(
@@ -225,7 +238,7 @@ describe("HTTP health checks", () => {
     });
 
     it("is Error when the condition does not evaluate to a bool", async () => {
-      const m = await measureHttp(infer("json.outputs[0].data[0]"), fixedNow);
+      const m = await measureHttp(infer("json.outputs[0].data[0]"), fixedNow, all);
       expect(m.phase).to.equal("Error");
       expect(m.message).to.equal(
         "successCondition `json.outputs[0].data[0]` must evaluate to a bool, got double (0.9)",
@@ -247,7 +260,7 @@ describe("HTTP health checks", () => {
         {},
         "not json",
       );
-      const m = await measureHttp(due, fixedNow);
+      const m = await measureHttp(due, fixedNow, all);
       expect(m).to.include({ phase: "Failed", value: "400" });
       expect(m.message).to.equal('expected status 200, got 400: {"error":"invalid JSON"}');
     });
@@ -296,6 +309,77 @@ describe("HTTP health checks", () => {
         phase: "Error",
         message: "http check has no URL to request",
       });
+    });
+  });
+
+  describe("what a message may reveal (a destination that is not the version's own Service)", () => {
+    const infer = (successCondition: string) =>
+      httpDue(`${model.url}/v2/models/${MODEL}/infer`, { method: "POST", successCondition }, {}, inferBody);
+    afterEach(() => {
+      model.version = "2.1.0";
+    });
+    // The fake server is on 127.0.0.1, not NAME-V.NAMESPACE.svc: by default nothing it answers is quoted.
+    it("says the status and the size, without the body, when the status is not the expected one", async () => {
+      model.ready = false;
+      const m = await measureHttp(httpDue(`${model.url}/v2/models/${MODEL}/ready`, {}), fixedNow);
+      expect(m).to.include({ phase: "Failed", value: "503" });
+      expect(m.message).to.equal(
+        "expected status 200, got 503 (response of 39 bytes not shown: the destination is not this version's own Service)",
+      );
+    });
+
+    it("says a condition was false without the response", async () => {
+      model.score = 0.2;
+      const m = await measureHttp(infer("json.outputs[0].data[0] > 0.5"), fixedNow);
+      expect(m.phase).to.equal("Failed");
+      expect(m.message).to.match(
+        /^successCondition `json\.outputs\[0\]\.data\[0\] > 0\.5` was false \(response of \d+ bytes not shown: /,
+      );
+      expect(m.message).to.not.include("0.2");
+    });
+
+    it("does not quote a value of the response through a condition's result or error", async () => {
+      model.version = "SECRET-VERSION";
+      const cases = [
+        "json.model_version", // a string, not a bool
+        "json[json.model_version] == 1", // No such key: <the value>
+        "duration(json.model_version) > duration('1s')", // Invalid duration string: <the value>
+        `headers["x-model-version"]`,
+      ];
+      for (const expression of cases) {
+        const m = await measureHttp(infer(expression), fixedNow);
+        expect(m.phase, expression).to.equal("Error");
+        expect(m.message, expression).to.not.include("SECRET-VERSION");
+      }
+      const typed = await measureHttp(infer("json.model_version"), fixedNow);
+      expect(typed.message).to.match(/must evaluate to a bool, got string$/);
+      const missing = await measureHttp(infer("json[json.model_version] == 1"), fixedNow);
+      expect(missing.message).to.match(
+        /could not be evaluated: No such key \(details not shown: they quote the response\)$/,
+      );
+      // With the platform's opt-in the same message says what it saw.
+      const quoted = await measureHttp(infer("json[json.model_version] == 1"), fixedNow, all);
+      expect(quoted.message).to.match(/No such key: SECRET-VERSION$/);
+    });
+  });
+
+  describe("redirects", () => {
+    it("follows a redirect within the host and port the check names", async () => {
+      const m = await measureHttp(
+        httpDue(`${model.url}/redirect-same`, { successCondition: `body == "OK ready"` }),
+        fixedNow,
+      );
+      expect(m).to.include({ phase: "Successful", value: "200" });
+      expect(model.requests.map((r) => r.url)).to.deep.equal(["/redirect-same", "/text"]);
+    });
+
+    it("does not follow a redirect to another destination: an Error, and nothing sent there", async () => {
+      const m = await measureHttp(httpDue(`${model.url}/redirect-other`, {}), fixedNow);
+      expect(m.phase).to.equal("Error");
+      expect(m.message).to.equal(
+        `GET ${model.url}/redirect-other failed: redirected to another destination, not followed (checks follow redirects within the host and port they name)`,
+      );
+      expect(model.requests.map((r) => r.url)).to.deep.equal(["/redirect-other"]);
     });
   });
 });

@@ -162,9 +162,16 @@ describe("Prometheus health checks (HTTP API answers)", () => {
     });
   });
 
-  it("is Error when the address does not serve the Prometheus API", async () => {
+  it("is Error when the address does not serve the Prometheus API, quoting its answer only with the platform's opt-in", async () => {
     const m = await measurePrometheus(due("q", "result < 1", `${address}/not-prometheus`), fixedNow);
     expect(m).to.include({
+      phase: "Error",
+      message: `query to Prometheus at ${address}/not-prometheus answered HTTP 404, not the Prometheus API (response of 19 bytes not shown: the destination is not this version's own Service)`,
+    });
+    const quoted = await measurePrometheus(due("q", "result < 1", `${address}/not-prometheus`), fixedNow, {
+      responseMessages: "all",
+    });
+    expect(quoted).to.include({
       phase: "Error",
       message: `query to Prometheus at ${address}/not-prometheus answered HTTP 404, not the Prometheus API: 404 page not found`,
     });

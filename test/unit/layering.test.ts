@@ -104,7 +104,8 @@ const filesIn = (folder: string) => [...graph.keys()].filter((f) => f.startsWith
 /**
  * What each part of src/ may import directly (besides itself and npm packages), as
  * docs/architecture.md says. health/condition.ts is the pure CEL evaluator the planner's
- * validation uses; health/addresses.ts parses the networks the operator's settings name.
+ * validation uses; config.ts takes the names of its settings from the pure health/ modules that
+ * define them (addresses, the destination policy's modes, whose responses may be quoted).
  */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   "api/": [],
@@ -115,7 +116,14 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   "observability/": ["api/", "plan/", "config.ts", "controller/"],
   "cli/": ["api/", "plan/"],
   "clock.ts": [],
-  "config.ts": ["api/", "plan/", "observability/", "health/addresses.ts"],
+  "config.ts": [
+    "api/",
+    "plan/",
+    "observability/",
+    "health/addresses.ts",
+    "health/destination-policy.ts",
+    "health/reveal.ts",
+  ],
   "operator.ts": [
     "api/",
     "plan/",

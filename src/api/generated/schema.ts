@@ -1016,6 +1016,14 @@ export const modelDeploymentSchema = {
             }
           }
         },
+        "warnings": {
+          "type": "array",
+          "maxItems": 32,
+          "description": "What the operator adjusted or doubts in the spec as written, one line each (a health-check interval raised to the platform's minimum, a successCondition whose cost grows with the response). The spec keeps working; a Warning Event (reason SpecWarning) says so when a warning appears.",
+          "items": {
+            "type": "string"
+          }
+        },
         "history": {
           "type": "array",
           "maxItems": 50,

@@ -320,6 +320,12 @@ export interface ModelDeploymentStatus {
   lastAction?: string;
   conditions?: Condition[];
   /**
+   * What the operator adjusted or doubts in the spec as written, one line each (a health-check interval raised to the platform's minimum, a successCondition whose cost grows with the response). The spec keeps working; a Warning Event (reason SpecWarning) says so when a warning appears.
+   *
+   * @maxItems 32
+   */
+  warnings?: string[];
+  /**
    * @maxItems 50
    */
   history?: HistoryEntry[];

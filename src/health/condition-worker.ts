@@ -1,0 +1,44 @@
+// The thread that evaluates successConditions for ConditionPool (condition-pool.ts). It
+// parses the response body and runs the CEL program; the main thread only waits for the
+// answer and terminates this thread when the evaluation passes its budget.
+import { parentPort } from "node:worker_threads";
+import { evaluateSuccessCondition } from "./condition.ts";
+import type { ConditionTask } from "./condition-pool.ts";
+
+parentPort?.on("message", (task: ConditionTask) => {
+  const outcome =
+    task.kind === "http"
+      ? evaluateSuccessCondition(
+          "http",
+          task.expression,
+          {
+            status: task.status,
+            body: task.body,
+            json: parseJson(task.body),
+            headers: new Map(task.headers),
+          },
+          { quoteValues: task.quoteValues ?? true },
+        )
+      : evaluateSuccessCondition(
+          "prometheus",
+          task.expression,
+          {
+            result: task.values.length === 1 ? task.values[0]! : task.values,
+            results: task.values,
+          },
+          { quoteValues: task.quoteValues ?? true },
+        );
+  parentPort?.postMessage({ id: task.id, outcome });
+});
+
+// Loaded: from now on the pool times evaluations on this thread.
+parentPort?.postMessage({ ready: true });
+
+function parseJson(text: string): unknown {
+  if (text.trim() === "") return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
