@@ -256,7 +256,11 @@ describe("untrusted health checks", function () {
         healthChecks: {
           interval: "1s",
           failureThreshold: 2,
-          checks: [{ name: "name", http: { url: `http://localhost:${target.port}/policy` } }],
+          // The version's own Service by name: the cluster DNS resolves it to its ClusterIP,
+          // which is on loopback here (127.96.0.0/16), an address the default policy denies.
+          checks: [
+            { name: "name", http: { url: `http://{{service}}.{{namespace}}.svc:${target.port}/policy` } },
+          ],
         },
       });
     await applyMd(ns, denied("1.0.0"));
@@ -269,9 +273,10 @@ describe("untrusted health checks", function () {
       (m) => checkOf(m, "name")?.phase === "Error",
       60_000,
     );
+    const host = `denied-2-0-0.${ns}.svc`;
     expect(checkOf(measured, "name")?.message).to.match(
       new RegExp(
-        `^GET http://localhost:${target.port}/policy failed: destination localhost resolved to (127\\.0\\.0\\.1|::1), which the platform's policy denies: .* loopback address`,
+        `^GET http://${host.replace(/\./g, "\\.")}:${target.port}/policy failed: destination ${host.replace(/\./g, "\\.")} resolved to 127\\.96\\.\\d+\\.\\d+, which the platform's policy denies: .* loopback address`,
       ),
     );
     // An Error counts toward the failure threshold: rolled back, the stable version serves.
