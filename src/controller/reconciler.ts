@@ -217,26 +217,9 @@ export class Reconciler {
 
   async reconcile(key: string, logger?: Logger): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.includes("/") ? key.split("/", 2) : ["", key];
-    let cached = this.#o.modelDeployments.get(namespace, name);
-    if (cached) {
-      const w = this.#writtenMd.get(key);
-      if (
-        w?.obj &&
-        w.obj.metadata?.uid === cached.metadata?.uid &&
-        Date.now() - w.at < WRITTEN_TTL_MS &&
-        newerThan(w.resourceVersion, cached.metadata?.resourceVersion)
-      ) {
-        cached = w.obj as ModelDeployment;
-      } else if (w) {
-        this.#writtenMd.delete(key);
-      }
-    }
+    const cached = this.#readModelDeployment(key, namespace, name);
     if (!cached) {
-      // Deleted: garbage collection removes the children through their owner references.
-      this.#holding.delete(key);
-      this.#writtenMd.delete(key);
-      this.#measurer.forget(key);
-      this.#o.metrics?.forgetModelDeployment(namespace, name);
+      this.#forget(key, namespace, name);
       return { writes: 0 };
     }
     if (cached.metadata?.deletionTimestamp) return { writes: 0 };
@@ -249,6 +232,55 @@ export class Reconciler {
 
     const log = logger ?? this.#o.logger;
     const observed = this.observe(cached);
+    const { p, pending } = this.#planWithMeasurements(key, cached, observed, log);
+    const changed = changedStatusFields(cached.status, p.status);
+    const holdMs = this.#progressHoldMs(key, name, cached, observed, p, changed, log);
+    const written = await this.#writeActionStatusAndChildren(key, cached, observed, p, changed, holdMs, log);
+    const writes = written.writes + (await this.#emitEvents(written.md, p, log));
+    this.#recordRolloutMetrics(namespace, name, p);
+
+    // A check that is due but still being measured makes the planner say "now"; the
+    // measurer asks for this reconcile when it is done, so that is no reason to spin.
+    const planned = pending > 0 && p.requeueAfterMs === 0 ? undefined : p.requeueAfterMs;
+    const requeueAfterMs =
+      holdMs === undefined ? planned : planned === undefined ? holdMs : Math.min(planned, holdMs);
+    return { requeueAfterMs, writes };
+  }
+
+  /** The cached ModelDeployment, or the one this process wrote last if the cache is behind it. */
+  #readModelDeployment(key: string, namespace: string, name: string): ModelDeployment | undefined {
+    const cached = this.#o.modelDeployments.get(namespace, name);
+    if (cached) {
+      const w = this.#writtenMd.get(key);
+      if (
+        w?.obj &&
+        w.obj.metadata?.uid === cached.metadata?.uid &&
+        Date.now() - w.at < WRITTEN_TTL_MS &&
+        newerThan(w.resourceVersion, cached.metadata?.resourceVersion)
+      ) {
+        return w.obj as ModelDeployment;
+      } else if (w) {
+        this.#writtenMd.delete(key);
+      }
+    }
+    return cached;
+  }
+
+  /** Deleted: garbage collection removes the children through their owner references. */
+  #forget(key: string, namespace: string, name: string): void {
+    this.#holding.delete(key);
+    this.#writtenMd.delete(key);
+    this.#measurer.forget(key);
+    this.#o.metrics?.forgetModelDeployment(namespace, name);
+  }
+
+  /** Starts the checks that are due, takes the measurements that are in and plans with them. */
+  #planWithMeasurements(
+    key: string,
+    cached: ModelDeployment,
+    observed: Observed,
+    log: Logger,
+  ): { p: ReturnType<typeof plan>; pending: number } {
     // The planner sees the checks as the platform allows them (intervals and timeouts clamped).
     const budgeted = applyCheckBudget(cached, this.#o.checkBudget ?? DEFAULT_CHECK_BUDGET);
     const platformProblems = this.#o.destinations
@@ -272,23 +304,25 @@ export class Reconciler {
       cached,
       [...budgeted.warnings, ...computeConditionWarnings(cached)],
     );
-    let writes = 0;
-    let md: ModelDeployment = cached;
+    return { p, pending };
+  }
 
-    // 1. An action is acted on at most once: the annotation goes before its effect is recorded.
-    const action = cached.metadata?.annotations?.[ANNOTATION_ACTION];
-    if (p.clearAction && action !== undefined) {
-      md = await this.#o.client.removeAction(cached, action);
-      this.#rememberMd(key, md);
-      writes++;
-    }
-
-    // 2. Status. A change that only reports progress while the clients' Service is ahead of
-    //    the Deployment's status (its pods are ready, kube-controller-manager has not said so
-    //    yet) waits for the Deployment, so that the progress and the condition it leads to
-    //    (Ready) land in one write; bounded by PROGRESS_HOLD_MAX_MS, never for a decision,
-    //    a condition, a phase or bad news.
-    const changed = changedStatusFields(cached.status, p.status);
+  /**
+   * How long (ms) the status write waits, or undefined to write now. A change that only
+   * reports progress while the clients' Service is ahead of the Deployment's status (its pods
+   * are ready, kube-controller-manager has not said so yet) waits for the Deployment, so that
+   * the progress and the condition it leads to (Ready) land in one write; bounded by
+   * PROGRESS_HOLD_MAX_MS, never for a decision, a condition, a phase or bad news.
+   */
+  #progressHoldMs(
+    key: string,
+    name: string,
+    cached: ModelDeployment,
+    observed: Observed,
+    p: ReturnType<typeof plan>,
+    changed: ReturnType<typeof changedStatusFields>,
+    log: Logger,
+  ): number | undefined {
     let holdMs: number | undefined;
     if (
       changed.length > 0 &&
@@ -305,13 +339,36 @@ export class Reconciler {
       }
     }
     if (holdMs === undefined) this.#holding.delete(key);
+    return holdMs;
+  }
 
-    //    The status is the operator's memory of the rollout (step, times, decisions): when it
-    //    records a decision it is written first, so that if the process dies after this write
-    //    the next reconcile finds the decision and brings the children to it (the other order
-    //    could undo a step on restart). A status that only records what was observed
-    //    (observedGeneration, conditions, progress) carries no decision the children depend
-    //    on: it is written at the same time as the children.
+  /** Writes the action annotation, the status and the children, in that order of safety. */
+  async #writeActionStatusAndChildren(
+    key: string,
+    cached: ModelDeployment,
+    observed: Observed,
+    p: ReturnType<typeof plan>,
+    changed: ReturnType<typeof changedStatusFields>,
+    holdMs: number | undefined,
+    log: Logger,
+  ): Promise<{ md: ModelDeployment; writes: number }> {
+    let writes = 0;
+    let md: ModelDeployment = cached;
+
+    // 1. An action is acted on at most once: the annotation goes before its effect is recorded.
+    const action = cached.metadata?.annotations?.[ANNOTATION_ACTION];
+    if (p.clearAction && action !== undefined) {
+      md = await this.#o.client.removeAction(cached, action);
+      this.#rememberMd(key, md);
+      writes++;
+    }
+
+    // 2. Status (unless #progressHoldMs holds it back). The status is the operator's memory of
+    //    the rollout (step, times, decisions): when it records a decision it is written first,
+    //    so that if the process dies after this write the next reconcile finds the decision and
+    //    brings the children to it (the other order could undo a step on restart). A status
+    //    that only records what was observed (observedGeneration, conditions, progress) carries
+    //    no decision the children depend on: it is written at the same time as the children.
     let statusWritten: Promise<unknown> | undefined;
     if (changed.length > 0 && holdMs === undefined) {
       log.debug("writing status", { fields: changed });
@@ -339,8 +396,12 @@ export class Reconciler {
     const statusError = await statusWritten;
     if (childError) throw childError.err;
     if (statusError !== undefined) throw statusError;
+    return { md, writes };
+  }
 
-    // 4. Events last: they tell what the writes above did.
+  /** 4. Events last: they tell what the writes before them did. Returns the writes. */
+  async #emitEvents(md: ModelDeployment, p: ReturnType<typeof plan>, log: Logger): Promise<number> {
+    let writes = 0;
     for (const e of p.events) {
       await this.#event(md, e);
       writes++;
@@ -350,7 +411,10 @@ export class Reconciler {
         version: p.status.candidateVersion ?? p.status.stableVersion,
       });
     }
+    return writes;
+  }
 
+  #recordRolloutMetrics(namespace: string, name: string, p: ReturnType<typeof plan>): void {
     const metrics = this.#o.metrics;
     if (metrics) {
       metrics.setRolloutPhase(namespace, name, p.status.phase);
@@ -363,12 +427,6 @@ export class Reconciler {
         if (e.reason === Reasons.RolledBack)
           metrics.countRollback(namespace, name, p.status.aborted?.reason ?? e.reason);
     }
-    // A check that is due but still being measured makes the planner say "now"; the
-    // measurer asks for this reconcile when it is done, so that is no reason to spin.
-    const planned = pending > 0 && p.requeueAfterMs === 0 ? undefined : p.requeueAfterMs;
-    const requeueAfterMs =
-      holdMs === undefined ? planned : planned === undefined ? holdMs : Math.min(planned, holdMs);
-    return { requeueAfterMs, writes };
   }
 
   /** Applies the children that differ from what is observed, then deletes; returns the writes. */

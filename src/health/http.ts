@@ -54,35 +54,12 @@ async function observeHttp(
   const http = due.check.http;
   if (!http) return { phase: "Error", message: "not an http check" };
   if (!due.url) return { phase: "Error", message: "http check has no URL to request" };
-  const method = http.method ?? "GET";
-  const what = `${method} ${due.url}`;
   const expectStatus = http.expectStatus ?? DEFAULT_EXPECT_STATUS;
   const condition = http.successCondition?.trim() ? http.successCondition : undefined;
 
-  let response: Response;
-  let body: string;
-  let truncated: boolean;
-  try {
-    response = await request(
-      due.url,
-      {
-        method,
-        headers: requestHeaders(http.headers, method === "POST" ? due.body : undefined),
-        body: method === "POST" ? (due.body ?? "") : undefined,
-      },
-      due.timeoutMs,
-      send,
-    );
-    if (response.status !== expectStatus || condition !== undefined) {
-      ({ text: body, truncated } = await readBody(response));
-    } else {
-      await discardBody(response);
-      body = "";
-      truncated = false;
-    }
-  } catch (err) {
-    return { phase: "Error", message: describeRequestError(err, what, due.timeoutMs) };
-  }
+  const sent = await sendRequest(due, http, due.url, expectStatus, condition, send);
+  if (!("response" in sent)) return sent;
+  const { response, body, truncated } = sent;
 
   const value = String(response.status);
   // A redirect followed to another host is that host's answer, not the version's own.
@@ -106,6 +83,57 @@ async function observeHttp(
     };
   }
 
+  return judgeCondition(conditions, condition, response, body, bytes, quote, value);
+}
+
+/** Sends the check's request; reads the body only when the status or a successCondition needs it. */
+async function sendRequest(
+  due: DueCheck,
+  http: NonNullable<DueCheck["check"]["http"]>,
+  url: string,
+  expectStatus: number,
+  condition: string | undefined,
+  send: CheckFetch | undefined,
+): Promise<{ response: Response; body: string; truncated: boolean } | Outcome> {
+  const method = http.method ?? "GET";
+  const what = `${method} ${url}`;
+  let response: Response;
+  let body: string;
+  let truncated: boolean;
+  try {
+    response = await request(
+      url,
+      {
+        method,
+        headers: requestHeaders(http.headers, method === "POST" ? due.body : undefined),
+        body: method === "POST" ? (due.body ?? "") : undefined,
+      },
+      due.timeoutMs,
+      send,
+    );
+    if (response.status !== expectStatus || condition !== undefined) {
+      ({ text: body, truncated } = await readBody(response));
+    } else {
+      await discardBody(response);
+      body = "";
+      truncated = false;
+    }
+  } catch (err) {
+    return { phase: "Error", message: describeRequestError(err, what, due.timeoutMs) };
+  }
+  return { response, body, truncated };
+}
+
+/** The successCondition's verdict on a response with the expected status. */
+async function judgeCondition(
+  conditions: ConditionEvaluator,
+  condition: string,
+  response: Response,
+  body: string,
+  bytes: number,
+  quote: boolean,
+  value: string,
+): Promise<Outcome> {
   const headers: [string, string][] = [];
   response.headers.forEach((headerValue, headerName) =>
     headers.push([headerName.toLowerCase(), headerValue]),

@@ -184,37 +184,10 @@ function watchOnce<T extends KubernetesObject>(
       answered = true;
       options.onRequest?.("GET", code);
       if (code !== 200) {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => finish(watchError(code, path, Buffer.concat(chunks).toString("utf8"))));
-        res.on("error", finish);
+        readWatchError(res, code, path, finish);
         return;
       }
-      // One timer per watch, pushed back by every chunk (refresh() does not allocate).
-      idle = setTimeout(() => finish(), idleMs);
-      res.setEncoding("utf8");
-      let pending = "";
-      res.on("data", (chunk: string) => {
-        idle?.refresh();
-        pending += chunk;
-        let nl: number;
-        while (!settled && (nl = pending.indexOf("\n")) >= 0) {
-          const line = pending.slice(0, nl).trim();
-          pending = pending.slice(nl + 1);
-          if (!line) continue;
-          let event: WatchEvent<T>;
-          try {
-            event = JSON.parse(line) as WatchEvent<T>;
-          } catch (err) {
-            finish(new Error(`watch ${path}: invalid JSON: ${(err as Error).message}`));
-            return;
-          }
-          onEvent(event);
-        }
-      });
-      res.on("end", () => finish());
-      res.on("error", finish);
-      res.on("close", () => finish(res.complete ? undefined : new Error(`watch ${path}: connection closed`)));
+      idle = readWatchEvents(res, path, idleMs, onEvent, finish, () => settled);
     };
 
     void (options.rateLimiter?.acquire(signal) ?? Promise.resolve(0))
@@ -235,6 +208,59 @@ function watchOnce<T extends KubernetesObject>(
       })
       .catch((err: unknown) => finish(err ?? new Error("watch failed")));
   });
+}
+
+/** A watch answered other than 200: its body, as the error the watch ends with. */
+function readWatchError(
+  res: IncomingMessage,
+  code: number,
+  path: string,
+  finish: (err?: unknown) => void,
+): void {
+  const chunks: Buffer[] = [];
+  res.on("data", (c: Buffer) => chunks.push(c));
+  res.on("end", () => finish(watchError(code, path, Buffer.concat(chunks).toString("utf8"))));
+  res.on("error", finish);
+}
+
+/**
+ * A watch answered 200: one event per JSON line to `onEvent` until the watch is settled, the
+ * stream ends, or no byte comes for `idleMs`. Returns the idle timer, for `finish` to clear.
+ */
+function readWatchEvents<T extends KubernetesObject>(
+  res: IncomingMessage,
+  path: string,
+  idleMs: number,
+  onEvent: (event: WatchEvent<T>) => void,
+  finish: (err?: unknown) => void,
+  settled: () => boolean,
+): NodeJS.Timeout {
+  // One timer per watch, pushed back by every chunk (refresh() does not allocate).
+  const idle = setTimeout(() => finish(), idleMs);
+  res.setEncoding("utf8");
+  let pending = "";
+  res.on("data", (chunk: string) => {
+    idle.refresh();
+    pending += chunk;
+    let nl: number;
+    while (!settled() && (nl = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (!line) continue;
+      let event: WatchEvent<T>;
+      try {
+        event = JSON.parse(line) as WatchEvent<T>;
+      } catch (err) {
+        finish(new Error(`watch ${path}: invalid JSON: ${(err as Error).message}`));
+        return;
+      }
+      onEvent(event);
+    }
+  });
+  res.on("end", () => finish());
+  res.on("error", finish);
+  res.on("close", () => finish(res.complete ? undefined : new Error(`watch ${path}: connection closed`)));
+  return idle;
 }
 
 /** The API server's answer to a watch other than 200, as a KubeApiError with its Status message. */

@@ -125,6 +125,11 @@ function unknownFieldProblems(value: unknown, schema: Obj, path: string): SpecPr
 // ---- (b) the CRD's CEL rules, in one place ----------------------------------------------
 
 function celRuleProblems(spec: Obj): SpecProblem[] {
+  return [...modelVersionProblems(spec), ...strategyRuleProblems(spec), ...healthCheckRuleProblems(spec)];
+}
+
+/** spec.model.version is a label value. */
+function modelVersionProblems(spec: Obj): SpecProblem[] {
   const out: SpecProblem[] = [];
   const model = spec.model;
   if (
@@ -139,6 +144,12 @@ function celRuleProblems(spec: Obj): SpecProblem[] {
         "must be a valid label value (at most 63 characters, alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric), such as 2.1.0",
     });
   }
+  return out;
+}
+
+/** One strategy; canary steps of one kind each, header and mirror steps only with a route, weights that never decrease. */
+function strategyRuleProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
   const strategy = spec.strategy;
   if (isObj(strategy)) {
     if (has(strategy, "canary") === has(strategy, "blueGreen")) {
@@ -177,6 +188,12 @@ function celRuleProblems(spec: Obj): SpecProblem[] {
       });
     }
   }
+  return out;
+}
+
+/** Health checks: unique DNS-label names, one provider each, http fields that go together. */
+function healthCheckRuleProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
   const checks =
     isObj(spec.healthChecks) && Array.isArray(spec.healthChecks.checks) ? spec.healthChecks.checks : [];
   const seen = new Set<string>();
@@ -352,8 +369,23 @@ function portsOf(container: Obj | undefined): PortInfo[] {
 }
 
 function portProblems(spec: Obj): SpecProblem[] {
-  const out: SpecProblem[] = [];
   const containers = containersOf(spec);
+  const out = containerNameProblems(containers);
+  if (containers.length === 0) return out;
+  const firstPorts = portsOf(containers[0]);
+  const service = isObj(spec.service) ? spec.service : {};
+  const servicePort = typeof service.port === "number" ? service.port : DEFAULT_SERVICE_PORT;
+  const target = targetPortProblems(service, containers, firstPorts);
+  return [
+    ...out,
+    ...target.problems,
+    ...checkPortProblems(spec, firstPorts, servicePort, target.targetNumber),
+  ];
+}
+
+/** Container names unique, port names valid IANA service names. */
+function containerNameProblems(containers: Obj[]): SpecProblem[] {
+  const out: SpecProblem[] = [];
   const names = new Set<string>();
   containers.forEach((c, ci) => {
     if (typeof c.name === "string") {
@@ -382,12 +414,17 @@ function portProblems(spec: Obj): SpecProblem[] {
       }
     });
   });
-  if (containers.length === 0) return out;
+  return out;
+}
 
+/** spec.service.targetPort names or numbers a declared port; also returns the port it forwards to. */
+function targetPortProblems(
+  service: Obj,
+  containers: Obj[],
+  firstPorts: PortInfo[],
+): { problems: SpecProblem[]; targetNumber: number | undefined } {
+  const out: SpecProblem[] = [];
   const allPorts = containers.flatMap(portsOf);
-  const firstPorts = portsOf(containers[0]);
-  const service = isObj(spec.service) ? spec.service : {};
-  const servicePort = typeof service.port === "number" ? service.port : DEFAULT_SERVICE_PORT;
   const targetPort = service.targetPort;
   let targetNumber: number | undefined;
   if (targetPort === undefined) {
@@ -418,6 +455,17 @@ function portProblems(spec: Obj): SpecProblem[] {
     out.push({ path: "spec.service.targetPort", message: "must be a port number or a port name" });
   }
 
+  return { problems: out, targetNumber };
+}
+
+/** An http check's port is the Service's port or a port of the first container behind it. */
+function checkPortProblems(
+  spec: Obj,
+  firstPorts: PortInfo[],
+  servicePort: number,
+  targetNumber: number | undefined,
+): SpecProblem[] {
+  const out: SpecProblem[] = [];
   const hc = spec.healthChecks;
   if (isObj(hc) && Array.isArray(hc.checks)) {
     hc.checks.forEach((check, i) => {
