@@ -138,8 +138,10 @@ describe("untrusted health checks", function () {
     expect(warning?.type).to.equal("Warning");
     expect(warning?.message).to.include("interval 1ms is below the platform's minimum of 1s");
 
-    // Watch the target for a while: at most one measurement a second (and a few at once when
-    // a step starts: a new step is measured at once), against dozens a second unclamped.
+    // Watch the target for a while: at most one measurement a second, against dozens a second
+    // unclamped. Three may come early, each at once, by design: when the candidate becomes
+    // available at step 0, when that step's replica counts are reached (a measurement since
+    // stepReadyAt is needed), and when the pause step begins.
     const first = await waitFor("the first check request", async () => target.requestsTo("/ok")[before]);
     const windowMs = 6000;
     await waitFor("a window of measurements", async () => Date.now() - first.at >= windowMs, {
@@ -149,7 +151,7 @@ describe("untrusted health checks", function () {
     expect(inWindow.length, "requests in 6 s").to.be.at.least(2);
     expect(inWindow.length, "requests in 6 s").to.be.at.most(windowMs / 1000 + 3);
     const gaps = inWindow.slice(1).map((r, i) => r.at - inWindow[i]!.at);
-    expect(gaps.filter((g) => g < 900).length, `gaps ${gaps.join(", ")} ms`).to.be.at.most(2);
+    expect(gaps.filter((g) => g < 900).length, `gaps ${gaps.join(", ")} ms`).to.be.at.most(3);
   });
 
   it("an internal endpoint's answer appears in no status field and no Event", async () => {
