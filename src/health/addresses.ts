@@ -1,6 +1,6 @@
 // Parsing of the network addresses that operator settings name (allowed networks, a DNS
 // server). Pure: config.ts uses it without pulling in the HTTP client of dial.ts.
-import { isIP } from "node:net";
+import { BlockList, isIP } from "node:net";
 
 /** "10.0.0.0/8" -> its parts; a bare address is a /32 or /128. undefined if invalid. */
 export function parseCidr(
@@ -28,4 +28,15 @@ export function parseDnsServer(value: string): string | undefined {
   const port = m[4] === undefined ? 53 : Number(m[4]);
   if (port < 1 || port > 65535) return undefined;
   return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** A CIDR list as a BlockList (which matches IPv4-mapped IPv6 too); throws on a bad entry. */
+export function networks(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const parsed = parseCidr(cidr);
+    if (!parsed) throw new Error(`"${cidr}" is not a CIDR like 127.0.0.0/8 or fd00::/8`);
+    list.addSubnet(parsed.address, parsed.prefix, parsed.family);
+  }
+  return list;
 }

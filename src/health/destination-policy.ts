@@ -12,6 +12,7 @@
 //   Services (*.NAMESPACE.svc, *.NAMESPACE.svc.cluster.local), the hosts the platform lists
 //   (allowHosts) and addresses in allowCidrs.
 import { BlockList, isIP } from "node:net";
+import { networks, parseCidr as parseCidrOrUndefined } from "./addresses.ts";
 
 export const DESTINATION_MODES = ["default", "restricted"] as const;
 export type DestinationMode = (typeof DESTINATION_MODES)[number];
@@ -41,23 +42,12 @@ const ALLOWED: Verdict = { allowed: true };
 
 /** Parses "10.0.0.0/8", "fd00::/8" or a single address; throws an Error that says what is wrong. */
 export function parseCidr(text: string): { address: string; prefix: number; family: "ipv4" | "ipv6" } {
-  const [address = "", prefixText] = text.trim().split("/");
+  const parsed = parseCidrOrUndefined(text);
+  if (parsed) return parsed;
+  const [address = ""] = text.trim().split("/");
   const version = isIP(address);
   if (version === 0) throw new Error(`"${text}" is not an address or CIDR range like 10.0.0.0/8`);
-  const max = version === 4 ? 32 : 128;
-  const prefix = prefixText === undefined ? max : Number(prefixText);
-  if (!/^\d+$/.test(prefixText ?? String(max)) || prefix > max)
-    throw new Error(`"${text}": the prefix length must be 0 to ${max}`);
-  return { address, prefix, family: version === 4 ? "ipv4" : "ipv6" };
-}
-
-function blockList(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const c of cidrs) {
-    const { address, prefix, family } = parseCidr(c);
-    list.addSubnet(address, prefix, family);
-  }
-  return list;
+  throw new Error(`"${text}": the prefix length must be 0 to ${version === 4 ? 32 : 128}`);
 }
 
 const FORBIDDEN = [
@@ -67,7 +57,7 @@ const FORBIDDEN = [
   { cidr: "::1/128", what: "a loopback address (the operator's own ports)" },
   { cidr: "0.0.0.0/32", what: "the unspecified address" },
   { cidr: "::/128", what: "the unspecified address" },
-].map((f) => ({ ...f, list: blockList([f.cidr]) }));
+].map((f) => ({ ...f, list: networks([f.cidr]) }));
 
 function familyOf(address: string): "ipv4" | "ipv6" | undefined {
   const v = isIP(address);
@@ -81,7 +71,7 @@ export class DestinationPolicyJudge {
 
   constructor(policy: DestinationPolicy) {
     this.policy = policy;
-    this.#allowed = blockList(policy.allowCidrs);
+    this.#allowed = networks(policy.allowCidrs);
   }
 
   /**

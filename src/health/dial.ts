@@ -14,7 +14,7 @@
 // fetch, and its npm package exposes the connector, which Node's global fetch does not.
 import { lookup as systemLookup, Resolver } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
-import { parseCidr } from "./addresses.ts";
+import { networks } from "./addresses.ts";
 import type { buildConnector as BuildConnector, RequestInit as UndiciRequestInit } from "undici";
 
 // undici is loaded with the first check, not at start: it is 7 MiB of resident memory
@@ -68,17 +68,6 @@ export function checkFetch(options: CheckDialOptions = {}): CheckFetch {
     return { fetch: send };
   };
   return async (url, init) => (await (dispatcher ??= load())).fetch(url, init);
-}
-
-/** A CIDR list as a BlockList (which matches IPv4-mapped IPv6 too); throws on a bad entry. */
-export function networks(cidrs: readonly string[]): BlockList {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const parsed = parseCidr(cidr);
-    if (!parsed) throw new Error(`"${cidr}" is not a CIDR like 127.0.0.0/8 or fd00::/8`);
-    list.addSubnet(parsed.address, parsed.prefix, parsed.family);
-  }
-  return list;
 }
 
 type Resolve = (hostname: string) => Promise<string[]>;

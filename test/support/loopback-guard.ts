@@ -26,7 +26,7 @@ import { syncBuiltinESMExports } from "node:module";
 import { isIP, Socket, type LookupFunction } from "node:net";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { networks } from "../../src/health/dial.ts";
+import { networks } from "../../src/health/addresses.ts";
 
 export const LOOPBACK_CIDR = "127.0.0.0/8";
 
