@@ -387,7 +387,7 @@ function checksSection(md: ModelDeployment, opts: FormatOptions): string[] {
       return [
         n,
         c?.phase ?? "Pending",
-        c?.value ?? "-",
+        c?.stableValue !== undefined ? `${c.value ?? "-"} (stable ${c.stableValue})` : (c?.value ?? "-"),
         `${c?.consecutiveFailures ?? 0}/${threshold(n)}`,
         c?.lastMeasured ? `${formatAge(c.lastMeasured, opts.now)} ago` : "-",
         c?.message ?? "",

@@ -75,7 +75,9 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
       .join(" and ");
     target = `${h.method ?? "GET"} ${where}${cond ? `, expects ${cond}` : ""}`;
   } else if (check.prometheus) {
-    target = `${check.prometheus.query} at ${check.prometheus.address}, expects ${check.prometheus.successCondition}`;
+    const p = check.prometheus;
+    const both = p.compareWithStable ? " for the new and the stable version" : "";
+    target = `${p.query} at ${p.address}${both}, expects ${p.successCondition}`;
   }
   return {
     name: check.name,

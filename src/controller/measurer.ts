@@ -201,7 +201,16 @@ export class Measurer {
 
 /** A due check in its state: the check as written with its targets filled, and the context. */
 function identity(due: DueCheck, context: string): string {
-  return JSON.stringify([context, due.check, due.url, due.body, due.query, due.timeoutMs, due.vars]);
+  return JSON.stringify([
+    context,
+    due.check,
+    due.url,
+    due.body,
+    due.query,
+    due.stable,
+    due.timeoutMs,
+    due.vars,
+  ]);
 }
 
 /**

@@ -38,6 +38,7 @@ export function mergeMeasurements(ctx: PlanContext, status: ModelDeploymentStatu
       lastMeasured: m.time,
     };
     if (m.value !== undefined) next.value = m.value;
+    if (m.stableValue !== undefined) next.stableValue = m.stableValue;
     if (m.message !== undefined) next.message = m.message;
     return next;
   });

@@ -24,7 +24,12 @@ export function computeCheckVars(md: ModelDeployment, version: string, service?:
  * is reached through the Service's port); http with `url`, body and a Prometheus query:
  * templates filled.
  */
-export function computeDueCheck(md: ModelDeployment, check: HealthCheck, vars: CheckVars): DueCheck {
+export function computeDueCheck(
+  md: ModelDeployment,
+  check: HealthCheck,
+  vars: CheckVars,
+  stableVars?: CheckVars,
+): DueCheck {
   const due: DueCheck = { check, vars, timeoutMs: checkTimeoutMs(check) };
   const http = check.http;
   if (http) {
@@ -35,8 +40,28 @@ export function computeDueCheck(md: ModelDeployment, check: HealthCheck, vars: C
     }
     if (http.body !== undefined) due.body = fillTemplate(http.body, vars);
   }
-  if (check.prometheus) due.query = fillTemplate(check.prometheus.query, vars);
+  if (check.prometheus) {
+    due.query = fillTemplate(check.prometheus.query, vars);
+    if (comparesWithStable(check) && stableVars)
+      due.stable = { vars: stableVars, query: fillTemplate(check.prometheus.query, stableVars) };
+  }
   return due;
+}
+
+/** A check measured for the stable version too, in the same measurement. */
+export function comparesWithStable(check: HealthCheck): boolean {
+  return check.prometheus?.compareWithStable === true;
+}
+
+/**
+ * The template variables of the stable version, measured on its own track's Service
+ * (NAME-V, or NAME-V-REVISION); undefined when the ModelDeployment has no stable version yet.
+ */
+export function computeStableCheckVars(md: ModelDeployment, observed: Observed): CheckVars | undefined {
+  const version = md.status?.stableVersion;
+  if (version === undefined) return undefined;
+  const track = findTrackDeployment(observed.deployments, version, md.status?.stableRevision);
+  return computeCheckVars(md, version, track?.metadata?.name);
 }
 
 /** Milliseconds of an RFC 3339 time, NaN when absent or unreadable. */
@@ -75,11 +100,12 @@ export function planChecks(md: ModelDeployment, observed: Observed, now: Date): 
   if (!candidate?.metadata?.name || (candidate.status?.availableReplicas ?? 0) < 1) return [];
   if (validateModelDeployment(md).length > 0) return [];
   const vars = computeCheckVars(md, rollout.version, candidate.metadata.name);
+  const stableVars = computeStableCheckVars(md, observed);
   const statuses = md.status?.checks ?? [];
   const due: DueCheck[] = [];
   for (const check of checksOf(md)) {
     const last = statuses.find((s) => s.name === check.name);
-    if (checkDueAt(md, check, last) <= now.getTime()) due.push(computeDueCheck(md, check, vars));
+    if (checkDueAt(md, check, last) <= now.getTime()) due.push(computeDueCheck(md, check, vars, stableVars));
   }
   return due;
 }

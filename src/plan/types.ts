@@ -42,6 +42,12 @@ export interface DueCheck {
   body?: string;
   /** prometheus: the query, templated. */
   query?: string;
+  /**
+   * A check that compares with the stable version (compareWithStable): the stable version's
+   * template variables and its query, templated with them. Absent when there is no stable
+   * version to compare with (the measurement is then an Error that says so).
+   */
+  stable?: { vars: CheckVars; query: string };
   timeoutMs: number;
 }
 
@@ -49,8 +55,10 @@ export interface DueCheck {
 export interface Measurement {
   name: string;
   phase: "Successful" | "Failed" | "Error";
-  /** What was seen: a status code, a query result. */
+  /** What was seen: a status code, a query result (of the new version). */
   value?: string;
+  /** compareWithStable: the stable version's value in the same measurement. */
+  stableValue?: string;
   message?: string;
   /** RFC 3339 time of the measurement. */
   time: string;

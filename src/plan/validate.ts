@@ -338,7 +338,8 @@ function checkProblems(spec: Obj): SpecProblem[] {
           out.push({ path: `${path}.prometheus.query`, message });
       }
       if (typeof prom.successCondition === "string") {
-        const err = validateSuccessCondition("prometheus", prom.successCondition);
+        const kind = prom.compareWithStable === true ? "relative" : "prometheus";
+        const err = validateSuccessCondition(kind, prom.successCondition);
         if (err) out.push({ path: `${path}.prometheus.successCondition`, message: err });
       }
     }

@@ -639,7 +639,11 @@ export const modelDeploymentSchema = {
                         "type": "string",
                         "maxLength": 4096,
                         "minLength": 1,
-                        "description": "CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01. An empty result is an Error, never a success."
+                        "description": "CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01; with compareWithStable over `candidate` and `stable` (one value each), e.g. candidate <= stable * 1.1. An empty result is an Error, never a success."
+                      },
+                      "compareWithStable": {
+                        "type": "boolean",
+                        "description": "Measure the query twice in each measurement: templated for the new version and for the stable version ({{version}} and {{service}} of each). successCondition then sees `candidate` and `stable`; each query must return one value, and no data (or NaN) for either version is an Error."
                       }
                     }
                   }
@@ -852,7 +856,12 @@ export const modelDeploymentSchema = {
                 ]
               },
               "value": {
-                "type": "string"
+                "type": "string",
+                "description": "What the last measurement saw of the new version (a status code, a query result)."
+              },
+              "stableValue": {
+                "type": "string",
+                "description": "A check with compareWithStable, the stable version's value in the same measurement."
               },
               "message": {
                 "type": "string"

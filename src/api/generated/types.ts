@@ -273,9 +273,13 @@ export interface PrometheusCheck {
    */
   query: string;
   /**
-   * CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01. An empty result is an Error, never a success.
+   * CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01; with compareWithStable over `candidate` and `stable` (one value each), e.g. candidate <= stable * 1.1. An empty result is an Error, never a success.
    */
   successCondition: string;
+  /**
+   * Measure the query twice in each measurement: templated for the new version and for the stable version ({{version}} and {{service}} of each). successCondition then sees `candidate` and `stable`; each query must return one value, and no data (or NaN) for either version is an Error.
+   */
+  compareWithStable?: boolean;
 }
 export interface ModelDeploymentStatus {
   observedGeneration?: number;
@@ -378,7 +382,14 @@ export interface RouteParentStatus {
 export interface CheckStatus {
   name: string;
   phase: "Pending" | "Successful" | "Failed" | "Error";
+  /**
+   * What the last measurement saw of the new version (a status code, a query result).
+   */
   value?: string;
+  /**
+   * A check with compareWithStable, the stable version's value in the same measurement.
+   */
+  stableValue?: string;
   message?: string;
   consecutiveFailures?: number;
   lastMeasured?: string;
