@@ -76,8 +76,9 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
     target = `${h.method ?? "GET"} ${where}${cond ? `, expects ${cond}` : ""}`;
   } else if (check.prometheus) {
     const p = check.prometheus;
-    const both = p.compareWithStable ? " for the new and the stable version" : "";
-    target = `${p.query} at ${p.address}${both}, expects ${p.successCondition}`;
+    const both = p.compareWithStable || p.judge ? " for the new and the stable version" : "";
+    const expects = p.judge ? describeJudge(p.judge) : `expects ${p.successCondition}`;
+    target = `${p.query} at ${p.address}${both}, ${expects}`;
   }
   return {
     name: check.name,
@@ -87,6 +88,14 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
     timeout: formatDuration(checkTimeoutMs(check)),
     failureThreshold: checkFailureThreshold(md, check),
   };
+}
+
+function describeJudge(judge: NonNullable<NonNullable<HealthCheck["prometheus"]>["judge"]>): string {
+  return (
+    `judged by a Mann-Whitney U test over ${judge.window ?? "5m"} in steps of ${judge.step ?? "15s"} ` +
+    `(${judge.direction ?? "Either"}, confidence ${judge.confidence ?? 0.95}, tolerance ${judge.tolerance ?? 0.05}, ` +
+    `at least ${judge.minSamples ?? 10} samples)`
+  );
 }
 
 /** The plan of one valid ModelDeployment. */

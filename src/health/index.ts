@@ -4,6 +4,7 @@ import type { DueCheck, Measurement } from "../plan/types.ts";
 import { measureHttp, type MeasureOptions } from "./http.ts";
 import { measurePrometheus } from "./prometheus.ts";
 import { measureRelative } from "./prometheus-relative.ts";
+import { measureJudge } from "./prometheus-judge.ts";
 import { deniedDestination } from "./destination-check.ts";
 
 export { measureHttp, type MeasureOptions } from "./http.ts";
@@ -39,6 +40,7 @@ export async function measureCheck(
       if (denied) return errorMeasurement(due, now, denied);
     }
     if (due.check.http) return await measureHttp(due, now, options);
+    if (due.check.prometheus?.judge) return await measureJudge(due, now, options);
     if (due.check.prometheus?.compareWithStable) return await measureRelative(due, now, options);
     if (due.check.prometheus) return await measurePrometheus(due, now, options);
     return errorMeasurement(due, now, "check has no provider: it needs http or prometheus");

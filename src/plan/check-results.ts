@@ -34,14 +34,25 @@ export function mergeMeasurements(ctx: PlanContext, status: ModelDeploymentStatu
     const next: CheckStatus = {
       name: check.name,
       phase: m.phase,
-      consecutiveFailures: m.phase === "Successful" ? 0 : (current.consecutiveFailures ?? 0) + 1,
+      consecutiveFailures: nextFailureCount(current.consecutiveFailures ?? 0, m.phase),
       lastMeasured: m.time,
     };
     if (m.value !== undefined) next.value = m.value;
     if (m.stableValue !== undefined) next.stableValue = m.stableValue;
+    if (m.judge !== undefined) next.judge = m.judge;
     if (m.message !== undefined) next.message = m.message;
     return next;
   });
+}
+
+/**
+ * Consecutive failures after a measurement: a success resets them, Failed and Error count,
+ * and an Inconclusive judge leaves them as they are: the rollout waits for a verdict.
+ */
+function nextFailureCount(previous: number, phase: Measurement["phase"]): number {
+  if (phase === "Successful") return 0;
+  if (phase === "Inconclusive") return previous;
+  return previous + 1;
 }
 
 /** The first check that reached its failure threshold, if any. */

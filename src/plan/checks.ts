@@ -48,9 +48,9 @@ export function computeDueCheck(
   return due;
 }
 
-/** A check measured for the stable version too, in the same measurement. */
+/** A check measured for the stable version too, in the same measurement (a judge always is). */
 export function comparesWithStable(check: HealthCheck): boolean {
-  return check.prometheus?.compareWithStable === true;
+  return check.prometheus?.compareWithStable === true || check.prometheus?.judge !== undefined;
 }
 
 /**

@@ -2,7 +2,7 @@
 // own, no network, no logger. The reconciler observes, measures the checks that
 // planChecks() says are due, calls plan(), and writes what it returns.
 import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
-import type { HealthCheck, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
+import type { HealthCheck, JudgeResult, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
 import type { Reason } from "../api/reasons.ts";
 import type { HTTPRoute } from "./routers/httproute.ts";
 import type { SpecProblem } from "./validate.ts";
@@ -54,11 +54,14 @@ export interface DueCheck {
 /** One measurement of a health check, taken by health/ for the planner. */
 export interface Measurement {
   name: string;
-  phase: "Successful" | "Failed" | "Error";
+  /** Inconclusive: a statistical judge could not tell (too few samples, too much noise). */
+  phase: "Successful" | "Failed" | "Error" | "Inconclusive";
   /** What was seen: a status code, a query result (of the new version). */
   value?: string;
   /** compareWithStable: the stable version's value in the same measurement. */
   stableValue?: string;
+  /** A statistical judge's result. */
+  judge?: JudgeResult;
   message?: string;
   /** RFC 3339 time of the measurement. */
   time: string;

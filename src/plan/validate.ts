@@ -14,6 +14,7 @@ import { validateSuccessCondition } from "../health/condition.ts";
 import { isDuration, parseDuration } from "./duration.ts";
 import { DEFAULT_SERVICE_PORT } from "./spec.ts";
 import { TEMPLATE_VARIABLES, fillTemplate, templateProblems } from "./template.ts";
+import { analysisProblems } from "./validate-analysis.ts";
 
 /** The kinds of canary step; a step has exactly one. */
 const STEP_KINDS = ["setWeight", "pause", "setHeaderRoute", "setMirrorRoute"] as const;
@@ -55,6 +56,7 @@ export function validateModelDeployment(md: unknown): SpecProblem[] {
   problems.push(...identityProblems(md));
   problems.push(...durationProblems(spec));
   problems.push(...checkProblems(spec));
+  problems.push(...analysisProblems(spec));
   problems.push(...portProblems(spec));
   problems.push(...templateLabelProblems(spec));
   return dedupe(problems);

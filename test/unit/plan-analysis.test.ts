@@ -73,3 +73,75 @@ describe("plan: checks compared with the stable version", () => {
     ]);
   });
 });
+
+const judgeCheck = (judge: Record<string, unknown> = {}): HealthCheck => ({
+  name: "latency-judge",
+  prometheus: {
+    address: "http://prometheus.monitoring:9090",
+    query: 'p95{version="{{version}}"}',
+    judge: { window: "5m", step: "15s", direction: "LowerIsBetter", ...judge },
+  },
+});
+
+describe("plan: the statistical judge", () => {
+  it("a judge gets the stable version's query", () => {
+    const sim = stableSim({ healthChecks: { checks: [judgeCheck()] } });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    let due: DueCheck[] = [];
+    sim.reconcile((d) => ((due = d), []));
+    expect(due[0]?.stable?.query).to.equal('p95{version="1.0.0"}');
+  });
+
+  it("an Inconclusive measurement neither counts as a failure nor lets the step complete", () => {
+    const sim = stableSim({
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+      healthChecks: { failureThreshold: 1, checks: [judgeCheck()] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    const inconclusive = (d: DueCheck[], now: Date) =>
+      d.map((x) => ({
+        name: x.check.name,
+        phase: "Inconclusive" as const,
+        message: "too few samples",
+        judge: { verdict: "Inconclusive" as const, candidateSamples: 2, stableSamples: 20 },
+        time: now.toISOString(),
+      }));
+    for (let i = 0; i < 3; i++) {
+      const p = sim.reconcile(inconclusive);
+      sim.settle().advance(10_000);
+      expect(p.status.checks?.[0]).to.include({ phase: "Inconclusive", consecutiveFailures: 0 });
+      expect(p.status.checks?.[0]?.judge).to.deep.equal({
+        verdict: "Inconclusive",
+        candidateSamples: 2,
+        stableSamples: 20,
+      });
+      expect(p.status.currentStep).to.equal(0);
+      expect(p.status.aborted).to.equal(undefined);
+    }
+  });
+
+  it("validates the judge: one of successCondition or judge, no compareWithStable, a bounded window", () => {
+    const problems = (check: HealthCheck) =>
+      validateModelDeployment(makeMd({ healthChecks: { checks: [check] } })).map((p) => p.message);
+    expect(problems(judgeCheck())).to.deep.equal([]);
+    const both = judgeCheck();
+    both.prometheus!.successCondition = "result < 1.0";
+    expect(problems(both)).to.include("a prometheus check needs exactly one of successCondition or judge");
+    const compared = judgeCheck();
+    compared.prometheus!.compareWithStable = true;
+    expect(problems(compared)).to.include(
+      "a judge always compares with the stable version; compareWithStable goes with successCondition",
+    );
+    expect(problems(judgeCheck({ window: "1h", step: "1s" }))).to.include(
+      "a window of 1h in steps of 1s is 3601 samples per version; at most 500: take a longer step or a shorter window",
+    );
+    expect(problems(judgeCheck({ window: "1m", step: "15s", minSamples: 10 }))).to.include(
+      "minSamples 10 is more than the window holds (5 samples): every measurement would be Inconclusive",
+    );
+    expect(problems(judgeCheck({ direction: "Sideways" }))).to.have.length.greaterThan(0);
+  });
+});

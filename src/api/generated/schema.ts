@@ -612,11 +612,10 @@ export const modelDeploymentSchema = {
                   },
                   "prometheus": {
                     "type": "object",
-                    "description": "An instant query against Prometheus' HTTP API.",
+                    "description": "An instant query against Prometheus' HTTP API judged by successCondition, or range queries of both versions judged statistically (judge).",
                     "required": [
                       "address",
-                      "query",
-                      "successCondition"
+                      "query"
                     ],
                     "properties": {
                       "address": {
@@ -644,8 +643,80 @@ export const modelDeploymentSchema = {
                       "compareWithStable": {
                         "type": "boolean",
                         "description": "Measure the query twice in each measurement: templated for the new version and for the stable version ({{version}} and {{service}} of each). successCondition then sees `candidate` and `stable`; each query must return one value, and no data (or NaN) for either version is an Error."
+                      },
+                      "judge": {
+                        "type": "object",
+                        "description": "Instead of successCondition: compare the distributions of the query's values for the new and the stable version over a window (range queries, one sample per step) with a Mann-Whitney U test. Fail when the new version is significantly worse by more than tolerance; Inconclusive with too few samples, or a shift beyond tolerance that is not significant.",
+                        "properties": {
+                          "window": {
+                            "type": "string",
+                            "maxLength": 32,
+                            "default": "5m",
+                            "description": "How far back the samples go, up to the measurement.",
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",
+                                "message": "must be a duration such as 5m"
+                              }
+                            ]
+                          },
+                          "step": {
+                            "type": "string",
+                            "maxLength": 32,
+                            "default": "15s",
+                            "description": "One sample per step; at most 500 steps in the window.",
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",
+                                "message": "must be a duration such as 15s"
+                              }
+                            ]
+                          },
+                          "direction": {
+                            "type": "string",
+                            "enum": [
+                              "LowerIsBetter",
+                              "HigherIsBetter",
+                              "Either"
+                            ],
+                            "default": "Either",
+                            "description": "Which change is worse (LowerIsBetter for latency and errors)."
+                          },
+                          "confidence": {
+                            "type": "number",
+                            "minimum": 0.5,
+                            "maximum": 0.9999,
+                            "default": 0.95,
+                            "description": "A difference is significant when its p-value is below 1 - confidence."
+                          },
+                          "tolerance": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": 100,
+                            "default": 0.05,
+                            "description": "The shift accepted, relative to the stable version's median (0.05 = 5%); the shift is the Hodges-Lehmann estimate (the median of all differences)."
+                          },
+                          "minSamples": {
+                            "type": "integer",
+                            "format": "int32",
+                            "minimum": 3,
+                            "maximum": 500,
+                            "default": 10,
+                            "description": "Fewer samples than this for either version (NaN dropped) is Inconclusive."
+                          }
+                        }
                       }
-                    }
+                    },
+                    "x-kubernetes-validations": [
+                      {
+                        "rule": "has(self.successCondition) != has(self.judge)",
+                        "message": "a prometheus check needs exactly one of successCondition or judge"
+                      },
+                      {
+                        "rule": "!has(self.judge) || !has(self.compareWithStable) || !self.compareWithStable",
+                        "message": "a judge always compares with the stable version; compareWithStable goes with successCondition"
+                      }
+                    ]
                   }
                 },
                 "x-kubernetes-validations": [
@@ -852,7 +923,8 @@ export const modelDeploymentSchema = {
                   "Pending",
                   "Successful",
                   "Failed",
-                  "Error"
+                  "Error",
+                  "Inconclusive"
                 ]
               },
               "value": {
@@ -862,6 +934,44 @@ export const modelDeploymentSchema = {
               "stableValue": {
                 "type": "string",
                 "description": "A check with compareWithStable, the stable version's value in the same measurement."
+              },
+              "judge": {
+                "type": "object",
+                "description": "The statistical judge's last result (value and stableValue are the two medians).",
+                "required": [
+                  "verdict",
+                  "candidateSamples",
+                  "stableSamples"
+                ],
+                "properties": {
+                  "verdict": {
+                    "type": "string",
+                    "enum": [
+                      "Pass",
+                      "Fail",
+                      "Inconclusive"
+                    ]
+                  },
+                  "u": {
+                    "type": "number",
+                    "description": "The Mann-Whitney U statistic of the new version's sample."
+                  },
+                  "pValue": {
+                    "type": "number"
+                  },
+                  "effectSize": {
+                    "type": "number",
+                    "description": "The Hodges-Lehmann shift of the new version over the stable median (0.3 = 30% higher); absent when it is infinite (a stable median of 0)."
+                  },
+                  "candidateSamples": {
+                    "type": "integer",
+                    "format": "int32"
+                  },
+                  "stableSamples": {
+                    "type": "integer",
+                    "format": "int32"
+                  }
+                }
               },
               "message": {
                 "type": "string"

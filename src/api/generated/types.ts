@@ -264,7 +264,7 @@ export interface HttpCheck {
   successCondition?: string;
 }
 /**
- * An instant query against Prometheus' HTTP API.
+ * An instant query against Prometheus' HTTP API judged by successCondition, or range queries of both versions judged statistically (judge).
  */
 export interface PrometheusCheck {
   address: string;
@@ -275,11 +275,41 @@ export interface PrometheusCheck {
   /**
    * CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01; with compareWithStable over `candidate` and `stable` (one value each), e.g. candidate <= stable * 1.1. An empty result is an Error, never a success.
    */
-  successCondition: string;
+  successCondition?: string;
   /**
    * Measure the query twice in each measurement: templated for the new version and for the stable version ({{version}} and {{service}} of each). successCondition then sees `candidate` and `stable`; each query must return one value, and no data (or NaN) for either version is an Error.
    */
   compareWithStable?: boolean;
+  judge?: PrometheusJudge;
+}
+/**
+ * Instead of successCondition: compare the distributions of the query's values for the new and the stable version over a window (range queries, one sample per step) with a Mann-Whitney U test. Fail when the new version is significantly worse by more than tolerance; Inconclusive with too few samples, or a shift beyond tolerance that is not significant.
+ */
+export interface PrometheusJudge {
+  /**
+   * How far back the samples go, up to the measurement.
+   */
+  window?: string;
+  /**
+   * One sample per step; at most 500 steps in the window.
+   */
+  step?: string;
+  /**
+   * Which change is worse (LowerIsBetter for latency and errors).
+   */
+  direction?: "LowerIsBetter" | "HigherIsBetter" | "Either";
+  /**
+   * A difference is significant when its p-value is below 1 - confidence.
+   */
+  confidence?: number;
+  /**
+   * The shift accepted, relative to the stable version's median (0.05 = 5%); the shift is the Hodges-Lehmann estimate (the median of all differences).
+   */
+  tolerance?: number;
+  /**
+   * Fewer samples than this for either version (NaN dropped) is Inconclusive.
+   */
+  minSamples?: number;
 }
 export interface ModelDeploymentStatus {
   observedGeneration?: number;
@@ -381,7 +411,7 @@ export interface RouteParentStatus {
 }
 export interface CheckStatus {
   name: string;
-  phase: "Pending" | "Successful" | "Failed" | "Error";
+  phase: "Pending" | "Successful" | "Failed" | "Error" | "Inconclusive";
   /**
    * What the last measurement saw of the new version (a status code, a query result).
    */
@@ -390,9 +420,27 @@ export interface CheckStatus {
    * A check with compareWithStable, the stable version's value in the same measurement.
    */
   stableValue?: string;
+  judge?: JudgeResult;
   message?: string;
   consecutiveFailures?: number;
   lastMeasured?: string;
+}
+/**
+ * The statistical judge's last result (value and stableValue are the two medians).
+ */
+export interface JudgeResult {
+  verdict: "Pass" | "Fail" | "Inconclusive";
+  /**
+   * The Mann-Whitney U statistic of the new version's sample.
+   */
+  u?: number;
+  pValue?: number;
+  /**
+   * The Hodges-Lehmann shift of the new version over the stable median (0.3 = 30% higher); absent when it is infinite (a stable median of 0).
+   */
+  effectSize?: number;
+  candidateSamples: number;
+  stableSamples: number;
 }
 /**
  * Bookkeeping of the rollout under way, so that a restarted operator carries on where it was.
