@@ -81,6 +81,7 @@ const titles: Array<[string, string[]]> = [
   ["RouteParentStatus", ["status", "route", "parents", "[]"]],
   ["CheckStatus", ["status", "checks", "[]"]],
   ["JudgeResult", ["status", "checks", "[]", "judge"]],
+  ["MeasurementRecord", ["status", "checks", "[]", "measurements", "[]"]],
   ["RolloutState", ["status", "rollout"]],
   ["AbortedRollout", ["status", "aborted"]],
   ["ScaleDown", ["status", "scaleDown", "[]"]],

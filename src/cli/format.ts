@@ -384,8 +384,9 @@ function checksSection(md: ModelDeployment, opts: FormatOptions): string[] {
     ["NAME", "PHASE", "VALUE", "FAILURES", "MEASURED", "MESSAGE"],
     names.map((n) => {
       const c = measured.find((m) => m.name === n);
+      const dryRun = c?.dryRun === true || configured.find((x) => x.name === n)?.dryRun === true;
       return [
-        n,
+        dryRun ? `${n} (dry run)` : n,
         c?.phase ?? "Pending",
         c?.stableValue !== undefined ? `${c.value ?? "-"} (stable ${c.stableValue})` : (c?.value ?? "-"),
         `${c?.consecutiveFailures ?? 0}/${threshold(n)}`,

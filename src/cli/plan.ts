@@ -37,6 +37,8 @@ export interface CheckPreview {
   interval: string;
   timeout: string;
   failureThreshold: number;
+  /** Measured and reported, never gating. */
+  dryRun?: boolean;
 }
 
 /** Everything plan prints for one ModelDeployment. */
@@ -87,6 +89,7 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
     interval: formatDuration(checkIntervalMs(md, check)),
     timeout: formatDuration(checkTimeoutMs(check)),
     failureThreshold: checkFailureThreshold(md, check),
+    ...(check.dryRun === true ? { dryRun: true } : {}),
   };
 }
 
@@ -295,7 +298,9 @@ function gatesSection(p: ModelDeploymentPlan): string[] {
     for (const c of p.rollout.checks) {
       out.push(
         `  ${c.name} (${c.provider}): ${c.target}; every ${c.interval}, timeout ${c.timeout}, ` +
-          `rolled back after ${c.failureThreshold} consecutive failures`,
+          (c.dryRun
+            ? "dry run: measured and reported, never rolls back"
+            : `rolled back after ${c.failureThreshold} consecutive failures`),
       );
     }
   }

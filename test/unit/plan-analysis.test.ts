@@ -145,3 +145,90 @@ describe("plan: the statistical judge", () => {
     expect(problems(judgeCheck({ direction: "Sideways" }))).to.have.length.greaterThan(0);
   });
 });
+
+describe("plan: dryRun checks, Inconclusive that fails, the record of measurements", () => {
+  const failing = (d: DueCheck[], now: Date) =>
+    d.map((x) => ({
+      name: x.check.name,
+      phase: "Failed" as const,
+      value: "0.13",
+      message: "x".repeat(300),
+      time: now.toISOString(),
+    }));
+
+  it("a dryRun check that fails past its threshold never rolls back, and nothing waits for it", () => {
+    const sim = stableSim({
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: { duration: "30s" } }] } },
+      healthChecks: { failureThreshold: 2, checks: [judgeCheck({}), { ...relativeCheck(), dryRun: true }] },
+    });
+    const check = sim.md.spec.healthChecks!.checks![0]!;
+    check.dryRun = true;
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    for (let i = 0; i < 12; i++) {
+      sim.reconcile(failing);
+      sim.settle().advance(10_000);
+    }
+    const status = sim.md.status!;
+    expect(status.aborted).to.equal(undefined);
+    expect(status.stableVersion).to.equal("2.0.0");
+    expect(status.history?.[0]).to.include({ version: "2.0.0", outcome: "Promoted" });
+    const judge = status.checks?.find((c) => c.name === "latency-judge");
+    expect(judge).to.include({ phase: "Failed", dryRun: true });
+    expect(judge?.consecutiveFailures).to.be.at.least(2);
+    expect(judge?.measurements?.[0]).to.include({ phase: "Failed", value: "0.13" });
+  });
+
+  it("inconclusive: Fail counts an Inconclusive measurement as a failure", () => {
+    const sim = stableSim({
+      healthChecks: { failureThreshold: 2, checks: [judgeCheck({ inconclusive: "Fail" })] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    const inconclusive = (d: DueCheck[], now: Date) =>
+      d.map((x) => ({ name: x.check.name, phase: "Inconclusive" as const, time: now.toISOString() }));
+    expect(sim.reconcile(inconclusive).status.checks?.[0]?.consecutiveFailures).to.equal(1);
+    sim.settle().advance(10_000);
+    const p = sim.reconcile(inconclusive);
+    expect(p.status.aborted).to.include({ version: "2.0.0", reason: "HealthCheckFailed" });
+  });
+
+  it("keeps the last 10 measurements of each check, oldest first, messages cut to 256 characters", () => {
+    const sim = stableSim({
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+      healthChecks: { failureThreshold: 100, checks: [judgeCheck()] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    const times: string[] = [];
+    for (let i = 0; i < 14; i++) {
+      sim.reconcile((d, now) => (times.push(now.toISOString()), failing(d, now)));
+      sim.settle().advance(10_000);
+    }
+    const record = sim.md.status?.checks?.[0]?.measurements ?? [];
+    expect(record.map((r) => r.time)).to.deep.equal(times.slice(-10));
+    expect(record[9]?.message).to.have.length(256);
+    expect(record[9]?.message?.endsWith("…")).to.equal(true);
+    // The last result keeps the whole message.
+    expect(sim.md.status?.checks?.[0]?.message).to.have.length(300);
+  });
+
+  it("a new rollout starts a new record", () => {
+    const sim = stableSim({
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+      healthChecks: { failureThreshold: 100, checks: [judgeCheck()] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    sim.reconcile(failing);
+    sim.settle().advance(10_000);
+    expect(sim.md.status?.checks?.[0]?.measurements).to.have.length(1);
+    sim.setVersion("2.0.1");
+    sim.reconcile();
+    expect(sim.md.status?.checks?.[0]?.measurements).to.equal(undefined);
+  });
+});

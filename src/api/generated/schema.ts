@@ -521,6 +521,10 @@ export const modelDeploymentSchema = {
                     "minimum": 1,
                     "description": "Overrides healthChecks.failureThreshold for this check."
                   },
+                  "dryRun": {
+                    "type": "boolean",
+                    "description": "Measured and reported (status.checks, with its record of measurements), never gating; its failures never roll back and steps do not wait for it."
+                  },
                   "timeout": {
                     "type": "string",
                     "maxLength": 32,
@@ -703,6 +707,15 @@ export const modelDeploymentSchema = {
                             "maximum": 500,
                             "default": 10,
                             "description": "Fewer samples than this for either version (NaN dropped) is Inconclusive."
+                          },
+                          "inconclusive": {
+                            "type": "string",
+                            "enum": [
+                              "Wait",
+                              "Fail"
+                            ],
+                            "default": "Wait",
+                            "description": "What an Inconclusive measurement does: Wait (it neither passes nor counts as a failure: the rollout waits for a verdict) or Fail (it counts as a failed measurement)."
                           }
                         }
                       }
@@ -983,6 +996,47 @@ export const modelDeploymentSchema = {
               "lastMeasured": {
                 "type": "string",
                 "format": "date-time"
+              },
+              "dryRun": {
+                "type": "boolean",
+                "description": "The check is dryRun; its results never gate the rollout."
+              },
+              "measurements": {
+                "type": "array",
+                "maxItems": 10,
+                "description": "The last measurements of this check in the rollout, oldest first (at most 10).",
+                "items": {
+                  "type": "object",
+                  "required": [
+                    "phase",
+                    "time"
+                  ],
+                  "properties": {
+                    "phase": {
+                      "type": "string",
+                      "enum": [
+                        "Successful",
+                        "Failed",
+                        "Error",
+                        "Inconclusive"
+                      ]
+                    },
+                    "value": {
+                      "type": "string"
+                    },
+                    "stableValue": {
+                      "type": "string"
+                    },
+                    "message": {
+                      "type": "string",
+                      "description": "Cut to 256 characters."
+                    },
+                    "time": {
+                      "type": "string",
+                      "format": "date-time"
+                    }
+                  }
+                }
               }
             }
           }

@@ -227,6 +227,10 @@ export interface HealthCheck {
    */
   failureThreshold?: number;
   /**
+   * Measured and reported (status.checks, with its record of measurements), never gating; its failures never roll back and steps do not wait for it.
+   */
+  dryRun?: boolean;
+  /**
    * How long one measurement may take.
    */
   timeout?: string;
@@ -310,6 +314,10 @@ export interface PrometheusJudge {
    * Fewer samples than this for either version (NaN dropped) is Inconclusive.
    */
   minSamples?: number;
+  /**
+   * What an Inconclusive measurement does: Wait (it neither passes nor counts as a failure: the rollout waits for a verdict) or Fail (it counts as a failed measurement).
+   */
+  inconclusive?: "Wait" | "Fail";
 }
 export interface ModelDeploymentStatus {
   observedGeneration?: number;
@@ -424,6 +432,16 @@ export interface CheckStatus {
   message?: string;
   consecutiveFailures?: number;
   lastMeasured?: string;
+  /**
+   * The check is dryRun; its results never gate the rollout.
+   */
+  dryRun?: boolean;
+  /**
+   * The last measurements of this check in the rollout, oldest first (at most 10).
+   *
+   * @maxItems 10
+   */
+  measurements?: MeasurementRecord[];
 }
 /**
  * The statistical judge's last result (value and stableValue are the two medians).
@@ -441,6 +459,16 @@ export interface JudgeResult {
   effectSize?: number;
   candidateSamples: number;
   stableSamples: number;
+}
+export interface MeasurementRecord {
+  phase: "Successful" | "Failed" | "Error" | "Inconclusive";
+  value?: string;
+  stableValue?: string;
+  /**
+   * Cut to 256 characters.
+   */
+  message?: string;
+  time: string;
 }
 /**
  * Bookkeeping of the rollout under way, so that a restarted operator carries on where it was.
