@@ -75,6 +75,7 @@ const titles: Array<[string, string[]]> = [
   ["HttpCheck", ["spec", "healthChecks", "checks", "[]", "http"]],
   ["PrometheusCheck", ["spec", "healthChecks", "checks", "[]", "prometheus"]],
   ["PrometheusJudge", ["spec", "healthChecks", "checks", "[]", "prometheus", "judge"]],
+  ["SignatureCheck", ["spec", "healthChecks", "checks", "[]", "signature"]],
   ["ModelDeploymentStatus", ["status"]],
   ["TrafficWeight", ["status", "traffic", "[]"]],
   ["RouteStatus", ["status", "route"]],

@@ -31,7 +31,7 @@ import { documents, isModelDeployment, type Source } from "./manifests.ts";
 /** A check as plan prints it. */
 export interface CheckPreview {
   name: string;
-  provider: "http" | "prometheus";
+  provider: "http" | "prometheus" | "signature";
   /** What is measured: the request or the query, and its success condition. */
   target: string;
   interval: string;
@@ -76,6 +76,11 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
       .filter(Boolean)
       .join(" and ");
     target = `${h.method ?? "GET"} ${where}${cond ? `, expects ${cond}` : ""}`;
+  } else if (check.signature) {
+    const accept = check.signature.accept?.length
+      ? `, accepting changes of ${check.signature.accept.join(", ")}`
+      : "";
+    target = `the model metadata of the new version against the stable version's${accept}`;
   } else if (check.prometheus) {
     const p = check.prometheus;
     const both = p.compareWithStable || p.judge ? " for the new and the stable version" : "";
@@ -84,7 +89,7 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
   }
   return {
     name: check.name,
-    provider: check.http ? "http" : "prometheus",
+    provider: check.http ? "http" : check.signature ? "signature" : "prometheus",
     target,
     interval: formatDuration(checkIntervalMs(md, check)),
     timeout: formatDuration(checkTimeoutMs(check)),

@@ -46,7 +46,7 @@ async function observeJudge(due: DueCheck, end: Date, options: MeasureOptions): 
     queryPrometheusRange(prometheus.address, query, window, due.timeoutMs, quote, options.send);
   const [candidateResult, stableResult] = await Promise.all([
     run(due.query ?? prometheus.query),
-    run(due.stable.query),
+    run(due.stable.query ?? ""),
   ]);
   const stable = oneSeries(stableResult, `the stable version ${due.stable.vars.version}`);
   if (!stable.ok) return { phase: "Error", message: stable.message };

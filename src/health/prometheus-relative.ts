@@ -42,7 +42,7 @@ async function observeRelative(due: DueCheck, options: MeasureOptions): Promise<
   // The same moment for both versions: the two queries run side by side.
   const [candidateResult, stableResult] = await Promise.all([
     run(due.query ?? prometheus.query),
-    run(due.stable.query),
+    run(due.stable.query ?? ""),
   ]);
   const candidate = readOneValue(candidateResult, `the new version ${due.vars.version}`);
   const stable = readOneValue(stableResult, `the stable version ${due.stable.vars.version}`);

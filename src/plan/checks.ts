@@ -2,7 +2,7 @@
 import type { CheckStatus, HealthCheck, ModelDeployment } from "../api/types.ts";
 import { childName, computeRevision } from "./naming.ts";
 import { findTrackDeployment } from "./tracks.ts";
-import { checkIntervalMs, checksOf, checkTimeoutMs, servicePortOf } from "./spec.ts";
+import { checkIntervalMs, checksOf, checkTimeoutMs, modelNameOf, servicePortOf } from "./spec.ts";
 import { fillTemplate } from "./template.ts";
 import { validateModelDeployment } from "./validate.ts";
 import type { CheckVars, DueCheck, Observed } from "./types.ts";
@@ -39,6 +39,16 @@ export function computeDueCheck(
       due.url = `http://${vars.service}.${vars.namespace}.svc:${port}${http.path ?? "/"}`;
     }
     if (http.body !== undefined) due.body = fillTemplate(http.body, vars);
+  }
+  if (check.signature) {
+    const port = typeof check.signature.port === "number" ? check.signature.port : servicePortOf(md);
+    const path = `/v2/models/${encodeURIComponent(modelNameOf(md))}`;
+    due.url = `http://${vars.service}.${vars.namespace}.svc:${port}${path}`;
+    if (stableVars)
+      due.stable = {
+        vars: stableVars,
+        url: `http://${stableVars.service}.${stableVars.namespace}.svc:${port}${path}`,
+      };
   }
   if (check.prometheus) {
     due.query = fillTemplate(check.prometheus.query, vars);

@@ -47,7 +47,13 @@ export interface DueCheck {
    * template variables and its query, templated with them. Absent when there is no stable
    * version to compare with (the measurement is then an Error that says so).
    */
-  stable?: { vars: CheckVars; query: string };
+  stable?: {
+    vars: CheckVars;
+    /** prometheus: the query templated for the stable version. */
+    query?: string;
+    /** signature: the stable version's model metadata URL (the new version's is `url`). */
+    url?: string;
+  };
   timeoutMs: number;
 }
 

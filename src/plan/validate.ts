@@ -210,8 +210,11 @@ function healthCheckRuleProblems(spec: Obj): SpecProblem[] {
         out.push({ path: `${path}.name`, message: `duplicate check name ${JSON.stringify(check.name)}` });
       seen.add(check.name);
     }
-    if (has(check, "http") === has(check, "prometheus")) {
-      out.push({ path, message: "each health check must have exactly one provider (http or prometheus)" });
+    if (["http", "prometheus", "signature"].filter((p) => has(check, p)).length !== 1) {
+      out.push({
+        path,
+        message: "each health check must have exactly one provider (http, prometheus or signature)",
+      });
     }
     const http = check.http;
     if (isObj(http)) {
@@ -472,9 +475,16 @@ function checkPortProblems(
   const hc = spec.healthChecks;
   if (isObj(hc) && Array.isArray(hc.checks)) {
     hc.checks.forEach((check, i) => {
-      if (!isObj(check) || !isObj(check.http)) return;
-      const port = check.http.port;
-      const path = `spec.healthChecks.checks[${i}].http.port`;
+      const provider = isObj(check)
+        ? isObj(check.http)
+          ? "http"
+          : isObj(check.signature)
+            ? "signature"
+            : ""
+        : "";
+      if (!provider) return;
+      const port = ((check as Obj)[provider] as Obj).port;
+      const path = `spec.healthChecks.checks[${i}].${provider}.port`;
       if (port === undefined) return;
       if (typeof port === "number") {
         if (port !== servicePort) {

@@ -232,3 +232,33 @@ describe("plan: dryRun checks, Inconclusive that fails, the record of measuremen
     expect(sim.md.status?.checks?.[0]?.measurements).to.equal(undefined);
   });
 });
+
+describe("plan: signature checks", () => {
+  it("targets both versions' own Services at the model's metadata path", () => {
+    const sim = stableSim({
+      model: { name: "fraud", version: "1.0.0" },
+      healthChecks: { checks: [{ name: "signature", signature: { accept: ["features"] } }] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    let due: DueCheck[] = [];
+    sim.reconcile((d) => ((due = d), []));
+    expect(due[0]?.url).to.equal("http://fraud-detector-2-0-0.models.svc:80/v2/models/fraud");
+    expect(due[0]?.stable?.url).to.equal("http://fraud-detector-1-0-0.models.svc:80/v2/models/fraud");
+  });
+
+  it("validates one provider per check and the port like an http check's", () => {
+    const problems = (check: HealthCheck) =>
+      validateModelDeployment(makeMd({ healthChecks: { checks: [check] } })).map(
+        (p) => `${p.path}: ${p.message}`,
+      );
+    expect(problems({ name: "signature", signature: { port: "http" } })).to.deep.equal([]);
+    expect(problems({ name: "signature", signature: { port: "grpc" } })).to.deep.equal([
+      'spec.healthChecks.checks[0].signature.port: the first container declares no port named "grpc" (named ports: http)',
+    ]);
+    expect(problems({ name: "both", signature: {}, http: { path: "/ready" } } as HealthCheck)).to.include(
+      "spec.healthChecks.checks[0]: each health check must have exactly one provider (http, prometheus or signature)",
+    );
+  });
+});

@@ -730,12 +730,31 @@ export const modelDeploymentSchema = {
                         "message": "a judge always compares with the stable version; compareWithStable goes with successCondition"
                       }
                     ]
+                  },
+                  "signature": {
+                    "type": "object",
+                    "description": "Compares the Open Inference Protocol model metadata (GET /v2/models/{spec.model.name}) of the new version with the stable version's, each through its own Service: every input and output of the stable version must still be there with the same datatype and a compatible shape (-1 is a variable dimension; an input dimension widened to -1 is compatible); a new input is not. Measure it before client traffic: a blue/green preview, or a setWeight 0 step with spec.traffic.",
+                    "properties": {
+                      "port": {
+                        "x-kubernetes-int-or-string": true,
+                        "description": "Service port number or the name of the target container port; defaults to spec.service.port."
+                      },
+                      "accept": {
+                        "type": "array",
+                        "maxItems": 64,
+                        "description": "Tensors (inputs or outputs, by name) whose change is deliberate; it is reported, not failed.",
+                        "items": {
+                          "type": "string",
+                          "maxLength": 253
+                        }
+                      }
+                    }
                   }
                 },
                 "x-kubernetes-validations": [
                   {
-                    "rule": "has(self.http) != has(self.prometheus)",
-                    "message": "each health check must have exactly one provider (http or prometheus)"
+                    "rule": "(has(self.http) ? 1 : 0) + (has(self.prometheus) ? 1 : 0) + (has(self.signature) ? 1 : 0) == 1",
+                    "message": "each health check must have exactly one provider (http, prometheus or signature)"
                   }
                 ]
               }

@@ -236,6 +236,7 @@ export interface HealthCheck {
   timeout?: string;
   http?: HttpCheck;
   prometheus?: PrometheusCheck;
+  signature?: SignatureCheck;
 }
 /**
  * An HTTP request against the new version; by default its own Service.
@@ -318,6 +319,21 @@ export interface PrometheusJudge {
    * What an Inconclusive measurement does: Wait (it neither passes nor counts as a failure: the rollout waits for a verdict) or Fail (it counts as a failed measurement).
    */
   inconclusive?: "Wait" | "Fail";
+}
+/**
+ * Compares the Open Inference Protocol model metadata (GET /v2/models/{spec.model.name}) of the new version with the stable version's, each through its own Service: every input and output of the stable version must still be there with the same datatype and a compatible shape (-1 is a variable dimension; an input dimension widened to -1 is compatible); a new input is not. Measure it before client traffic: a blue/green preview, or a setWeight 0 step with spec.traffic.
+ */
+export interface SignatureCheck {
+  /**
+   * Service port number or the name of the target container port; defaults to spec.service.port.
+   */
+  port?: number | string;
+  /**
+   * Tensors (inputs or outputs, by name) whose change is deliberate; it is reported, not failed.
+   *
+   * @maxItems 64
+   */
+  accept?: string[];
 }
 export interface ModelDeploymentStatus {
   observedGeneration?: number;
