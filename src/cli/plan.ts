@@ -31,7 +31,7 @@ import { documents, isModelDeployment, type Source } from "./manifests.ts";
 /** A check as plan prints it. */
 export interface CheckPreview {
   name: string;
-  provider: "http" | "prometheus" | "signature";
+  provider: "http" | "prometheus" | "signature" | "warmup";
   /** What is measured: the request or the query, and its success condition. */
   target: string;
   interval: string;
@@ -76,6 +76,9 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
       .filter(Boolean)
       .join(" and ");
     target = `${h.method ?? "GET"} ${where}${cond ? `, expects ${cond}` : ""}`;
+  } else if (check.warmup) {
+    const w = check.warmup;
+    target = `${w.requests ?? 10} warm-up requests ${w.method ?? "POST"} ${w.path} on the new version's Service once per step, at most ${w.maxFailures ?? 0} failing`;
   } else if (check.signature) {
     const accept = check.signature.accept?.length
       ? `, accepting changes of ${check.signature.accept.join(", ")}`
@@ -89,7 +92,7 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
   }
   return {
     name: check.name,
-    provider: check.http ? "http" : check.signature ? "signature" : "prometheus",
+    provider: check.http ? "http" : check.signature ? "signature" : check.warmup ? "warmup" : "prometheus",
     target,
     interval: formatDuration(checkIntervalMs(md, check)),
     timeout: formatDuration(checkTimeoutMs(check)),

@@ -45,7 +45,7 @@ export interface Taken {
 
 /** Where a check connects: host:port of its URL or Prometheus address. */
 export function destinationOf(due: DueCheck): string {
-  const target = due.check.http || due.check.signature ? due.url : due.check.prometheus?.address;
+  const target = due.check.prometheus ? due.check.prometheus.address : due.url;
   if (!target) return "";
   try {
     const u = new URL(target);

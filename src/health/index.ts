@@ -6,6 +6,7 @@ import { measurePrometheus } from "./prometheus.ts";
 import { measureRelative } from "./prometheus-relative.ts";
 import { measureJudge } from "./prometheus-judge.ts";
 import { measureSignature } from "./signature-check.ts";
+import { measureWarmup } from "./warmup.ts";
 import { deniedDestination } from "./destination-check.ts";
 
 export { measureHttp, type MeasureOptions } from "./http.ts";
@@ -42,10 +43,15 @@ export async function measureCheck(
     }
     if (due.check.http) return await measureHttp(due, now, options);
     if (due.check.signature) return await measureSignature(due, now, options);
+    if (due.check.warmup) return await measureWarmup(due, now, options);
     if (due.check.prometheus?.judge) return await measureJudge(due, now, options);
     if (due.check.prometheus?.compareWithStable) return await measureRelative(due, now, options);
     if (due.check.prometheus) return await measurePrometheus(due, now, options);
-    return errorMeasurement(due, now, "check has no provider: it needs http, prometheus or signature");
+    return errorMeasurement(
+      due,
+      now,
+      "check has no provider: it needs http, prometheus, signature or warmup",
+    );
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     return errorMeasurement(due, now, `measuring the check failed unexpectedly: ${reason}`);

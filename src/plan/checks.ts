@@ -40,6 +40,11 @@ export function computeDueCheck(
     }
     if (http.body !== undefined) due.body = fillTemplate(http.body, vars);
   }
+  if (check.warmup) {
+    const port = typeof check.warmup.port === "number" ? check.warmup.port : servicePortOf(md);
+    due.url = `http://${vars.service}.${vars.namespace}.svc:${port}${check.warmup.path}`;
+    if (check.warmup.body !== undefined) due.body = fillTemplate(check.warmup.body, vars);
+  }
   if (check.signature) {
     const port = typeof check.signature.port === "number" ? check.signature.port : servicePortOf(md);
     const path = `/v2/models/${encodeURIComponent(modelNameOf(md))}`;
@@ -82,13 +87,16 @@ export function timeMs(t: string | undefined): number {
 /**
  * When `check` is next due, in ms since the epoch: at once when it has no measurement since
  * the rollout started or since the current step's replicas became available
- * (rollout.stepReadyAt), else its last measurement + interval.
+ * (rollout.stepReadyAt), else its last measurement + interval; a warm-up that succeeded since
+ * then: never (Infinity).
  */
 export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckStatus | undefined): number {
   const rollout = md.status?.rollout;
   const measured = timeMs(last?.lastMeasured);
   const since = Math.max(timeMs(rollout?.startedAt) || 0, timeMs(rollout?.stepReadyAt) || 0);
   if (Number.isNaN(measured) || measured < since) return since;
+  // A warm-up that succeeded in this step is done until the next step's replicas are ready.
+  if (check.warmup && last?.phase === "Successful") return Infinity;
   return measured + checkIntervalMs(md, check);
 }
 

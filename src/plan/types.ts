@@ -2,7 +2,13 @@
 // own, no network, no logger. The reconciler observes, measures the checks that
 // planChecks() says are due, calls plan(), and writes what it returns.
 import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
-import type { HealthCheck, JudgeResult, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
+import type {
+  HealthCheck,
+  JudgeResult,
+  ModelDeployment,
+  ModelDeploymentStatus,
+  WarmupResult,
+} from "../api/types.ts";
 import type { Reason } from "../api/reasons.ts";
 import type { HTTPRoute } from "./routers/httproute.ts";
 import type { SpecProblem } from "./validate.ts";
@@ -68,6 +74,8 @@ export interface Measurement {
   stableValue?: string;
   /** A statistical judge's result. */
   judge?: JudgeResult;
+  /** A warm-up's requests and latencies. */
+  warmup?: WarmupResult;
   message?: string;
   /** RFC 3339 time of the measurement. */
   time: string;

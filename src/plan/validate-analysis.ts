@@ -2,6 +2,7 @@
 // CRD's CEL rules repeated for offline validation, and what the schema cannot say (a judge's
 // durations, how many samples its window holds).
 import { isDuration, parseDuration } from "./duration.ts";
+import { templateProblems } from "./template.ts";
 
 /** One thing wrong, at a path such as spec.healthChecks.checks[0].prometheus.judge.step. */
 interface Problem {
@@ -19,6 +20,9 @@ export function analysisProblems(spec: Obj): Problem[] {
   const checks = isObj(hc) && Array.isArray(hc.checks) ? hc.checks : [];
   const out: Problem[] = [];
   checks.forEach((check, i) => {
+    if (isObj(check) && isObj(check.warmup) && typeof check.warmup.body === "string")
+      for (const message of templateProblems(check.warmup.body))
+        out.push({ path: `spec.healthChecks.checks[${i}].warmup.body`, message });
     if (!isObj(check) || !isObj(check.prometheus)) return;
     out.push(...prometheusProblems(check.prometheus, `spec.healthChecks.checks[${i}].prometheus`));
   });

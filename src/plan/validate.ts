@@ -210,12 +210,14 @@ function healthCheckRuleProblems(spec: Obj): SpecProblem[] {
         out.push({ path: `${path}.name`, message: `duplicate check name ${JSON.stringify(check.name)}` });
       seen.add(check.name);
     }
-    if (["http", "prometheus", "signature"].filter((p) => has(check, p)).length !== 1) {
+    if (["http", "prometheus", "signature", "warmup"].filter((p) => has(check, p)).length !== 1) {
       out.push({
         path,
-        message: "each health check must have exactly one provider (http, prometheus or signature)",
+        message: "each health check must have exactly one provider (http, prometheus, signature or warmup)",
       });
     }
+    if (isObj(check.warmup) && has(check.warmup, "body") && (check.warmup.method ?? "POST") !== "POST")
+      out.push({ path: `${path}.warmup.body`, message: "a body needs method POST" });
     const http = check.http;
     if (isObj(http)) {
       if (has(http, "url") === has(http, "path")) {
@@ -476,12 +478,8 @@ function checkPortProblems(
   if (isObj(hc) && Array.isArray(hc.checks)) {
     hc.checks.forEach((check, i) => {
       const provider = isObj(check)
-        ? isObj(check.http)
-          ? "http"
-          : isObj(check.signature)
-            ? "signature"
-            : ""
-        : "";
+        ? (["http", "signature", "warmup"] as const).find((p) => isObj(check[p]))
+        : undefined;
       if (!provider) return;
       const port = ((check as Obj)[provider] as Obj).port;
       const path = `spec.healthChecks.checks[${i}].${provider}.port`;

@@ -258,7 +258,58 @@ describe("plan: signature checks", () => {
       'spec.healthChecks.checks[0].signature.port: the first container declares no port named "grpc" (named ports: http)',
     ]);
     expect(problems({ name: "both", signature: {}, http: { path: "/ready" } } as HealthCheck)).to.include(
-      "spec.healthChecks.checks[0]: each health check must have exactly one provider (http, prometheus or signature)",
+      "spec.healthChecks.checks[0]: each health check must have exactly one provider (http, prometheus, signature or warmup)",
     );
+  });
+});
+
+describe("plan: warm-up checks", () => {
+  const warmup: HealthCheck = {
+    name: "warmup",
+    warmup: { path: "/v2/models/fraud-detector/infer", body: '{"v": "{{version}}"}' },
+  };
+
+  it("is measured once per step: due when the step's replicas are ready, not again once it succeeded", () => {
+    const sim = stableSim({
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+      healthChecks: { checks: [warmup] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    const sent: DueCheck[] = [];
+    const ok = (d: DueCheck[], now: Date) => {
+      sent.push(...d);
+      return d.map((x) => ({ name: x.check.name, phase: "Successful" as const, time: now.toISOString() }));
+    };
+    for (let i = 0; i < 3 && sim.md.status?.currentStep !== 1; i++) {
+      sim.reconcile(ok);
+      sim.settle().advance(1000);
+    }
+    expect(sim.md.status?.currentStep).to.equal(1);
+    // Once when the first replica was available, once more when all of the step's were.
+    const before = sent.length;
+    expect(before).to.be.within(1, 2);
+    expect(sent[0]?.url).to.equal("http://fraud-detector-2-0-0.models.svc:80/v2/models/fraud-detector/infer");
+    expect(sent[0]?.body).to.equal('{"v": "2.0.0"}');
+    for (let i = 0; i < 3; i++) {
+      sim.settle().advance(10_000);
+      const q = sim.reconcile(ok);
+      expect(q.requeueAfterMs).to.equal(undefined);
+    }
+    expect(sent).to.have.length(before);
+  });
+
+  it("a failed warm-up is sent again after the interval and counts toward the threshold", () => {
+    const sim = stableSim({ healthChecks: { failureThreshold: 2, checks: [warmup] } });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    const failed = (d: DueCheck[], now: Date) =>
+      d.map((x) => ({ name: x.check.name, phase: "Failed" as const, time: now.toISOString() }));
+    sim.reconcile(failed);
+    sim.settle().advance(10_000);
+    const p = sim.reconcile(failed);
+    expect(p.status.aborted).to.include({ reason: "HealthCheckFailed" });
   });
 });

@@ -749,12 +749,83 @@ export const modelDeploymentSchema = {
                         }
                       }
                     }
+                  },
+                  "warmup": {
+                    "type": "object",
+                    "description": "Warm-up: requests sent to the new version's own Service once its replicas of a step are ready (a blue/green preview: before any client request), one after the other; Successful when at most maxFailures of them fail, then not sent again in that step. Their latencies go into status. A failed warm-up counts like a failed check and is sent again after the interval.",
+                    "required": [
+                      "path"
+                    ],
+                    "properties": {
+                      "path": {
+                        "type": "string",
+                        "maxLength": 4096,
+                        "description": "Path on the new version's Service, e.g. /v2/models/fraud-detector/infer.",
+                        "x-kubernetes-validations": [
+                          {
+                            "rule": "self.startsWith('/')",
+                            "message": "must start with '/'"
+                          }
+                        ]
+                      },
+                      "port": {
+                        "x-kubernetes-int-or-string": true,
+                        "description": "Service port number or the name of the target container port; defaults to spec.service.port."
+                      },
+                      "method": {
+                        "type": "string",
+                        "enum": [
+                          "GET",
+                          "POST"
+                        ],
+                        "default": "POST"
+                      },
+                      "headers": {
+                        "type": "object",
+                        "additionalProperties": {
+                          "type": "string"
+                        }
+                      },
+                      "body": {
+                        "type": "string",
+                        "maxLength": 4096,
+                        "description": "Request body, templated like an http check's."
+                      },
+                      "expectStatus": {
+                        "type": "integer",
+                        "format": "int32",
+                        "minimum": 100,
+                        "maximum": 599,
+                        "default": 200
+                      },
+                      "requests": {
+                        "type": "integer",
+                        "format": "int32",
+                        "minimum": 1,
+                        "maximum": 100,
+                        "default": 10,
+                        "description": "How many requests one warm-up sends."
+                      },
+                      "maxFailures": {
+                        "type": "integer",
+                        "format": "int32",
+                        "minimum": 0,
+                        "default": 0,
+                        "description": "Requests that may fail (another status, an error, the check's timeout) in a warm-up that succeeds."
+                      }
+                    },
+                    "x-kubernetes-validations": [
+                      {
+                        "rule": "!has(self.body) || self.method == 'POST'",
+                        "message": "a body needs method POST"
+                      }
+                    ]
                   }
                 },
                 "x-kubernetes-validations": [
                   {
-                    "rule": "(has(self.http) ? 1 : 0) + (has(self.prometheus) ? 1 : 0) + (has(self.signature) ? 1 : 0) == 1",
-                    "message": "each health check must have exactly one provider (http, prometheus or signature)"
+                    "rule": "(has(self.http) ? 1 : 0) + (has(self.prometheus) ? 1 : 0) + (has(self.signature) ? 1 : 0) + (has(self.warmup) ? 1 : 0) == 1",
+                    "message": "each health check must have exactly one provider (http, prometheus, signature or warmup)"
                   }
                 ]
               }
@@ -1019,6 +1090,33 @@ export const modelDeploymentSchema = {
               "dryRun": {
                 "type": "boolean",
                 "description": "The check is dryRun; its results never gate the rollout."
+              },
+              "warmup": {
+                "type": "object",
+                "description": "The last warm-up's requests and latencies (milliseconds).",
+                "required": [
+                  "requests",
+                  "failed"
+                ],
+                "properties": {
+                  "requests": {
+                    "type": "integer",
+                    "format": "int32"
+                  },
+                  "failed": {
+                    "type": "integer",
+                    "format": "int32"
+                  },
+                  "p50Ms": {
+                    "type": "number"
+                  },
+                  "p95Ms": {
+                    "type": "number"
+                  },
+                  "maxMs": {
+                    "type": "number"
+                  }
+                }
               },
               "measurements": {
                 "type": "array",

@@ -237,6 +237,7 @@ export interface HealthCheck {
   http?: HttpCheck;
   prometheus?: PrometheusCheck;
   signature?: SignatureCheck;
+  warmup?: WarmupCheck;
 }
 /**
  * An HTTP request against the new version; by default its own Service.
@@ -334,6 +335,36 @@ export interface SignatureCheck {
    * @maxItems 64
    */
   accept?: string[];
+}
+/**
+ * Warm-up: requests sent to the new version's own Service once its replicas of a step are ready (a blue/green preview: before any client request), one after the other; Successful when at most maxFailures of them fail, then not sent again in that step. Their latencies go into status. A failed warm-up counts like a failed check and is sent again after the interval.
+ */
+export interface WarmupCheck {
+  /**
+   * Path on the new version's Service, e.g. /v2/models/fraud-detector/infer.
+   */
+  path: string;
+  /**
+   * Service port number or the name of the target container port; defaults to spec.service.port.
+   */
+  port?: number | string;
+  method?: "GET" | "POST";
+  headers?: {
+    [k: string]: string;
+  };
+  /**
+   * Request body, templated like an http check's.
+   */
+  body?: string;
+  expectStatus?: number;
+  /**
+   * How many requests one warm-up sends.
+   */
+  requests?: number;
+  /**
+   * Requests that may fail (another status, an error, the check's timeout) in a warm-up that succeeds.
+   */
+  maxFailures?: number;
 }
 export interface ModelDeploymentStatus {
   observedGeneration?: number;
@@ -452,6 +483,7 @@ export interface CheckStatus {
    * The check is dryRun; its results never gate the rollout.
    */
   dryRun?: boolean;
+  warmup?: WarmupResult;
   /**
    * The last measurements of this check in the rollout, oldest first (at most 10).
    *
@@ -475,6 +507,16 @@ export interface JudgeResult {
   effectSize?: number;
   candidateSamples: number;
   stableSamples: number;
+}
+/**
+ * The last warm-up's requests and latencies (milliseconds).
+ */
+export interface WarmupResult {
+  requests: number;
+  failed: number;
+  p50Ms?: number;
+  p95Ms?: number;
+  maxMs?: number;
 }
 export interface MeasurementRecord {
   phase: "Successful" | "Failed" | "Error" | "Inconclusive";
