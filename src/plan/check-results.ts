@@ -100,6 +100,27 @@ function nextFailureCount(
   return previous + 1;
 }
 
+/**
+ * The dryRun checks that reached their failure threshold in this reconcile (`before` is
+ * status.checks before the merge): each would have rolled the new version back.
+ */
+export function dryRunChecksFailedNow(
+  ctx: PlanContext,
+  before: readonly CheckStatus[] | undefined,
+  status: ModelDeploymentStatus,
+): { result: CheckStatus; threshold: number }[] {
+  const out: { result: CheckStatus; threshold: number }[] = [];
+  for (const check of checksOf(ctx.md)) {
+    if (check.dryRun !== true) continue;
+    const threshold = checkFailureThreshold(ctx.md, check);
+    const now = resultOf(status, check.name);
+    const was = before?.find((c) => c.name === check.name)?.consecutiveFailures ?? 0;
+    if (now && (now.consecutiveFailures ?? 0) >= threshold && was < threshold)
+      out.push({ result: now, threshold });
+  }
+  return out;
+}
+
 /** The first gating check that reached its failure threshold, if any. */
 export function failedCheck(
   ctx: PlanContext,

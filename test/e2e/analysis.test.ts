@@ -9,7 +9,7 @@ import { expect } from "chai";
 import { parse } from "yaml";
 import type { CheckStatus } from "../../src/api/types.ts";
 import { createNamespace, waitFor } from "../support/kube.ts";
-import { applyMd, condition, isReady, modelDeployment, waitForMd, type Md } from "../support/md.ts";
+import { applyMd, condition, isReady, mdEvents, modelDeployment, waitForMd, type Md } from "../support/md.ts";
 import { latencyOpenMetrics, METRIC } from "../support/latency-series.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
 import { startPrometheus, type PrometheusServer } from "../support/prometheus.ts";
@@ -236,5 +236,15 @@ describe("analysis against the stable version, with a real Prometheus", function
     expect(record.every((x) => x.phase === "Failed")).to.equal(true);
     expect(record[0]?.message).to.match(/^the new version is significantly worse/);
     expect(record.map((x) => x.time)).to.deep.equal([...record.map((x) => x.time)].sort());
+    // One Warning Event says what it would have done.
+    const events = await waitFor("the DryRunCheckFailed Event", async () => {
+      const found = (await mdEvents(ns, "dry")).filter((e) => e.reason === "DryRunCheckFailed");
+      return found.length > 0 ? found : undefined;
+    });
+    expect(events).to.have.length(1);
+    expect(events[0]?.type).to.equal("Warning");
+    expect(events[0]?.message).to.match(
+      /^check p95-judge saw value .*would have rolled back; nothing is done\)$/,
+    );
   });
 });

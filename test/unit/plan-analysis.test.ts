@@ -178,6 +178,12 @@ describe("plan: dryRun checks, Inconclusive that fails, the record of measuremen
     expect(judge).to.include({ phase: "Failed", dryRun: true });
     expect(judge?.consecutiveFailures).to.be.at.least(2);
     expect(judge?.measurements?.[0]).to.include({ phase: "Failed", value: "0.13" });
+    // Once per check, when it reaches its threshold: what it would have done.
+    const warnings = sim.events.filter((e) => e.reason === "DryRunCheckFailed");
+    expect(warnings.map((e) => e.type)).to.deep.equal(["Warning", "Warning"]);
+    expect(warnings[0]?.message).to.match(
+      /^check latency-judge saw value 0\.13: x+ \(dry run: 2 failures in a row would have rolled back; nothing is done\)$/,
+    );
   });
 
   it("inconclusive: Fail counts an Inconclusive measurement as a failure", () => {
