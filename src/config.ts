@@ -9,6 +9,11 @@ import { parseCidr, parseDnsServer } from "./health/addresses.ts";
 import { formatDuration, parseDuration } from "./plan/duration.ts";
 import { DESTINATION_MODES, type DestinationMode } from "./health/destination-policy.ts";
 import { RESPONSE_MESSAGES, type ResponseMessages } from "./health/reveal.ts";
+import {
+  DEFAULT_NAMESPACE_LABEL,
+  PROMQL_NAMESPACE_MODES,
+  type PromqlNamespaceMode,
+} from "./health/promql-rule.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "./observability/log.ts";
 
 export class ConfigError extends Error {
@@ -81,6 +86,10 @@ export interface Config {
   checkAllowCidrs: string[];
   /** restricted: hosts allowed besides the own namespace's Services (exact, or ".suffix"). */
   checkAllowHosts: string[];
+  /** Must every Prometheus selector carry the ModelDeployment's namespace: auto (in restricted mode), require, off. */
+  checkPromqlNamespace: PromqlNamespaceMode;
+  /** The label that holds a series' namespace in the platform's Prometheus. */
+  checkPromqlNamespaceLabel: string;
 }
 
 export const DEFAULTS = {
@@ -105,6 +114,8 @@ export const DEFAULTS = {
   checkConcurrency: 64,
   checkConcurrencyPerDestination: 8,
   checkDestinations: "default" as DestinationMode,
+  checkPromqlNamespace: "auto" as PromqlNamespaceMode,
+  checkPromqlNamespaceLabel: DEFAULT_NAMESPACE_LABEL,
 } as const;
 
 /** Every flag can also be given as the environment variable MRO_<FLAG> (MRO_LOG_LEVEL=debug); a flag wins. */
@@ -148,6 +159,8 @@ const OPTIONS = {
   "check-destinations": { type: "string" },
   "check-allow-cidrs": { type: "string" },
   "check-allow-hosts": { type: "string" },
+  "check-promql-namespace": { type: "string" },
+  "check-promql-namespace-label": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(
@@ -194,6 +207,9 @@ Flags:
   --check-destinations MODE         Where checks may go: ${DESTINATION_MODES.join(" or ")} (default ${DEFAULTS.checkDestinations})
   --check-allow-cidrs CIDR[,CIDR]   Addresses checks may reach although the policy denies them (e.g. 127.0.0.0/8)
   --check-allow-hosts HOST[,HOST]   restricted: hosts allowed besides the namespace's Services (".suffix" for a domain)
+  --check-promql-namespace MODE     Every Prometheus selector must carry namespace="<the ModelDeployment's namespace>":
+                                    ${PROMQL_NAMESPACE_MODES.join(", ")} (default ${DEFAULTS.checkPromqlNamespace}: required with --check-destinations=restricted)
+  --check-promql-namespace-label L  The label holding a series' namespace (default "${DEFAULTS.checkPromqlNamespaceLabel}")
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
@@ -388,6 +404,18 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
       throw new ConfigError(`--check-allow-cidrs: "${cidr}" is not a CIDR like 127.0.0.0/8 or fd00::/8`);
   }
   const checkAllowHosts = listFlag(flag("check-allow-hosts")).map((h) => h.toLowerCase());
+  const checkPromqlNamespace = oneOf(
+    "--check-promql-namespace",
+    flag("check-promql-namespace") ?? DEFAULTS.checkPromqlNamespace,
+    PROMQL_NAMESPACE_MODES,
+  );
+  const checkPromqlNamespaceLabel =
+    nonEmpty(flag("check-promql-namespace-label")) ?? DEFAULTS.checkPromqlNamespaceLabel;
+  if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(checkPromqlNamespaceLabel)) {
+    throw new ConfigError(
+      `--check-promql-namespace-label: "${checkPromqlNamespaceLabel}" is not a Prometheus label name (letters, digits and '_', not starting with a digit)`,
+    );
+  }
 
   return {
     help: values.help === true,
@@ -421,6 +449,8 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     checkDestinations,
     checkAllowCidrs,
     checkAllowHosts,
+    checkPromqlNamespace,
+    checkPromqlNamespaceLabel,
   };
 }
 

@@ -14,7 +14,13 @@ import { Reconciler } from "./controller/reconciler.ts";
 import { RouteCache } from "./controller/route-cache.ts";
 import { requestJson } from "./kube/request.ts";
 import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "./plan/routers/httproute.ts";
-import { checkFetch, ConditionPool, DestinationPolicyJudge, measureCheck } from "./health/index.ts";
+import {
+  checkFetch,
+  ConditionPool,
+  DestinationPolicyJudge,
+  measureCheck,
+  promqlNamespaceRule,
+} from "./health/index.ts";
 import { Measurer } from "./controller/measurer.ts";
 import { apiServerAddresses } from "./kube/api-server-address.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
@@ -301,6 +307,12 @@ export async function startOperator(
     allowHosts: config.checkAllowHosts,
     apiServers: await apiServerAddresses(kc, process.env),
   });
+  // Prometheus queries read only their own namespace's series where the platform says so.
+  const promqlNamespace = promqlNamespaceRule(
+    config.checkPromqlNamespace,
+    config.checkDestinations,
+    config.checkPromqlNamespaceLabel,
+  );
   // How checks connect: names through --check-dns-server, only to --check-only-cidrs, and each
   // resolved address judged by the policy when the connection is made.
   const sendCheck = checkFetch({
@@ -315,6 +327,7 @@ export async function startOperator(
         conditions,
         responseMessages: config.checkResponseMessages,
         destinations,
+        promqlNamespace,
         send: sendCheck,
       });
       metrics.countHealthCheckMeasurement(due.vars.namespace, due.vars.name, m.name, m.phase);
@@ -333,6 +346,7 @@ export async function startOperator(
     routes,
     measurer,
     destinations,
+    promqlNamespace,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
 

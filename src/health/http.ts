@@ -4,6 +4,7 @@ import type { DueCheck, Measurement } from "../plan/types.ts";
 import { defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
 import type { DestinationPolicyJudge } from "./destination-policy.ts";
 import type { CheckFetch } from "./dial.ts";
+import type { PromqlNamespaceRule } from "./promql-rule.ts";
 import { mayQuoteResponse, withheld, type ResponseMessages } from "./reveal.ts";
 import { describeRequestError, discardBody, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
@@ -41,6 +42,8 @@ export interface MeasureOptions {
   responseMessages?: ResponseMessages;
   /** Where checks may go (destination-policy.ts); undefined: anywhere. */
   destinations?: DestinationPolicyJudge;
+  /** The platform requires every Prometheus selector to carry the namespace (promql-namespace.ts); undefined: not checked. */
+  promqlNamespace?: PromqlNamespaceRule;
   /** How requests are sent (dial.ts: a DNS server, allowed networks); the global fetch by default. */
   send?: CheckFetch;
 }

@@ -4,11 +4,13 @@ import type { DueCheck, Measurement } from "../plan/types.ts";
 import { measureHttp, type MeasureOptions } from "./http.ts";
 import { measurePrometheus } from "./prometheus.ts";
 import { deniedDestination } from "./destination-check.ts";
+import { deniedQuery } from "./promql-check.ts";
 
 export { measureHttp, type MeasureOptions } from "./http.ts";
 export { DestinationPolicyJudge, DESTINATION_MODES, type DestinationMode } from "./destination-policy.ts";
 export { ConditionPool, defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
 export { measurePrometheus, queryPrometheus } from "./prometheus.ts";
+export { promqlNamespaceRule, PROMQL_NAMESPACE_MODES, type PromqlNamespaceRule } from "./promql-rule.ts";
 export { checkFetch, type CheckDialOptions, type CheckFetch } from "./dial.ts";
 export { evaluateSuccessCondition, validateSuccessCondition, type ConditionKind } from "./condition.ts";
 
@@ -36,6 +38,10 @@ export async function measureCheck(
     if (options.destinations) {
       const denied = deniedDestination(due, options.destinations);
       if (denied) return errorMeasurement(due, now, denied);
+    }
+    if (options.promqlNamespace) {
+      const refused = deniedQuery(due, options.promqlNamespace);
+      if (refused) return errorMeasurement(due, now, `the query is not sent: ${refused}`);
     }
     if (due.check.http) return await measureHttp(due, now, options);
     if (due.check.prometheus) return await measurePrometheus(due, now, options);

@@ -105,7 +105,8 @@ const filesIn = (folder: string) => [...graph.keys()].filter((f) => f.startsWith
  * What each part of src/ may import directly (besides itself and npm packages), as
  * docs/architecture.md says. health/condition.ts is the pure CEL evaluator the planner's
  * validation uses; config.ts takes the names of its settings from the pure health/ modules that
- * define them (addresses, the destination policy's modes, whose responses may be quoted).
+ * define them (addresses, the destination policy's modes, whose responses may be quoted, the PromQL
+ * namespace rule).
  */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   "api/": [],
@@ -123,6 +124,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     "health/addresses.ts",
     "health/destination-policy.ts",
     "health/reveal.ts",
+    "health/promql-rule.ts",
   ],
   "operator.ts": [
     "api/",
