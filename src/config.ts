@@ -2,12 +2,13 @@
 // environment variables, parsed and validated into one typed object. Anything invalid is
 // a ConfigError whose message says which flag, what was given and what is accepted; main
 // prints it with the usage and exits with code 2.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { OPERATOR_NAME } from "./api/constants.ts";
 import { parseCidr, parseDnsServer } from "./health/addresses.ts";
 import { formatDuration, parseDuration } from "./plan/duration.ts";
 import { DESTINATION_MODES, type DestinationMode } from "./health/destination-policy.ts";
+import { parseCredentials, type Credential } from "./health/credentials.ts";
 import { RESPONSE_MESSAGES, type ResponseMessages } from "./health/reveal.ts";
 import {
   DEFAULT_NAMESPACE_LABEL,
@@ -90,6 +91,10 @@ export interface Config {
   checkPromqlNamespace: PromqlNamespaceMode;
   /** The label that holds a series' namespace in the platform's Prometheus. */
   checkPromqlNamespaceLabel: string;
+  /** The file that declared the check credentials (--check-credentials-file); undefined = none. */
+  checkCredentialsFile: string | undefined;
+  /** The credentials health checks may name, and who may use them. */
+  checkCredentials: Credential[];
 }
 
 export const DEFAULTS = {
@@ -161,6 +166,7 @@ const OPTIONS = {
   "check-allow-hosts": { type: "string" },
   "check-promql-namespace": { type: "string" },
   "check-promql-namespace-label": { type: "string" },
+  "check-credentials-file": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(
@@ -210,6 +216,8 @@ Flags:
   --check-promql-namespace MODE     Every Prometheus selector must carry namespace="<the ModelDeployment's namespace>":
                                     ${PROMQL_NAMESPACE_MODES.join(", ")} (default ${DEFAULTS.checkPromqlNamespace}: required with --check-destinations=restricted)
   --check-promql-namespace-label L  The label holding a series' namespace (default "${DEFAULTS.checkPromqlNamespaceLabel}")
+  --check-credentials-file FILE     Credentials health checks may name (CA bundle, client certificate, bearer token:
+                                    files mounted into the operator) and the namespaces that may use each (default: none)
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.
@@ -417,6 +425,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     );
   }
 
+  const checkCredentialsFile = nonEmpty(flag("check-credentials-file"));
+  const checkCredentials = checkCredentialsFile === undefined ? [] : readCredentials(checkCredentialsFile);
+
   return {
     help: values.help === true,
     metricsBindAddress,
@@ -451,7 +462,27 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     checkAllowHosts,
     checkPromqlNamespace,
     checkPromqlNamespaceLabel,
+    checkCredentialsFile,
+    checkCredentials,
   };
+}
+
+/** The credentials file, read once at start (the files it names are read per measurement). */
+function readCredentials(file: string): Credential[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw new ConfigError(
+      `--check-credentials-file: cannot read ${file} (${code === "ENOENT" ? "no such file" : (code ?? String(err))})`,
+    );
+  }
+  try {
+    return parseCredentials(text);
+  } catch (err) {
+    throw new ConfigError(`--check-credentials-file: ${file}: ${(err as Error).message}`);
+  }
 }
 
 /** "a, b,,c" -> ["a", "b", "c"]; undefined or "" -> []. */

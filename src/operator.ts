@@ -17,6 +17,8 @@ import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "./plan/ro
 import {
   checkFetch,
   ConditionPool,
+  CredentialFiles,
+  CredentialPolicy,
   DestinationPolicyJudge,
   measureCheck,
   promqlNamespaceRule,
@@ -313,6 +315,8 @@ export async function startOperator(
     config.checkDestinations,
     config.checkPromqlNamespaceLabel,
   );
+  // Credentials checks may name: the platform's files, never Secrets read through the API.
+  const credentials = { policy: new CredentialPolicy(config.checkCredentials), files: new CredentialFiles() };
   // How checks connect: names through --check-dns-server, only to --check-only-cidrs, and each
   // resolved address judged by the policy when the connection is made.
   const sendCheck = checkFetch({
@@ -328,6 +332,7 @@ export async function startOperator(
         responseMessages: config.checkResponseMessages,
         destinations,
         promqlNamespace,
+        credentials,
         send: sendCheck,
       });
       metrics.countHealthCheckMeasurement(due.vars.namespace, due.vars.name, m.name, m.phase);
@@ -347,6 +352,7 @@ export async function startOperator(
     measurer,
     destinations,
     promqlNamespace,
+    credentials: credentials.policy,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
 

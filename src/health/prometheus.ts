@@ -3,7 +3,8 @@
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { defaultConditionPool } from "./condition-pool.ts";
 import type { CheckFetch } from "./dial.ts";
-import type { MeasureOptions } from "./http.ts";
+import type { CredentialMaterial } from "./credential-files.ts";
+import { tlsOf, type MeasureOptions } from "./http.ts";
 import { withheld } from "./reveal.ts";
 import { describeRequestError, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
@@ -48,6 +49,7 @@ async function observePrometheus(due: DueCheck, options: MeasureOptions): Promis
     due.timeoutMs,
     options.responseMessages === "all",
     options.send,
+    options.credential,
   );
   if (!queried.ok) return { phase: "Error", message: queried.message };
   const samples = queried.samples;
@@ -98,6 +100,8 @@ export async function queryPrometheus(
   /** May a message quote an answer that is not the Prometheus API (reveal.ts)? */
   quoteResponse = false,
   send?: CheckFetch,
+  /** The platform's credential the check names: its TLS material and Authorization header. */
+  credential?: CredentialMaterial,
 ): Promise<QueryResult> {
   const base = address.replace(/\/+$/, "");
   const url = queryUrl(address, query, timeoutMs);
@@ -107,7 +111,14 @@ export async function queryPrometheus(
   try {
     const response = await request(
       url,
-      { method: "GET", headers: { accept: "application/json" } },
+      {
+        method: "GET",
+        headers: {
+          accept: "application/json",
+          ...(credential?.authorization ? { authorization: credential.authorization } : {}),
+        },
+        tls: tlsOf(credential),
+      },
       timeoutMs,
       send,
     );

@@ -35,6 +35,7 @@ const validateSchema = ajv.compile(modelDeploymentSchema);
 const LABEL_VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const CREDENTIAL_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /**
@@ -232,6 +233,21 @@ function healthCheckRuleProblems(spec: Obj): SpecProblem[] {
     const prom = check.prometheus;
     if (isObj(prom) && typeof prom.address === "string" && !isHttpUrl(prom.address)) {
       out.push({ path: `${path}.prometheus.address`, message: "must be an http:// or https:// URL" });
+    }
+    for (const [part, provider] of [
+      ["http", http],
+      ["prometheus", prom],
+    ] as const) {
+      if (
+        isObj(provider) &&
+        typeof provider.credential === "string" &&
+        !CREDENTIAL_NAME.test(provider.credential)
+      )
+        out.push({
+          path: `${path}.${part}.credential`,
+          message:
+            "must be the name of a credential the platform declares (lower-case letters, digits, '-' and '.')",
+        });
     }
   });
   return out;

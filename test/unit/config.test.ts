@@ -53,6 +53,8 @@ describe("config", () => {
       checkAllowHosts: [],
       checkPromqlNamespace: "auto",
       checkPromqlNamespaceLabel: "namespace",
+      checkCredentialsFile: undefined,
+      checkCredentials: [],
     });
   });
 
