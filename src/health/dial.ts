@@ -12,6 +12,9 @@
 //
 // Both act in the connector of an undici Agent: undici is the library behind Node's
 // fetch, and its npm package exposes the connector, which Node's global fetch does not.
+// A request with a platform credential's TLS material (a CA bundle, a client certificate:
+// credential-files.ts) goes through an Agent of that credential, whose connector passes the
+// material to TLS; the same address checks apply.
 import { lookup as systemLookup, Resolver } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
 import { networks } from "./addresses.ts";

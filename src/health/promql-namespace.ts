@@ -20,13 +20,48 @@ type SyntaxNode = ReturnType<typeof parser.parse>["topNode"];
 /** The longest selector text quoted in a message. */
 const MAX_SELECTOR_SHOWN = 120;
 
+/**
+ * Verdicts of queries already judged. A query is judged on every reconcile of its
+ * ModelDeployment, and parsing a 4 KiB query built to be hard (thousands of nested
+ * parentheses) takes some 100 ms of the operator's event loop: each distinct query is parsed
+ * once, and a tenant pays again only by changing its spec.
+ */
+const judged = new Map<string, string | undefined>();
+const MAX_JUDGED = 2048;
+
 /** Why the query may read other namespaces' series, or undefined when every selector is bound to `namespace`. */
 export function promqlNamespaceProblem(
   query: string,
   namespace: string,
   label: string = DEFAULT_NAMESPACE_LABEL,
 ): string | undefined {
-  const tree = parser.parse(query);
+  const key = `${label}\u0000${namespace}\u0000${query}`;
+  if (judged.has(key)) {
+    const verdict = judged.get(key);
+    judged.delete(key); // most recently used last
+    judged.set(key, verdict);
+    return verdict;
+  }
+  const verdict = judgeQuery(query, namespace, label);
+  judged.set(key, verdict);
+  if (judged.size > MAX_JUDGED) judged.delete(judged.keys().next().value!);
+  return verdict;
+}
+
+/**
+ * The most parse steps (about one a token) a query may take. A check's query needs a few
+ * dozen; the bound keeps the worst a tenant can write (deeply nested aggregations, a wall of
+ * brackets) to a few tens of milliseconds of the operator's event loop, once per distinct query.
+ */
+export const MAX_PARSE_STEPS = 500;
+
+function judgeQuery(query: string, namespace: string, label: string): string | undefined {
+  const parse = parser.startParse(query);
+  let tree: ReturnType<typeof parse.advance>;
+  for (let steps = 0; !(tree = parse.advance()); steps++) {
+    if (steps >= MAX_PARSE_STEPS)
+      return `the query is too complex to be checked for ${label}="${namespace}" (more than ${MAX_PARSE_STEPS} parse steps); simplify it`;
+  }
   let problem: string | undefined;
   // The grammar recovers from errors: a query with any error node is refused as a whole.
   tree.iterate({

@@ -96,6 +96,18 @@ describe("PromQL namespace rule", () => {
       }
     });
 
+    it("refuses a query too complex to judge in bounded work, and judges a long realistic one", () => {
+      const nested = `${"sum(".repeat(1000)}a{namespace="team-a"}${")".repeat(1000)}`;
+      expect(promqlNamespaceProblem(nested, NS)).to.equal(
+        'the query is too complex to be checked for namespace="team-a" (more than 500 parse steps); simplify it',
+      );
+      const long = Array.from(
+        { length: 10 },
+        (_, i) => `sum(rate(m${i}{namespace="team-a", version="2.0.0"}[1m]))`,
+      ).join(" + ");
+      expect(promqlNamespaceProblem(long, NS)).to.equal(undefined);
+    });
+
     it("uses the platform's label name", () => {
       expect(promqlNamespaceProblem('a{kubernetes_namespace="team-a"}', NS, "kubernetes_namespace")).to.equal(
         undefined,
