@@ -350,7 +350,13 @@ describe("untrusted health checks", function () {
       );
       expect(condition(stalled, "Ready")?.status).to.equal("False");
 
-      // The same check with the namespace runs against Prometheus during a rollout.
+      // The same check with the namespace runs against Prometheus during a rollout, once
+      // Prometheus has scraped the series (this test's own query is not the check's).
+      await waitFor("Prometheus to have the series", async () => {
+        const url = `${prometheus.url}/api/v1/query?query=${encodeURIComponent(`requests_total{namespace="${ns}"}`)}`;
+        const answer = (await (await fetch(url)).json()) as { data?: { result?: unknown[] } };
+        return (answer.data?.result?.length ?? 0) > 0;
+      });
       await applyMd(ns, withQuery("scoped", "1.0.0", scoped));
       await waitForMd(ns, "scoped", "1.0.0 Ready", isReady);
       await applyMd(ns, withQuery("scoped", "2.0.0", scoped));
