@@ -1,6 +1,6 @@
 // What the HTTP and Prometheus providers share: one request with a deadline, a body read
 // with a size limit, and errors turned into sentences a person understands.
-import type { CheckFetch, CheckRequestInit } from "./dial.ts";
+import { checkFetch, type CheckFetch, type CheckRequestInit } from "./dial.ts";
 
 /** The most of a response body a check reads. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -10,6 +10,9 @@ export interface LimitedBody {
   /** The body was longer than the limit; text holds its beginning. */
   truncated: boolean;
 }
+
+/** Without settings: the global fetch, or a credential's TLS material through undici (dial.ts). */
+const defaultSend = checkFetch();
 
 /** Redirects followed at most, within one origin. */
 const MAX_REDIRECTS = 5;
@@ -27,13 +30,14 @@ export class RedirectNotFollowedError extends Error {
  * response's body is read with readBody under the same deadline. Redirects are followed
  * only within the origin (scheme, host, port) the check named: a redirect elsewhere would
  * take the check to a destination the platform's policy never judged. `send` is the checks'
- * fetch (dial.ts: a DNS server, allowed networks), the global fetch by default.
+ * fetch (dial.ts: a DNS server, allowed networks); by default the global fetch, and undici
+ * for a credential's TLS material.
  */
 export async function request(
   url: string,
   init: CheckRequestInit,
   timeoutMs: number,
-  send: CheckFetch = fetch,
+  send: CheckFetch = defaultSend,
 ): Promise<Response> {
   const signal = AbortSignal.timeout(timeoutMs);
   let current = url;

@@ -311,6 +311,14 @@ credentials:
       });
     });
 
+    it("carries its TLS material without any dial settings too", async () => {
+      const ca: Credential = { name: "ca-plain", namespaces: ["team-a"], caFile: certs.caFile };
+      const m = await measureCheck(httpDue("/ready", "ca-plain"), () => T0, {
+        credentials: { policy: new CredentialPolicy([ca]), files: new CredentialFiles() },
+      });
+      expect(m).to.include({ phase: "Successful" });
+    });
+
     it("goes with a Prometheus query", async () => {
       const prom: Credential = {
         name: "prom",
