@@ -205,11 +205,29 @@ Environment: POD_NAMESPACE, POD_NAME (leader identity), WATCH_NAMESPACE, KUBECON
 /** Parses flags (process.argv.slice(2)) and environment; throws ConfigError on anything invalid. */
 export function parseConfig(argv: readonly string[], env: Record<string, string | undefined> = {}): Config {
   const values = parseFlags([...envFlags(env), ...argv]);
-  const flag = (name: keyof typeof OPTIONS): string | undefined => {
+  const flag: FlagValue = (name) => {
     const v = values[name];
     return typeof v === "string" ? v : undefined;
   };
+  // The groups run in this order so that, of several invalid flags, the same one is reported first.
+  return {
+    help: values.help === true,
+    ...parseServerFlags(flag),
+    ...parseLeaderElectionFlags(flag, values["leader-elect"] === true, env),
+    ...parseReconcileFlags(flag, env),
+    ...parseApiClientFlags(flag),
+    ...parseCheckNetworkFlags(flag),
+    ...parseCheckConditionFlags(flag),
+    ...parseCheckBudgetFlags(flag),
+    ...parseCheckPolicyFlags(flag),
+  };
+}
 
+/** The string value of a flag (from the command line or its environment variable), if given. */
+type FlagValue = (name: keyof typeof OPTIONS) => string | undefined;
+
+/** --metrics-bind-address and --health-probe-bind-address, which may not share a port. */
+function parseServerFlags(flag: FlagValue): Pick<Config, "metricsBindAddress" | "healthProbeBindAddress"> {
   const metricsBindAddress = parseBindAddress(
     "--metrics-bind-address",
     flag("metrics-bind-address") ?? DEFAULTS.metricsBindAddress,
@@ -231,8 +249,24 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
       `--metrics-bind-address and --health-probe-bind-address both use port ${metricsBindAddress.port}; they must differ`,
     );
   }
+  return { metricsBindAddress, healthProbeBindAddress };
+}
 
-  const leaderElect = values["leader-elect"] === true;
+/** The --leader-elect* flags, POD_NAMESPACE and POD_NAME. */
+function parseLeaderElectionFlags(
+  flag: FlagValue,
+  leaderElect: boolean,
+  env: Record<string, string | undefined>,
+): Pick<
+  Config,
+  | "leaderElect"
+  | "leaderElectionNamespace"
+  | "leaderElectionId"
+  | "leaderElectionIdentity"
+  | "leaseDurationMs"
+  | "renewDeadlineMs"
+  | "retryPeriodMs"
+> {
   const leaderElectionNamespace = nonEmpty(flag("leader-election-namespace")) ?? nonEmpty(env.POD_NAMESPACE);
   if (leaderElectionNamespace !== undefined)
     checkDnsLabel("--leader-election-namespace", leaderElectionNamespace);
@@ -262,7 +296,22 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
         ` (got ${formatDuration(retryPeriodMs)}, ${formatDuration(renewDeadlineMs)}, ${formatDuration(leaseDurationMs)})`,
     );
   }
+  return {
+    leaderElect,
+    leaderElectionNamespace,
+    leaderElectionId,
+    leaderElectionIdentity: nonEmpty(env.POD_NAME),
+    leaseDurationMs,
+    renewDeadlineMs,
+    retryPeriodMs,
+  };
+}
 
+/** What the controller reconciles and how: namespaces, logging, workers, resync. */
+function parseReconcileFlags(
+  flag: FlagValue,
+  env: Record<string, string | undefined>,
+): Pick<Config, "watchNamespaces" | "logLevel" | "logFormat" | "workers" | "resyncPeriodMs"> {
   // One namespace or a comma-separated list; none means every namespace.
   const watchNamespaceText = nonEmpty(flag("watch-namespace")) ?? nonEmpty(env.WATCH_NAMESPACE);
   const watchNamespaces =
@@ -293,7 +342,11 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   if (resyncPeriodMs !== 0 && resyncPeriodMs < 10_000) {
     throw new ConfigError(`--resync-period: ${resyncText} is too short; use at least 10s, or 0 to disable`);
   }
+  return { watchNamespaces, logLevel, logFormat, workers, resyncPeriodMs };
+}
 
+/** The API client: --kubeconfig and the client-side rate limit. */
+function parseApiClientFlags(flag: FlagValue): Pick<Config, "kubeconfig" | "kubeApiQps" | "kubeApiBurst"> {
   const kubeconfig = nonEmpty(flag("kubeconfig"));
   if (kubeconfig !== undefined && !existsSync(kubeconfig)) {
     throw new ConfigError(`--kubeconfig: file ${kubeconfig} does not exist`);
@@ -311,7 +364,11 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   if (!/^\d+$/.test(burstText.trim()) || kubeApiBurst < 1 || kubeApiBurst > 100_000) {
     throw new ConfigError(`--kube-api-burst: "${burstText}" is not a whole number from 1 to 100000`);
   }
+  return { kubeconfig, kubeApiQps, kubeApiBurst };
+}
 
+/** How health checks resolve names and which networks they may connect to at all. */
+function parseCheckNetworkFlags(flag: FlagValue): Pick<Config, "checkDnsServer" | "checkOnlyCidrs"> {
   const dnsText = nonEmpty(flag("check-dns-server"));
   const checkDnsServer = dnsText === undefined ? undefined : parseDnsServer(dnsText);
   if (dnsText !== undefined && checkDnsServer === undefined) {
@@ -329,6 +386,13 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
       throw new ConfigError(`--check-only-cidrs: "${cidr}" is not a CIDR like 127.0.0.0/8 or fd00::/8`);
   }
   if (checkOnlyCidrs?.length === 0) throw new ConfigError("--check-only-cidrs: no network given");
+  return { checkDnsServer, checkOnlyCidrs };
+}
+
+/** The bounds of successCondition evaluation: time, memory, worker threads. */
+function parseCheckConditionFlags(
+  flag: FlagValue,
+): Pick<Config, "checkConditionTimeoutMs" | "checkConditionMemoryMb" | "checkConditionWorkers"> {
   const conditionTimeoutText = flag("check-condition-timeout") ?? DEFAULTS.checkConditionTimeout;
   const checkConditionTimeoutMs = parseDurationFlag("--check-condition-timeout", conditionTimeoutText);
   if (checkConditionTimeoutMs < 10 || checkConditionTimeoutMs > 60_000) {
@@ -346,7 +410,20 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     1,
     64,
   );
+  return { checkConditionTimeoutMs, checkConditionMemoryMb, checkConditionWorkers };
+}
 
+/** The check budget: interval and timeout bounds, what responses may be quoted, concurrency. */
+function parseCheckBudgetFlags(
+  flag: FlagValue,
+): Pick<
+  Config,
+  | "checkMinIntervalMs"
+  | "checkMaxTimeoutMs"
+  | "checkResponseMessages"
+  | "checkConcurrency"
+  | "checkConcurrencyPerDestination"
+> {
   const minIntervalText = flag("check-min-interval") ?? DEFAULTS.checkMinInterval;
   const checkMinIntervalMs = parseDurationFlag("--check-min-interval", minIntervalText);
   if (checkMinIntervalMs > 3_600_000) {
@@ -376,7 +453,19 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     1,
     10_000,
   );
+  return {
+    checkMinIntervalMs,
+    checkMaxTimeoutMs,
+    checkResponseMessages,
+    checkConcurrency,
+    checkConcurrencyPerDestination,
+  };
+}
 
+/** The destination policy: where checks may go, and the exceptions allowed. */
+function parseCheckPolicyFlags(
+  flag: FlagValue,
+): Pick<Config, "checkDestinations" | "checkAllowCidrs" | "checkAllowHosts"> {
   const checkDestinations = oneOf(
     "--check-destinations",
     flag("check-destinations") ?? DEFAULTS.checkDestinations,
@@ -388,40 +477,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
       throw new ConfigError(`--check-allow-cidrs: "${cidr}" is not a CIDR like 127.0.0.0/8 or fd00::/8`);
   }
   const checkAllowHosts = listFlag(flag("check-allow-hosts")).map((h) => h.toLowerCase());
-
-  return {
-    help: values.help === true,
-    metricsBindAddress,
-    healthProbeBindAddress,
-    leaderElect,
-    leaderElectionNamespace,
-    leaderElectionId,
-    leaderElectionIdentity: nonEmpty(env.POD_NAME),
-    leaseDurationMs,
-    renewDeadlineMs,
-    retryPeriodMs,
-    watchNamespaces,
-    logLevel,
-    logFormat,
-    workers,
-    resyncPeriodMs,
-    kubeconfig,
-    kubeApiQps,
-    kubeApiBurst,
-    checkDnsServer,
-    checkOnlyCidrs,
-    checkConditionTimeoutMs,
-    checkConditionMemoryMb,
-    checkConditionWorkers,
-    checkMinIntervalMs,
-    checkMaxTimeoutMs,
-    checkResponseMessages,
-    checkConcurrency,
-    checkConcurrencyPerDestination,
-    checkDestinations,
-    checkAllowCidrs,
-    checkAllowHosts,
-  };
+  return { checkDestinations, checkAllowCidrs, checkAllowHosts };
 }
 
 /** "a, b,,c" -> ["a", "b", "c"]; undefined or "" -> []. */
