@@ -312,6 +312,30 @@ async function createChecks(
   return { conditions, destinations, measurer };
 }
 
+/** /metrics, /healthz and /readyz; ready once the caches are synced and, with leader election, the Lease is read and renewed. */
+function startProbes(
+  config: Config,
+  metrics: OperatorMetrics,
+  informers: readonly Informer<KubernetesObject>[],
+  elector: LeaderElector | undefined,
+  logger: Logger,
+): Promise<ProbeServers> {
+  return startProbeServers({
+    metricsAddress: config.metricsBindAddress,
+    healthAddress: config.healthProbeBindAddress,
+    metrics: {
+      render: async () => ({
+        contentType: metrics.registry.contentType,
+        body: await metrics.registry.metrics(),
+      }),
+    },
+    readiness: elector
+      ? [cachesSyncedCheck(informers), leaderElectionCheck(elector)]
+      : [cachesSyncedCheck(informers)],
+    logger,
+  });
+}
+
 /** The stop sequence: readiness fails first, the Lease is released after the last reconcile. */
 async function stopOperator(parts: {
   probes: ProbeServers;
@@ -395,20 +419,7 @@ export async function startOperator(
     lost: () => resolveLost(),
   });
 
-  const probes = await startProbeServers({
-    metricsAddress: config.metricsBindAddress,
-    healthAddress: config.healthProbeBindAddress,
-    metrics: {
-      render: async () => ({
-        contentType: metrics.registry.contentType,
-        body: await metrics.registry.metrics(),
-      }),
-    },
-    readiness: elector
-      ? [cachesSyncedCheck(informers), leaderElectionCheck(elector)]
-      : [cachesSyncedCheck(informers)],
-    logger,
-  });
+  const probes = await startProbes(config, metrics, informers, elector, logger);
 
   if (elector) void elector.run();
   else {
