@@ -323,12 +323,7 @@ function startProbes(
   return startProbeServers({
     metricsAddress: config.metricsBindAddress,
     healthAddress: config.healthProbeBindAddress,
-    metrics: {
-      render: async () => ({
-        contentType: metrics.registry.contentType,
-        body: await metrics.registry.metrics(),
-      }),
-    },
+    metrics,
     readiness: elector
       ? [cachesSyncedCheck(informers), leaderElectionCheck(elector)]
       : [cachesSyncedCheck(informers)],
