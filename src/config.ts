@@ -11,6 +11,8 @@ import {
   parseCheckConditionFlags,
   parseCheckNetworkFlags,
   parseCheckPolicyFlags,
+  parseCheckPromqlFlags,
+  parseCheckCredentialFlags,
 } from "./config/check-flags.ts";
 import {
   parseApiClientFlags,
@@ -44,5 +46,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     ...parseCheckConditionFlags(flag),
     ...parseCheckBudgetFlags(flag),
     ...parseCheckPolicyFlags(flag),
+    ...parseCheckPromqlFlags(flag),
+    ...parseCheckCredentialFlags(flag),
   };
 }

@@ -14,7 +14,16 @@ import { Reconciler } from "./controller/reconciler.ts";
 import { RouteCache } from "./controller/route-cache.ts";
 import { requestJson } from "./kube/request.ts";
 import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "./plan/routers/httproute.ts";
-import { checkFetch, ConditionPool, DestinationPolicyJudge, measureCheck } from "./health/index.ts";
+import {
+  checkFetch,
+  ConditionPool,
+  CredentialFiles,
+  CredentialPolicy,
+  DestinationPolicyJudge,
+  measureCheck,
+  promqlNamespaceRule,
+  type PromqlNamespaceRule,
+} from "./health/index.ts";
 import { Measurer } from "./controller/measurer.ts";
 import { apiServerAddresses } from "./kube/api-server-address.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
@@ -264,15 +273,22 @@ function createElector(
 }
 
 /**
- * The health-check machinery: the successCondition pool, the destination policy, how checks
- * connect, and the measurer that runs them beside the queue.
+ * The health-check machinery: the successCondition pool, the destination policy, the PromQL
+ * namespace rule, the credentials checks may name, how checks connect, and the measurer that
+ * runs them beside the queue.
  */
 async function createChecks(
   config: Config,
   kc: KubeConnection,
   metrics: OperatorMetrics,
   queue: WorkQueue,
-): Promise<{ conditions: ConditionPool; destinations: DestinationPolicyJudge; measurer: Measurer }> {
+): Promise<{
+  conditions: ConditionPool;
+  destinations: DestinationPolicyJudge;
+  promqlNamespace: PromqlNamespaceRule | undefined;
+  credentials: CredentialPolicy;
+  measurer: Measurer;
+}> {
   // successConditions run on worker threads under the platform's budget, never on this loop.
   const conditions = new ConditionPool({
     timeoutMs: config.checkConditionTimeoutMs,
@@ -286,6 +302,14 @@ async function createChecks(
     allowHosts: config.checkAllowHosts,
     apiServers: await apiServerAddresses(kc, process.env),
   });
+  // Prometheus queries read only their own namespace's series where the platform says so.
+  const promqlNamespace = promqlNamespaceRule(
+    config.checkPromqlNamespace,
+    config.checkDestinations,
+    config.checkPromqlNamespaceLabel,
+  );
+  // Credentials checks may name: the platform's files, never Secrets read through the API.
+  const credentials = { policy: new CredentialPolicy(config.checkCredentials), files: new CredentialFiles() };
   // How checks connect: names through --check-dns-server, only to --check-only-cidrs, and each
   // resolved address judged by the policy when the connection is made.
   const sendCheck = checkFetch({
@@ -300,6 +324,8 @@ async function createChecks(
         conditions,
         responseMessages: config.checkResponseMessages,
         destinations,
+        promqlNamespace,
+        credentials,
         send: sendCheck,
       });
       metrics.countHealthCheckMeasurement(due.vars.namespace, due.vars.name, m.name, m.phase);
@@ -309,7 +335,7 @@ async function createChecks(
     maxConcurrent: config.checkConcurrency,
     maxPerDestination: config.checkConcurrencyPerDestination,
   });
-  return { conditions, destinations, measurer };
+  return { conditions, destinations, promqlNamespace, credentials: credentials.policy, measurer };
 }
 
 /** /metrics, /healthz and /readyz; ready once the caches are synced and, with leader election, the Lease is read and renewed. */
@@ -378,7 +404,12 @@ export async function startOperator(
   const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
-  const { conditions, destinations, measurer } = await createChecks(config, kc, metrics, queue);
+  const { conditions, destinations, promqlNamespace, credentials, measurer } = await createChecks(
+    config,
+    kc,
+    metrics,
+    queue,
+  );
   const reconciler = new Reconciler({
     client,
     modelDeployments,
@@ -388,6 +419,8 @@ export async function startOperator(
     routes,
     measurer,
     destinations,
+    promqlNamespace,
+    credentials,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
 

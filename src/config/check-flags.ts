@@ -1,7 +1,11 @@
 // The --check-* flag groups: how health checks connect, what bounds their successConditions,
-// their budget, and where the destination policy lets them go.
+// their budget, where the destination policy lets them go, the PromQL namespace rule and the
+// credentials checks may name.
+import { readFileSync } from "node:fs";
 import { parseCidr, parseDnsServer } from "../health/addresses.ts";
 import { DESTINATION_MODES } from "../health/destination-policy.ts";
+import { parseCredentials, type Credential } from "../health/credentials.ts";
+import { PROMQL_NAMESPACE_MODES } from "../health/promql-rule.ts";
 import { RESPONSE_MESSAGES } from "../health/reveal.ts";
 import { DEFAULTS, type FlagValue } from "./flags.ts";
 import type { Config } from "./types.ts";
@@ -118,4 +122,49 @@ export function parseCheckPolicyFlags(
   }
   const checkAllowHosts = listFlag(flag("check-allow-hosts")).map((h) => h.toLowerCase());
   return { checkDestinations, checkAllowCidrs, checkAllowHosts };
+}
+
+/** Must every Prometheus selector carry the namespace, and under which label. */
+export function parseCheckPromqlFlags(
+  flag: FlagValue,
+): Pick<Config, "checkPromqlNamespace" | "checkPromqlNamespaceLabel"> {
+  const checkPromqlNamespace = oneOf(
+    "--check-promql-namespace",
+    flag("check-promql-namespace") ?? DEFAULTS.checkPromqlNamespace,
+    PROMQL_NAMESPACE_MODES,
+  );
+  const checkPromqlNamespaceLabel =
+    nonEmpty(flag("check-promql-namespace-label")) ?? DEFAULTS.checkPromqlNamespaceLabel;
+  if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(checkPromqlNamespaceLabel)) {
+    throw new ConfigError(
+      `--check-promql-namespace-label: "${checkPromqlNamespaceLabel}" is not a Prometheus label name (letters, digits and '_', not starting with a digit)`,
+    );
+  }
+  return { checkPromqlNamespace, checkPromqlNamespaceLabel };
+}
+
+/** The credentials file, read once at start (the files it names are read per measurement). */
+export function parseCheckCredentialFlags(
+  flag: FlagValue,
+): Pick<Config, "checkCredentialsFile" | "checkCredentials"> {
+  const checkCredentialsFile = nonEmpty(flag("check-credentials-file"));
+  const checkCredentials = checkCredentialsFile === undefined ? [] : readCredentials(checkCredentialsFile);
+  return { checkCredentialsFile, checkCredentials };
+}
+
+function readCredentials(file: string): Credential[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw new ConfigError(
+      `--check-credentials-file: cannot read ${file} (${code === "ENOENT" ? "no such file" : (code ?? String(err))})`,
+    );
+  }
+  try {
+    return parseCredentials(text);
+  } catch (err) {
+    throw new ConfigError(`--check-credentials-file: ${file}: ${(err as Error).message}`);
+  }
 }

@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { OPERATOR_NAME } from "../api/constants.ts";
 import type { DestinationMode } from "../health/destination-policy.ts";
+import { DEFAULT_NAMESPACE_LABEL, type PromqlNamespaceMode } from "../health/promql-rule.ts";
 import type { ResponseMessages } from "../health/reveal.ts";
 import type { LogFormat, LogLevel } from "../observability/log.ts";
 import { ConfigError } from "./values.ts";
@@ -29,6 +30,8 @@ export const DEFAULTS = {
   checkConcurrency: 64,
   checkConcurrencyPerDestination: 8,
   checkDestinations: "default" as DestinationMode,
+  checkPromqlNamespace: "auto" as PromqlNamespaceMode,
+  checkPromqlNamespaceLabel: DEFAULT_NAMESPACE_LABEL,
 } as const;
 
 /** Every flag can also be given as the environment variable MRO_<FLAG> (MRO_LOG_LEVEL=debug); a flag wins. */
@@ -72,6 +75,9 @@ const OPTIONS = {
   "check-destinations": { type: "string" },
   "check-allow-cidrs": { type: "string" },
   "check-allow-hosts": { type: "string" },
+  "check-promql-namespace": { type: "string" },
+  "check-promql-namespace-label": { type: "string" },
+  "check-credentials-file": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(

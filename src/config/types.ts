@@ -1,5 +1,7 @@
 // What the configuration is: the typed object parseConfig (../config.ts) returns.
 import type { DestinationMode } from "../health/destination-policy.ts";
+import type { Credential } from "../health/credentials.ts";
+import type { PromqlNamespaceMode } from "../health/promql-rule.ts";
 import type { ResponseMessages } from "../health/reveal.ts";
 import type { LogFormat, LogLevel } from "../observability/log.ts";
 
@@ -66,4 +68,12 @@ export interface Config {
   checkAllowCidrs: string[];
   /** restricted: hosts allowed besides the own namespace's Services (exact, or ".suffix"). */
   checkAllowHosts: string[];
+  /** Must every Prometheus selector carry the ModelDeployment's namespace: auto (in restricted mode), require, off. */
+  checkPromqlNamespace: PromqlNamespaceMode;
+  /** The label that holds a series' namespace in the platform's Prometheus. */
+  checkPromqlNamespaceLabel: string;
+  /** The file that declared the check credentials (--check-credentials-file); undefined = none. */
+  checkCredentialsFile: string | undefined;
+  /** The credentials health checks may name, and who may use them. */
+  checkCredentials: Credential[];
 }

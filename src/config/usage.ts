@@ -1,5 +1,6 @@
 // The --help text.
 import { DESTINATION_MODES } from "../health/destination-policy.ts";
+import { PROMQL_NAMESPACE_MODES } from "../health/promql-rule.ts";
 import { RESPONSE_MESSAGES } from "../health/reveal.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../observability/log.ts";
 import { DEFAULTS, ENV_PREFIX, MAX_WORKERS, envName } from "./flags.ts";
@@ -42,6 +43,11 @@ Flags:
   --check-destinations MODE         Where checks may go: ${DESTINATION_MODES.join(" or ")} (default ${DEFAULTS.checkDestinations})
   --check-allow-cidrs CIDR[,CIDR]   Addresses checks may reach although the policy denies them (e.g. 127.0.0.0/8)
   --check-allow-hosts HOST[,HOST]   restricted: hosts allowed besides the namespace's Services (".suffix" for a domain)
+  --check-promql-namespace MODE     Every Prometheus selector must carry namespace="<the ModelDeployment's namespace>":
+                                    ${PROMQL_NAMESPACE_MODES.join(", ")} (default ${DEFAULTS.checkPromqlNamespace}: required with --check-destinations=restricted)
+  --check-promql-namespace-label L  The label holding a series' namespace (default "${DEFAULTS.checkPromqlNamespaceLabel}")
+  --check-credentials-file FILE     Credentials health checks may name (CA bundle, client certificate, bearer token:
+                                    files mounted into the operator) and the namespaces that may use each (default: none)
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.

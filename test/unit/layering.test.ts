@@ -106,7 +106,7 @@ const filesIn = (folder: string) => [...graph.keys()].filter((f) => f.startsWith
  * docs/architecture.md says. health/condition.ts is the pure CEL evaluator the planner's
  * validation uses; config/ (the parts of config.ts) takes the names of its settings from the
  * pure health/ modules that define them (addresses, the destination policy's modes, whose
- * responses may be quoted).
+ * responses may be quoted, the PromQL namespace rule, the check credentials file).
  */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   "api/": [],
@@ -125,6 +125,8 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
     "health/addresses.ts",
     "health/destination-policy.ts",
     "health/reveal.ts",
+    "health/promql-rule.ts",
+    "health/credentials.ts",
   ],
   "operator.ts": [
     "api/",

@@ -7,6 +7,8 @@ const STEP_KINDS = ["setWeight", "pause", "setHeaderRoute", "setMirrorRoute"] as
 
 const LABEL_VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A credential's name, as the CRD's rule on http.credential and prometheus.credential has it. */
+const CREDENTIAL_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export function celRuleProblems(spec: Obj): SpecProblem[] {
   return [...modelVersionProblems(spec), ...strategyRuleProblems(spec), ...healthCheckRuleProblems(spec)];
@@ -116,6 +118,21 @@ function healthCheckRuleProblems(spec: Obj): SpecProblem[] {
     const prom = check.prometheus;
     if (isObj(prom) && typeof prom.address === "string" && !isHttpUrl(prom.address)) {
       out.push({ path: `${path}.prometheus.address`, message: "must be an http:// or https:// URL" });
+    }
+    for (const [part, provider] of [
+      ["http", http],
+      ["prometheus", prom],
+    ] as const) {
+      if (
+        isObj(provider) &&
+        typeof provider.credential === "string" &&
+        !CREDENTIAL_NAME.test(provider.credential)
+      )
+        out.push({
+          path: `${path}.${part}.credential`,
+          message:
+            "must be the name of a credential the platform declares (lower-case letters, digits, '-' and '.')",
+        });
     }
   });
   return out;
