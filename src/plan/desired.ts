@@ -5,6 +5,7 @@ import type { KubernetesObject, V1Deployment, V1Service } from "@kubernetes/clie
 import { Reasons } from "../api/reasons.ts";
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import { blueGreenCandidateReplicas } from "./bluegreen.ts";
+import { boundCanaryReplicas } from "./capacity-plan.ts";
 import { canaryReplicasAtStep } from "./canary-stepper.ts";
 import { timeMs } from "./checks.ts";
 import {
@@ -250,6 +251,8 @@ export function desiredChildren(
   // A rolled-back or aborted spec track serves nothing (unless it is still draining above).
   if (!replicas.has(spec)) replicas.set(spec, 0);
   const del = retireIdleTracks(ctx, status, replicas);
+  // maxSurge and maxUnavailable: how far the tracks move towards those sizes in this reconcile.
+  boundCanaryReplicas(ctx, draft, mode, replicas, draining);
   const serving = new Set<string>([spec, ...draining]);
   if (stable !== undefined) serving.add(stable);
   const tracks = trackObjects(ctx, replicas, serving);

@@ -1,0 +1,144 @@
+// The canary's replicas under maxSurge and maxUnavailable, over one plan's context: the sizes
+// a step wants (canaryTargetAt), how far the versions move towards them in this reconcile
+// (boundCanaryReplicas), and status.capacity, which says where the pods stand and what the
+// next move waits for. The arithmetic is capacity.ts.
+import type { ModelDeploymentStatus } from "../api/types.ts";
+import { weightAtStep } from "./canary.ts";
+import {
+  boundedStableTarget,
+  capacityBoundsOf,
+  computeCapacityStep,
+  type CapacityBounds,
+  type TrackPods,
+} from "./capacity.ts";
+import type { PlanContext, RolloutMode, StatusDraft } from "./context.ts";
+import { stableTrackName, versionLabel } from "./lookups.ts";
+import { revisionOf, trafficOf, versionOf } from "./tracks.ts";
+
+/** The explicit candidate replicas in force at step `index`: those of the last setWeight at or before it. */
+export function stepReplicasAt(ctx: Pick<PlanContext, "steps">, index: number): number | undefined {
+  if (index >= ctx.steps.length) return undefined;
+  for (let i = Math.min(index, ctx.steps.length - 1); i >= 0; i--) {
+    const step = ctx.steps[i];
+    if (step?.setWeight !== undefined) return step.replicas;
+  }
+  return undefined;
+}
+
+/**
+ * The sizes canary step `index` (steps.length: the final stage) wants once its pods are up:
+ * the router's for the weight (the step's own `replicas` for the candidate when it has them),
+ * with the stable version giving up what the surge does not cover.
+ */
+export function canaryTargetAt(
+  ctx: Pick<PlanContext, "md" | "steps" | "router" | "replicas">,
+  index: number,
+): { candidate: number; stable: number } {
+  const natural = ctx.router.canaryReplicas(ctx.replicas, weightAtStep(ctx.md, index), ctx.replicas);
+  const explicit = stepReplicasAt(ctx, index);
+  const candidate = explicit === undefined ? natural.candidate : Math.min(explicit, ctx.replicas);
+  const bounds = capacityBoundsOf(ctx.md, ctx.replicas);
+  return { candidate, stable: boundedStableTarget(bounds, candidate, natural.stable) };
+}
+
+/** Each track's pods and the ready ones that serve clients (a track at weight 0 serves none). */
+function trackPods(ctx: PlanContext, status: ModelDeploymentStatus, name: string, target: number): TrackPods {
+  const d = ctx.deployments.get(name);
+  const replicas = d?.spec?.replicas ?? 0;
+  const traffic = trafficOf(status.traffic, versionOf(d) ?? "", revisionOf(d));
+  const available = d?.status?.availableReplicas ?? 0;
+  const serving =
+    traffic && traffic.weight > 0 ? Math.min(available, traffic.readyEndpoints ?? available) : 0;
+  const running = d?.status?.replicas ?? 0;
+  return { target, replicas, pods: Math.max(replicas, running), running, serving };
+}
+
+/**
+ * Moves the canary's tracks in `replicas` (Deployment name -> the size the strategy wants) only
+ * as far as the bounds allow in this reconcile, and writes status.capacity. The stable track
+ * grows first; a rolled-back or aborted candidate serves nothing (its traffic went back first);
+ * a track kept after a rollback action gives way as the stable one comes back.
+ */
+export function boundCanaryReplicas(
+  ctx: PlanContext,
+  draft: StatusDraft,
+  mode: RolloutMode,
+  replicas: Map<string, number>,
+  draining: ReadonlySet<string>,
+): void {
+  const status = draft.status;
+  if (ctx.strategy !== "Canary" || (mode !== "rollingOut" && mode !== "aborted")) {
+    delete status.capacity;
+    return;
+  }
+  // What clients get now, as last observed (this plan's status.traffic is written after).
+  const observed = { ...status, traffic: ctx.router.observeWeights(ctx, stableRef(status), status.rollout) };
+  const stable = stableTrackName(ctx, status);
+  const names = [...replicas.keys()];
+  const tracks = names.map((name) => {
+    const t = trackPods(ctx, observed, name, replicas.get(name) ?? 0);
+    if (name === stable) t.primary = true;
+    else if (draining.has(name)) t.yields = true;
+    else if (!(mode === "rollingOut" && name === ctx.spec.name)) t.serving = 0;
+    return t;
+  });
+  const bounds = capacityBoundsOf(ctx.md, ctx.replicas);
+  const next = computeCapacityStep(bounds, tracks);
+  names.forEach((name, i) => replicas.set(name, next[i]!));
+  const settled = tracks.every((t, i) => next[i] === t.target && (t.running ?? 0) <= t.target);
+  // Once an abort or a rollback has put every pod back, there is nothing left to say.
+  if (mode === "aborted" && settled) delete status.capacity;
+  else writeCapacity(ctx, status, bounds, names, tracks, next);
+}
+
+function stableRef(status: ModelDeploymentStatus) {
+  return status.stableVersion !== undefined
+    ? { version: status.stableVersion, revision: status.stableRevision }
+    : undefined;
+}
+
+/** status.capacity: the budget, the pods as observed, and what the next move waits for. */
+function writeCapacity(
+  ctx: PlanContext,
+  status: ModelDeploymentStatus,
+  bounds: CapacityBounds,
+  names: readonly string[],
+  tracks: readonly TrackPods[],
+  next: readonly number[],
+): void {
+  // The pods that exist or are coming once this plan is written: the same when it is fed back.
+  const pods = tracks.reduce((sum, t, i) => sum + Math.max(next[i]!, t.running ?? 0), 0);
+  const ready = tracks.reduce((sum, t) => sum + t.serving, 0);
+  const label = (i: number) => {
+    const d = ctx.deployments.get(names[i]!);
+    return versionLabel(ctx, status, versionOf(d) ?? ctx.specVersion, revisionOf(d) ?? ctx.revision);
+  };
+  const grow = tracks
+    .map((t, i) =>
+      next[i]! < t.target
+        ? `${label(i)} to grow to ${t.target} pods as pods of the other versions go (maxSurge ${bounds.surge})`
+        : "",
+    )
+    .filter(Boolean);
+  const shrink = tracks
+    .map((t, i) =>
+      next[i]! > t.target
+        ? `${label(i)} to go down to ${t.target} pods as the other versions' pods become ready (maxUnavailable ${bounds.unavailable})`
+        : "",
+    )
+    .filter(Boolean);
+  const waits = [...shrink, ...grow];
+  const budget = `${pods} of at most ${bounds.maxPods} pods, ${ready} ready serving of at least ${bounds.minReady}`;
+  let message = waits.length ? `waiting for ${waits.join(", and for ")}` : "every version is at its size";
+  const lost = Math.max(0, bounds.replicas - ready);
+  if (lost > 0 && bounds.surge === 0)
+    message += `; swap mode: ${lost} pod(s) of capacity below ${bounds.replicas} while a pod is replaced`;
+  status.capacity = {
+    maxPods: bounds.maxPods,
+    minReadyPods: bounds.minReady,
+    pods,
+    readyPods: ready,
+    unavailable: lost,
+    message: `${message} (${budget})`,
+  };
+}
