@@ -4,6 +4,7 @@
 // next move waits for. The arithmetic is capacity.ts.
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import { weightAtStep } from "./canary.ts";
+import { anyCheckFailing } from "./check-results.ts";
 import {
   boundedStableTarget,
   capacityBoundsOf,
@@ -39,6 +40,25 @@ export function canaryTargetAt(
   const candidate = explicit === undefined ? natural.candidate : Math.min(explicit, ctx.replicas);
   const bounds = capacityBoundsOf(ctx.md, ctx.replicas);
   return { candidate, stable: boundedStableTarget(bounds, candidate, natural.stable) };
+}
+
+/**
+ * The candidate's weight at canary step `index`. After the last step the versions trade pods
+ * until the candidate runs them all; a route's weights then follow the ready pods (never
+ * below the last step's weight) so that neither version carries more than its pods can, and
+ * the promotion moves the rest in one write. A failing check holds them at the last step's.
+ */
+export function canaryWeightAt(ctx: PlanContext, status: ModelDeploymentStatus, index: number): number {
+  const weight = weightAtStep(ctx.md, index);
+  if (index < ctx.steps.length || ctx.steps.length === 0) return weight;
+  const last = weightAtStep(ctx.md, ctx.steps.length - 1);
+  if (anyCheckFailing(ctx, status)) return last;
+  const stable = stableTrackName(ctx, status);
+  const up = (name: string | undefined) =>
+    name !== undefined ? (ctx.deployments.get(name)?.status?.availableReplicas ?? 0) : 0;
+  const candidate = up(ctx.spec.name);
+  const total = candidate + up(stable);
+  return total === 0 ? last : Math.max(last, Math.floor((100 * candidate) / total));
 }
 
 /** Each track's pods and the ready ones that serve clients (a track at weight 0 serves none). */

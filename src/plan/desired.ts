@@ -5,7 +5,7 @@ import type { KubernetesObject, V1Deployment, V1Service } from "@kubernetes/clie
 import { Reasons } from "../api/reasons.ts";
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import { blueGreenCandidateReplicas } from "./bluegreen.ts";
-import { boundCanaryReplicas } from "./capacity-plan.ts";
+import { boundCanaryReplicas, canaryWeightAt } from "./capacity-plan.ts";
 import { canaryReplicasAtStep } from "./canary-stepper.ts";
 import { timeMs } from "./checks.ts";
 import {
@@ -26,7 +26,6 @@ import {
 } from "./lookups.ts";
 import * as text from "./messages.ts";
 import type { TrafficIntent, TrafficTarget } from "./routers/router.ts";
-import { weightAtStep } from "./canary.ts";
 import { revisionHistoryLimitOf } from "./spec.ts";
 import { isLegacyDeployment, revisionOf, versionOf } from "./tracks.ts";
 import type { ChildRef } from "./types.ts";
@@ -198,7 +197,7 @@ function trafficIntent(
     };
   };
   if (ctx.strategy === "Canary" && rollout && status.stableVersion !== undefined) {
-    const weight = weightAtStep(ctx.md, status.currentStep ?? 0);
+    const weight = canaryWeightAt(ctx, status, status.currentStep ?? 0);
     const intent: TrafficIntent = {
       weights: [
         { target: target(active), weight: 100 - weight },

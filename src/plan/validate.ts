@@ -14,6 +14,7 @@ import { validateSuccessCondition } from "../health/condition.ts";
 import { isDuration, parseDuration } from "./duration.ts";
 import { DEFAULT_SERVICE_PORT } from "./spec.ts";
 import { TEMPLATE_VARIABLES, fillTemplate, templateProblems } from "./template.ts";
+import { capacityRuleProblems } from "./validate-capacity.ts";
 
 /** The kinds of canary step; a step has exactly one. */
 const STEP_KINDS = ["setWeight", "pause", "setHeaderRoute", "setMirrorRoute"] as const;
@@ -125,7 +126,12 @@ function unknownFieldProblems(value: unknown, schema: Obj, path: string): SpecPr
 // ---- (b) the CRD's CEL rules, in one place ----------------------------------------------
 
 function celRuleProblems(spec: Obj): SpecProblem[] {
-  return [...modelVersionProblems(spec), ...strategyRuleProblems(spec), ...healthCheckRuleProblems(spec)];
+  return [
+    ...modelVersionProblems(spec),
+    ...strategyRuleProblems(spec),
+    ...capacityRuleProblems(spec),
+    ...healthCheckRuleProblems(spec),
+  ];
 }
 
 /** spec.model.version is a label value. */
