@@ -14,6 +14,7 @@ import {
 } from "./capacity.ts";
 import type { PlanContext, RolloutMode, StatusDraft } from "./context.ts";
 import { stableTrackName, versionLabel } from "./lookups.ts";
+import { candidateAvailable } from "./readiness.ts";
 import { revisionOf, trafficOf, versionOf } from "./tracks.ts";
 
 /** The explicit candidate replicas in force at step `index`: those of the last setWeight at or before it. */
@@ -43,15 +44,25 @@ export function canaryTargetAt(
 }
 
 /**
- * The candidate's weight at canary step `index`. After the last step the versions trade pods
- * until the candidate runs them all; a route's weights then follow the ready pods (never
- * below the last step's weight) so that neither version carries more than its pods can, and
- * the promotion moves the rest in one write. A failing check holds them at the last step's.
+ * The candidate's weight at canary step `index`. At 100% (after the last step, or a
+ * setWeight 100) the versions trade pods until the candidate runs them all; a route's weights
+ * then follow the ready pods (never below the last weight under 100) so that the stable
+ * version keeps clients while it has ready pods and the candidate does not take them all on
+ * its first one; the promotion moves the rest in one write. A failing check holds them at
+ * that last weight.
  */
 export function canaryWeightAt(ctx: PlanContext, status: ModelDeploymentStatus, index: number): number {
   const weight = weightAtStep(ctx.md, index);
-  if (index < ctx.steps.length || ctx.steps.length === 0) return weight;
-  const last = weightAtStep(ctx.md, ctx.steps.length - 1);
+  if (weight < 100) return weight;
+  // All of it (after the last step, or a setWeight 100): from the last weight below 100.
+  let last = 0;
+  for (let i = Math.min(index, ctx.steps.length) - 1; i >= 0; i--) {
+    const w = weightAtStep(ctx.md, i);
+    if (w < 100) {
+      last = w;
+      break;
+    }
+  }
   if (anyCheckFailing(ctx, status)) return last;
   const stable = stableTrackName(ctx, status);
   const up = (name: string | undefined) =>
@@ -102,6 +113,16 @@ export function boundCanaryReplicas(
     else if (!(mode === "rollingOut" && name === ctx.spec.name)) t.serving = 0;
     return t;
   });
+  // A failing check never gives the candidate more pods while it has some for the check to
+  // measure (promote-full does not wait for checks).
+  const spec = names.indexOf(ctx.spec.name);
+  const held =
+    mode === "rollingOut" &&
+    spec >= 0 &&
+    status.rollout?.promote === undefined &&
+    candidateAvailable(ctx, ctx.replicas) > 0 &&
+    anyCheckFailing(ctx, status);
+  if (held) tracks[spec]!.target = Math.min(tracks[spec]!.target, tracks[spec]!.replicas);
   const bounds = capacityBoundsOf(ctx.md, ctx.replicas);
   const next = computeCapacityStep(bounds, tracks);
   names.forEach((name, i) => replicas.set(name, next[i]!));
