@@ -70,8 +70,9 @@ export function computeCapacityWalk(md: ModelDeployment): CapacityWalk | undefin
   for (let index = 0; index <= steps.length; index++) {
     const weight = weightAtStep(md, index);
     const target = canaryTargetAt(ctx, index);
-    // Through a route a version at weight 0 serves no client; by replica ratio every ready pod does.
-    const serves = { candidate: !routed || weight > 0, stable: !routed || weight < 100 };
+    // Through a route a candidate at weight 0 serves no client; by replica ratio every ready pod
+    // does. At 100% the route follows the pods, so the stable version serves while it has some.
+    const serves = { candidate: !routed || weight > 0, stable: true };
     const move = walkTo(bounds, at, target, serves);
     at = move.at;
     stages.push({ index, weight, ...target, peakPods: move.peak, minReadyPods: move.low });
