@@ -1,20 +1,10 @@
 // The CRD's CEL rules of a canary's capacity, repeated for offline validation (the kubectl
 // plugin's `validate`) and for the planner: maxSurge and maxUnavailable are numbers or
 // percentages and not both 0; `replicas` goes with a setWeight step and needs spec.traffic.
-import { DEFAULT_MAX_SURGE, DEFAULT_MAX_UNAVAILABLE } from "./capacity.ts";
-
-export interface CapacityProblem {
-  path: string;
-  message: string;
-}
-
-type Obj = Record<string, unknown>;
+import { DEFAULT_MAX_SURGE, DEFAULT_MAX_UNAVAILABLE } from "../capacity.ts";
+import { isObj, type Obj, type SpecProblem } from "./common.ts";
 
 const PERCENT = /^[0-9]{1,3}%$/;
-
-function isObj(v: unknown): v is Obj {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
-}
 
 /** A readable maxSurge/maxUnavailable: an integer >= 0, or a percentage from 0% to 100%. */
 function intOrPercentOk(v: unknown): boolean {
@@ -27,8 +17,8 @@ function isZero(v: unknown): boolean {
 }
 
 /** Problems of spec.strategy.canary's capacity fields, as the API server's CEL rules report them. */
-export function capacityRuleProblems(spec: Obj): CapacityProblem[] {
-  const out: CapacityProblem[] = [];
+export function capacityRuleProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
   const strategy = spec.strategy;
   const canary = isObj(strategy) ? strategy.canary : undefined;
   if (!isObj(canary)) return out;
