@@ -46,12 +46,17 @@ export function canaryTargetAt(
 /**
  * The candidate's weight at canary step `index`. At 100% (after the last step, or a
  * setWeight 100) the versions trade pods until the candidate runs them all; a route's weights
- * then follow the ready pods (never below the last weight under 100) so that the stable
- * version keeps clients while it has ready pods and the candidate does not take them all on
- * its first one; the promotion moves the rest in one write. A failing check holds them at
- * that last weight.
+ * then follow the ready pods that stay (`planned`: this plan's replicas by Deployment name),
+ * never below the last weight under 100, so that the stable version keeps clients while it
+ * has ready pods and the candidate does not take them all on its first one; the promotion
+ * moves the rest in one write. While a check fails they never rise above what is observed.
  */
-export function canaryWeightAt(ctx: PlanContext, status: ModelDeploymentStatus, index: number): number {
+export function canaryWeightAt(
+  ctx: PlanContext,
+  status: ModelDeploymentStatus,
+  index: number,
+  planned?: ReadonlyMap<string, number>,
+): number {
   const weight = weightAtStep(ctx.md, index);
   if (weight < 100) return weight;
   // All of it (after the last step, or a setWeight 100): from the last weight below 100.
@@ -63,13 +68,19 @@ export function canaryWeightAt(ctx: PlanContext, status: ModelDeploymentStatus, 
       break;
     }
   }
-  if (anyCheckFailing(ctx, status)) return last;
-  const stable = stableTrackName(ctx, status);
-  const up = (name: string | undefined) =>
-    name !== undefined ? (ctx.deployments.get(name)?.status?.availableReplicas ?? 0) : 0;
+  const up = (name: string | undefined) => {
+    if (name === undefined) return 0;
+    const available = ctx.deployments.get(name)?.status?.availableReplicas ?? 0;
+    return Math.min(available, planned?.get(name) ?? available);
+  };
   const candidate = up(ctx.spec.name);
-  const total = candidate + up(stable);
-  return total === 0 ? last : Math.max(last, Math.floor((100 * candidate) / total));
+  const total = candidate + up(stableTrackName(ctx, status));
+  const share = total === 0 ? last : Math.max(last, Math.floor((100 * candidate) / total));
+  if (!anyCheckFailing(ctx, status)) return share;
+  const observed = status.rollout
+    ? trafficOf(status.traffic, status.rollout.version, status.rollout.revision)?.weight
+    : undefined;
+  return Math.max(last, Math.min(share, observed ?? last));
 }
 
 /** Each track's pods and the ready ones that serve clients (a track at weight 0 serves none). */

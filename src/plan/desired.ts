@@ -170,6 +170,7 @@ function trafficIntent(
   status: ModelDeploymentStatus,
   stableUp: boolean,
   draining: ReadonlySet<string>,
+  replicas: ReadonlyMap<string, number>,
 ): TrafficIntent {
   const spec = ctx.spec.name;
   const rollout = status.rollout;
@@ -197,7 +198,7 @@ function trafficIntent(
     };
   };
   if (ctx.strategy === "Canary" && rollout && status.stableVersion !== undefined) {
-    const weight = canaryWeightAt(ctx, status, status.currentStep ?? 0);
+    const weight = canaryWeightAt(ctx, status, status.currentStep ?? 0, replicas);
     const intent: TrafficIntent = {
       weights: [
         { target: target(active), weight: 100 - weight },
@@ -255,7 +256,7 @@ export function desiredChildren(
   const serving = new Set<string>([spec, ...draining]);
   if (stable !== undefined) serving.add(stable);
   const tracks = trackObjects(ctx, replicas, serving);
-  const routed = ctx.router.desiredObjects(ctx, trafficIntent(ctx, status, stableUp, draining));
+  const routed = ctx.router.desiredObjects(ctx, trafficIntent(ctx, status, stableUp, draining, replicas));
   return {
     apply: [...tracks.up, ...tracks.services, ...routed.apply, ...tracks.down],
     delete: [...del, ...routed.delete],
