@@ -13,7 +13,7 @@ import {
   type TrackPods,
 } from "./capacity.ts";
 import type { PlanContext, RolloutMode, StatusDraft } from "./context.ts";
-import { stableTrackName, versionLabel } from "./lookups.ts";
+import { specLabel as specLabelOf, stableTrackName, versionLabel } from "./lookups.ts";
 import { candidateAvailable } from "./readiness.ts";
 import { revisionOf, trafficOf, versionOf } from "./tracks.ts";
 
@@ -133,14 +133,19 @@ export function boundCanaryReplicas(
     status.rollout?.promote === undefined &&
     candidateAvailable(ctx, ctx.replicas) > 0 &&
     anyCheckFailing(ctx, status);
-  if (held) tracks[spec]!.target = Math.min(tracks[spec]!.target, tracks[spec]!.replicas);
+  const wanted = spec >= 0 ? tracks[spec]!.target : 0;
+  if (held) tracks[spec]!.target = Math.min(wanted, tracks[spec]!.replicas);
   const bounds = capacityBoundsOf(ctx.md, ctx.replicas);
   const next = computeCapacityStep(bounds, tracks);
   names.forEach((name, i) => replicas.set(name, next[i]!));
   const settled = tracks.every((t, i) => next[i] === t.target && (t.running ?? 0) <= t.target);
   // Once an abort or a rollback has put every pod back, there is nothing left to say.
   if (mode === "aborted" && settled) delete status.capacity;
-  else writeCapacity(ctx, status, bounds, names, tracks, next);
+  else {
+    writeCapacity(ctx, status, bounds, names, tracks, next);
+    if (held && wanted > tracks[spec]!.target && status.capacity)
+      status.capacity.message = `a failing check holds ${specLabelOf(ctx, status)} at ${tracks[spec]!.target} of ${wanted} pods; ${status.capacity.message}`;
+  }
 }
 
 function stableRef(status: ModelDeploymentStatus) {

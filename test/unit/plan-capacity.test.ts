@@ -196,6 +196,26 @@ describe("plan: capacity (maxSurge, maxUnavailable)", () => {
     expect(sizes(sim)).to.deep.equal([0, 4]);
   });
 
+  it("a failing check holds the candidate's scale-up, and status says so", () => {
+    const sim = capacitySim({ maxSurge: 1, steps: [{ setWeight: 50 }, { pause: {} }] }, 4, false, {
+      healthChecks: {
+        interval: "1s",
+        failureThreshold: 3,
+        checks: [{ name: "ready", http: { path: "/ready" } }],
+      },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().reconcile(); // one candidate pod up, one stable pod goes
+    sim.settle().advance(1100);
+    expect(sizes(sim)).to.deep.equal([3, 1]);
+    sim.reconcile(measured("Failed"));
+    expect(sizes(sim)).to.deep.equal([3, 1]);
+    expect(sim.md.status?.capacity?.message).to.match(/^a failing check holds 2\.0\.0 at 1 of 2 pods/);
+    sim.settle().advance(1100).reconcile(measured("Successful"));
+    expect(sizes(sim)).to.deep.equal([3, 2]);
+  });
+
   it("the stable version gives up only the pods the surge does not cover; a step may set the candidate's replicas", () => {
     const sim = capacitySim(
       {
