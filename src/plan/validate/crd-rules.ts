@@ -1,5 +1,6 @@
 // (b) The CRD's CEL rules (x-kubernetes-validations), repeated in one place, so that offline
 // validation catches what the API server would.
+import { capacityRuleProblems } from "./capacity-rules.ts";
 import { has, isHttpUrl, isObj, type Obj, type SpecProblem } from "./common.ts";
 
 /** The kinds of canary step; a step has exactly one. */
@@ -11,7 +12,12 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const CREDENTIAL_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export function celRuleProblems(spec: Obj): SpecProblem[] {
-  return [...modelVersionProblems(spec), ...strategyRuleProblems(spec), ...healthCheckRuleProblems(spec)];
+  return [
+    ...modelVersionProblems(spec),
+    ...strategyRuleProblems(spec),
+    ...capacityRuleProblems(spec),
+    ...healthCheckRuleProblems(spec),
+  ];
 }
 
 /** spec.model.version is a label value. */
