@@ -10,7 +10,9 @@ import {
   computeBlueGreenPreview,
   computeClientsService,
   computePreviewService,
-  computeStepPlan,
+  computeCanaryStepPlan,
+  DEFAULT_MAX_SURGE,
+  DEFAULT_MAX_UNAVAILABLE,
   computeVersionDeployment,
   computeVersionService,
   formatDuration,
@@ -57,8 +59,16 @@ export interface ModelDeploymentPlan {
   rollout: {
     steps?: StepPreview[];
     blueGreen?: BlueGreenPreview;
-    /** The last stage of a canary: the new version at full size, the old one at zero. */
-    promote?: { weight: number; candidateReplicas: number; stableReplicas: number };
+    /** The last stage of a canary: the new version at full size, the old one at zero (or what maxSurge keeps). */
+    promote?: { weight: number; candidateReplicas: number; stableReplicas: number; peakPods: number };
+    /** A canary's pod budget (maxSurge, maxUnavailable) and the most pods it runs at once. */
+    capacity?: {
+      maxSurge: number | string;
+      maxUnavailable: number | string;
+      maxPods: number;
+      minReadyPods: number;
+      peakPods: number;
+    };
     progressDeadlineSeconds: number;
     revisionHistoryLimit: number;
     checks: CheckPreview[];
@@ -152,10 +162,26 @@ export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: s
     },
   };
   if (strategy === "Canary") {
-    plan.rollout.steps = computeStepPlan(md, (n, w) => router.canaryReplicas(n, w, n));
-    // The last stage before the promotion: all traffic on the new version, at full size.
-    const last = router.canaryReplicas(replicas, 100, replicas);
-    plan.rollout.promote = { weight: 100, candidateReplicas: last.candidate, stableReplicas: last.stable };
+    const canary = computeCanaryStepPlan(md);
+    if (canary) {
+      plan.rollout.steps = canary.steps;
+      // The last stage before the promotion: all traffic on the new version, at full size.
+      const last = canary.promote;
+      plan.rollout.promote = {
+        weight: 100,
+        candidateReplicas: last.candidate,
+        stableReplicas: last.stable,
+        peakPods: last.peakPods,
+      };
+      const spec = md.spec.strategy?.canary;
+      plan.rollout.capacity = {
+        maxSurge: spec?.maxSurge ?? DEFAULT_MAX_SURGE,
+        maxUnavailable: spec?.maxUnavailable ?? DEFAULT_MAX_UNAVAILABLE,
+        maxPods: canary.walk.bounds.maxPods,
+        minReadyPods: canary.walk.bounds.minReady,
+        peakPods: canary.walk.peakPods,
+      };
+    }
   } else {
     const bg = computeBlueGreenPreview(md);
     if (bg) plan.rollout.blueGreen = bg;
@@ -237,13 +263,14 @@ function rolloutSection(p: ModelDeploymentPlan): string[] {
     out.push(
       table(
         [
-          ["STEP", "ACTION", "WEIGHT", "NEW", "STABLE"],
+          ["STEP", "ACTION", "WEIGHT", "NEW", "STABLE", "PEAK PODS"],
           ...p.rollout.steps.map((s) => [
             String(s.index),
             s.kind === "setWeight" ? `setWeight ${s.weight}%` : describeStep(s),
             `${s.weight}%`,
             String(s.candidateReplicas),
             String(s.stableReplicas),
+            String(s.peakPods ?? s.candidateReplicas + s.stableReplicas),
           ]),
           ...(p.rollout.promote
             ? [
@@ -253,6 +280,7 @@ function rolloutSection(p: ModelDeploymentPlan): string[] {
                   `${p.rollout.promote.weight}%`,
                   String(p.rollout.promote.candidateReplicas),
                   String(p.rollout.promote.stableReplicas),
+                  String(p.rollout.promote.peakPods),
                 ],
               ]
             : []),
@@ -262,14 +290,21 @@ function rolloutSection(p: ModelDeploymentPlan): string[] {
     );
     out.push(
       p.routed
-        ? "  (through the route the weights are exact: the new version runs at its share, the stable version stays at full size)"
+        ? "  (through the route the weights are exact: the new version runs at its share, the stable version gives up only the pods maxSurge does not cover)"
         : "  (the stable version shrinks to its count only as the new version's replicas become available)",
     );
-    const peak = Math.max(
-      ...p.rollout.steps.map((s) => s.candidateReplicas + s.stableReplicas),
-      p.rollout.promote ? p.rollout.promote.candidateReplicas + p.rollout.promote.stableReplicas : 0,
+    const c = p.rollout.capacity;
+    const peak = c?.peakPods ?? 0;
+    out.push(
+      `  peak pods of both versions: ${peak} (spec.replicas ${p.replicas}` +
+        (c
+          ? `; maxSurge ${c.maxSurge}: at most ${c.maxPods} pods; maxUnavailable ${c.maxUnavailable}: at least ${c.minReadyPods} ready serving)`
+          : ")"),
     );
-    out.push(`  peak pods of both versions: ${peak} (spec.replicas ${p.replicas})`);
+    if (c && c.minReadyPods < p.replicas)
+      out.push(
+        `  (while a pod is swapped, ${p.replicas - c.minReadyPods} pod(s) of capacity are out of service: the price of never running more than ${c.maxPods} pods)`,
+      );
   }
   if (p.rollout.blueGreen) {
     const bg = p.rollout.blueGreen;

@@ -43,7 +43,15 @@ async function observeJudge(due: DueCheck, end: Date, options: MeasureOptions): 
   const window = { start: endS - parseDuration(judge.window ?? "5m") / 1000, end: endS, step };
   const quote = options.responseMessages === "all";
   const run = (query: string) =>
-    queryPrometheusRange(prometheus.address, query, window, due.timeoutMs, quote, options.send);
+    queryPrometheusRange(
+      prometheus.address,
+      query,
+      window,
+      due.timeoutMs,
+      quote,
+      options.send,
+      options.credential,
+    );
   const [candidateResult, stableResult] = await Promise.all([
     run(due.query ?? prometheus.query),
     run(due.stable.query ?? ""),

@@ -1,7 +1,9 @@
 // Range queries against Prometheus' HTTP API (GET /api/v1/query_range), for the statistical
 // judge: the values of one series, one per step, over a window. Bounded like instant queries
 // (prometheus.ts): the answer is read up to 1 MiB, the request within the check's timeout.
+import type { CredentialMaterial } from "./credential-files.ts";
 import type { CheckFetch } from "./dial.ts";
+import { tlsOf } from "./http.ts";
 import { parseSampleValue } from "./prometheus.ts";
 import { withheld } from "./reveal.ts";
 import { describeRequestError, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
@@ -25,6 +27,8 @@ export async function queryPrometheusRange(
   /** May a message quote an answer that is not the Prometheus API (reveal.ts)? */
   quoteResponse = false,
   send?: CheckFetch,
+  /** The platform's credential the check names: its TLS material and Authorization header. */
+  credential?: CredentialMaterial,
 ): Promise<RangeResult> {
   const base = address.replace(/\/+$/, "");
   const params = new URLSearchParams({
@@ -39,8 +43,15 @@ export async function queryPrometheusRange(
   let text: string;
   try {
     const response = await request(
-      `${base}/api/v1/query_range?${params}`,
-      { method: "GET", headers: { accept: "application/json" } },
+      rangeUrl(address, params),
+      {
+        method: "GET",
+        headers: {
+          accept: "application/json",
+          ...(credential?.authorization ? { authorization: credential.authorization } : {}),
+        },
+        tls: tlsOf(credential),
+      },
       timeoutMs,
       send,
     );
@@ -65,6 +76,24 @@ export async function queryPrometheusRange(
     return { ok: false, message: `${what} answered HTTP ${status}, not the Prometheus API${shown}` };
   }
   return readRangeAnswer(answer, what, status);
+}
+
+/**
+ * ADDRESS/api/v1/query_range?...: the address's path is kept, its query string and fragment
+ * are not (as queryUrl does for instant queries), so that the query sent is the one the check
+ * names and the platform's namespace rule judged, never a parameter hidden in the address.
+ */
+export function rangeUrl(address: string, params: URLSearchParams): string {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    return `${address.replace(/\/+$/, "")}/api/v1/query_range?${params}`; // fetch says what is wrong with it
+  }
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/api/v1/query_range`;
+  url.search = params.toString();
+  url.hash = "";
+  return url.href;
 }
 
 /** Reads {status, data: {resultType: "matrix", result: [{metric, values: [[t, "v"], ...]}]}}. */

@@ -38,7 +38,7 @@ async function observeRelative(due: DueCheck, options: MeasureOptions): Promise<
     };
   const quote = options.responseMessages === "all";
   const run = (query: string) =>
-    queryPrometheus(prometheus.address, query, due.timeoutMs, quote, options.send);
+    queryPrometheus(prometheus.address, query, due.timeoutMs, quote, options.send, options.credential);
   // The same moment for both versions: the two queries run side by side.
   const [candidateResult, stableResult] = await Promise.all([
     run(due.query ?? prometheus.query),

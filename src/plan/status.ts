@@ -174,7 +174,11 @@ function standingOf(
       stableLabel(ctx, status),
       Reasons.RolledBack,
     );
-    return { phase: "Degraded", reason: a.reason, message, condition: "Stalled" };
+    // While maxSurge/maxUnavailable pace the stable version's return, say what it waits for.
+    const restoring = status.capacity?.message?.startsWith("waiting for")
+      ? `; ${status.capacity.message}`
+      : "";
+    return { phase: "Degraded", reason: a.reason, message: message + restoring, condition: "Stalled" };
   }
   const serving = status.stableVersion === undefined ? specLabel(ctx, status) : stableLabel(ctx, status);
   if (isAvailableAt(servingDep, ctx.replicas, ctx.revision)) {

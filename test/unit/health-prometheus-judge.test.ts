@@ -137,3 +137,16 @@ describe("the statistical judge against the Prometheus range API", () => {
     expect(m.message).to.match(/answered HTTP 404, not the Prometheus API/);
   });
 });
+
+describe("range query URLs", () => {
+  it("keep the address's path and drop its query string and fragment", async () => {
+    const { rangeUrl } = await import("../../src/health/prometheus-range.ts");
+    const params = new URLSearchParams({ query: "up", step: "10" });
+    expect(rangeUrl("http://prom:9090/prefix/", params)).to.equal(
+      "http://prom:9090/prefix/api/v1/query_range?query=up&step=10",
+    );
+    expect(rangeUrl("http://prom:9090/?query=other#x", params)).to.equal(
+      "http://prom:9090/api/v1/query_range?query=up&step=10",
+    );
+  });
+});

@@ -176,7 +176,33 @@ export const modelDeploymentSchema = {
               "required": [
                 "steps"
               ],
+              "x-kubernetes-validations": [
+                {
+                  "rule": "!(string(has(self.maxSurge) ? self.maxSurge : '100%') in ['0', '0%'] && string(has(self.maxUnavailable) ? self.maxUnavailable : 0) in ['0', '0%'])",
+                  "message": "maxSurge and maxUnavailable cannot both be 0 (no pod could be added or taken away)"
+                }
+              ],
               "properties": {
+                "maxSurge": {
+                  "x-kubernetes-int-or-string": true,
+                  "description": "Pods the versions may run together above spec.replicas during the rollout: a number, or a percentage of spec.replicas (rounded up), as in a Deployment's rollingUpdate. Default 100% (each version may run at full size beside the other). 0 with maxUnavailable 1 is the swap mode: never more pods than spec.replicas.",
+                  "x-kubernetes-validations": [
+                    {
+                      "rule": "type(self) == int ? self >= 0 : self.matches('^[0-9]{1,3}%$') && int(self.replace('%', '')) <= 100",
+                      "message": "must be a number >= 0 or a percentage from 0% to 100%"
+                    }
+                  ]
+                },
+                "maxUnavailable": {
+                  "x-kubernetes-int-or-string": true,
+                  "description": "Ready serving pods the rollout may go below spec.replicas: a number, or a percentage of spec.replicas (rounded down). Default 0: capacity never drops.",
+                  "x-kubernetes-validations": [
+                    {
+                      "rule": "type(self) == int ? self >= 0 : self.matches('^[0-9]{1,3}%$') && int(self.replace('%', '')) <= 100",
+                      "message": "must be a number >= 0 or a percentage from 0% to 100%"
+                    }
+                  ]
+                },
                 "steps": {
                   "type": "array",
                   "minItems": 1,
@@ -191,6 +217,12 @@ export const modelDeploymentSchema = {
                         "minimum": 0,
                         "maximum": 100,
                         "description": "Percent of traffic to the new version."
+                      },
+                      "replicas": {
+                        "type": "integer",
+                        "format": "int32",
+                        "minimum": 1,
+                        "description": "Needs spec.traffic; goes with setWeight. Pods of the new version from this step on (until the next setWeight), instead of its share ceil(weight x spec.replicas / 100); never more than spec.replicas."
                       },
                       "pause": {
                         "type": "object",
@@ -330,6 +362,10 @@ export const modelDeploymentSchema = {
                       {
                         "rule": "[has(self.setWeight), has(self.pause), has(self.setHeaderRoute), has(self.setMirrorRoute)].filter(x, x).size() == 1",
                         "message": "each step must have exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute"
+                      },
+                      {
+                        "rule": "!has(self.replicas) || has(self.setWeight)",
+                        "message": "replicas goes with setWeight (the pods of the new version at that weight)"
                       }
                     ]
                   },
@@ -597,6 +633,17 @@ export const modelDeploymentSchema = {
                         "type": "string",
                         "maxLength": 4096,
                         "description": "CEL expression over `status` (int), `body` (string) and `json` (parsed response) that must be true, e.g. size(json.outputs) == 1."
+                      },
+                      "credential": {
+                        "type": "string",
+                        "maxLength": 253,
+                        "description": "Name of a credential the platform declares for health checks (the operator's --check-credentials-file): a CA bundle for https, a client certificate, a bearer token, all files mounted into the operator. The platform says which namespaces may use it; the check never sees its contents.",
+                        "x-kubernetes-validations": [
+                          {
+                            "rule": "self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",
+                            "message": "must be the name of a credential the platform declares (lower-case letters, digits, '-' and '.')"
+                          }
+                        ]
                       }
                     },
                     "x-kubernetes-validations": [
@@ -643,6 +690,17 @@ export const modelDeploymentSchema = {
                         "maxLength": 4096,
                         "minLength": 1,
                         "description": "CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01; with compareWithStable over `candidate` and `stable` (one value each), e.g. candidate <= stable * 1.1. An empty result is an Error, never a success."
+                      },
+                      "credential": {
+                        "type": "string",
+                        "maxLength": 253,
+                        "description": "Name of a credential the platform declares for health checks (the operator's --check-credentials-file), for a Prometheus behind TLS or a bearer token (a managed Prometheus service). The platform says which namespaces may use it.",
+                        "x-kubernetes-validations": [
+                          {
+                            "rule": "self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",
+                            "message": "must be the name of a credential the platform declares (lower-case letters, digits, '-' and '.')"
+                          }
+                        ]
                       },
                       "compareWithStable": {
                         "type": "boolean",
@@ -857,6 +915,10 @@ export const modelDeploymentSchema = {
         {
           "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.setHeaderRoute) || has(s.setMirrorRoute))",
           "message": "setHeaderRoute and setMirrorRoute steps need spec.traffic (a route that can carry them)"
+        },
+        {
+          "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.replicas))",
+          "message": "replicas on a setWeight step needs spec.traffic (without a route the replica count is the weight)"
         }
       ]
     },
@@ -941,6 +1003,41 @@ export const modelDeploymentSchema = {
                 "type": "integer",
                 "format": "int32"
               }
+            }
+          }
+        },
+        "capacity": {
+          "type": "object",
+          "description": "While a canary or its undoing moves pods, the pod budget of maxSurge and maxUnavailable and where the pods stand.",
+          "properties": {
+            "maxPods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "spec.replicas + maxSurge, the most pods all versions run together."
+            },
+            "minReadyPods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "spec.replicas - maxUnavailable, the fewest ready pods that serve clients."
+            },
+            "pods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Pods of all versions, as observed."
+            },
+            "readyPods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Ready pods that serve clients, as observed."
+            },
+            "unavailable": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Pods of capacity below spec.replicas that the rollout takes (swap mode), 0 when none."
+            },
+            "message": {
+              "type": "string",
+              "description": "What the rollout waits for to move the next pod."
             }
           }
         },

@@ -81,6 +81,14 @@ export interface Strategy {
 }
 export interface CanaryStrategy {
   /**
+   * Pods the versions may run together above spec.replicas during the rollout: a number, or a percentage of spec.replicas (rounded up), as in a Deployment's rollingUpdate. Default 100% (each version may run at full size beside the other). 0 with maxUnavailable 1 is the swap mode: never more pods than spec.replicas.
+   */
+  maxSurge?: number | string;
+  /**
+   * Ready serving pods the rollout may go below spec.replicas: a number, or a percentage of spec.replicas (rounded down). Default 0: capacity never drops.
+   */
+  maxUnavailable?: number | string;
+  /**
    * Steps run in order; each is exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute.
    *
    * @minItems 1
@@ -93,6 +101,10 @@ export interface CanaryStep {
    * Percent of traffic to the new version.
    */
   setWeight?: number;
+  /**
+   * Needs spec.traffic; goes with setWeight. Pods of the new version from this step on (until the next setWeight), instead of its share ceil(weight x spec.replicas / 100); never more than spec.replicas.
+   */
+  replicas?: number;
   /**
    * Wait for duration, or for a promote action when duration is omitted.
    */
@@ -268,6 +280,10 @@ export interface HttpCheck {
    * CEL expression over `status` (int), `body` (string) and `json` (parsed response) that must be true, e.g. size(json.outputs) == 1.
    */
   successCondition?: string;
+  /**
+   * Name of a credential the platform declares for health checks (the operator's --check-credentials-file): a CA bundle for https, a client certificate, a bearer token, all files mounted into the operator. The platform says which namespaces may use it; the check never sees its contents.
+   */
+  credential?: string;
 }
 /**
  * An instant query against Prometheus' HTTP API judged by successCondition, or range queries of both versions judged statistically (judge).
@@ -282,6 +298,10 @@ export interface PrometheusCheck {
    * CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01; with compareWithStable over `candidate` and `stable` (one value each), e.g. candidate <= stable * 1.1. An empty result is an Error, never a success.
    */
   successCondition?: string;
+  /**
+   * Name of a credential the platform declares for health checks (the operator's --check-credentials-file), for a Prometheus behind TLS or a bearer token (a managed Prometheus service). The platform says which namespaces may use it.
+   */
+  credential?: string;
   /**
    * Measure the query twice in each measurement: templated for the new version and for the stable version ({{version}} and {{service}} of each). successCondition then sees `candidate` and `stable`; each query must return one value, and no data (or NaN) for either version is an Error.
    */
@@ -395,6 +415,35 @@ export interface ModelDeploymentStatus {
   currentStep?: number;
   message?: string;
   traffic?: TrafficWeight[];
+  /**
+   * While a canary or its undoing moves pods, the pod budget of maxSurge and maxUnavailable and where the pods stand.
+   */
+  capacity?: {
+    /**
+     * spec.replicas + maxSurge, the most pods all versions run together.
+     */
+    maxPods?: number;
+    /**
+     * spec.replicas - maxUnavailable, the fewest ready pods that serve clients.
+     */
+    minReadyPods?: number;
+    /**
+     * Pods of all versions, as observed.
+     */
+    pods?: number;
+    /**
+     * Ready pods that serve clients, as observed.
+     */
+    readyPods?: number;
+    /**
+     * Pods of capacity below spec.replicas that the rollout takes (swap mode), 0 when none.
+     */
+    unavailable?: number;
+    /**
+     * What the rollout waits for to move the next pod.
+     */
+    message?: string;
+  };
   route?: RouteStatus;
   checks?: CheckStatus[];
   rollout?: RolloutState;

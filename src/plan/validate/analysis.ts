@@ -1,16 +1,9 @@
 // Validation of the analysis fields of Prometheus checks (compareWithStable, judge): the
 // CRD's CEL rules repeated for offline validation, and what the schema cannot say (a judge's
 // durations, how many samples its window holds).
-import { isDuration, parseDuration } from "./duration.ts";
-import { templateProblems } from "./template.ts";
-
-/** One thing wrong, at a path such as spec.healthChecks.checks[0].prometheus.judge.step. */
-interface Problem {
-  path: string;
-  message: string;
-}
-
-type Obj = Record<string, unknown>;
+import { isDuration, parseDuration } from "../duration.ts";
+import { templateProblems } from "../template.ts";
+import { isObj, type Obj, type SpecProblem as Problem } from "./common.ts";
 
 /** Most samples one version's range query may return: bounds the judge's arithmetic. */
 export const MAX_JUDGE_SAMPLES = 500;
@@ -72,8 +65,4 @@ function durationMs(value: unknown, fallback: string, path: string, out: Problem
     return undefined;
   }
   return ms;
-}
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
