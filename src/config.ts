@@ -29,6 +29,11 @@ export interface Config {
   help: boolean;
   /** Prometheus /metrics; undefined = disabled ("0"). */
   metricsBindAddress: BindAddress | undefined;
+  /** Serve /metrics over HTTPS, to clients whose token may `get` /metrics (TokenReview, SubjectAccessReview). */
+  metricsSecure: boolean;
+  /** PEM certificate and key of the secure metrics server; undefined = a self-signed one made at start. */
+  metricsCertFile: string | undefined;
+  metricsKeyFile: string | undefined;
   /** /healthz and /readyz; undefined = disabled ("0"). */
   healthProbeBindAddress: BindAddress | undefined;
   leaderElect: boolean;
@@ -120,6 +125,9 @@ const MAX_WORKERS = 256;
 const OPTIONS = {
   help: { type: "boolean", short: "h" },
   "metrics-bind-address": { type: "string" },
+  "metrics-secure": { type: "boolean" },
+  "metrics-cert-file": { type: "string" },
+  "metrics-key-file": { type: "string" },
   "health-probe-bind-address": { type: "string" },
   "leader-elect": { type: "boolean" },
   "leader-election-namespace": { type: "string" },
@@ -163,6 +171,11 @@ Rolls out ModelDeployments (mlops.dev/v1alpha1): canary and blue/green, gated by
 
 Flags:
   --metrics-bind-address ADDR       Prometheus /metrics address, "0" disables (default "${DEFAULTS.metricsBindAddress}")
+  --metrics-secure                  Serve /metrics over HTTPS, only to bearer tokens whose user may get the
+                                    non-resource URL /metrics (TokenReview and SubjectAccessReview; default false)
+  --metrics-cert-file FILE          PEM certificate of the secure metrics server, read again when it changes
+                                    (default: a self-signed certificate made at start)
+  --metrics-key-file FILE           PEM private key of that certificate
   --health-probe-bind-address ADDR  /healthz and /readyz address, "0" disables (default "${DEFAULTS.healthProbeBindAddress}")
   --leader-elect                    Elect a leader through a Lease; only the leader reconciles (default false)
   --leader-election-namespace NS    Namespace of the Lease (default: env POD_NAMESPACE)
@@ -230,6 +243,23 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     throw new ConfigError(
       `--metrics-bind-address and --health-probe-bind-address both use port ${metricsBindAddress.port}; they must differ`,
     );
+  }
+
+  const metricsSecure = values["metrics-secure"] === true;
+  const metricsCertFile = nonEmpty(flag("metrics-cert-file"));
+  const metricsKeyFile = nonEmpty(flag("metrics-key-file"));
+  if ((metricsCertFile === undefined) !== (metricsKeyFile === undefined)) {
+    throw new ConfigError("--metrics-cert-file and --metrics-key-file go together: give both or neither");
+  }
+  if (metricsCertFile !== undefined && !metricsSecure) {
+    throw new ConfigError("--metrics-cert-file needs --metrics-secure: plain /metrics uses no certificate");
+  }
+  for (const [name, file] of [
+    ["--metrics-cert-file", metricsCertFile],
+    ["--metrics-key-file", metricsKeyFile],
+  ] as const) {
+    if (file !== undefined && !existsSync(file))
+      throw new ConfigError(`${name}: file ${file} does not exist`);
   }
 
   const leaderElect = values["leader-elect"] === true;
@@ -392,6 +422,9 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   return {
     help: values.help === true,
     metricsBindAddress,
+    metricsSecure,
+    metricsCertFile,
+    metricsKeyFile,
     healthProbeBindAddress,
     leaderElect,
     leaderElectionNamespace,

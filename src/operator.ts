@@ -23,6 +23,13 @@ import { kubeLeaseClient, LeaderElector } from "./kube/leader.ts";
 import { rateLimiter, type RateLimiter } from "./kube/ratelimit.ts";
 import { childLogger, type Logger } from "./observability/log.ts";
 import { OperatorMetrics } from "./observability/metrics.ts";
+import { kubeAccessReviewer } from "./kube/access-review.ts";
+import {
+  inMemoryCertificate,
+  readCertificateFiles,
+  watchCertificateFiles,
+} from "./observability/cert-files.ts";
+import { MetricsAuthorizer } from "./observability/metrics-auth.ts";
 import {
   cachesSyncedCheck,
   leaderElectionCheck,
@@ -263,6 +270,34 @@ function createElector(
   });
 }
 
+/** The reviews of a secure metrics request take at most this long; then the answer is 503. */
+const METRICS_REVIEW_TIMEOUT_MS = 10_000;
+
+/**
+ * --metrics-secure: the certificate (from the files, else self-signed) and the authorizer that
+ * asks the API server about each new token. Reviews have a rate limit of their own, so that a
+ * flood of tokens never takes the reconciles' share of the API budget.
+ */
+function secureMetrics(
+  config: Config,
+  kc: KubeConnection,
+  onRequest: (method: string, code: number) => void,
+  logger: Logger,
+): { tls: { cert: string; key: string }; authorizer: MetricsAuthorizer } | undefined {
+  if (!config.metricsSecure || !config.metricsBindAddress) return undefined;
+  const tls =
+    config.metricsCertFile && config.metricsKeyFile
+      ? readCertificateFiles(config.metricsCertFile, config.metricsKeyFile)
+      : inMemoryCertificate();
+  if (!config.metricsCertFile) logger.info("serving metrics with a self-signed certificate made at start");
+  const reviewer = kubeAccessReviewer(
+    kc,
+    { onRequest, rateLimiter: rateLimiter(10, 20) },
+    METRICS_REVIEW_TIMEOUT_MS,
+  );
+  return { tls, authorizer: new MetricsAuthorizer({ reviewer }) };
+}
+
 export async function startOperator(
   config: Config,
   logger: Logger,
@@ -359,8 +394,11 @@ export async function startOperator(
     lost: () => resolveLost(),
   });
 
+  const secure = secureMetrics(config, kc, onRequest, logger);
   const probes = await startProbeServers({
     metricsAddress: config.metricsBindAddress,
+    metricsTls: secure?.tls,
+    metricsAuthorizer: secure?.authorizer,
     healthAddress: config.healthProbeBindAddress,
     metrics: {
       render: async () => ({
@@ -373,6 +411,19 @@ export async function startOperator(
       : [cachesSyncedCheck(informers)],
     logger,
   });
+  const stopWatchingCertificate =
+    config.metricsSecure && config.metricsCertFile && config.metricsKeyFile
+      ? watchCertificateFiles(config.metricsCertFile, config.metricsKeyFile, (pair) => {
+          if (pair instanceof Error) {
+            logger.error("the metrics certificate files changed but cannot be used: keeping the old one", {
+              err: pair.message,
+            });
+            return;
+          }
+          probes.setMetricsCertificate(pair);
+          logger.info("serving metrics with the renewed certificate", { file: config.metricsCertFile });
+        })
+      : undefined;
 
   if (elector) void elector.run();
   else {
@@ -393,6 +444,7 @@ export async function startOperator(
       await elector?.stop();
       await Promise.all(informers.map((i) => i.stop()));
       await routes.stop();
+      stopWatchingCertificate?.();
       await probes.close();
     },
   };
