@@ -39,6 +39,7 @@ export function watchCertificateFiles(
   certFile: string,
   keyFile: string,
   onChange: (pair: ServingCertificate | Error) => void,
+  intervalMs = POLL_MS,
 ): () => void {
   const reload = () => {
     try {
@@ -47,7 +48,8 @@ export function watchCertificateFiles(
       onChange(err instanceof Error ? err : new Error(String(err)));
     }
   };
-  for (const file of [certFile, keyFile]) watchFile(file, { interval: POLL_MS, persistent: false }, reload);
+  for (const file of [certFile, keyFile])
+    watchFile(file, { interval: intervalMs, persistent: false }, reload);
   return () => {
     unwatchFile(certFile, reload);
     unwatchFile(keyFile, reload);

@@ -3,7 +3,10 @@
 // and the HTTPS metrics server that asks it, with a certificate made in memory.
 import { expect } from "chai";
 import { X509Certificate, createPrivateKey } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import {
   bearerToken,
   CACHE_TTL_MS,
@@ -11,7 +14,12 @@ import {
   type AccessReviewer,
   type UserInfo,
 } from "../../src/observability/metrics-auth.ts";
-import { inMemoryCertificate } from "../../src/observability/cert-files.ts";
+import {
+  inMemoryCertificate,
+  readCertificateFiles,
+  watchCertificateFiles,
+} from "../../src/observability/cert-files.ts";
+import { selfSignedCertificate } from "../../src/observability/self-signed.ts";
 import { startProbeServers, type ProbeServers } from "../../src/observability/probes.ts";
 import { BoundedTtlCache } from "../../src/observability/ttl-cache.ts";
 
@@ -263,5 +271,56 @@ describe("secure metrics: the HTTPS metrics server", () => {
     );
     expect([431, "connection closed"]).to.include(huge);
     expect(reviewer.asked).to.deep.equal([]);
+  });
+});
+
+describe("secure metrics: certificate files", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "mro-cert-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const write = (pair: { cert: string; key: string }) => {
+    writeFileSync(join(dir, "tls.crt"), pair.cert);
+    writeFileSync(join(dir, "tls.key"), pair.key);
+  };
+
+  it("reads a pair, and refuses a key of another certificate", () => {
+    const a = selfSignedCertificate({ commonName: "a", altNames: ["localhost"] });
+    const b = selfSignedCertificate({ commonName: "b", altNames: ["localhost"] });
+    write(a);
+    expect(readCertificateFiles(join(dir, "tls.crt"), join(dir, "tls.key"))).to.deep.equal(a);
+    writeFileSync(join(dir, "tls.key"), b.key);
+    expect(() => readCertificateFiles(join(dir, "tls.crt"), join(dir, "tls.key"))).to.throw(
+      /does not belong to the certificate/,
+    );
+    writeFileSync(join(dir, "tls.crt"), "not a certificate");
+    expect(() => readCertificateFiles(join(dir, "tls.crt"), join(dir, "tls.key"))).to.throw(
+      /holds no PEM certificate/,
+    );
+  });
+
+  it("reports a renewed pair when the files change", async () => {
+    write(selfSignedCertificate({ commonName: "old", altNames: ["localhost"] }));
+    const renewed = selfSignedCertificate({ commonName: "renewed", altNames: ["localhost"] });
+    const seen: string[] = [];
+    const stop = watchCertificateFiles(
+      join(dir, "tls.crt"),
+      join(dir, "tls.key"),
+      (pair) => seen.push(pair instanceof Error ? "error" : new X509Certificate(pair.cert).subject),
+      20,
+    );
+    try {
+      // Written a moment later, so that the files' modification times differ from the first.
+      await new Promise((r) => setTimeout(r, 50));
+      write(renewed);
+      const deadline = Date.now() + 5000;
+      while (!seen.includes("CN=renewed") && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(seen).to.include("CN=renewed");
+    } finally {
+      stop();
+    }
   });
 });
