@@ -46,6 +46,11 @@ function handledConditions(md: Md): string[] | undefined {
   return current.length > 0 ? current.map((c) => `${c.type}=${c.status}/${c.reason}`) : undefined;
 }
 
+function hasChecks(obj: Record<string, unknown>): boolean {
+  const checks = (obj.spec as { healthChecks?: { checks?: unknown[] } }).healthChecks?.checks;
+  return Array.isArray(checks) && checks.length > 0;
+}
+
 /** nodejs_eventloop_lag_max_seconds from the operator's /metrics (the max since the last scrape). */
 async function eventLoopMax(op: OperatorProcess): Promise<number | undefined> {
   const text = await (await fetch(`${op.metricsUrl}/metrics`)).text();
@@ -66,6 +71,13 @@ describe("fuzzing the ModelDeployment API with the operator running", function (
     target.route("/ok", { body: '{"ready": true}' });
     target.route("/items", { body: JSON.stringify({ items: Array.from({ length: 1000 }, (_, i) => i) }) });
     target.route("/big", { body: JSON.stringify({ pad: "x".repeat(2 * 1024 * 1024) }) });
+    // A Prometheus instant query's answer, for the Prometheus checks whose address is the target.
+    target.route("/api/v1/query", {
+      body: JSON.stringify({
+        status: "success",
+        data: { resultType: "vector", result: [{ metric: {}, value: [0, "0.25"] }] },
+      }),
+    });
     ({ name: ns, cleanup } = await createNamespace("fuzz"));
     op = await startOperator({ namespace: ns, args: ["--log-level=info"] });
     void op.exited.then((code) => (exitCode = code));
@@ -112,6 +124,55 @@ describe("fuzzing the ModelDeployment API with the operator running", function (
 
     const outcomes: Outcome[] = [];
     const failures: string[] = [];
+    // Health checks gate the rollout of a new version: a valid manifest with checks, once
+    // Ready, gets a second version, so that its checks are measured (their phases are counted).
+    const phases = new Map<string, number>();
+    let rolledOut = 0;
+    const rollOutWithChecks = async (
+      index: number,
+      name: string,
+      obj: Record<string, unknown>,
+      replay: string,
+    ) => {
+      const ready = await waitFor(`case ${index} Ready`, async () => isReady(await getMd(ns, name)), {
+        timeoutMs: 45_000,
+        intervalMs: 500,
+      }).catch(() => false);
+      if (!ready) return;
+      const version = (obj.spec as { model: { version: string } }).model.version;
+      const next = version === "2.0.0-fz" ? "3.0.0-fz" : "2.0.0-fz";
+      await kubectl([
+        "-n",
+        ns,
+        "patch",
+        "md",
+        name,
+        "--type=merge",
+        "-p",
+        JSON.stringify({ spec: { model: { version: next } } }),
+      ]);
+      rolledOut++;
+      await waitFor(
+        `case ${index} handled with a condition of generation 2`,
+        async () => {
+          const md = await getMd(ns, name);
+          return md.metadata.generation === 2 && handledConditions(md);
+        },
+        { timeoutMs: HANDLED_WITHIN_MS, intervalMs: 500 },
+      ).catch((err: unknown) =>
+        failures.push(`case ${index} (${replay}), its second version: ${(err as Error).message}`),
+      );
+      const checks = await waitFor(
+        `case ${index}'s checks measured`,
+        async () => {
+          const measured = (await getMd(ns, name)).status?.checks ?? [];
+          return measured.length > 0 && measured;
+        },
+        { timeoutMs: 20_000, intervalMs: 500 },
+      ).catch(() => []);
+      for (const c of checks) phases.set(c.phase, (phases.get(c.phase) ?? 0) + 1);
+    };
+
     const runCase = async (index: number): Promise<void> => {
       const obj = cases![index]!;
       const name = (obj.metadata as { name: string }).name;
@@ -141,6 +202,8 @@ describe("fuzzing the ModelDeployment API with the operator running", function (
             async () => (await mdEvents(ns, name)).some((e) => e.reason === "InvalidSpec"),
             { timeoutMs: 30_000, intervalMs: 500 },
           ).catch((err: unknown) => failures.push(`case ${index} (${replay}): ${(err as Error).message}`));
+        } else if (hasChecks(obj)) {
+          await rollOutWithChecks(index, name, obj, replay);
         }
       } catch (err) {
         const md = await getMd(ns, name).catch(() => undefined);
@@ -191,6 +254,9 @@ describe("fuzzing the ModelDeployment API with the operator running", function (
     };
     console.log(`      refused at apply: ${rejected.length} (${tally(rejected)})`);
     console.log(`      handled by the operator: ${handled.length} (${tally(handled)})`);
+    console.log(
+      `      rolled a second version out with checks: ${rolledOut} (measurements: ${[...phases].map(([p, n]) => `${p} x${n}`).join(", ") || "none"})`,
+    );
     console.log(`      event-loop delay: max ${(maxDelay * 1000).toFixed(0)} ms over ${scrapes} scrapes`);
 
     expect(failures, failures.join("\n\n")).to.deep.equal([]);

@@ -46,47 +46,71 @@ const wildVersion = fc.oneof(
 const validName = (i: number) =>
   fc.oneof(
     { arbitrary: fc.stringMatching(/^[a-z0-9]{1,12}$/).map((s) => `f${i}-${s}`), weight: 6 },
-    { arbitrary: fc.integer({ min: 60, max: 249 }).map((n) => `f${i}-${longString(n, "n")}`), weight: 1 },
+    {
+      arbitrary: fc
+        // Past a DNS label, and near the 253 characters of an object name.
+        .oneof(fc.integer({ min: 60, max: 100 }), fc.integer({ min: 235, max: 249 }))
+        .map((n) => `f${i}-${longString(n, "n")}`),
+      weight: 1,
+    },
     { arbitrary: fc.constant(`f${i}.dotted.name`), weight: 1 },
   );
 const wildName = (i: number) =>
   fc.constantFrom(`F${i}-Upper`, `f${i}_under`, `f${i}-ñ`, `f${i}-${longString(260, "x")}`, `-f${i}`);
 
-/** CEL of random shape and cost; the API server takes any string up to 4096 characters. */
-const cel: fc.Arbitrary<string> = fc.letrec<{ expr: string }>((tie) => ({
-  expr: fc.oneof(
-    { depthSize: "small", withCrossShrink: true },
-    fc.constantFrom(
-      "true",
-      "false",
-      "status == 200",
-      "size(body) > 3",
-      "json.ready",
-      "json.items.size() > 0",
-      "result < 0.5",
-      "results.size() >= 1",
-      "'ñ' + 'x' == 'ñx'",
-      "1 / 0 == 1",
-      "json.missing.field == 1",
-      "body.matches('(a+)+$')",
-      "body.matches('[')",
-      "json.items.map(x, x * 2).size() > 1",
-      "json.items.all(a, json.items.all(b, json.items.exists(c, c < 0) || true))",
+/** Leaves of CEL over an HTTP answer (status, body, json) or a Prometheus one (result, results). */
+const CEL_LEAVES = {
+  http: [
+    "true",
+    "status == 200",
+    "size(body) > 3",
+    "json.ready",
+    "json.items.size() > 0",
+    "json.missing.field == 1",
+    "body.matches('(a+)+$')",
+    "json.items.map(x, x * 2).size() > 1",
+    "json.items.all(a, json.items.all(b, json.items.exists(c, c < 0) || true))",
+  ],
+  prometheus: ["result < 0.5", "results.size() >= 1", "result == 1.0", "results.all(r, r >= 0.0)"],
+  either: ["false", "'ñ' + 'x' == 'ñx'", "1 / 0 == 1", "size('𝒜𝒜') == 2"],
+};
+
+/**
+ * CEL of random shape and cost for a provider (the API server takes any string up to 4096
+ * characters); mostly expressions the operator compiles, some it must refuse.
+ */
+const celFor = (provider: "http" | "prometheus"): fc.Arbitrary<string> =>
+  fc.letrec<{ expr: string }>((tie) => ({
+    expr: fc.oneof(
+      { depthSize: "small", withCrossShrink: true },
+      { arbitrary: fc.constantFrom(...CEL_LEAVES[provider], ...CEL_LEAVES.either), weight: 8 },
+      { arbitrary: fc.tuple(tie("expr"), tie("expr")).map(([a, b]) => `(${a}) && (${b})`), weight: 1 },
+      { arbitrary: fc.tuple(tie("expr"), tie("expr")).map(([a, b]) => `(${a}) || (${b})`), weight: 1 },
+      { arbitrary: tie("expr").map((a) => `!(${a})`), weight: 1 },
+      {
+        arbitrary: tie("expr").map((a) =>
+          provider === "http" ? `json.items.all(x, x >= 0 || ${a})` : `results.exists(r, r > 0.0 || ${a})`,
+        ),
+        weight: 1,
+      },
+      // Rarer: text that is no CEL at all, variables of the other provider, a long flat expression.
+      {
+        arbitrary: fc.oneof(
+          fc.string({ minLength: 1, maxLength: 40 }),
+          unicode,
+          fc.constantFrom(
+            "(((((",
+            "json.",
+            "body.matches('[')",
+            provider === "http" ? "result < 1" : "json.x",
+          ),
+          fc.integer({ min: 100, max: 500 }).map((n) => Array.from({ length: n }, () => "true").join(" && ")),
+        ),
+        weight: 1,
+      },
     ),
-    fc.tuple(tie("expr"), tie("expr")).map(([a, b]) => `(${a}) && (${b})`),
-    fc.tuple(tie("expr"), tie("expr")).map(([a, b]) => `(${a}) || (${b})`),
-    tie("expr").map((a) => `!(${a})`),
-    tie("expr").map((a) => `json.items.all(x, x >= 0 || ${a})`),
-    tie("expr").map((a) => `json.items.exists(y, y > 998 && ${a})`),
-    // Rarer: text that is no CEL at all, and a long flat expression.
-    fc.oneof(
-      fc.string({ minLength: 1, maxLength: 40 }),
-      unicode,
-      fc.integer({ min: 100, max: 500 }).map((n) => Array.from({ length: n }, () => "true").join(" && ")),
-      fc.constantFrom("(((((", "json."),
-    ),
-  ),
-})).expr;
+  })).expr;
+const cel = fc.oneof(celFor("http"), celFor("prometheus"));
 
 const promql = fc.oneof(
   fc.constantFrom(
@@ -148,7 +172,7 @@ const validHttp = (t: FuzzTargets) =>
       post: fc.option(fc.oneof(fc.constant('{"inputs": []}'), unicode), { nil: undefined }),
       headers: fc.option(headers, { nil: undefined }),
       expectStatus: fc.option(fc.integer({ min: 100, max: 599 }), { nil: undefined }),
-      successCondition: fc.option(cel, { nil: undefined }),
+      successCondition: fc.option(celFor("http"), { nil: undefined }),
     })
     .map((h) => ({
       ...h.target,
