@@ -42,7 +42,10 @@ const wildVersion = fc.oneof(
   unicode,
 );
 
-/** metadata.name: unique per case through its index; long and dotted names are valid too. */
+/**
+ * metadata.name: unique per case through its index. Long and dotted names are valid object
+ * names, which the CRD refuses all the same: the clients' Service takes the name.
+ */
 const validName = (i: number) =>
   fc.oneof(
     { arbitrary: fc.stringMatching(/^[a-z0-9]{1,12}$/).map((s) => `f${i}-${s}`), weight: 6 },
