@@ -36,6 +36,9 @@ const LABEL_VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** RFC 9110: a header name is a token; a value has no control characters but tab, and Latin-1 only. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /**
  * Everything wrong with `md`, in a stable order (schema first, then the CRD's rules, then the
@@ -318,6 +321,20 @@ function checkProblems(spec: Obj): SpecProblem[] {
       }
       if (isObj(http.headers)) {
         for (const [key, value] of Object.entries(http.headers)) {
+          // Said here, before a rollout starts, and never quoting the value: the HTTP client
+          // would refuse the header only when measuring, with the value in its message.
+          if (!HEADER_NAME.test(key)) {
+            out.push({
+              path: `${path}.http.headers`,
+              message: `${JSON.stringify(key)} is not an HTTP header name: use letters, digits and !#$%&'*+-.^_\`|~`,
+            });
+          } else if (typeof value === "string" && !HEADER_VALUE.test(value)) {
+            out.push({
+              path: `${path}.http.headers.${key}`,
+              message:
+                "cannot be sent as an HTTP header value: it holds a line break, another control character or a character beyond U+00FF (the value is not shown)",
+            });
+          }
           if (typeof value === "string" && /\{\{/.test(value)) {
             out.push({
               path: `${path}.http.headers.${key}`,
