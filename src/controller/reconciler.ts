@@ -11,12 +11,13 @@ import { computeMeasureContext, Measurer } from "./measurer.ts";
 import type { Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
-import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
-import { HTTPROUTE_API_VERSION } from "../plan/routers/httproute.ts";
+import type { DueCheck, Measurement, ObjectEdit, Observed } from "../plan/types.ts";
+import { HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
 import { computeConditionWarnings, withSpecWarnings } from "../plan/warnings.ts";
 import { applyCheckBudget, DEFAULT_CHECK_BUDGET, type CheckBudget } from "../plan/budget.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { needsWrite } from "./diff.ts";
+import { writeEdit } from "./edit-write.ts";
 import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
 import type { RouteCache } from "./route-cache.ts";
@@ -59,9 +60,15 @@ export interface ReconcilerOptions {
     services: IndexBy<V1Service>;
     endpointSlices: IndexBy<V1EndpointSlice>;
   };
-  /** HTTPRoutes by owner uid, for ModelDeployments with spec.traffic (route-cache.ts); absent: none. */
-  routes?: Pick<RouteCache, "available" | "want" | "byOwner" | "state">;
+  /**
+   * HTTPRoutes by owner uid, and by name for a route the user owns (httpRouteRef), for
+   * ModelDeployments with spec.traffic (route-cache.ts); absent: none.
+   */
+  routes?: Pick<RouteCache, "available" | "want" | "byOwner" | "state" | "get">;
 }
+
+/** The operator's writes of a user's route (httpRouteRef) are remembered under this kind. */
+const USER_ROUTE = "HTTPRoute(user)";
 
 /** How soon a ModelDeployment with spec.traffic comes back while the route cache starts. */
 const ROUTES_UNKNOWN_REQUEUE_MS = 500;
@@ -208,6 +215,13 @@ export class Reconciler {
         available: routes.available(),
         httpRoutes: routes.available() ? this.#overlay(uid, "HTTPRoute", owned) : [],
       };
+      // A route the user owns: by name, with the operator's own last write laid over a
+      // cached copy that lags it (a route that is gone from the cache stays gone).
+      const ref = md.spec.traffic?.gatewayAPI?.httpRouteRef;
+      if (ref && routes.available()) {
+        const cached = routes.get(ns, ref.name);
+        observed.routes.referenced = cached ? this.#overlay(uid, USER_ROUTE, [cached])[0] : undefined;
+      }
     }
     return observed;
   }
@@ -444,6 +458,11 @@ export class Reconciler {
     for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
     for (const r of observed.routes?.httpRoutes ?? []) byKey.set(`HTTPRoute/${r.metadata?.name}`, r);
     for (const obj of p.apply) {
+      const edit = p.edits?.find((e) => e.kind === obj.kind && e.name === obj.metadata?.name);
+      if (edit) {
+        writes += await this.#writeEdit(cached, current, observed.routes?.referenced, edit);
+        continue;
+      }
       const seen = byKey.get(`${obj.kind}/${obj.metadata?.name}`) as
         { metadata?: object; spec?: unknown } | undefined;
       if (!needsWrite(obj as { metadata?: object; spec?: unknown }, seen)) continue;
@@ -478,6 +497,33 @@ export class Reconciler {
       writes++;
     }
     return writes;
+  }
+
+  /** A user's route, by read-modify-write (edit-write.ts); returns the writes. */
+  async #writeEdit(
+    cached: ModelDeployment,
+    current: () => ModelDeployment,
+    seen: HTTPRoute | undefined,
+    edit: ObjectEdit,
+  ): Promise<number> {
+    const namespace = cached.metadata?.namespace ?? "";
+    try {
+      const r = await writeEdit(this.#o.client, edit, seen, namespace, (attempt) =>
+        this.#o.logger.debug("the route changed since it was read: reading it again", {
+          route: edit.name,
+          attempt,
+        }),
+      );
+      if (r.written) this.#remember(cached.metadata?.uid, USER_ROUTE, edit.name, r.written);
+      return r.writes;
+    } catch (err) {
+      await this.#event(current(), {
+        type: "Warning",
+        reason: Reasons.ApplyFailed,
+        message: `${edit.kind} ${edit.name}: ${(err as Error).message}`,
+      });
+      throw err;
+    }
   }
 
   async #event(md: ModelDeployment, e: { type: "Normal" | "Warning"; reason: string; message: string }) {

@@ -28,7 +28,7 @@ import type { TrafficIntent, TrafficTarget } from "./routers/router.ts";
 import { weightAtStep } from "./canary.ts";
 import { revisionHistoryLimitOf } from "./spec.ts";
 import { isLegacyDeployment, revisionOf, versionOf } from "./tracks.ts";
-import type { ChildRef } from "./types.ts";
+import type { ChildRef, ObjectEdit } from "./types.ts";
 
 /** Replicas by Deployment name. */
 type Replicas = Map<string, number>;
@@ -237,7 +237,7 @@ export function desiredChildren(
   ctx: PlanContext,
   draft: StatusDraft,
   mode: RolloutMode,
-): { apply: KubernetesObject[]; delete: ChildRef[] } {
+): { apply: KubernetesObject[]; delete: ChildRef[]; edits: ObjectEdit[] } {
   const status = draft.status;
   const spec = ctx.spec.name;
   const replicas = servingReplicas(ctx, status, mode);
@@ -257,5 +257,6 @@ export function desiredChildren(
   return {
     apply: [...tracks.up, ...tracks.services, ...routed.apply, ...tracks.down],
     delete: [...del, ...routed.delete],
+    edits: routed.edits ?? [],
   };
 }
