@@ -1,0 +1,375 @@
+// A user-owned HTTPRoute named by reference (spec.traffic.gatewayAPI.httpRouteRef) against
+// the real control plane with the pinned Gateway API CRDs: the route is made by a GitOps
+// field manager with several rules; the operator changes only the backendRefs of the named
+// rule and its own header rule beside it, by read-modify-write. While a canary rolls out,
+// a second field manager re-applies the Git version, once as Argo CD does with the
+// documented ignoreDifferences + RespectIgnoreDifferences (the live backendRefs of the
+// managed rule kept) and once without (the weights taken back): the user's other rules stay
+// byte for byte, the operator restores its weights, the rollback is one write. A route that
+// does not exist yet is a condition and an Event, and is picked up when it appears.
+//   bash hack/run.sh test-e2e test/e2e/traffic-user-route.test.ts
+import { readFileSync } from "node:fs";
+import { expect } from "chai";
+import type { HTTPRoute } from "../support/dataplane.ts";
+import { installGatewayApiCrds } from "../support/gateway-api.ts";
+import { createNamespace, kubectl, kubectlJson, waitFor } from "../support/kube.ts";
+import {
+  applyMd,
+  condition,
+  isReady,
+  mdEvents,
+  modelDeployment,
+  operatorWrites,
+  waitForMd,
+} from "../support/md.ts";
+import { startOperator, type OperatorProcess } from "../support/operator.ts";
+
+const NAME = "fraud";
+const ROUTE = "storefront";
+const RULE = "fraud";
+const STABLE = "fraud-1-0-0";
+const CANDIDATE = "fraud-2-0-0";
+
+type Rule = NonNullable<HTTPRoute["spec"]["rules"]>[number];
+
+/** The route as it is in Git: three rules, the operator's one among them. */
+function gitRoute(ns: string) {
+  return {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: {
+      name: ROUTE,
+      namespace: ns,
+      labels: { "app.kubernetes.io/instance": "storefront" },
+      annotations: { "example.com/owner": "shop-team" },
+    },
+    spec: {
+      parentRefs: [{ name: "inference-gateway", sectionName: "http" }],
+      hostnames: ["shop.example"],
+      rules: [
+        {
+          name: "static",
+          matches: [{ path: { type: "PathPrefix", value: "/static" } }],
+          filters: [
+            {
+              type: "ResponseHeaderModifier",
+              responseHeaderModifier: { set: [{ name: "cache-control", value: "max-age=600" }] },
+            },
+          ],
+          backendRefs: [{ name: "static", port: 8080 }],
+        },
+        {
+          name: RULE,
+          matches: [{ path: { type: "PathPrefix", value: "/v2/models/fraud" } }],
+          filters: [
+            {
+              type: "RequestHeaderModifier",
+              requestHeaderModifier: { add: [{ name: "x-tenant", value: "shop" }] },
+            },
+          ],
+          backendRefs: [{ name: "fraud-legacy", port: 80 }],
+        },
+        {
+          name: "checkout",
+          matches: [{ path: { type: "PathPrefix", value: "/checkout" } }],
+          backendRefs: [
+            { name: "checkout-a", port: 80, weight: 90 },
+            { name: "checkout-b", port: 80, weight: 10 },
+          ],
+        },
+      ],
+    },
+  };
+}
+
+const traffic = { gatewayAPI: { httpRouteRef: { name: ROUTE, rule: RULE } } };
+
+const steps = [
+  { setWeight: 20 },
+  { pause: {} },
+  { setHeaderRoute: { name: "beta", match: [{ headerName: "x-cohort", headerValue: { exact: "beta" } }] } },
+  { setWeight: 50 },
+  { pause: {} },
+];
+
+const spec = (version: string) =>
+  modelDeployment(NAME, { version, replicas: 4, strategy: { canary: { steps } }, extra: { traffic } });
+
+const getRoute = (ns: string) =>
+  kubectlJson<HTTPRoute & { metadata: { generation?: number; resourceVersion?: string } }>([
+    "-n",
+    ns,
+    "get",
+    "httproute",
+    ROUTE,
+  ]);
+const rules = (r: HTTPRoute): Rule[] => r.spec.rules ?? [];
+const weightsOf = (r: HTTPRoute) =>
+  Object.fromEntries(
+    (rules(r).find((x) => x.name === RULE)?.backendRefs ?? []).map((b) => [b.name, b.weight]),
+  );
+/** The rules that are the user's alone, as the API server stores them (JSON text: byte for byte). */
+const usersRules = (r: HTTPRoute) =>
+  JSON.stringify(
+    rules(r)
+      .filter((x) => !x.name?.startsWith(`modeldeployment.${NAME}.`))
+      .map((x) => (x.name === RULE ? { ...x, backendRefs: "(the operator's)" } : x)),
+  );
+
+/** The Git version, applied server-side by another field manager (a GitOps sync). */
+async function gitopsApply(obj: unknown, manager: string) {
+  await kubectl(
+    ["apply", "--server-side", "--force-conflicts", `--field-manager=${manager}`, "-f", "-"],
+    JSON.stringify(obj),
+  );
+}
+
+/** What a Gateway controller would write: the parent accepted the route. */
+async function parentAccepts(ns: string) {
+  const route = await getRoute(ns);
+  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const cond = (type: string, reason: string) => ({
+    type,
+    status: "True",
+    reason,
+    message: reason,
+    lastTransitionTime: now,
+    observedGeneration: route.metadata.generation ?? 1,
+  });
+  const status = {
+    parents: (route.spec.parentRefs ?? []).map((parentRef) => ({
+      parentRef,
+      controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
+      conditions: [cond("Accepted", "Accepted"), cond("ResolvedRefs", "ResolvedRefs")],
+    })),
+  };
+  await kubectl([
+    "-n",
+    ns,
+    "patch",
+    "httproute",
+    ROUTE,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status }),
+  ]);
+}
+
+/** The operator's requests on the route after `since`, with the API server's answer code (audit log). */
+function routeRequests(since: Date): { verb: string; code: number }[] {
+  const log = process.env.MRO_AUDIT_LOG!;
+  return readFileSync(log, "utf8")
+    .split("\n")
+    .filter((l) => l.includes('"userAgent":"model-rollout-operator') && l.includes('"resource":"httproutes"'))
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          verb: string;
+          stage?: string;
+          requestReceivedTimestamp: string;
+          objectRef?: { name?: string };
+          responseStatus?: { code?: number };
+        },
+    )
+    .filter(
+      (e) =>
+        new Date(e.requestReceivedTimestamp) > since &&
+        e.objectRef?.name === ROUTE &&
+        (e.stage === undefined || e.stage === "ResponseComplete"),
+    )
+    .map((e) => ({ verb: e.verb, code: e.responseStatus?.code ?? 0 }));
+}
+
+describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
+  this.timeout(300_000);
+  let operator: OperatorProcess;
+  let ns: string;
+  let cleanup: () => Promise<void>;
+
+  before(async () => {
+    await installGatewayApiCrds();
+    operator = await startOperator();
+    ({ name: ns, cleanup } = await createNamespace("user-route"));
+  });
+  after(async () => {
+    await operator?.stop();
+    await cleanup?.();
+  });
+
+  it("a route that does not exist yet: TrafficRouted=False (RouteNotFound) and an Event; picked up once GitOps creates it", async () => {
+    await applyMd(ns, spec("1.0.0"));
+    const missing = await waitForMd(
+      ns,
+      NAME,
+      "TrafficRouted=False, RouteNotFound",
+      (m) => condition(m, "TrafficRouted")?.reason === "RouteNotFound",
+    );
+    expect(condition(missing, "TrafficRouted")?.message).to.equal(
+      `the HTTPRoute ${ROUTE} named by spec.traffic.gatewayAPI.httpRouteRef does not exist in the namespace ${ns}: ` +
+        `the stable version keeps its traffic (the Service ${NAME} selects it alone) and the rollout waits until it does`,
+    );
+    await waitFor("a TrafficNotRouted Event", async () =>
+      (await mdEvents(ns, NAME)).some(
+        (e) => e.reason === "TrafficNotRouted" && /does not exist/.test(e.message ?? ""),
+      ),
+    );
+    await waitForMd(ns, NAME, "1.0.0 Ready", isReady);
+    const clients = await kubectlJson<{ spec: { selector: Record<string, string> } }>([
+      "-n",
+      ns,
+      "get",
+      "svc",
+      NAME,
+    ]);
+    expect(clients.spec.selector["mlops.dev/version"]).to.equal("1.0.0");
+
+    // GitOps creates the route: the operator finds it through its watch and takes its rule.
+    await gitopsApply(gitRoute(ns), "gitops");
+    const git = await getRoute(ns);
+    const taken = await waitFor("the managed rule on 1.0.0", async () => {
+      const r = await getRoute(ns);
+      return weightsOf(r)[STABLE] === 100 ? r : undefined;
+    });
+    expect(weightsOf(taken)).to.deep.equal({ [STABLE]: 100 });
+    expect(usersRules(taken), "the user's rules byte for byte").to.equal(usersRules(git));
+    expect(taken.metadata.ownerReferences, "no ownerReference on a route it does not own").to.equal(
+      undefined,
+    );
+    expect(taken.metadata.labels).to.deep.equal(git.metadata.labels);
+    expect(taken.metadata.annotations).to.deep.equal(git.metadata.annotations);
+    await parentAccepts(ns);
+    const routed = await waitForMd(
+      ns,
+      NAME,
+      "TrafficRouted=True",
+      (m) => condition(m, "TrafficRouted")?.status === "True",
+    );
+    expect(routed.status?.route).to.deep.include({ name: ROUTE, rule: RULE });
+  });
+
+  it("walks a canary on the user's rule while GitOps re-applies the Git version: the user's rules byte for byte, the weights restored, rollback in one write", async () => {
+    const git = await getRoute(ns);
+    const theirs = usersRules(git);
+    const rolloutStart = new Date();
+    await applyMd(ns, spec("2.0.0"));
+    await waitForMd(
+      ns,
+      NAME,
+      "paused at 20%",
+      (m) => m.status?.currentStep === 1 && m.status?.candidateWeight === 20,
+    );
+    const at20 = await getRoute(ns);
+    expect(weightsOf(at20)).to.deep.equal({ [STABLE]: 80, [CANDIDATE]: 20 });
+    expect(usersRules(at20)).to.equal(theirs);
+
+    // Argo CD with ignoreDifferences on the rule's backendRefs and RespectIgnoreDifferences=true:
+    // the Git version with the live backendRefs of that rule patched in, applied server-side.
+    const argo = gitRoute(ns);
+    argo.spec.rules[1]!.backendRefs = rules(at20).find((x) => x.name === RULE)!.backendRefs as never;
+    await gitopsApply(argo, "argocd-controller");
+    const afterArgo = await getRoute(ns);
+    expect(afterArgo.metadata.generation, "the sync changed nothing of the route's spec").to.equal(
+      at20.metadata.generation,
+    );
+    expect(weightsOf(afterArgo)).to.deep.equal({ [STABLE]: 80, [CANDIDATE]: 20 });
+
+    // A sync without those settings takes the whole rules list back (weights included): the
+    // operator sees it through its watch and writes its weights again, nothing else.
+    const since = new Date();
+    await gitopsApply(gitRoute(ns), "argocd-controller");
+    const restored = await waitFor("the operator restores 80/20", async () => {
+      const r = await getRoute(ns);
+      return weightsOf(r)[CANDIDATE] === 20 ? r : undefined;
+    });
+    expect(weightsOf(restored)).to.deep.equal({ [STABLE]: 80, [CANDIDATE]: 20 });
+    expect(usersRules(restored)).to.equal(theirs);
+    const answers = routeRequests(since);
+    console.log(
+      `    [user-route] after a plain Git re-apply: the operator's route requests ${JSON.stringify(answers)}`,
+    );
+    expect(answers.filter((a) => a.verb === "update" && a.code === 200).length).to.be.at.least(1);
+    expect(answers.every((a) => a.verb === "update" && (a.code === 200 || a.code === 409))).to.equal(true);
+
+    // Several re-applies in a row race the operator's writes: a 409 is read again and retried.
+    const race = new Date();
+    for (let i = 0; i < 5; i++) await gitopsApply(gitRoute(ns), "argocd-controller");
+    const settled = await waitFor("80/20 again after the burst", async () => {
+      const r = await getRoute(ns);
+      return weightsOf(r)[CANDIDATE] === 20 ? r : undefined;
+    });
+    expect(usersRules(settled)).to.equal(theirs);
+    const burst = routeRequests(race);
+    console.log(
+      `    [user-route] a burst of 5 Git re-applies: ${burst.length} route updates by the operator, ${burst.filter((a) => a.code === 409).length} answered 409 and retried`,
+    );
+    expect(burst.at(-1)?.code, "the operator's last write went through").to.equal(200);
+
+    // promote: the operator's header rule just before the user's rule, the user's rules untouched.
+    await kubectl(["-n", ns, "annotate", "md", NAME, "mlops.dev/action=promote", "--overwrite"]);
+    await waitForMd(ns, NAME, "the header step", (m) => m.status?.route?.headerRoutes?.[0] === "beta");
+    const header = await getRoute(ns);
+    expect(rules(header).map((r) => r.name)).to.deep.equal([
+      "static",
+      `modeldeployment.${NAME}.header-beta`,
+      RULE,
+      "checkout",
+    ]);
+    const beta = rules(header)[1]!;
+    expect(beta.matches).to.deep.equal([
+      {
+        path: { type: "PathPrefix", value: "/v2/models/fraud" },
+        headers: [{ type: "Exact", name: "x-cohort", value: "beta" }],
+      },
+    ]);
+    expect(beta.filters, "the user's filters apply to the header rule too").to.deep.equal(
+      rules(git).find((x) => x.name === RULE)?.filters,
+    );
+    expect(usersRules(header)).to.equal(theirs);
+
+    // promote: the header rule goes, 50%; then abort: 100/0 in one write of the route.
+    await kubectl(["-n", ns, "annotate", "md", NAME, "mlops.dev/action=promote", "--overwrite"]);
+    await waitForMd(
+      ns,
+      NAME,
+      "paused at 50%",
+      (m) => m.status?.currentStep === 4 && m.status?.candidateWeight === 50,
+    );
+    const at50 = await getRoute(ns);
+    expect(rules(at50).map((r) => r.name)).to.deep.equal(["static", RULE, "checkout"]);
+    expect(weightsOf(at50)).to.deep.equal({ [STABLE]: 50, [CANDIDATE]: 50 });
+    const abortAt = new Date();
+    await kubectl(["-n", ns, "annotate", "md", NAME, "mlops.dev/action=abort", "--overwrite"]);
+    await waitForMd(
+      ns,
+      NAME,
+      "aborted, all traffic on 1.0.0",
+      (m) => m.status?.aborted !== undefined && m.status?.traffic?.[0]?.weight === 100,
+    );
+    const back = await getRoute(ns);
+    expect(weightsOf(back)).to.deep.equal({ [STABLE]: 100 });
+    expect(usersRules(back)).to.equal(theirs);
+    expect(
+      operatorWrites(abortAt)
+        .filter((w) => w.objectRef?.resource === "httproutes")
+        .map((w) => w.verb),
+      "the rollback is one write of the route",
+    ).to.deep.equal(["update"]);
+    const cost = new Map<string, number>();
+    for (const w of operatorWrites(rolloutStart)) {
+      const k = `${w.verb} ${w.objectRef?.resource ?? "?"}`;
+      cost.set(k, (cost.get(k) ?? 0) + 1);
+    }
+    console.log(
+      `    [user-route] operator writes during the rollout: ${JSON.stringify(Object.fromEntries(cost))}`,
+    );
+  });
+
+  it("deleting the ModelDeployment leaves the route as it was at rest: the user's rules, the rule on the stable version's Service", async () => {
+    await kubectl(["-n", ns, "delete", "md", NAME, "--wait=true"]);
+    const left = await getRoute(ns);
+    expect(weightsOf(left)).to.deep.equal({ [STABLE]: 100 });
+    expect(rules(left).map((r) => r.name)).to.deep.equal(["static", RULE, "checkout"]);
+    expect(left.metadata.ownerReferences).to.equal(undefined);
+  });
+});
