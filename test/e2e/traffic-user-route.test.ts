@@ -293,7 +293,14 @@ describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
 
     // Several re-applies in a row race the operator's writes: a 409 is read again and retried.
     const race = new Date();
-    for (let i = 0; i < 5; i++) await gitopsApply(gitRoute(ns), "argocd-controller");
+    // Git versions that differ (a label each), applied at once: the operator writes while they land.
+    await Promise.all(
+      [1, 2, 3, 4, 5].map((i) => {
+        const g = gitRoute(ns);
+        g.metadata.labels = { ...g.metadata.labels, "example.com/sync": String(i) };
+        return gitopsApply(g, `argocd-controller-${i}`);
+      }),
+    );
     const settled = await waitFor("80/20 again after the burst", async () => {
       const r = await getRoute(ns);
       return weightsOf(r)[CANDIDATE] === 20 ? r : undefined;
@@ -301,9 +308,10 @@ describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
     expect(usersRules(settled)).to.equal(theirs);
     const burst = routeRequests(race);
     console.log(
-      `    [user-route] a burst of 5 Git re-applies: ${burst.length} route updates by the operator, ${burst.filter((a) => a.code === 409).length} answered 409 and retried`,
+      `    [user-route] a burst of 5 Git re-applies at once: ${burst.length} route updates by the operator, ${burst.filter((a) => a.code === 409).length} answered 409 and retried`,
     );
     expect(burst.at(-1)?.code, "the operator's last write went through").to.equal(200);
+    expect(settled.metadata.labels?.["example.com/sync"], "a label from the burst kept").to.match(/^[1-5]$/);
 
     // promote: the operator's header rule just before the user's rule, the user's rules untouched.
     await kubectl(["-n", ns, "annotate", "md", NAME, "mlops.dev/action=promote", "--overwrite"]);
