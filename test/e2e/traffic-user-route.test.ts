@@ -40,7 +40,7 @@ function gitRoute(ns: string) {
     metadata: {
       name: ROUTE,
       namespace: ns,
-      labels: { "app.kubernetes.io/instance": "storefront" },
+      labels: { "app.kubernetes.io/instance": "storefront" } as Record<string, string>,
       annotations: { "example.com/owner": "shop-team" },
     },
     spec: {
@@ -96,13 +96,11 @@ const spec = (version: string) =>
   modelDeployment(NAME, { version, replicas: 4, strategy: { canary: { steps } }, extra: { traffic } });
 
 const getRoute = (ns: string) =>
-  kubectlJson<HTTPRoute & { metadata: { generation?: number; resourceVersion?: string } }>([
-    "-n",
-    ns,
-    "get",
-    "httproute",
-    ROUTE,
-  ]);
+  kubectlJson<
+    HTTPRoute & {
+      metadata: { generation?: number; resourceVersion?: string; labels?: Record<string, string> };
+    }
+  >(["-n", ns, "get", "httproute", ROUTE]);
 const rules = (r: HTTPRoute): Rule[] => r.spec.rules ?? [];
 const weightsOf = (r: HTTPRoute) =>
   Object.fromEntries(
