@@ -10,7 +10,7 @@
 //   bash hack/run.sh test-e2e test/e2e/traffic-user-route.test.ts
 import { readFileSync } from "node:fs";
 import { expect } from "chai";
-import type { HTTPRoute } from "../support/dataplane.ts";
+import { DataPlane, type HTTPRoute, type Services } from "../support/dataplane.ts";
 import { installGatewayApiCrds } from "../support/gateway-api.ts";
 import { createNamespace, kubectl, kubectlJson, waitFor } from "../support/kube.ts";
 import {
@@ -56,7 +56,7 @@ function gitRoute(ns: string) {
               responseHeaderModifier: { set: [{ name: "cache-control", value: "max-age=600" }] },
             },
           ],
-          backendRefs: [{ name: "static", port: 8080 }],
+          backendRefs: [{ name: "static", port: 80 }],
         },
         {
           name: RULE,
@@ -179,18 +179,45 @@ function routeRequests(since: Date): { verb: string; code: number }[] {
     .map((e) => ({ verb: e.verb, code: e.responseStatus?.code ?? 0 }));
 }
 
+/** The Services the route names, as the data plane needs them: loopback ClusterIPs, and what each answers. */
+async function routeServices(ns: string): Promise<Services> {
+  const list = await kubectlJson<{
+    items: {
+      metadata: { name: string; labels?: Record<string, string> };
+      spec: { clusterIP: string; ports: { port: number }[] };
+    }[];
+  }>(["-n", ns, "get", "services"]);
+  const out: Services = {};
+  for (const s of list.items)
+    out[s.metadata.name] = {
+      clusterIP: s.spec.clusterIP,
+      port: s.spec.ports[0]!.port,
+      version: s.metadata.labels?.["mlops.dev/version"] ?? s.metadata.name,
+    };
+  return out;
+}
+
 describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
   this.timeout(300_000);
   let operator: OperatorProcess;
   let ns: string;
   let cleanup: () => Promise<void>;
+  let dp: DataPlane | undefined;
 
   before(async () => {
     await installGatewayApiCrds();
     operator = await startOperator();
     ({ name: ns, cleanup } = await createNamespace("user-route"));
+    // The user's other backends: Services of their own (the data plane answers for each).
+    for (const [svc, port] of [
+      ["static", 80],
+      ["checkout-a", 80],
+      ["checkout-b", 80],
+    ] as const)
+      await kubectl(["-n", ns, "create", "service", "clusterip", svc, `--tcp=${port}:${port}`]);
   });
   after(async () => {
+    await dp?.stop();
     await operator?.stop();
     await cleanup?.();
   });
@@ -311,6 +338,21 @@ describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
     expect(burst.at(-1)?.code, "the operator's last write went through").to.equal(200);
     expect(settled.metadata.labels?.["example.com/sync"], "a label from the burst kept").to.match(/^[1-5]$/);
 
+    // The route as the API server holds it, through the real data plane: the user's rule splits
+    // 80/20, the user's other rules still reach their own backends.
+    dp = await DataPlane.start({ route: settled, services: await routeServices(ns) });
+    const models = await dp.send({ count: 1000, path: "/v2/models/fraud/infer" });
+    const statics = await dp.send({ count: 100, path: "/static/app.js" });
+    const checkout = await dp.send({ count: 200, path: "/checkout" });
+    console.log(
+      `    [user-route] data plane at 20%: models ${JSON.stringify(models.answers)}, static ${JSON.stringify(statics.answers)}, checkout ${JSON.stringify(checkout.answers)}`,
+    );
+    expect(models.statuses).to.deep.equal({ 200: 1000 });
+    expect(models.answers["2.0.0"]).to.be.within(160, 240);
+    expect(statics.answers).to.deep.equal({ static: 100 });
+    expect((checkout.answers["checkout-a"] ?? 0) + (checkout.answers["checkout-b"] ?? 0)).to.equal(200);
+    expect(checkout.answers["checkout-b"] ?? 0).to.be.within(8, 40);
+
     // promote: the operator's header rule just before the user's rule, the user's rules untouched.
     await kubectl(["-n", ns, "annotate", "md", NAME, "mlops.dev/action=promote", "--overwrite"]);
     await waitForMd(ns, NAME, "the header step", (m) => m.status?.route?.headerRoutes?.[0] === "beta");
@@ -332,6 +374,20 @@ describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
       rules(git).find((x) => x.name === RULE)?.filters,
     );
     expect(usersRules(header)).to.equal(theirs);
+    await dp.setRoute(header, await routeServices(ns));
+    const cohort = await dp.send({
+      count: 200,
+      path: "/v2/models/fraud/infer",
+      headers: { "x-cohort": "beta" },
+    });
+    const rest = await dp.send({ count: 200, path: "/checkout", headers: { "x-cohort": "beta" } });
+    console.log(
+      `    [user-route] data plane, header rule: x-cohort=beta on the model ${JSON.stringify(cohort.answers)}, on /checkout ${JSON.stringify(rest.answers)}`,
+    );
+    expect(cohort.answers).to.deep.equal({ "2.0.0": 200 });
+    expect(rest.answers["2.0.0"], "the header rule narrows the user's rule, nothing else").to.equal(
+      undefined,
+    );
 
     // promote: the header rule goes, 50%; then abort: 100/0 in one write of the route.
     await kubectl(["-n", ns, "annotate", "md", NAME, "mlops.dev/action=promote", "--overwrite"]);
