@@ -209,7 +209,14 @@ export class Reconciler {
     // Routes: for spec.traffic, and for a route left from a spec.traffic since removed.
     const routes = this.#o.routes;
     const owned = routes?.available() && uid ? routes.byOwner.get(uid) : [];
-    if (routes && (md.spec.traffic !== undefined || owned.length > 0)) {
+    const ref = md.spec.traffic?.gatewayAPI?.httpRouteRef;
+    // A route the user owns that the spec stopped naming, still in status: handed back once.
+    const previous = md.status?.route;
+    const released =
+      previous?.rule !== undefined && previous.name && previous.name !== ref?.name
+        ? previous.name
+        : undefined;
+    if (routes && (md.spec.traffic !== undefined || owned.length > 0 || released !== undefined)) {
       if (md.spec.traffic !== undefined) routes.want();
       observed.routes = {
         available: routes.available(),
@@ -217,11 +224,12 @@ export class Reconciler {
       };
       // A route the user owns: by name, with the operator's own last write laid over a
       // cached copy that lags it (a route that is gone from the cache stays gone).
-      const ref = md.spec.traffic?.gatewayAPI?.httpRouteRef;
-      if (ref && routes.available()) {
-        const cached = routes.get(ns, ref.name);
-        observed.routes.referenced = cached ? this.#overlay(uid, USER_ROUTE, [cached])[0] : undefined;
-      }
+      const userRoute = (routeName: string) => {
+        const cached = routes.get(ns, routeName);
+        return cached ? this.#overlay(uid, USER_ROUTE, [cached])[0] : undefined;
+      };
+      if (ref && routes.available()) observed.routes.referenced = userRoute(ref.name);
+      if (released !== undefined && routes.available()) observed.routes.released = userRoute(released);
     }
     return observed;
   }
@@ -460,7 +468,10 @@ export class Reconciler {
     for (const obj of p.apply) {
       const edit = p.edits?.find((e) => e.kind === obj.kind && e.name === obj.metadata?.name);
       if (edit) {
-        writes += await this.#writeEdit(cached, current, observed.routes?.referenced, edit);
+        const seen = [observed.routes?.referenced, observed.routes?.released].find(
+          (r) => r?.metadata?.name === edit.name,
+        );
+        writes += await this.#writeEdit(cached, current, seen, edit);
         continue;
       }
       const seen = byKey.get(`${obj.kind}/${obj.metadata?.name}`) as

@@ -25,6 +25,7 @@ import {
 } from "./lookups.ts";
 import * as text from "./messages.ts";
 import type { TrafficIntent, TrafficTarget } from "./routers/router.ts";
+import { computeRouteRelease } from "./routers/user-route.ts";
 import { weightAtStep } from "./canary.ts";
 import { revisionHistoryLimitOf } from "./spec.ts";
 import { isLegacyDeployment, revisionOf, versionOf } from "./tracks.ts";
@@ -253,10 +254,13 @@ export function desiredChildren(
   const serving = new Set<string>([spec, ...draining]);
   if (stable !== undefined) serving.add(stable);
   const tracks = trackObjects(ctx, replicas, serving);
-  const routed = ctx.router.desiredObjects(ctx, trafficIntent(ctx, status, stableUp, draining));
+  const intent = trafficIntent(ctx, status, stableUp, draining);
+  const routed = ctx.router.desiredObjects(ctx, intent);
+  // A route the user owns that the spec no longer names goes back to the stable version.
+  const released = computeRouteRelease(ctx, intent.weights[0]?.target);
   return {
-    apply: [...tracks.up, ...tracks.services, ...routed.apply, ...tracks.down],
+    apply: [...tracks.up, ...tracks.services, ...routed.apply, ...released.apply, ...tracks.down],
     delete: [...del, ...routed.delete],
-    edits: routed.edits ?? [],
+    edits: [...(routed.edits ?? []), ...released.edits],
   };
 }

@@ -29,6 +29,11 @@ export interface Observed {
      * cluster has no route of that name in the ModelDeployment's namespace.
      */
     referenced?: HTTPRoute | undefined;
+    /**
+     * The route the user owns that status.route still names (with its rule) but the spec no
+     * longer references: the operator hands it back on the stable version, once.
+     */
+    released?: HTTPRoute | undefined;
   };
 }
 

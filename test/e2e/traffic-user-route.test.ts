@@ -427,11 +427,53 @@ describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
     );
   });
 
-  it("deleting the ModelDeployment leaves the route as it was at rest: the user's rules, the rule on the stable version's Service", async () => {
+  it("the reference removed mid-rollout: the rule back on the stable version alone in one write, then the route is the user's alone; deleting the ModelDeployment leaves it", async () => {
+    const theirs = usersRules(await getRoute(ns));
+    await applyMd(ns, spec("3.0.0"));
+    await waitForMd(
+      ns,
+      NAME,
+      "3.0.0 paused at 20%",
+      (m) => m.status?.candidateVersion === "3.0.0" && m.status?.currentStep === 1,
+    );
+    await kubectl(["-n", ns, "annotate", "md", NAME, "mlops.dev/action=promote", "--overwrite"]);
+    await waitForMd(ns, NAME, "the header step", (m) => m.status?.route?.headerRoutes?.[0] === "beta");
+    expect(rules(await getRoute(ns)).map((r) => r.name)).to.include(`modeldeployment.${NAME}.header-beta`);
+
+    // Back to replica ratio: no spec.traffic, and steps without a header rule.
+    const since = new Date();
+    await applyMd(
+      ns,
+      modelDeployment(NAME, {
+        version: "3.0.0",
+        replicas: 4,
+        strategy: { canary: { steps: [{ setWeight: 20 }, { pause: {} }] } },
+      }),
+    );
+    const handedBack = await waitFor("the rule back on 1.0.0 alone", async () => {
+      const r = await getRoute(ns);
+      return weightsOf(r)[STABLE] === 100 && rules(r).length === 3 ? r : undefined;
+    });
+    expect(weightsOf(handedBack)).to.deep.equal({ [STABLE]: 100 });
+    expect(usersRules(handedBack)).to.equal(theirs);
+    await waitForMd(ns, NAME, "status.route gone", (m) => m.status?.route === undefined);
+    expect(
+      routeRequests(since).map((r) => `${r.verb} ${r.code}`),
+      "handed back in one write",
+    ).to.deep.equal(["update 200"]);
+
+    // The route is the user's alone now: their change stays, the operator writes no more.
+    const later = new Date();
+    const git = gitRoute(ns);
+    await gitopsApply(git, "gitops");
+    await waitFor(
+      "the Git version back",
+      async () => weightsOf(await getRoute(ns))["fraud-legacy"] !== undefined,
+    );
     await kubectl(["-n", ns, "delete", "md", NAME, "--wait=true"]);
     const left = await getRoute(ns);
-    expect(weightsOf(left)).to.deep.equal({ [STABLE]: 100 });
-    expect(rules(left).map((r) => r.name)).to.deep.equal(["static", RULE, "checkout"]);
+    expect(weightsOf(left), "the Git version, the weight defaulted").to.deep.equal({ "fraud-legacy": 1 });
     expect(left.metadata.ownerReferences).to.equal(undefined);
+    expect(routeRequests(later), "no write of the route after it was handed back").to.deep.equal([]);
   });
 });

@@ -139,6 +139,11 @@ export class Sim {
       const r = this.userRoutes.get(ref.name);
       observed.routes.referenced = r ? clone(r) : undefined;
     }
+    const previous = this.md.status?.route;
+    if (observed.routes && this.routeApi && previous?.rule !== undefined && previous.name !== ref?.name) {
+      const r = this.userRoutes.get(previous.name ?? "");
+      if (r) observed.routes.released = clone(r);
+    }
     return observed;
   }
 

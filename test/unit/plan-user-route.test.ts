@@ -395,6 +395,47 @@ describe("plan: a user-owned HTTPRoute (httpRouteRef)", () => {
       expect(JSON.stringify(usersPart(route(sim)))).to.equal(JSON.stringify(usersPart(userRoute())));
     });
 
+    it("the reference removed mid-rollout: the rule back on the stable version alone, its own rules gone, in one write; then never touched again", () => {
+      const sim = userRouteSim({
+        replicas: 4,
+        strategy: {
+          canary: {
+            steps: [
+              { setWeight: 30 },
+              {
+                setHeaderRoute: {
+                  name: "beta",
+                  match: [{ headerName: "x-cohort", headerValue: { exact: "beta" } }],
+                },
+              },
+            ],
+          },
+        },
+      });
+      sim.setVersion("2.0.0");
+      sim.runUntil((s) => s.md.status?.currentStep === 1);
+      expect(ruleNames(sim)).to.include("modeldeployment.fraud-detector.header-beta");
+      const before = sim.routeWrites;
+      // Back to replica ratio (header steps need a route, so they go too).
+      sim.edit((s) => {
+        delete s.traffic;
+        s.strategy = { canary: { steps: [{ setWeight: 30 }, { pause: {} }] } };
+      });
+      sim.reconcile();
+      expect(sim.routeWrites - before, "one write").to.equal(1);
+      expect(weights(sim)).to.deep.equal({ [STABLE]: 100 });
+      expect(ruleNames(sim)).to.deep.equal(["static", "fraud-model", "checkout"]);
+      expect(JSON.stringify(usersPart(route(sim)))).to.equal(JSON.stringify(usersPart(userRoute())));
+      // status.route names it until the route is seen handed back (the next reconcile).
+      sim.reconcile();
+      expect(sim.routeWrites - before, "still one write").to.equal(1);
+      expect(sim.md.status?.route).to.equal(undefined);
+      // The route is the user's alone now: a change of theirs stays.
+      route(sim).spec!.rules![1]!.backendRefs = [svc("fraud-legacy", 1)];
+      for (let i = 0; i < 3; i++) sim.reconcile();
+      expect(weights(sim)).to.deep.equal({ "fraud-legacy": 1 });
+    });
+
     it("a route that does not exist: TrafficRouted False (RouteNotFound) and an Event, the stable keeps the clients' Service; picked up once it exists", () => {
       const sim = new Sim(makeMd({ traffic, strategy: { canary: { steps: [{ setWeight: 50 }] } } }), T0);
       sim.routeApi = true;

@@ -27,8 +27,14 @@ import {
   routeApiAvailable,
 } from "./gateway-api.ts";
 import { HTTPROUTE_KIND, type HTTPHeaderMatch, type HTTPRoute } from "./httproute.ts";
-import { editManagedRule, ownHeaderStep, ownMirrorRuleName, type ManagedRuleDecision } from "./route-edit.ts";
-import type { RouterView, TrafficIntent, TrafficProblem, TrafficRouter } from "./router.ts";
+import {
+  editManagedRule,
+  isOwnRule,
+  ownHeaderStep,
+  ownMirrorRuleName,
+  type ManagedRuleDecision,
+} from "./route-edit.ts";
+import type { RouterView, TrafficIntent, TrafficProblem, TrafficRouter, TrafficTarget } from "./router.ts";
 
 /** The reference of the spec (the router is chosen only when it is set). */
 function refOf(view: RouterView): { name: string; rule: string } {
@@ -149,6 +155,48 @@ function observeProblem(view: RouterView): TrafficProblem | undefined {
     };
   }
   return parentProblem(route, ref.name);
+}
+
+/**
+ * The reference was removed (or now names another route) while status.route still names the
+ * user's route and its rule: the rule goes back to the stable version's Service alone and the
+ * operator's own rules go, in one write; after that the route is the user's alone. Any
+ * router's plan carries this (desired.ts), whatever replaced the reference.
+ */
+export function computeRouteRelease(
+  view: RouterView,
+  stable: TrafficTarget | undefined,
+): { apply: KubernetesObject[]; edits: ObjectEdit[] } {
+  const route = view.input.observed.routes?.released;
+  const rule = view.md.status?.route?.rule;
+  const name = route?.metadata?.name;
+  if (!route || name === undefined || rule === undefined || stable?.name === undefined)
+    return { apply: [], edits: [] };
+  const decision: ManagedRuleDecision = {
+    mdName: view.md.metadata?.name ?? "",
+    rule,
+    backendRefs: [backendRef(view, stable, 100)],
+    headerRoutes: [],
+  };
+  const edit = (current: HTTPRoute) => editManagedRule(current, decision);
+  return { apply: [edit(route)], edits: [{ kind: HTTPROUTE_KIND, name, edit }] };
+}
+
+/**
+ * Does the released route still hold something of the operator's (its own rules, or the rule
+ * on anything but the stable version's Service alone)? While it does, status.route keeps
+ * naming it, so that a failed write is retried.
+ */
+export function routeReleasePending(view: RouterView, stableName: string | undefined): boolean {
+  const route = view.input.observed.routes?.released;
+  const rule = view.md.status?.route?.rule;
+  if (!route || rule === undefined || stableName === undefined) return false;
+  const mdName = view.md.metadata?.name ?? "";
+  const rules = route.spec?.rules ?? [];
+  if (rules.some((r) => isOwnRule(r.name, mdName))) return true;
+  const refs = rules.find((r) => r.name === rule)?.backendRefs;
+  if (!refs) return false;
+  return !(refs.length === 1 && refs[0]!.name === stableName && (refs[0]!.weight ?? 1) > 0);
 }
 
 export const userRouteRouter: TrafficRouter = {
