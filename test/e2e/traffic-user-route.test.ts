@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { expect } from "chai";
 import { DataPlane, type HTTPRoute, type Services } from "../support/dataplane.ts";
 import { installGatewayApiCrds } from "../support/gateway-api.ts";
-import { createNamespace, kubectl, kubectlJson, waitFor } from "../support/kube.ts";
+import { createNamespace, kubectl, kubectlJson, tool, waitFor } from "../support/kube.ts";
 import {
   applyMd,
   condition,
@@ -223,6 +223,23 @@ describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
   });
 
   it("a route that does not exist yet: TrafficRouted=False (RouteNotFound) and an Event; picked up once GitOps creates it", async () => {
+    // The API server takes exactly one of a route the operator owns and a route you own.
+    const both = modelDeployment("both", {
+      version: "1.0.0",
+      extra: {
+        traffic: {
+          gatewayAPI: {
+            httpRoute: { parentRefs: [{ name: "edge" }] },
+            httpRouteRef: { name: ROUTE, rule: RULE },
+          },
+        },
+      },
+    });
+    const refused = await tool("kubectl", ["-n", ns, "apply", "-f", "-"], JSON.stringify(both));
+    expect(refused.code).to.not.equal(0);
+    expect(refused.stderr).to.match(
+      /exactly one of gatewayAPI.httpRoute \(a route the operator writes and owns\) and gatewayAPI.httpRouteRef \(an existing route you own\) must be set/,
+    );
     await applyMd(ns, spec("1.0.0"));
     const missing = await waitForMd(
       ns,
