@@ -271,31 +271,16 @@ function createElector(
   });
 }
 
-export async function startOperator(
+/**
+ * The health-check machinery: the successCondition pool, the destination policy, how checks
+ * connect, and the measurer that runs them beside the queue.
+ */
+async function createChecks(
   config: Config,
-  logger: Logger,
-  connection?: KubeConnection,
-): Promise<RunningOperator> {
-  const kc = connection ?? (await loadKubeConnection(config.kubeconfig));
-  const metrics = new OperatorMetrics({ leaderElectionId: config.leaderElectionId });
-  // One rate limit for every request but the Lease's; every request counted by code and method.
-  const limiter = rateLimiter(config.kubeApiQps, config.kubeApiBurst);
-  const onRequest = (method: string, code: number) => metrics.countRequest(method, code);
-  const client = kubeClient(kc, { onRequest, rateLimiter: limiter });
-  const caches = createCaches(config, kc, logger, { onRequest, rateLimiter: limiter });
-  const { informers, modelDeployments } = caches;
-
-  const queueMetrics = metrics.queueObserver(CONTROLLER);
-  metrics.setWorkers(CONTROLLER, config.workers);
-  const queue = new WorkQueue({
-    observer: queueMetrics,
-    onHandlerError: (key, err) => logger.error("reconcile failed", { key, err: (err as Error).message }),
-  });
-  let workers: Promise<void> | undefined;
-  const { enqueue, index } = routeEvents(caches, queue, metrics, () => workers !== undefined);
-  const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
-    modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
-  );
+  kc: KubeConnection,
+  metrics: OperatorMetrics,
+  queue: WorkQueue,
+): Promise<{ conditions: ConditionPool; destinations: DestinationPolicyJudge; measurer: Measurer }> {
   // successConditions run on worker threads under the platform's budget, never on this loop.
   const conditions = new ConditionPool({
     timeoutMs: config.checkConditionTimeoutMs,
@@ -332,6 +317,76 @@ export async function startOperator(
     maxConcurrent: config.checkConcurrency,
     maxPerDestination: config.checkConcurrencyPerDestination,
   });
+  return { conditions, destinations, measurer };
+}
+
+/** /metrics, /healthz and /readyz; ready once the caches are synced and, with leader election, the Lease is read and renewed. */
+function startProbes(
+  config: Config,
+  metrics: OperatorMetrics,
+  informers: readonly Informer<KubernetesObject>[],
+  elector: LeaderElector | undefined,
+  logger: Logger,
+): Promise<ProbeServers> {
+  return startProbeServers({
+    metricsAddress: config.metricsBindAddress,
+    healthAddress: config.healthProbeBindAddress,
+    metrics,
+    readiness: elector
+      ? [cachesSyncedCheck(informers), leaderElectionCheck(elector)]
+      : [cachesSyncedCheck(informers)],
+    logger,
+  });
+}
+
+/** The stop sequence: readiness fails first, the Lease is released after the last reconcile. */
+async function stopOperator(parts: {
+  probes: ProbeServers;
+  measurer: Measurer;
+  queue: WorkQueue;
+  conditions: ConditionPool;
+  elector: LeaderElector | undefined;
+  informers: readonly Informer<KubernetesObject>[];
+  routes: RouteCache;
+}): Promise<void> {
+  const { probes, measurer, queue, conditions, elector, informers, routes } = parts;
+  probes.setShuttingDown();
+  // First: a measurement cut short below must not reach a plan as an Error.
+  measurer.close();
+  await queue.shutdown();
+  await conditions.close();
+  await elector?.stop();
+  await Promise.all(informers.map((i) => i.stop()));
+  await routes.stop();
+  await probes.close();
+}
+
+export async function startOperator(
+  config: Config,
+  logger: Logger,
+  connection?: KubeConnection,
+): Promise<RunningOperator> {
+  const kc = connection ?? (await loadKubeConnection(config.kubeconfig));
+  const metrics = new OperatorMetrics({ leaderElectionId: config.leaderElectionId });
+  // One rate limit for every request but the Lease's; every request counted by code and method.
+  const limiter = rateLimiter(config.kubeApiQps, config.kubeApiBurst);
+  const onRequest = (method: string, code: number) => metrics.countRequest(method, code);
+  const client = kubeClient(kc, { onRequest, rateLimiter: limiter });
+  const caches = createCaches(config, kc, logger, { onRequest, rateLimiter: limiter });
+  const { informers, modelDeployments } = caches;
+
+  const queueMetrics = metrics.queueObserver(CONTROLLER);
+  metrics.setWorkers(CONTROLLER, config.workers);
+  const queue = new WorkQueue({
+    observer: queueMetrics,
+    onHandlerError: (key, err) => logger.error("reconcile failed", { key, err: (err as Error).message }),
+  });
+  let workers: Promise<void> | undefined;
+  const { enqueue, index } = routeEvents(caches, queue, metrics, () => workers !== undefined);
+  const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
+    modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
+  );
+  const { conditions, destinations, measurer } = await createChecks(config, kc, metrics, queue);
   const reconciler = new Reconciler({
     client,
     modelDeployments,
@@ -367,20 +422,7 @@ export async function startOperator(
     lost: () => resolveLost(),
   });
 
-  const probes = await startProbeServers({
-    metricsAddress: config.metricsBindAddress,
-    healthAddress: config.healthProbeBindAddress,
-    metrics: {
-      render: async () => ({
-        contentType: metrics.registry.contentType,
-        body: await metrics.registry.metrics(),
-      }),
-    },
-    readiness: elector
-      ? [cachesSyncedCheck(informers), leaderElectionCheck(elector)]
-      : [cachesSyncedCheck(informers)],
-    logger,
-  });
+  const probes = await startProbes(config, metrics, informers, elector, logger);
 
   if (elector) void elector.run();
   else {
@@ -392,16 +434,6 @@ export async function startOperator(
     metrics,
     probes,
     lostLeadership,
-    async stop() {
-      probes.setShuttingDown();
-      // First: a measurement cut short below must not reach a plan as an Error.
-      measurer.close();
-      await queue.shutdown();
-      await conditions.close();
-      await elector?.stop();
-      await Promise.all(informers.map((i) => i.stop()));
-      await routes.stop();
-      await probes.close();
-    },
+    stop: () => stopOperator({ probes, measurer, queue, conditions, elector, informers, routes }),
   };
 }
