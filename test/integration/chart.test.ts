@@ -189,7 +189,7 @@ const OPERATOR_PERMISSIONS: [group: string, resource: string, verbs: string[]][]
   ["apps", "deployments", ["list", "watch", "patch", "delete"]],
   ["", "services", ["list", "watch", "patch", "delete"]],
   ["discovery.k8s.io", "endpointslices", ["list", "watch"]],
-  ["gateway.networking.k8s.io", "httproutes", ["list", "watch", "patch", "delete"]],
+  ["gateway.networking.k8s.io", "httproutes", ["get", "list", "watch", "update", "patch", "delete"]],
   ["events.k8s.io", "events", ["create"]],
 ];
 const LEASE_VERBS = ["get", "create", "update"];
