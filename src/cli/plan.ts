@@ -26,7 +26,7 @@ import {
 } from "../plan/index.ts";
 import { createContext } from "../plan/context.ts";
 import { routerFor } from "../plan/routers/index.ts";
-import type { HTTPRoute } from "../plan/routers/httproute.ts";
+import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "../plan/routers/httproute.ts";
 import { describeStep, formatProblem, table } from "./format.ts";
 import { documents, isModelDeployment, type Source } from "./manifests.ts";
 
@@ -119,6 +119,21 @@ function describeJudge(judge: NonNullable<NonNullable<HealthCheck["prometheus"]>
   );
 }
 
+/**
+ * Offline, a route the user owns (httpRouteRef) is not at hand: a stand-in with just the named
+ * rule shows what the operator would put in it.
+ */
+function standInRoute(md: ModelDeployment): HTTPRoute | undefined {
+  const ref = md.spec.traffic?.gatewayAPI?.httpRouteRef;
+  if (!ref) return undefined;
+  return {
+    apiVersion: HTTPROUTE_API_VERSION,
+    kind: HTTPROUTE_KIND,
+    metadata: { name: ref.name, namespace: md.metadata?.namespace },
+    spec: { rules: [{ name: ref.rule }] },
+  };
+}
+
 /** The plan of one valid ModelDeployment. */
 export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: string): ModelDeploymentPlan {
   const md: ModelDeployment = {
@@ -138,7 +153,7 @@ export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: s
         deployments: [],
         services: [],
         endpointSlices: [],
-        routes: { available: true, httpRoutes: [] },
+        routes: { available: true, httpRoutes: [], referenced: standInRoute(md) },
       },
       measurements: [],
       now: new Date(0),
@@ -213,6 +228,11 @@ function childRow(obj: KubernetesObject, note: string): string[] {
       .flatMap((rule) => rule.backendRefs ?? [])
       .map((b) => `${b.name}=${b.weight ?? 1}`)
       .join(",");
+    // A route the user owns (httpRouteRef, no ownerReference): only its rule is the operator's.
+    if (!r.metadata?.ownerReferences?.length) {
+      const rule = r.spec?.rules?.find((x) => x.backendRefs?.length)?.name ?? "";
+      return ["HTTPRoute", r.metadata?.name ?? "", "-", `your route, rule ${rule}`, backends, note];
+    }
     const parents = (r.spec?.parentRefs ?? []).map((p) =>
       [p.namespace, p.name, p.sectionName].filter(Boolean).join("/"),
     );

@@ -30,6 +30,20 @@ export interface KubeClient {
    * same name that someone else made is refused with 409 Conflict instead of taken over.
    */
   apply<T extends KubernetesObject>(obj: T, options?: { force?: boolean }): Promise<T>;
+  /** Reads one object; undefined when it does not exist. */
+  get<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+  ): Promise<T | undefined>;
+  /**
+   * Replaces an object (PUT) with the operator's field manager, with optimistic concurrency:
+   * `obj.metadata.resourceVersion` must be the object's current one, else 409 Conflict. For
+   * objects the operator changes only in part (a user's HTTPRoute), whose lists it cannot
+   * share through server-side apply.
+   */
+  replace<T extends KubernetesObject>(obj: T): Promise<T>;
   /** Deletes an object; an object already gone is fine. */
   delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<void>;
   /**
@@ -96,6 +110,21 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
       );
     },
 
+    async get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string) {
+      try {
+        return await send<T>("GET", objectPath(apiVersion, kind, namespace, name), undefined);
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+
+    replace<T extends KubernetesObject>(obj: T): Promise<T> {
+      const { apiVersion = "", kind = "", metadata } = obj;
+      const path = objectPath(apiVersion, kind, metadata?.namespace ?? "", metadata?.name ?? "");
+      return send<T>("PUT", `${path}?fieldManager=${encodeURIComponent(FIELD_MANAGER)}`, obj);
+    },
+
     async delete(apiVersion, kind, namespace, name) {
       try {
         await send("DELETE", objectPath(apiVersion, kind, namespace, name), {
@@ -128,7 +157,7 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
 
     async recordEvent(md, event, now) {
       const namespace = md.metadata?.namespace ?? "default";
-      const name = `${md.metadata?.name ?? "modeldeployment"}.${now.getTime().toString(16)}${randomBytes(3).toString("hex")}`;
+      const name = eventName(md.metadata?.name ?? "modeldeployment", now, randomBytes(3).toString("hex"));
       await send("POST", `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
         apiVersion: "events.k8s.io/v1",
         kind: "Event",
@@ -151,4 +180,19 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
       });
     },
   };
+}
+
+/** Longest object name the API server takes (a DNS subdomain). */
+const MAX_NAME_LENGTH = 253;
+
+/**
+ * The name of an Event about the object `regarding`: its name, a dot, the time and a random
+ * part, as client-go names Events. A ModelDeployment's name may itself be up to 253
+ * characters, so it is shortened to leave room for the suffix (and may not then end in '-'
+ * or '.'), or the API server would refuse the Event and the user would never see it.
+ */
+export function eventName(regarding: string, now: Date, random: string): string {
+  const suffix = `.${now.getTime().toString(16)}${random}`;
+  const prefix = regarding.slice(0, MAX_NAME_LENGTH - suffix.length).replace(/[-.]+$/, "");
+  return `${prefix}${suffix}`;
 }

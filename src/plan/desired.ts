@@ -26,9 +26,10 @@ import {
 } from "./lookups.ts";
 import * as text from "./messages.ts";
 import type { TrafficIntent, TrafficTarget } from "./routers/router.ts";
+import { computeRouteRelease } from "./routers/user-route.ts";
 import { revisionHistoryLimitOf } from "./spec.ts";
 import { isLegacyDeployment, revisionOf, versionOf } from "./tracks.ts";
-import type { ChildRef } from "./types.ts";
+import type { ChildRef, ObjectEdit } from "./types.ts";
 
 /** Replicas by Deployment name. */
 type Replicas = Map<string, number>;
@@ -238,7 +239,7 @@ export function desiredChildren(
   ctx: PlanContext,
   draft: StatusDraft,
   mode: RolloutMode,
-): { apply: KubernetesObject[]; delete: ChildRef[] } {
+): { apply: KubernetesObject[]; delete: ChildRef[]; edits: ObjectEdit[] } {
   const status = draft.status;
   const spec = ctx.spec.name;
   const replicas = servingReplicas(ctx, status, mode);
@@ -256,9 +257,13 @@ export function desiredChildren(
   const serving = new Set<string>([spec, ...draining]);
   if (stable !== undefined) serving.add(stable);
   const tracks = trackObjects(ctx, replicas, serving);
-  const routed = ctx.router.desiredObjects(ctx, trafficIntent(ctx, status, stableUp, draining, replicas));
+  const intent = trafficIntent(ctx, status, stableUp, draining, replicas);
+  const routed = ctx.router.desiredObjects(ctx, intent);
+  // A route the user owns that the spec no longer names goes back to the stable version.
+  const released = computeRouteRelease(ctx, intent.weights[0]?.target);
   return {
-    apply: [...tracks.up, ...tracks.services, ...routed.apply, ...tracks.down],
+    apply: [...tracks.up, ...tracks.services, ...routed.apply, ...released.apply, ...tracks.down],
     delete: [...del, ...routed.delete],
+    edits: [...(routed.edits ?? []), ...released.edits],
   };
 }

@@ -95,6 +95,7 @@ function planValid(ctx: PlanContext): Plan {
     events: draft.events,
     clearAction: draft.clearAction,
   };
+  if (children.edits.length > 0) plan.edits = children.edits;
   const requeue = requeueAfterMs(ctx, status);
   if (requeue !== undefined) plan.requeueAfterMs = requeue;
   return plan;

@@ -39,7 +39,53 @@ function revisionIn(stdout: string): string {
   return /mlops\.dev\/revision=([0-9a-f]{10})/.exec(stdout)?.[1] ?? "";
 }
 
+/** A ModelDeployment that names a route the user owns. */
+const userRouteMd = (gatewayAPI: Record<string, unknown>) =>
+  JSON.stringify({
+    apiVersion: "mlops.dev/v1alpha1",
+    kind: "ModelDeployment",
+    metadata: { name: "fraud" },
+    spec: {
+      model: { version: "1.0.0" },
+      replicas: 2,
+      template: {
+        spec: { containers: [{ name: "s", image: "x", ports: [{ name: "http", containerPort: 8080 }] }] },
+      },
+      traffic: { gatewayAPI },
+      strategy: { canary: { steps: [{ setWeight: 20 }] } },
+    },
+  });
+
 describe("cli plan", () => {
+  it("shows what goes into a route the user owns (httpRouteRef): the rule's weights; validate knows the field", async () => {
+    const md = userRouteMd({ httpRouteRef: { name: "storefront", rule: "fraud" } });
+    const res = await plugin(["plan", "-", "-n", "models"], md);
+    expect(res.code, res.stderr).to.equal(0);
+    expect(tableAfter(res.stdout, /^Children:/).find((r) => r[0] === "HTTPRoute")).to.deep.equal([
+      "HTTPRoute",
+      "storefront",
+      "-",
+      "your route, rule fraud",
+      "fraud-1-0-0=100",
+    ]);
+    const ok = await plugin(["validate", "-"], md);
+    expect(ok.code, ok.stdout).to.equal(0);
+    const both = await plugin(
+      ["validate", "-"],
+      userRouteMd({
+        httpRoute: { parentRefs: [{ name: "edge" }] },
+        httpRouteRef: { name: "storefront", rule: "fraud" },
+      }),
+    );
+    expect(both.code).to.equal(1);
+    expect(both.stdout).to.contain(
+      "spec.traffic.gatewayAPI: exactly one of gatewayAPI.httpRoute (a route the operator writes and owns) and gatewayAPI.httpRouteRef (an existing route you own) must be set",
+    );
+    const noRule = await plugin(["validate", "-"], userRouteMd({ httpRouteRef: { name: "storefront" } }));
+    expect(noRule.code).to.equal(1);
+    expect(noRule.stdout).to.contain("spec.traffic.gatewayAPI.httpRouteRef.rule: is required");
+  });
+
   it("prints the children and every canary step with its replicas for examples/canary.yaml", async () => {
     const res = await plugin(["plan", "examples/canary.yaml", "-n", "models"]);
     expect(res.code, res.stderr).to.equal(0);

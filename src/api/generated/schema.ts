@@ -5,6 +5,12 @@ export const modelDeploymentSchema = {
   "required": [
     "spec"
   ],
+  "x-kubernetes-validations": [
+    {
+      "rule": "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+      "message": "metadata.name: the clients' Service is named after the ModelDeployment, so the name must be a DNS label: at most 63 characters, lower-case alphanumerics and '-', starting with a letter"
+    }
+  ],
   "properties": {
     "apiVersion": {
       "type": "string"
@@ -416,11 +422,48 @@ export const modelDeploymentSchema = {
           "properties": {
             "gatewayAPI": {
               "type": "object",
-              "description": "Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only.",
-              "required": [
-                "httpRoute"
+              "description": "Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only. Exactly one of httpRoute (a route the operator owns) and httpRouteRef (a route you own).",
+              "x-kubernetes-validations": [
+                {
+                  "rule": "has(self.httpRoute) != has(self.httpRouteRef)",
+                  "message": "exactly one of gatewayAPI.httpRoute (a route the operator writes and owns) and gatewayAPI.httpRouteRef (an existing route you own) must be set"
+                }
               ],
               "properties": {
+                "httpRouteRef": {
+                  "type": "object",
+                  "description": "An existing HTTPRoute in the ModelDeployment's namespace that you own (written by GitOps or another team). The operator changes only the backendRefs of its rule `rule` and adds and removes rules of its own (modeldeployment.NAME.header-STEP, modeldeployment.NAME.mirror) beside it, by read-modify-write; it sets no ownerReference and never deletes the route.",
+                  "required": [
+                    "name",
+                    "rule"
+                  ],
+                  "properties": {
+                    "name": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 253,
+                      "description": "The HTTPRoute's name.",
+                      "x-kubernetes-validations": [
+                        {
+                          "rule": "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",
+                          "message": "must be a DNS subdomain name (lower-case alphanumerics, '-' and '.')"
+                        }
+                      ]
+                    },
+                    "rule": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 253,
+                      "description": "The `name` of the route's rule whose backendRefs the operator manages (HTTPRoute spec.rules[].name).",
+                      "x-kubernetes-validations": [
+                        {
+                          "rule": "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",
+                          "message": "must be a rule name as HTTPRoute allows (lower-case alphanumerics, '-' and '.')"
+                        }
+                      ]
+                    }
+                  }
+                },
                 "httpRoute": {
                   "type": "object",
                   "description": "An HTTPRoute named NAME that the operator owns whole (server-side apply, controller ownerReference); its backendRefs are the versions' Services NAME-V.",
@@ -1047,6 +1090,10 @@ export const modelDeploymentSchema = {
           "properties": {
             "name": {
               "type": "string"
+            },
+            "rule": {
+              "type": "string",
+              "description": "The rule of a route you own (spec.traffic.gatewayAPI.httpRouteRef) whose backendRefs the operator manages."
             },
             "headerRoutes": {
               "type": "array",

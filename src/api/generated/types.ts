@@ -173,11 +173,25 @@ export interface BlueGreenStrategy {
  */
 export interface TrafficSpec {
   /**
-   * Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only.
+   * Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only. Exactly one of httpRoute (a route the operator owns) and httpRouteRef (a route you own).
    */
   gatewayAPI?: {
-    httpRoute: HTTPRouteSpec;
+    httpRouteRef?: HTTPRouteRef;
+    httpRoute?: HTTPRouteSpec;
   };
+}
+/**
+ * An existing HTTPRoute in the ModelDeployment's namespace that you own (written by GitOps or another team). The operator changes only the backendRefs of its rule `rule` and adds and removes rules of its own (modeldeployment.NAME.header-STEP, modeldeployment.NAME.mirror) beside it, by read-modify-write; it sets no ownerReference and never deletes the route.
+ */
+export interface HTTPRouteRef {
+  /**
+   * The HTTPRoute's name.
+   */
+  name: string;
+  /**
+   * The `name` of the route's rule whose backendRefs the operator manages (HTTPRoute spec.rules[].name).
+   */
+  rule: string;
 }
 /**
  * An HTTPRoute named NAME that the operator owns whole (server-side apply, controller ownerReference); its backendRefs are the versions' Services NAME-V.
@@ -482,6 +496,10 @@ export interface TrafficWeight {
  */
 export interface RouteStatus {
   name?: string;
+  /**
+   * The rule of a route you own (spec.traffic.gatewayAPI.httpRouteRef) whose backendRefs the operator manages.
+   */
+  rule?: string;
   /**
    * Header rules of the route that send matching requests to the new version.
    */

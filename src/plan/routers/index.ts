@@ -1,10 +1,15 @@
 // Which traffic router carries a ModelDeployment's traffic: the Gateway API router when
-// spec.traffic.gatewayAPI is set, else the Service router (replica ratio, the default).
+// spec.traffic.gatewayAPI.httpRoute is set (a route the operator owns), the user-route router
+// when spec.traffic.gatewayAPI.httpRouteRef is (a route the user owns), else the Service
+// router (replica ratio, the default).
 import type { ModelDeployment } from "../../api/types.ts";
 import { gatewayApiRouter } from "./gateway-api.ts";
 import type { TrafficRouter } from "./router.ts";
 import { serviceRouter } from "./service.ts";
+import { userRouteRouter } from "./user-route.ts";
 
 export function routerFor(md: ModelDeployment): TrafficRouter {
-  return md.spec.traffic?.gatewayAPI ? gatewayApiRouter : serviceRouter;
+  const gatewayAPI = md.spec.traffic?.gatewayAPI;
+  if (gatewayAPI?.httpRouteRef) return userRouteRouter;
+  return gatewayAPI ? gatewayApiRouter : serviceRouter;
 }
