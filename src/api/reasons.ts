@@ -34,6 +34,7 @@ export const Reasons = {
   RolloutSuperseded: "RolloutSuperseded",
   RolloutReverted: "RolloutReverted",
   CheckFailed: "CheckFailed",
+  DryRunCheckFailed: "DryRunCheckFailed",
   ActionAccepted: "ActionAccepted",
   ActionRefused: "ActionRefused",
   VersionDeleted: "VersionDeleted",

@@ -388,10 +388,11 @@ function checksSection(md: ModelDeployment, opts: FormatOptions): string[] {
     ["NAME", "PHASE", "VALUE", "FAILURES", "MEASURED", "MESSAGE"],
     names.map((n) => {
       const c = measured.find((m) => m.name === n);
+      const dryRun = c?.dryRun === true || configured.find((x) => x.name === n)?.dryRun === true;
       return [
-        n,
+        dryRun ? `${n} (dry run)` : n,
         c?.phase ?? "Pending",
-        c?.value ?? "-",
+        c?.stableValue !== undefined ? `${c.value ?? "-"} (stable ${c.stableValue})` : (c?.value ?? "-"),
         `${c?.consecutiveFailures ?? 0}/${threshold(n)}`,
         c?.lastMeasured ? `${formatAge(c.lastMeasured, opts.now)} ago` : "-",
         c?.message ?? "",

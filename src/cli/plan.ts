@@ -33,12 +33,14 @@ import { documents, isModelDeployment, type Source } from "./manifests.ts";
 /** A check as plan prints it. */
 export interface CheckPreview {
   name: string;
-  provider: "http" | "prometheus";
+  provider: "http" | "prometheus" | "signature" | "warmup";
   /** What is measured: the request or the query, and its success condition. */
   target: string;
   interval: string;
   timeout: string;
   failureThreshold: number;
+  /** Measured and reported, never gating. */
+  dryRun?: boolean;
 }
 
 /** Everything plan prints for one ModelDeployment. */
@@ -84,17 +86,37 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
       .filter(Boolean)
       .join(" and ");
     target = `${h.method ?? "GET"} ${where}${cond ? `, expects ${cond}` : ""}`;
+  } else if (check.warmup) {
+    const w = check.warmup;
+    target = `${w.requests ?? 10} warm-up requests ${w.method ?? "POST"} ${w.path} on the new version's Service once per step, at most ${w.maxFailures ?? 0} failing`;
+  } else if (check.signature) {
+    const accept = check.signature.accept?.length
+      ? `, accepting changes of ${check.signature.accept.join(", ")}`
+      : "";
+    target = `the model metadata of the new version against the stable version's${accept}`;
   } else if (check.prometheus) {
-    target = `${check.prometheus.query} at ${check.prometheus.address}, expects ${check.prometheus.successCondition}`;
+    const p = check.prometheus;
+    const both = p.compareWithStable || p.judge ? " for the new and the stable version" : "";
+    const expects = p.judge ? describeJudge(p.judge) : `expects ${p.successCondition}`;
+    target = `${p.query} at ${p.address}${both}, ${expects}`;
   }
   return {
     name: check.name,
-    provider: check.http ? "http" : "prometheus",
+    provider: check.http ? "http" : check.signature ? "signature" : check.warmup ? "warmup" : "prometheus",
     target,
     interval: formatDuration(checkIntervalMs(md, check)),
     timeout: formatDuration(checkTimeoutMs(check)),
     failureThreshold: checkFailureThreshold(md, check),
+    ...(check.dryRun === true ? { dryRun: true } : {}),
   };
+}
+
+function describeJudge(judge: NonNullable<NonNullable<HealthCheck["prometheus"]>["judge"]>): string {
+  return (
+    `judged by a Mann-Whitney U test over ${judge.window ?? "5m"} in steps of ${judge.step ?? "15s"} ` +
+    `(${judge.direction ?? "Either"}, confidence ${judge.confidence ?? 0.95}, tolerance ${judge.tolerance ?? 0.05}, ` +
+    `at least ${judge.minSamples ?? 10} samples)`
+  );
 }
 
 /**
@@ -339,7 +361,9 @@ function gatesSection(p: ModelDeploymentPlan): string[] {
     for (const c of p.rollout.checks) {
       out.push(
         `  ${c.name} (${c.provider}): ${c.target}; every ${c.interval}, timeout ${c.timeout}, ` +
-          `rolled back after ${c.failureThreshold} consecutive failures`,
+          (c.dryRun
+            ? "dry run: measured and reported, never rolls back"
+            : `rolled back after ${c.failureThreshold} consecutive failures`),
       );
     }
   }

@@ -45,7 +45,7 @@ export interface Taken {
 
 /** Where a check connects: host:port of its URL or Prometheus address. */
 export function destinationOf(due: DueCheck): string {
-  const target = due.check.http ? due.url : due.check.prometheus?.address;
+  const target = due.check.prometheus ? due.check.prometheus.address : due.url;
   if (!target) return "";
   try {
     const u = new URL(target);
@@ -201,7 +201,16 @@ export class Measurer {
 
 /** A due check in its state: the check as written with its targets filled, and the context. */
 function identity(due: DueCheck, context: string): string {
-  return JSON.stringify([context, due.check, due.url, due.body, due.query, due.timeoutMs, due.vars]);
+  return JSON.stringify([
+    context,
+    due.check,
+    due.url,
+    due.body,
+    due.query,
+    due.stable,
+    due.timeoutMs,
+    due.vars,
+  ]);
 }
 
 /**

@@ -44,7 +44,16 @@ export interface PrometheusConditionInput {
   values: number[];
 }
 
-export type ConditionInput = HttpConditionInput | PrometheusConditionInput;
+/** What a Prometheus check with compareWithStable sees: one value per version. */
+export interface RelativeConditionInput {
+  kind: "relative";
+  expression: string;
+  quoteValues?: boolean;
+  candidate: number;
+  stable: number;
+}
+
+export type ConditionInput = HttpConditionInput | PrometheusConditionInput | RelativeConditionInput;
 export type ConditionTask = ConditionInput & { id: number };
 
 /** Evaluates successConditions; never throws. */

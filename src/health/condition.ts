@@ -5,9 +5,11 @@
 //                         headers (map of lower-case header name to value).
 // Prometheus checks see:  result (the value when the query returned one value, the list of
 //                         values when it returned several), results (always the list).
+// Prometheus checks with compareWithStable ("relative") see: candidate and stable, the value
+//                         of the query for the new version and for the stable version.
 import { Environment, type ASTNode, type ParseResult } from "@marcbachmann/cel-js";
 
-export type ConditionKind = "http" | "prometheus";
+export type ConditionKind = "http" | "prometheus" | "relative";
 
 /** The variables an HTTP check's successCondition sees. */
 export interface HttpConditionVars {
@@ -24,9 +26,16 @@ export interface PrometheusConditionVars {
   results: readonly number[];
 }
 
+/** The variables a Prometheus check with compareWithStable sees: one value per version. */
+export interface RelativeConditionVars {
+  candidate: number;
+  stable: number;
+}
+
 interface ConditionVarsByKind {
   http: HttpConditionVars;
   prometheus: PrometheusConditionVars;
+  relative: RelativeConditionVars;
 }
 
 const limits = { maxAstNodes: 2000, maxDepth: 64, maxListElements: 1000, maxMapEntries: 1000 };
@@ -46,6 +55,9 @@ const environments: Record<ConditionKind, Environment> = {
       description: "the value when the query returned one value, the list of values when it returned several",
     })
     .registerVariable("results", "list<double>", { description: "all values the query returned" }),
+  relative: new Environment({ limits })
+    .registerVariable("candidate", "double", { description: "the query's value for the new version" })
+    .registerVariable("stable", "double", { description: "the query's value for the stable version" }),
 };
 
 interface Compiled {
@@ -105,6 +117,7 @@ export function successConditionCostWarning(kind: ConditionKind, expression: str
 const RESPONSE_VARIABLES: Record<ConditionKind, ReadonlySet<string>> = {
   http: new Set(["json", "body", "headers"]),
   prometheus: new Set(["result", "results"]),
+  relative: new Set(["candidate", "stable"]),
 };
 
 /** CEL's comprehension macros: each evaluates its body once per element of its range. */
@@ -228,7 +241,14 @@ export function evaluateSuccessCondition<K extends ConditionKind>(
   return { ok: true, value };
 }
 
-function toCelContext(kind: ConditionKind, vars: HttpConditionVars | PrometheusConditionVars): object {
+function toCelContext(
+  kind: ConditionKind,
+  vars: HttpConditionVars | PrometheusConditionVars | RelativeConditionVars,
+): object {
+  if (kind === "relative") {
+    const relative = vars as RelativeConditionVars;
+    return { candidate: relative.candidate, stable: relative.stable };
+  }
   if (kind === "http") {
     const http = vars as HttpConditionVars;
     // CEL ints are BigInts in cel-js; JSON numbers stay doubles.

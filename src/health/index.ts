@@ -3,6 +3,10 @@
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { measureHttp, type MeasureOptions } from "./http.ts";
 import { measurePrometheus } from "./prometheus.ts";
+import { measureRelative } from "./prometheus-relative.ts";
+import { measureJudge } from "./prometheus-judge.ts";
+import { measureSignature } from "./signature-check.ts";
+import { measureWarmup } from "./warmup.ts";
 import { deniedDestination } from "./destination-check.ts";
 import { deniedQuery } from "./promql-check.ts";
 import { CredentialFileError, type CredentialMaterial } from "./credential-files.ts";
@@ -56,8 +60,16 @@ export async function measureCheck(
     if (typeof credential === "string") return errorMeasurement(due, now, credential);
     const withCredential = credential ? { ...options, credential } : options;
     if (due.check.http) return await measureHttp(due, now, withCredential);
+    if (due.check.signature) return await measureSignature(due, now, withCredential);
+    if (due.check.warmup) return await measureWarmup(due, now, withCredential);
+    if (due.check.prometheus?.judge) return await measureJudge(due, now, withCredential);
+    if (due.check.prometheus?.compareWithStable) return await measureRelative(due, now, withCredential);
     if (due.check.prometheus) return await measurePrometheus(due, now, withCredential);
-    return errorMeasurement(due, now, "check has no provider: it needs http or prometheus");
+    return errorMeasurement(
+      due,
+      now,
+      "check has no provider: it needs http, prometheus, signature or warmup",
+    );
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     return errorMeasurement(due, now, `measuring the check failed unexpectedly: ${reason}`);

@@ -70,7 +70,8 @@ async function observePrometheus(due: DueCheck, options: MeasureOptions): Promis
   }
 
   const values = samples.map((sample) => sample.value);
-  const condition = prometheus.successCondition;
+  // Validation makes successCondition present on every check measured here (a judge has none).
+  const condition = prometheus.successCondition ?? "";
   const outcome = await (options.conditions ?? defaultConditionPool()).evaluate({
     kind: "prometheus",
     expression: condition,

@@ -41,5 +41,13 @@ export function computePromqlProblems(md: ModelDeployment, rule: PromqlNamespace
 export function deniedQuery(due: DueCheck, rule: PromqlNamespaceRule): string | undefined {
   const prometheus = due.check.prometheus;
   if (!prometheus) return undefined;
-  return promqlCheckProblem(prometheus.address, due.query ?? prometheus.query, due.vars.namespace, rule);
+  const problem = promqlCheckProblem(
+    prometheus.address,
+    due.query ?? prometheus.query,
+    due.vars.namespace,
+    rule,
+  );
+  // A check compared with the stable version sends the stable version's query too.
+  if (problem || due.stable?.query === undefined) return problem;
+  return promqlCheckProblem(prometheus.address, due.stable.query, due.stable.vars.namespace, rule);
 }

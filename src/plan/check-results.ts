@@ -1,13 +1,30 @@
 // The health checks' results in a rollout: this reconcile's measurements merged into
-// status.checks, and the questions the strategies ask of them.
-import type { CheckStatus, ModelDeploymentStatus } from "../api/types.ts";
+// status.checks (the last result of each check and a bounded record of its measurements),
+// and the questions the strategies ask of them. A dryRun check is measured and recorded like
+// the others but answers none of those questions: it never rolls back and nothing waits for it.
+import type { CheckStatus, HealthCheck, MeasurementRecord, ModelDeploymentStatus } from "../api/types.ts";
 import { timeMs } from "./checks.ts";
 import type { PlanContext } from "./context.ts";
 import { checkFailureThreshold, checksOf } from "./spec.ts";
 import type { Measurement } from "./types.ts";
 
+/** Measurements kept per check in status.checks[].measurements (the CRD's maxItems). */
+export const MEASUREMENT_RECORD_LIMIT = 10;
+/** Longest message kept in a record entry; the last result keeps the whole message. */
+export const RECORD_MESSAGE_LIMIT = 256;
+
 function resultOf(status: ModelDeploymentStatus, name: string): CheckStatus | undefined {
   return status.checks?.find((c) => c.name === name);
+}
+
+/** The checks that gate the rollout: every configured check but the dryRun ones. */
+function gatingChecks(ctx: PlanContext): HealthCheck[] {
+  return checksOf(ctx.md).filter((c) => c.dryRun !== true);
+}
+
+/** Does an Inconclusive measurement of `check` count as a failure (judge.inconclusive: Fail)? */
+function inconclusiveFails(check: HealthCheck): boolean {
+  return check.prometheus?.judge?.inconclusive === "Fail";
 }
 
 /**
@@ -31,24 +48,85 @@ export function mergeMeasurements(ctx: PlanContext, status: ModelDeploymentStatu
     const m = byName.get(check.name);
     if (!m || timeMs(m.time) < started) return current;
     if (current.lastMeasured !== undefined && timeMs(m.time) <= timeMs(current.lastMeasured)) return current;
-    const next: CheckStatus = {
-      name: check.name,
-      phase: m.phase,
-      consecutiveFailures: m.phase === "Successful" ? 0 : (current.consecutiveFailures ?? 0) + 1,
-      lastMeasured: m.time,
-    };
-    if (m.value !== undefined) next.value = m.value;
-    if (m.message !== undefined) next.message = m.message;
-    return next;
+    return mergeOne(check, current, m);
   });
 }
 
-/** The first check that reached its failure threshold, if any. */
+function mergeOne(check: HealthCheck, current: CheckStatus, m: Measurement): CheckStatus {
+  const next: CheckStatus = {
+    name: check.name,
+    phase: m.phase,
+    consecutiveFailures: nextFailureCount(
+      current.consecutiveFailures ?? 0,
+      m.phase,
+      inconclusiveFails(check),
+    ),
+    lastMeasured: m.time,
+  };
+  if (m.value !== undefined) next.value = m.value;
+  if (m.stableValue !== undefined) next.stableValue = m.stableValue;
+  if (m.judge !== undefined) next.judge = m.judge;
+  if (m.warmup !== undefined) next.warmup = m.warmup;
+  if (m.message !== undefined) next.message = m.message;
+  if (check.dryRun === true) next.dryRun = true;
+  next.measurements = [...(current.measurements ?? []), recordOf(m)].slice(-MEASUREMENT_RECORD_LIMIT);
+  return next;
+}
+
+function recordOf(m: Measurement): MeasurementRecord {
+  const record: MeasurementRecord = { phase: m.phase, time: m.time };
+  if (m.value !== undefined) record.value = m.value;
+  if (m.stableValue !== undefined) record.stableValue = m.stableValue;
+  if (m.message !== undefined)
+    record.message =
+      m.message.length > RECORD_MESSAGE_LIMIT
+        ? `${m.message.slice(0, RECORD_MESSAGE_LIMIT - 1)}…`
+        : m.message;
+  return record;
+}
+
+/**
+ * Consecutive failures after a measurement: a success resets them, Failed and Error count,
+ * and an Inconclusive judge counts only with inconclusive: Fail; with Wait it leaves them as
+ * they are: the rollout waits for a verdict.
+ */
+function nextFailureCount(
+  previous: number,
+  phase: Measurement["phase"],
+  inconclusiveCounts: boolean,
+): number {
+  if (phase === "Successful") return 0;
+  if (phase === "Inconclusive" && !inconclusiveCounts) return previous;
+  return previous + 1;
+}
+
+/**
+ * The dryRun checks that reached their failure threshold in this reconcile (`before` is
+ * status.checks before the merge): each would have rolled the new version back.
+ */
+export function dryRunChecksFailedNow(
+  ctx: PlanContext,
+  before: readonly CheckStatus[] | undefined,
+  status: ModelDeploymentStatus,
+): { result: CheckStatus; threshold: number }[] {
+  const out: { result: CheckStatus; threshold: number }[] = [];
+  for (const check of checksOf(ctx.md)) {
+    if (check.dryRun !== true) continue;
+    const threshold = checkFailureThreshold(ctx.md, check);
+    const now = resultOf(status, check.name);
+    const was = before?.find((c) => c.name === check.name)?.consecutiveFailures ?? 0;
+    if (now && (now.consecutiveFailures ?? 0) >= threshold && was < threshold)
+      out.push({ result: now, threshold });
+  }
+  return out;
+}
+
+/** The first gating check that reached its failure threshold, if any. */
 export function failedCheck(
   ctx: PlanContext,
   status: ModelDeploymentStatus,
 ): { result: CheckStatus; threshold: number } | undefined {
-  for (const check of checksOf(ctx.md)) {
+  for (const check of gatingChecks(ctx)) {
     const result = resultOf(status, check.name);
     const threshold = checkFailureThreshold(ctx.md, check);
     if (result && (result.consecutiveFailures ?? 0) >= threshold) return { result, threshold };
@@ -56,28 +134,28 @@ export function failedCheck(
   return undefined;
 }
 
-/** Every configured check measured Successful at or after `since`. */
+/** Every gating check measured Successful at or after `since`. */
 export function checksPassedSince(
   ctx: PlanContext,
   status: ModelDeploymentStatus,
   since: string | undefined,
 ): boolean {
   const t = timeMs(since);
-  return checksOf(ctx.md).every((check) => {
+  return gatingChecks(ctx).every((check) => {
     const result = resultOf(status, check.name);
     return result?.phase === "Successful" && !Number.isNaN(t) && timeMs(result.lastMeasured) >= t;
   });
 }
 
-/** A configured check whose last measurement in this rollout is Failed or Error. */
+/** A gating check whose last measurement in this rollout is Failed or Error (or Inconclusive that fails). */
 export function anyCheckFailing(ctx: PlanContext, status: ModelDeploymentStatus): boolean {
-  return checksOf(ctx.md).some((c) => {
+  return gatingChecks(ctx).some((c) => {
     const phase = resultOf(status, c.name)?.phase;
-    return phase === "Failed" || phase === "Error";
+    return phase === "Failed" || phase === "Error" || (phase === "Inconclusive" && inconclusiveFails(c));
   });
 }
 
-/** Every configured check's last measurement is Successful. */
+/** Every gating check's last measurement is Successful. */
 export function allChecksSuccessful(ctx: PlanContext, status: ModelDeploymentStatus): boolean {
-  return checksOf(ctx.md).every((c) => resultOf(status, c.name)?.phase === "Successful");
+  return gatingChecks(ctx).every((c) => resultOf(status, c.name)?.phase === "Successful");
 }

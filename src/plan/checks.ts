@@ -2,7 +2,7 @@
 import type { CheckStatus, HealthCheck, ModelDeployment } from "../api/types.ts";
 import { childName, computeRevision } from "./naming.ts";
 import { findTrackDeployment } from "./tracks.ts";
-import { checkIntervalMs, checksOf, checkTimeoutMs, servicePortOf } from "./spec.ts";
+import { checkIntervalMs, checksOf, checkTimeoutMs, modelNameOf, servicePortOf } from "./spec.ts";
 import { fillTemplate } from "./template.ts";
 import { validateModelDeployment } from "./validate.ts";
 import type { CheckVars, DueCheck, Observed } from "./types.ts";
@@ -24,7 +24,12 @@ export function computeCheckVars(md: ModelDeployment, version: string, service?:
  * is reached through the Service's port); http with `url`, body and a Prometheus query:
  * templates filled.
  */
-export function computeDueCheck(md: ModelDeployment, check: HealthCheck, vars: CheckVars): DueCheck {
+export function computeDueCheck(
+  md: ModelDeployment,
+  check: HealthCheck,
+  vars: CheckVars,
+  stableVars?: CheckVars,
+): DueCheck {
   const due: DueCheck = { check, vars, timeoutMs: checkTimeoutMs(check) };
   const http = check.http;
   if (http) {
@@ -35,8 +40,43 @@ export function computeDueCheck(md: ModelDeployment, check: HealthCheck, vars: C
     }
     if (http.body !== undefined) due.body = fillTemplate(http.body, vars);
   }
-  if (check.prometheus) due.query = fillTemplate(check.prometheus.query, vars);
+  if (check.warmup) {
+    const port = typeof check.warmup.port === "number" ? check.warmup.port : servicePortOf(md);
+    due.url = `http://${vars.service}.${vars.namespace}.svc:${port}${check.warmup.path}`;
+    if (check.warmup.body !== undefined) due.body = fillTemplate(check.warmup.body, vars);
+  }
+  if (check.signature) {
+    const port = typeof check.signature.port === "number" ? check.signature.port : servicePortOf(md);
+    const path = `/v2/models/${encodeURIComponent(modelNameOf(md))}`;
+    due.url = `http://${vars.service}.${vars.namespace}.svc:${port}${path}`;
+    if (stableVars)
+      due.stable = {
+        vars: stableVars,
+        url: `http://${stableVars.service}.${stableVars.namespace}.svc:${port}${path}`,
+      };
+  }
+  if (check.prometheus) {
+    due.query = fillTemplate(check.prometheus.query, vars);
+    if (comparesWithStable(check) && stableVars)
+      due.stable = { vars: stableVars, query: fillTemplate(check.prometheus.query, stableVars) };
+  }
   return due;
+}
+
+/** A check measured for the stable version too, in the same measurement (a judge always is). */
+export function comparesWithStable(check: HealthCheck): boolean {
+  return check.prometheus?.compareWithStable === true || check.prometheus?.judge !== undefined;
+}
+
+/**
+ * The template variables of the stable version, measured on its own track's Service
+ * (NAME-V, or NAME-V-REVISION); undefined when the ModelDeployment has no stable version yet.
+ */
+export function computeStableCheckVars(md: ModelDeployment, observed: Observed): CheckVars | undefined {
+  const version = md.status?.stableVersion;
+  if (version === undefined) return undefined;
+  const track = findTrackDeployment(observed.deployments, version, md.status?.stableRevision);
+  return computeCheckVars(md, version, track?.metadata?.name);
 }
 
 /** Milliseconds of an RFC 3339 time, NaN when absent or unreadable. */
@@ -47,13 +87,16 @@ export function timeMs(t: string | undefined): number {
 /**
  * When `check` is next due, in ms since the epoch: at once when it has no measurement since
  * the rollout started or since the current step's replicas became available
- * (rollout.stepReadyAt), else its last measurement + interval.
+ * (rollout.stepReadyAt), else its last measurement + interval; a warm-up that succeeded since
+ * then: never (Infinity).
  */
 export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckStatus | undefined): number {
   const rollout = md.status?.rollout;
   const measured = timeMs(last?.lastMeasured);
   const since = Math.max(timeMs(rollout?.startedAt) || 0, timeMs(rollout?.stepReadyAt) || 0);
   if (Number.isNaN(measured) || measured < since) return since;
+  // A warm-up that succeeded in this step is done until the next step's replicas are ready.
+  if (check.warmup && last?.phase === "Successful") return Infinity;
   return measured + checkIntervalMs(md, check);
 }
 
@@ -75,11 +118,12 @@ export function planChecks(md: ModelDeployment, observed: Observed, now: Date): 
   if (!candidate?.metadata?.name || (candidate.status?.availableReplicas ?? 0) < 1) return [];
   if (validateModelDeployment(md).length > 0) return [];
   const vars = computeCheckVars(md, rollout.version, candidate.metadata.name);
+  const stableVars = computeStableCheckVars(md, observed);
   const statuses = md.status?.checks ?? [];
   const due: DueCheck[] = [];
   for (const check of checksOf(md)) {
     const last = statuses.find((s) => s.name === check.name);
-    if (checkDueAt(md, check, last) <= now.getTime()) due.push(computeDueCheck(md, check, vars));
+    if (checkDueAt(md, check, last) <= now.getTime()) due.push(computeDueCheck(md, check, vars, stableVars));
   }
   return due;
 }

@@ -93,6 +93,19 @@ export function blueGreenStageWhere(stage: number): string {
   return stage === 0 ? "as a preview" : "before the switch";
 }
 
+/** A dryRun check at its failure threshold: what it saw and that it gates nothing. */
+export function dryRunCheckFailed(
+  check: {
+    name: string;
+    consecutiveFailures?: number | undefined;
+    value?: string | undefined;
+    message?: string | undefined;
+  },
+  threshold: number,
+): string {
+  return `${checkFailed(check, threshold).event} (dry run: ${check.consecutiveFailures ?? threshold} failures in a row would have rolled back; nothing is done)`;
+}
+
 export function checkFailed(
   check: {
     name: string;

@@ -13,7 +13,7 @@ import { Reasons } from "../api/reasons.ts";
 import { actOn, rearmAfterHold, settleAction } from "./actions.ts";
 import { stepBlueGreen } from "./bluegreen.ts";
 import { stepCanary } from "./canary-stepper.ts";
-import { failedCheck, mergeMeasurements } from "./check-results.ts";
+import { dryRunChecksFailedNow, failedCheck, mergeMeasurements } from "./check-results.ts";
 import {
   createContext,
   createDraft,
@@ -27,7 +27,7 @@ import {
 import { desiredChildren } from "./desired.ts";
 import { followSpec, promoteFirstVersion, rollBack, startRolloutIfDue } from "./lifecycle.ts";
 import { isAvailableAt } from "./lookups.ts";
-import { checkFailed } from "./messages.ts";
+import { checkFailed, dryRunCheckFailed } from "./messages.ts";
 import { requeueAfterMs } from "./requeue.ts";
 import { finishStatus, invalidSpecStatus } from "./status.ts";
 import type { Plan, PlanInput } from "./types.ts";
@@ -49,7 +49,10 @@ function advance(ctx: PlanContext, draft: StatusDraft): RolloutMode {
     return mode;
   }
   if (mode !== "rollingOut") return mode;
+  const checksBefore = status.checks;
   mergeMeasurements(ctx, status);
+  for (const dry of dryRunChecksFailedNow(ctx, checksBefore, status))
+    recordEvent(draft, "Warning", Reasons.DryRunCheckFailed, dryRunCheckFailed(dry.result, dry.threshold));
   const failed = status.rollout?.promote === "Full" ? undefined : failedCheck(ctx, status);
   if (failed) {
     const texts = checkFailed(failed.result, failed.threshold);

@@ -43,6 +43,7 @@ function nextCheckDue(
   for (const check of checksOf(ctx.md)) {
     const last = status.checks?.find((c) => c.name === check.name);
     const t = Math.max(checkDueAt(view, check, last), ctx.nowMs);
+    if (!Number.isFinite(t)) continue; // a warm-up done for this step
     due = due === undefined ? t : Math.min(due, t);
   }
   return due;

@@ -2,7 +2,13 @@
 // own, no network, no logger. The reconciler observes, measures the checks that
 // planChecks() says are due, calls plan(), and writes what it returns.
 import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
-import type { HealthCheck, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
+import type {
+  HealthCheck,
+  JudgeResult,
+  ModelDeployment,
+  ModelDeploymentStatus,
+  WarmupResult,
+} from "../api/types.ts";
 import type { Reason } from "../api/reasons.ts";
 import type { HTTPRoute } from "./routers/httproute.ts";
 import type { SpecProblem } from "./validate.ts";
@@ -56,15 +62,34 @@ export interface DueCheck {
   body?: string;
   /** prometheus: the query, templated. */
   query?: string;
+  /**
+   * A check that compares with the stable version (compareWithStable): the stable version's
+   * template variables and its query, templated with them. Absent when there is no stable
+   * version to compare with (the measurement is then an Error that says so).
+   */
+  stable?: {
+    vars: CheckVars;
+    /** prometheus: the query templated for the stable version. */
+    query?: string;
+    /** signature: the stable version's model metadata URL (the new version's is `url`). */
+    url?: string;
+  };
   timeoutMs: number;
 }
 
 /** One measurement of a health check, taken by health/ for the planner. */
 export interface Measurement {
   name: string;
-  phase: "Successful" | "Failed" | "Error";
-  /** What was seen: a status code, a query result. */
+  /** Inconclusive: a statistical judge could not tell (too few samples, too much noise). */
+  phase: "Successful" | "Failed" | "Error" | "Inconclusive";
+  /** What was seen: a status code, a query result (of the new version). */
   value?: string;
+  /** compareWithStable: the stable version's value in the same measurement. */
+  stableValue?: string;
+  /** A statistical judge's result. */
+  judge?: JudgeResult;
+  /** A warm-up's requests and latencies. */
+  warmup?: WarmupResult;
   message?: string;
   /** RFC 3339 time of the measurement. */
   time: string;

@@ -8,7 +8,9 @@
 //     applies a child: durations, CEL successConditions, templates, ports, names.
 //
 // Each part is a module in validate/: schema.ts (a), crd-rules.ts (b), and for (c)
-// names.ts, durations.ts, health-checks.ts, ports.ts.
+// names.ts, durations.ts, health-checks.ts, ports.ts, and analysis.ts (the checks compared
+// with the stable version: the judge's window, the providers' rules).
+import { analysisProblems } from "./validate/analysis.ts";
 import { checkProblems } from "./validate/health-checks.ts";
 import { isObj, type SpecProblem } from "./validate/common.ts";
 import { celRuleProblems } from "./validate/crd-rules.ts";
@@ -34,6 +36,7 @@ export function validateModelDeployment(md: unknown): SpecProblem[] {
   problems.push(...identityProblems(md));
   problems.push(...durationProblems(spec));
   problems.push(...checkProblems(spec));
+  problems.push(...analysisProblems(spec));
   problems.push(...portProblems(spec));
   problems.push(...templateLabelProblems(spec));
   return dedupe(problems);

@@ -29,7 +29,8 @@ export function computeConditionWarnings(md: ModelDeployment): SpecWarning[] {
     }
     const prometheus = check.prometheus?.successCondition;
     if (typeof prometheus === "string" && prometheus.trim() !== "") {
-      const warning = successConditionCostWarning("prometheus", prometheus);
+      const kind = check.prometheus?.compareWithStable === true ? "relative" : "prometheus";
+      const warning = successConditionCostWarning(kind, prometheus);
       if (warning) out.push({ path: `${path}.prometheus.successCondition`, message: warning });
     }
   });

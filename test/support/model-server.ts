@@ -107,6 +107,8 @@ export interface ModelBehaviour {
   live?: number;
   /** The outputs POST /v2/models/{model}/infer answers with (default: score [0.1]). */
   outputs?: OipTensor[];
+  /** The inputs GET /v2/models/{model} names (default: features, FP32 [-1, 4]). */
+  inputs?: Omit<OipTensor, "data">[];
   /** Status of POST /v2/models/{model}/infer (default 200); other than 200 answers {"error": ...}. */
   inferStatus?: number;
   /** Every answer waits this long first (a slow model). */
@@ -140,6 +142,7 @@ export interface ModelServerOptions extends ModelBehaviour {
 }
 
 const DEFAULT_OUTPUTS: OipTensor[] = [{ name: "score", datatype: "FP32", shape: [1, 1], data: [0.1] }];
+const DEFAULT_INPUTS: Omit<OipTensor, "data">[] = [{ name: "features", datatype: "FP32", shape: [-1, 4] }];
 
 /** A model server speaking the Open Inference Protocol, on one loopback address and port. */
 export class ModelServer {
@@ -234,7 +237,7 @@ export class ModelServer {
         name: this.model,
         versions: [this.version],
         platform: "model-rollout-operator-test",
-        inputs: [{ name: "features", datatype: "FP32", shape: [-1, 4] }],
+        inputs: b.inputs ?? DEFAULT_INPUTS,
         outputs: (b.outputs ?? DEFAULT_OUTPUTS).map(({ name, datatype, shape }) => ({
           name,
           datatype,

@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { assertLoopbackHostPort } from "./loopback-guard.ts";
 
 export interface PrometheusOptions {
@@ -23,6 +23,13 @@ export interface PrometheusOptions {
   readyTimeoutMs?: number;
   /** Labels added to every scraped series (a target's namespace="..."), as a static config's labels. */
   labels?: Record<string, string>;
+  /**
+   * OpenMetrics text (ending in `# EOF`) written into the TSDB before Prometheus starts, with
+   * `promtool tsdb create-blocks-from openmetrics`: known series at known times.
+   */
+  backfill?: string;
+  /** More command-line flags, e.g. --query.lookback-delta=1s. */
+  args?: string[];
 }
 
 export interface PrometheusServer {
@@ -103,6 +110,14 @@ async function startOnce(binary: string, options: PrometheusOptions): Promise<Pr
     "",
   ].join("\n");
   writeFileSync(join(dir, "prometheus.yml"), config);
+  if (options.backfill !== undefined) {
+    try {
+      await backfill(binary, dir, options.backfill);
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
 
   let output = "";
   const child: ChildProcess = spawn(
@@ -112,6 +127,7 @@ async function startOnce(binary: string, options: PrometheusOptions): Promise<Pr
       `--storage.tsdb.path=${join(dir, "data")}`,
       `--web.listen-address=127.0.0.1:${port}`,
       "--storage.tsdb.retention.time=1h",
+      ...(options.args ?? []),
     ],
     { cwd: dir, stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -183,6 +199,26 @@ async function startOnce(binary: string, options: PrometheusOptions): Promise<Pr
       .map((line) => (JSON.parse(line) as { params?: { query?: string } }).params?.query ?? "");
   };
   return { url, dir, output: () => output, queries, stop };
+}
+
+/** Writes `openMetrics` into DIR/data as TSDB blocks, with the promtool beside the prometheus binary. */
+async function backfill(prometheus: string, dir: string, openMetrics: string): Promise<void> {
+  const promtool = process.env.PROMTOOL_BIN ?? join(dirname(prometheus), "promtool");
+  const input = join(dir, "backfill.om");
+  writeFileSync(input, openMetrics);
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    const child = spawn(promtool, ["tsdb", "create-blocks-from", "openmetrics", input, join(dir, "data")], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let text = "";
+    child.stdout.on("data", (c: Buffer) => (text += c.toString("utf8")));
+    child.stderr.on("data", (c: Buffer) => (text += c.toString("utf8")));
+    child.once("error", reject);
+    child.once("exit", (exit) => resolve({ code: exit, output: text }));
+  });
+  if (code !== 0)
+    throw new Error(`promtool could not write the backfill (exit ${code}):\n${output.slice(-4000)}`);
 }
 
 async function isReady(url: string): Promise<boolean> {

@@ -283,6 +283,69 @@ describe("cli formatting", () => {
     expect(text.indexOf("RolloutStarted")).to.be.lessThan(text.indexOf("CheckFailed"));
   });
 
+  it("shows the stable version's value of a comparison and marks dryRun checks", () => {
+    const analysed: ModelDeployment = {
+      ...rollingOut,
+      spec: {
+        ...rollingOut.spec,
+        healthChecks: {
+          checks: [
+            {
+              name: "p95-vs-stable",
+              prometheus: {
+                address: "http://p:9090",
+                query: "q",
+                compareWithStable: true,
+                successCondition: "candidate <= stable * 1.1",
+              },
+            },
+            {
+              name: "p95-judge",
+              dryRun: true,
+              prometheus: { address: "http://p:9090", query: "q", judge: { direction: "LowerIsBetter" } },
+            },
+          ],
+        },
+      },
+      status: {
+        ...rollingOut.status,
+        checks: [
+          {
+            name: "p95-vs-stable",
+            phase: "Failed",
+            value: "0.13",
+            stableValue: "0.1",
+            consecutiveFailures: 1,
+            lastMeasured: ago(5),
+            message: "false",
+          },
+          {
+            name: "p95-judge",
+            phase: "Failed",
+            dryRun: true,
+            value: "0.13",
+            stableValue: "0.1",
+            consecutiveFailures: 4,
+            lastMeasured: ago(5),
+            message: "worse",
+          },
+        ],
+      },
+    };
+    const text = formatGet(
+      { md: analysed, deployments: [], events: [], steps: [] },
+      { now: NOW, unicode: false },
+    );
+    const checks = text
+      .split("\n")
+      .filter((l) => /^ {2}p95-/.test(l))
+      .map((l) => l.trim().split(/\s{2,}/));
+    expect(checks).to.deep.equal([
+      ["p95-vs-stable", "Failed", "0.13 (stable 0.1)", "1/3", "5s ago", "false"],
+      ["p95-judge (dry run)", "Failed", "0.13 (stable 0.1)", "4/3", "5s ago", "worse"],
+    ]);
+  });
+
   it("shows the route's weights, header and mirror rules and what each parent said (spec.traffic)", () => {
     const routed: ModelDeployment = {
       ...rollingOut,

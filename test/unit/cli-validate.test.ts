@@ -29,8 +29,9 @@ describe("cli validate", () => {
       `${FIXTURES}/good`,
       "examples/canary.yaml",
       "examples/blue-green.yaml",
+      "examples/canary-analysis.yaml",
     ]);
-    expect(res).to.deep.equal({ code: 0, stdout: "4 ModelDeployments in 4 files: valid\n", stderr: "" });
+    expect(res).to.deep.equal({ code: 0, stdout: "5 ModelDeployments in 5 files: valid\n", stderr: "" });
   });
 
   it("reads standard input with -", async () => {

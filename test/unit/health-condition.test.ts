@@ -43,6 +43,17 @@ describe("successCondition", () => {
       );
     });
 
+    it("a check compared with the stable version sees candidate and stable, not result", () => {
+      expect(validateSuccessCondition("relative", "candidate <= stable * 1.1")).to.equal(undefined);
+      expect(validateSuccessCondition("relative", "candidate - stable < 0.005")).to.equal(undefined);
+      expect(validateSuccessCondition("relative", "result < 0.01")).to.equal(
+        "successCondition `result < 0.01` is not valid: Unknown variable: result",
+      );
+      expect(validateSuccessCondition("prometheus", "candidate < stable")).to.equal(
+        "successCondition `candidate < stable` is not valid: Unknown variable: candidate",
+      );
+    });
+
     it("rejects expressions that cannot be a bool", () => {
       expect(validateSuccessCondition("http", "status + 1")).to.equal(
         "successCondition `status + 1` must evaluate to a bool, not int",

@@ -197,6 +197,24 @@ describe("PromQL namespace rule", () => {
       );
     });
 
+    it("judges the stable version's query of a comparison too", () => {
+      const vars = computeCheckVars(md, "2.0.0");
+      const stableVars = computeCheckVars(md, "1.0.0");
+      const check = md.spec!.healthChecks!.checks![0]!;
+      const compared: HealthCheck = {
+        ...check,
+        prometheus: { ...check.prometheus!, compareWithStable: true },
+      };
+      const due = computeDueCheck(md, compared, vars, stableVars);
+      expect(due.stable?.query).to.include('version="1.0.0"');
+      expect(deniedQuery(due, rule)).to.equal(undefined);
+      // A stable query that lost its namespace matcher is refused though the new version's is fine.
+      due.stable!.query = 'sum(rate(errors_total{version="1.0.0"}[1m]))';
+      expect(deniedQuery(due, rule)).to.match(
+        /^selector `errors_total\{version="1\.0\.0"\}` may read other namespaces/,
+      );
+    });
+
     it("refuses the query as it is sent: an Error measurement, and nothing is sent", async () => {
       const vars = computeCheckVars(md, "2.0.0");
       const bare = computeDueCheck(md, md.spec!.healthChecks!.checks![1]!, vars);

@@ -600,6 +600,10 @@ export const modelDeploymentSchema = {
                     "minimum": 1,
                     "description": "Overrides healthChecks.failureThreshold for this check."
                   },
+                  "dryRun": {
+                    "type": "boolean",
+                    "description": "Measured and reported (status.checks, with its record of measurements), never gating; its failures never roll back and steps do not wait for it."
+                  },
                   "timeout": {
                     "type": "string",
                     "maxLength": 32,
@@ -702,11 +706,10 @@ export const modelDeploymentSchema = {
                   },
                   "prometheus": {
                     "type": "object",
-                    "description": "An instant query against Prometheus' HTTP API.",
+                    "description": "An instant query against Prometheus' HTTP API judged by successCondition, or range queries of both versions judged statistically (judge).",
                     "required": [
                       "address",
-                      "query",
-                      "successCondition"
+                      "query"
                     ],
                     "properties": {
                       "address": {
@@ -729,7 +732,7 @@ export const modelDeploymentSchema = {
                         "type": "string",
                         "maxLength": 4096,
                         "minLength": 1,
-                        "description": "CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01. An empty result is an Error, never a success."
+                        "description": "CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01; with compareWithStable over `candidate` and `stable` (one value each), e.g. candidate <= stable * 1.1. An empty result is an Error, never a success."
                       },
                       "credential": {
                         "type": "string",
@@ -741,14 +744,189 @@ export const modelDeploymentSchema = {
                             "message": "must be the name of a credential the platform declares (lower-case letters, digits, '-' and '.')"
                           }
                         ]
+                      },
+                      "compareWithStable": {
+                        "type": "boolean",
+                        "description": "Measure the query twice in each measurement: templated for the new version and for the stable version ({{version}} and {{service}} of each). successCondition then sees `candidate` and `stable`; each query must return one value, and no data (or NaN) for either version is an Error."
+                      },
+                      "judge": {
+                        "type": "object",
+                        "description": "Instead of successCondition: compare the distributions of the query's values for the new and the stable version over a window (range queries, one sample per step) with a Mann-Whitney U test. Fail when the new version is significantly worse by more than tolerance; Inconclusive with too few samples, or a shift beyond tolerance that is not significant.",
+                        "properties": {
+                          "window": {
+                            "type": "string",
+                            "maxLength": 32,
+                            "default": "5m",
+                            "description": "How far back the samples go, up to the measurement.",
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",
+                                "message": "must be a duration such as 5m"
+                              }
+                            ]
+                          },
+                          "step": {
+                            "type": "string",
+                            "maxLength": 32,
+                            "default": "15s",
+                            "description": "One sample per step; at most 500 steps in the window.",
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",
+                                "message": "must be a duration such as 15s"
+                              }
+                            ]
+                          },
+                          "direction": {
+                            "type": "string",
+                            "enum": [
+                              "LowerIsBetter",
+                              "HigherIsBetter",
+                              "Either"
+                            ],
+                            "default": "Either",
+                            "description": "Which change is worse (LowerIsBetter for latency and errors)."
+                          },
+                          "confidence": {
+                            "type": "number",
+                            "minimum": 0.5,
+                            "maximum": 0.9999,
+                            "default": 0.95,
+                            "description": "A difference is significant when its p-value is below 1 - confidence."
+                          },
+                          "tolerance": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": 100,
+                            "default": 0.05,
+                            "description": "The shift accepted, relative to the stable version's median (0.05 = 5%); the shift is the Hodges-Lehmann estimate (the median of all differences)."
+                          },
+                          "minSamples": {
+                            "type": "integer",
+                            "format": "int32",
+                            "minimum": 3,
+                            "maximum": 500,
+                            "default": 10,
+                            "description": "Fewer samples than this for either version (NaN dropped) is Inconclusive."
+                          },
+                          "inconclusive": {
+                            "type": "string",
+                            "enum": [
+                              "Wait",
+                              "Fail"
+                            ],
+                            "default": "Wait",
+                            "description": "What an Inconclusive measurement does: Wait (it neither passes nor counts as a failure: the rollout waits for a verdict) or Fail (it counts as a failed measurement)."
+                          }
+                        }
+                      }
+                    },
+                    "x-kubernetes-validations": [
+                      {
+                        "rule": "has(self.successCondition) != has(self.judge)",
+                        "message": "a prometheus check needs exactly one of successCondition or judge"
+                      },
+                      {
+                        "rule": "!has(self.judge) || !has(self.compareWithStable) || !self.compareWithStable",
+                        "message": "a judge always compares with the stable version; compareWithStable goes with successCondition"
+                      }
+                    ]
+                  },
+                  "signature": {
+                    "type": "object",
+                    "description": "Compares the Open Inference Protocol model metadata (GET /v2/models/{spec.model.name}) of the new version with the stable version's, each through its own Service: every input and output of the stable version must still be there with the same datatype and a compatible shape (-1 is a variable dimension; an input dimension widened to -1 is compatible); a new input is not. Measure it before client traffic: a blue/green preview, or a setWeight 0 step with spec.traffic.",
+                    "properties": {
+                      "port": {
+                        "x-kubernetes-int-or-string": true,
+                        "description": "Service port number or the name of the target container port; defaults to spec.service.port."
+                      },
+                      "accept": {
+                        "type": "array",
+                        "maxItems": 64,
+                        "description": "Tensors (inputs or outputs, by name) whose change is deliberate; it is reported, not failed.",
+                        "items": {
+                          "type": "string",
+                          "maxLength": 253
+                        }
                       }
                     }
+                  },
+                  "warmup": {
+                    "type": "object",
+                    "description": "Warm-up: requests sent to the new version's own Service once its replicas of a step are ready (a blue/green preview: before any client request), one after the other; Successful when at most maxFailures of them fail, then not sent again in that step. Their latencies go into status. A failed warm-up counts like a failed check and is sent again after the interval.",
+                    "required": [
+                      "path"
+                    ],
+                    "properties": {
+                      "path": {
+                        "type": "string",
+                        "maxLength": 4096,
+                        "description": "Path on the new version's Service, e.g. /v2/models/fraud-detector/infer.",
+                        "x-kubernetes-validations": [
+                          {
+                            "rule": "self.startsWith('/')",
+                            "message": "must start with '/'"
+                          }
+                        ]
+                      },
+                      "port": {
+                        "x-kubernetes-int-or-string": true,
+                        "description": "Service port number or the name of the target container port; defaults to spec.service.port."
+                      },
+                      "method": {
+                        "type": "string",
+                        "enum": [
+                          "GET",
+                          "POST"
+                        ],
+                        "default": "POST"
+                      },
+                      "headers": {
+                        "type": "object",
+                        "additionalProperties": {
+                          "type": "string"
+                        }
+                      },
+                      "body": {
+                        "type": "string",
+                        "maxLength": 4096,
+                        "description": "Request body, templated like an http check's."
+                      },
+                      "expectStatus": {
+                        "type": "integer",
+                        "format": "int32",
+                        "minimum": 100,
+                        "maximum": 599,
+                        "default": 200
+                      },
+                      "requests": {
+                        "type": "integer",
+                        "format": "int32",
+                        "minimum": 1,
+                        "maximum": 100,
+                        "default": 10,
+                        "description": "How many requests one warm-up sends."
+                      },
+                      "maxFailures": {
+                        "type": "integer",
+                        "format": "int32",
+                        "minimum": 0,
+                        "default": 0,
+                        "description": "Requests that may fail (another status, an error, the check's timeout) in a warm-up that succeeds."
+                      }
+                    },
+                    "x-kubernetes-validations": [
+                      {
+                        "rule": "!has(self.body) || self.method == 'POST'",
+                        "message": "a body needs method POST"
+                      }
+                    ]
                   }
                 },
                 "x-kubernetes-validations": [
                   {
-                    "rule": "has(self.http) != has(self.prometheus)",
-                    "message": "each health check must have exactly one provider (http or prometheus)"
+                    "rule": "(has(self.http) ? 1 : 0) + (has(self.prometheus) ? 1 : 0) + (has(self.signature) ? 1 : 0) + (has(self.warmup) ? 1 : 0) == 1",
+                    "message": "each health check must have exactly one provider (http, prometheus, signature or warmup)"
                   }
                 ]
               }
@@ -992,11 +1170,55 @@ export const modelDeploymentSchema = {
                   "Pending",
                   "Successful",
                   "Failed",
-                  "Error"
+                  "Error",
+                  "Inconclusive"
                 ]
               },
               "value": {
-                "type": "string"
+                "type": "string",
+                "description": "What the last measurement saw of the new version (a status code, a query result)."
+              },
+              "stableValue": {
+                "type": "string",
+                "description": "A check with compareWithStable, the stable version's value in the same measurement."
+              },
+              "judge": {
+                "type": "object",
+                "description": "The statistical judge's last result (value and stableValue are the two medians).",
+                "required": [
+                  "verdict",
+                  "candidateSamples",
+                  "stableSamples"
+                ],
+                "properties": {
+                  "verdict": {
+                    "type": "string",
+                    "enum": [
+                      "Pass",
+                      "Fail",
+                      "Inconclusive"
+                    ]
+                  },
+                  "u": {
+                    "type": "number",
+                    "description": "The Mann-Whitney U statistic of the new version's sample."
+                  },
+                  "pValue": {
+                    "type": "number"
+                  },
+                  "effectSize": {
+                    "type": "number",
+                    "description": "The Hodges-Lehmann shift of the new version over the stable median (0.3 = 30% higher); absent when it is infinite (a stable median of 0)."
+                  },
+                  "candidateSamples": {
+                    "type": "integer",
+                    "format": "int32"
+                  },
+                  "stableSamples": {
+                    "type": "integer",
+                    "format": "int32"
+                  }
+                }
               },
               "message": {
                 "type": "string"
@@ -1008,6 +1230,74 @@ export const modelDeploymentSchema = {
               "lastMeasured": {
                 "type": "string",
                 "format": "date-time"
+              },
+              "dryRun": {
+                "type": "boolean",
+                "description": "The check is dryRun; its results never gate the rollout."
+              },
+              "warmup": {
+                "type": "object",
+                "description": "The last warm-up's requests and latencies (milliseconds).",
+                "required": [
+                  "requests",
+                  "failed"
+                ],
+                "properties": {
+                  "requests": {
+                    "type": "integer",
+                    "format": "int32"
+                  },
+                  "failed": {
+                    "type": "integer",
+                    "format": "int32"
+                  },
+                  "p50Ms": {
+                    "type": "number"
+                  },
+                  "p95Ms": {
+                    "type": "number"
+                  },
+                  "maxMs": {
+                    "type": "number"
+                  }
+                }
+              },
+              "measurements": {
+                "type": "array",
+                "maxItems": 10,
+                "description": "The last measurements of this check in the rollout, oldest first (at most 10).",
+                "items": {
+                  "type": "object",
+                  "required": [
+                    "phase",
+                    "time"
+                  ],
+                  "properties": {
+                    "phase": {
+                      "type": "string",
+                      "enum": [
+                        "Successful",
+                        "Failed",
+                        "Error",
+                        "Inconclusive"
+                      ]
+                    },
+                    "value": {
+                      "type": "string"
+                    },
+                    "stableValue": {
+                      "type": "string"
+                    },
+                    "message": {
+                      "type": "string",
+                      "description": "Cut to 256 characters."
+                    },
+                    "time": {
+                      "type": "string",
+                      "format": "date-time"
+                    }
+                  }
+                }
               }
             }
           }

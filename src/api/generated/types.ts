@@ -253,11 +253,17 @@ export interface HealthCheck {
    */
   failureThreshold?: number;
   /**
+   * Measured and reported (status.checks, with its record of measurements), never gating; its failures never roll back and steps do not wait for it.
+   */
+  dryRun?: boolean;
+  /**
    * How long one measurement may take.
    */
   timeout?: string;
   http?: HttpCheck;
   prometheus?: PrometheusCheck;
+  signature?: SignatureCheck;
+  warmup?: WarmupCheck;
 }
 /**
  * An HTTP request against the new version; by default its own Service.
@@ -294,7 +300,7 @@ export interface HttpCheck {
   credential?: string;
 }
 /**
- * An instant query against Prometheus' HTTP API.
+ * An instant query against Prometheus' HTTP API judged by successCondition, or range queries of both versions judged statistically (judge).
  */
 export interface PrometheusCheck {
   address: string;
@@ -303,13 +309,96 @@ export interface PrometheusCheck {
    */
   query: string;
   /**
-   * CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01. An empty result is an Error, never a success.
+   * CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01; with compareWithStable over `candidate` and `stable` (one value each), e.g. candidate <= stable * 1.1. An empty result is an Error, never a success.
    */
-  successCondition: string;
+  successCondition?: string;
   /**
    * Name of a credential the platform declares for health checks (the operator's --check-credentials-file), for a Prometheus behind TLS or a bearer token (a managed Prometheus service). The platform says which namespaces may use it.
    */
   credential?: string;
+  /**
+   * Measure the query twice in each measurement: templated for the new version and for the stable version ({{version}} and {{service}} of each). successCondition then sees `candidate` and `stable`; each query must return one value, and no data (or NaN) for either version is an Error.
+   */
+  compareWithStable?: boolean;
+  judge?: PrometheusJudge;
+}
+/**
+ * Instead of successCondition: compare the distributions of the query's values for the new and the stable version over a window (range queries, one sample per step) with a Mann-Whitney U test. Fail when the new version is significantly worse by more than tolerance; Inconclusive with too few samples, or a shift beyond tolerance that is not significant.
+ */
+export interface PrometheusJudge {
+  /**
+   * How far back the samples go, up to the measurement.
+   */
+  window?: string;
+  /**
+   * One sample per step; at most 500 steps in the window.
+   */
+  step?: string;
+  /**
+   * Which change is worse (LowerIsBetter for latency and errors).
+   */
+  direction?: "LowerIsBetter" | "HigherIsBetter" | "Either";
+  /**
+   * A difference is significant when its p-value is below 1 - confidence.
+   */
+  confidence?: number;
+  /**
+   * The shift accepted, relative to the stable version's median (0.05 = 5%); the shift is the Hodges-Lehmann estimate (the median of all differences).
+   */
+  tolerance?: number;
+  /**
+   * Fewer samples than this for either version (NaN dropped) is Inconclusive.
+   */
+  minSamples?: number;
+  /**
+   * What an Inconclusive measurement does: Wait (it neither passes nor counts as a failure: the rollout waits for a verdict) or Fail (it counts as a failed measurement).
+   */
+  inconclusive?: "Wait" | "Fail";
+}
+/**
+ * Compares the Open Inference Protocol model metadata (GET /v2/models/{spec.model.name}) of the new version with the stable version's, each through its own Service: every input and output of the stable version must still be there with the same datatype and a compatible shape (-1 is a variable dimension; an input dimension widened to -1 is compatible); a new input is not. Measure it before client traffic: a blue/green preview, or a setWeight 0 step with spec.traffic.
+ */
+export interface SignatureCheck {
+  /**
+   * Service port number or the name of the target container port; defaults to spec.service.port.
+   */
+  port?: number | string;
+  /**
+   * Tensors (inputs or outputs, by name) whose change is deliberate; it is reported, not failed.
+   *
+   * @maxItems 64
+   */
+  accept?: string[];
+}
+/**
+ * Warm-up: requests sent to the new version's own Service once its replicas of a step are ready (a blue/green preview: before any client request), one after the other; Successful when at most maxFailures of them fail, then not sent again in that step. Their latencies go into status. A failed warm-up counts like a failed check and is sent again after the interval.
+ */
+export interface WarmupCheck {
+  /**
+   * Path on the new version's Service, e.g. /v2/models/fraud-detector/infer.
+   */
+  path: string;
+  /**
+   * Service port number or the name of the target container port; defaults to spec.service.port.
+   */
+  port?: number | string;
+  method?: "GET" | "POST";
+  headers?: {
+    [k: string]: string;
+  };
+  /**
+   * Request body, templated like an http check's.
+   */
+  body?: string;
+  expectStatus?: number;
+  /**
+   * How many requests one warm-up sends.
+   */
+  requests?: number;
+  /**
+   * Requests that may fail (another status, an error, the check's timeout) in a warm-up that succeeds.
+   */
+  maxFailures?: number;
 }
 export interface ModelDeploymentStatus {
   observedGeneration?: number;
@@ -444,11 +533,67 @@ export interface RouteParentStatus {
 }
 export interface CheckStatus {
   name: string;
-  phase: "Pending" | "Successful" | "Failed" | "Error";
+  phase: "Pending" | "Successful" | "Failed" | "Error" | "Inconclusive";
+  /**
+   * What the last measurement saw of the new version (a status code, a query result).
+   */
   value?: string;
+  /**
+   * A check with compareWithStable, the stable version's value in the same measurement.
+   */
+  stableValue?: string;
+  judge?: JudgeResult;
   message?: string;
   consecutiveFailures?: number;
   lastMeasured?: string;
+  /**
+   * The check is dryRun; its results never gate the rollout.
+   */
+  dryRun?: boolean;
+  warmup?: WarmupResult;
+  /**
+   * The last measurements of this check in the rollout, oldest first (at most 10).
+   *
+   * @maxItems 10
+   */
+  measurements?: MeasurementRecord[];
+}
+/**
+ * The statistical judge's last result (value and stableValue are the two medians).
+ */
+export interface JudgeResult {
+  verdict: "Pass" | "Fail" | "Inconclusive";
+  /**
+   * The Mann-Whitney U statistic of the new version's sample.
+   */
+  u?: number;
+  pValue?: number;
+  /**
+   * The Hodges-Lehmann shift of the new version over the stable median (0.3 = 30% higher); absent when it is infinite (a stable median of 0).
+   */
+  effectSize?: number;
+  candidateSamples: number;
+  stableSamples: number;
+}
+/**
+ * The last warm-up's requests and latencies (milliseconds).
+ */
+export interface WarmupResult {
+  requests: number;
+  failed: number;
+  p50Ms?: number;
+  p95Ms?: number;
+  maxMs?: number;
+}
+export interface MeasurementRecord {
+  phase: "Successful" | "Failed" | "Error" | "Inconclusive";
+  value?: string;
+  stableValue?: string;
+  /**
+   * Cut to 256 characters.
+   */
+  message?: string;
+  time: string;
 }
 /**
  * Bookkeeping of the rollout under way, so that a restarted operator carries on where it was.

@@ -132,9 +132,14 @@ function healthCheckRuleProblems(spec: Obj): SpecProblem[] {
         out.push({ path: `${path}.name`, message: `duplicate check name ${JSON.stringify(check.name)}` });
       seen.add(check.name);
     }
-    if (has(check, "http") === has(check, "prometheus")) {
-      out.push({ path, message: "each health check must have exactly one provider (http or prometheus)" });
+    if (["http", "prometheus", "signature", "warmup"].filter((p) => has(check, p)).length !== 1) {
+      out.push({
+        path,
+        message: "each health check must have exactly one provider (http, prometheus, signature or warmup)",
+      });
     }
+    if (isObj(check.warmup) && has(check.warmup, "body") && (check.warmup.method ?? "POST") !== "POST")
+      out.push({ path: `${path}.warmup.body`, message: "a body needs method POST" });
     const http = check.http;
     if (isObj(http)) {
       if (has(http, "url") === has(http, "path")) {

@@ -66,7 +66,8 @@ export function checkProblems(spec: Obj): SpecProblem[] {
           out.push({ path: `${path}.prometheus.query`, message });
       }
       if (typeof prom.successCondition === "string") {
-        const err = validateSuccessCondition("prometheus", prom.successCondition);
+        const kind = prom.compareWithStable === true ? "relative" : "prometheus";
+        const err = validateSuccessCondition(kind, prom.successCondition);
         if (err) out.push({ path: `${path}.prometheus.successCondition`, message: err });
       }
     }

@@ -129,9 +129,13 @@ function checkPortProblems(
   const hc = spec.healthChecks;
   if (isObj(hc) && Array.isArray(hc.checks)) {
     hc.checks.forEach((check, i) => {
-      if (!isObj(check) || !isObj(check.http)) return;
-      const port = check.http.port;
-      const path = `spec.healthChecks.checks[${i}].http.port`;
+      // http, signature and warm-up checks reach the version through its Service.
+      const provider = isObj(check)
+        ? (["http", "signature", "warmup"] as const).find((p) => isObj(check[p]))
+        : undefined;
+      if (!provider) return;
+      const port = ((check as Obj)[provider] as Obj).port;
+      const path = `spec.healthChecks.checks[${i}].${provider}.port`;
       if (port === undefined) return;
       if (typeof port === "number") {
         if (port !== servicePort) {

@@ -1,0 +1,136 @@
+// Range queries against Prometheus' HTTP API (GET /api/v1/query_range), for the statistical
+// judge: the values of one series, one per step, over a window. Bounded like instant queries
+// (prometheus.ts): the answer is read up to 1 MiB, the request within the check's timeout.
+import type { CredentialMaterial } from "./credential-files.ts";
+import type { CheckFetch } from "./dial.ts";
+import { tlsOf } from "./http.ts";
+import { parseSampleValue } from "./prometheus.ts";
+import { withheld } from "./reveal.ts";
+import { describeRequestError, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
+
+export interface RangeWindow {
+  /** Unix seconds. */
+  start: number;
+  end: number;
+  /** Seconds between two samples. */
+  step: number;
+}
+
+/** The values of each series a range query returned (NaN kept: the judge drops and counts it). */
+export type RangeResult = { ok: true; series: number[][] } | { ok: false; message: string };
+
+export async function queryPrometheusRange(
+  address: string,
+  query: string,
+  window: RangeWindow,
+  timeoutMs: number,
+  /** May a message quote an answer that is not the Prometheus API (reveal.ts)? */
+  quoteResponse = false,
+  send?: CheckFetch,
+  /** The platform's credential the check names: its TLS material and Authorization header. */
+  credential?: CredentialMaterial,
+): Promise<RangeResult> {
+  const base = address.replace(/\/+$/, "");
+  const params = new URLSearchParams({
+    query,
+    start: window.start.toFixed(3),
+    end: window.end.toFixed(3),
+    step: String(window.step),
+    timeout: `${Math.max(1, Math.floor(timeoutMs / 1000))}s`,
+  });
+  const what = `range query to Prometheus at ${base}`;
+  let status: number;
+  let text: string;
+  try {
+    const response = await request(
+      rangeUrl(address, params),
+      {
+        method: "GET",
+        headers: {
+          accept: "application/json",
+          ...(credential?.authorization ? { authorization: credential.authorization } : {}),
+        },
+        tls: tlsOf(credential),
+      },
+      timeoutMs,
+      send,
+    );
+    status = response.status;
+    let truncated: boolean;
+    ({ text, truncated } = await readBody(response));
+    if (truncated)
+      return {
+        ok: false,
+        message: `${what} answered more than ${MAX_BODY_BYTES / (1024 * 1024)} MiB; aggregate in the query or take a longer step`,
+      };
+  } catch (err) {
+    return { ok: false, message: describeRequestError(err, what, timeoutMs) };
+  }
+  let answer: unknown;
+  try {
+    answer = JSON.parse(text);
+  } catch {
+    const said = quoteResponse ? excerpt(text) : "";
+    const bytes = Buffer.byteLength(text);
+    const shown = said ? `: ${said}` : bytes > 0 ? ` (${withheld(bytes)})` : "";
+    return { ok: false, message: `${what} answered HTTP ${status}, not the Prometheus API${shown}` };
+  }
+  return readRangeAnswer(answer, what, status);
+}
+
+/**
+ * ADDRESS/api/v1/query_range?...: the address's path is kept, its query string and fragment
+ * are not (as queryUrl does for instant queries), so that the query sent is the one the check
+ * names and the platform's namespace rule judged, never a parameter hidden in the address.
+ */
+export function rangeUrl(address: string, params: URLSearchParams): string {
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    return `${address.replace(/\/+$/, "")}/api/v1/query_range?${params}`; // fetch says what is wrong with it
+  }
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/api/v1/query_range`;
+  url.search = params.toString();
+  url.hash = "";
+  return url.href;
+}
+
+/** Reads {status, data: {resultType: "matrix", result: [{metric, values: [[t, "v"], ...]}]}}. */
+export function readRangeAnswer(answer: unknown, what: string, status: number): RangeResult {
+  if (!isObject(answer) || (answer.status !== "success" && answer.status !== "error"))
+    return {
+      ok: false,
+      message: `${what} answered HTTP ${status} with JSON that is not a Prometheus API response`,
+    };
+  if (answer.status === "error") {
+    const type = typeof answer.errorType === "string" ? `${answer.errorType}: ` : "";
+    const error = typeof answer.error === "string" ? answer.error : "unknown error";
+    return { ok: false, message: `Prometheus rejected the query (${type}${excerpt(error, 300)})` };
+  }
+  const data = answer.data;
+  if (!isObject(data) || data.resultType !== "matrix" || !Array.isArray(data.result))
+    return { ok: false, message: "Prometheus answered a range query without a matrix" };
+  const series: number[][] = [];
+  for (const item of data.result) {
+    const values = isObject(item) && Array.isArray(item.values) ? readValues(item.values) : undefined;
+    if (!values) return { ok: false, message: "Prometheus answered with a malformed matrix result" };
+    series.push(values);
+  }
+  return { ok: true, series };
+}
+
+function readValues(pairs: unknown[]): number[] | undefined {
+  const out: number[] = [];
+  for (const pair of pairs) {
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[1] !== "string") return undefined;
+    const value = parseSampleValue(pair[1]);
+    if (value === undefined) return undefined;
+    out.push(value);
+  }
+  return out;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
