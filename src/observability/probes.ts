@@ -116,64 +116,18 @@ export async function startProbeServers(options: ProbeServerOptions): Promise<Pr
 
   try {
     if (options.metricsAddress) {
-      const metrics = options.metrics;
-      const authorizer = options.metricsAuthorizer;
-      const handle = (req: IncomingMessage, res: ServerResponse) => {
-        const serve = () =>
-          route(req, res, {
-            "/metrics": async () => {
-              if (!metrics) return reply(res, 404, "no metrics\n");
-              const { contentType, body } = await metrics.render();
-              reply(res, 200, body, contentType);
-            },
-          });
-        if (!authorizer) return serve();
-        // Nothing is read from a request body: one that announces a body is refused at once.
-        const length = req.headers["content-length"];
-        if (req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")) {
-          res.setHeader("connection", "close");
-          return reply(res, 413, "a request body is not accepted\n");
-        }
-        const path = new URL(req.url ?? "/", "https://metrics").pathname;
-        authorizer.authorize(req.headers.authorization, req.method ?? "GET", path).then(
-          (decision) => {
-            if (decision.status === 200) return serve();
-            if (decision.status === 503)
-              log.error("metrics request refused: its access could not be reviewed", {
-                user: decision.user,
-                error: decision.error,
-              });
-            else log.debug("metrics request refused", { status: decision.status, user: decision.user });
-            if (decision.status === 401) res.setHeader("www-authenticate", 'Bearer realm="metrics"');
-            if (decision.status === 503) res.setHeader("retry-after", "5");
-            reply(res, decision.status, `${decision.message}\n`);
-          },
-          (err: unknown) => {
-            log.error("metrics authorization failed", {
-              error: err instanceof Error ? err.message : String(err),
-            });
-            reply(res, 500, "internal error\n");
-          },
-        );
-      };
-      const limits = { maxHeaderSize: METRICS_SERVER_LIMITS.maxHeaderSize };
-      const server = options.metricsTls
-        ? createHttpsServer({ ...limits, ...options.metricsTls, minVersion: "TLSv1.2" }, handle)
-        : createServer(limits, handle);
-      server.headersTimeout = METRICS_SERVER_LIMITS.headersTimeoutMs;
-      server.requestTimeout = METRICS_SERVER_LIMITS.requestTimeoutMs;
-      server.maxConnections = METRICS_SERVER_LIMITS.maxConnections;
+      const server = createMetricsServer(options, metricsRequestHandler(options, log));
       if (options.metricsTls) metricsServer = server as ReturnType<typeof createHttpsServer>;
       servers.push(server);
       metricsUrl = await listen(server, options.metricsAddress, options.metricsTls ? "https" : "http");
       log.info("serving metrics", {
         url: `${metricsUrl}/metrics`,
-        authentication: authorizer ? "TokenReview and SubjectAccessReview" : "none",
+        authentication: options.metricsAuthorizer ? "TokenReview and SubjectAccessReview" : "none",
       });
     }
     if (options.healthAddress) {
       const server = createServer((req, res) => {
-        route(req, res, {
+        route(log, req, res, {
           "/healthz": async () => answerChecks(res, req, liveness, undefined),
           "/livez": async () => answerChecks(res, req, liveness, undefined),
           "/readyz": async () =>
@@ -201,25 +155,85 @@ export async function startProbeServers(options: ProbeServerOptions): Promise<Pr
       await Promise.all(servers.map((s) => closeServer(s, closeTimeoutMs)));
     },
   };
+}
 
-  function route(
-    req: IncomingMessage,
-    res: ServerResponse,
-    handlers: Record<string, () => Promise<void>>,
-  ): void {
-    const path = new URL(req.url ?? "/", "http://probe").pathname;
-    const handler = handlers[path];
-    if (!handler) return reply(res, 404, `not found; try ${Object.keys(handlers).join(" ")}\n`);
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.setHeader("allow", "GET, HEAD");
-      return reply(res, 405, "method not allowed\n");
+type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** The metrics server, HTTPS when a certificate is given, with its bounds on headers, time and connections. */
+function createMetricsServer(options: ProbeServerOptions, handle: RequestHandler): Server {
+  const limits = { maxHeaderSize: METRICS_SERVER_LIMITS.maxHeaderSize };
+  const server = options.metricsTls
+    ? createHttpsServer({ ...limits, ...options.metricsTls, minVersion: "TLSv1.2" }, handle)
+    : createServer(limits, handle);
+  server.headersTimeout = METRICS_SERVER_LIMITS.headersTimeoutMs;
+  server.requestTimeout = METRICS_SERVER_LIMITS.requestTimeoutMs;
+  server.maxConnections = METRICS_SERVER_LIMITS.maxConnections;
+  return server;
+}
+
+/** /metrics, behind the authorizer (TokenReview and SubjectAccessReview) when there is one. */
+function metricsRequestHandler(options: ProbeServerOptions, log: LogSink): RequestHandler {
+  const metrics = options.metrics;
+  const authorizer = options.metricsAuthorizer;
+  return (req, res) => {
+    const serve = () =>
+      route(log, req, res, {
+        "/metrics": async () => {
+          if (!metrics) return reply(res, 404, "no metrics\n");
+          const { contentType, body } = await metrics.render();
+          reply(res, 200, body, contentType);
+        },
+      });
+    if (!authorizer) return serve();
+    // Nothing is read from a request body: one that announces a body is refused at once.
+    const length = req.headers["content-length"];
+    if (req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")) {
+      res.setHeader("connection", "close");
+      return reply(res, 413, "a request body is not accepted\n");
     }
-    handler().catch((err: unknown) => {
-      log.error("probe endpoint failed", { path, error: err instanceof Error ? err.message : String(err) });
-      if (!res.headersSent) reply(res, 500, "internal error\n");
-      else res.destroy();
-    });
+    const path = new URL(req.url ?? "/", "https://metrics").pathname;
+    authorizer.authorize(req.headers.authorization, req.method ?? "GET", path).then(
+      (decision) => {
+        if (decision.status === 200) return serve();
+        if (decision.status === 503)
+          log.error("metrics request refused: its access could not be reviewed", {
+            user: decision.user,
+            error: decision.error,
+          });
+        else log.debug("metrics request refused", { status: decision.status, user: decision.user });
+        if (decision.status === 401) res.setHeader("www-authenticate", 'Bearer realm="metrics"');
+        if (decision.status === 503) res.setHeader("retry-after", "5");
+        reply(res, decision.status, `${decision.message}\n`);
+      },
+      (err: unknown) => {
+        log.error("metrics authorization failed", {
+          error: err instanceof Error ? err.message : String(err),
+        });
+        reply(res, 500, "internal error\n");
+      },
+    );
+  };
+}
+
+/** Serves GET and HEAD of the given paths; 404 for others, 405 for other methods. */
+function route(
+  log: LogSink,
+  req: IncomingMessage,
+  res: ServerResponse,
+  handlers: Record<string, () => Promise<void>>,
+): void {
+  const path = new URL(req.url ?? "/", "http://probe").pathname;
+  const handler = handlers[path];
+  if (!handler) return reply(res, 404, `not found; try ${Object.keys(handlers).join(" ")}\n`);
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    res.setHeader("allow", "GET, HEAD");
+    return reply(res, 405, "method not allowed\n");
   }
+  handler().catch((err: unknown) => {
+    log.error("probe endpoint failed", { path, error: err instanceof Error ? err.message : String(err) });
+    if (!res.headersSent) reply(res, 500, "internal error\n");
+    else res.destroy();
+  });
 }
 
 /** 200 "ok" when every check passes; 503 with "[-]name: reason" lines otherwise. ?verbose lists all. */
