@@ -1,10 +1,17 @@
 // The planner's inputs and outputs. The planner (plan/plan.ts) is PURE: no clock of its
 // own, no network, no logger. The reconciler observes, measures the checks that
 // planChecks() says are due, calls plan(), and writes what it returns.
-import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1EndpointSlice,
+  V1Pod,
+  V1Service,
+} from "@kubernetes/client-node";
 import type { HealthCheck, ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
 import type { Reason } from "../api/reasons.ts";
 import type { HTTPRoute } from "./routers/httproute.ts";
+import type { PodConditionPatch } from "./readiness-gate.ts";
 import type { SpecProblem } from "./validate.ts";
 
 /** What the reconciler read from its caches for one ModelDeployment. Never mutated. */
@@ -21,6 +28,11 @@ export interface Observed {
    * ModelDeployment. Undefined: not looked at (no spec.traffic).
    */
   routes?: { available: boolean; httpRoutes: readonly HTTPRoute[] };
+  /**
+   * With spec.strategy.canary.readinessGate: the ModelDeployment's pods that carry the gate
+   * (label mlops.dev/readiness-gate, see readiness-gate.ts). Undefined: not looked at.
+   */
+  pods?: readonly V1Pod[];
 }
 
 /** Template variables of checks: {{name}}, {{namespace}}, {{version}}, {{service}}. */
@@ -92,4 +104,6 @@ export interface Plan {
   clearAction: boolean;
   /** Come back after this many ms (a pause, the next measurement, a deadline). */
   requeueAfterMs?: number;
+  /** The readiness gate's condition to write on pods (pods/status), each pod once. */
+  podConditions?: PodConditionPatch[];
 }

@@ -177,6 +177,10 @@ export const modelDeploymentSchema = {
                 "steps"
               ],
               "properties": {
+                "readinessGate": {
+                  "type": "boolean",
+                  "description": "Without spec.traffic only. The candidate's pods carry the readiness gate mlops.dev/admitted: during the steps at weight 0 the candidate runs one pod that its checks reach through its own Service (which publishes not-ready addresses) while the clients' Service NAME leaves it out; once those steps passed, the operator sets the condition on each pod and the pods join the clients' Service. Changing it makes a new revision."
+                },
                 "steps": {
                   "type": "array",
                   "minItems": 1,
@@ -679,6 +683,10 @@ export const modelDeploymentSchema = {
         {
           "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.setHeaderRoute) || has(s.setMirrorRoute))",
           "message": "setHeaderRoute and setMirrorRoute steps need spec.traffic (a route that can carry them)"
+        },
+        {
+          "rule": "!has(self.strategy.canary) || !has(self.strategy.canary.readinessGate) || !self.strategy.canary.readinessGate || !has(self.traffic)",
+          "message": "strategy.canary.readinessGate is for canaries without spec.traffic: a route already holds a setWeight 0 step at 0%"
         }
       ]
     },
@@ -763,6 +771,38 @@ export const modelDeploymentSchema = {
                 "type": "integer",
                 "format": "int32"
               }
+            }
+          }
+        },
+        "readinessGate": {
+          "type": "object",
+          "description": "The pod readiness gate mlops.dev/admitted (spec.strategy.canary.readinessGate), as the operator keeps it.",
+          "properties": {
+            "conditionType": {
+              "type": "string"
+            },
+            "open": {
+              "type": "boolean",
+              "description": "Whether the candidate's pods are admitted to the clients' Service (the pods of every other version always are)."
+            },
+            "candidatePods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Pods of the candidate that carry the gate."
+            },
+            "admittedPods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Pods of the ModelDeployment whose gate condition is True."
+            },
+            "waitingPods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Pods whose gate condition the operator still has to set to what the gate says."
+            },
+            "message": {
+              "type": "string",
+              "description": "What the gate waits for."
             }
           }
         },

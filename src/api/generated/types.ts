@@ -81,6 +81,10 @@ export interface Strategy {
 }
 export interface CanaryStrategy {
   /**
+   * Without spec.traffic only. The candidate's pods carry the readiness gate mlops.dev/admitted: during the steps at weight 0 the candidate runs one pod that its checks reach through its own Service (which publishes not-ready addresses) while the clients' Service NAME leaves it out; once those steps passed, the operator sets the condition on each pod and the pods join the clients' Service. Changing it makes a new revision.
+   */
+  readinessGate?: boolean;
+  /**
    * Steps run in order; each is exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute.
    *
    * @minItems 1
@@ -306,6 +310,32 @@ export interface ModelDeploymentStatus {
   currentStep?: number;
   message?: string;
   traffic?: TrafficWeight[];
+  /**
+   * The pod readiness gate mlops.dev/admitted (spec.strategy.canary.readinessGate), as the operator keeps it.
+   */
+  readinessGate?: {
+    conditionType?: string;
+    /**
+     * Whether the candidate's pods are admitted to the clients' Service (the pods of every other version always are).
+     */
+    open?: boolean;
+    /**
+     * Pods of the candidate that carry the gate.
+     */
+    candidatePods?: number;
+    /**
+     * Pods of the ModelDeployment whose gate condition is True.
+     */
+    admittedPods?: number;
+    /**
+     * Pods whose gate condition the operator still has to set to what the gate says.
+     */
+    waitingPods?: number;
+    /**
+     * What the gate waits for.
+     */
+    message?: string;
+  };
   route?: RouteStatus;
   checks?: CheckStatus[];
   rollout?: RolloutState;

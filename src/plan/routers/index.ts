@@ -1,10 +1,13 @@
 // Which traffic router carries a ModelDeployment's traffic: the Gateway API router when
-// spec.traffic.gatewayAPI is set, else the Service router (replica ratio, the default).
+// spec.traffic.gatewayAPI is set, else the Service router (replica ratio, the default), behind
+// a pod readiness gate when spec.strategy.canary.readinessGate is set.
 import type { ModelDeployment } from "../../api/types.ts";
 import { gatewayApiRouter } from "./gateway-api.ts";
+import { gatedServiceRouter } from "./gated-service.ts";
 import type { TrafficRouter } from "./router.ts";
 import { serviceRouter } from "./service.ts";
 
 export function routerFor(md: ModelDeployment): TrafficRouter {
-  return md.spec.traffic?.gatewayAPI ? gatewayApiRouter : serviceRouter;
+  if (md.spec.traffic?.gatewayAPI) return gatewayApiRouter;
+  return md.spec.strategy?.canary?.readinessGate === true ? gatedServiceRouter : serviceRouter;
 }
