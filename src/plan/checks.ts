@@ -3,7 +3,7 @@ import type { CheckStatus, HealthCheck, ModelDeployment } from "../api/types.ts"
 import { childName, computeRevision } from "./naming.ts";
 import { findTrackDeployment } from "./tracks.ts";
 import { checkIntervalMs, checksOf, checkTimeoutMs, servicePortOf } from "./spec.ts";
-import { readinessGateOf, runningGatedPods } from "./readiness-gate.ts";
+import { hasMeasurablePod } from "./readiness-gate.ts";
 import { fillTemplate } from "./template.ts";
 import { validateModelDeployment } from "./validate.ts";
 import type { CheckVars, DueCheck, Observed } from "./types.ts";
@@ -74,12 +74,7 @@ export function planChecks(md: ModelDeployment, observed: Observed, now: Date): 
     return [];
   const candidate = findTrackDeployment(observed.deployments, rollout.version, rollout.revision);
   if (!candidate?.metadata?.name) return [];
-  // Behind a readiness gate the candidate's pods are not Ready before they are admitted: a
-  // running pod is enough for its checks, which reach it through its own Service.
-  const measurable =
-    (candidate.status?.availableReplicas ?? 0) >= 1 ||
-    (readinessGateOf(md) && runningGatedPods(observed, rollout.version, rollout.revision) >= 1);
-  if (!measurable) return [];
+  if (!hasMeasurablePod(md, observed, candidate, rollout.version, rollout.revision)) return [];
   if (validateModelDeployment(md).length > 0) return [];
   const vars = computeCheckVars(md, rollout.version, candidate.metadata.name);
   const statuses = md.status?.checks ?? [];

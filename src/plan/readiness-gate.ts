@@ -83,6 +83,22 @@ export function runningGatedPods(observed: Observed, version: string, revision: 
 }
 
 /**
+ * Can the candidate's checks measure it: it has an available replica, or (behind the gate,
+ * whose pods are not Ready before they are admitted) a running pod, which its checks reach
+ * through its own Service.
+ */
+export function hasMeasurablePod(
+  md: ModelDeployment,
+  observed: Observed,
+  d: V1Deployment | undefined,
+  version: string,
+  revision: string | undefined,
+): boolean {
+  if ((d?.status?.availableReplicas ?? 0) >= 1) return true;
+  return d !== undefined && readinessGateOf(md) && runningGatedPods(observed, version, revision) >= 1;
+}
+
+/**
  * Is the gate closed for the spec's track (the candidate): during a canary's leading steps at
  * weight 0 (setWeight only rises, so these are the steps before the first weight), and after a
  * rollback or an abort. Every other pod of the ModelDeployment is admitted.

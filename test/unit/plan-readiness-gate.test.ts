@@ -179,9 +179,10 @@ describe("plan: the readiness gate of a 0% stage without a router", () => {
     expect(due.map((d) => d.url)).to.deep.equal([
       "http://fraud-detector-2-0-0.models.svc:80/v2/models/fraud-detector/ready",
     ]);
-    // Reconciles without a measurement hold the step; the candidate pod stays out.
+    // Reconciles without a measurement hold the step, and ask to come back for the check that
+    // is due; the candidate pod stays out.
     for (let i = 0; i < 3; i++) {
-      sim.reconcile();
+      expect(sim.reconcile().requeueAfterMs).to.equal(0);
       sim.settle();
       sim.advance(1000);
     }
