@@ -6,7 +6,7 @@
 // loopback ClusterIP counts them. Nothing here dials a pod address.
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
-import { createNamespace, kubectl, kubectlJson } from "../support/kube.ts";
+import { createNamespace, kubectl, kubectlJson, tool } from "../support/kube.ts";
 import { applyMd, condition, isReady, modelDeployment, waitForMd, type Md } from "../support/md.ts";
 import { serveVersion, type ModelServer } from "../support/model-server.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
@@ -243,5 +243,15 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
       (m) => m.status?.readinessGate !== undefined,
     );
     expect(after.status?.readinessGate?.open).to.equal(false);
+  });
+
+  it("is refused at apply together with spec.traffic", async () => {
+    const md = spec("gateroute", "1.0.0", [{ setWeight: 0 }]);
+    (md.spec as Record<string, unknown>).traffic = {
+      gatewayAPI: { httpRoute: { parentRefs: [{ name: "gw" }] } },
+    };
+    const res = await tool("kubectl", ["-n", ns, "apply", "-f", "-"], JSON.stringify(md));
+    expect(res.code).to.not.equal(0);
+    expect(res.stderr).to.include("strategy.canary.readinessGate is for canaries without spec.traffic");
   });
 });

@@ -37,6 +37,7 @@ describe("api: the ModelDeployment model class", () => {
       "examples/canary.yaml",
       "examples/blue-green.yaml",
       "examples/canary-gateway-api.yaml",
+      "examples/canary-readiness-gate.yaml",
     ]) {
       const doc = parse(readFileSync(file, "utf8")) as ConstructorParameters<typeof ModelDeployment>[0];
       const md = new ModelDeployment(doc);

@@ -16,6 +16,7 @@ import { createContext } from "../../src/plan/context.ts";
 import { computeRevision } from "../../src/plan/naming.ts";
 import { planChecks } from "../../src/plan/index.ts";
 import { planPodConditions } from "../../src/plan/readiness-gate.ts";
+import { formatProblems, validateModelDeployment } from "../../src/plan/validate.ts";
 import { gatedServiceRouter } from "../../src/plan/routers/gated-service.ts";
 import { routerFor } from "../../src/plan/routers/index.ts";
 import type { Observed, Plan } from "../../src/plan/types.ts";
@@ -141,6 +142,17 @@ describe("plan: the readiness gate of a 0% stage without a router", () => {
     const plain = makeMd();
     expect(computeVersionDeployment(plain, 1).spec?.template.spec?.readinessGates).to.equal(undefined);
     expect(computeVersionService(plain).spec?.publishNotReadyAddresses).to.equal(undefined);
+  });
+
+  it("is refused together with spec.traffic (a route already holds 0% at 0)", () => {
+    const md = makeMd({
+      ...gated,
+      traffic: { gatewayAPI: { httpRoute: { parentRefs: [{ name: "gw" }] } } },
+    });
+    expect(formatProblems(validateModelDeployment(md))).to.include(
+      "strategy.canary.readinessGate is for canaries without spec.traffic",
+    );
+    expect(validateModelDeployment(makeMd(gated))).to.deep.equal([]);
   });
 
   it("puts the gate in the pod template, makes it a revision of its own, and only the version's Service publishes not-ready pods", () => {
