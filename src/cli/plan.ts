@@ -165,9 +165,10 @@ function childRow(obj: KubernetesObject, note: string): string[] {
       .flatMap((rule) => rule.backendRefs ?? [])
       .map((b) => `${b.name}=${b.weight ?? 1}`)
       .join(",");
-    const parents = (r.spec?.parentRefs ?? []).map((p) =>
-      [p.namespace, p.name, p.sectionName].filter(Boolean).join("/"),
-    );
+    const parents = (r.spec?.parentRefs ?? []).map((p) => {
+      const path = [p.namespace, p.name, p.sectionName].filter(Boolean).join("/");
+      return p.kind && p.kind !== "Gateway" ? `${p.kind} ${path}` : path;
+    });
     return ["HTTPRoute", r.metadata?.name ?? "", "-", `parents ${parents.join(",")}`, backends, note];
   }
   const s = obj as V1Service;

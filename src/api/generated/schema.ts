@@ -446,6 +446,10 @@ export const modelDeploymentSchema = {
                         "maxLength": 253
                       }
                     },
+                    "mesh": {
+                      "type": "boolean",
+                      "description": "Also attach the route to the clients' Service NAME as a parent (parentRef group \"\", kind Service: the Gateway API's mesh support, GAMMA), so that a service mesh splits in-cluster requests to NAME by the route's weights too. Its parent must accept the route like a Gateway."
+                    },
                     "matches": {
                       "type": "array",
                       "maxItems": 8,
@@ -845,6 +849,10 @@ export const modelDeploymentSchema = {
                 "properties": {
                   "name": {
                     "type": "string"
+                  },
+                  "kind": {
+                    "type": "string",
+                    "description": "The parent's kind when it is not a Gateway (Service for the mesh parent, GAMMA)."
                   },
                   "namespace": {
                     "type": "string"

@@ -187,6 +187,10 @@ export interface HTTPRouteSpec {
    */
   hostnames?: string[];
   /**
+   * Also attach the route to the clients' Service NAME as a parent (parentRef group "", kind Service: the Gateway API's mesh support, GAMMA), so that a service mesh splits in-cluster requests to NAME by the route's weights too. Its parent must accept the route like a Gateway.
+   */
+  mesh?: boolean;
+  /**
    * HTTPRouteMatch entries (path, headers, queryParams, method) the route's rules answer; omitted = every request.
    *
    * @maxItems 8
@@ -395,6 +399,10 @@ export interface RouteStatus {
 }
 export interface RouteParentStatus {
   name: string;
+  /**
+   * The parent's kind when it is not a Gateway (Service for the mesh parent, GAMMA).
+   */
+  kind?: string;
   namespace?: string;
   sectionName?: string;
   /**
