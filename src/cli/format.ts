@@ -313,6 +313,8 @@ function trafficSection(s: ModelDeploymentStatus, opts: FormatOptions): string[]
   const out = ["", s.route ? `Traffic (HTTPRoute ${s.route.name ?? ""}):` : "Traffic:"];
   const traffic = s.traffic ?? [];
   if (s.route) out.push(...routeLines(s.route));
+  const gate = s.readinessGate;
+  if (gate?.message) out.push(`  readiness gate ${gate.conditionType ?? ""}: ${gate.message}`);
   if (traffic.length === 0) {
     out.push("  (no ready endpoints behind the clients' Service)");
     return out;

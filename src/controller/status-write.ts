@@ -22,6 +22,8 @@ const OBSERVED_FIELDS: ReadonlySet<string> = new Set([
   "traffic",
   "replicas",
   "candidateWeight",
+  // Derived from the status and the pods alone: where the readiness gate stands.
+  "readinessGate",
 ]);
 
 /** Progress figures: ready endpoints and weights, ready replicas, the counts in messages. */
