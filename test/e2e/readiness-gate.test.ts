@@ -6,6 +6,7 @@
 // loopback ClusterIP counts them. Nothing here dials a pod address.
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createNamespace, kubectl, kubectlJson, tool } from "../support/kube.ts";
 import { applyMd, condition, isReady, modelDeployment, waitForMd, type Md } from "../support/md.ts";
 import { serveVersion, type ModelServer } from "../support/model-server.ts";
@@ -243,6 +244,20 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
       (m) => m.status?.readinessGate !== undefined,
     );
     expect(after.status?.readinessGate?.open).to.equal(false);
+  });
+
+  it("applies examples/canary-readiness-gate.yaml: its first version's pods are admitted and it becomes Ready", async () => {
+    await kubectl([
+      "-n",
+      ns,
+      "apply",
+      "-f",
+      join(import.meta.dirname, "..", "..", "examples", "canary-readiness-gate.yaml"),
+    ]);
+    const md = await waitForMd(ns, "fraud-detector", "the example Ready", isReady);
+    expect(md.status?.readinessGate).to.include({ open: true, admittedPods: 4, waitingPods: 0 });
+    const pods = await podsOf(ns, "fraud-detector", "1.0.0");
+    expect(pods.map((p) => podCondition(p, "Ready")?.status)).to.deep.equal(["True", "True", "True", "True"]);
   });
 
   it("is refused at apply together with spec.traffic", async () => {
