@@ -27,7 +27,16 @@ import { Reconciler } from "./controller/reconciler.ts";
 import { RouteCache } from "./controller/route-cache.ts";
 import { requestJson } from "./kube/request.ts";
 import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "./plan/routers/httproute.ts";
-import { checkFetch, ConditionPool, DestinationPolicyJudge, measureCheck } from "./health/index.ts";
+import {
+  checkFetch,
+  ConditionPool,
+  CredentialFiles,
+  CredentialPolicy,
+  DestinationPolicyJudge,
+  measureCheck,
+  promqlNamespaceRule,
+  type PromqlNamespaceRule,
+} from "./health/index.ts";
 import { Measurer } from "./controller/measurer.ts";
 import { apiServerAddresses } from "./kube/api-server-address.ts";
 import { isConflict, isNotFound, kubeClient } from "./kube/client.ts";
@@ -292,6 +301,113 @@ function createElector(
   });
 }
 
+/**
+ * The health-check machinery: the successCondition pool, the destination policy, the PromQL
+ * namespace rule, the credentials checks may name, how checks connect, and the measurer that
+ * runs them beside the queue.
+ */
+async function createChecks(
+  config: Config,
+  kc: KubeConnection,
+  metrics: OperatorMetrics,
+  queue: WorkQueue,
+): Promise<{
+  conditions: ConditionPool;
+  destinations: DestinationPolicyJudge;
+  promqlNamespace: PromqlNamespaceRule | undefined;
+  credentials: CredentialPolicy;
+  measurer: Measurer;
+}> {
+  // successConditions run on worker threads under the platform's budget, never on this loop.
+  const conditions = new ConditionPool({
+    timeoutMs: config.checkConditionTimeoutMs,
+    memoryMb: config.checkConditionMemoryMb,
+    workers: config.checkConditionWorkers,
+  });
+  // Where checks may go: the platform's policy; the API server's own address is always in it.
+  const destinations = new DestinationPolicyJudge({
+    mode: config.checkDestinations,
+    allowCidrs: config.checkAllowCidrs,
+    allowHosts: config.checkAllowHosts,
+    apiServers: await apiServerAddresses(kc, process.env),
+  });
+  // Prometheus queries read only their own namespace's series where the platform says so.
+  const promqlNamespace = promqlNamespaceRule(
+    config.checkPromqlNamespace,
+    config.checkDestinations,
+    config.checkPromqlNamespaceLabel,
+  );
+  // Credentials checks may name: the platform's files, never Secrets read through the API.
+  const credentials = { policy: new CredentialPolicy(config.checkCredentials), files: new CredentialFiles() };
+  // How checks connect: names through --check-dns-server, only to --check-only-cidrs, and each
+  // resolved address judged by the policy when the connection is made.
+  const sendCheck = checkFetch({
+    dnsServer: config.checkDnsServer,
+    allowedCidrs: config.checkOnlyCidrs,
+    judgeAddress: (address, port) => destinations.judgeAddress(address, port),
+  });
+  // Measurements run beside the queue; each one done is a new reconcile of its key.
+  const measurer = new Measurer({
+    measure: async (due) => {
+      const m = await measureCheck(due, () => new Date(), {
+        conditions,
+        responseMessages: config.checkResponseMessages,
+        destinations,
+        promqlNamespace,
+        credentials,
+        send: sendCheck,
+      });
+      metrics.countHealthCheckMeasurement(due.vars.namespace, due.vars.name, m.name, m.phase);
+      return m;
+    },
+    onMeasured: (key) => queue.add(key),
+    maxConcurrent: config.checkConcurrency,
+    maxPerDestination: config.checkConcurrencyPerDestination,
+  });
+  return { conditions, destinations, promqlNamespace, credentials: credentials.policy, measurer };
+}
+
+/** /metrics, /healthz and /readyz; ready once the caches are synced and, with leader election, the Lease is read and renewed. */
+function startProbes(
+  config: Config,
+  metrics: OperatorMetrics,
+  informers: readonly Informer<KubernetesObject>[],
+  elector: LeaderElector | undefined,
+  logger: Logger,
+): Promise<ProbeServers> {
+  return startProbeServers({
+    metricsAddress: config.metricsBindAddress,
+    healthAddress: config.healthProbeBindAddress,
+    metrics,
+    readiness: elector
+      ? [cachesSyncedCheck(informers), leaderElectionCheck(elector)]
+      : [cachesSyncedCheck(informers)],
+    logger,
+  });
+}
+
+/** The stop sequence: readiness fails first, the Lease is released after the last reconcile. */
+async function stopOperator(parts: {
+  probes: ProbeServers;
+  measurer: Measurer;
+  queue: WorkQueue;
+  conditions: ConditionPool;
+  elector: LeaderElector | undefined;
+  informers: readonly Informer<KubernetesObject>[];
+  routes: RouteCache;
+}): Promise<void> {
+  const { probes, measurer, queue, conditions, elector, informers, routes } = parts;
+  probes.setShuttingDown();
+  // First: a measurement cut short below must not reach a plan as an Error.
+  measurer.close();
+  await queue.shutdown();
+  await conditions.close();
+  await elector?.stop();
+  await Promise.all(informers.map((i) => i.stop()));
+  await routes.stop();
+  await probes.close();
+}
+
 export async function startOperator(
   config: Config,
   logger: Logger,
@@ -317,42 +433,12 @@ export async function startOperator(
   const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
-  // successConditions run on worker threads under the platform's budget, never on this loop.
-  const conditions = new ConditionPool({
-    timeoutMs: config.checkConditionTimeoutMs,
-    memoryMb: config.checkConditionMemoryMb,
-    workers: config.checkConditionWorkers,
-  });
-  // Where checks may go: the platform's policy; the API server's own address is always in it.
-  const destinations = new DestinationPolicyJudge({
-    mode: config.checkDestinations,
-    allowCidrs: config.checkAllowCidrs,
-    allowHosts: config.checkAllowHosts,
-    apiServers: await apiServerAddresses(kc, process.env),
-  });
-  // How checks connect: names through --check-dns-server, only to --check-only-cidrs, and each
-  // resolved address judged by the policy when the connection is made.
-  const sendCheck = checkFetch({
-    dnsServer: config.checkDnsServer,
-    allowedCidrs: config.checkOnlyCidrs,
-    judgeAddress: (address, port) => destinations.judgeAddress(address, port),
-  });
-  // Measurements run beside the queue; each one done is a new reconcile of its key.
-  const measurer = new Measurer({
-    measure: async (due) => {
-      const m = await measureCheck(due, () => new Date(), {
-        conditions,
-        responseMessages: config.checkResponseMessages,
-        destinations,
-        send: sendCheck,
-      });
-      metrics.countHealthCheckMeasurement(due.vars.namespace, due.vars.name, m.name, m.phase);
-      return m;
-    },
-    onMeasured: (key) => queue.add(key),
-    maxConcurrent: config.checkConcurrency,
-    maxPerDestination: config.checkConcurrencyPerDestination,
-  });
+  const { conditions, destinations, promqlNamespace, credentials, measurer } = await createChecks(
+    config,
+    kc,
+    metrics,
+    queue,
+  );
   const reconciler = new Reconciler({
     client,
     modelDeployments,
@@ -362,6 +448,8 @@ export async function startOperator(
     routes,
     measurer,
     destinations,
+    promqlNamespace,
+    credentials,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
 
@@ -388,20 +476,7 @@ export async function startOperator(
     lost: () => resolveLost(),
   });
 
-  const probes = await startProbeServers({
-    metricsAddress: config.metricsBindAddress,
-    healthAddress: config.healthProbeBindAddress,
-    metrics: {
-      render: async () => ({
-        contentType: metrics.registry.contentType,
-        body: await metrics.registry.metrics(),
-      }),
-    },
-    readiness: elector
-      ? [cachesSyncedCheck(informers), leaderElectionCheck(elector)]
-      : [cachesSyncedCheck(informers)],
-    logger,
-  });
+  const probes = await startProbes(config, metrics, informers, elector, logger);
 
   if (elector) void elector.run();
   else {
@@ -413,16 +488,6 @@ export async function startOperator(
     metrics,
     probes,
     lostLeadership,
-    async stop() {
-      probes.setShuttingDown();
-      // First: a measurement cut short below must not reach a plan as an Error.
-      measurer.close();
-      await queue.shutdown();
-      await conditions.close();
-      await elector?.stop();
-      await Promise.all(informers.map((i) => i.stop()));
-      await routes.stop();
-      await probes.close();
-    },
+    stop: () => stopOperator({ probes, measurer, queue, conditions, elector, informers, routes }),
   };
 }

@@ -13,6 +13,9 @@ import { Reasons } from "../api/reasons.ts";
 import type { ModelDeployment } from "../api/types.ts";
 import { measureChecks, type DestinationPolicyJudge } from "../health/index.ts";
 import { computeDestinationProblems } from "../health/destination-check.ts";
+import { computePromqlProblems } from "../health/promql-check.ts";
+import { computeCredentialProblems, CredentialPolicy } from "../health/credentials.ts";
+import type { PromqlNamespaceRule } from "../health/promql-rule.ts";
 import { computeMeasureContext, Measurer } from "./measurer.ts";
 import type { Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
@@ -49,6 +52,13 @@ export interface ReconcilerOptions {
   now?: () => Date;
   /** Where checks may go; a destination denied as written makes the spec invalid (default: anywhere). */
   destinations?: DestinationPolicyJudge;
+  /** Every Prometheus selector must carry the namespace; a query without it makes the spec invalid (default: not checked). */
+  promqlNamespace?: PromqlNamespaceRule;
+  /**
+   * The platform's check credentials: a check naming one it may not use (unknown, another
+   * namespace's) makes the spec invalid (default: none declared, so naming any is invalid).
+   */
+  credentials?: CredentialPolicy;
   /** The platform's limits on health checks (default DEFAULT_CHECK_BUDGET). */
   checkBudget?: CheckBudget;
   /**
@@ -72,6 +82,8 @@ export interface ReconcilerOptions {
   /** HTTPRoutes by owner uid, for ModelDeployments with spec.traffic (route-cache.ts); absent: none. */
   routes?: Pick<RouteCache, "available" | "want" | "byOwner" | "state">;
 }
+
+const NO_CREDENTIALS = new CredentialPolicy([]);
 
 /** How soon a ModelDeployment with spec.traffic comes back while the route cache starts. */
 const ROUTES_UNKNOWN_REQUEUE_MS = 500;
@@ -301,9 +313,11 @@ export class Reconciler {
   ): { p: ReturnType<typeof plan>; pending: number } {
     // The planner sees the checks as the platform allows them (intervals and timeouts clamped).
     const budgeted = applyCheckBudget(cached, this.#o.checkBudget ?? DEFAULT_CHECK_BUDGET);
-    const platformProblems = this.#o.destinations
-      ? computeDestinationProblems(cached, this.#o.destinations)
-      : [];
+    const platformProblems = [
+      ...(this.#o.destinations ? computeDestinationProblems(cached, this.#o.destinations) : []),
+      ...(this.#o.promqlNamespace ? computePromqlProblems(cached, this.#o.promqlNamespace) : []),
+      ...computeCredentialProblems(cached, this.#o.credentials ?? NO_CREDENTIALS),
+    ];
     const due = platformProblems.length > 0 ? [] : planChecks(budgeted.md, observed, this.#now());
     // Never awaited: what is measured comes back as another reconcile of this key.
     const { measurements, pending } = this.#measurer.take(key, due, computeMeasureContext(cached, observed));

@@ -12,6 +12,9 @@
 //
 // Both act in the connector of an undici Agent: undici is the library behind Node's
 // fetch, and its npm package exposes the connector, which Node's global fetch does not.
+// A request with a platform credential's TLS material (a CA bundle, a client certificate:
+// credential-files.ts) goes through an Agent of that credential, whose connector passes the
+// material to TLS; the same address checks apply.
 import { lookup as systemLookup, Resolver } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
 import { networks } from "./addresses.ts";
@@ -21,8 +24,21 @@ import type { buildConnector as BuildConnector, RequestInit as UndiciRequestInit
 // that an operator without checks never needs.
 let undici: Promise<typeof import("undici")> | undefined;
 
+/** TLS material of a platform credential (credential-files.ts) for one request. */
+export interface CheckTls {
+  /** The credential's name and the version of its files: connections are kept per version. */
+  name: string;
+  version: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/** fetch's options, and the TLS material of the credential a check names. */
+export type CheckRequestInit = RequestInit & { tls?: CheckTls };
+
 /** How a check sends one request: fetch's shape. */
-export type CheckFetch = (url: string, init: RequestInit) => Promise<Response>;
+export type CheckFetch = (url: string, init: CheckRequestInit) => Promise<Response>;
 
 export interface CheckDialOptions {
   /** "ADDRESS:PORT" or "ADDRESS" (port 53) of the DNS server for names in check URLs. */
@@ -40,34 +56,66 @@ export interface CheckDialOptions {
 export const DNS_TIMEOUT_MS = 1000;
 export const DNS_TRIES = 2;
 
-/** The fetch of the checks: the global fetch unless a DNS server or allowed networks are set. */
+/**
+ * The fetch of the checks: the global fetch unless a DNS server, allowed networks, the
+ * destination policy or a credential's TLS material is involved. Requests with a credential's
+ * CA or client certificate go through an Agent of their own, one per credential, replaced
+ * (the old one closed) when the credential's files change.
+ */
 export function checkFetch(options: CheckDialOptions = {}): CheckFetch {
   const { dnsServer, allowedCidrs, judgeAddress } = options;
-  if (dnsServer === undefined && allowedCidrs === undefined && judgeAddress === undefined) return fetch;
+  const plain = dnsServer === undefined && allowedCidrs === undefined && judgeAddress === undefined;
   const resolve = dnsServer === undefined ? resolveWithSystem : resolverAt(dnsServer);
   const allowed = allowedCidrs === undefined ? undefined : networks(allowedCidrs);
-  let dispatcher: Promise<{ fetch: CheckFetch }> | undefined;
-  const load = async () => {
-    const { Agent, buildConnector, fetch: undiciFetch } = await (undici ??= import("undici"));
-    const base = buildConnector({});
-    const connect: BuildConnector.connector = (opts, callback) => {
-      const port = Number(opts.port) || (opts.protocol === "https:" ? 443 : 80);
-      pickAddress(opts.hostname, port, resolve, {
-        allowed,
-        allowedCidrs: allowedCidrs ?? [],
-        judgeAddress,
-      }).then(
-        // The original name stays in opts.host: the Host header and TLS's server name use it.
-        (address) => base({ ...opts, hostname: address }, callback),
-        (err: Error) => callback(err, null),
-      );
+  let dispatcher: Promise<Dispatchers> | undefined;
+  const load = async (): Promise<Dispatchers> => {
+    const lib = await (undici ??= import("undici"));
+    const agentWith = (tls: Omit<CheckTls, "name" | "version"> = {}) => {
+      const base = lib.buildConnector({ ...tls });
+      const connect: BuildConnector.connector = (opts, callback) => {
+        if (plain) return base(opts, callback);
+        const port = Number(opts.port) || (opts.protocol === "https:" ? 443 : 80);
+        pickAddress(opts.hostname, port, resolve, {
+          allowed,
+          allowedCidrs: allowedCidrs ?? [],
+          judgeAddress,
+        }).then(
+          // The original name stays in opts.host: the Host header and TLS's server name use it.
+          (address) => base({ ...opts, hostname: address }, callback),
+          (err: Error) => callback(err, null),
+        );
+      };
+      return new lib.Agent({ connect });
     };
-    const agent = new Agent({ connect });
-    const send: CheckFetch = (url, init) =>
-      undiciFetch(url, { ...(init as UndiciRequestInit), dispatcher: agent }) as unknown as Promise<Response>;
-    return { fetch: send };
+    return { lib, plainAgent: agentWith(), agentWith, byCredential: new Map() };
   };
-  return async (url, init) => (await (dispatcher ??= load())).fetch(url, init);
+  return async (url, init) => {
+    const { tls, ...rest } = init;
+    if (plain && !tls) return fetch(url, rest);
+    const d = await (dispatcher ??= load());
+    let agent = d.plainAgent;
+    if (tls) {
+      const kept = d.byCredential.get(tls.name);
+      if (kept?.version === tls.version) agent = kept.agent;
+      else {
+        // Rotated files: new connections with the new material; the old ones finish and close.
+        void kept?.agent.close().catch(() => undefined);
+        agent = d.agentWith({ ca: tls.ca, cert: tls.cert, key: tls.key });
+        d.byCredential.set(tls.name, { version: tls.version, agent });
+      }
+    }
+    return d.lib.fetch(url, {
+      ...(rest as UndiciRequestInit),
+      dispatcher: agent,
+    }) as unknown as Promise<Response>;
+  };
+}
+
+interface Dispatchers {
+  lib: typeof import("undici");
+  plainAgent: import("undici").Agent;
+  agentWith: (tls?: Omit<CheckTls, "name" | "version">) => import("undici").Agent;
+  byCredential: Map<string, { version: string; agent: import("undici").Agent }>;
 }
 
 type Resolve = (hostname: string) => Promise<string[]>;

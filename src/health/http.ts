@@ -3,7 +3,10 @@
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
 import type { DestinationPolicyJudge } from "./destination-policy.ts";
-import type { CheckFetch } from "./dial.ts";
+import type { CredentialFiles, CredentialMaterial } from "./credential-files.ts";
+import type { CredentialPolicy } from "./credentials.ts";
+import type { CheckFetch, CheckTls } from "./dial.ts";
+import type { PromqlNamespaceRule } from "./promql-rule.ts";
 import { mayQuoteResponse, withheld, type ResponseMessages } from "./reveal.ts";
 import { describeRequestError, discardBody, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
@@ -27,6 +30,7 @@ export async function measureHttp(
     options.conditions ?? defaultConditionPool(),
     options.responseMessages,
     options.send,
+    options.credential,
   );
   return { name, ...result, time: now().toISOString() };
 }
@@ -41,6 +45,12 @@ export interface MeasureOptions {
   responseMessages?: ResponseMessages;
   /** Where checks may go (destination-policy.ts); undefined: anywhere. */
   destinations?: DestinationPolicyJudge;
+  /** The platform requires every Prometheus selector to carry the namespace (promql-namespace.ts); undefined: not checked. */
+  promqlNamespace?: PromqlNamespaceRule;
+  /** The platform's check credentials and who may use them (credentials.ts); undefined: none declared. */
+  credentials?: { policy: CredentialPolicy; files: CredentialFiles };
+  /** The material of the credential this measurement uses (set by measureCheck). */
+  credential?: CredentialMaterial;
   /** How requests are sent (dial.ts: a DNS server, allowed networks); the global fetch by default. */
   send?: CheckFetch;
 }
@@ -50,6 +60,7 @@ async function observeHttp(
   conditions: ConditionEvaluator,
   responseMessages: ResponseMessages = "own-service",
   send?: CheckFetch,
+  credential?: CredentialMaterial,
 ): Promise<Outcome> {
   const http = due.check.http;
   if (!http) return { phase: "Error", message: "not an http check" };
@@ -57,7 +68,7 @@ async function observeHttp(
   const expectStatus = http.expectStatus ?? DEFAULT_EXPECT_STATUS;
   const condition = http.successCondition?.trim() ? http.successCondition : undefined;
 
-  const sent = await sendRequest(due, http, due.url, expectStatus, condition, send);
+  const sent = await sendRequest(due, http, due.url, expectStatus, condition, send, credential);
   if (!("response" in sent)) return sent;
   const { response, body, truncated } = sent;
 
@@ -94,6 +105,7 @@ async function sendRequest(
   expectStatus: number,
   condition: string | undefined,
   send: CheckFetch | undefined,
+  credential: CredentialMaterial | undefined,
 ): Promise<{ response: Response; body: string; truncated: boolean } | Outcome> {
   const method = http.method ?? "GET";
   const what = `${method} ${url}`;
@@ -105,8 +117,9 @@ async function sendRequest(
       url,
       {
         method,
-        headers: requestHeaders(http.headers, method === "POST" ? due.body : undefined),
+        headers: requestHeaders(http.headers, method === "POST" ? due.body : undefined, credential),
         body: method === "POST" ? (due.body ?? "") : undefined,
+        tls: tlsOf(credential),
       },
       due.timeoutMs,
       send,
@@ -175,13 +188,27 @@ function sameHost(response: Response, url: string): boolean {
   }
 }
 
-/** The check's headers; a JSON body without a content-type header is sent as application/json. */
-function requestHeaders(headers: Record<string, string> | undefined, body: string | undefined): Headers {
+/**
+ * The check's headers; a JSON body without a content-type header is sent as application/json;
+ * a credential's token is the Authorization header (over one the check wrote).
+ */
+function requestHeaders(
+  headers: Record<string, string> | undefined,
+  body: string | undefined,
+  credential: CredentialMaterial | undefined,
+): Headers {
   const result = new Headers(headers ?? {});
   if (body !== undefined && !result.has("content-type") && parseJson(body) !== null) {
     result.set("content-type", "application/json");
   }
+  if (credential?.authorization) result.set("authorization", credential.authorization);
   return result;
+}
+
+/** A credential's TLS material, for the request's connection. */
+export function tlsOf(credential: CredentialMaterial | undefined): CheckTls | undefined {
+  if (!credential?.tls) return undefined;
+  return { name: credential.name, version: credential.version, ...credential.tls };
 }
 
 function parseJson(text: string): unknown {

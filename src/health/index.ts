@@ -4,12 +4,23 @@ import type { DueCheck, Measurement } from "../plan/types.ts";
 import { measureHttp, type MeasureOptions } from "./http.ts";
 import { measurePrometheus } from "./prometheus.ts";
 import { deniedDestination } from "./destination-check.ts";
+import { deniedQuery } from "./promql-check.ts";
+import { CredentialFileError, type CredentialMaterial } from "./credential-files.ts";
+import { credentialOf, CredentialPolicy, hostOf } from "./credentials.ts";
 
 export { measureHttp, type MeasureOptions } from "./http.ts";
 export { DestinationPolicyJudge, DESTINATION_MODES, type DestinationMode } from "./destination-policy.ts";
 export { ConditionPool, defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
 export { measurePrometheus, queryPrometheus } from "./prometheus.ts";
+export { promqlNamespaceRule, PROMQL_NAMESPACE_MODES, type PromqlNamespaceRule } from "./promql-rule.ts";
 export { checkFetch, type CheckDialOptions, type CheckFetch } from "./dial.ts";
+export { CredentialFiles } from "./credential-files.ts";
+export {
+  CredentialPolicy,
+  computeCredentialProblems,
+  parseCredentials,
+  type Credential,
+} from "./credentials.ts";
 export { evaluateSuccessCondition, validateSuccessCondition, type ConditionKind } from "./condition.ts";
 
 /**
@@ -37,12 +48,42 @@ export async function measureCheck(
       const denied = deniedDestination(due, options.destinations);
       if (denied) return errorMeasurement(due, now, denied);
     }
-    if (due.check.http) return await measureHttp(due, now, options);
-    if (due.check.prometheus) return await measurePrometheus(due, now, options);
+    if (options.promqlNamespace) {
+      const refused = deniedQuery(due, options.promqlNamespace);
+      if (refused) return errorMeasurement(due, now, `the query is not sent: ${refused}`);
+    }
+    const credential = await loadCredential(due, options);
+    if (typeof credential === "string") return errorMeasurement(due, now, credential);
+    const withCredential = credential ? { ...options, credential } : options;
+    if (due.check.http) return await measureHttp(due, now, withCredential);
+    if (due.check.prometheus) return await measurePrometheus(due, now, withCredential);
     return errorMeasurement(due, now, "check has no provider: it needs http or prometheus");
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
     return errorMeasurement(due, now, `measuring the check failed unexpectedly: ${reason}`);
+  }
+}
+
+/**
+ * The material of the credential the check names, when the platform allows this check to
+ * send it where it goes; a string saying why not (the request is then not sent); undefined
+ * when the check names none.
+ */
+async function loadCredential(
+  due: DueCheck,
+  options: MeasureOptions,
+): Promise<CredentialMaterial | string | undefined> {
+  const name = credentialOf(due.check);
+  if (name === undefined) return undefined;
+  const url = due.check.http ? due.url : due.check.prometheus?.address;
+  const policy = options.credentials?.policy ?? new CredentialPolicy([]);
+  const verdict = policy.judge(name, due.vars.namespace, hostOf(url) ?? "");
+  if (!verdict.allowed) return `the request is not sent: ${verdict.reason}`;
+  try {
+    return await options.credentials!.files.load(verdict.credential);
+  } catch (err) {
+    if (err instanceof CredentialFileError) return `the request is not sent: ${err.message}`;
+    throw err;
   }
 }
 

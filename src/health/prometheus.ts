@@ -3,7 +3,8 @@
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { defaultConditionPool } from "./condition-pool.ts";
 import type { CheckFetch } from "./dial.ts";
-import type { MeasureOptions } from "./http.ts";
+import type { CredentialMaterial } from "./credential-files.ts";
+import { tlsOf, type MeasureOptions } from "./http.ts";
 import { withheld } from "./reveal.ts";
 import { describeRequestError, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
 
@@ -48,6 +49,7 @@ async function observePrometheus(due: DueCheck, options: MeasureOptions): Promis
     due.timeoutMs,
     options.responseMessages === "all",
     options.send,
+    options.credential,
   );
   if (!queried.ok) return { phase: "Error", message: queried.message };
   const samples = queried.samples;
@@ -98,16 +100,25 @@ export async function queryPrometheus(
   /** May a message quote an answer that is not the Prometheus API (reveal.ts)? */
   quoteResponse = false,
   send?: CheckFetch,
+  /** The platform's credential the check names: its TLS material and Authorization header. */
+  credential?: CredentialMaterial,
 ): Promise<QueryResult> {
   const base = address.replace(/\/+$/, "");
-  const url = `${base}/api/v1/query?${new URLSearchParams({ query, timeout: `${Math.max(1, Math.floor(timeoutMs / 1000))}s` })}`;
+  const url = queryUrl(address, query, timeoutMs);
   const what = `query to Prometheus at ${base}`;
   let status: number;
   let text: string;
   try {
     const response = await request(
       url,
-      { method: "GET", headers: { accept: "application/json" } },
+      {
+        method: "GET",
+        headers: {
+          accept: "application/json",
+          ...(credential?.authorization ? { authorization: credential.authorization } : {}),
+        },
+        tls: tlsOf(credential),
+      },
       timeoutMs,
       send,
     );
@@ -150,6 +161,25 @@ export async function queryPrometheus(
     return { ok: false, message: `Prometheus rejected the query (${type}${excerpt(error, 300)})` };
   }
   return readQueryData(answer.data);
+}
+
+/**
+ * ADDRESS/api/v1/query?query=...&timeout=...: the address's path is kept, its query string
+ * and fragment are not, so that the query sent is the one the check names (and the one the
+ * platform's namespace rule judged), never a second `query` parameter in the address.
+ */
+export function queryUrl(address: string, query: string, timeoutMs: number): string {
+  const params = new URLSearchParams({ query, timeout: `${Math.max(1, Math.floor(timeoutMs / 1000))}s` });
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    return `${address.replace(/\/+$/, "")}/api/v1/query?${params}`; // fetch says what is wrong with it
+  }
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/api/v1/query`;
+  url.search = params.toString();
+  url.hash = "";
+  return url.href;
 }
 
 function readQueryData(data: unknown): QueryResult {

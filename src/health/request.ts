@@ -1,6 +1,6 @@
 // What the HTTP and Prometheus providers share: one request with a deadline, a body read
 // with a size limit, and errors turned into sentences a person understands.
-import type { CheckFetch } from "./dial.ts";
+import { checkFetch, type CheckFetch, type CheckRequestInit } from "./dial.ts";
 
 /** The most of a response body a check reads. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -10,6 +10,9 @@ export interface LimitedBody {
   /** The body was longer than the limit; text holds its beginning. */
   truncated: boolean;
 }
+
+/** Without settings: the global fetch, or a credential's TLS material through undici (dial.ts). */
+const defaultSend = checkFetch();
 
 /** Redirects followed at most, within one origin. */
 const MAX_REDIRECTS = 5;
@@ -27,17 +30,19 @@ export class RedirectNotFollowedError extends Error {
  * response's body is read with readBody under the same deadline. Redirects are followed
  * only within the origin (scheme, host, port) the check named: a redirect elsewhere would
  * take the check to a destination the platform's policy never judged. `send` is the checks'
- * fetch (dial.ts: a DNS server, allowed networks), the global fetch by default.
+ * fetch (dial.ts: a DNS server, allowed networks); by default the global fetch, and undici
+ * for a credential's TLS material.
  */
 export async function request(
   url: string,
-  init: RequestInit,
+  init: CheckRequestInit,
   timeoutMs: number,
-  send: CheckFetch = fetch,
+  send: CheckFetch = defaultSend,
 ): Promise<Response> {
   const signal = AbortSignal.timeout(timeoutMs);
   let current = url;
-  let options: RequestInit = { ...init, signal, redirect: "manual" };
+  // Within one origin, the credential (its TLS material, its Authorization header) goes along.
+  let options: CheckRequestInit = { ...init, signal, redirect: "manual" };
   for (let hops = 0; ; hops++) {
     const response = await send(current, options);
     const location = response.headers.get("location");
@@ -118,10 +123,40 @@ export function describeRequestError(err: unknown, what: string, timeoutMs: numb
       case "ERR_INVALID_URL":
         return `${what} failed: invalid URL`;
     }
+    const tls = code ? describeTlsError(code, causeMessage) : undefined;
+    if (tls) return `${what} failed: ${tls}`;
     if (causeMessage) return `${what} failed: ${causeMessage}`;
     return `${what} failed: ${err.message}`;
   }
   return `${what} failed: ${String(err)}`;
+}
+
+/** Node's TLS error codes as what went wrong, and what would fix it. */
+const TLS_ERRORS: Record<string, string> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "certificate signed by unknown authority",
+  UNABLE_TO_GET_ISSUER_CERT: "certificate signed by unknown authority",
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "certificate signed by unknown authority",
+  SELF_SIGNED_CERT_IN_CHAIN: "certificate signed by unknown authority",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "certificate signed by unknown authority",
+  CERT_HAS_EXPIRED: "the server's certificate has expired",
+  CERT_NOT_YET_VALID: "the server's certificate is not yet valid",
+  CERT_REVOKED: "the server's certificate is revoked",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the server's certificate is not valid for this host",
+  ERR_SSL_WRONG_VERSION_NUMBER: "the server does not speak TLS on this port (https:// to a plain HTTP port?)",
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: "the server requires a client certificate",
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: "the server refused the client certificate",
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: "the server does not trust the client certificate's authority",
+};
+
+function describeTlsError(code: string, message: string | undefined): string | undefined {
+  const said = TLS_ERRORS[code];
+  if (!said)
+    return code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_") ? `TLS failed (${code})` : undefined;
+  const hint =
+    said === "certificate signed by unknown authority"
+      ? "; the platform's credential with the server's CA (caFile) makes it trusted"
+      : "";
+  return `TLS: ${said} (${code}${message && message !== said ? `: ${message}` : ""})${hint}`;
 }
 
 export function formatMs(ms: number): string {

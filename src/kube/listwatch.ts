@@ -8,7 +8,7 @@ import type { ClientRequest, IncomingMessage } from "node:http";
 import { statusCodeOf } from "./errors.ts";
 import type { KubeConnection } from "./kubeconfig.ts";
 import type { RateLimiter } from "./ratelimit.ts";
-import { KubeApiError, prepareRequest, requestJson, type RequestTraffic } from "./request.ts";
+import { apiErrorOf, prepareRequest, requestJson, type RequestTraffic } from "./request.ts";
 
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
 
@@ -219,7 +219,7 @@ function readWatchError(
 ): void {
   const chunks: Buffer[] = [];
   res.on("data", (c: Buffer) => chunks.push(c));
-  res.on("end", () => finish(watchError(code, path, Buffer.concat(chunks).toString("utf8"))));
+  res.on("end", () => finish(apiErrorOf(code, `watch ${path}`, Buffer.concat(chunks).toString("utf8"))));
   res.on("error", finish);
 }
 
@@ -261,20 +261,6 @@ function readWatchEvents<T extends KubernetesObject>(
   res.on("error", finish);
   res.on("close", () => finish(res.complete ? undefined : new Error(`watch ${path}: connection closed`)));
   return idle;
-}
-
-/** The API server's answer to a watch other than 200, as a KubeApiError with its Status message. */
-function watchError(code: number, path: string, text: string): KubeApiError {
-  let message = text.slice(0, 500);
-  let reason: string | undefined;
-  try {
-    const st = JSON.parse(text) as { message?: string; reason?: string };
-    message = st.message ?? message;
-    reason = st.reason;
-  } catch {
-    // not a Status object
-  }
-  return new KubeApiError(code, `watch ${path}: ${code} ${message}`, reason);
 }
 
 /** GET `path` on the API server of `kc`, with its credentials; parses the JSON answer. */

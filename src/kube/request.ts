@@ -28,6 +28,23 @@ export class KubeApiError extends Error {
   }
 }
 
+/**
+ * The API server's answer `text` with status `code` to `what` ("GET /api/v1/...", "watch
+ * /api/v1/..."), as a KubeApiError with the message and reason of its Status object.
+ */
+export function apiErrorOf(code: number, what: string, text: string): KubeApiError {
+  let message = text.slice(0, 500);
+  let reason: string | undefined;
+  try {
+    const st = JSON.parse(text) as { message?: string; reason?: string };
+    message = st.message ?? message;
+    reason = st.reason;
+  } catch {
+    // not a Status object
+  }
+  return new KubeApiError(code, `${what}: ${code} ${message}`, reason);
+}
+
 /** Called once per request with its method and HTTP status (0: no answer). */
 export type RequestObserver = (method: string, code: number) => void;
 
@@ -101,16 +118,7 @@ export async function requestJson<R>(
         traffic.onRequest?.(method, code);
         const text = Buffer.concat(chunks).toString("utf8");
         if (code < 200 || code > 299) {
-          let message = text.slice(0, 500);
-          let reason: string | undefined;
-          try {
-            const st = JSON.parse(text) as { message?: string; reason?: string };
-            message = st.message ?? message;
-            reason = st.reason;
-          } catch {
-            // not a Status object
-          }
-          reject(new KubeApiError(code, `${method} ${url.pathname}: ${code} ${message}`, reason));
+          reject(apiErrorOf(code, `${method} ${url.pathname}`, text));
           return;
         }
         try {

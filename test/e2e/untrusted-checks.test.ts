@@ -15,6 +15,8 @@ import {
   type Md,
 } from "../support/md.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { Exporter } from "../support/exporter.ts";
+import { startPrometheus } from "../support/prometheus.ts";
 
 const EXPENSIVE = "json.items.all(a, json.items.all(b, json.items.exists(c, c < 0) || true))";
 const STEPS = [{ setWeight: 50 }, { pause: {} }];
@@ -311,5 +313,70 @@ describe("untrusted health checks", function () {
     expect(condition(stalled, "Stalled")?.message).to.equal(
       `the spec is invalid: spec.healthChecks.checks[0].http.url: destination http://billing.team-b.svc:80/admin is denied by the platform's policy: billing.team-b.svc is not a Service of namespace ${ns} (*.${ns}.svc) and not a host the platform allows (--check-allow-hosts) in restricted mode`,
     );
+  });
+  it("restricted: a Prometheus query without the namespace makes the spec invalid and is never sent; one with it runs", async () => {
+    // A real Prometheus whose series carry the namespace of the target, as a cluster's would.
+    const exporter = await Exporter.start();
+    const prometheus = await startPrometheus({ targets: [exporter.target], labels: { namespace: ns } });
+    try {
+      exporter.setRates("1.0.0", { requests: 10, errors: 0 });
+      op = await startOperator({ namespace: ns, args: ["--check-destinations=restricted"] });
+      const scoped = `sum(requests_total{namespace="{{namespace}}"})`;
+      const unscoped = `sum(rate(requests_total{version="{{version}}"}[1m]))`;
+      const withQuery = (name: string, version: string, query: string) =>
+        modelDeployment(name, {
+          version,
+          strategy: { canary: { steps: STEPS } },
+          healthChecks: {
+            interval: "1s",
+            checks: [
+              {
+                name: "requests",
+                prometheus: { address: prometheus.url, query, successCondition: "result >= 0" },
+              },
+            ],
+          },
+        });
+
+      await applyMd(ns, withQuery("unscoped", "1.0.0", unscoped));
+      const stalled = await waitForMd(
+        ns,
+        "unscoped",
+        "Stalled InvalidSpec",
+        (m) => condition(m, "Stalled")?.reason === "InvalidSpec",
+      );
+      expect(condition(stalled, "Stalled")?.message).to.equal(
+        `the spec is invalid: spec.healthChecks.checks[0].prometheus.query: selector \`requests_total{version="1.0.0"}\` may read other namespaces' series: it has no matcher namespace="${ns}"; the platform requires namespace="${ns}" on every selector (--check-promql-namespace=auto with --check-destinations=restricted)`,
+      );
+      expect(condition(stalled, "Ready")?.status).to.equal("False");
+
+      // The same check with the namespace runs against Prometheus during a rollout, once
+      // Prometheus has scraped the series (this test's own query is not the check's).
+      await waitFor("Prometheus to have the series", async () => {
+        const url = `${prometheus.url}/api/v1/query?query=${encodeURIComponent(`requests_total{namespace="${ns}"}`)}`;
+        const answer = (await (await fetch(url)).json()) as { data?: { result?: unknown[] } };
+        return (answer.data?.result?.length ?? 0) > 0;
+      });
+      await applyMd(ns, withQuery("scoped", "1.0.0", scoped));
+      await waitForMd(ns, "scoped", "1.0.0 Ready", isReady);
+      await applyMd(ns, withQuery("scoped", "2.0.0", scoped));
+      const measured = await waitForMd(
+        ns,
+        "scoped",
+        "the query measured",
+        (m) => checkOf(m, "requests")?.phase === "Successful",
+        60_000,
+      );
+      expect(Number(checkOf(measured, "requests")?.value)).to.be.at.least(0);
+      const sent = prometheus.queries();
+      expect(sent, "queries Prometheus evaluated").to.include(`sum(requests_total{namespace="${ns}"})`);
+      expect(
+        sent.filter((q) => !q.includes(`namespace="${ns}"`)),
+        "queries without the namespace",
+      ).to.deep.equal([]);
+    } finally {
+      await prometheus.stop();
+      await exporter.stop();
+    }
   });
 });

@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { parse, parseAllDocuments } from "yaml";
 import { parseConfig, type Config } from "../../src/config.ts";
+import { parseCredentials } from "../../src/health/credentials.ts";
 import { startCluster, type Cluster } from "../cluster/cluster.ts";
 import { kubectl as kubectlAsync, waitFor } from "../support/kube.ts";
 import { childName } from "../../src/plan/naming.ts";
@@ -60,7 +61,7 @@ interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   securityContext?: Record<string, unknown>;
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 interface K8sObject {
   apiVersion: string;
@@ -311,6 +312,78 @@ describe("Helm chart (real helm)", function () {
         checkAllowCidrs: ["10.0.0.0/8", "fd00::/8"],
         checkAllowHosts: ["prometheus.monitoring", ".shared.svc"],
       });
+    });
+
+    it("mounts the platform's check credentials from Secrets as files and names them in --check-credentials-file", () => {
+      const dir = mkdtempSync(join(tmpdir(), "mro-chart-values-"));
+      try {
+        const values = join(dir, "values.yaml");
+        const secretDir = "/etc/model-rollout-operator/secrets/prometheus-client";
+        writeFileSync(
+          values,
+          JSON.stringify({
+            checkPromql: { namespace: "require", namespaceLabel: "kubernetes_namespace" },
+            checkCredentials: {
+              secrets: [{ secretName: "prometheus-client" }],
+              credentials: [
+                {
+                  name: "managed-prometheus",
+                  namespaces: ["team-a"],
+                  hosts: ["prometheus.example.com"],
+                  caFile: `${secretDir}/ca.crt`,
+                  bearerTokenFile: `${secretDir}/token`,
+                },
+              ],
+            },
+          }),
+        );
+        const rendered = render({}, ["-f", values]);
+        const { spec, container } = operatorContainer(rendered);
+        const file = "/etc/model-rollout-operator/check-credentials/credentials.yaml";
+        expect(container.args).to.include(`--check-credentials-file=${file}`);
+        const config = parseConfig(
+          (container.args ?? []).filter((a) => !a.startsWith("--check-credentials-file=")),
+          { POD_NAMESPACE: RELEASE_NAMESPACE },
+        );
+        expect(config).to.deep.include({
+          checkPromqlNamespace: "require",
+          checkPromqlNamespaceLabel: "kubernetes_namespace",
+        });
+        // The ConfigMap holds the credentials file: names and paths, read as the operator reads it.
+        const configMap = only(rendered, "ConfigMap", `${RELEASE}-check-credentials`) as unknown as {
+          data: Record<string, string>;
+        };
+        expect(parseCredentials(configMap.data["credentials.yaml"]!)).to.deep.equal([
+          {
+            name: "managed-prometheus",
+            namespaces: ["team-a"],
+            hosts: ["prometheus.example.com"],
+            caFile: `${secretDir}/ca.crt`,
+            bearerTokenFile: `${secretDir}/token`,
+          },
+        ]);
+        expect(container.volumeMounts).to.deep.include.members([
+          {
+            name: "check-credentials",
+            mountPath: "/etc/model-rollout-operator/check-credentials",
+            readOnly: true,
+          },
+          { name: "check-secret-prometheus-client", mountPath: secretDir, readOnly: true },
+        ]);
+        const volumes = (spec.template.spec as unknown as { volumes: Record<string, unknown>[] }).volumes;
+        expect(volumes).to.deep.include({
+          name: "check-secret-prometheus-client",
+          secret: { secretName: "prometheus-client", defaultMode: 0o444 },
+        });
+        // The kubelet mounts the Secret; the operator's own rights still do not reach Secrets.
+        for (const role of rendered.filter((o) => o.kind === "ClusterRole" || o.kind === "Role"))
+          expect(
+            (role.rules ?? []).some((r) => (r.resources ?? []).includes("secrets")),
+            `${role.kind} ${role.metadata.name}`,
+          ).to.equal(false);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it("runs locked down: non-root 65532, read-only root, no capabilities, RuntimeDefault seccomp", () => {

@@ -8,7 +8,7 @@
 //
 // If the test process exits without stop(), an exit handler kills it and removes its folder.
 import { spawn, type ChildProcess } from "node:child_process";
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -21,6 +21,8 @@ export interface PrometheusOptions {
   scrapeInterval?: string;
   /** How long to wait for /-/ready (default 30s). */
   readyTimeoutMs?: number;
+  /** Labels added to every scraped series (a target's namespace="..."), as a static config's labels. */
+  labels?: Record<string, string>;
 }
 
 export interface PrometheusServer {
@@ -30,6 +32,8 @@ export interface PrometheusServer {
   dir: string;
   /** What Prometheus printed (the last 64 KiB), for failure messages. */
   output(): string;
+  /** Every query it evaluated so far, from its query log (query_log_file). */
+  queries(): string[];
   /** SIGTERM, then SIGKILL after 5s; removes the folder. */
   stop(): Promise<void>;
 }
@@ -88,12 +92,14 @@ async function startOnce(binary: string, options: PrometheusOptions): Promise<Pr
     "global:",
     `  scrape_interval: ${interval}`,
     `  evaluation_interval: ${interval}`,
+    `  query_log_file: ${JSON.stringify(join(dir, "queries.log"))}`,
     "scrape_configs:",
     "  - job_name: exporter",
     `    scrape_interval: ${interval}`,
     `    scrape_timeout: ${interval}`,
     "    static_configs:",
     `      - targets: ${JSON.stringify(options.targets)}`,
+    ...(options.labels ? [`        labels: ${JSON.stringify(options.labels)}`] : []),
     "",
   ].join("\n");
   writeFileSync(join(dir, "prometheus.yml"), config);
@@ -164,7 +170,19 @@ async function startOnce(binary: string, options: PrometheusOptions): Promise<Pr
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
-  return { url, dir, output: () => output, stop };
+  const queries = () => {
+    let text: string;
+    try {
+      text = readFileSync(join(dir, "queries.log"), "utf8");
+    } catch {
+      return []; // no query yet
+    }
+    return text
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => (JSON.parse(line) as { params?: { query?: string } }).params?.query ?? "");
+  };
+  return { url, dir, output: () => output, queries, stop };
 }
 
 async function isReady(url: string): Promise<boolean> {

@@ -51,6 +51,10 @@ describe("config", () => {
       checkDestinations: "default",
       checkAllowCidrs: [],
       checkAllowHosts: [],
+      checkPromqlNamespace: "auto",
+      checkPromqlNamespaceLabel: "namespace",
+      checkCredentialsFile: undefined,
+      checkCredentials: [],
     });
   });
 
@@ -95,6 +99,20 @@ describe("config", () => {
     );
     expect(errorOf(["--check-allow-cidrs=127.0.0.0/99"])).to.equal(
       '--check-allow-cidrs: "127.0.0.0/99" is not a CIDR like 127.0.0.0/8 or fd00::/8',
+    );
+  });
+
+  it("takes the PromQL namespace rule from flags or MRO_ variables", () => {
+    expect(
+      parseConfig(["--check-promql-namespace=require"], {
+        MRO_CHECK_PROMQL_NAMESPACE_LABEL: "kubernetes_namespace",
+      }),
+    ).to.deep.include({ checkPromqlNamespace: "require", checkPromqlNamespaceLabel: "kubernetes_namespace" });
+    expect(errorOf(["--check-promql-namespace=yes"])).to.equal(
+      '--check-promql-namespace: "yes" is not one of auto, require, off',
+    );
+    expect(errorOf(["--check-promql-namespace-label=kubernetes.namespace"])).to.match(
+      /^--check-promql-namespace-label: "kubernetes\.namespace" is not a Prometheus label name/,
     );
   });
 

@@ -215,8 +215,18 @@ describe("health checks: where they connect", () => {
     }
   });
 
-  it("is the global fetch when nothing is set", () => {
-    expect(checkFetch({})).to.equal(fetch);
+  it("sends as the global fetch does when nothing is set", async () => {
+    const local = createServer((req, res) => res.end(`ok ${req.url}`)).listen(0, "127.0.0.1");
+    await new Promise((r) => local.once("listening", r));
+    try {
+      const response = await checkFetch({})(
+        `http://127.0.0.1:${(local.address() as AddressInfo).port}/x`,
+        {},
+      );
+      expect(await response.text()).to.equal("ok /x");
+    } finally {
+      local.close();
+    }
   });
 
   it("parses CIDRs and DNS servers", () => {

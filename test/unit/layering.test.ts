@@ -104,8 +104,9 @@ const filesIn = (folder: string) => [...graph.keys()].filter((f) => f.startsWith
 /**
  * What each part of src/ may import directly (besides itself and npm packages), as
  * docs/architecture.md says. health/condition.ts is the pure CEL evaluator the planner's
- * validation uses; config.ts takes the names of its settings from the pure health/ modules that
- * define them (addresses, the destination policy's modes, whose responses may be quoted).
+ * validation uses; config/ (the parts of config.ts) takes the names of its settings from the
+ * pure health/ modules that define them (addresses, the destination policy's modes, whose
+ * responses may be quoted, the PromQL namespace rule, the check credentials file).
  */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   "api/": [],
@@ -116,13 +117,16 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   "observability/": ["api/", "plan/", "config.ts", "controller/"],
   "cli/": ["api/", "plan/"],
   "clock.ts": [],
-  "config.ts": [
+  "config.ts": ["config/"],
+  "config/": [
     "api/",
     "plan/",
     "observability/",
     "health/addresses.ts",
     "health/destination-policy.ts",
     "health/reveal.ts",
+    "health/promql-rule.ts",
+    "health/credentials.ts",
   ],
   "operator.ts": [
     "api/",

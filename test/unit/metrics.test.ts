@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import type { ModelDeploymentStatus } from "../../src/api/types.ts";
 import { WorkQueue } from "../../src/controller/queue.ts";
-import { finishedRollouts, OperatorMetrics } from "../../src/observability/metrics.ts";
+import { finishedRollouts } from "../../src/observability/finished-rollouts.ts";
+import { OperatorMetrics } from "../../src/observability/metrics.ts";
 
 /** The value of one series in Prometheus text, or undefined when absent. */
 function sample(text: string, series: string): number | undefined {

@@ -601,6 +601,17 @@ export const modelDeploymentSchema = {
                         "type": "string",
                         "maxLength": 4096,
                         "description": "CEL expression over `status` (int), `body` (string) and `json` (parsed response) that must be true, e.g. size(json.outputs) == 1."
+                      },
+                      "credential": {
+                        "type": "string",
+                        "maxLength": 253,
+                        "description": "Name of a credential the platform declares for health checks (the operator's --check-credentials-file): a CA bundle for https, a client certificate, a bearer token, all files mounted into the operator. The platform says which namespaces may use it; the check never sees its contents.",
+                        "x-kubernetes-validations": [
+                          {
+                            "rule": "self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",
+                            "message": "must be the name of a credential the platform declares (lower-case letters, digits, '-' and '.')"
+                          }
+                        ]
                       }
                     },
                     "x-kubernetes-validations": [
@@ -648,6 +659,17 @@ export const modelDeploymentSchema = {
                         "maxLength": 4096,
                         "minLength": 1,
                         "description": "CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01. An empty result is an Error, never a success."
+                      },
+                      "credential": {
+                        "type": "string",
+                        "maxLength": 253,
+                        "description": "Name of a credential the platform declares for health checks (the operator's --check-credentials-file), for a Prometheus behind TLS or a bearer token (a managed Prometheus service). The platform says which namespaces may use it.",
+                        "x-kubernetes-validations": [
+                          {
+                            "rule": "self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",
+                            "message": "must be the name of a credential the platform declares (lower-case letters, digits, '-' and '.')"
+                          }
+                        ]
                       }
                     }
                   }

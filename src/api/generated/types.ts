@@ -270,6 +270,10 @@ export interface HttpCheck {
    * CEL expression over `status` (int), `body` (string) and `json` (parsed response) that must be true, e.g. size(json.outputs) == 1.
    */
   successCondition?: string;
+  /**
+   * Name of a credential the platform declares for health checks (the operator's --check-credentials-file): a CA bundle for https, a client certificate, a bearer token, all files mounted into the operator. The platform says which namespaces may use it; the check never sees its contents.
+   */
+  credential?: string;
 }
 /**
  * An instant query against Prometheus' HTTP API.
@@ -284,6 +288,10 @@ export interface PrometheusCheck {
    * CEL expression over `result` (the value when the query returned one value, else the list of values) and `results` (the list of all values), e.g. result < 0.01. An empty result is an Error, never a success.
    */
   successCondition: string;
+  /**
+   * Name of a credential the platform declares for health checks (the operator's --check-credentials-file), for a Prometheus behind TLS or a bearer token (a managed Prometheus service). The platform says which namespaces may use it.
+   */
+  credential?: string;
 }
 export interface ModelDeploymentStatus {
   observedGeneration?: number;

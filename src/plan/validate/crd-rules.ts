@@ -1,0 +1,149 @@
+// (b) The CRD's CEL rules (x-kubernetes-validations), repeated in one place, so that offline
+// validation catches what the API server would.
+import { has, isHttpUrl, isObj, type Obj, type SpecProblem } from "./common.ts";
+
+/** The kinds of canary step; a step has exactly one. */
+const STEP_KINDS = ["setWeight", "pause", "setHeaderRoute", "setMirrorRoute"] as const;
+
+const LABEL_VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A credential's name, as the CRD's rule on http.credential and prometheus.credential has it. */
+const CREDENTIAL_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+export function celRuleProblems(spec: Obj): SpecProblem[] {
+  return [...modelVersionProblems(spec), ...strategyRuleProblems(spec), ...healthCheckRuleProblems(spec)];
+}
+
+/** spec.model.version is a label value. */
+function modelVersionProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  const model = spec.model;
+  if (
+    isObj(model) &&
+    typeof model.version === "string" &&
+    model.version !== "" &&
+    !LABEL_VALUE.test(model.version)
+  ) {
+    out.push({
+      path: "spec.model.version",
+      message:
+        "must be a valid label value (at most 63 characters, alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric), such as 2.1.0",
+    });
+  }
+  return out;
+}
+
+/**
+ * One strategy; canary steps of one kind each, header and mirror steps only with a route, the
+ * readiness gate only without one, weights that never decrease.
+ */
+function strategyRuleProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  const strategy = spec.strategy;
+  if (isObj(strategy)) {
+    if (has(strategy, "canary") === has(strategy, "blueGreen")) {
+      out.push({
+        path: "spec.strategy",
+        message: "exactly one of strategy.canary or strategy.blueGreen must be set",
+      });
+    }
+    const canary = strategy.canary;
+    if (isObj(canary) && canary.readinessGate === true && has(spec, "traffic")) {
+      out.push({
+        path: "spec.strategy.canary.readinessGate",
+        message:
+          "strategy.canary.readinessGate is for canaries without spec.traffic: a route already holds a setWeight 0 step at 0%",
+      });
+    }
+    if (isObj(canary) && Array.isArray(canary.steps)) {
+      let last: number | undefined;
+      canary.steps.forEach((step, i) => {
+        if (!isObj(step)) return;
+        if (STEP_KINDS.filter((k) => has(step, k)).length !== 1) {
+          out.push({
+            path: `spec.strategy.canary.steps[${i}]`,
+            message: "each step must have exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute",
+          });
+        }
+        if ((has(step, "setHeaderRoute") || has(step, "setMirrorRoute")) && !has(spec, "traffic")) {
+          out.push({
+            path: `spec.strategy.canary.steps[${i}]`,
+            message:
+              "setHeaderRoute and setMirrorRoute steps need spec.traffic (a route that can carry them)",
+          });
+        }
+        if (typeof step.setWeight === "number") {
+          if (last !== undefined && step.setWeight < last) {
+            out.push({
+              path: `spec.strategy.canary.steps[${i}].setWeight`,
+              message: `setWeight values must never decrease from one step to the next (${step.setWeight} after ${last})`,
+            });
+          }
+          last = step.setWeight;
+        }
+      });
+    }
+  }
+  return out;
+}
+
+/** Health checks: unique DNS-label names, one provider each, http fields that go together. */
+function healthCheckRuleProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  const checks =
+    isObj(spec.healthChecks) && Array.isArray(spec.healthChecks.checks) ? spec.healthChecks.checks : [];
+  const seen = new Set<string>();
+  checks.forEach((check, i) => {
+    if (!isObj(check)) return;
+    const path = `spec.healthChecks.checks[${i}]`;
+    if (typeof check.name === "string") {
+      if (check.name !== "" && !DNS_LABEL.test(check.name)) {
+        out.push({ path: `${path}.name`, message: "must be a DNS label (lower-case alphanumerics and '-')" });
+      }
+      if (seen.has(check.name))
+        out.push({ path: `${path}.name`, message: `duplicate check name ${JSON.stringify(check.name)}` });
+      seen.add(check.name);
+    }
+    if (has(check, "http") === has(check, "prometheus")) {
+      out.push({ path, message: "each health check must have exactly one provider (http or prometheus)" });
+    }
+    const http = check.http;
+    if (isObj(http)) {
+      if (has(http, "url") === has(http, "path")) {
+        out.push({ path: `${path}.http`, message: "an http check needs exactly one of path or url" });
+      }
+      if (has(http, "port") && !has(http, "path")) {
+        out.push({ path: `${path}.http.port`, message: "port goes with path, not with url" });
+      }
+      if (has(http, "body") && (http.method ?? "GET") !== "POST") {
+        out.push({ path: `${path}.http.body`, message: "a body needs method POST" });
+      }
+      if (typeof http.path === "string" && !http.path.startsWith("/")) {
+        out.push({ path: `${path}.http.path`, message: "must start with '/'" });
+      }
+      if (typeof http.url === "string" && !isHttpUrl(http.url)) {
+        out.push({ path: `${path}.http.url`, message: "must be an http:// or https:// URL" });
+      }
+    }
+    const prom = check.prometheus;
+    if (isObj(prom) && typeof prom.address === "string" && !isHttpUrl(prom.address)) {
+      out.push({ path: `${path}.prometheus.address`, message: "must be an http:// or https:// URL" });
+    }
+    for (const [part, provider] of [
+      ["http", http],
+      ["prometheus", prom],
+    ] as const) {
+      if (
+        isObj(provider) &&
+        typeof provider.credential === "string" &&
+        !CREDENTIAL_NAME.test(provider.credential)
+      )
+        out.push({
+          path: `${path}.${part}.credential`,
+          message:
+            "must be the name of a credential the platform declares (lower-case letters, digits, '-' and '.')",
+        });
+    }
+  });
+  return out;
+}

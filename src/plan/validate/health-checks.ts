@@ -1,0 +1,57 @@
+// (c) Health checks beyond the CRD: templates, URLs, headers and CEL successConditions.
+import { validateSuccessCondition } from "../../health/condition.ts";
+import { TEMPLATE_VARIABLES, fillTemplate, templateProblems } from "../template.ts";
+import { isHttpUrl, isObj, type Obj, type SpecProblem } from "./common.ts";
+
+export function checkProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  const hc = spec.healthChecks;
+  if (!isObj(hc) || !Array.isArray(hc.checks)) return out;
+  const sample = { name: "model", namespace: "default", version: "1", service: "model-1" };
+  hc.checks.forEach((check, i) => {
+    if (!isObj(check)) return;
+    const path = `spec.healthChecks.checks[${i}]`;
+    const http = check.http;
+    if (isObj(http)) {
+      for (const field of ["url", "body"] as const) {
+        const text = http[field];
+        if (typeof text === "string") {
+          for (const message of templateProblems(text)) out.push({ path: `${path}.http.${field}`, message });
+        }
+      }
+      if (typeof http.url === "string" && isHttpUrl(http.url) && templateProblems(http.url).length === 0) {
+        try {
+          new URL(fillTemplate(http.url, sample));
+        } catch {
+          out.push({ path: `${path}.http.url`, message: `${JSON.stringify(http.url)} is not a valid URL` });
+        }
+      }
+      if (isObj(http.headers)) {
+        for (const [key, value] of Object.entries(http.headers)) {
+          if (typeof value === "string" && /\{\{/.test(value)) {
+            out.push({
+              path: `${path}.http.headers.${key}`,
+              message: `headers are sent as written: templates (${TEMPLATE_VARIABLES.map((v) => `{{${v}}}`).join(", ")}) are filled in url, body and query only`,
+            });
+          }
+        }
+      }
+      if (typeof http.successCondition === "string" && http.successCondition.trim() !== "") {
+        const err = validateSuccessCondition("http", http.successCondition);
+        if (err) out.push({ path: `${path}.http.successCondition`, message: err });
+      }
+    }
+    const prom = check.prometheus;
+    if (isObj(prom)) {
+      if (typeof prom.query === "string") {
+        for (const message of templateProblems(prom.query))
+          out.push({ path: `${path}.prometheus.query`, message });
+      }
+      if (typeof prom.successCondition === "string") {
+        const err = validateSuccessCondition("prometheus", prom.successCondition);
+        if (err) out.push({ path: `${path}.prometheus.successCondition`, message: err });
+      }
+    }
+  });
+  return out;
+}
