@@ -246,6 +246,40 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
     expect(after.status?.readinessGate?.open).to.equal(false);
   });
 
+  it("an operator started anew mid-way picks up from the status: it opens the gate the previous one left closed", async () => {
+    const name = "gaterestart";
+    const steps = [{ setWeight: 0 }, { pause: {} }, { setWeight: 50 }, { pause: {} }];
+    await applyMd(ns, spec(name, "1.0.0", steps));
+    servers.push(await serveVersion(ns, name, "1.0.0"));
+    await waitForMd(ns, name, "1.0.0 Ready", isReady);
+    await applyMd(ns, spec(name, "2.0.0", steps));
+    servers.push(await serveVersion(ns, name, "2.0.0"));
+    await waitForMd(
+      ns,
+      name,
+      "held at 0% with the checks passed",
+      (m) => m.status?.currentStep === 1 && m.status.checks?.[0]?.phase === "Successful",
+    );
+    // The operator goes away; the promote waits for the next one, which has only the status
+    // and the pods to go on.
+    await operator.stop();
+    await kubectl(["-n", ns, "annotate", "md", name, "mlops.dev/action=promote", "--overwrite"]);
+    const [pod] = await podsOf(ns, name, "2.0.0");
+    expect(podCondition(pod!, "mlops.dev/admitted")).to.equal(undefined);
+    operator = await startOperator();
+    const md = await waitForMd(
+      ns,
+      name,
+      "at 50% with the candidate pod admitted",
+      (m) => m.status?.currentStep === 3 && m.status.readinessGate?.open === true,
+    );
+    expect(md.status?.stableVersion).to.equal("1.0.0");
+    for (const p of await podsOf(ns, name, "2.0.0"))
+      expect(podCondition(p, "mlops.dev/admitted")).to.include({ status: "True", reason: "Admitted" });
+    const writes = operatorPodStatusWrites(ns, `${name}-2-0-0-`);
+    expect(writes.length).to.equal(new Set(writes).size);
+  });
+
   it("applies examples/canary-readiness-gate.yaml: its first version's pods are admitted and it becomes Ready", async () => {
     await kubectl([
       "-n",
