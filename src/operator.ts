@@ -64,7 +64,7 @@ export interface RunningOperator {
   readonly lostLeadership: Promise<void>;
 }
 
-/** The informers of the four kinds the operator watches, each one set per watched namespace. */
+/** The informers of the kinds the operator watches (pods only behind the readiness gate), each one set per watched namespace. */
 function createCaches(
   config: Config,
   kc: KubeConnection,
