@@ -70,6 +70,7 @@ const titles: Array<[string, string[]]> = [
   ["TrafficSpec", ["spec", "traffic"]],
   ["HTTPRouteSpec", ["spec", "traffic", "gatewayAPI", "httpRoute"]],
   ["RouteParentRef", ["spec", "traffic", "gatewayAPI", "httpRoute", "parentRefs", "[]"]],
+  ["HTTPRouteRef", ["spec", "traffic", "gatewayAPI", "httpRouteRef"]],
   ["HealthChecks", ["spec", "healthChecks"]],
   ["HealthCheck", ["spec", "healthChecks", "checks", "[]"]],
   ["HttpCheck", ["spec", "healthChecks", "checks", "[]", "http"]],

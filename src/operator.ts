@@ -210,7 +210,8 @@ function createRouteCache(
       new InformerSet<HTTPRoute>(
         (namespace) =>
           new Informer<HTTPRoute>({
-            source: kubeListWatch<HTTPRoute>(kc, resource, { namespace, labelSelector: MANAGED, ...traffic }),
+            // No label selector: a route the user owns (httpRouteRef) carries none of ours.
+            source: kubeListWatch<HTTPRoute>(kc, resource, { namespace, ...traffic }),
             resyncPeriodMs: config.resyncPeriodMs,
             logger: childLogger(logger, { informer: "httproutes", namespace }),
           }),
@@ -219,6 +220,13 @@ function createRouteCache(
     onEvent: (route) => {
       const owner = route.metadata?.ownerReferences?.find((r) => r.controller && r.kind === KIND);
       if (owner && route.metadata?.namespace) queue.add(`${route.metadata.namespace}/${owner.name}`);
+      // The ModelDeployments that name it (a route that appears later is picked up by them).
+      for (const md of usingTraffic())
+        if (
+          md.metadata?.namespace === route.metadata?.namespace &&
+          md.spec.traffic?.gatewayAPI?.httpRouteRef?.name === route.metadata?.name
+        )
+          queue.add(objectKey(md));
     },
     onAvailable: () => {
       for (const md of usingTraffic()) queue.add(objectKey(md));

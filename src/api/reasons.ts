@@ -17,6 +17,8 @@ export const Reasons = {
   GatewayAPIMissing: "GatewayAPIMissing",
   RouteNotAccepted: "RouteNotAccepted",
   RouteRefsNotResolved: "RouteRefsNotResolved",
+  RouteNotFound: "RouteNotFound",
+  RouteRuleNotFound: "RouteRuleNotFound",
   // Events
   VersionCreated: "VersionCreated",
   RolloutStarted: "RolloutStarted",

@@ -3,8 +3,7 @@
 import { ANNOTATION_ACTION, type Action } from "../api/constants.ts";
 import type { ModelDeployment } from "../api/types.ts";
 import { Reasons } from "../api/reasons.ts";
-import { computeStepPlan, formatDuration, type StepPreview } from "../plan/index.ts";
-import { routerFor } from "../plan/routers/index.ts";
+import { computeCanaryStepPlan, formatDuration, type StepPreview } from "../plan/index.ts";
 import { EXIT, type ActionCommand, type CliArgs } from "./args.ts";
 import {
   assessOutcome,
@@ -74,8 +73,7 @@ export async function fetchView(cluster: Cluster, name: string): Promise<GetView
 /** The canary steps with replica counts; none when the spec is too broken to compute them. */
 function safeStepPlan(md: ModelDeployment): StepPreview[] {
   try {
-    const router = routerFor(md);
-    return computeStepPlan(md, (n, w) => router.canaryReplicas(n, w, n));
+    return computeCanaryStepPlan(md)?.steps ?? [];
   } catch {
     return [];
   }

@@ -310,7 +310,11 @@ function routeLines(route: NonNullable<ModelDeploymentStatus["route"]>): string[
 }
 
 function trafficSection(s: ModelDeploymentStatus, opts: FormatOptions): string[] {
-  const out = ["", s.route ? `Traffic (HTTPRoute ${s.route.name ?? ""}):` : "Traffic:"];
+  // A route the user owns (httpRouteRef) names the rule whose weights these are.
+  const route = s.route
+    ? `Traffic (HTTPRoute ${s.route.name ?? ""}${s.route.rule !== undefined ? `, your rule ${s.route.rule}` : ""}):`
+    : "Traffic:";
+  const out = ["", route];
   const traffic = s.traffic ?? [];
   if (s.route) out.push(...routeLines(s.route));
   const gate = s.readinessGate;

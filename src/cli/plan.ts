@@ -10,7 +10,9 @@ import {
   computeBlueGreenPreview,
   computeClientsService,
   computePreviewService,
-  computeStepPlan,
+  computeCanaryStepPlan,
+  DEFAULT_MAX_SURGE,
+  DEFAULT_MAX_UNAVAILABLE,
   computeVersionDeployment,
   computeVersionService,
   formatDuration,
@@ -24,7 +26,7 @@ import {
 } from "../plan/index.ts";
 import { createContext } from "../plan/context.ts";
 import { routerFor } from "../plan/routers/index.ts";
-import type { HTTPRoute } from "../plan/routers/httproute.ts";
+import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "../plan/routers/httproute.ts";
 import { describeStep, formatProblem, table } from "./format.ts";
 import { documents, isModelDeployment, type Source } from "./manifests.ts";
 
@@ -55,8 +57,16 @@ export interface ModelDeploymentPlan {
   rollout: {
     steps?: StepPreview[];
     blueGreen?: BlueGreenPreview;
-    /** The last stage of a canary: the new version at full size, the old one at zero. */
-    promote?: { weight: number; candidateReplicas: number; stableReplicas: number };
+    /** The last stage of a canary: the new version at full size, the old one at zero (or what maxSurge keeps). */
+    promote?: { weight: number; candidateReplicas: number; stableReplicas: number; peakPods: number };
+    /** A canary's pod budget (maxSurge, maxUnavailable) and the most pods it runs at once. */
+    capacity?: {
+      maxSurge: number | string;
+      maxUnavailable: number | string;
+      maxPods: number;
+      minReadyPods: number;
+      peakPods: number;
+    };
     progressDeadlineSeconds: number;
     revisionHistoryLimit: number;
     checks: CheckPreview[];
@@ -87,6 +97,21 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
   };
 }
 
+/**
+ * Offline, a route the user owns (httpRouteRef) is not at hand: a stand-in with just the named
+ * rule shows what the operator would put in it.
+ */
+function standInRoute(md: ModelDeployment): HTTPRoute | undefined {
+  const ref = md.spec.traffic?.gatewayAPI?.httpRouteRef;
+  if (!ref) return undefined;
+  return {
+    apiVersion: HTTPROUTE_API_VERSION,
+    kind: HTTPROUTE_KIND,
+    metadata: { name: ref.name, namespace: md.metadata?.namespace },
+    spec: { rules: [{ name: ref.rule }] },
+  };
+}
+
 /** The plan of one valid ModelDeployment. */
 export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: string): ModelDeploymentPlan {
   const md: ModelDeployment = {
@@ -106,7 +131,7 @@ export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: s
         deployments: [],
         services: [],
         endpointSlices: [],
-        routes: { available: true, httpRoutes: [] },
+        routes: { available: true, httpRoutes: [], referenced: standInRoute(md) },
       },
       measurements: [],
       now: new Date(0),
@@ -130,10 +155,26 @@ export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: s
     },
   };
   if (strategy === "Canary") {
-    plan.rollout.steps = computeStepPlan(md, (n, w) => router.canaryReplicas(n, w, n));
-    // The last stage before the promotion: all traffic on the new version, at full size.
-    const last = router.canaryReplicas(replicas, 100, replicas);
-    plan.rollout.promote = { weight: 100, candidateReplicas: last.candidate, stableReplicas: last.stable };
+    const canary = computeCanaryStepPlan(md);
+    if (canary) {
+      plan.rollout.steps = canary.steps;
+      // The last stage before the promotion: all traffic on the new version, at full size.
+      const last = canary.promote;
+      plan.rollout.promote = {
+        weight: 100,
+        candidateReplicas: last.candidate,
+        stableReplicas: last.stable,
+        peakPods: last.peakPods,
+      };
+      const spec = md.spec.strategy?.canary;
+      plan.rollout.capacity = {
+        maxSurge: spec?.maxSurge ?? DEFAULT_MAX_SURGE,
+        maxUnavailable: spec?.maxUnavailable ?? DEFAULT_MAX_UNAVAILABLE,
+        maxPods: canary.walk.bounds.maxPods,
+        minReadyPods: canary.walk.bounds.minReady,
+        peakPods: canary.walk.peakPods,
+      };
+    }
   } else {
     const bg = computeBlueGreenPreview(md);
     if (bg) plan.rollout.blueGreen = bg;
@@ -165,6 +206,11 @@ function childRow(obj: KubernetesObject, note: string): string[] {
       .flatMap((rule) => rule.backendRefs ?? [])
       .map((b) => `${b.name}=${b.weight ?? 1}`)
       .join(",");
+    // A route the user owns (httpRouteRef, no ownerReference): only its rule is the operator's.
+    if (!r.metadata?.ownerReferences?.length) {
+      const rule = r.spec?.rules?.find((x) => x.backendRefs?.length)?.name ?? "";
+      return ["HTTPRoute", r.metadata?.name ?? "", "-", `your route, rule ${rule}`, backends, note];
+    }
     const parents = (r.spec?.parentRefs ?? []).map((p) => {
       const path = [p.namespace, p.name, p.sectionName].filter(Boolean).join("/");
       return p.kind && p.kind !== "Gateway" ? `${p.kind} ${path}` : path;
@@ -216,13 +262,14 @@ function rolloutSection(p: ModelDeploymentPlan): string[] {
     out.push(
       table(
         [
-          ["STEP", "ACTION", "WEIGHT", "NEW", "STABLE"],
+          ["STEP", "ACTION", "WEIGHT", "NEW", "STABLE", "PEAK PODS"],
           ...p.rollout.steps.map((s) => [
             String(s.index),
             s.kind === "setWeight" ? `setWeight ${s.weight}%` : describeStep(s),
             `${s.weight}%`,
             String(s.candidateReplicas),
             String(s.stableReplicas),
+            String(s.peakPods ?? s.candidateReplicas + s.stableReplicas),
           ]),
           ...(p.rollout.promote
             ? [
@@ -232,6 +279,7 @@ function rolloutSection(p: ModelDeploymentPlan): string[] {
                   `${p.rollout.promote.weight}%`,
                   String(p.rollout.promote.candidateReplicas),
                   String(p.rollout.promote.stableReplicas),
+                  String(p.rollout.promote.peakPods),
                 ],
               ]
             : []),
@@ -241,14 +289,21 @@ function rolloutSection(p: ModelDeploymentPlan): string[] {
     );
     out.push(
       p.routed
-        ? "  (through the route the weights are exact: the new version runs at its share, the stable version stays at full size)"
+        ? "  (through the route the weights are exact: the new version runs at its share, the stable version gives up only the pods maxSurge does not cover)"
         : "  (the stable version shrinks to its count only as the new version's replicas become available)",
     );
-    const peak = Math.max(
-      ...p.rollout.steps.map((s) => s.candidateReplicas + s.stableReplicas),
-      p.rollout.promote ? p.rollout.promote.candidateReplicas + p.rollout.promote.stableReplicas : 0,
+    const c = p.rollout.capacity;
+    const peak = c?.peakPods ?? 0;
+    out.push(
+      `  peak pods of both versions: ${peak} (spec.replicas ${p.replicas}` +
+        (c
+          ? `; maxSurge ${c.maxSurge}: at most ${c.maxPods} pods; maxUnavailable ${c.maxUnavailable}: at least ${c.minReadyPods} ready serving)`
+          : ")"),
     );
-    out.push(`  peak pods of both versions: ${peak} (spec.replicas ${p.replicas})`);
+    if (c && c.minReadyPods < p.replicas)
+      out.push(
+        `  (while a pod is swapped, ${p.replicas - c.minReadyPods} pod(s) of capacity are out of service: the price of never running more than ${c.maxPods} pods)`,
+      );
   }
   if (p.rollout.blueGreen) {
     const bg = p.rollout.blueGreen;

@@ -20,14 +20,15 @@ import { computeMeasureContext, Measurer } from "./measurer.ts";
 import type { Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
-import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
-import { HTTPROUTE_API_VERSION } from "../plan/routers/httproute.ts";
+import type { DueCheck, Measurement, ObjectEdit, Observed } from "../plan/types.ts";
+import { HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
 import { readinessGateOf } from "../plan/readiness-gate.ts";
 import { deploymentOfPod } from "../plan/routers/service.ts";
 import { computeConditionWarnings, withSpecWarnings } from "../plan/warnings.ts";
 import { applyCheckBudget, DEFAULT_CHECK_BUDGET, type CheckBudget } from "../plan/budget.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { needsWrite } from "./diff.ts";
+import { writeEdit } from "./edit-write.ts";
 import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
 import type { RouteCache } from "./route-cache.ts";
@@ -79,11 +80,17 @@ export interface ReconcilerOptions {
     /** Pods that carry the readiness gate, by `namespace/model` (podKeyOfModel); absent: none watched. */
     pods?: IndexBy<V1Pod>;
   };
-  /** HTTPRoutes by owner uid, for ModelDeployments with spec.traffic (route-cache.ts); absent: none. */
-  routes?: Pick<RouteCache, "available" | "want" | "byOwner" | "state">;
+  /**
+   * HTTPRoutes by owner uid, and by name for a route the user owns (httpRouteRef), for
+   * ModelDeployments with spec.traffic (route-cache.ts); absent: none.
+   */
+  routes?: Pick<RouteCache, "available" | "want" | "byOwner" | "state" | "get">;
 }
 
 const NO_CREDENTIALS = new CredentialPolicy([]);
+
+/** The operator's writes of a user's route (httpRouteRef) are remembered under this kind. */
+const USER_ROUTE = "HTTPRoute(user)";
 
 /** How soon a ModelDeployment with spec.traffic comes back while the route cache starts. */
 const ROUTES_UNKNOWN_REQUEUE_MS = 500;
@@ -232,12 +239,27 @@ export class Reconciler {
     // Routes: for spec.traffic, and for a route left from a spec.traffic since removed.
     const routes = this.#o.routes;
     const owned = routes?.available() && uid ? routes.byOwner.get(uid) : [];
-    if (routes && (md.spec.traffic !== undefined || owned.length > 0)) {
+    const ref = md.spec.traffic?.gatewayAPI?.httpRouteRef;
+    // A route the user owns that the spec stopped naming, still in status: handed back once.
+    const previous = md.status?.route;
+    const released =
+      previous?.rule !== undefined && previous.name && previous.name !== ref?.name
+        ? previous.name
+        : undefined;
+    if (routes && (md.spec.traffic !== undefined || owned.length > 0 || released !== undefined)) {
       if (md.spec.traffic !== undefined) routes.want();
       observed.routes = {
         available: routes.available(),
         httpRoutes: routes.available() ? this.#overlay(uid, "HTTPRoute", owned) : [],
       };
+      // A route the user owns: by name, with the operator's own last write laid over a
+      // cached copy that lags it (a route that is gone from the cache stays gone).
+      const userRoute = (routeName: string) => {
+        const cached = routes.get(ns, routeName);
+        return cached ? this.#overlay(uid, USER_ROUTE, [cached])[0] : undefined;
+      };
+      if (ref && routes.available()) observed.routes.referenced = userRoute(ref.name);
+      if (released !== undefined && routes.available()) observed.routes.released = userRoute(released);
     }
     return observed;
   }
@@ -490,6 +512,14 @@ export class Reconciler {
     for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
     for (const r of observed.routes?.httpRoutes ?? []) byKey.set(`HTTPRoute/${r.metadata?.name}`, r);
     for (const obj of p.apply) {
+      const edit = p.edits?.find((e) => e.kind === obj.kind && e.name === obj.metadata?.name);
+      if (edit) {
+        const seen = [observed.routes?.referenced, observed.routes?.released].find(
+          (r) => r?.metadata?.name === edit.name,
+        );
+        writes += await this.#writeEdit(cached, current, seen, edit);
+        continue;
+      }
       const seen = byKey.get(`${obj.kind}/${obj.metadata?.name}`) as
         { metadata?: object; spec?: unknown } | undefined;
       if (!needsWrite(obj as { metadata?: object; spec?: unknown }, seen)) continue;
@@ -524,6 +554,33 @@ export class Reconciler {
       writes++;
     }
     return writes;
+  }
+
+  /** A user's route, by read-modify-write (edit-write.ts); returns the writes. */
+  async #writeEdit(
+    cached: ModelDeployment,
+    current: () => ModelDeployment,
+    seen: HTTPRoute | undefined,
+    edit: ObjectEdit,
+  ): Promise<number> {
+    const namespace = cached.metadata?.namespace ?? "";
+    try {
+      const r = await writeEdit(this.#o.client, edit, seen, namespace, (attempt) =>
+        this.#o.logger.debug("the route changed since it was read: reading it again", {
+          route: edit.name,
+          attempt,
+        }),
+      );
+      if (r.written) this.#remember(cached.metadata?.uid, USER_ROUTE, edit.name, r.written);
+      return r.writes;
+    } catch (err) {
+      await this.#event(current(), {
+        type: "Warning",
+        reason: Reasons.ApplyFailed,
+        message: `${edit.kind} ${edit.name}: ${(err as Error).message}`,
+      });
+      throw err;
+    }
   }
 
   async #event(md: ModelDeployment, e: { type: "Normal" | "Warning"; reason: string; message: string }) {

@@ -16,9 +16,13 @@ const RETRY_MS = 5000;
 export interface RouteCacheOptions {
   /** Does the API server serve httproutes in gateway.networking.k8s.io/v1? */
   probe(): Promise<boolean>;
-  /** The informers of HTTPRoutes (one per watched namespace), not started. */
+  /**
+   * The informers of HTTPRoutes (one per watched namespace), not started. Every route of the
+   * watched namespaces, not only the operator's: a route the user owns carries none of its
+   * labels.
+   */
   makeInformers(): InformerSet<HTTPRoute>;
-  /** Every route event: put the owner's key on the queue. */
+  /** Every route event: put the keys of its owner and of the ModelDeployments that name it on the queue. */
   onEvent(route: KubernetesObject): void;
   /** The cache synced: reconcile every ModelDeployment that wanted it. */
   onAvailable(): void;
@@ -40,6 +44,15 @@ export class RouteCache {
 
   constructor(options: RouteCacheOptions) {
     this.#o = options;
+  }
+
+  /**
+   * One route by namespace and name, whoever owns it: a route the user owns that a
+   * ModelDeployment names (spec.traffic.gatewayAPI.httpRouteRef). Undefined before the cache
+   * started.
+   */
+  get(namespace: string, name: string): HTTPRoute | undefined {
+    return this.#informers?.get(namespace, name);
   }
 
   /** True once the HTTPRoute informers have synced. */

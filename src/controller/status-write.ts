@@ -24,15 +24,18 @@ const OBSERVED_FIELDS: ReadonlySet<string> = new Set([
   "candidateWeight",
   // Derived from the status and the pods alone: where the readiness gate stands.
   "readinessGate",
+  // The pod budget and the pods as observed; the planner never reads it back.
+  "capacity",
 ]);
 
-/** Progress figures: ready endpoints and weights, ready replicas, the counts in messages. */
+/** Progress figures: ready endpoints and weights, ready replicas, the counts in messages, the pods. */
 const PROGRESS_FIELDS: ReadonlySet<string> = new Set([
   "traffic",
   "replicas",
   "candidateWeight",
   "message",
   "conditions",
+  "capacity",
 ]);
 
 /** Top-level status fields whose values differ (keys whose value is undefined count as absent). */

@@ -31,6 +31,20 @@ export interface KubeClient {
    * same name that someone else made is refused with 409 Conflict instead of taken over.
    */
   apply<T extends KubernetesObject>(obj: T, options?: { force?: boolean }): Promise<T>;
+  /** Reads one object; undefined when it does not exist. */
+  get<T extends KubernetesObject>(
+    apiVersion: string,
+    kind: string,
+    namespace: string,
+    name: string,
+  ): Promise<T | undefined>;
+  /**
+   * Replaces an object (PUT) with the operator's field manager, with optimistic concurrency:
+   * `obj.metadata.resourceVersion` must be the object's current one, else 409 Conflict. For
+   * objects the operator changes only in part (a user's HTTPRoute), whose lists it cannot
+   * share through server-side apply.
+   */
+  replace<T extends KubernetesObject>(obj: T): Promise<T>;
   /** Deletes an object; an object already gone is fine. */
   delete(apiVersion: string, kind: string, namespace: string, name: string): Promise<void>;
   /**
@@ -100,6 +114,21 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
         obj,
         "application/apply-patch+yaml",
       );
+    },
+
+    async get<T extends KubernetesObject>(apiVersion: string, kind: string, namespace: string, name: string) {
+      try {
+        return await send<T>("GET", objectPath(apiVersion, kind, namespace, name), undefined);
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    },
+
+    replace<T extends KubernetesObject>(obj: T): Promise<T> {
+      const { apiVersion = "", kind = "", metadata } = obj;
+      const path = objectPath(apiVersion, kind, metadata?.namespace ?? "", metadata?.name ?? "");
+      return send<T>("PUT", `${path}?fieldManager=${encodeURIComponent(FIELD_MANAGER)}`, obj);
     },
 
     async delete(apiVersion, kind, namespace, name) {

@@ -4,6 +4,7 @@
 import type { CanaryStep, RolloutState } from "../api/types.ts";
 import { Reasons } from "../api/reasons.ts";
 import { weightAtStep } from "./canary.ts";
+import { canaryTargetAt } from "./capacity-plan.ts";
 import { anyCheckFailing, checksPassedSince } from "./check-results.ts";
 import { timeMs } from "./checks.ts";
 import { isHeld, recordEvent, type PlanContext, type StatusDraft } from "./context.ts";
@@ -12,17 +13,15 @@ import { beginStep, promote, rollBack } from "./lifecycle.ts";
 import { isAvailableAt, specLabel, stableDeployment, stableLabel } from "./lookups.ts";
 import * as text from "./messages.ts";
 import { candidateRunningAt, gateClosedForCandidate, readinessGateOf } from "./readiness-gate.ts";
-import {
-  candidateAvailable,
-  progressDeadlineMessage,
-  progressDeadlinePassed,
-  trackStepReadiness,
-} from "./readiness.ts";
+import { progressDeadlineMessage, progressDeadlinePassed, trackStepReadiness } from "./readiness.ts";
 
-/** Replicas of the candidate and the stable version at canary step `index` (steps.length = the final stage). */
+/**
+ * Replicas of the candidate and the stable version at canary step `index` (steps.length = the
+ * final stage) once the step is done: the step is ready when both are Available at these.
+ * On the way there maxSurge and maxUnavailable bound each reconcile's move (capacity-plan.ts).
+ */
 export function canaryReplicasAtStep(ctx: PlanContext, index: number): { candidate: number; stable: number } {
-  const weight = weightAtStep(ctx.md, index);
-  return ctx.router.canaryReplicas(ctx.replicas, weight, candidateAvailable(ctx, ctx.replicas));
+  return canaryTargetAt(ctx, index);
 }
 
 /**
@@ -126,7 +125,7 @@ function announceStep(ctx: PlanContext, draft: StatusDraft, index: number): void
   const step = ctx.steps[index];
   if (step?.setWeight !== undefined) {
     // The counts once the candidate's replicas are available.
-    const full = ctx.router.canaryReplicas(ctx.replicas, step.setWeight, ctx.replicas);
+    const full = canaryTargetAt(ctx, index);
     const message = text.weightStep(
       index,
       n,

@@ -56,6 +56,8 @@ export interface StepPreview {
   candidateReplicas: number;
   /** Stable replicas once the candidate's replicas are available (it shrinks only then). */
   stableReplicas: number;
+  /** The most pods of both versions on the way to this step, under maxSurge and maxUnavailable. */
+  peakPods?: number;
   /** pause (and header, mirror) steps: the duration as written, or "until promote". */
   pause?: string;
   /** pause steps with a duration: milliseconds. */

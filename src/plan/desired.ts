@@ -5,6 +5,7 @@ import type { KubernetesObject, V1Deployment, V1Service } from "@kubernetes/clie
 import { Reasons } from "../api/reasons.ts";
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import { blueGreenCandidateReplicas } from "./bluegreen.ts";
+import { boundCanaryReplicas, canaryWeightAt } from "./capacity-plan.ts";
 import { canaryReplicasAtStep } from "./canary-stepper.ts";
 import { timeMs } from "./checks.ts";
 import {
@@ -25,10 +26,10 @@ import {
 } from "./lookups.ts";
 import * as text from "./messages.ts";
 import type { TrafficIntent, TrafficTarget } from "./routers/router.ts";
-import { weightAtStep } from "./canary.ts";
+import { computeRouteRelease } from "./routers/user-route.ts";
 import { revisionHistoryLimitOf } from "./spec.ts";
 import { isLegacyDeployment, revisionOf, versionOf } from "./tracks.ts";
-import type { ChildRef } from "./types.ts";
+import type { ChildRef, ObjectEdit } from "./types.ts";
 
 /** Replicas by Deployment name. */
 type Replicas = Map<string, number>;
@@ -170,6 +171,7 @@ function trafficIntent(
   status: ModelDeploymentStatus,
   stableUp: boolean,
   draining: ReadonlySet<string>,
+  replicas: ReadonlyMap<string, number>,
 ): TrafficIntent {
   const spec = ctx.spec.name;
   const rollout = status.rollout;
@@ -197,7 +199,7 @@ function trafficIntent(
     };
   };
   if (ctx.strategy === "Canary" && rollout && status.stableVersion !== undefined) {
-    const weight = weightAtStep(ctx.md, status.currentStep ?? 0);
+    const weight = canaryWeightAt(ctx, status, status.currentStep ?? 0, replicas);
     const intent: TrafficIntent = {
       weights: [
         { target: target(active), weight: 100 - weight },
@@ -237,7 +239,7 @@ export function desiredChildren(
   ctx: PlanContext,
   draft: StatusDraft,
   mode: RolloutMode,
-): { apply: KubernetesObject[]; delete: ChildRef[] } {
+): { apply: KubernetesObject[]; delete: ChildRef[]; edits: ObjectEdit[] } {
   const status = draft.status;
   const spec = ctx.spec.name;
   const replicas = servingReplicas(ctx, status, mode);
@@ -250,12 +252,18 @@ export function desiredChildren(
   // A rolled-back or aborted spec track serves nothing (unless it is still draining above).
   if (!replicas.has(spec)) replicas.set(spec, 0);
   const del = retireIdleTracks(ctx, status, replicas);
+  // maxSurge and maxUnavailable: how far the tracks move towards those sizes in this reconcile.
+  boundCanaryReplicas(ctx, draft, mode, replicas, draining);
   const serving = new Set<string>([spec, ...draining]);
   if (stable !== undefined) serving.add(stable);
   const tracks = trackObjects(ctx, replicas, serving);
-  const routed = ctx.router.desiredObjects(ctx, trafficIntent(ctx, status, stableUp, draining));
+  const intent = trafficIntent(ctx, status, stableUp, draining, replicas);
+  const routed = ctx.router.desiredObjects(ctx, intent);
+  // A route the user owns that the spec no longer names goes back to the stable version.
+  const released = computeRouteRelease(ctx, intent.weights[0]?.target);
   return {
-    apply: [...tracks.up, ...tracks.services, ...routed.apply, ...tracks.down],
+    apply: [...tracks.up, ...tracks.services, ...routed.apply, ...released.apply, ...tracks.down],
     delete: [...del, ...routed.delete],
+    edits: [...(routed.edits ?? []), ...released.edits],
   };
 }

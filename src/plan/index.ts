@@ -7,6 +7,13 @@ export * from "./spec.ts";
 export * from "./template.ts";
 export * from "./validate.ts";
 export * from "./canary.ts";
+export * from "./capacity.ts";
+export {
+  computeCanaryStepPlan,
+  computeCapacityWalk,
+  type CapacityStage,
+  type CapacityWalk,
+} from "./capacity-walk.ts";
 export * from "./children.ts";
 export * from "./conditions.ts";
 export * from "./checks.ts";

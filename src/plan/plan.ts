@@ -100,6 +100,7 @@ function planValid(ctx: PlanContext): Plan {
     clearAction: draft.clearAction,
   };
   if (podConditions.length > 0) plan.podConditions = podConditions;
+  if (children.edits.length > 0) plan.edits = children.edits;
   const requeue = requeueAfterMs(ctx, status);
   if (requeue !== undefined) plan.requeueAfterMs = requeue;
   return plan;

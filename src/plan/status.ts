@@ -18,6 +18,7 @@ import * as text from "./messages.ts";
 import type { TrafficRef, TrafficRouter, RouterView } from "./routers/router.ts";
 import { candidateAvailable } from "./readiness.ts";
 import { previewReplicasOf } from "./spec.ts";
+import { routeReleasePending } from "./routers/user-route.ts";
 import { trafficOf } from "./tracks.ts";
 import type { PlannedEvent } from "./types.ts";
 
@@ -80,6 +81,8 @@ function observeTraffic(
 function observeRouting(ctx: PlanContext, draft: StatusDraft): void {
   const status = draft.status;
   if (!ctx.router.observeRoute) {
+    // A route the user owns that is still being handed back: status.route keeps naming it.
+    if (routeReleasePending(ctx, stableTrackName(ctx, status))) return;
     delete status.route;
     status.conditions = status.conditions?.filter((c) => c.type !== CONDITION_TRAFFIC_ROUTED);
     if (status.conditions?.length === 0) delete status.conditions;
@@ -174,7 +177,11 @@ function standingOf(
       stableLabel(ctx, status),
       Reasons.RolledBack,
     );
-    return { phase: "Degraded", reason: a.reason, message, condition: "Stalled" };
+    // While maxSurge/maxUnavailable pace the stable version's return, say what it waits for.
+    const restoring = status.capacity?.message?.startsWith("waiting for")
+      ? `; ${status.capacity.message}`
+      : "";
+    return { phase: "Degraded", reason: a.reason, message: message + restoring, condition: "Stalled" };
   }
   const serving = status.stableVersion === undefined ? specLabel(ctx, status) : stableLabel(ctx, status);
   if (isAvailableAt(servingDep, ctx.replicas, ctx.revision)) {

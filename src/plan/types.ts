@@ -27,7 +27,21 @@ export interface Observed {
    * served by the cluster, and the routes whose controller ownerReference is this
    * ModelDeployment. Undefined: not looked at (no spec.traffic).
    */
-  routes?: { available: boolean; httpRoutes: readonly HTTPRoute[] };
+  routes?: {
+    available: boolean;
+    httpRoutes: readonly HTTPRoute[];
+    /**
+     * spec.traffic.gatewayAPI.httpRouteRef: the route the user owns that it names, as the
+     * cache holds it (the operator's own last write laid over it); undefined when the
+     * cluster has no route of that name in the ModelDeployment's namespace.
+     */
+    referenced?: HTTPRoute | undefined;
+    /**
+     * The route the user owns that status.route still names (with its rule) but the spec no
+     * longer references: the operator hands it back on the stable version, once.
+     */
+    released?: HTTPRoute | undefined;
+  };
   /**
    * With spec.strategy.canary.readinessGate: the ModelDeployment's pods that carry the gate
    * (label mlops.dev/readiness-gate, see readiness-gate.ts). Undefined: not looked at.
@@ -92,9 +106,31 @@ export interface ChildRef {
   name: string;
 }
 
+/**
+ * A change of an object the operator does not own (a user's HTTPRoute): written by
+ * read-modify-write with the resourceVersion, never by server-side apply, because the lists
+ * it changes are atomic and belong to the object's owner.
+ */
+export interface ObjectEdit {
+  kind: "HTTPRoute";
+  name: string;
+  /**
+   * PURE: the object with the operator's part brought to the decision, from the object as
+   * observed (or as re-read after a 409 Conflict). Equal content when nothing of the
+   * operator's differs, and then nothing is written.
+   */
+  edit(current: HTTPRoute): HTTPRoute;
+}
+
 export interface Plan {
-  /** Complete desired children for server-side apply, in the order to apply them. */
+  /**
+   * Complete desired children for server-side apply, in the order to apply them. An object
+   * that an entry of `edits` names (same kind and name) stands in its place in that order
+   * and is written by that edit instead.
+   */
   apply: KubernetesObject[];
+  /** Objects the operator changes only in part (a user's HTTPRoute, httpRouteRef). */
+  edits?: ObjectEdit[];
   /** Children to delete (versions beyond revisionHistoryLimit, a preview Service no longer needed). */
   delete: ChildRef[];
   /** The next status, complete (written with one patch when it differs). */

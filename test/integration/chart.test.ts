@@ -191,7 +191,7 @@ const OPERATOR_PERMISSIONS: [group: string, resource: string, verbs: string[]][]
   ["discovery.k8s.io", "endpointslices", ["list", "watch"]],
   ["", "pods", ["list", "watch"]],
   ["", "pods/status", ["patch"]],
-  ["gateway.networking.k8s.io", "httproutes", ["list", "watch", "patch", "delete"]],
+  ["gateway.networking.k8s.io", "httproutes", ["get", "list", "watch", "update", "patch", "delete"]],
   ["events.k8s.io", "events", ["create"]],
 ];
 const LEASE_VERBS = ["get", "create", "update"];

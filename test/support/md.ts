@@ -39,6 +39,7 @@ export interface MdStatus {
   message?: string;
   route?: ModelDeploymentStatus["route"];
   readinessGate?: ModelDeploymentStatus["readinessGate"];
+  capacity?: ModelDeploymentStatus["capacity"];
 }
 
 export interface Md {

@@ -351,6 +351,37 @@ describe("cli formatting", () => {
     expect(text).to.contain("\n  parent Service fraud-detector: Accepted=True, ResolvedRefs=True\n");
   });
 
+  it("names the rule of a route the user owns (httpRouteRef) above its weights", () => {
+    const routed: ModelDeployment = {
+      ...rollingOut,
+      status: {
+        ...rollingOut.status,
+        traffic: [
+          { version: "2.0.0", weight: 80, readyEndpoints: 3 },
+          { version: "2.1.0", weight: 20, readyEndpoints: 1 },
+        ],
+        route: {
+          name: "storefront",
+          rule: "fraud",
+          headerRoutes: ["beta"],
+          parents: [{ name: "edge", accepted: "True", resolvedRefs: "True" }],
+        },
+      },
+    };
+    const lines = formatGet(
+      { md: routed, deployments: [], events: [], steps: computeStepPlan(routed) },
+      { now: NOW, unicode: false },
+    ).split("\n");
+    const at = lines.indexOf("Traffic (HTTPRoute storefront, your rule fraud):");
+    expect(at, lines.join("\n")).to.be.greaterThan(-1);
+    expect(lines.slice(at + 1, at + 5)).to.deep.equal([
+      "  header route beta: matching requests -> candidate",
+      "  parent edge: Accepted=True, ResolvedRefs=True",
+      "  2.0.0  ################....  80%  3 ready endpoints",
+      "  2.1.0  ####................  20%  1 ready endpoint",
+    ]);
+  });
+
   it("uses block characters and a marker in a terminal", () => {
     const text = formatGet(
       { md: rollingOut, deployments: [], events: [], steps: computeStepPlan(rollingOut) },

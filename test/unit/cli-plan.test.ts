@@ -39,7 +39,53 @@ function revisionIn(stdout: string): string {
   return /mlops\.dev\/revision=([0-9a-f]{10})/.exec(stdout)?.[1] ?? "";
 }
 
+/** A ModelDeployment that names a route the user owns. */
+const userRouteMd = (gatewayAPI: Record<string, unknown>) =>
+  JSON.stringify({
+    apiVersion: "mlops.dev/v1alpha1",
+    kind: "ModelDeployment",
+    metadata: { name: "fraud" },
+    spec: {
+      model: { version: "1.0.0" },
+      replicas: 2,
+      template: {
+        spec: { containers: [{ name: "s", image: "x", ports: [{ name: "http", containerPort: 8080 }] }] },
+      },
+      traffic: { gatewayAPI },
+      strategy: { canary: { steps: [{ setWeight: 20 }] } },
+    },
+  });
+
 describe("cli plan", () => {
+  it("shows what goes into a route the user owns (httpRouteRef): the rule's weights; validate knows the field", async () => {
+    const md = userRouteMd({ httpRouteRef: { name: "storefront", rule: "fraud" } });
+    const res = await plugin(["plan", "-", "-n", "models"], md);
+    expect(res.code, res.stderr).to.equal(0);
+    expect(tableAfter(res.stdout, /^Children:/).find((r) => r[0] === "HTTPRoute")).to.deep.equal([
+      "HTTPRoute",
+      "storefront",
+      "-",
+      "your route, rule fraud",
+      "fraud-1-0-0=100",
+    ]);
+    const ok = await plugin(["validate", "-"], md);
+    expect(ok.code, ok.stdout).to.equal(0);
+    const both = await plugin(
+      ["validate", "-"],
+      userRouteMd({
+        httpRoute: { parentRefs: [{ name: "edge" }] },
+        httpRouteRef: { name: "storefront", rule: "fraud" },
+      }),
+    );
+    expect(both.code).to.equal(1);
+    expect(both.stdout).to.contain(
+      "spec.traffic.gatewayAPI: exactly one of gatewayAPI.httpRoute (a route the operator writes and owns) and gatewayAPI.httpRouteRef (an existing route you own) must be set",
+    );
+    const noRule = await plugin(["validate", "-"], userRouteMd({ httpRouteRef: { name: "storefront" } }));
+    expect(noRule.code).to.equal(1);
+    expect(noRule.stdout).to.contain("spec.traffic.gatewayAPI.httpRouteRef.rule: is required");
+  });
+
   it("prints the children and every canary step with its replicas for examples/canary.yaml", async () => {
     const res = await plugin(["plan", "examples/canary.yaml", "-n", "models"]);
     expect(res.code, res.stderr).to.equal(0);
@@ -52,12 +98,16 @@ describe("cli plan", () => {
       ["Service", "fraud-detector", "-"],
     ]);
     expect(tableAfter(res.stdout, /^Rollout when 1\.0\.0 replaces/)).to.deep.equal([
-      ["0", "setWeight 25%", "25%", "1", "3"],
-      ["1", "pause 10s", "25%", "1", "3"],
-      ["2", "setWeight 50%", "50%", "2", "2"],
-      ["3", "pause 10s", "50%", "2", "2"],
-      ["-", "promote", "100%", "4", "0"],
+      ["0", "setWeight 25%", "25%", "1", "3", "5"],
+      ["1", "pause 10s", "25%", "1", "3", "4"],
+      ["2", "setWeight 50%", "50%", "2", "2", "5"],
+      ["3", "pause 10s", "50%", "2", "2", "4"],
+      ["-", "promote", "100%", "4", "0", "6"],
     ]);
+    // The defaults (maxSurge 100%, maxUnavailable 0): the new pods come up before old ones go.
+    expect(res.stdout).to.contain(
+      "peak pods of both versions: 6 (spec.replicas 4; maxSurge 100%: at most 8 pods; maxUnavailable 0: at least 4 ready serving)",
+    );
     expect(res.stdout).to.contain("the new version must be Available within 120s of each scaling");
     expect(res.stdout).to.contain("old versions kept at 0 replicas for a fast rollback: 2");
   });
@@ -87,17 +137,19 @@ describe("cli plan", () => {
       ["HTTPRoute", "fraud-detector", "parents inference-gateway/http", "fraud-detector-1-0-0=100"],
     ]);
     expect(tableAfter(res.stdout, /^Rollout when 1\.0\.0 replaces/)).to.deep.equal([
-      ["0", "setWeight 0%", "0%", "1", "4"],
-      ["1", "mirror route shadow: 100% copied to new, 30s", "0%", "1", "4"],
-      ["2", "setWeight 5%", "5%", "1", "4"],
-      ["3", "pause 30s", "5%", "1", "4"],
-      ["4", "header route beta: x-cohort=beta -> new, until promote", "5%", "1", "4"],
-      ["5", "setWeight 25%", "25%", "1", "4"],
-      ["6", "pause 1m", "25%", "1", "4"],
-      ["-", "promote", "100%", "4", "4"],
+      ["0", "setWeight 0%", "0%", "1", "4", "5"],
+      ["1", "mirror route shadow: 100% copied to new, 30s", "0%", "1", "4", "5"],
+      ["2", "setWeight 5%", "5%", "1", "4", "5"],
+      ["3", "pause 30s", "5%", "1", "4", "5"],
+      ["4", "header route beta: x-cohort=beta -> new, until promote", "5%", "1", "4", "5"],
+      ["5", "setWeight 25%", "25%", "1", "4", "5"],
+      ["6", "pause 1m", "25%", "1", "4", "5"],
+      ["-", "promote", "100%", "4", "4", "8"],
     ]);
     expect(res.stdout).to.contain("through the route the weights are exact");
-    expect(res.stdout).to.contain("peak pods of both versions: 8 (spec.replicas 4)");
+    expect(res.stdout).to.contain(
+      "peak pods of both versions: 8 (spec.replicas 4; maxSurge 100%: at most 8 pods",
+    );
   });
 
   it("prints the blue/green stages and the preview Service for examples/blue-green.yaml", async () => {
@@ -149,6 +201,99 @@ describe("cli plan", () => {
       [2, 2],
       [2, 2],
     ]);
+  });
+
+  it("prints the pods of each version per step and the peak under maxSurge and maxUnavailable", async () => {
+    const withCapacity = (capacity: string, traffic = false) =>
+      readFileSync(
+        join(ROOT, traffic ? "examples/canary-gateway-api.yaml" : "examples/canary.yaml"),
+        "utf8",
+      ).replace("    canary:\n", `    canary:\n${capacity}`);
+    // The swap mode: never more than spec.replicas pods, one pod of capacity out while a pod is swapped.
+    const swap = await plugin(["plan", "-"], withCapacity("      maxSurge: 0\n      maxUnavailable: 1\n"));
+    expect(swap.code, swap.stderr).to.equal(0);
+    expect(tableAfter(swap.stdout, /^Rollout when 1\.0\.0 replaces/)).to.deep.equal([
+      ["0", "setWeight 25%", "25%", "1", "3", "4"],
+      ["1", "pause 10s", "25%", "1", "3", "4"],
+      ["2", "setWeight 50%", "50%", "2", "2", "4"],
+      ["3", "pause 10s", "50%", "2", "2", "4"],
+      ["-", "promote", "100%", "4", "0", "4"],
+    ]);
+    expect(swap.stdout).to.contain(
+      "peak pods of both versions: 4 (spec.replicas 4; maxSurge 0: at most 4 pods",
+    );
+    expect(swap.stdout).to.contain("1 pod(s) of capacity are out of service");
+    // Through a route with one pod of surge: the stable version gives up only what the surge does not cover.
+    const routed = await plugin(["plan", "-"], withCapacity("      maxSurge: 1\n", true));
+    expect(routed.code, routed.stderr).to.equal(0);
+    const rows = tableAfter(routed.stdout, /^Rollout when 1\.0\.0 replaces/);
+    expect(rows.map((r) => r.slice(-3))).to.deep.equal([
+      ...Array.from({ length: 7 }, () => ["1", "4", "5"]),
+      ["4", "1", "5"],
+    ]);
+    expect(routed.stdout).to.contain(
+      "peak pods of both versions: 5 (spec.replicas 4; maxSurge 1: at most 5 pods",
+    );
+    // A step's own replicas, and -o yaml carries the budget.
+    const scaled = await plugin(
+      ["plan", "-", "-o", "yaml"],
+      withCapacity("      maxSurge: 25%\n", true).replace(
+        "- setWeight: 5\n",
+        "- replicas: 2\n          setWeight: 5\n",
+      ),
+    );
+    expect(scaled.code, scaled.stderr).to.equal(0);
+    const y = parse(scaled.stdout) as {
+      rollout: { steps: { candidateReplicas: number; stableReplicas: number }[]; capacity: unknown };
+    };
+    expect(y.rollout.steps[2]).to.include({ candidateReplicas: 2, stableReplicas: 3 });
+    expect(y.rollout.capacity).to.deep.equal({
+      maxSurge: "25%",
+      maxUnavailable: 0,
+      maxPods: 5,
+      minReadyPods: 4,
+      peakPods: 5,
+    });
+  });
+
+  it("validate knows maxSurge, maxUnavailable and a step's replicas", async () => {
+    const base = readFileSync(join(ROOT, "examples/canary.yaml"), "utf8");
+    const bothZero = await plugin(
+      ["validate", "-"],
+      base.replace("    canary:\n", "    canary:\n      maxSurge: 0%\n      maxUnavailable: 0\n"),
+    );
+    expect(bothZero.code).to.equal(1);
+    expect(bothZero.stdout).to.contain("spec.strategy.canary: maxSurge and maxUnavailable cannot both be 0");
+    const badValue = await plugin(
+      ["validate", "-"],
+      base.replace("    canary:\n", "    canary:\n      maxSurge: 150%\n"),
+    );
+    expect(badValue.code).to.equal(1);
+    expect(badValue.stdout).to.contain(
+      "spec.strategy.canary.maxSurge: must be a number >= 0 or a percentage",
+    );
+    const replicasNoRoute = await plugin(
+      ["validate", "-"],
+      base.replace("- setWeight: 25", "- {setWeight: 25, replicas: 2}"),
+    );
+    expect(replicasNoRoute.code).to.equal(1);
+    expect(replicasNoRoute.stdout).to.contain(
+      "spec.strategy.canary.steps[0].replicas: replicas on a setWeight step needs spec.traffic",
+    );
+    const replicasOnPause = await plugin(
+      ["validate", "-"],
+      readFileSync(join(ROOT, "examples/canary-gateway-api.yaml"), "utf8").replace(
+        "- pause: { duration: 30s }",
+        "- pause: { duration: 30s }\n          replicas: 2",
+      ),
+    );
+    expect(replicasOnPause.code).to.equal(1);
+    expect(replicasOnPause.stdout).to.contain("replicas goes with setWeight");
+    const good = await plugin(
+      ["validate", "-"],
+      base.replace("    canary:\n", "    canary:\n      maxSurge: 0\n      maxUnavailable: 25%\n"),
+    );
+    expect(good.code, good.stdout).to.equal(0);
   });
 
   it("reads standard input and refuses an invalid manifest with its problems", async () => {

@@ -106,6 +106,8 @@ export class Sim {
   services = new Map<string, V1Service>();
   /** HTTPRoutes the plans wrote (spec.traffic), by name. */
   routes = new Map<string, HTTPRoute>();
+  /** HTTPRoutes the user owns (httpRouteRef), by name: changed only through the plans' edits. */
+  userRoutes = new Map<string, HTTPRoute>();
   /** Does the cluster serve the HTTPRoute API? undefined: routes are not observed (no spec.traffic). */
   routeApi: boolean | undefined;
   /** HTTPRoute writes (a route whose spec changed). */
@@ -132,12 +134,23 @@ export class Sim {
         available: this.routeApi,
         httpRoutes: this.routeApi ? [...this.routes.values()].map(clone) : [],
       };
+    const ref = this.md.spec.traffic?.gatewayAPI?.httpRouteRef;
+    if (observed.routes && this.routeApi && ref) {
+      const r = this.userRoutes.get(ref.name);
+      observed.routes.referenced = r ? clone(r) : undefined;
+    }
+    const previous = this.md.status?.route;
+    if (observed.routes && this.routeApi && previous?.rule !== undefined && previous.name !== ref?.name) {
+      const r = this.userRoutes.get(previous.name ?? "");
+      if (r) observed.routes.released = clone(r);
+    }
     return observed;
   }
 
   /** Every parent of the route NAME reports Accepted (and ResolvedRefs) as given, as a Gateway controller would. */
-  parentsSay(accepted: "True" | "False", reason = "Accepted", message = ""): this {
-    const route = this.routes.get(this.md.metadata?.name ?? "");
+  parentsSay(accepted: "True" | "False", reason = "Accepted", message = "", name?: string): this {
+    const route =
+      name !== undefined ? this.userRoutes.get(name) : this.routes.get(this.md.metadata?.name ?? "");
     if (!route) throw new Error("no route to accept");
     route.status = {
       parents: (route.spec?.parentRefs ?? []).map((parentRef) => ({
@@ -206,6 +219,18 @@ export class Sim {
     }
     for (const obj of p.apply) {
       const name = obj.metadata?.name ?? "";
+      const edit = p.edits?.find((e) => e.kind === obj.kind && e.name === name);
+      if (edit) {
+        // Read-modify-write of the route the user owns, as the reconciler does it.
+        const current = this.userRoutes.get(name);
+        if (!current) continue;
+        const next = edit.edit(clone(current));
+        if (JSON.stringify(next.spec) === JSON.stringify(current.spec)) continue;
+        this.routeWrites++;
+        next.status = current.status;
+        this.userRoutes.set(name, clone(next));
+        continue;
+      }
       if (obj.kind === "Deployment") {
         const d = clone(obj) as V1Deployment;
         const old = this.deployments.get(name);

@@ -55,7 +55,7 @@ describe("plan: the Gateway API router", () => {
       name: "fraud-detector",
       controller: true,
     });
-    expect(r.spec?.parentRefs).to.deep.equal(traffic!.gatewayAPI!.httpRoute.parentRefs);
+    expect(r.spec?.parentRefs).to.deep.equal(traffic!.gatewayAPI!.httpRoute!.parentRefs);
     expect(r.spec?.hostnames).to.deep.equal(["fraud.models.example"]);
     expect(r.spec?.rules).to.deep.equal([
       {
@@ -239,7 +239,7 @@ describe("plan: the Gateway API router", () => {
       traffic: {
         gatewayAPI: {
           httpRoute: {
-            ...traffic!.gatewayAPI!.httpRoute,
+            ...traffic!.gatewayAPI!.httpRoute!,
             matches: [{ path: { type: "PathPrefix", value: "/v2" } }],
           },
         },

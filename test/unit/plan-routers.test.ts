@@ -6,6 +6,8 @@ import { LABEL_MODEL, LABEL_REVISION, LABEL_VERSION } from "../../src/api/consta
 import { createContext } from "../../src/plan/context.ts";
 import { routerFor } from "../../src/plan/routers/index.ts";
 import { serviceRouter } from "../../src/plan/routers/service.ts";
+import { userRouteRouter } from "../../src/plan/routers/user-route.ts";
+import type { HTTPRoute } from "../../src/plan/routers/httproute.ts";
 import type { TrafficIntent } from "../../src/plan/routers/router.ts";
 import { makeMd, T0 } from "./plan-fixtures.ts";
 
@@ -63,6 +65,57 @@ describe("plan: traffic routers", () => {
     });
     expect(after.apply.map((o) => o.metadata?.name)).to.deep.equal(["fraud-detector"]);
     expect(after.delete).to.deep.equal([{ kind: "Service", name: "fraud-detector-preview" }]);
+  });
+
+  it("user-route router: the clients' Service on the stable target alone; the user's route, when observed, as an edit of the same name", () => {
+    const md = makeMd({ traffic: { gatewayAPI: { httpRouteRef: { name: "storefront", rule: "fraud" } } } });
+    const intent: TrafficIntent = {
+      weights: [
+        { target: target("1.0.0", "a"), weight: 80 },
+        { target: target("2.0.0", "b"), weight: 20 },
+      ],
+    };
+    expect(routerFor(md)).to.equal(userRouteRouter);
+    const routeless = createContext({
+      md,
+      observed: {
+        deployments: [],
+        services: [],
+        endpointSlices: [],
+        routes: { available: true, httpRoutes: [] },
+      },
+      measurements: [],
+      now: T0,
+    });
+    const none = userRouteRouter.desiredObjects(routeless, intent);
+    expect(selectorOf(none.apply, "fraud-detector")).to.deep.equal(target("1.0.0", "a").selector);
+    expect(none.edits, "no route observed: nothing to edit").to.deep.equal([]);
+    const theirs: HTTPRoute = {
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "HTTPRoute",
+      metadata: { name: "storefront", namespace: "models" },
+      spec: { rules: [{ name: "fraud", backendRefs: [{ name: "legacy", port: 80 }] }] },
+    };
+    const withRoute = createContext({
+      md,
+      observed: {
+        deployments: [],
+        services: [],
+        endpointSlices: [],
+        routes: { available: true, httpRoutes: [], referenced: theirs },
+      },
+      measurements: [],
+      now: T0,
+    });
+    const objs = userRouteRouter.desiredObjects(withRoute, intent);
+    expect(objs.edits?.map((e) => `${e.kind}/${e.name}`)).to.deep.equal(["HTTPRoute/storefront"]);
+    const edited = objs.apply.find((o) => o.kind === "HTTPRoute") as HTTPRoute;
+    expect(edited.metadata?.ownerReferences).to.equal(undefined);
+    // No ready pods anywhere: the intent's weights stand.
+    expect(edited.spec?.rules?.[0]?.backendRefs?.map((b) => [b.name, b.weight])).to.deep.equal([
+      ["fraud-detector-1.0.0", 80],
+      ["fraud-detector-2.0.0", 20],
+    ]);
   });
 
   it("Service router: the track clients get alone is the one the clients' Service selects; none for a canary", () => {

@@ -77,6 +77,14 @@ class FakeApi implements KubeClient {
 
   async delete(): Promise<void> {}
 
+  async get<T extends KubernetesObject>(): Promise<T | undefined> {
+    return undefined;
+  }
+
+  async replace<T extends KubernetesObject>(obj: T): Promise<T> {
+    return obj;
+  }
+
   async removeAction(md: ModelDeployment): Promise<ModelDeployment> {
     return md;
   }

@@ -32,6 +32,14 @@ const route: HTTPRoute = {
   spec: { rules: [] },
 };
 
+/** A route someone else owns: no ownerReference, none of the operator's labels. */
+const theirs: HTTPRoute = {
+  apiVersion: "gateway.networking.k8s.io/v1",
+  kind: "HTTPRoute",
+  metadata: { name: "storefront", namespace: "models", resourceVersion: "4" },
+  spec: { rules: [{ name: "fraud", backendRefs: [] }] },
+};
+
 /** A source that lists `items` once and then holds a watch open until aborted. */
 function source(items: HTTPRoute[], listed: { n: number }): ListWatchSource<HTTPRoute> {
   return {
@@ -69,7 +77,7 @@ describe("RouteCache: HTTPRoutes watched only when wanted and served", () => {
       },
       makeInformers: () =>
         new InformerSet<HTTPRoute>(
-          () => new Informer<HTTPRoute>({ source: source([route], listed) }),
+          () => new Informer<HTTPRoute>({ source: source([route, theirs], listed) }),
           undefined,
         ),
       onEvent: (r: KubernetesObject) => enqueued.push(`${r.metadata?.namespace}/${r.metadata?.name}`),
@@ -92,7 +100,10 @@ describe("RouteCache: HTTPRoutes watched only when wanted and served", () => {
       expect(available).to.equal(1);
       expect(listed.n).to.equal(1);
       expect(cache.byOwner.get("uid-1").map((r) => r.metadata?.name)).to.deep.equal(["fraud"]);
-      expect(enqueued).to.deep.equal(["models/fraud"]);
+      // A route the user owns (httpRouteRef) is there by name, though no ModelDeployment owns it.
+      expect(cache.get("models", "storefront")?.spec?.rules?.[0]?.name).to.equal("fraud");
+      expect(cache.get("models", "nope")).to.equal(undefined);
+      expect(enqueued).to.deep.equal(["models/fraud", "models/storefront"]);
       const probesThen = probes;
       cache.want();
       await new Promise((r) => setTimeout(r, 40));

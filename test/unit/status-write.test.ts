@@ -55,6 +55,22 @@ describe("status writes: kinds of change", () => {
       records: true,
     },
     {
+      what: "the pods under maxSurge/maxUnavailable",
+      next: change(
+        (s) =>
+          (s.capacity = {
+            maxPods: 4,
+            minReadyPods: 3,
+            pods: 4,
+            readyPods: 3,
+            unavailable: 1,
+            message: "every version is at its size",
+          }),
+      ),
+      progress: true,
+      records: true,
+    },
+    {
       what: "a condition that flips",
       next: change((s) => {
         s.conditions![0]!.status = "True";

@@ -103,10 +103,12 @@ namespaces) and the Role (watchNamespace).
   resources: ["pods/status"]
   verbs: ["patch"]
 # spec.traffic: the HTTPRoute NAME, owned whole (server-side apply), deleted when
-# spec.traffic goes. Nothing on Gateways: the route's status says what its parents think.
+# spec.traffic goes; get and update for a route the user owns (httpRouteRef), edited by
+# read-modify-write with its resourceVersion. Nothing on Gateways: the route's status says
+# what its parents think.
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
-  verbs: ["list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]

@@ -176,10 +176,36 @@ export const modelDeploymentSchema = {
               "required": [
                 "steps"
               ],
+              "x-kubernetes-validations": [
+                {
+                  "rule": "!(string(has(self.maxSurge) ? self.maxSurge : '100%') in ['0', '0%'] && string(has(self.maxUnavailable) ? self.maxUnavailable : 0) in ['0', '0%'])",
+                  "message": "maxSurge and maxUnavailable cannot both be 0 (no pod could be added or taken away)"
+                }
+              ],
               "properties": {
                 "readinessGate": {
                   "type": "boolean",
                   "description": "Without spec.traffic only. The candidate's pods carry the readiness gate mlops.dev/admitted: during the steps at weight 0 the candidate runs one pod that its checks reach through its own Service (which publishes not-ready addresses) while the clients' Service NAME leaves it out; once those steps passed, the operator sets the condition on each pod and the pods join the clients' Service. Changing it makes a new revision."
+                },
+                "maxSurge": {
+                  "x-kubernetes-int-or-string": true,
+                  "description": "Pods the versions may run together above spec.replicas during the rollout: a number, or a percentage of spec.replicas (rounded up), as in a Deployment's rollingUpdate. Default 100% (each version may run at full size beside the other). 0 with maxUnavailable 1 is the swap mode: never more pods than spec.replicas.",
+                  "x-kubernetes-validations": [
+                    {
+                      "rule": "type(self) == int ? self >= 0 : self.matches('^[0-9]{1,3}%$') && int(self.replace('%', '')) <= 100",
+                      "message": "must be a number >= 0 or a percentage from 0% to 100%"
+                    }
+                  ]
+                },
+                "maxUnavailable": {
+                  "x-kubernetes-int-or-string": true,
+                  "description": "Ready serving pods the rollout may go below spec.replicas: a number, or a percentage of spec.replicas (rounded down). Default 0: capacity never drops.",
+                  "x-kubernetes-validations": [
+                    {
+                      "rule": "type(self) == int ? self >= 0 : self.matches('^[0-9]{1,3}%$') && int(self.replace('%', '')) <= 100",
+                      "message": "must be a number >= 0 or a percentage from 0% to 100%"
+                    }
+                  ]
                 },
                 "steps": {
                   "type": "array",
@@ -195,6 +221,12 @@ export const modelDeploymentSchema = {
                         "minimum": 0,
                         "maximum": 100,
                         "description": "Percent of traffic to the new version."
+                      },
+                      "replicas": {
+                        "type": "integer",
+                        "format": "int32",
+                        "minimum": 1,
+                        "description": "Needs spec.traffic; goes with setWeight. Pods of the new version from this step on (until the next setWeight), instead of its share ceil(weight x spec.replicas / 100); never more than spec.replicas."
                       },
                       "pause": {
                         "type": "object",
@@ -334,6 +366,10 @@ export const modelDeploymentSchema = {
                       {
                         "rule": "[has(self.setWeight), has(self.pause), has(self.setHeaderRoute), has(self.setMirrorRoute)].filter(x, x).size() == 1",
                         "message": "each step must have exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute"
+                      },
+                      {
+                        "rule": "!has(self.replicas) || has(self.setWeight)",
+                        "message": "replicas goes with setWeight (the pods of the new version at that weight)"
                       }
                     ]
                   },
@@ -384,11 +420,48 @@ export const modelDeploymentSchema = {
           "properties": {
             "gatewayAPI": {
               "type": "object",
-              "description": "Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only.",
-              "required": [
-                "httpRoute"
+              "description": "Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only. Exactly one of httpRoute (a route the operator owns) and httpRouteRef (a route you own).",
+              "x-kubernetes-validations": [
+                {
+                  "rule": "has(self.httpRoute) != has(self.httpRouteRef)",
+                  "message": "exactly one of gatewayAPI.httpRoute (a route the operator writes and owns) and gatewayAPI.httpRouteRef (an existing route you own) must be set"
+                }
               ],
               "properties": {
+                "httpRouteRef": {
+                  "type": "object",
+                  "description": "An existing HTTPRoute in the ModelDeployment's namespace that you own (written by GitOps or another team). The operator changes only the backendRefs of its rule `rule` and adds and removes rules of its own (modeldeployment.NAME.header-STEP, modeldeployment.NAME.mirror) beside it, by read-modify-write; it sets no ownerReference and never deletes the route.",
+                  "required": [
+                    "name",
+                    "rule"
+                  ],
+                  "properties": {
+                    "name": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 253,
+                      "description": "The HTTPRoute's name.",
+                      "x-kubernetes-validations": [
+                        {
+                          "rule": "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",
+                          "message": "must be a DNS subdomain name (lower-case alphanumerics, '-' and '.')"
+                        }
+                      ]
+                    },
+                    "rule": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 253,
+                      "description": "The `name` of the route's rule whose backendRefs the operator manages (HTTPRoute spec.rules[].name).",
+                      "x-kubernetes-validations": [
+                        {
+                          "rule": "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",
+                          "message": "must be a rule name as HTTPRoute allows (lower-case alphanumerics, '-' and '.')"
+                        }
+                      ]
+                    }
+                  }
+                },
                 "httpRoute": {
                   "type": "object",
                   "description": "An HTTPRoute named NAME that the operator owns whole (server-side apply, controller ownerReference); its backendRefs are the versions' Services NAME-V.",
@@ -713,6 +786,10 @@ export const modelDeploymentSchema = {
         {
           "rule": "!has(self.strategy.canary) || !has(self.strategy.canary.readinessGate) || !self.strategy.canary.readinessGate || !has(self.traffic)",
           "message": "strategy.canary.readinessGate is for canaries without spec.traffic: a route already holds a setWeight 0 step at 0%"
+        },
+        {
+          "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.replicas))",
+          "message": "replicas on a setWeight step needs spec.traffic (without a route the replica count is the weight)"
         }
       ]
     },
@@ -832,12 +909,51 @@ export const modelDeploymentSchema = {
             }
           }
         },
+        "capacity": {
+          "type": "object",
+          "description": "While a canary or its undoing moves pods, the pod budget of maxSurge and maxUnavailable and where the pods stand.",
+          "properties": {
+            "maxPods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "spec.replicas + maxSurge, the most pods all versions run together."
+            },
+            "minReadyPods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "spec.replicas - maxUnavailable, the fewest ready pods that serve clients."
+            },
+            "pods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Pods of all versions, as observed."
+            },
+            "readyPods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Ready pods that serve clients, as observed."
+            },
+            "unavailable": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Pods of capacity below spec.replicas that the rollout takes (swap mode), 0 when none."
+            },
+            "message": {
+              "type": "string",
+              "description": "What the rollout waits for to move the next pod."
+            }
+          }
+        },
         "route": {
           "type": "object",
           "description": "The HTTPRoute that carries the traffic (spec.traffic), as observed.",
           "properties": {
             "name": {
               "type": "string"
+            },
+            "rule": {
+              "type": "string",
+              "description": "The rule of a route you own (spec.traffic.gatewayAPI.httpRouteRef) whose backendRefs the operator manages."
             },
             "headerRoutes": {
               "type": "array",

@@ -85,6 +85,14 @@ export interface CanaryStrategy {
    */
   readinessGate?: boolean;
   /**
+   * Pods the versions may run together above spec.replicas during the rollout: a number, or a percentage of spec.replicas (rounded up), as in a Deployment's rollingUpdate. Default 100% (each version may run at full size beside the other). 0 with maxUnavailable 1 is the swap mode: never more pods than spec.replicas.
+   */
+  maxSurge?: number | string;
+  /**
+   * Ready serving pods the rollout may go below spec.replicas: a number, or a percentage of spec.replicas (rounded down). Default 0: capacity never drops.
+   */
+  maxUnavailable?: number | string;
+  /**
    * Steps run in order; each is exactly one of setWeight, pause, setHeaderRoute or setMirrorRoute.
    *
    * @minItems 1
@@ -97,6 +105,10 @@ export interface CanaryStep {
    * Percent of traffic to the new version.
    */
   setWeight?: number;
+  /**
+   * Needs spec.traffic; goes with setWeight. Pods of the new version from this step on (until the next setWeight), instead of its share ceil(weight x spec.replicas / 100); never more than spec.replicas.
+   */
+  replicas?: number;
   /**
    * Wait for duration, or for a promote action when duration is omitted.
    */
@@ -165,11 +177,25 @@ export interface BlueGreenStrategy {
  */
 export interface TrafficSpec {
   /**
-   * Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only.
+   * Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only. Exactly one of httpRoute (a route the operator owns) and httpRouteRef (a route you own).
    */
   gatewayAPI?: {
-    httpRoute: HTTPRouteSpec;
+    httpRouteRef?: HTTPRouteRef;
+    httpRoute?: HTTPRouteSpec;
   };
+}
+/**
+ * An existing HTTPRoute in the ModelDeployment's namespace that you own (written by GitOps or another team). The operator changes only the backendRefs of its rule `rule` and adds and removes rules of its own (modeldeployment.NAME.header-STEP, modeldeployment.NAME.mirror) beside it, by read-modify-write; it sets no ownerReference and never deletes the route.
+ */
+export interface HTTPRouteRef {
+  /**
+   * The HTTPRoute's name.
+   */
+  name: string;
+  /**
+   * The `name` of the route's rule whose backendRefs the operator manages (HTTPRoute spec.rules[].name).
+   */
+  rule: string;
 }
 /**
  * An HTTPRoute named NAME that the operator owns whole (server-side apply, controller ownerReference); its backendRefs are the versions' Services NAME-V.
@@ -348,6 +374,35 @@ export interface ModelDeploymentStatus {
      */
     message?: string;
   };
+  /**
+   * While a canary or its undoing moves pods, the pod budget of maxSurge and maxUnavailable and where the pods stand.
+   */
+  capacity?: {
+    /**
+     * spec.replicas + maxSurge, the most pods all versions run together.
+     */
+    maxPods?: number;
+    /**
+     * spec.replicas - maxUnavailable, the fewest ready pods that serve clients.
+     */
+    minReadyPods?: number;
+    /**
+     * Pods of all versions, as observed.
+     */
+    pods?: number;
+    /**
+     * Ready pods that serve clients, as observed.
+     */
+    readyPods?: number;
+    /**
+     * Pods of capacity below spec.replicas that the rollout takes (swap mode), 0 when none.
+     */
+    unavailable?: number;
+    /**
+     * What the rollout waits for to move the next pod.
+     */
+    message?: string;
+  };
   route?: RouteStatus;
   checks?: CheckStatus[];
   rollout?: RolloutState;
@@ -386,6 +441,10 @@ export interface TrafficWeight {
  */
 export interface RouteStatus {
   name?: string;
+  /**
+   * The rule of a route you own (spec.traffic.gatewayAPI.httpRouteRef) whose backendRefs the operator manages.
+   */
+  rule?: string;
   /**
    * Header rules of the route that send matching requests to the new version.
    */

@@ -42,12 +42,12 @@ export function observedRoute(view: RouterView): HTTPRoute | undefined {
   return view.input.observed.routes?.httpRoutes.find((r) => r.metadata?.name === name);
 }
 
-function routeApiAvailable(view: RouterView): boolean {
+export function routeApiAvailable(view: RouterView): boolean {
   return view.input.observed.routes?.available === true;
 }
 
 /** Ready pods of the track a target names (its Deployment's readyReplicas). */
-function readyOf(view: RouterView, target: TrafficTarget): number {
+export function readyOf(view: RouterView, target: TrafficTarget): number {
   const d =
     (target.name !== undefined ? view.deployments.get(target.name) : undefined) ??
     findTrackDeployment(view.deployments.values(), target.version, target.revision);
@@ -75,7 +75,8 @@ export function computeRouteWeights(
   return out;
 }
 
-function backendRef(view: RouterView, target: TrafficTarget, weight?: number): HTTPBackendRef {
+/** The backendRef of a target: its version's Service NAME-V on the spec's port. */
+export function backendRef(view: RouterView, target: TrafficTarget, weight?: number): HTTPBackendRef {
   const ref: HTTPBackendRef = {
     group: "",
     kind: "Service",
@@ -179,9 +180,9 @@ function desiredObjects(
   return { apply, delete: del };
 }
 
-/** The weight of each backend of the observed split rule, by Service name. */
-function splitWeights(route: HTTPRoute | undefined): Map<string, number> | undefined {
-  const rule = route?.spec?.rules?.find((r) => r.name === SPLIT_RULE);
+/** The weight of each backend of the observed rule `ruleName` (the split rule), by Service name. */
+function splitWeights(route: HTTPRoute | undefined, ruleName = SPLIT_RULE): Map<string, number> | undefined {
+  const rule = route?.spec?.rules?.find((r) => r.name === ruleName);
   if (!rule) return undefined;
   const out = new Map<string, number>();
   for (const b of rule.backendRefs ?? []) out.set(b.name, (out.get(b.name) ?? 0) + (b.weight ?? 1));
@@ -209,7 +210,18 @@ function observeWeights(
   stable: { version: string; revision?: string | undefined } | undefined,
   candidate: { version: string; revision?: string | undefined } | undefined,
 ): TrafficWeight[] {
-  const weights = splitWeights(observedRoute(view));
+  return observeRuleWeights(view, observedRoute(view), SPLIT_RULE, stable, candidate);
+}
+
+/** What clients get per track, read from the backendRefs of `route`'s rule `ruleName`. */
+export function observeRuleWeights(
+  view: RouterView,
+  route: HTTPRoute | undefined,
+  ruleName: string,
+  stable: { version: string; revision?: string | undefined } | undefined,
+  candidate: { version: string; revision?: string | undefined } | undefined,
+): TrafficWeight[] {
+  const weights = splitWeights(route, ruleName);
   // No route (yet, or no route API): the clients reach the versions through the clients' Service.
   if (!weights) return computeTraffic(view.input.observed, stable, candidate);
   const shares = percentages(weights);
@@ -242,7 +254,16 @@ function observeWeights(
 }
 
 function observeSoleTrack(view: RouterView): string | undefined {
-  const weights = splitWeights(observedRoute(view));
+  return observeRuleSoleTrack(view, observedRoute(view), SPLIT_RULE);
+}
+
+/** The track that `route`'s rule `ruleName` and the clients' Service both send everything to. */
+export function observeRuleSoleTrack(
+  view: RouterView,
+  route: HTTPRoute | undefined,
+  ruleName: string,
+): string | undefined {
+  const weights = splitWeights(route, ruleName);
   if (!weights) return serviceRouter.observeSoleTrack(view);
   const carrying = [...weights.entries()].filter(([, w]) => w > 0);
   if (carrying.length !== 1) return undefined;
@@ -255,7 +276,6 @@ function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
   const route = observedRoute(view);
   const name = clientsServiceName(view.md);
   if (!route) return { name, parents: [] };
-  const ns = route.metadata?.namespace;
   const rules = route.spec?.rules ?? [];
   const out: NonNullable<ModelDeploymentStatus["route"]> = { name, parents: [] };
   const headers = rules
@@ -267,12 +287,22 @@ function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
     .find((r) => r.name === SPLIT_RULE)
     ?.filters?.find((f) => f.type === "RequestMirror")?.requestMirror;
   if (mirror) out.mirror = { service: mirror.backendRef.name, percentage: mirror.percent ?? 100 };
+  out.parents = observeParents(route);
+  return out;
+}
+
+/** Each parentRef of `route` with what its status says (Accepted, ResolvedRefs), for status.route.parents. */
+export function observeParents(
+  route: HTTPRoute,
+): NonNullable<NonNullable<ModelDeploymentStatus["route"]>["parents"]> {
+  const ns = route.metadata?.namespace;
+  const out: NonNullable<NonNullable<ModelDeploymentStatus["route"]>["parents"]> = [];
   for (const p of route.spec?.parentRefs ?? []) {
     const seen = route.status?.parents?.find((s) => sameParent(s.parentRef, p, ns));
     const cond = (type: string) => seen?.conditions?.find((c) => c.type === type);
     const accepted = cond("Accepted");
     const resolved = cond("ResolvedRefs");
-    const entry: NonNullable<typeof out.parents>[number] = {
+    const entry: (typeof out)[number] = {
       name: p.name,
       accepted: accepted?.status ?? "Unknown",
       resolvedRefs: resolved?.status ?? "Unknown",
@@ -283,7 +313,7 @@ function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
     const bad = accepted?.status === "False" ? accepted : resolved?.status === "False" ? resolved : undefined;
     if (bad?.reason) entry.reason = bad.reason;
     if (bad?.message) entry.message = bad.message;
-    out.parents!.push(entry);
+    out.push(entry);
   }
   return out;
 }
@@ -301,6 +331,11 @@ function observeProblem(view: RouterView): TrafficProblem | undefined {
   }
   const route = observedRoute(view);
   if (!route) return undefined; // written in this reconcile; its parents report next
+  return parentProblem(route, name);
+}
+
+/** The first parent of `route` (named `name` in messages) that does not accept it or cannot resolve its backends. */
+export function parentProblem(route: HTTPRoute, name: string): TrafficProblem | undefined {
   const ns = route.metadata?.namespace;
   for (const p of route.spec?.parentRefs ?? []) {
     const seen = route.status?.parents?.find((s) => sameParent(s.parentRef, p, ns));

@@ -17,6 +17,7 @@ export interface HTTPBackendRef {
   namespace?: string;
   port?: number;
   weight?: number;
+  [key: string]: unknown;
 }
 
 export interface HTTPHeaderMatch {
@@ -41,6 +42,8 @@ export interface HTTPRouteRule {
   matches?: HTTPRouteMatch[];
   filters?: HTTPRouteFilter[];
   backendRefs?: HTTPBackendRef[];
+  /** timeouts, retry, sessionPersistence, ...: kept as the route's owner wrote them. */
+  [key: string]: unknown;
 }
 
 export interface ParentReference {

@@ -9,7 +9,7 @@
 import type { KubernetesObject, V1Deployment, V1Service } from "@kubernetes/client-node";
 import type { ModelDeployment, ModelDeploymentStatus, TrafficWeight } from "../../api/types.ts";
 import type { Track } from "../tracks.ts";
-import type { ChildRef, Observed } from "../types.ts";
+import type { ChildRef, ObjectEdit, Observed } from "../types.ts";
 
 /** A version at a revision that traffic can be sent to, by the pod labels of its track. */
 export interface TrafficTarget {
@@ -76,7 +76,10 @@ export interface TrafficRouter {
     candidateAvailable: number,
   ): { candidate: number; stable: number };
   /** The objects that carry `intent` to clients, and the router's objects to delete. */
-  desiredObjects(view: RouterView, intent: TrafficIntent): { apply: KubernetesObject[]; delete: ChildRef[] };
+  desiredObjects(
+    view: RouterView,
+    intent: TrafficIntent,
+  ): { apply: KubernetesObject[]; delete: ChildRef[]; edits?: ObjectEdit[] };
   /** What clients get, per track: the stable one first, then the candidate, then any other that gets some. */
   observeWeights(
     view: RouterView,

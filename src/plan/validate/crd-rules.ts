@@ -1,5 +1,6 @@
 // (b) The CRD's CEL rules (x-kubernetes-validations), repeated in one place, so that offline
 // validation catches what the API server would.
+import { capacityRuleProblems } from "./capacity-rules.ts";
 import { has, isHttpUrl, isObj, type Obj, type SpecProblem } from "./common.ts";
 
 /** The kinds of canary step; a step has exactly one. */
@@ -11,7 +12,44 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const CREDENTIAL_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 export function celRuleProblems(spec: Obj): SpecProblem[] {
-  return [...modelVersionProblems(spec), ...strategyRuleProblems(spec), ...healthCheckRuleProblems(spec)];
+  return [
+    ...modelVersionProblems(spec),
+    ...strategyRuleProblems(spec),
+    ...capacityRuleProblems(spec),
+    ...healthCheckRuleProblems(spec),
+    ...trafficRuleProblems(spec),
+  ];
+}
+
+const RULE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** spec.traffic.gatewayAPI: a route the operator owns or one the user owns, not both; names as HTTPRoute allows. */
+function trafficRuleProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  const traffic = spec.traffic;
+  const gw = isObj(traffic) ? traffic.gatewayAPI : undefined;
+  if (!isObj(gw)) return out;
+  if (has(gw, "httpRoute") === has(gw, "httpRouteRef")) {
+    out.push({
+      path: "spec.traffic.gatewayAPI",
+      message:
+        "exactly one of gatewayAPI.httpRoute (a route the operator writes and owns) and gatewayAPI.httpRouteRef (an existing route you own) must be set",
+    });
+  }
+  const ref = gw.httpRouteRef;
+  if (isObj(ref)) {
+    if (typeof ref.name === "string" && ref.name !== "" && !RULE_NAME.test(ref.name))
+      out.push({
+        path: "spec.traffic.gatewayAPI.httpRouteRef.name",
+        message: "must be a DNS subdomain name (lower-case alphanumerics, '-' and '.')",
+      });
+    if (typeof ref.rule === "string" && ref.rule !== "" && !RULE_NAME.test(ref.rule))
+      out.push({
+        path: "spec.traffic.gatewayAPI.httpRouteRef.rule",
+        message: "must be a rule name as HTTPRoute allows (lower-case alphanumerics, '-' and '.')",
+      });
+  }
+  return out;
 }
 
 /** spec.model.version is a label value. */
