@@ -17,6 +17,7 @@ import {
 import {
   parseApiClientFlags,
   parseLeaderElectionFlags,
+  parseMetricsSecurityFlags,
   parseReconcileFlags,
   parseServerFlags,
 } from "./config/controller-flags.ts";
@@ -39,6 +40,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
   return {
     help: values.help === true,
     ...parseServerFlags(flag),
+    ...parseMetricsSecurityFlags(flag, values["metrics-secure"] === true),
     ...parseLeaderElectionFlags(flag, values["leader-elect"] === true, env),
     ...parseReconcileFlags(flag, env),
     ...parseApiClientFlags(flag),

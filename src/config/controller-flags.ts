@@ -43,6 +43,29 @@ export function parseServerFlags(
   return { metricsBindAddress, healthProbeBindAddress };
 }
 
+/** --metrics-secure and the certificate files of the secure metrics server (both or neither). */
+export function parseMetricsSecurityFlags(
+  flag: FlagValue,
+  metricsSecure: boolean,
+): Pick<Config, "metricsSecure" | "metricsCertFile" | "metricsKeyFile"> {
+  const metricsCertFile = nonEmpty(flag("metrics-cert-file"));
+  const metricsKeyFile = nonEmpty(flag("metrics-key-file"));
+  if ((metricsCertFile === undefined) !== (metricsKeyFile === undefined)) {
+    throw new ConfigError("--metrics-cert-file and --metrics-key-file go together: give both or neither");
+  }
+  if (metricsCertFile !== undefined && !metricsSecure) {
+    throw new ConfigError("--metrics-cert-file needs --metrics-secure: plain /metrics uses no certificate");
+  }
+  for (const [name, file] of [
+    ["--metrics-cert-file", metricsCertFile],
+    ["--metrics-key-file", metricsKeyFile],
+  ] as const) {
+    if (file !== undefined && !existsSync(file))
+      throw new ConfigError(`${name}: file ${file} does not exist`);
+  }
+  return { metricsSecure, metricsCertFile, metricsKeyFile };
+}
+
 /** The --leader-elect* flags, POD_NAMESPACE and POD_NAME. */
 export function parseLeaderElectionFlags(
   flag: FlagValue,

@@ -47,6 +47,9 @@ export const MAX_WORKERS = 256;
 const OPTIONS = {
   help: { type: "boolean", short: "h" },
   "metrics-bind-address": { type: "string" },
+  "metrics-secure": { type: "boolean" },
+  "metrics-cert-file": { type: "string" },
+  "metrics-key-file": { type: "string" },
   "health-probe-bind-address": { type: "string" },
   "leader-elect": { type: "boolean" },
   "leader-election-namespace": { type: "string" },

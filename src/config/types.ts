@@ -16,6 +16,11 @@ export interface Config {
   help: boolean;
   /** Prometheus /metrics; undefined = disabled ("0"). */
   metricsBindAddress: BindAddress | undefined;
+  /** Serve /metrics over HTTPS, to clients whose token may `get` /metrics (TokenReview, SubjectAccessReview). */
+  metricsSecure: boolean;
+  /** PEM certificate and key of the secure metrics server; undefined = a self-signed one made at start. */
+  metricsCertFile: string | undefined;
+  metricsKeyFile: string | undefined;
   /** /healthz and /readyz; undefined = disabled ("0"). */
   healthProbeBindAddress: BindAddress | undefined;
   leaderElect: boolean;

@@ -12,6 +12,11 @@ Rolls out ModelDeployments (mlops.dev/v1alpha1): canary and blue/green, gated by
 
 Flags:
   --metrics-bind-address ADDR       Prometheus /metrics address, "0" disables (default "${DEFAULTS.metricsBindAddress}")
+  --metrics-secure                  Serve /metrics over HTTPS, only to bearer tokens whose user may get the
+                                    non-resource URL /metrics (TokenReview and SubjectAccessReview; default false)
+  --metrics-cert-file FILE          PEM certificate of the secure metrics server, read again when it changes
+                                    (default: a self-signed certificate made at start)
+  --metrics-key-file FILE           PEM private key of that certificate
   --health-probe-bind-address ADDR  /healthz and /readyz address, "0" disables (default "${DEFAULTS.healthProbeBindAddress}")
   --leader-elect                    Elect a leader through a Lease; only the leader reconciles (default false)
   --leader-election-namespace NS    Namespace of the Lease (default: env POD_NAMESPACE)

@@ -185,7 +185,7 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
 
     async recordEvent(md, event, now) {
       const namespace = md.metadata?.namespace ?? "default";
-      const name = `${md.metadata?.name ?? "modeldeployment"}.${now.getTime().toString(16)}${randomBytes(3).toString("hex")}`;
+      const name = eventName(md.metadata?.name ?? "modeldeployment", now, randomBytes(3).toString("hex"));
       await send("POST", `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
         apiVersion: "events.k8s.io/v1",
         kind: "Event",
@@ -208,4 +208,19 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
       });
     },
   };
+}
+
+/** Longest object name the API server takes (a DNS subdomain). */
+const MAX_NAME_LENGTH = 253;
+
+/**
+ * The name of an Event about the object `regarding`: its name, a dot, the time and a random
+ * part, as client-go names Events. A ModelDeployment's name may itself be up to 253
+ * characters, so it is shortened to leave room for the suffix (and may not then end in '-'
+ * or '.'), or the API server would refuse the Event and the user would never see it.
+ */
+export function eventName(regarding: string, now: Date, random: string): string {
+  const suffix = `.${now.getTime().toString(16)}${random}`;
+  const prefix = regarding.slice(0, MAX_NAME_LENGTH - suffix.length).replace(/[-.]+$/, "");
+  return `${prefix}${suffix}`;
 }

@@ -2,15 +2,21 @@
 //   metrics address (--metrics-bind-address):       GET /metrics (Prometheus text format)
 //   probe address (--health-probe-bind-address):    GET /healthz (liveness), GET /readyz (readiness)
 //
+// With --metrics-secure the metrics server speaks HTTPS and answers only requests whose bearer
+// token the API server accepts and whose user may `get` /metrics (metrics-auth.ts); the probe
+// server stays plain and open, as the kubelet probes it without credentials.
+//
 // /healthz answers 200 while the process runs and its event loop turns (a blocked loop
 // does not answer, and the kubelet's probe timeout restarts the container), unless a
 // liveness check fails. /readyz answers 200 when every readiness check passes (caches
 // synced; with leader election: leading, or a standby that reaches the API server), else
 // 503 with one line per check saying what is missing, like the API server's own /readyz.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { BindAddress } from "../config.ts";
 import { discardLogs, type LogSink } from "./log.ts";
+import type { MetricsDecision } from "./metrics-auth.ts";
 
 /** One named check: undefined when healthy, else why not. */
 export interface ProbeCheck {
@@ -28,6 +34,12 @@ export interface ProbeServerOptions {
   /** Where /healthz and /readyz are served; undefined = no probe server. */
   healthAddress?: BindAddress;
   metrics?: MetricsSource;
+  /** Serve /metrics over HTTPS with this certificate and key (PEM); undefined = plain HTTP. */
+  metricsTls?: { cert: string | Buffer; key: string | Buffer };
+  /** Decides who may read the metrics server; undefined = whoever reaches its port. */
+  metricsAuthorizer?: {
+    authorize(authorization: string | undefined, method: string, path: string): Promise<MetricsDecision>;
+  };
   readiness?: ProbeCheck[];
   liveness?: ProbeCheck[];
   logger?: LogSink;
@@ -36,8 +48,10 @@ export interface ProbeServerOptions {
 }
 
 export interface ProbeServers {
-  /** http://host:port of the metrics server, when there is one. */
+  /** http(s)://host:port of the metrics server, when there is one. */
   readonly metricsUrl: string | undefined;
+  /** Serve new TLS connections of the metrics server with this certificate (a renewed file). */
+  setMetricsCertificate(tls: { cert: string | Buffer; key: string | Buffer }): void;
   /** http://host:port of the probe server, when there is one. */
   readonly healthUrl: string | undefined;
   /** From now on /readyz answers 503 "shutting down" (call first thing on SIGTERM). */
@@ -45,6 +59,17 @@ export interface ProbeServers {
   /** Stops both servers; resolves when they are closed. */
   close(): Promise<void>;
 }
+
+/**
+ * Bounds of the metrics server, which may face clients that are not Prometheus: small headers
+ * (a bearer token fits), no body, requests that must arrive within seconds.
+ */
+export const METRICS_SERVER_LIMITS = {
+  maxHeaderSize: 16 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 20_000,
+  maxConnections: 256,
+};
 
 /** Ready when every informer has listed once. */
 export function cachesSyncedCheck(informers: readonly { hasSynced(): boolean; name?: string }[]): ProbeCheck {
@@ -87,22 +112,64 @@ export async function startProbeServers(options: ProbeServerOptions): Promise<Pr
   const servers: Server[] = [];
   let metricsUrl: string | undefined;
   let healthUrl: string | undefined;
+  let metricsServer: ReturnType<typeof createHttpsServer> | undefined;
 
   try {
     if (options.metricsAddress) {
       const metrics = options.metrics;
-      const server = createServer((req, res) => {
-        route(req, res, {
-          "/metrics": async () => {
-            if (!metrics) return reply(res, 404, "no metrics\n");
-            const { contentType, body } = await metrics.render();
-            reply(res, 200, body, contentType);
+      const authorizer = options.metricsAuthorizer;
+      const handle = (req: IncomingMessage, res: ServerResponse) => {
+        const serve = () =>
+          route(req, res, {
+            "/metrics": async () => {
+              if (!metrics) return reply(res, 404, "no metrics\n");
+              const { contentType, body } = await metrics.render();
+              reply(res, 200, body, contentType);
+            },
+          });
+        if (!authorizer) return serve();
+        // Nothing is read from a request body: one that announces a body is refused at once.
+        const length = req.headers["content-length"];
+        if (req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0")) {
+          res.setHeader("connection", "close");
+          return reply(res, 413, "a request body is not accepted\n");
+        }
+        const path = new URL(req.url ?? "/", "https://metrics").pathname;
+        authorizer.authorize(req.headers.authorization, req.method ?? "GET", path).then(
+          (decision) => {
+            if (decision.status === 200) return serve();
+            if (decision.status === 503)
+              log.error("metrics request refused: its access could not be reviewed", {
+                user: decision.user,
+                error: decision.error,
+              });
+            else log.debug("metrics request refused", { status: decision.status, user: decision.user });
+            if (decision.status === 401) res.setHeader("www-authenticate", 'Bearer realm="metrics"');
+            if (decision.status === 503) res.setHeader("retry-after", "5");
+            reply(res, decision.status, `${decision.message}\n`);
           },
-        });
-      });
+          (err: unknown) => {
+            log.error("metrics authorization failed", {
+              error: err instanceof Error ? err.message : String(err),
+            });
+            reply(res, 500, "internal error\n");
+          },
+        );
+      };
+      const limits = { maxHeaderSize: METRICS_SERVER_LIMITS.maxHeaderSize };
+      const server = options.metricsTls
+        ? createHttpsServer({ ...limits, ...options.metricsTls, minVersion: "TLSv1.2" }, handle)
+        : createServer(limits, handle);
+      server.headersTimeout = METRICS_SERVER_LIMITS.headersTimeoutMs;
+      server.requestTimeout = METRICS_SERVER_LIMITS.requestTimeoutMs;
+      server.maxConnections = METRICS_SERVER_LIMITS.maxConnections;
+      if (options.metricsTls) metricsServer = server as ReturnType<typeof createHttpsServer>;
       servers.push(server);
-      metricsUrl = await listen(server, options.metricsAddress);
-      log.info("serving metrics", { url: `${metricsUrl}/metrics` });
+      metricsUrl = await listen(server, options.metricsAddress, options.metricsTls ? "https" : "http");
+      log.info("serving metrics", {
+        url: `${metricsUrl}/metrics`,
+        authentication: authorizer ? "TokenReview and SubjectAccessReview" : "none",
+      });
     }
     if (options.healthAddress) {
       const server = createServer((req, res) => {
@@ -125,6 +192,7 @@ export async function startProbeServers(options: ProbeServerOptions): Promise<Pr
   return {
     metricsUrl,
     healthUrl,
+    setMetricsCertificate: (tls) => metricsServer?.setSecureContext({ ...tls, minVersion: "TLSv1.2" }),
     setShuttingDown: () => {
       shuttingDown = true;
     },
@@ -198,7 +266,7 @@ function reply(
   res.end(res.req.method === "HEAD" ? undefined : body);
 }
 
-function listen(server: Server, address: BindAddress): Promise<string> {
+function listen(server: Server, address: BindAddress, scheme = "http"): Promise<string> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once("error", onError);
@@ -206,7 +274,7 @@ function listen(server: Server, address: BindAddress): Promise<string> {
       server.off("error", onError);
       const bound = server.address() as AddressInfo;
       const host = bound.family === "IPv6" ? `[${bound.address}]` : bound.address;
-      resolve(`http://${host}:${bound.port}`);
+      resolve(`${scheme}://${host}:${bound.port}`);
     });
   });
 }

@@ -188,6 +188,22 @@ describe("core controller", function () {
     });
     const r4 = await tool("kubectl", ["-n", ns, "apply", "-f", "-"], JSON.stringify(badDuration));
     expect(r4.stderr).to.include("must be a duration");
+
+    // The clients' Service takes the ModelDeployment's name: a valid object name that is no
+    // DNS label (too long, dotted) could never be rolled out.
+    for (const name of ["n".repeat(64), "fraud.v2", "2fraud"]) {
+      const r5 = await tool(
+        "kubectl",
+        ["-n", ns, "apply", "-f", "-"],
+        JSON.stringify(modelDeployment(name, { version: "1" })),
+      );
+      expect(r5.code, name).to.not.equal(0);
+      expect(r5.stderr, name).to.include(
+        "metadata.name: the clients' Service is named after the ModelDeployment",
+      );
+    }
+    await applyMd(ns, modelDeployment("n".repeat(63), { version: "1" }));
+    await kubectl(["-n", ns, "delete", "md", "n".repeat(63), "--wait=false"]);
   });
 
   it("reports an invalid spec the schema cannot catch in a condition and an Event, and keeps serving the stable version", async () => {

@@ -218,6 +218,8 @@ function bindsToServiceAccount(binding: K8sObject, roleKind: string, roleName: s
 
 const isAggregated = (o: K8sObject) =>
   Object.keys(o.metadata.labels ?? {}).some((l) => l.startsWith("rbac.authorization.k8s.io/aggregate-to-"));
+/** The secure-metrics roles (metrics-auth-rbac.yaml), apart from the operator's own. */
+const isMetricsRbac = (o: K8sObject) => /-metrics-(auth|reader)$/.test(o.metadata.name);
 
 describe("Helm chart (real helm)", function () {
   this.timeout(60000);
@@ -242,6 +244,7 @@ describe("Helm chart (real helm)", function () {
       expect(container.image).to.equal("model-rollout-operator:0.1.0");
       expect(container.args).to.deep.equal([
         "--metrics-bind-address=:8080",
+        "--metrics-secure",
         "--health-probe-bind-address=:8081",
         "--leader-elect",
         "--log-level=info",
@@ -408,7 +411,7 @@ describe("Helm chart (real helm)", function () {
       expect(operatorContainer(objects).spec.template.spec.serviceAccountName).to.equal(sa.metadata.name);
 
       const clusterRole = only(
-        objects.filter((o) => !isAggregated(o)),
+        objects.filter((o) => !isAggregated(o) && !isMetricsRbac(o)),
         "ClusterRole",
       );
       expectOperatorPermissions(clusterRole.rules ?? []);
@@ -417,7 +420,10 @@ describe("Helm chart (real helm)", function () {
         "leases are granted in the release namespace only",
       );
       bindsToServiceAccount(
-        only(objects, "ClusterRoleBinding"),
+        only(
+          objects.filter((o) => !isMetricsRbac(o)),
+          "ClusterRoleBinding",
+        ),
         "ClusterRole",
         clusterRole.metadata.name,
         sa.metadata.name,
@@ -473,8 +479,13 @@ describe("Helm chart (real helm)", function () {
 
     it("grants the contract's permissions with a Role in that namespace, and nothing cluster-wide", () => {
       const sa = only(objects, "ServiceAccount");
-      expect(objects.filter((o) => o.kind === "ClusterRole" && !isAggregated(o))).to.deep.equal([]);
-      expect(objects.filter((o) => o.kind === "ClusterRoleBinding")).to.deep.equal([]);
+      // Cluster-wide only the secure-metrics reviews, which are cluster-scoped.
+      expect(
+        objects.filter((o) => o.kind === "ClusterRole" && !isAggregated(o)).map((o) => o.metadata.name),
+      ).to.deep.equal(["model-rollout-operator-metrics-auth", "model-rollout-operator-metrics-reader"]);
+      expect(
+        objects.filter((o) => o.kind === "ClusterRoleBinding").map((o) => o.metadata.name),
+      ).to.deep.equal(["model-rollout-operator-metrics-auth"]);
 
       const role = only(
         objects.filter((o) => o.metadata.namespace === "models"),
@@ -497,7 +508,7 @@ describe("Helm chart (real helm)", function () {
     });
   });
 
-  it("renders a ServiceMonitor for the metrics Service when asked", () => {
+  it("renders a ServiceMonitor for the metrics Service when asked: HTTPS with Prometheus's token", () => {
     const objects = render({
       "metrics.serviceMonitor.enabled": "true",
       "metrics.serviceMonitor.labels.release": "prom",
@@ -505,8 +516,96 @@ describe("Helm chart (real helm)", function () {
     const monitor = only(objects, "ServiceMonitor");
     expect(monitor.metadata.labels).to.include({ release: "prom" });
     expect(monitor.spec?.endpoints).to.deep.equal([
-      { port: "metrics", path: "/metrics", interval: "30s", scrapeTimeout: "10s" },
+      {
+        port: "metrics",
+        path: "/metrics",
+        interval: "30s",
+        scrapeTimeout: "10s",
+        scheme: "https",
+        bearerTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        tlsConfig: { insecureSkipVerify: true },
+      },
     ]);
+    const verified = only(
+      render({
+        "metrics.serviceMonitor.enabled": "true",
+        "metrics.serviceMonitor.tlsConfig.serverName": "model-rollout-operator-metrics.mlops-system.svc",
+        "metrics.serviceMonitor.tlsConfig.ca.secret.name": "metrics-ca",
+        "metrics.serviceMonitor.tlsConfig.ca.secret.key": "ca.crt",
+      }),
+      "ServiceMonitor",
+    );
+    expect((verified.spec?.endpoints as { tlsConfig: unknown }[])[0]!.tlsConfig).to.deep.equal({
+      ca: { secret: { name: "metrics-ca", key: "ca.crt" } },
+      serverName: "model-rollout-operator-metrics.mlops-system.svc",
+    });
+  });
+
+  describe("metrics.secure", () => {
+    it("by default: --metrics-secure with a certificate made in memory, and the review permissions", () => {
+      const objects = render();
+      const config = operatorConfig(objects);
+      expect(config).to.deep.include({ metricsSecure: true, metricsCertFile: undefined });
+      const auth = only(objects, "ClusterRole", "model-rollout-operator-metrics-auth");
+      expect(auth.rules).to.deep.equal([
+        { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
+        { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] },
+      ]);
+      bindsToServiceAccount(
+        only(objects, "ClusterRoleBinding", "model-rollout-operator-metrics-auth"),
+        "ClusterRole",
+        auth.metadata.name,
+        only(objects, "ServiceAccount").metadata.name,
+      );
+      const reader = only(objects, "ClusterRole", "model-rollout-operator-metrics-reader");
+      expect(reader.rules).to.deep.equal([{ nonResourceURLs: ["/metrics"], verbs: ["get"] }]);
+      expect(
+        objects.filter((o) => o.metadata.name === "model-rollout-operator-metrics-reader"),
+      ).to.have.length(1, "no binding unless metrics.reader.serviceAccounts names one");
+    });
+
+    it("binds metrics.reader.serviceAccounts to the metrics-reader ClusterRole", () => {
+      const objects = render({
+        "metrics.reader.serviceAccounts[0].name": "prometheus-k8s",
+        "metrics.reader.serviceAccounts[0].namespace": "monitoring",
+      });
+      const binding = only(objects, "ClusterRoleBinding", "model-rollout-operator-metrics-reader");
+      expect(binding.roleRef).to.include({
+        kind: "ClusterRole",
+        name: "model-rollout-operator-metrics-reader",
+      });
+      expect(binding.subjects).to.deep.equal([
+        { kind: "ServiceAccount", name: "prometheus-k8s", namespace: "monitoring" },
+      ]);
+    });
+
+    it("mounts metrics.certSecret and passes its files", () => {
+      const { spec, container } = operatorContainer(render({ "metrics.certSecret": "operator-metrics-tls" }));
+      expect(container.args).to.include.members([
+        "--metrics-secure",
+        "--metrics-cert-file=/etc/model-rollout-operator/metrics-tls/tls.crt",
+        "--metrics-key-file=/etc/model-rollout-operator/metrics-tls/tls.key",
+      ]);
+      expect(container.volumeMounts).to.deep.include({
+        name: "metrics-tls",
+        mountPath: "/etc/model-rollout-operator/metrics-tls",
+        readOnly: true,
+      });
+      expect(spec.template.spec.volumes).to.deep.include({
+        name: "metrics-tls",
+        secret: { secretName: "operator-metrics-tls" },
+      });
+    });
+
+    it("false: plain HTTP, no review permissions, a plain ServiceMonitor", () => {
+      const objects = render({ "metrics.secure": "false", "metrics.serviceMonitor.enabled": "true" });
+      expect(operatorConfig(objects).metricsSecure).to.equal(false);
+      expect(operatorContainer(objects).container.args).to.not.include("--metrics-secure");
+      expect(objects.filter(isMetricsRbac)).to.deep.equal([]);
+      expect(only(objects, "ServiceMonitor").spec?.endpoints).to.deep.equal([
+        { port: "metrics", path: "/metrics", interval: "30s", scrapeTimeout: "10s" },
+      ]);
+    });
   });
 
   describe("rejects bad values with helm's error", () => {
@@ -984,6 +1083,13 @@ describe("Helm chart installed on a real control plane", function () {
       ["patch", "coordination.k8s.io", "leases", RELEASE_NAMESPACE],
     ];
     expect(granted(beyondTheContract), "granted beyond the contract").to.deep.equal([]);
+    // metrics.secure (the default): the two reviews behind authenticated /metrics.
+    expect(
+      denied([
+        ["create", "authentication.k8s.io", "tokenreviews", ""],
+        ["create", "authorization.k8s.io", "subjectaccessreviews", ""],
+      ]),
+    ).to.deep.equal([]);
   });
 
   it("the real operator, as the ServiceAccount, leads through its Lease and rolls out a canary in any namespace", async () => {
@@ -1023,9 +1129,14 @@ describe("Helm chart installed on a real control plane", function () {
   it("with watchNamespace, the real operator as the ServiceAccount rolls out a canary there, and sees nothing else", async () => {
     // kubectl auth can-i: in another namespace the ServiceAccount may do exactly what a
     // ServiceAccount with no binding at all may do (discovery, questions about itself).
+    // Besides that, only the cluster-scoped reviews of secure metrics (metrics.secure).
     const unbound = canIList("other", asServiceAccount("other", "nobody"));
     expect(unbound).to.contain("selfsubjectaccessreviews.authorization.k8s.io");
-    expect(canIList("other", asServiceAccount(RELEASE_NAMESPACE, RELEASE))).to.equal(unbound);
+    const reviews =
+      /^(tokenreviews\.authentication\.k8s\.io|subjectaccessreviews\.authorization\.k8s\.io) +\[\] +\[\] +\[create\]\n/gm;
+    const operatorList = canIList("other", asServiceAccount(RELEASE_NAMESPACE, RELEASE));
+    expect(operatorList.match(reviews)).to.have.length(2);
+    expect(operatorList.replace(reviews, "")).to.equal(unbound);
     expect(canIList("models", asServiceAccount(RELEASE_NAMESPACE, RELEASE))).to.match(
       /^modeldeployments\.mlops\.dev +\[\] +\[\] +\[list watch patch\]/m,
     );

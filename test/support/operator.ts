@@ -13,7 +13,7 @@ const ROOT = join(import.meta.dirname, "..", "..");
 
 export interface OperatorProcess {
   readonly pid: number;
-  /** http://127.0.0.1:PORT of /metrics. */
+  /** http://127.0.0.1:PORT of /metrics (https:// with --metrics-secure). */
   readonly metricsUrl: string;
   /** http://127.0.0.1:PORT of /healthz and /readyz. */
   readonly healthUrl: string;
@@ -106,9 +106,10 @@ export async function startOperator(options: StartOperatorOptions = {}): Promise
       resolve(code);
     }),
   );
+  const secureMetrics = flags.some((f) => f === "--metrics-secure" || f === "--metrics-secure=true");
   const op: OperatorProcess = {
     pid: child.pid ?? -1,
-    metricsUrl: `http://127.0.0.1:${metricsPort}`,
+    metricsUrl: `${secureMetrics ? "https" : "http"}://127.0.0.1:${metricsPort}`,
     healthUrl: `http://127.0.0.1:${healthPort}`,
     logs: () => output,
     logLines: () =>

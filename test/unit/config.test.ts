@@ -22,6 +22,9 @@ describe("config", () => {
     expect(c).to.deep.equal({
       help: false,
       metricsBindAddress: { host: undefined, port: 8080 },
+      metricsSecure: false,
+      metricsCertFile: undefined,
+      metricsKeyFile: undefined,
       healthProbeBindAddress: { host: undefined, port: 8081 },
       leaderElect: false,
       leaderElectionNamespace: undefined,
@@ -264,6 +267,43 @@ describe("config", () => {
         resyncPeriodMs: 5_400_000,
         kubeconfig,
       });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("takes secure metrics and its certificate files from flags or MRO_ variables, both files or neither", () => {
+    const dir = mkdtempSync(join(tmpdir(), "mro-config-"));
+    const cert = join(dir, "tls.crt");
+    const key = join(dir, "tls.key");
+    writeFileSync(cert, "");
+    writeFileSync(key, "");
+    try {
+      expect(parseConfig(["--metrics-secure"])).to.deep.include({
+        metricsSecure: true,
+        metricsCertFile: undefined,
+        metricsKeyFile: undefined,
+      });
+      expect(
+        parseConfig([], {
+          MRO_METRICS_SECURE: "true",
+          MRO_METRICS_CERT_FILE: cert,
+          MRO_METRICS_KEY_FILE: key,
+        }),
+      ).to.deep.include({ metricsSecure: true, metricsCertFile: cert, metricsKeyFile: key });
+      expect(errorOf(["--metrics-secure", `--metrics-cert-file=${cert}`])).to.equal(
+        "--metrics-cert-file and --metrics-key-file go together: give both or neither",
+      );
+      expect(errorOf([`--metrics-cert-file=${cert}`, `--metrics-key-file=${key}`])).to.equal(
+        "--metrics-cert-file needs --metrics-secure: plain /metrics uses no certificate",
+      );
+      expect(
+        errorOf([
+          "--metrics-secure",
+          `--metrics-cert-file=${join(dir, "nope")}`,
+          `--metrics-key-file=${key}`,
+        ]),
+      ).to.equal(`--metrics-cert-file: file ${join(dir, "nope")} does not exist`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -151,6 +151,33 @@ describe("plan: validateModelDeployment", () => {
       message: /Unknown variable: result/,
     },
     {
+      name: "a header name that is no HTTP token",
+      edit: (md) =>
+        (spec(md).healthChecks = {
+          checks: [{ name: "x", http: { path: "/", headers: { "bad key": "1" } } }],
+        }),
+      path: "spec.healthChecks.checks[0].http.headers",
+      message: /^"bad key" is not an HTTP header name/,
+    },
+    {
+      name: "a header value with a line break, without quoting it",
+      edit: (md) =>
+        (spec(md).healthChecks = {
+          checks: [{ name: "x", http: { path: "/", headers: { "X-Token": "s3cr3t\r\nInjected: 1" } } }],
+        }),
+      path: "spec.healthChecks.checks[0].http.headers.X-Token",
+      message: /^cannot be sent as an HTTP header value: .*\(the value is not shown\)$/,
+    },
+    {
+      name: "a header value beyond Latin-1",
+      edit: (md) =>
+        (spec(md).healthChecks = {
+          checks: [{ name: "x", http: { path: "/", headers: { "X-Emoji": "🚀" } } }],
+        }),
+      path: "spec.healthChecks.checks[0].http.headers.X-Emoji",
+      message: /beyond U\+00FF/,
+    },
+    {
       name: "an unknown template variable",
       edit: (md) => (spec(md).healthChecks = { checks: [{ name: "x", http: { url: "http://{{svc}}.x/" } }] }),
       path: "spec.healthChecks.checks[0].http.url",
@@ -234,6 +261,15 @@ describe("plan: validateModelDeployment", () => {
       expect(hit, JSON.stringify(problems, null, 1)).to.not.equal(undefined);
     });
   }
+
+  it("accepts header values with tabs and Latin-1, and never quotes a refused value", () => {
+    const withHeaders = (headers: Record<string, string>) =>
+      makeMd({ healthChecks: { checks: [{ name: "x", http: { path: "/", headers } }] } } as never);
+    expect(validateModelDeployment(withHeaders({ "X-A": "a\tb café", Accept: "" }))).to.deep.equal([]);
+    const problems = validateModelDeployment(withHeaders({ Authorization: "Bearer s3cr3t\n" }));
+    expect(problems).to.have.length(1);
+    expect(JSON.stringify(problems)).to.not.contain("s3cr3t");
+  });
 
   it("accepts previewReplicas above spec.replicas: an autoscaler may scale below it (the preview is then spec.replicas)", () => {
     const md = makeMd({ replicas: 2, strategy: { blueGreen: { previewReplicas: 5 } } });

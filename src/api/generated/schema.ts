@@ -5,6 +5,12 @@ export const modelDeploymentSchema = {
   "required": [
     "spec"
   ],
+  "x-kubernetes-validations": [
+    {
+      "rule": "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+      "message": "metadata.name: the clients' Service is named after the ModelDeployment, so the name must be a DNS label: at most 63 characters, lower-case alphanumerics and '-', starting with a letter"
+    }
+  ],
   "properties": {
     "apiVersion": {
       "type": "string"

@@ -3,6 +3,10 @@ import { validateSuccessCondition } from "../../health/condition.ts";
 import { TEMPLATE_VARIABLES, fillTemplate, templateProblems } from "../template.ts";
 import { isHttpUrl, isObj, type Obj, type SpecProblem } from "./common.ts";
 
+/** RFC 9110: a header name is a token; a value has no control characters but tab, and Latin-1 only. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
 export function checkProblems(spec: Obj): SpecProblem[] {
   const out: SpecProblem[] = [];
   const hc = spec.healthChecks;
@@ -28,6 +32,20 @@ export function checkProblems(spec: Obj): SpecProblem[] {
       }
       if (isObj(http.headers)) {
         for (const [key, value] of Object.entries(http.headers)) {
+          // Said here, before a rollout starts, and never quoting the value: the HTTP client
+          // would refuse the header only when measuring, with the value in its message.
+          if (!HEADER_NAME.test(key)) {
+            out.push({
+              path: `${path}.http.headers`,
+              message: `${JSON.stringify(key)} is not an HTTP header name: use letters, digits and !#$%&'*+-.^_\`|~`,
+            });
+          } else if (typeof value === "string" && !HEADER_VALUE.test(value)) {
+            out.push({
+              path: `${path}.http.headers.${key}`,
+              message:
+                "cannot be sent as an HTTP header value: it holds a line break, another control character or a character beyond U+00FF (the value is not shown)",
+            });
+          }
           if (typeof value === "string" && /\{\{/.test(value)) {
             out.push({
               path: `${path}.http.headers.${key}`,
