@@ -1,11 +1,24 @@
 // The operator assembled: caches, work queue, reconciler, probes, metrics, leader
 // election. main.ts parses flags and handles signals; tests and benchmarks use this.
 import { randomUUID } from "node:crypto";
-import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
-import { API_VERSION, KIND, LABEL_MANAGED_BY, OPERATOR_NAME, PLURAL } from "./api/constants.ts";
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1EndpointSlice,
+  V1Pod,
+  V1Service,
+} from "@kubernetes/client-node";
+import {
+  API_VERSION,
+  KIND,
+  LABEL_MANAGED_BY,
+  LABEL_READINESS_GATE,
+  OPERATOR_NAME,
+  PLURAL,
+} from "./api/constants.ts";
 import type { ModelDeployment } from "./api/types.ts";
 import type { Config } from "./config.ts";
-import { controllerUid, IndexBy, serviceKeyOfSlice } from "./controller/index-by.ts";
+import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "./controller/index-by.ts";
 import { InformerSet } from "./controller/informer-set.ts";
 import { Informer, objectKey } from "./controller/informer.ts";
 import { kubeListWatch, type ResourceType } from "./kube/listwatch.ts";
@@ -58,7 +71,7 @@ export interface RunningOperator {
   readonly lostLeadership: Promise<void>;
 }
 
-/** The informers of the four kinds the operator watches, each one set per watched namespace. */
+/** The informers of the kinds the operator watches (pods only behind the readiness gate), each one set per watched namespace. */
 function createCaches(
   config: Config,
   kc: KubeConnection,
@@ -87,12 +100,16 @@ function createCaches(
       { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
       MANAGED,
     ),
+    // Only the pods behind the readiness gate (spec.strategy.canary.readinessGate), whose
+    // condition the operator sets: a cluster without it caches no pod at all.
+    pods: informer<V1Pod>({ apiVersion: "v1", kind: "Pod", plural: "pods" }, LABEL_READINESS_GATE),
   };
   const informers: Informer<KubernetesObject>[] = [
     ...(caches.modelDeployments.informers as readonly Informer<KubernetesObject>[]),
     ...(caches.deployments.informers as readonly Informer<KubernetesObject>[]),
     ...(caches.services.informers as readonly Informer<KubernetesObject>[]),
     ...(caches.endpointSlices.informers as readonly Informer<KubernetesObject>[]),
+    ...(caches.pods.informers as readonly Informer<KubernetesObject>[]),
   ];
   return { ...caches, informers };
 }
@@ -139,16 +156,28 @@ function routeEvents(caches: Caches, queue: WorkQueue, metrics: OperatorMetrics,
     update: (_o, n) => enqueueSliceOwner(n),
     delete: enqueueSliceOwner,
   });
+  // A gated pod's ModelDeployment is named by its label mlops.dev/model.
+  const enqueuePodOwner = (obj: KubernetesObject) => {
+    const key = modelKeyOfPod(obj);
+    if (key) queue.add(key);
+  };
+  caches.pods.addEventHandler({
+    add: enqueuePodOwner,
+    update: (_o, n) => enqueuePodOwner(n),
+    delete: enqueuePodOwner,
+  });
 
   // Children by owner uid, EndpointSlices by their Service: a reconcile reads only its own.
   const index = {
     deployments: new IndexBy<V1Deployment>(controllerUid),
     services: new IndexBy<V1Service>(controllerUid),
     endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
+    pods: new IndexBy<V1Pod>(modelKeyOfPod),
   };
   caches.deployments.addEventHandler(index.deployments.handlers);
   caches.services.addEventHandler(index.services.handlers);
   caches.endpointSlices.addEventHandler(index.endpointSlices.handlers);
+  caches.pods.addEventHandler(index.pods.handlers);
   return { enqueue, index };
 }
 

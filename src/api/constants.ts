@@ -18,6 +18,13 @@ export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 /** Which child a Service is: "version" (one version's own), "clients" or "preview". */
 export const LABEL_ROLE = "mlops.dev/role";
 export const ANNOTATION_ACTION = "mlops.dev/action";
+/**
+ * spec.strategy.canary.readinessGate: the pod readiness gate's condition type, which the
+ * operator sets on each pod (pods/status), and the label of the pods that carry the gate
+ * (the operator watches only those pods).
+ */
+export const CONDITION_ADMITTED = "mlops.dev/admitted";
+export const LABEL_READINESS_GATE = "mlops.dev/readiness-gate";
 /** Hash of what a version's pods run (template + model), on each version's Deployment. */
 export const ANNOTATION_REVISION = "mlops.dev/revision";
 

@@ -298,7 +298,9 @@ function routeLines(route: NonNullable<ModelDeploymentStatus["route"]>): string[
       `  mirror: ${route.mirror.percentage ?? 100}% of requests copied to ${route.mirror.service ?? "?"}`,
     );
   for (const p of route.parents ?? []) {
-    const name = [p.namespace, p.name, p.sectionName].filter((x) => x !== undefined).join("/");
+    const path = [p.namespace, p.name, p.sectionName].filter((x) => x !== undefined).join("/");
+    // A Service parent is the mesh (GAMMA).
+    const name = p.kind !== undefined ? `${p.kind} ${path}` : path;
     const why = p.reason ? ` (${p.reason}${p.message ? `: ${p.message}` : ""})` : "";
     out.push(
       `  parent ${name}: Accepted=${p.accepted ?? "Unknown"}, ResolvedRefs=${p.resolvedRefs ?? "Unknown"}${why}`,
@@ -315,6 +317,8 @@ function trafficSection(s: ModelDeploymentStatus, opts: FormatOptions): string[]
   const out = ["", route];
   const traffic = s.traffic ?? [];
   if (s.route) out.push(...routeLines(s.route));
+  const gate = s.readinessGate;
+  if (gate?.message) out.push(`  readiness gate ${gate.conditionType ?? ""}: ${gate.message}`);
   if (traffic.length === 0) {
     out.push("  (no ready endpoints behind the clients' Service)");
     return out;

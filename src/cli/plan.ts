@@ -233,9 +233,10 @@ function childRow(obj: KubernetesObject, note: string): string[] {
       const rule = r.spec?.rules?.find((x) => x.backendRefs?.length)?.name ?? "";
       return ["HTTPRoute", r.metadata?.name ?? "", "-", `your route, rule ${rule}`, backends, note];
     }
-    const parents = (r.spec?.parentRefs ?? []).map((p) =>
-      [p.namespace, p.name, p.sectionName].filter(Boolean).join("/"),
-    );
+    const parents = (r.spec?.parentRefs ?? []).map((p) => {
+      const path = [p.namespace, p.name, p.sectionName].filter(Boolean).join("/");
+      return p.kind && p.kind !== "Gateway" ? `${p.kind} ${path}` : path;
+    });
     return ["HTTPRoute", r.metadata?.name ?? "", "-", `parents ${parents.join(",")}`, backends, note];
   }
   const s = obj as V1Service;

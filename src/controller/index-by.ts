@@ -57,6 +57,12 @@ export function controllerUid(obj: KubernetesObject): string | undefined {
   return obj.metadata?.ownerReferences?.find((r) => r.controller)?.uid;
 }
 
+/** `namespace/model` of a pod (label mlops.dev/model): the key of the ModelDeployment whose Deployment made it. */
+export function modelKeyOfPod(pod: KubernetesObject): string | undefined {
+  const model = pod.metadata?.labels?.["mlops.dev/model"];
+  return model && pod.metadata?.namespace ? `${pod.metadata.namespace}/${model}` : undefined;
+}
+
 /** `namespace/service-name` of an EndpointSlice: the key of the Service it belongs to. */
 export function serviceKeyOfSlice(slice: KubernetesObject): string | undefined {
   const svc = slice.metadata?.labels?.["kubernetes.io/service-name"];

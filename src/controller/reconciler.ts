@@ -1,7 +1,13 @@
 // One reconcile of one ModelDeployment: observe from the caches, measure the checks the
 // planner says are due, plan, then write only what differs. The deciding is all in
 // plan/; this file reads and writes.
-import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1EndpointSlice,
+  V1Pod,
+  V1Service,
+} from "@kubernetes/client-node";
 import { ANNOTATION_ACTION } from "../api/constants.ts";
 import { Reasons } from "../api/reasons.ts";
 import type { ModelDeployment } from "../api/types.ts";
@@ -16,6 +22,8 @@ import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
 import type { DueCheck, Measurement, ObjectEdit, Observed } from "../plan/types.ts";
 import { HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
+import { readinessGateOf } from "../plan/readiness-gate.ts";
+import { deploymentOfPod } from "../plan/routers/service.ts";
 import { computeConditionWarnings, withSpecWarnings } from "../plan/warnings.ts";
 import { applyCheckBudget, DEFAULT_CHECK_BUDGET, type CheckBudget } from "../plan/budget.ts";
 import type { KubeClient } from "../kube/client.ts";
@@ -69,6 +77,8 @@ export interface ReconcilerOptions {
     deployments: IndexBy<V1Deployment>;
     services: IndexBy<V1Service>;
     endpointSlices: IndexBy<V1EndpointSlice>;
+    /** Pods that carry the readiness gate, by `namespace/model` (podKeyOfModel); absent: none watched. */
+    pods?: IndexBy<V1Pod>;
   };
   /**
    * HTTPRoutes by owner uid, and by name for a route the user owns (httpRouteRef), for
@@ -218,6 +228,14 @@ export class Reconciler {
       services: this.#overlay(uid, "Service", uid ? index.services.get(uid) : []),
       endpointSlices: index.endpointSlices.get(`${ns}/${name}`),
     };
+    // Pods behind the readiness gate: only those that one of this ModelDeployment's
+    // Deployments made (a pod that merely carries its labels is not its own).
+    if (readinessGateOf(md) || (index.pods?.get(`${ns}/${name}`).length ?? 0) > 0) {
+      const pods = index.pods?.get(`${ns}/${name}`) ?? [];
+      observed.pods = pods.filter(
+        (p) => deploymentOfPod(observed.deployments, p.metadata?.name ?? "") !== undefined,
+      );
+    }
     // Routes: for spec.traffic, and for a route left from a spec.traffic since removed.
     const routes = this.#o.routes;
     const owned = routes?.available() && uid ? routes.byOwner.get(uid) : [];
@@ -432,10 +450,24 @@ export class Reconciler {
     const statusError = await statusWritten;
     if (childError) throw childError.err;
     if (statusError !== undefined) throw statusError;
+    // 4. Pod conditions (the readiness gate) last: they follow the status written above, so a
+    //    restart before them finds the same decision and makes the same writes.
+    writes += await this.#writePodConditions(cached, p);
     return { md, writes };
   }
 
-  /** 4. Events last: they tell what the writes before them did. Returns the writes. */
+  /** The readiness gate's condition on each pod the plan names; returns the writes. */
+  async #writePodConditions(cached: ModelDeployment, p: ReturnType<typeof plan>): Promise<number> {
+    const namespace = cached.metadata?.namespace ?? "";
+    let writes = 0;
+    for (const patch of p.podConditions ?? []) {
+      await this.#o.client.patchPodCondition(namespace, patch, this.#now());
+      writes++;
+    }
+    return writes;
+  }
+
+  /** 5. Events last: they tell what the writes before them did. Returns the writes. */
   async #emitEvents(md: ModelDeployment, p: ReturnType<typeof plan>, log: Logger): Promise<number> {
     let writes = 0;
     for (const e of p.events) {

@@ -22,6 +22,8 @@ const OBSERVED_FIELDS: ReadonlySet<string> = new Set([
   "traffic",
   "replicas",
   "candidateWeight",
+  // Derived from the status and the pods alone: where the readiness gate stands.
+  "readinessGate",
   // The pod budget and the pods as observed; the planner never reads it back.
   "capacity",
 ]);

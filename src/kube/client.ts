@@ -12,6 +12,7 @@ import {
   PLURAL,
 } from "../api/constants.ts";
 import type { ModelDeployment, ModelDeploymentStatus } from "../api/types.ts";
+import type { PodConditionPatch } from "../plan/readiness-gate.ts";
 import type { PlannedEvent } from "../plan/types.ts";
 import { isNotFound } from "./errors.ts";
 import type { KubeConnection } from "./kubeconfig.ts";
@@ -58,6 +59,11 @@ export interface KubeClient {
   removeAction(md: ModelDeployment, action: string): Promise<ModelDeployment>;
   /** Records an events.k8s.io/v1 Event about a ModelDeployment. */
   recordEvent(md: ModelDeployment, event: PlannedEvent, now: Date): Promise<void>;
+  /**
+   * Sets one condition of a pod's status (a readiness gate's) with a strategic-merge patch
+   * of pods/status: conditions merge by type, so the kubelet's own stay as they are.
+   */
+  patchPodCondition(namespace: string, patch: PodConditionPatch, now: Date): Promise<void>;
 }
 
 const PLURALS: Record<string, string> = {
@@ -153,6 +159,28 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
         ],
         "application/json-patch+json",
       );
+    },
+
+    async patchPodCondition(namespace, patch, now) {
+      const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(patch.pod)}/status`;
+      const condition = {
+        type: patch.conditionType,
+        status: patch.status,
+        reason: patch.reason,
+        message: patch.message,
+        lastTransitionTime: now.toISOString().replace(/\.\d{3}Z$/, "Z"),
+      };
+      try {
+        await send(
+          "PATCH",
+          path,
+          { status: { conditions: [condition] } },
+          "application/strategic-merge-patch+json",
+        );
+      } catch (err) {
+        // A pod that went away (scaled down, replaced) needs no condition.
+        if (!isNotFound(err)) throw err;
+      }
     },
 
     async recordEvent(md, event, now) {

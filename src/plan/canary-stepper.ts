@@ -12,6 +12,7 @@ import { parseDuration } from "./duration.ts";
 import { beginStep, promote, rollBack } from "./lifecycle.ts";
 import { isAvailableAt, specLabel, stableDeployment, stableLabel } from "./lookups.ts";
 import * as text from "./messages.ts";
+import { candidateRunningAt, gateClosedForCandidate, readinessGateOf } from "./readiness-gate.ts";
 import { progressDeadlineMessage, progressDeadlinePassed, trackStepReadiness } from "./readiness.ts";
 
 /**
@@ -39,7 +40,11 @@ export function stepCanary(ctx: PlanContext, draft: StatusDraft): void {
   for (let pass = 0; pass <= n + 1; pass++) {
     const pauseStep = i < n && ctx.steps[i]?.setWeight === undefined;
     const sizes = canaryReplicasAtStep(ctx, i);
-    const candidateReady = isAvailableAt(ctx.specDeployment, sizes.candidate, ctx.revision);
+    // Behind a closed readiness gate the candidate's pods are never Ready (so never Available):
+    // its step is ready once they run.
+    const candidateReady = gateClosedForCandidate(ctx, status)
+      ? candidateRunningAt(ctx, ctx.specDeployment, sizes.candidate)
+      : isAvailableAt(ctx.specDeployment, sizes.candidate, ctx.revision);
     const stable = stableDeployment(ctx, status);
     // A router that cannot carry traffic now (no route API, a parent that rejects the route)
     // holds the step: its weight is not known to reach the clients.
@@ -95,8 +100,12 @@ function weightStepComplete(
 ): boolean {
   return (
     rollout.promote !== undefined ||
-    // setWeight 0 has no pod to measure (spec.replicas 0 is not such a step: it waits).
-    (index < ctx.steps.length && weightAtStep(ctx.md, index) === 0 && !anyCheckFailing(ctx, draft.status)) ||
+    // setWeight 0 has no pod to measure (spec.replicas 0 is not such a step: it waits), unless
+    // a readiness gate keeps a pod of the candidate running for its checks.
+    (index < ctx.steps.length &&
+      weightAtStep(ctx.md, index) === 0 &&
+      !readinessGateOf(ctx.md) &&
+      !anyCheckFailing(ctx, draft.status)) ||
     checksPassedSince(ctx, draft.status, rollout.stepReadyAt)
   );
 }

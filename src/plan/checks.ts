@@ -3,6 +3,7 @@ import type { CheckStatus, HealthCheck, ModelDeployment } from "../api/types.ts"
 import { childName, computeRevision } from "./naming.ts";
 import { findTrackDeployment } from "./tracks.ts";
 import { checkIntervalMs, checksOf, checkTimeoutMs, modelNameOf, servicePortOf } from "./spec.ts";
+import { hasMeasurablePod } from "./readiness-gate.ts";
 import { fillTemplate } from "./template.ts";
 import { validateModelDeployment } from "./validate.ts";
 import type { CheckVars, DueCheck, Observed } from "./types.ts";
@@ -115,7 +116,8 @@ export function planChecks(md: ModelDeployment, observed: Observed, now: Date): 
   if (md.status?.aborted?.version === rollout.version && md.status.aborted.revision === rollout.revision)
     return [];
   const candidate = findTrackDeployment(observed.deployments, rollout.version, rollout.revision);
-  if (!candidate?.metadata?.name || (candidate.status?.availableReplicas ?? 0) < 1) return [];
+  if (!candidate?.metadata?.name) return [];
+  if (!hasMeasurablePod(md, observed, candidate, rollout.version, rollout.revision)) return [];
   if (validateModelDeployment(md).length > 0) return [];
   const vars = computeCheckVars(md, rollout.version, candidate.metadata.name);
   const stableVars = computeStableCheckVars(md, observed);

@@ -26,6 +26,7 @@ import {
 } from "../api/constants.ts";
 import type { ModelDeployment } from "../api/types.ts";
 import { childName, clientsServiceName, computeRevision, previewServiceName } from "./naming.ts";
+import { readinessGateOf, withReadinessGate } from "./readiness-gate.ts";
 import { specTrack, trackSelector, type Track } from "./tracks.ts";
 import { firstContainerPort, modelNameOf, servicePortOf, targetPortOf, DEFAULT_TARGET_PORT } from "./spec.ts";
 
@@ -99,11 +100,12 @@ export function computeVersionDeployment(
   const selector = track.selector;
   const env = modelEnv(md);
   const podSpec = template.spec ?? { containers: [] };
-  const podTemplate: V1PodTemplateSpec = {
+  const built: V1PodTemplateSpec = {
     ...template,
     metadata: { ...template.metadata, labels: { ...template.metadata?.labels, ...selector } },
     spec: { ...podSpec, containers: (podSpec.containers ?? []).map((c) => withModelEnv(c, env)) },
   };
+  const podTemplate = readinessGateOf(md) ? withReadinessGate(built) : built;
   return {
     apiVersion: "apps/v1",
     kind: "Deployment",
@@ -186,7 +188,11 @@ export function computeVersionService(
     (podTemplate
       ? (firstContainerPort(podTemplate.spec?.containers?.[0]?.ports) ?? DEFAULT_TARGET_PORT)
       : targetPortOf(md));
-  return service(md, track.name, "version", track.selector, targetPort, track.version);
+  const svc = service(md, track.name, "version", track.selector, targetPort, track.version);
+  // Behind a readiness gate the track's pods are not Ready until admitted; its checks still
+  // reach them through this Service, which alone lists them.
+  if (readinessGateOf(md) && svc.spec) svc.spec.publishNotReadyAddresses = true;
+  return svc;
 }
 
 /**
@@ -238,6 +244,7 @@ export function computeRetainedService(md: ModelDeployment, observed: V1Service,
       type: "ClusterIP",
       selector: plain(observed.spec?.selector) ?? trackSelector(md, version),
       ports,
+      ...(observed.spec?.publishNotReadyAddresses === true ? { publishNotReadyAddresses: true } : {}),
     },
   };
 }

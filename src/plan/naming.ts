@@ -67,10 +67,17 @@ function sortKeys(value: unknown): unknown {
 
 /**
  * The revision of what a version's pods run: 10 hex characters of the sha256 of the
- * canonical JSON of spec.template and spec.model. Written on each version's Deployment
+ * canonical JSON of spec.template and spec.model (and the readiness gate when it is on). Written on each version's Deployment
  * (annotation mlops.dev/revision) and as status.stableRevision.
  */
 export function computeRevision(md: ModelDeployment): string {
-  const text = canonicalJson({ template: md.spec?.template ?? {}, model: md.spec?.model ?? {} });
+  // The readiness gate is part of the pods (spec.readinessGates), so it makes a new revision;
+  // without it the hash stays what it always was.
+  const gated = md.spec?.strategy?.canary?.readinessGate === true && md.spec.traffic === undefined;
+  const text = canonicalJson({
+    template: md.spec?.template ?? {},
+    model: md.spec?.model ?? {},
+    ...(gated ? { readinessGate: true } : {}),
+  });
   return createHash("sha256").update(text).digest("hex").slice(0, 10);
 }

@@ -28,6 +28,7 @@ import { desiredChildren } from "./desired.ts";
 import { followSpec, promoteFirstVersion, rollBack, startRolloutIfDue } from "./lifecycle.ts";
 import { isAvailableAt } from "./lookups.ts";
 import { checkFailed, dryRunCheckFailed } from "./messages.ts";
+import { computeReadinessGateStatus, planPodConditions } from "./readiness-gate.ts";
 import { requeueAfterMs } from "./requeue.ts";
 import { finishStatus, invalidSpecStatus } from "./status.ts";
 import type { Plan, PlanInput } from "./types.ts";
@@ -88,6 +89,12 @@ function planValid(ctx: PlanContext): Plan {
   const mode = advance(ctx, draft);
   const children = desiredChildren(ctx, draft, mode);
   finishStatus(ctx, draft, mode);
+  // The readiness gate follows the status this plan ends with: a 0% stage that completed in
+  // it opens the gate in the same reconcile.
+  const podConditions = planPodConditions(ctx, status);
+  const gate = computeReadinessGateStatus(ctx, status, podConditions);
+  if (gate) status.readinessGate = gate;
+  else delete status.readinessGate;
   const plan: Plan = {
     apply: children.apply,
     delete: children.delete,
@@ -95,6 +102,7 @@ function planValid(ctx: PlanContext): Plan {
     events: draft.events,
     clearAction: draft.clearAction,
   };
+  if (podConditions.length > 0) plan.podConditions = podConditions;
   if (children.edits.length > 0) plan.edits = children.edits;
   const requeue = requeueAfterMs(ctx, status);
   if (requeue !== undefined) plan.requeueAfterMs = requeue;

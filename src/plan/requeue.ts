@@ -5,6 +5,7 @@ import type { ModelDeployment, ModelDeploymentStatus, RolloutState } from "../ap
 import { checkDueAt, timeMs } from "./checks.ts";
 import { isHeld, type PlanContext } from "./context.ts";
 import { parseDuration } from "./duration.ts";
+import { hasMeasurablePod } from "./readiness-gate.ts";
 import { checksOf, progressDeadlineMsOf } from "./spec.ts";
 
 /** Times (ms since the epoch) at which the strategy's own clock moves the rollout on. */
@@ -36,7 +37,7 @@ function nextCheckDue(
   const measurable =
     rollout.switchedAt === undefined &&
     rollout.promote !== "Full" &&
-    (ctx.specDeployment?.status?.availableReplicas ?? 0) >= 1;
+    hasMeasurablePod(ctx.md, ctx.input.observed, ctx.specDeployment, ctx.specVersion, ctx.revision);
   if (!measurable) return undefined;
   const view: ModelDeployment = { ...ctx.md, status };
   let due: number | undefined;

@@ -1,7 +1,13 @@
 // The planner's inputs and outputs. The planner (plan/plan.ts) is PURE: no clock of its
 // own, no network, no logger. The reconciler observes, measures the checks that
 // planChecks() says are due, calls plan(), and writes what it returns.
-import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1EndpointSlice,
+  V1Pod,
+  V1Service,
+} from "@kubernetes/client-node";
 import type {
   HealthCheck,
   JudgeResult,
@@ -11,6 +17,7 @@ import type {
 } from "../api/types.ts";
 import type { Reason } from "../api/reasons.ts";
 import type { HTTPRoute } from "./routers/httproute.ts";
+import type { PodConditionPatch } from "./readiness-gate.ts";
 import type { SpecProblem } from "./validate.ts";
 
 /** What the reconciler read from its caches for one ModelDeployment. Never mutated. */
@@ -41,6 +48,11 @@ export interface Observed {
      */
     released?: HTTPRoute | undefined;
   };
+  /**
+   * With spec.strategy.canary.readinessGate: the ModelDeployment's pods that carry the gate
+   * (label mlops.dev/readiness-gate, see readiness-gate.ts). Undefined: not looked at.
+   */
+  pods?: readonly V1Pod[];
 }
 
 /** Template variables of checks: {{name}}, {{namespace}}, {{version}}, {{service}}. */
@@ -153,4 +165,6 @@ export interface Plan {
   clearAction: boolean;
   /** Come back after this many ms (a pause, the next measurement, a deadline). */
   requeueAfterMs?: number;
+  /** The readiness gate's condition to write on pods (pods/status), each pod once. */
+  podConditions?: PodConditionPatch[];
 }

@@ -88,6 +88,70 @@ describe("local control plane", () => {
     expect(d.status?.availableReplicas ?? 0).to.equal(0);
   });
 
+  it("honours pod readiness gates: Ready only while every gate condition is True", async () => {
+    const gate = "example.mlops.dev/gate";
+    const pod = (name: string, gates: boolean) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, labels: { app: name } },
+      spec: {
+        ...(gates ? { readinessGates: [{ conditionType: gate }] } : {}),
+        containers: [{ name: "c", image: "registry.example/gated:1" }],
+      },
+    });
+    await kubectl(["-n", ns, "apply", "-f", "-"], JSON.stringify(pod("gated", true)));
+    await kubectl(["-n", ns, "apply", "-f", "-"], JSON.stringify(pod("plain", false)));
+    await kubectl(["-n", ns, "expose", "pod", "gated", "--name=gated", "--port=80", "--target-port=8080"]);
+    const condition = async (name: string, type: string) => {
+      const p = await kubectlJson<PodList["items"][number]>(["-n", ns, "get", "pod", name]);
+      return p.status?.conditions?.find((c) => c.type === type)?.status;
+    };
+    await waitFor("the pod without gates Ready", async () => (await condition("plain", "Ready")) === "True");
+    // kwok makes a pod Running with its containers ready in one write: from then on only
+    // the gate decides.
+    await waitFor("the gated pod Running with ready containers", async () => {
+      const p = await kubectlJson<PodList["items"][number]>(["-n", ns, "get", "pod", "gated"]);
+      return (
+        p.status?.phase === "Running" &&
+        p.status.conditions?.find((c) => c.type === "ContainersReady")?.status === "True"
+      );
+    });
+    expect(await condition("gated", "Ready")).to.equal("False");
+    expect(await condition("gated", gate)).to.equal(undefined);
+    const slices = () =>
+      kubectlJson<SliceList>(["-n", ns, "get", "endpointslices", "-l", "kubernetes.io/service-name=gated"]);
+    await waitFor("the gated pod listed as a not-ready endpoint", async () => {
+      const eps = (await slices()).items.flatMap((s) => s.endpoints ?? []);
+      return eps.length === 1 && eps[0]?.conditions?.ready === false;
+    });
+    expect(await condition("gated", "Ready")).to.equal("False");
+
+    const setGate = (status: string) =>
+      kubectl([
+        "-n",
+        ns,
+        "patch",
+        "pod",
+        "gated",
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        JSON.stringify({ status: { conditions: [{ type: gate, status }] } }),
+      ]);
+    await setGate("True");
+    await waitFor(
+      "the gated pod Ready once its gate is True",
+      async () => (await condition("gated", "Ready")) === "True",
+    );
+    await waitFor("the gated pod a ready endpoint", async () => readyEndpoints(await slices()) === 1);
+    await setGate("False");
+    await waitFor(
+      "the gated pod not Ready once its gate is False",
+      async () => (await condition("gated", "Ready")) === "False",
+    );
+    expect(await condition("plain", "Ready")).to.equal("True");
+  });
+
   it("deletes pods when their Deployment scales down", async () => {
     await kubectl([
       "-n",

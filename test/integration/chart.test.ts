@@ -189,6 +189,8 @@ const OPERATOR_PERMISSIONS: [group: string, resource: string, verbs: string[]][]
   ["apps", "deployments", ["list", "watch", "patch", "delete"]],
   ["", "services", ["list", "watch", "patch", "delete"]],
   ["discovery.k8s.io", "endpointslices", ["list", "watch"]],
+  ["", "pods", ["list", "watch"]],
+  ["", "pods/status", ["patch"]],
   ["gateway.networking.k8s.io", "httproutes", ["get", "list", "watch", "update", "patch", "delete"]],
   ["events.k8s.io", "events", ["create"]],
 ];
@@ -1076,7 +1078,8 @@ describe("Helm chart installed on a real control plane", function () {
       ["get", "", "secrets", "models"],
       ["update", "mlops.dev", "modeldeployments", "models"],
       ["update", "apps", "deployments", "models"],
-      ["list", "", "pods", "models"],
+      ["patch", "", "pods", "models"],
+      ["update", "", "pods/status", "models"],
       ["patch", "coordination.k8s.io", "leases", RELEASE_NAMESPACE],
     ];
     expect(granted(beyondTheContract), "granted beyond the contract").to.deep.equal([]);

@@ -38,6 +38,7 @@ export interface MdStatus {
   replicas?: number;
   message?: string;
   route?: ModelDeploymentStatus["route"];
+  readinessGate?: ModelDeploymentStatus["readinessGate"];
   capacity?: ModelDeploymentStatus["capacity"];
 }
 

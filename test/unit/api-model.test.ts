@@ -38,6 +38,7 @@ describe("api: the ModelDeployment model class", () => {
       "examples/blue-green.yaml",
       "examples/canary-gateway-api.yaml",
       "examples/canary-analysis.yaml",
+      "examples/canary-readiness-gate.yaml",
     ]) {
       const doc = parse(readFileSync(file, "utf8")) as ConstructorParameters<typeof ModelDeployment>[0];
       const md = new ModelDeployment(doc);

@@ -388,6 +388,32 @@ describe("cli formatting", () => {
     ]);
   });
 
+  it("says what the readiness gate waits for, and names a mesh parent by its kind", () => {
+    const gated: ModelDeployment = {
+      ...rollingOut,
+      status: {
+        ...rollingOut.status,
+        readinessGate: {
+          conditionType: "mlops.dev/admitted",
+          open: false,
+          message: "closed: 1 of 1 pods of 2.1.0 run behind the gate",
+        },
+        route: {
+          name: "fraud-detector",
+          parents: [{ name: "fraud-detector", kind: "Service", accepted: "True", resolvedRefs: "True" }],
+        },
+      },
+    };
+    const text = formatGet(
+      { md: gated, deployments: [], events: [], steps: computeStepPlan(gated) },
+      { now: NOW, unicode: false },
+    );
+    expect(text).to.contain(
+      "\n  readiness gate mlops.dev/admitted: closed: 1 of 1 pods of 2.1.0 run behind the gate\n",
+    );
+    expect(text).to.contain("\n  parent Service fraud-detector: Accepted=True, ResolvedRefs=True\n");
+  });
+
   it("names the rule of a route the user owns (httpRouteRef) above its weights", () => {
     const routed: ModelDeployment = {
       ...rollingOut,

@@ -19,7 +19,7 @@ const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const KEY = "models/fraud-detector";
 
 interface Request {
-  verb: "status" | "apply" | "event";
+  verb: "status" | "apply" | "event" | "podStatus";
   name: string;
 }
 
@@ -91,6 +91,10 @@ class FakeApi implements KubeClient {
 
   async recordEvent(): Promise<void> {
     this.requests.push({ verb: "event", name: "" });
+  }
+
+  async patchPodCondition(_namespace: string, patch: { pod: string }): Promise<void> {
+    this.requests.push({ verb: "podStatus", name: patch.pod });
   }
 
   /** Sends an update of the spec, as a user would. */

@@ -93,6 +93,15 @@ namespaces) and the Role (watchNamespace).
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["list", "watch"]
+# spec.strategy.canary.readinessGate: the pods that carry the gate mlops.dev/admitted
+# (watched by label), and their condition set with a patch of pods/status. Nothing else on
+# pods: the operator never writes a pod's spec and never deletes one.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "watch"]
+- apiGroups: [""]
+  resources: ["pods/status"]
+  verbs: ["patch"]
 # spec.traffic: the HTTPRoute NAME, owned whole (server-side apply), deleted when
 # spec.traffic goes; get and update for a route the user owns (httpRouteRef), edited by
 # read-modify-write with its resourceVersion. Nothing on Gateways: the route's status says

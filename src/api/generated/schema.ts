@@ -189,6 +189,10 @@ export const modelDeploymentSchema = {
                 }
               ],
               "properties": {
+                "readinessGate": {
+                  "type": "boolean",
+                  "description": "Without spec.traffic only. The candidate's pods carry the readiness gate mlops.dev/admitted: during the steps at weight 0 the candidate runs one pod that its checks reach through its own Service (which publishes not-ready addresses) while the clients' Service NAME leaves it out; once those steps passed, the operator sets the condition on each pod and the pods join the clients' Service. Changing it makes a new revision."
+                },
                 "maxSurge": {
                   "x-kubernetes-int-or-string": true,
                   "description": "Pods the versions may run together above spec.replicas during the rollout: a number, or a percentage of spec.replicas (rounded up), as in a Deployment's rollingUpdate. Default 100% (each version may run at full size beside the other). 0 with maxUnavailable 1 is the swap mode: never more pods than spec.replicas.",
@@ -520,6 +524,10 @@ export const modelDeploymentSchema = {
                         "minLength": 1,
                         "maxLength": 253
                       }
+                    },
+                    "mesh": {
+                      "type": "boolean",
+                      "description": "Also attach the route to the clients' Service NAME as a parent (parentRef group \"\", kind Service: the Gateway API's mesh support, GAMMA), so that a service mesh splits in-cluster requests to NAME by the route's weights too. Its parent must accept the route like a Gateway."
                     },
                     "matches": {
                       "type": "array",
@@ -960,6 +968,10 @@ export const modelDeploymentSchema = {
           "message": "setHeaderRoute and setMirrorRoute steps need spec.traffic (a route that can carry them)"
         },
         {
+          "rule": "!has(self.strategy.canary) || !has(self.strategy.canary.readinessGate) || !self.strategy.canary.readinessGate || !has(self.traffic)",
+          "message": "strategy.canary.readinessGate is for canaries without spec.traffic: a route already holds a setWeight 0 step at 0%"
+        },
+        {
           "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.replicas))",
           "message": "replicas on a setWeight step needs spec.traffic (without a route the replica count is the weight)"
         }
@@ -1049,6 +1061,38 @@ export const modelDeploymentSchema = {
             }
           }
         },
+        "readinessGate": {
+          "type": "object",
+          "description": "The pod readiness gate mlops.dev/admitted (spec.strategy.canary.readinessGate), as the operator keeps it.",
+          "properties": {
+            "conditionType": {
+              "type": "string"
+            },
+            "open": {
+              "type": "boolean",
+              "description": "Whether the candidate's pods are admitted to the clients' Service (the pods of every other version always are)."
+            },
+            "candidatePods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Pods of the candidate that carry the gate."
+            },
+            "admittedPods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Pods of the ModelDeployment whose gate condition is True."
+            },
+            "waitingPods": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Pods whose gate condition the operator still has to set to what the gate says."
+            },
+            "message": {
+              "type": "string",
+              "description": "What the gate waits for."
+            }
+          }
+        },
         "capacity": {
           "type": "object",
           "description": "While a canary or its undoing moves pods, the pod budget of maxSurge and maxUnavailable and where the pods stand.",
@@ -1127,6 +1171,10 @@ export const modelDeploymentSchema = {
                 "properties": {
                   "name": {
                     "type": "string"
+                  },
+                  "kind": {
+                    "type": "string",
+                    "description": "The parent's kind when it is not a Gateway (Service for the mesh parent, GAMMA)."
                   },
                   "namespace": {
                     "type": "string"

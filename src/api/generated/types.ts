@@ -81,6 +81,10 @@ export interface Strategy {
 }
 export interface CanaryStrategy {
   /**
+   * Without spec.traffic only. The candidate's pods carry the readiness gate mlops.dev/admitted: during the steps at weight 0 the candidate runs one pod that its checks reach through its own Service (which publishes not-ready addresses) while the clients' Service NAME leaves it out; once those steps passed, the operator sets the condition on each pod and the pods join the clients' Service. Changing it makes a new revision.
+   */
+  readinessGate?: boolean;
+  /**
    * Pods the versions may run together above spec.replicas during the rollout: a number, or a percentage of spec.replicas (rounded up), as in a Deployment's rollingUpdate. Default 100% (each version may run at full size beside the other). 0 with maxUnavailable 1 is the swap mode: never more pods than spec.replicas.
    */
   maxSurge?: number | string;
@@ -208,6 +212,10 @@ export interface HTTPRouteSpec {
    * @maxItems 16
    */
   hostnames?: string[];
+  /**
+   * Also attach the route to the clients' Service NAME as a parent (parentRef group "", kind Service: the Gateway API's mesh support, GAMMA), so that a service mesh splits in-cluster requests to NAME by the route's weights too. Its parent must accept the route like a Gateway.
+   */
+  mesh?: boolean;
   /**
    * HTTPRouteMatch entries (path, headers, queryParams, method) the route's rules answer; omitted = every request.
    *
@@ -430,6 +438,32 @@ export interface ModelDeploymentStatus {
   message?: string;
   traffic?: TrafficWeight[];
   /**
+   * The pod readiness gate mlops.dev/admitted (spec.strategy.canary.readinessGate), as the operator keeps it.
+   */
+  readinessGate?: {
+    conditionType?: string;
+    /**
+     * Whether the candidate's pods are admitted to the clients' Service (the pods of every other version always are).
+     */
+    open?: boolean;
+    /**
+     * Pods of the candidate that carry the gate.
+     */
+    candidatePods?: number;
+    /**
+     * Pods of the ModelDeployment whose gate condition is True.
+     */
+    admittedPods?: number;
+    /**
+     * Pods whose gate condition the operator still has to set to what the gate says.
+     */
+    waitingPods?: number;
+    /**
+     * What the gate waits for.
+     */
+    message?: string;
+  };
+  /**
    * While a canary or its undoing moves pods, the pod budget of maxSurge and maxUnavailable and where the pods stand.
    */
   capacity?: {
@@ -521,6 +555,10 @@ export interface RouteStatus {
 }
 export interface RouteParentStatus {
   name: string;
+  /**
+   * The parent's kind when it is not a Gateway (Service for the mesh parent, GAMMA).
+   */
+  kind?: string;
   namespace?: string;
   sectionName?: string;
   /**

@@ -4,7 +4,9 @@
 // weights (setWeight 5 = 5/95 whatever the replicas); a setHeaderRoute step adds a rule
 // header-NAME before it, a setMirrorRoute step a RequestMirror filter on it. The clients'
 // Service NAME selects the stable version only, so a client that does not go through the
-// route never reaches a candidate, and 0% means 0%.
+// route never reaches a candidate, and 0% means 0%. With `mesh`, the route also has the
+// clients' Service as a parent (GAMMA): a service mesh then splits in-cluster requests to
+// NAME by the same weights, while a client outside the mesh still reaches the stable version.
 //
 // What clients get is read back from the observed route (its split rule's weights), and
 // whether each parent accepted it from the route's status; a route that a parent does not
@@ -12,7 +14,7 @@
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { LABEL_VERSION } from "../../api/constants.ts";
 import { Reasons } from "../../api/reasons.ts";
-import type { ModelDeploymentStatus, TrafficWeight } from "../../api/types.ts";
+import type { ModelDeployment, ModelDeploymentStatus, TrafficWeight } from "../../api/types.ts";
 import { computeClientsService, computePreviewService, childLabels, ownerReference } from "../children.ts";
 import { clientsServiceName, previewServiceName } from "../naming.ts";
 import { servicePortOf } from "../spec.ts";
@@ -29,6 +31,7 @@ import {
   type HTTPRoute,
   type HTTPRouteMatch,
   type HTTPRouteRule,
+  type ParentReference,
 } from "./httproute.ts";
 import type { RouterView, TrafficIntent, TrafficProblem, TrafficRouter, TrafficTarget } from "./router.ts";
 import { computeTraffic, serviceRouter } from "./service.ts";
@@ -93,6 +96,22 @@ function withHeaders(
   return matches.map((m) => ({ ...m, headers: [...(m.headers ?? []), ...(headers ?? [])] }));
 }
 
+/** The clients' Service NAME as a parent of the route: the mesh (GAMMA) splits requests to it. */
+export function meshParentRef(md: ModelDeployment): ParentReference {
+  return { group: "", kind: "Service", name: clientsServiceName(md) };
+}
+
+/** The route's parents: the spec's, and the clients' Service when `mesh` is set (once, if listed already). */
+export function computeParentRefs(md: ModelDeployment): ParentReference[] {
+  const spec = md.spec.traffic?.gatewayAPI?.httpRoute;
+  const parents: ParentReference[] = (spec?.parentRefs ?? []).map((p) => ({ ...p }));
+  if (spec?.mesh === true) {
+    const mesh = meshParentRef(md);
+    if (!parents.some((p) => sameParent(p, mesh, md.metadata?.namespace))) parents.push(mesh);
+  }
+  return parents;
+}
+
 /** The HTTPRoute NAME that carries `intent`. */
 export function computeHTTPRoute(view: RouterView, intent: TrafficIntent): HTTPRoute {
   const md = view.md;
@@ -127,9 +146,7 @@ export function computeHTTPRoute(view: RouterView, intent: TrafficIntent): HTTPR
     ];
   }
   rules.push(split);
-  const routeSpec: NonNullable<HTTPRoute["spec"]> = {
-    parentRefs: (spec?.parentRefs ?? []).map((p) => ({ ...p })),
-  };
+  const routeSpec: NonNullable<HTTPRoute["spec"]> = { parentRefs: computeParentRefs(md) };
   if (spec?.hostnames?.length) routeSpec.hostnames = [...spec.hostnames];
   routeSpec.rules = rules;
   return {
@@ -290,6 +307,7 @@ export function observeParents(
       accepted: accepted?.status ?? "Unknown",
       resolvedRefs: resolved?.status ?? "Unknown",
     };
+    if (p.kind !== undefined && p.kind !== "Gateway") entry.kind = p.kind;
     if (p.namespace !== undefined) entry.namespace = p.namespace;
     if (p.sectionName !== undefined) entry.sectionName = p.sectionName;
     const bad = accepted?.status === "False" ? accepted : resolved?.status === "False" ? resolved : undefined;

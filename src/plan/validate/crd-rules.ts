@@ -71,7 +71,10 @@ function modelVersionProblems(spec: Obj): SpecProblem[] {
   return out;
 }
 
-/** One strategy; canary steps of one kind each, header and mirror steps only with a route, weights that never decrease. */
+/**
+ * One strategy; canary steps of one kind each, header and mirror steps only with a route, the
+ * readiness gate only without one, weights that never decrease.
+ */
 function strategyRuleProblems(spec: Obj): SpecProblem[] {
   const out: SpecProblem[] = [];
   const strategy = spec.strategy;
@@ -83,6 +86,13 @@ function strategyRuleProblems(spec: Obj): SpecProblem[] {
       });
     }
     const canary = strategy.canary;
+    if (isObj(canary) && canary.readinessGate === true && has(spec, "traffic")) {
+      out.push({
+        path: "spec.strategy.canary.readinessGate",
+        message:
+          "strategy.canary.readinessGate is for canaries without spec.traffic: a route already holds a setWeight 0 step at 0%",
+      });
+    }
     if (isObj(canary) && Array.isArray(canary.steps)) {
       let last: number | undefined;
       canary.steps.forEach((step, i) => {
