@@ -14,7 +14,6 @@ import {
 } from "./capacity.ts";
 import type { PlanContext, RolloutMode, StatusDraft } from "./context.ts";
 import { specLabel as specLabelOf, stableTrackName, versionLabel } from "./lookups.ts";
-import { candidateAvailable } from "./readiness.ts";
 import { revisionOf, trafficOf, versionOf } from "./tracks.ts";
 
 /** The explicit candidate replicas in force at step `index`: those of the last setWeight at or before it. */
@@ -99,7 +98,8 @@ function trackPods(ctx: PlanContext, status: ModelDeploymentStatus, name: string
  * Moves the canary's tracks in `replicas` (Deployment name -> the size the strategy wants) only
  * as far as the bounds allow in this reconcile, and writes status.capacity. The stable track
  * grows first; a rolled-back or aborted candidate serves nothing (its traffic went back first);
- * a track kept after a rollback action gives way as the stable one comes back.
+ * a track kept after a rollback action, or a candidate superseded while it held clients, gives
+ * way as the stable one comes back.
  */
 export function boundCanaryReplicas(
   ctx: PlanContext,
@@ -121,17 +121,22 @@ export function boundCanaryReplicas(
     const t = trackPods(ctx, observed, name, replicas.get(name) ?? 0);
     if (name === stable) t.primary = true;
     else if (draining.has(name)) t.yields = true;
-    else if (!(mode === "rollingOut" && name === ctx.spec.name)) t.serving = 0;
+    else if (name === ctx.spec.name) {
+      if (mode !== "rollingOut") t.serving = 0;
+    }
+    // A candidate superseded by a newer version may still hold clients: it gives way like a
+    // fallback, and only as far as the others' ready pods cover what it serves.
+    else t.yields = true;
     return t;
   });
   // A failing check never gives the candidate more pods while it has some for the check to
-  // measure (promote-full does not wait for checks).
+  // measure, ready or not yet (promote-full does not wait for checks).
   const spec = names.indexOf(ctx.spec.name);
   const held =
     mode === "rollingOut" &&
     spec >= 0 &&
     status.rollout?.promote === undefined &&
-    candidateAvailable(ctx, ctx.replicas) > 0 &&
+    tracks[spec]!.replicas > 0 &&
     anyCheckFailing(ctx, status);
   const wanted = spec >= 0 ? tracks[spec]!.target : 0;
   if (held) tracks[spec]!.target = Math.min(wanted, tracks[spec]!.replicas);

@@ -100,7 +100,10 @@ export function computeCapacityStep(bounds: CapacityBounds, tracks: readonly Tra
   const targets = tracks.map((t) => t.target);
   const next = tracks.map((t) => t.replicas);
   const serving = tracks.map((t) => t.serving);
-  const othersServing = (i: number) => serving.reduce((sum, s, j) => (j === i ? sum : sum + s), 0);
+  // What the others serve; for the primary, without the versions that give way to it, so
+  // that it never shrinks (or stops growing) on the strength of pods that are going.
+  const othersServing = (i: number) =>
+    serving.reduce((sum, s, j) => (j === i || (tracks[i]!.primary && tracks[j]!.yields) ? sum : sum + s), 0);
   const othersPods = (i: number) =>
     tracks.reduce((sum, t, j) => (j === i ? sum : sum + Math.max(t.pods, next[j]!)), 0);
   const primary = tracks.findIndex((t) => t.primary);
