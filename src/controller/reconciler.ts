@@ -20,15 +20,19 @@ import { computeMeasureContext, Measurer } from "./measurer.ts";
 import type { Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import { plan, planChecks } from "../plan/index.ts";
-import type { DueCheck, Measurement, ObjectEdit, Observed } from "../plan/types.ts";
-import { HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
+import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
 import { readinessGateOf } from "../plan/readiness-gate.ts";
 import { deploymentOfPod } from "../plan/routers/service.ts";
 import { computeConditionWarnings, withSpecWarnings } from "../plan/warnings.ts";
 import { applyCheckBudget, DEFAULT_CHECK_BUDGET, type CheckBudget } from "../plan/budget.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { needsWrite } from "./diff.ts";
-import { writeEdit } from "./edit-write.ts";
+import {
+  emitEvents,
+  USER_ROUTE,
+  writeChildren,
+  writePodConditions,
+  type WriteContext,
+} from "./reconcile-writes.ts";
 import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
 import type { RouteCache } from "./route-cache.ts";
@@ -89,9 +93,6 @@ export interface ReconcilerOptions {
 
 const NO_CREDENTIALS = new CredentialPolicy([]);
 
-/** The operator's writes of a user's route (httpRouteRef) are remembered under this kind. */
-const USER_ROUTE = "HTTPRoute(user)";
-
 /** How soon a ModelDeployment with spec.traffic comes back while the route cache starts. */
 const ROUTES_UNKNOWN_REQUEUE_MS = 500;
 
@@ -131,6 +132,8 @@ export class Reconciler {
   readonly #o: ReconcilerOptions;
   readonly #now: () => Date;
   readonly #measurer: Measurer;
+  /** What the write phase (reconcile-writes.ts) needs of this reconciler. */
+  readonly #writes: WriteContext;
 
   constructor(options: ReconcilerOptions) {
     this.#o = options;
@@ -142,6 +145,12 @@ export class Reconciler {
         measure: async (due) => (await measure([due], this.#now))[0]!,
         onMeasured: () => undefined,
       });
+    this.#writes = {
+      client: options.client,
+      logger: options.logger,
+      now: () => this.#now(),
+      remember: (ownerUid, kind, name, obj, rv) => this.#remember(ownerUid, kind, name, obj, rv),
+    };
   }
 
   /**
@@ -288,7 +297,7 @@ export class Reconciler {
     const changed = changedStatusFields(cached.status, p.status);
     const holdMs = this.#progressHoldMs(key, name, cached, observed, p, changed, log);
     const written = await this.#writeActionStatusAndChildren(key, cached, observed, p, changed, holdMs, log);
-    const writes = written.writes + (await this.#emitEvents(written.md, p, log));
+    const writes = written.writes + (await emitEvents(this.#writes, written.md, p, log));
     this.#recordRolloutMetrics(namespace, name, p);
 
     // A check that is due but still being measured makes the planner say "now"; the
@@ -442,7 +451,7 @@ export class Reconciler {
     // 3. Children: only those whose desired fields differ from what is observed.
     let childError: { err: unknown } | undefined;
     try {
-      const childWrites = await this.#writeChildren(cached, () => md, observed, p);
+      const childWrites = await writeChildren(this.#writes, cached, () => md, observed, p);
       writes += childWrites;
     } catch (err) {
       childError = { err };
@@ -452,34 +461,8 @@ export class Reconciler {
     if (statusError !== undefined) throw statusError;
     // 4. Pod conditions (the readiness gate) last: they follow the status written above, so a
     //    restart before them finds the same decision and makes the same writes.
-    writes += await this.#writePodConditions(cached, p);
+    writes += await writePodConditions(this.#writes, cached, p);
     return { md, writes };
-  }
-
-  /** The readiness gate's condition on each pod the plan names; returns the writes. */
-  async #writePodConditions(cached: ModelDeployment, p: ReturnType<typeof plan>): Promise<number> {
-    const namespace = cached.metadata?.namespace ?? "";
-    let writes = 0;
-    for (const patch of p.podConditions ?? []) {
-      await this.#o.client.patchPodCondition(namespace, patch, this.#now());
-      writes++;
-    }
-    return writes;
-  }
-
-  /** 5. Events last: they tell what the writes before them did. Returns the writes. */
-  async #emitEvents(md: ModelDeployment, p: ReturnType<typeof plan>, log: Logger): Promise<number> {
-    let writes = 0;
-    for (const e of p.events) {
-      await this.#event(md, e);
-      writes++;
-      const level = e.type === "Warning" ? "warn" : "info";
-      log[level](e.message, {
-        reason: e.reason,
-        version: p.status.candidateVersion ?? p.status.stableVersion,
-      });
-    }
-    return writes;
   }
 
   #recordRolloutMetrics(namespace: string, name: string, p: ReturnType<typeof plan>): void {
@@ -494,101 +477,6 @@ export class Reconciler {
       for (const e of p.events)
         if (e.reason === Reasons.RolledBack)
           metrics.countRollback(namespace, name, p.status.aborted?.reason ?? e.reason);
-    }
-  }
-
-  /** Applies the children that differ from what is observed, then deletes; returns the writes. */
-  async #writeChildren(
-    cached: ModelDeployment,
-    current: () => ModelDeployment,
-    observed: Observed,
-    p: ReturnType<typeof plan>,
-  ): Promise<number> {
-    const namespace = cached.metadata?.namespace ?? "";
-    const uid = cached.metadata?.uid;
-    let writes = 0;
-    const byKey = new Map<string, KubernetesObject>();
-    for (const d of observed.deployments) byKey.set(`Deployment/${d.metadata?.name}`, d);
-    for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
-    for (const r of observed.routes?.httpRoutes ?? []) byKey.set(`HTTPRoute/${r.metadata?.name}`, r);
-    for (const obj of p.apply) {
-      const edit = p.edits?.find((e) => e.kind === obj.kind && e.name === obj.metadata?.name);
-      if (edit) {
-        const seen = [observed.routes?.referenced, observed.routes?.released].find(
-          (r) => r?.metadata?.name === edit.name,
-        );
-        writes += await this.#writeEdit(cached, current, seen, edit);
-        continue;
-      }
-      const seen = byKey.get(`${obj.kind}/${obj.metadata?.name}`) as
-        { metadata?: object; spec?: unknown } | undefined;
-      if (!needsWrite(obj as { metadata?: object; spec?: unknown }, seen)) continue;
-      try {
-        // A route the operator has not made yet is created without force: a route of that
-        // name that someone else owns is refused (409), never taken over.
-        const written = await this.#o.client.apply(obj, {
-          force: seen !== undefined || obj.kind !== "HTTPRoute",
-        });
-        this.#remember(uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
-        writes++;
-      } catch (err) {
-        await this.#event(current(), {
-          type: "Warning",
-          reason: Reasons.ApplyFailed,
-          message: `${obj.kind} ${obj.metadata?.name}: ${(err as Error).message}`,
-        });
-        throw err;
-      }
-    }
-    for (const ref of p.delete) {
-      const seen = byKey.get(`${ref.kind}/${ref.name}`);
-      if (!seen) continue;
-      await this.#o.client.delete(
-        seen.apiVersion ??
-          (ref.kind === "Deployment" ? "apps/v1" : ref.kind === "HTTPRoute" ? HTTPROUTE_API_VERSION : "v1"),
-        ref.kind,
-        namespace,
-        ref.name,
-      );
-      this.#remember(uid, ref.kind, ref.name, undefined, seen.metadata?.resourceVersion);
-      writes++;
-    }
-    return writes;
-  }
-
-  /** A user's route, by read-modify-write (edit-write.ts); returns the writes. */
-  async #writeEdit(
-    cached: ModelDeployment,
-    current: () => ModelDeployment,
-    seen: HTTPRoute | undefined,
-    edit: ObjectEdit,
-  ): Promise<number> {
-    const namespace = cached.metadata?.namespace ?? "";
-    try {
-      const r = await writeEdit(this.#o.client, edit, seen, namespace, (attempt) =>
-        this.#o.logger.debug("the route changed since it was read: reading it again", {
-          route: edit.name,
-          attempt,
-        }),
-      );
-      if (r.written) this.#remember(cached.metadata?.uid, USER_ROUTE, edit.name, r.written);
-      return r.writes;
-    } catch (err) {
-      await this.#event(current(), {
-        type: "Warning",
-        reason: Reasons.ApplyFailed,
-        message: `${edit.kind} ${edit.name}: ${(err as Error).message}`,
-      });
-      throw err;
-    }
-  }
-
-  async #event(md: ModelDeployment, e: { type: "Normal" | "Warning"; reason: string; message: string }) {
-    try {
-      await this.#o.client.recordEvent(md, e as Parameters<KubeClient["recordEvent"]>[1], this.#now());
-    } catch (err) {
-      // An Event is a courtesy; the status already holds the truth.
-      this.#o.logger.warn("could not record an Event", { reason: e.reason, err: (err as Error).message });
     }
   }
 }

@@ -100,9 +100,22 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
     128,
   );
 
-  const send = <R>(method: string, path: string, body: unknown, contentType?: string): Promise<R> =>
+  const send: Send = <R>(method: string, path: string, body: unknown, contentType?: string): Promise<R> =>
     requestJson<R>(kc, { method, path, body, contentType, timeoutMs }, options);
 
+  return {
+    ...objectRequests(send),
+    ...modelDeploymentRequests(send),
+    ...podStatusRequests(send),
+    ...eventRequests(send, instance),
+  };
+}
+
+/** One request to the API server, with the client's timeout, rate limit and metrics. */
+type Send = <R>(method: string, path: string, body: unknown, contentType?: string) => Promise<R>;
+
+/** Any object by kind and name: apply, get, replace, delete. */
+function objectRequests(send: Send): Pick<KubeClient, "apply" | "get" | "replace" | "delete"> {
   return {
     apply<T extends KubernetesObject>(obj: T, applyOptions: { force?: boolean } = {}): Promise<T> {
       const { apiVersion = "", kind = "", metadata } = obj;
@@ -142,7 +155,12 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
         if (!isNotFound(err)) throw err;
       }
     },
+  };
+}
 
+/** A ModelDeployment's status and its action annotation. */
+function modelDeploymentRequests(send: Send): Pick<KubeClient, "replaceStatus" | "removeAction"> {
+  return {
     replaceStatus(md, status) {
       const body = { ...md, status };
       return send<ModelDeployment>("PUT", `${mdPath(md)}/status`, body);
@@ -160,7 +178,12 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
         "application/json-patch+json",
       );
     },
+  };
+}
 
+/** The readiness gate's condition in a pod's status. */
+function podStatusRequests(send: Send): Pick<KubeClient, "patchPodCondition"> {
+  return {
     async patchPodCondition(namespace, patch, now) {
       const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(patch.pod)}/status`;
       const condition = {
@@ -182,7 +205,12 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
         if (!isNotFound(err)) throw err;
       }
     },
+  };
+}
 
+/** events.k8s.io/v1 Events about a ModelDeployment, reported by `instance`. */
+function eventRequests(send: Send, instance: string): Pick<KubeClient, "recordEvent"> {
+  return {
     async recordEvent(md, event, now) {
       const namespace = md.metadata?.namespace ?? "default";
       const name = eventName(md.metadata?.name ?? "modeldeployment", now, randomBytes(3).toString("hex"));

@@ -1,0 +1,169 @@
+// The write phase of a reconcile: the children that differ from what is observed (applies,
+// then deletes), a user's route by read-modify-write, the readiness gate's pod conditions
+// and the Events. The order of these writes is decided in reconciler.ts; this file does them.
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { Reasons } from "../api/reasons.ts";
+import type { ModelDeployment } from "../api/types.ts";
+import type { KubeClient } from "../kube/client.ts";
+import type { Logger } from "../observability/log.ts";
+import type { plan } from "../plan/index.ts";
+import type { ObjectEdit, Observed } from "../plan/types.ts";
+import { HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
+import { needsWrite } from "./diff.ts";
+import { writeEdit } from "./edit-write.ts";
+
+/** The operator's writes of a user's route (httpRouteRef) are remembered under this kind. */
+export const USER_ROUTE = "HTTPRoute(user)";
+
+/** What the writes need from the reconciler. */
+export interface WriteContext {
+  client: KubeClient;
+  logger: Logger;
+  now: () => Date;
+  /** Remembers an object the operator wrote (undefined: deleted) until the caches catch up. */
+  remember(
+    ownerUid: string | undefined,
+    kind: string,
+    name: string,
+    obj: KubernetesObject | undefined,
+    rv?: string,
+  ): void;
+}
+
+type Plan = ReturnType<typeof plan>;
+
+/** Applies the children that differ from what is observed, then deletes; returns the writes. */
+export async function writeChildren(
+  ctx: WriteContext,
+  cached: ModelDeployment,
+  current: () => ModelDeployment,
+  observed: Observed,
+  p: Plan,
+): Promise<number> {
+  const namespace = cached.metadata?.namespace ?? "";
+  const uid = cached.metadata?.uid;
+  let writes = 0;
+  const byKey = new Map<string, KubernetesObject>();
+  for (const d of observed.deployments) byKey.set(`Deployment/${d.metadata?.name}`, d);
+  for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
+  for (const r of observed.routes?.httpRoutes ?? []) byKey.set(`HTTPRoute/${r.metadata?.name}`, r);
+  for (const obj of p.apply) {
+    const edit = p.edits?.find((e) => e.kind === obj.kind && e.name === obj.metadata?.name);
+    if (edit) {
+      const seen = [observed.routes?.referenced, observed.routes?.released].find(
+        (r) => r?.metadata?.name === edit.name,
+      );
+      writes += await writeUserRoute(ctx, cached, current, seen, edit);
+      continue;
+    }
+    const seen = byKey.get(`${obj.kind}/${obj.metadata?.name}`) as
+      { metadata?: object; spec?: unknown } | undefined;
+    if (!needsWrite(obj as { metadata?: object; spec?: unknown }, seen)) continue;
+    try {
+      // A route the operator has not made yet is created without force: a route of that
+      // name that someone else owns is refused (409), never taken over.
+      const written = await ctx.client.apply(obj, {
+        force: seen !== undefined || obj.kind !== "HTTPRoute",
+      });
+      ctx.remember(uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
+      writes++;
+    } catch (err) {
+      await recordEvent(ctx, current(), {
+        type: "Warning",
+        reason: Reasons.ApplyFailed,
+        message: `${obj.kind} ${obj.metadata?.name}: ${(err as Error).message}`,
+      });
+      throw err;
+    }
+  }
+  for (const ref of p.delete) {
+    const seen = byKey.get(`${ref.kind}/${ref.name}`);
+    if (!seen) continue;
+    await ctx.client.delete(
+      seen.apiVersion ??
+        (ref.kind === "Deployment" ? "apps/v1" : ref.kind === "HTTPRoute" ? HTTPROUTE_API_VERSION : "v1"),
+      ref.kind,
+      namespace,
+      ref.name,
+    );
+    ctx.remember(uid, ref.kind, ref.name, undefined, seen.metadata?.resourceVersion);
+    writes++;
+  }
+  return writes;
+}
+
+/** A user's route, by read-modify-write (edit-write.ts); returns the writes. */
+async function writeUserRoute(
+  ctx: WriteContext,
+  cached: ModelDeployment,
+  current: () => ModelDeployment,
+  seen: HTTPRoute | undefined,
+  edit: ObjectEdit,
+): Promise<number> {
+  const namespace = cached.metadata?.namespace ?? "";
+  try {
+    const r = await writeEdit(ctx.client, edit, seen, namespace, (attempt) =>
+      ctx.logger.debug("the route changed since it was read: reading it again", {
+        route: edit.name,
+        attempt,
+      }),
+    );
+    if (r.written) ctx.remember(cached.metadata?.uid, USER_ROUTE, edit.name, r.written);
+    return r.writes;
+  } catch (err) {
+    await recordEvent(ctx, current(), {
+      type: "Warning",
+      reason: Reasons.ApplyFailed,
+      message: `${edit.kind} ${edit.name}: ${(err as Error).message}`,
+    });
+    throw err;
+  }
+}
+
+/** The readiness gate's condition on each pod the plan names; returns the writes. */
+export async function writePodConditions(
+  ctx: WriteContext,
+  cached: ModelDeployment,
+  p: Plan,
+): Promise<number> {
+  const namespace = cached.metadata?.namespace ?? "";
+  let writes = 0;
+  for (const patch of p.podConditions ?? []) {
+    await ctx.client.patchPodCondition(namespace, patch, ctx.now());
+    writes++;
+  }
+  return writes;
+}
+
+/** 5. Events last: they tell what the writes before them did. Returns the writes. */
+export async function emitEvents(
+  ctx: WriteContext,
+  md: ModelDeployment,
+  p: Plan,
+  log: Logger,
+): Promise<number> {
+  let writes = 0;
+  for (const e of p.events) {
+    await recordEvent(ctx, md, e);
+    writes++;
+    const level = e.type === "Warning" ? "warn" : "info";
+    log[level](e.message, {
+      reason: e.reason,
+      version: p.status.candidateVersion ?? p.status.stableVersion,
+    });
+  }
+  return writes;
+}
+
+async function recordEvent(
+  ctx: WriteContext,
+  md: ModelDeployment,
+  e: { type: "Normal" | "Warning"; reason: string; message: string },
+): Promise<void> {
+  try {
+    await ctx.client.recordEvent(md, e as Parameters<KubeClient["recordEvent"]>[1], ctx.now());
+  } catch (err) {
+    // An Event is a courtesy; the status already holds the truth.
+    ctx.logger.warn("could not record an Event", { reason: e.reason, err: (err as Error).message });
+  }
+}

@@ -1,0 +1,210 @@
+// The operator's caches: the informers of the kinds it watches, the handlers that put the
+// owning ModelDeployment's key on the queue and index the children by owner, and the
+// HTTPRoute cache started on demand.
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1EndpointSlice,
+  V1Pod,
+  V1Service,
+} from "@kubernetes/client-node";
+import {
+  API_VERSION,
+  KIND,
+  LABEL_MANAGED_BY,
+  LABEL_READINESS_GATE,
+  OPERATOR_NAME,
+  PLURAL,
+} from "../api/constants.ts";
+import type { ModelDeployment } from "../api/types.ts";
+import type { Config } from "../config.ts";
+import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "../controller/index-by.ts";
+import { InformerSet } from "../controller/informer-set.ts";
+import { Informer, objectKey } from "../controller/informer.ts";
+import type { WorkQueue } from "../controller/queue.ts";
+import { RouteCache } from "../controller/route-cache.ts";
+import { isNotFound } from "../kube/client.ts";
+import type { KubeConnection } from "../kube/kubeconfig.ts";
+import { kubeListWatch, type ResourceType } from "../kube/listwatch.ts";
+import type { RateLimiter } from "../kube/ratelimit.ts";
+import { requestJson } from "../kube/request.ts";
+import { childLogger, type Logger } from "../observability/log.ts";
+import type { OperatorMetrics } from "../observability/metrics.ts";
+import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "../plan/routers/httproute.ts";
+
+const MANAGED = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
+
+/** The informers of the kinds the operator watches (pods only behind the readiness gate), each one set per watched namespace. */
+export function createCaches(
+  config: Config,
+  kc: KubeConnection,
+  logger: Logger,
+  traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
+) {
+  const informer = <T extends KubernetesObject>(resource: ResourceType, labelSelector?: string) =>
+    new InformerSet<T>(
+      (namespace) =>
+        new Informer<T>({
+          source: kubeListWatch<T>(kc, resource, { namespace, labelSelector, ...traffic }),
+          resyncPeriodMs: config.resyncPeriodMs,
+          logger: childLogger(logger, { informer: resource.plural, namespace }),
+        }),
+      config.watchNamespaces,
+    );
+  const caches = {
+    modelDeployments: informer<ModelDeployment>({ apiVersion: API_VERSION, kind: KIND, plural: PLURAL }),
+    deployments: informer<V1Deployment>(
+      { apiVersion: "apps/v1", kind: "Deployment", plural: "deployments" },
+      MANAGED,
+    ),
+    services: informer<V1Service>({ apiVersion: "v1", kind: "Service", plural: "services" }, MANAGED),
+    // The EndpointSlice controller copies the Service's labels onto its slices.
+    endpointSlices: informer<V1EndpointSlice>(
+      { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
+      MANAGED,
+    ),
+    // Only the pods behind the readiness gate (spec.strategy.canary.readinessGate), whose
+    // condition the operator sets: a cluster without it caches no pod at all.
+    pods: informer<V1Pod>({ apiVersion: "v1", kind: "Pod", plural: "pods" }, LABEL_READINESS_GATE),
+  };
+  const informers: Informer<KubernetesObject>[] = [
+    ...(caches.modelDeployments.informers as readonly Informer<KubernetesObject>[]),
+    ...(caches.deployments.informers as readonly Informer<KubernetesObject>[]),
+    ...(caches.services.informers as readonly Informer<KubernetesObject>[]),
+    ...(caches.endpointSlices.informers as readonly Informer<KubernetesObject>[]),
+    ...(caches.pods.informers as readonly Informer<KubernetesObject>[]),
+  ];
+  return { ...caches, informers };
+}
+
+export type Caches = ReturnType<typeof createCaches>;
+
+/**
+ * Puts the key of the owning ModelDeployment on the queue for every event, keeps the rollout
+ * metrics, and indexes the children by owner so that a reconcile reads only its own.
+ */
+export function routeEvents(
+  caches: Caches,
+  queue: WorkQueue,
+  metrics: OperatorMetrics,
+  reconciling: () => boolean,
+) {
+  const enqueue = (obj: KubernetesObject) => queue.add(objectKey(obj));
+  const enqueueOwner = (obj: KubernetesObject) => {
+    const owner = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === KIND);
+    if (owner && obj.metadata?.namespace) queue.add(`${obj.metadata.namespace}/${owner.name}`);
+  };
+  // The clients' Service is named after its ModelDeployment, so the slice's key is its owner's.
+  const enqueueSliceOwner = (obj: KubernetesObject) => {
+    const key = serviceKeyOfSlice(obj);
+    if (key) queue.add(key);
+  };
+  caches.modelDeployments.addEventHandler({
+    add: enqueue,
+    // Also called on every periodic relist: a level-triggered safety net.
+    update: (_old, obj) => enqueue(obj),
+    delete: enqueue,
+  });
+  // Rollout metrics follow the status as the API server has it; only the leader counts
+  // the rollouts that end, so that summing over replicas counts each once.
+  const mdName = (md: ModelDeployment) => [md.metadata?.namespace ?? "", md.metadata?.name ?? ""] as const;
+  caches.modelDeployments.addEventHandler({
+    add: (md) => metrics.observeStatus(...mdName(md), md.status),
+    update: (old, md) => {
+      metrics.observeStatus(...mdName(md), md.status);
+      if (reconciling()) metrics.observeTransition(...mdName(md), old.status, md.status);
+    },
+    delete: (md) => metrics.forgetModelDeployment(...mdName(md)),
+  });
+  for (const set of [caches.deployments, caches.services] as InformerSet<KubernetesObject>[]) {
+    set.addEventHandler({ add: enqueueOwner, update: (_o, n) => enqueueOwner(n), delete: enqueueOwner });
+  }
+  caches.endpointSlices.addEventHandler({
+    add: enqueueSliceOwner,
+    update: (_o, n) => enqueueSliceOwner(n),
+    delete: enqueueSliceOwner,
+  });
+  // A gated pod's ModelDeployment is named by its label mlops.dev/model.
+  const enqueuePodOwner = (obj: KubernetesObject) => {
+    const key = modelKeyOfPod(obj);
+    if (key) queue.add(key);
+  };
+  caches.pods.addEventHandler({
+    add: enqueuePodOwner,
+    update: (_o, n) => enqueuePodOwner(n),
+    delete: enqueuePodOwner,
+  });
+
+  // Children by owner uid, EndpointSlices by their Service: a reconcile reads only its own.
+  const index = {
+    deployments: new IndexBy<V1Deployment>(controllerUid),
+    services: new IndexBy<V1Service>(controllerUid),
+    endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
+    pods: new IndexBy<V1Pod>(modelKeyOfPod),
+  };
+  caches.deployments.addEventHandler(index.deployments.handlers);
+  caches.services.addEventHandler(index.services.handlers);
+  caches.endpointSlices.addEventHandler(index.endpointSlices.handlers);
+  caches.pods.addEventHandler(index.pods.handlers);
+  return { enqueue, index };
+}
+
+/**
+ * The HTTPRoute cache (route-cache.ts): started when a ModelDeployment with spec.traffic is
+ * reconciled and the API server serves gateway.networking.k8s.io/v1 httproutes.
+ */
+export function createRouteCache(
+  config: Config,
+  kc: KubeConnection,
+  logger: Logger,
+  traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
+  queue: WorkQueue,
+  usingTraffic: () => readonly ModelDeployment[],
+): RouteCache {
+  const resource: ResourceType = {
+    apiVersion: HTTPROUTE_API_VERSION,
+    kind: HTTPROUTE_KIND,
+    plural: "httproutes",
+  };
+  return new RouteCache({
+    logger,
+    probe: async () => {
+      try {
+        const list = await requestJson<{ resources?: { name?: string }[] }>(
+          kc,
+          { method: "GET", path: `/apis/${HTTPROUTE_API_VERSION}`, timeoutMs: 10_000 },
+          traffic,
+        );
+        return (list.resources ?? []).some((r) => r.name === "httproutes");
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw err;
+      }
+    },
+    makeInformers: () =>
+      new InformerSet<HTTPRoute>(
+        (namespace) =>
+          new Informer<HTTPRoute>({
+            // No label selector: a route the user owns (httpRouteRef) carries none of ours.
+            source: kubeListWatch<HTTPRoute>(kc, resource, { namespace, ...traffic }),
+            resyncPeriodMs: config.resyncPeriodMs,
+            logger: childLogger(logger, { informer: "httproutes", namespace }),
+          }),
+        config.watchNamespaces,
+      ),
+    onEvent: (route) => {
+      const owner = route.metadata?.ownerReferences?.find((r) => r.controller && r.kind === KIND);
+      if (owner && route.metadata?.namespace) queue.add(`${route.metadata.namespace}/${owner.name}`);
+      // The ModelDeployments that name it (a route that appears later is picked up by them).
+      for (const md of usingTraffic())
+        if (
+          md.metadata?.namespace === route.metadata?.namespace &&
+          md.spec.traffic?.gatewayAPI?.httpRouteRef?.name === route.metadata?.name
+        )
+          queue.add(objectKey(md));
+    },
+    onAvailable: () => {
+      for (const md of usingTraffic()) queue.add(objectKey(md));
+    },
+  });
+}

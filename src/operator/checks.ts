@@ -1,0 +1,83 @@
+// The health-check machinery the reconciler is given, built from the platform's flags.
+import type { Config } from "../config.ts";
+import { Measurer } from "../controller/measurer.ts";
+import type { WorkQueue } from "../controller/queue.ts";
+import {
+  checkFetch,
+  ConditionPool,
+  CredentialFiles,
+  CredentialPolicy,
+  DestinationPolicyJudge,
+  measureCheck,
+  promqlNamespaceRule,
+  type PromqlNamespaceRule,
+} from "../health/index.ts";
+import { apiServerAddresses } from "../kube/api-server-address.ts";
+import type { KubeConnection } from "../kube/kubeconfig.ts";
+import type { OperatorMetrics } from "../observability/metrics.ts";
+
+/**
+ * The health-check machinery: the successCondition pool, the destination policy, the PromQL
+ * namespace rule, the credentials checks may name, how checks connect, and the measurer that
+ * runs them beside the queue.
+ */
+export async function createChecks(
+  config: Config,
+  kc: KubeConnection,
+  metrics: OperatorMetrics,
+  queue: WorkQueue,
+): Promise<{
+  conditions: ConditionPool;
+  destinations: DestinationPolicyJudge;
+  promqlNamespace: PromqlNamespaceRule | undefined;
+  credentials: CredentialPolicy;
+  measurer: Measurer;
+}> {
+  // successConditions run on worker threads under the platform's budget, never on this loop.
+  const conditions = new ConditionPool({
+    timeoutMs: config.checkConditionTimeoutMs,
+    memoryMb: config.checkConditionMemoryMb,
+    workers: config.checkConditionWorkers,
+  });
+  // Where checks may go: the platform's policy; the API server's own address is always in it.
+  const destinations = new DestinationPolicyJudge({
+    mode: config.checkDestinations,
+    allowCidrs: config.checkAllowCidrs,
+    allowHosts: config.checkAllowHosts,
+    apiServers: await apiServerAddresses(kc, process.env),
+  });
+  // Prometheus queries read only their own namespace's series where the platform says so.
+  const promqlNamespace = promqlNamespaceRule(
+    config.checkPromqlNamespace,
+    config.checkDestinations,
+    config.checkPromqlNamespaceLabel,
+  );
+  // Credentials checks may name: the platform's files, never Secrets read through the API.
+  const credentials = { policy: new CredentialPolicy(config.checkCredentials), files: new CredentialFiles() };
+  // How checks connect: names through --check-dns-server, only to --check-only-cidrs, and each
+  // resolved address judged by the policy when the connection is made.
+  const sendCheck = checkFetch({
+    dnsServer: config.checkDnsServer,
+    allowedCidrs: config.checkOnlyCidrs,
+    judgeAddress: (address, port) => destinations.judgeAddress(address, port),
+  });
+  // Measurements run beside the queue; each one done is a new reconcile of its key.
+  const measurer = new Measurer({
+    measure: async (due) => {
+      const m = await measureCheck(due, () => new Date(), {
+        conditions,
+        responseMessages: config.checkResponseMessages,
+        destinations,
+        promqlNamespace,
+        credentials,
+        send: sendCheck,
+      });
+      metrics.countHealthCheckMeasurement(due.vars.namespace, due.vars.name, m.name, m.phase);
+      return m;
+    },
+    onMeasured: (key) => queue.add(key),
+    maxConcurrent: config.checkConcurrency,
+    maxPerDestination: config.checkConcurrencyPerDestination,
+  });
+  return { conditions, destinations, promqlNamespace, credentials: credentials.policy, measurer };
+}
