@@ -3,10 +3,8 @@
 // (prometheus.ts): the answer is read up to 1 MiB, the request within the check's timeout.
 import type { CredentialMaterial } from "./credential-files.ts";
 import type { CheckFetch } from "./dial.ts";
-import { tlsOf } from "./http.ts";
-import { parseSampleValue } from "./prometheus.ts";
-import { withheld } from "./reveal.ts";
-import { describeRequestError, excerpt, MAX_BODY_BYTES, readBody, request } from "./request.ts";
+import { getPrometheusJson, parseSampleValue } from "./prometheus.ts";
+import { excerpt } from "./request.ts";
 
 export interface RangeWindow {
   /** Unix seconds. */
@@ -39,42 +37,14 @@ export async function queryPrometheusRange(
     timeout: `${Math.max(1, Math.floor(timeoutMs / 1000))}s`,
   });
   const what = `range query to Prometheus at ${base}`;
-  let status: number;
-  let text: string;
-  try {
-    const response = await request(
-      rangeUrl(address, params),
-      {
-        method: "GET",
-        headers: {
-          accept: "application/json",
-          ...(credential?.authorization ? { authorization: credential.authorization } : {}),
-        },
-        tls: tlsOf(credential),
-      },
-      timeoutMs,
-      send,
-    );
-    status = response.status;
-    let truncated: boolean;
-    ({ text, truncated } = await readBody(response));
-    if (truncated)
-      return {
-        ok: false,
-        message: `${what} answered more than ${MAX_BODY_BYTES / (1024 * 1024)} MiB; aggregate in the query or take a longer step`,
-      };
-  } catch (err) {
-    return { ok: false, message: describeRequestError(err, what, timeoutMs) };
-  }
-  let answer: unknown;
-  try {
-    answer = JSON.parse(text);
-  } catch {
-    const said = quoteResponse ? excerpt(text) : "";
-    const bytes = Buffer.byteLength(text);
-    const shown = said ? `: ${said}` : bytes > 0 ? ` (${withheld(bytes)})` : "";
-    return { ok: false, message: `${what} answered HTTP ${status}, not the Prometheus API${shown}` };
-  }
+  const got = await getPrometheusJson(rangeUrl(address, params), what, timeoutMs, {
+    quoteResponse,
+    send,
+    credential,
+    tooLarge: "aggregate in the query or take a longer step",
+  });
+  if (!got.ok) return got;
+  const { answer, status } = got;
   return readRangeAnswer(answer, what, status);
 }
 

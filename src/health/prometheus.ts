@@ -105,50 +105,15 @@ export async function queryPrometheus(
   credential?: CredentialMaterial,
 ): Promise<QueryResult> {
   const base = address.replace(/\/+$/, "");
-  const url = queryUrl(address, query, timeoutMs);
   const what = `query to Prometheus at ${base}`;
-  let status: number;
-  let text: string;
-  try {
-    const response = await request(
-      url,
-      {
-        method: "GET",
-        headers: {
-          accept: "application/json",
-          ...(credential?.authorization ? { authorization: credential.authorization } : {}),
-        },
-        tls: tlsOf(credential),
-      },
-      timeoutMs,
-      send,
-    );
-    status = response.status;
-    let truncated: boolean;
-    ({ text, truncated } = await readBody(response));
-    // Parsing is bounded by the size read: an answer past the limit is not parsed at all.
-    if (truncated)
-      return {
-        ok: false,
-        message: `${what} answered more than ${MAX_BODY_BYTES / (1024 * 1024)} MiB; aggregate in the query so that it returns fewer series`,
-      };
-  } catch (err) {
-    return { ok: false, message: describeRequestError(err, what, timeoutMs) };
-  }
-
-  let answer: unknown;
-  try {
-    answer = JSON.parse(text);
-  } catch {
-    // Whatever the address names answered: quoted only where the platform allows it.
-    const said = quoteResponse ? excerpt(text) : "";
-    const bytes = Buffer.byteLength(text);
-    const shown = said ? `: ${said}` : bytes > 0 ? ` (${withheld(bytes)})` : "";
-    return {
-      ok: false,
-      message: `${what} answered HTTP ${status}, not the Prometheus API${shown}`,
-    };
-  }
+  const got = await getPrometheusJson(queryUrl(address, query, timeoutMs), what, timeoutMs, {
+    quoteResponse,
+    send,
+    credential,
+    tooLarge: "aggregate in the query so that it returns fewer series",
+  });
+  if (!got.ok) return got;
+  const { answer, status } = got;
   if (!isObject(answer) || (answer.status !== "success" && answer.status !== "error")) {
     return {
       ok: false,
@@ -269,4 +234,62 @@ function formatValues(samples: readonly Sample[]): string {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** What getPrometheusJson needs besides the URL: how to send, with what, and what to say. */
+export interface PrometheusGet {
+  /** May a message quote an answer that is not the Prometheus API (reveal.ts)? */
+  quoteResponse: boolean;
+  send?: CheckFetch;
+  credential?: CredentialMaterial;
+  /** What to do about an answer over the size limit, for the message. */
+  tooLarge: string;
+}
+
+/**
+ * GETs a Prometheus API URL within the timeout and parses its JSON, for instant and range
+ * queries alike: the answer is read up to MAX_BODY_BYTES and not parsed past it, and one that
+ * is not JSON is quoted only where the platform allows it.
+ */
+export async function getPrometheusJson(
+  url: string,
+  what: string,
+  timeoutMs: number,
+  o: PrometheusGet,
+): Promise<{ ok: true; answer: unknown; status: number } | { ok: false; message: string }> {
+  let status: number;
+  let text: string;
+  try {
+    const response = await request(
+      url,
+      {
+        method: "GET",
+        headers: {
+          accept: "application/json",
+          ...(o.credential?.authorization ? { authorization: o.credential.authorization } : {}),
+        },
+        tls: tlsOf(o.credential),
+      },
+      timeoutMs,
+      o.send,
+    );
+    status = response.status;
+    let truncated: boolean;
+    ({ text, truncated } = await readBody(response));
+    if (truncated)
+      return {
+        ok: false,
+        message: `${what} answered more than ${MAX_BODY_BYTES / (1024 * 1024)} MiB; ${o.tooLarge}`,
+      };
+  } catch (err) {
+    return { ok: false, message: describeRequestError(err, what, timeoutMs) };
+  }
+  try {
+    return { ok: true, answer: JSON.parse(text) as unknown, status };
+  } catch {
+    const said = o.quoteResponse ? excerpt(text) : "";
+    const bytes = Buffer.byteLength(text);
+    const shown = said ? `: ${said}` : bytes > 0 ? ` (${withheld(bytes)})` : "";
+    return { ok: false, message: `${what} answered HTTP ${status}, not the Prometheus API${shown}` };
+  }
 }
