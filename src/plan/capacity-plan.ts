@@ -139,7 +139,18 @@ export function boundCanaryReplicas(
     tracks[spec]!.replicas > 0 &&
     anyCheckFailing(ctx, status);
   const wanted = spec >= 0 ? tracks[spec]!.target : 0;
-  if (held) tracks[spec]!.target = Math.min(wanted, tracks[spec]!.replicas);
+  // Held at the pods it has; but where it had reached its step's share of the size it ran at
+  // (the stable and the candidate pods together), a new size (an autoscaler's) still moves
+  // both versions in proportion, as without a failing check. At 100% (the final stage) the
+  // candidate goes to full size and the promotion waits there for the checks.
+  const weight = weightAtStep(ctx.md, status.currentStep ?? 0);
+  if (held && weight < 100) {
+    const candidate = tracks[spec]!.replicas;
+    const stablePods = tracks.find((t) => t.primary)?.replicas ?? 0;
+    const share = (total: number) => Math.ceil((weight * total) / 100);
+    const reached = candidate >= share(candidate + stablePods);
+    tracks[spec]!.target = Math.min(wanted, reached ? Math.max(candidate, share(ctx.replicas)) : candidate);
+  }
   const bounds = capacityBoundsOf(ctx.md, ctx.replicas);
   const next = computeCapacityStep(bounds, tracks);
   names.forEach((name, i) => replicas.set(name, next[i]!));
@@ -148,7 +159,7 @@ export function boundCanaryReplicas(
   if (mode === "aborted" && settled) delete status.capacity;
   else {
     writeCapacity(ctx, status, bounds, names, tracks, next);
-    if (held && wanted > tracks[spec]!.target && status.capacity)
+    if (held && weight < 100 && wanted > tracks[spec]!.target && status.capacity)
       status.capacity.message = `a failing check holds ${specLabelOf(ctx, status)} at ${tracks[spec]!.target} of ${wanted} pods; ${status.capacity.message}`;
   }
 }
