@@ -3,8 +3,7 @@
 // (prometheus.ts): the answer is read up to 1 MiB, the request within the check's timeout.
 import type { CredentialMaterial } from "./credential-files.ts";
 import type { CheckFetch } from "./dial.ts";
-import { getPrometheusJson, parseSampleValue } from "./prometheus.ts";
-import { excerpt } from "./request.ts";
+import { getPrometheusJson, parseSampleValue, prometheusApiUrl, readApiAnswer } from "./prometheus.ts";
 
 export interface RangeWindow {
   /** Unix seconds. */
@@ -48,36 +47,15 @@ export async function queryPrometheusRange(
   return readRangeAnswer(answer, what, status);
 }
 
-/**
- * ADDRESS/api/v1/query_range?...: the address's path is kept, its query string and fragment
- * are not (as queryUrl does for instant queries), so that the query sent is the one the check
- * names and the platform's namespace rule judged, never a parameter hidden in the address.
- */
+/** ADDRESS/api/v1/query_range?...: the address's path kept, its query string and fragment not (see queryUrl). */
 export function rangeUrl(address: string, params: URLSearchParams): string {
-  let url: URL;
-  try {
-    url = new URL(address);
-  } catch {
-    return `${address.replace(/\/+$/, "")}/api/v1/query_range?${params}`; // fetch says what is wrong with it
-  }
-  url.pathname = `${url.pathname.replace(/\/+$/, "")}/api/v1/query_range`;
-  url.search = params.toString();
-  url.hash = "";
-  return url.href;
+  return prometheusApiUrl(address, "query_range", params);
 }
 
 /** Reads {status, data: {resultType: "matrix", result: [{metric, values: [[t, "v"], ...]}]}}. */
-export function readRangeAnswer(answer: unknown, what: string, status: number): RangeResult {
-  if (!isObject(answer) || (answer.status !== "success" && answer.status !== "error"))
-    return {
-      ok: false,
-      message: `${what} answered HTTP ${status} with JSON that is not a Prometheus API response`,
-    };
-  if (answer.status === "error") {
-    const type = typeof answer.errorType === "string" ? `${answer.errorType}: ` : "";
-    const error = typeof answer.error === "string" ? answer.error : "unknown error";
-    return { ok: false, message: `Prometheus rejected the query (${type}${excerpt(error, 300)})` };
-  }
+export function readRangeAnswer(body: unknown, what: string, status: number): RangeResult {
+  const answer = readApiAnswer(body, what, status);
+  if (!answer.ok) return answer;
   const data = answer.data;
   if (!isObject(data) || data.resultType !== "matrix" || !Array.isArray(data.result))
     return { ok: false, message: "Prometheus answered a range query without a matrix" };

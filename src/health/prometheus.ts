@@ -113,19 +113,8 @@ export async function queryPrometheus(
     tooLarge: "aggregate in the query so that it returns fewer series",
   });
   if (!got.ok) return got;
-  const { answer, status } = got;
-  if (!isObject(answer) || (answer.status !== "success" && answer.status !== "error")) {
-    return {
-      ok: false,
-      message: `${what} answered HTTP ${status} with JSON that is not a Prometheus API response`,
-    };
-  }
-  if (answer.status === "error") {
-    const type = typeof answer.errorType === "string" ? `${answer.errorType}: ` : "";
-    const error = typeof answer.error === "string" ? answer.error : "unknown error";
-    // Prometheus' own explanation of a rejected query (a parse error) is what its author needs.
-    return { ok: false, message: `Prometheus rejected the query (${type}${excerpt(error, 300)})` };
-  }
+  const answer = readApiAnswer(got.answer, what, got.status);
+  if (!answer.ok) return answer;
   return readQueryData(answer.data);
 }
 
@@ -136,13 +125,18 @@ export async function queryPrometheus(
  */
 export function queryUrl(address: string, query: string, timeoutMs: number): string {
   const params = new URLSearchParams({ query, timeout: `${Math.max(1, Math.floor(timeoutMs / 1000))}s` });
+  return prometheusApiUrl(address, "query", params);
+}
+
+/** ADDRESS/api/v1/ENDPOINT?PARAMS, the address's own query string and fragment dropped (see queryUrl). */
+export function prometheusApiUrl(address: string, endpoint: string, params: URLSearchParams): string {
   let url: URL;
   try {
     url = new URL(address);
   } catch {
-    return `${address.replace(/\/+$/, "")}/api/v1/query?${params}`; // fetch says what is wrong with it
+    return `${address.replace(/\/+$/, "")}/api/v1/${endpoint}?${params}`; // fetch says what is wrong with it
   }
-  url.pathname = `${url.pathname.replace(/\/+$/, "")}/api/v1/query`;
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/api/v1/${endpoint}`;
   url.search = params.toString();
   url.hash = "";
   return url.href;
@@ -292,4 +286,27 @@ export async function getPrometheusJson(
     const shown = said ? `: ${said}` : bytes > 0 ? ` (${withheld(bytes)})` : "";
     return { ok: false, message: `${what} answered HTTP ${status}, not the Prometheus API${shown}` };
   }
+}
+
+/**
+ * The envelope of a Prometheus API answer, {status: "success"|"error", ...}: its data when
+ * it succeeded, else what went wrong. Prometheus' own explanation of a rejected query (a parse
+ * error) is what its author needs, so it is quoted.
+ */
+export function readApiAnswer(
+  answer: unknown,
+  what: string,
+  status: number,
+): { ok: true; data: unknown } | { ok: false; message: string } {
+  if (!isObject(answer) || (answer.status !== "success" && answer.status !== "error"))
+    return {
+      ok: false,
+      message: `${what} answered HTTP ${status} with JSON that is not a Prometheus API response`,
+    };
+  if (answer.status === "error") {
+    const type = typeof answer.errorType === "string" ? `${answer.errorType}: ` : "";
+    const error = typeof answer.error === "string" ? answer.error : "unknown error";
+    return { ok: false, message: `Prometheus rejected the query (${type}${excerpt(error, 300)})` };
+  }
+  return { ok: true, data: answer.data };
 }
