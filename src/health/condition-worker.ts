@@ -2,7 +2,7 @@
 // parses the response body and runs the CEL program; the main thread only waits for the
 // answer and terminates this thread when the evaluation passes its budget.
 import { parentPort } from "node:worker_threads";
-import { evaluateSuccessCondition, type ConditionOutcome } from "./condition.ts";
+import { evaluateSuccessCondition, parseJson, type ConditionOutcome } from "./condition.ts";
 import type { ConditionTask } from "./condition-pool.ts";
 
 parentPort?.on("message", (task: ConditionTask) => {
@@ -43,12 +43,3 @@ function evaluate(task: ConditionTask): ConditionOutcome {
 
 // Loaded: from now on the pool times evaluations on this thread.
 parentPort?.postMessage({ ready: true });
-
-function parseJson(text: string): unknown {
-  if (text.trim() === "") return null;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return null;
-  }
-}

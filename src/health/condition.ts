@@ -281,3 +281,13 @@ function describeValue(value: unknown): string {
   if (value instanceof Date) return "timestamp";
   return "map";
 }
+
+/** A response body as conditions see it (`json`): its JSON, or null when empty or not JSON. */
+export function parseJson(text: string): unknown {
+  if (text.trim() === "") return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}

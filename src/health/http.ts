@@ -2,6 +2,7 @@
 // the check's url), judged by the status code and an optional CEL successCondition.
 import type { DueCheck, Measurement } from "../plan/types.ts";
 import { defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
+import { parseJson } from "./condition.ts";
 import type { DestinationPolicyJudge } from "./destination-policy.ts";
 import type { CredentialFiles, CredentialMaterial } from "./credential-files.ts";
 import type { CredentialPolicy } from "./credentials.ts";
@@ -209,13 +210,4 @@ function requestHeaders(
 export function tlsOf(credential: CredentialMaterial | undefined): CheckTls | undefined {
   if (!credential?.tls) return undefined;
   return { name: credential.name, version: credential.version, ...credential.tls };
-}
-
-function parseJson(text: string): unknown {
-  if (text.trim() === "") return null;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return null;
-  }
 }
