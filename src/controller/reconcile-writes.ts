@@ -4,7 +4,7 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { Reasons } from "../api/reasons.ts";
 import type { ModelDeployment } from "../api/types.ts";
-import type { KubeClient } from "../kube/client.ts";
+import { isNamespaceTerminating, type KubeClient } from "../kube/client.ts";
 import type { Logger } from "../observability/log.ts";
 import type { plan } from "../plan/index.ts";
 import type { ObjectEdit, Observed } from "../plan/types.ts";
@@ -68,6 +68,8 @@ export async function writeChildren(
       ctx.remember(uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
       writes++;
     } catch (err) {
+      // A namespace being deleted refuses the Event too; the reconciler ends quietly.
+      if (isNamespaceTerminating(err)) throw err;
       await recordEvent(ctx, current(), {
         type: "Warning",
         reason: Reasons.ApplyFailed,
@@ -111,6 +113,7 @@ async function writeUserRoute(
     if (r.written) ctx.remember(cached.metadata?.uid, USER_ROUTE, edit.name, r.written);
     return r.writes;
   } catch (err) {
+    if (isNamespaceTerminating(err)) throw err;
     await recordEvent(ctx, current(), {
       type: "Warning",
       reason: Reasons.ApplyFailed,

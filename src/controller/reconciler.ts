@@ -25,7 +25,7 @@ import { readinessGateOf } from "../plan/readiness-gate.ts";
 import { deploymentOfPod } from "../plan/routers/service.ts";
 import { computeConditionWarnings, withSpecWarnings } from "../plan/warnings.ts";
 import { applyCheckBudget, DEFAULT_CHECK_BUDGET, type CheckBudget } from "../plan/budget.ts";
-import type { KubeClient } from "../kube/client.ts";
+import { isNamespaceTerminating, type KubeClient } from "../kube/client.ts";
 import {
   emitEvents,
   USER_ROUTE,
@@ -296,7 +296,18 @@ export class Reconciler {
     const { p, pending } = this.#planWithMeasurements(key, cached, observed, log);
     const changed = changedStatusFields(cached.status, p.status);
     const holdMs = this.#progressHoldMs(key, name, cached, observed, p, changed, log);
-    const written = await this.#writeActionStatusAndChildren(key, cached, observed, p, changed, holdMs, log);
+    let written: { md: ModelDeployment; writes: number };
+    try {
+      written = await this.#writeActionStatusAndChildren(key, cached, observed, p, changed, holdMs, log);
+    } catch (err) {
+      // The namespace is being deleted and the ModelDeployment with it: the namespace
+      // controller removes its children, and writing them again (with a retry, and an Event
+      // that the namespace refuses too) would only fight the deletion. Its deletion is the
+      // next event of this key (and the periodic relist, should the deletion stall).
+      if (!isNamespaceTerminating(err)) throw err;
+      log.debug("the namespace is being deleted: nothing more is written", { err: (err as Error).message });
+      return { writes: 0 };
+    }
     const writes = written.writes + (await emitEvents(this.#writes, written.md, p, log));
     this.#recordRolloutMetrics(namespace, name, p);
 

@@ -22,7 +22,7 @@ import { requestJson, type RequestObserver } from "./request.ts";
 
 export { KubeApiError, USER_AGENT } from "./request.ts";
 
-export { isConflict, isNotFound } from "./errors.ts";
+export { isConflict, isNamespaceTerminating, isNotFound } from "./errors.ts";
 
 export interface KubeClient {
   /**

@@ -430,12 +430,12 @@ describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
     expect(usersRules(back)).to.equal(theirs);
     expect(
       operatorWrites(abortAt)
-        .filter((w) => w.objectRef?.resource === "httproutes")
+        .filter((w) => w.objectRef?.resource === "httproutes" && w.objectRef.namespace === ns)
         .map((w) => w.verb),
       "the rollback is one write of the route",
     ).to.deep.equal(["update"]);
     const cost = new Map<string, number>();
-    for (const w of operatorWrites(rolloutStart)) {
+    for (const w of operatorWrites(rolloutStart).filter((w) => w.objectRef?.namespace === ns)) {
       const k = `${w.verb} ${w.objectRef?.resource ?? "?"}`;
       cost.set(k, (cost.get(k) ?? 0) + 1);
     }

@@ -10,7 +10,8 @@ import { controllerUid, IndexBy, serviceKeyOfSlice } from "../../src/controller/
 import { deepFreeze } from "../../src/controller/informer.ts";
 import { PROGRESS_HOLD_MAX_MS, Reconciler, type Cache } from "../../src/controller/reconciler.ts";
 import { endpointsAheadOfDeployments } from "../../src/controller/status-write.ts";
-import { KubeApiError, type KubeClient } from "../../src/kube/client.ts";
+import { isNamespaceTerminating, KubeApiError, type KubeClient } from "../../src/kube/client.ts";
+import { apiErrorOf } from "../../src/kube/request.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { computeRevision } from "../../src/plan/index.ts";
 import { availableStatus, makeMd, T0 } from "./plan-fixtures.ts";
@@ -23,6 +24,30 @@ interface Request {
   name: string;
 }
 
+/** What the API server answers a create in a namespace that is being deleted. */
+function namespaceTerminating(obj: KubernetesObject): KubeApiError {
+  return apiErrorOf(
+    403,
+    `PATCH ${obj.kind}`,
+    JSON.stringify({
+      kind: "Status",
+      status: "Failure",
+      message: `${obj.kind} "${obj.metadata?.name}" is forbidden: unable to create new content in namespace models because it is being terminated`,
+      reason: "Forbidden",
+      details: {
+        causes: [
+          {
+            reason: "NamespaceTerminating",
+            message: "namespace models is being terminated",
+            field: "metadata.namespace",
+          },
+        ],
+      },
+      code: 403,
+    }),
+  );
+}
+
 /** An API server for one ModelDeployment: optimistic concurrency on status, children by name. */
 class FakeApi implements KubeClient {
   md: ModelDeployment;
@@ -30,6 +55,8 @@ class FakeApi implements KubeClient {
   readonly requests: Request[] = [];
   /** Answers of status writes are held until release() while set. */
   holdStatus = false;
+  /** The namespace is being deleted: nothing new may be created in it. */
+  terminating = false;
   #held: (() => void)[] = [];
   #rv = 100;
 
@@ -62,6 +89,7 @@ class FakeApi implements KubeClient {
   async apply<T extends KubernetesObject>(obj: T): Promise<T> {
     this.requests.push({ verb: "apply", name: `${obj.kind}/${obj.metadata?.name}` });
     const key = `${obj.kind}/${obj.metadata?.name}`;
+    if (this.terminating && !this.children.has(key)) throw namespaceTerminating(obj);
     const old = this.children.get(key) as V1Deployment | undefined;
     const next = clone(obj) as T & { status?: unknown };
     next.metadata = {
@@ -91,6 +119,7 @@ class FakeApi implements KubeClient {
 
   async recordEvent(): Promise<void> {
     this.requests.push({ verb: "event", name: "" });
+    if (this.terminating) throw namespaceTerminating({ kind: "Event" });
   }
 
   async patchPodCondition(_namespace: string, patch: { pod: string }): Promise<void> {
@@ -321,6 +350,31 @@ describe("Reconciler: order of the status and the children", () => {
     expect(err).to.be.instanceOf(KubeApiError);
     expect((err as KubeApiError).status).to.equal(409);
     expect(w.deployment().spec?.replicas).to.equal(2);
+  });
+});
+
+describe("Reconciler: a namespace being deleted", () => {
+  it("stops writing when the namespace refuses new content: no Event, no retry", async () => {
+    const w = await ready();
+    w.api.changeSpec((md) => {
+      md.spec.model.version = "2.0.0";
+      md.spec.template.spec!.containers[0]!.image = "registry.example/fraud:2";
+    });
+    w.sync();
+    // The namespace is being deleted: the new version's Deployment cannot be created in it.
+    w.api.terminating = true;
+    const result = await w.reconcile();
+    expect(result.requeueAfterMs).to.equal(undefined);
+    expect(w.api.requests.map((r) => `${r.verb} ${r.name}`)).to.deep.equal([
+      "status fraud-detector",
+      "apply Deployment/fraud-detector-2-0-0",
+    ]);
+  });
+
+  it("tells the namespace's refusal from any other 403", () => {
+    expect(isNamespaceTerminating(namespaceTerminating({ kind: "Service" }))).to.equal(true);
+    const denied = apiErrorOf(403, "PATCH Service", JSON.stringify({ reason: "Forbidden", message: "RBAC" }));
+    expect(isNamespaceTerminating(denied)).to.equal(false);
   });
 });
 
