@@ -35,6 +35,7 @@ import {
 } from "./reconcile-writes.ts";
 import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
+import type { PodCache } from "./pod-cache.ts";
 import type { RouteCache } from "./route-cache.ts";
 import {
   changedStatusFields,
@@ -81,9 +82,14 @@ export interface ReconcilerOptions {
     deployments: IndexBy<V1Deployment>;
     services: IndexBy<V1Service>;
     endpointSlices: IndexBy<V1EndpointSlice>;
-    /** Pods that carry the readiness gate, by `namespace/model` (podKeyOfModel); absent: none watched. */
+    /** Pods that carry the readiness gate, by `namespace/model` (modelKeyOfPod); absent: none watched. */
     pods?: IndexBy<V1Pod>;
   };
+  /**
+   * The pod cache behind index.pods (pod-cache.ts): opened by the first ModelDeployment with
+   * the readiness gate; absent: the index is always current (tests).
+   */
+  pods?: Pick<PodCache, "want" | "synced">;
   /**
    * HTTPRoutes by owner uid, and by name for a route the user owns (httpRouteRef), for
    * ModelDeployments with spec.traffic (route-cache.ts); absent: none.
@@ -95,6 +101,9 @@ const NO_CREDENTIALS = new CredentialPolicy([]);
 
 /** How soon a ModelDeployment with spec.traffic comes back while the route cache starts. */
 const ROUTES_UNKNOWN_REQUEUE_MS = 500;
+
+/** How soon a ModelDeployment with the readiness gate comes back while the pod cache starts. */
+const PODS_UNSYNCED_REQUEUE_MS = 500;
 
 /** How long an object the operator wrote stands in for an older cached copy. */
 const WRITTEN_TTL_MS = 30_000;
@@ -289,6 +298,12 @@ export class Reconciler {
     if (cached.spec.traffic !== undefined && this.#o.routes?.state() === "unknown") {
       this.#o.routes.want();
       return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
+    }
+    // The readiness gate before its pods are cached: the planner would see no pod to admit.
+    // The first such ModelDeployment opens the pod watch; the cache's sync brings it back.
+    if (readinessGateOf(cached) && this.#o.pods && !this.#o.pods.synced()) {
+      this.#o.pods.want();
+      return { writes: 0, requeueAfterMs: PODS_UNSYNCED_REQUEUE_MS };
     }
 
     const log = logger ?? this.#o.logger;

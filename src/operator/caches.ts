@@ -22,6 +22,7 @@ import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "../con
 import { InformerSet } from "../controller/informer-set.ts";
 import { Informer, objectKey } from "../controller/informer.ts";
 import type { WorkQueue } from "../controller/queue.ts";
+import { PodCache } from "../controller/pod-cache.ts";
 import { RouteCache } from "../controller/route-cache.ts";
 import { isNotFound } from "../kube/client.ts";
 import type { KubeConnection } from "../kube/kubeconfig.ts";
@@ -34,7 +35,7 @@ import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "../plan/r
 
 const MANAGED = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
 
-/** The informers of the kinds the operator watches (pods only behind the readiness gate), each one set per watched namespace. */
+/** The informers of the kinds the operator always watches, each one set per watched namespace (pods: createPodCache). */
 export function createCaches(
   config: Config,
   kc: KubeConnection,
@@ -63,16 +64,12 @@ export function createCaches(
       { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
       MANAGED,
     ),
-    // Only the pods behind the readiness gate (spec.strategy.canary.readinessGate), whose
-    // condition the operator sets: a cluster without it caches no pod at all.
-    pods: informer<V1Pod>({ apiVersion: "v1", kind: "Pod", plural: "pods" }, LABEL_READINESS_GATE),
   };
   const informers: Informer<KubernetesObject>[] = [
     ...(caches.modelDeployments.informers as readonly Informer<KubernetesObject>[]),
     ...(caches.deployments.informers as readonly Informer<KubernetesObject>[]),
     ...(caches.services.informers as readonly Informer<KubernetesObject>[]),
     ...(caches.endpointSlices.informers as readonly Informer<KubernetesObject>[]),
-    ...(caches.pods.informers as readonly Informer<KubernetesObject>[]),
   ];
   return { ...caches, informers };
 }
@@ -124,29 +121,51 @@ export function routeEvents(
     update: (_o, n) => enqueueSliceOwner(n),
     delete: enqueueSliceOwner,
   });
-  // A gated pod's ModelDeployment is named by its label mlops.dev/model.
-  const enqueuePodOwner = (obj: KubernetesObject) => {
-    const key = modelKeyOfPod(obj);
-    if (key) queue.add(key);
-  };
-  caches.pods.addEventHandler({
-    add: enqueuePodOwner,
-    update: (_o, n) => enqueuePodOwner(n),
-    delete: enqueuePodOwner,
-  });
 
   // Children by owner uid, EndpointSlices by their Service: a reconcile reads only its own.
   const index = {
     deployments: new IndexBy<V1Deployment>(controllerUid),
     services: new IndexBy<V1Service>(controllerUid),
     endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
-    pods: new IndexBy<V1Pod>(modelKeyOfPod),
   };
   caches.deployments.addEventHandler(index.deployments.handlers);
   caches.services.addEventHandler(index.services.handlers);
   caches.endpointSlices.addEventHandler(index.endpointSlices.handlers);
-  caches.pods.addEventHandler(index.pods.handlers);
   return { enqueue, index };
+}
+
+/**
+ * The pods behind the readiness gate (pod-cache.ts), whose condition the operator sets: their
+ * watch opens when a ModelDeployment with spec.strategy.canary.readinessGate is reconciled, and
+ * then holds only pods with the gate's label, without managedFields.
+ */
+export function createPodCache(
+  config: Config,
+  kc: KubeConnection,
+  logger: Logger,
+  traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
+  queue: WorkQueue,
+  usingGate: () => readonly ModelDeployment[],
+): PodCache {
+  return new PodCache({
+    source: (namespace) =>
+      kubeListWatch<V1Pod>(
+        kc,
+        { apiVersion: "v1", kind: "Pod", plural: "pods" },
+        { namespace, labelSelector: LABEL_READINESS_GATE, ...traffic },
+      ),
+    namespaces: config.watchNamespaces,
+    resyncPeriodMs: config.resyncPeriodMs,
+    logger: childLogger(logger, { informer: "pods" }),
+    // A gated pod's ModelDeployment is named by its label mlops.dev/model.
+    onEvent: (pod) => {
+      const key = modelKeyOfPod(pod);
+      if (key) queue.add(key);
+    },
+    onAvailable: () => {
+      for (const md of usingGate()) queue.add(objectKey(md));
+    },
+  });
 }
 
 /**

@@ -3,10 +3,16 @@
 // the API server received (how many, and in which order when that matters).
 import { PassThrough } from "node:stream";
 import { expect } from "chai";
-import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1EndpointSlice,
+  V1Pod,
+  V1Service,
+} from "@kubernetes/client-node";
 import { LABEL_VERSION } from "../../src/api/constants.ts";
 import type { ModelDeployment, ModelDeploymentStatus } from "../../src/api/types.ts";
-import { controllerUid, IndexBy, serviceKeyOfSlice } from "../../src/controller/index-by.ts";
+import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "../../src/controller/index-by.ts";
 import { deepFreeze } from "../../src/controller/informer.ts";
 import { PROGRESS_HOLD_MAX_MS, Reconciler, type Cache } from "../../src/controller/reconciler.ts";
 import { endpointsAheadOfDeployments } from "../../src/controller/status-write.ts";
@@ -375,6 +381,47 @@ describe("Reconciler: a namespace being deleted", () => {
     expect(isNamespaceTerminating(namespaceTerminating({ kind: "Service" }))).to.equal(true);
     const denied = apiErrorOf(403, "PATCH Service", JSON.stringify({ reason: "Forbidden", message: "RBAC" }));
     expect(isNamespaceTerminating(denied)).to.equal(false);
+  });
+});
+
+describe("Reconciler: the pods of the readiness gate", () => {
+  /** A reconciler whose pod cache says whether it was asked for and whether it synced. */
+  function gated(readinessGate: boolean) {
+    const md = makeMd({ replicas: 1, strategy: { canary: { readinessGate, steps: [{ setWeight: 0 }] } } });
+    const api = new FakeApi(md);
+    const pods = { asked: 0, isSynced: false, want: () => void pods.asked++, synced: () => pods.isSynced };
+    const cached = deepFreeze(clone(md));
+    const reconciler = new Reconciler({
+      client: api,
+      modelDeployments: { list: () => [cached], get: () => cached },
+      logger: createLogger({ level: "error", stream: new PassThrough() }),
+      index: {
+        deployments: new IndexBy<V1Deployment>(controllerUid),
+        services: new IndexBy<V1Service>(controllerUid),
+        endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
+        pods: new IndexBy<V1Pod>(modelKeyOfPod),
+      },
+      pods,
+      now: () => T0,
+    });
+    return { api, pods, reconcile: () => reconciler.reconcile(KEY) };
+  }
+
+  it("opens the pod watch for a ModelDeployment with the gate, and plans only once its pods are cached", async () => {
+    const w = gated(true);
+    const first = await w.reconcile();
+    expect([w.pods.asked, first.writes, w.api.requests.length]).to.deep.equal([1, 0, 0]);
+    expect(first.requeueAfterMs).to.be.greaterThan(0);
+    w.pods.isSynced = true;
+    const next = await w.reconcile();
+    expect(next.writes).to.be.greaterThan(0);
+  });
+
+  it("never asks for pods for a ModelDeployment without the gate", async () => {
+    const w = gated(false);
+    const r = await w.reconcile();
+    expect(w.pods.asked).to.equal(0);
+    expect(r.writes).to.be.greaterThan(0);
   });
 });
 
