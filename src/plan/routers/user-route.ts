@@ -25,7 +25,15 @@ import {
   parentProblem,
   readyOf,
   routeApiAvailable,
+  versionBackendRef,
 } from "./gateway-api.ts";
+import {
+  computePoolObjects,
+  poolApiAvailable,
+  poolApiProblem,
+  poolParentProblem,
+  usesInferencePools,
+} from "./inference-pool.ts";
 import { HTTPROUTE_KIND, type HTTPHeaderMatch, type HTTPRoute } from "./httproute.ts";
 import {
   editManagedRule,
@@ -58,7 +66,7 @@ export function computeRuleDecision(view: RouterView, intent: TrafficIntent): Ma
     rule: ref.rule,
     backendRefs: computeRouteWeights(view, intent.weights)
       .filter((w) => w.target.name !== undefined)
-      .map((w) => backendRef(view, w.target, w.weight)),
+      .map((w) => versionBackendRef(view, w.target, w.weight)),
     headerRoutes: [],
   };
   // A header rule or a mirror waits for a ready pod of its target, as on the managed route.
@@ -69,11 +77,15 @@ export function computeRuleDecision(view: RouterView, intent: TrafficIntent): Ma
         ? { type: "RegularExpression", name: m.name, value: m.regex }
         : { type: "Exact", name: m.name, value: m.exact ?? "" },
     );
-    decision.headerRoutes.push({ step: h.name, headers, backendRefs: [backendRef(view, h.target, 1)] });
+    decision.headerRoutes.push({
+      step: h.name,
+      headers,
+      backendRefs: [versionBackendRef(view, h.target, 1)],
+    });
   }
   const mirror = intent.mirror;
   if (mirror && mirror.target.name !== undefined && readyOf(view, mirror.target) > 0)
-    decision.mirror = { backendRef: backendRef(view, mirror.target), percent: mirror.percentage };
+    decision.mirror = { backendRef: versionBackendRef(view, mirror.target), percent: mirror.percentage };
   return decision;
 }
 
@@ -97,8 +109,12 @@ function desiredObjects(
     view.input.observed.routes?.httpRoutes.some((r) => r.metadata?.name === managed)
   )
     del.push({ kind: "HTTPRoute", name: managed });
+  // The versions' InferencePools, before the route that names them; retired ones go.
+  const pools = computePoolObjects(view, intent);
+  apply.push(...pools.apply);
+  del.push(...pools.delete);
   const route = referencedRoute(view);
-  if (routeApiAvailable(view) && route) {
+  if (routeApiAvailable(view) && route && (!usesInferencePools(md) || poolApiAvailable(view))) {
     const decision = computeRuleDecision(view, intent);
     const edit = (current: HTTPRoute) => editManagedRule(current, decision);
     apply.push(edit(route));
@@ -138,6 +154,8 @@ function observeProblem(view: RouterView): TrafficProblem | undefined {
         `named by spec.traffic.gatewayAPI.httpRouteRef cannot carry the rollout: ${keeps}; install the Gateway API CRDs to roll out`,
     };
   }
+  const pools = poolApiProblem(view, ref.name);
+  if (pools) return pools;
   const route = referencedRoute(view);
   if (!route) {
     return {
@@ -154,7 +172,7 @@ function observeProblem(view: RouterView): TrafficProblem | undefined {
         `its rules: ${names.length ? names.join(", ") : "none"}): ${keeps}; the route is left as it is`,
     };
   }
-  return parentProblem(route, ref.name);
+  return parentProblem(route, ref.name) ?? poolParentProblem(view);
 }
 
 /**
