@@ -1243,6 +1243,13 @@ export const modelDeploymentSchema = {
               "type": "string",
               "description": "The rule of a route you own (spec.traffic.gatewayAPI.httpRouteRef) whose backendRefs the operator manages."
             },
+            "backendKind": {
+              "type": "string",
+              "enum": [
+                "InferencePool"
+              ],
+              "description": "InferencePool when the route's weighted backends are, as observed, the versions' InferencePools NAME-V (spec.traffic.gatewayAPI.inferencePool); absent when they are the versions' Services NAME-V."
+            },
             "headerRoutes": {
               "type": "array",
               "description": "Header rules of the route that send matching requests to the new version.",
@@ -1256,7 +1263,7 @@ export const modelDeploymentSchema = {
               "properties": {
                 "service": {
                   "type": "string",
-                  "description": "The Service the copies go to."
+                  "description": "The Service the copies go to (the InferencePool of that name when backendKind is InferencePool)."
                 },
                 "percentage": {
                   "type": "integer",

@@ -582,6 +582,10 @@ export interface RouteStatus {
    */
   rule?: string;
   /**
+   * InferencePool when the route's weighted backends are, as observed, the versions' InferencePools NAME-V (spec.traffic.gatewayAPI.inferencePool); absent when they are the versions' Services NAME-V.
+   */
+  backendKind?: "InferencePool";
+  /**
    * Header rules of the route that send matching requests to the new version.
    */
   headerRoutes?: string[];
@@ -590,7 +594,7 @@ export interface RouteStatus {
    */
   mirror?: {
     /**
-     * The Service the copies go to.
+     * The Service the copies go to (the InferencePool of that name when backendKind is InferencePool).
      */
     service?: string;
     percentage?: number;

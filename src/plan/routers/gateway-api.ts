@@ -34,6 +34,8 @@ import {
 } from "./httproute.ts";
 import {
   computePoolObjects,
+  INFERENCEPOOL_GROUP,
+  INFERENCEPOOL_KIND,
   poolApiAvailable,
   poolApiProblem,
   poolBackendRef,
@@ -298,6 +300,8 @@ function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
   if (!route) return { name, parents: [] };
   const rules = route.spec?.rules ?? [];
   const out: NonNullable<ModelDeploymentStatus["route"]> = { name, parents: [] };
+  const kind = observeBackendKind(route, SPLIT_RULE);
+  if (kind === "InferencePool") out.backendKind = kind;
   const headers = rules
     .map((r) => r.name ?? "")
     .filter((n) => n.startsWith(HEADER_RULE_PREFIX))
@@ -309,6 +313,18 @@ function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
   if (mirror) out.mirror = { service: mirror.backendRef.name, percentage: mirror.percent ?? 100 };
   out.parents = observeParents(route);
   return out;
+}
+
+/** What the weighted backends of `route`'s rule `ruleName` are: InferencePools or Services. */
+export function observeBackendKind(
+  route: HTTPRoute,
+  ruleName: string,
+): "Service" | "InferencePool" | undefined {
+  const first = route.spec?.rules?.find((r) => r.name === ruleName)?.backendRefs?.[0];
+  if (!first) return undefined;
+  return first.kind === INFERENCEPOOL_KIND && first.group === INFERENCEPOOL_GROUP
+    ? "InferencePool"
+    : "Service";
 }
 
 /** Each parentRef of `route` with what its status says (Accepted, ResolvedRefs), for status.route.parents. */

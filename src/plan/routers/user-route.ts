@@ -19,6 +19,7 @@ import {
   backendRef,
   computeRouteWeights,
   gatewayApiRouter,
+  observeBackendKind,
   observeParents,
   observeRuleSoleTrack,
   observeRuleWeights,
@@ -128,6 +129,8 @@ function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
   const route = referencedRoute(view);
   const out: NonNullable<ModelDeploymentStatus["route"]> = { name: ref.name, rule: ref.rule, parents: [] };
   if (!route) return out;
+  const kind = observeBackendKind(route, ref.rule);
+  if (kind === "InferencePool") out.backendKind = kind;
   const mdName = view.md.metadata?.name ?? "";
   const rules = route.spec?.rules ?? [];
   const headers = rules.map((r) => ownHeaderStep(r.name, mdName)).filter((s) => s !== undefined);
