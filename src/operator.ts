@@ -11,7 +11,13 @@ import { rateLimiter } from "./kube/ratelimit.ts";
 import type { Logger } from "./observability/log.ts";
 import { OperatorMetrics } from "./observability/metrics.ts";
 import type { ProbeServers } from "./observability/probes.ts";
-import { createCaches, createPodCache, createRouteCache, routeEvents } from "./operator/caches.ts";
+import {
+  createCaches,
+  createInferencePoolCache,
+  createPodCache,
+  createRouteCache,
+  routeEvents,
+} from "./operator/caches.ts";
 import { createChecks } from "./operator/checks.ts";
 import { createElector } from "./operator/leader.ts";
 import { startProbes } from "./operator/probes.ts";
@@ -54,6 +60,9 @@ export async function startOperator(
   const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
+  const pools = createInferencePoolCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
+    modelDeployments.list().filter((md) => md.spec.traffic?.gatewayAPI?.inferencePool !== undefined),
+  );
   const pods = createPodCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter(readinessGateOf),
   );
@@ -67,6 +76,7 @@ export async function startOperator(
     index: { ...index, pods: pods.byModel },
     pods,
     routes,
+    pools,
     measurer,
     ...policies,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
@@ -107,6 +117,7 @@ export async function startOperator(
     metrics,
     probes,
     lostLeadership,
-    stop: () => stopOperator({ probes, measurer, queue, conditions, elector, informers, routes, pods }),
+    stop: () =>
+      stopOperator({ probes, measurer, queue, conditions, elector, informers, routes, pools, pods }),
   };
 }

@@ -38,3 +38,8 @@ export function isNotFound(err: unknown): boolean {
 export function isNamespaceTerminating(err: unknown): boolean {
   return err instanceof KubeApiError && err.status === 403 && err.causes.includes("NamespaceTerminating");
 }
+
+/** 403 Forbidden: the operator's RBAC does not allow the request. */
+export function isForbidden(err: unknown): boolean {
+  return statusCodeOf(err) === 403;
+}
