@@ -19,6 +19,9 @@ export const Reasons = {
   RouteRefsNotResolved: "RouteRefsNotResolved",
   RouteNotFound: "RouteNotFound",
   RouteRuleNotFound: "RouteRuleNotFound",
+  // Adoption of an existing Deployment (spec.workloadRef)
+  Adopting: "Adopting",
+  AdoptionRefused: "AdoptionRefused",
   // Events
   VersionCreated: "VersionCreated",
   RolloutStarted: "RolloutStarted",
@@ -40,6 +43,10 @@ export const Reasons = {
   VersionDeleted: "VersionDeleted",
   ApplyFailed: "ApplyFailed",
   SpecWarning: "SpecWarning",
+  AdoptionStarted: "AdoptionStarted",
+  AdoptedDeploymentScaled: "AdoptedDeploymentScaled",
+  AdoptionCompleted: "AdoptionCompleted",
+  AdoptionReleased: "AdoptionReleased",
 } as const;
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
