@@ -351,6 +351,73 @@ describe("adopting an existing Deployment (workloadRef)", function () {
     expect(watch.gaps, "moments without a ready endpoint").to.deep.equal([]);
   });
 
+  for (const scaleDown of ["onsuccess", "progressively"]) {
+    it(`scaleDown: ${scaleDown}, new pods that never become ready: the Deployment is not scaled, the deadline rolls back`, async () => {
+      await createLegacy(ns);
+      watch = await EndpointWatch.start(ns, [LEGACY, NAME], [LEGACY]);
+      const manifest = modelDeployment(NAME, {
+        version: "1.0.0",
+        replicas: REPLICAS,
+        podLabels: { "kwok.mlops.dev/never-ready": "true" },
+        progressDeadlineSeconds: 5,
+        extra: { workloadRef: { name: LEGACY, scaleDown } },
+      });
+      await applyMd(ns, manifest);
+      const stalled = await waitForMd(
+        ns,
+        NAME,
+        "rolled back",
+        (m) => condition(m, "Stalled")?.status === "True",
+        60_000,
+      );
+      expect(condition(stalled, "Stalled")?.reason).to.equal("ProgressDeadlineExceeded");
+      await waitForMd(
+        ns,
+        NAME,
+        "the new version at 0",
+        (m) => (m.status?.traffic?.[1]?.readyEndpoints ?? -1) === 0 && adoptionPhase(m) === "RolledBack",
+      );
+      watch.stop();
+      expect(watch.gaps, "moments without a ready endpoint").to.deep.equal([]);
+      expect([...(watch.seen.get(NAME) ?? [])].every((p) => p.startsWith(`${LEGACY}-`))).to.equal(true);
+      expect((await legacyDeployment(ns)).spec.replicas).to.equal(REPLICAS);
+      const scaled = (await mdEvents(ns, NAME)).filter((e) => e.reason === "AdoptedDeploymentScaled");
+      expect(scaled, "scale writes of the adopted Deployment").to.deep.equal([]);
+    });
+  }
+
+  it("an operator killed mid-adoption: a new one carries on from the status, with the replicas recorded before", async () => {
+    await createLegacy(ns);
+    watch = await EndpointWatch.start(ns, [LEGACY, NAME], [LEGACY]);
+    const paused = spec("progressively");
+    (paused.spec as Record<string, unknown>).paused = true;
+    await applyMd(ns, paused);
+    servers.push(await serveVersion(ns, NAME, "1.0.0"));
+    await waitFor("the old Deployment scaled to 1 while the adoption is held", async () => {
+      const md = await waitForMd(ns, NAME, "held", (m) => m.status?.phase === "Paused");
+      return adoptionPhase(md) === "Progressing" && (await legacyDeployment(ns)).spec.replicas === 1;
+    });
+    await operator.stop("SIGKILL");
+    // While no operator runs, the hold ends.
+    await applyMd(ns, spec("progressively"));
+    operator = await startOperator();
+    const done = await waitForMd(
+      ns,
+      NAME,
+      "completed by the new process",
+      (m) => adoptionPhase(m) === "Completed",
+      90_000,
+    );
+    const adoption = (done.status as { adoption?: { originalReplicas?: number } }).adoption;
+    expect(adoption?.originalReplicas, "the count recorded before the kill, not the one it found").to.equal(
+      REPLICAS,
+    );
+    expect((await legacyDeployment(ns)).spec.replicas).to.equal(0);
+    await waitFor("the user's Service on the new pods", async () => watch!.ready(LEGACY).length === REPLICAS);
+    watch.stop();
+    expect(watch.gaps, "moments without a ready endpoint").to.deep.equal([]);
+  });
+
   it("a Deployment that does not exist: a condition and an Event, nothing created", async () => {
     await applyMd(ns, spec("onsuccess"));
     const refused = await waitForMd(
