@@ -3,6 +3,7 @@
 // its pods, and applies the plans' scale writes the way the scale subresource does.
 import type { V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
 import { expect } from "chai";
+import fc from "fast-check";
 import { LABEL_MODEL } from "../../src/api/constants.ts";
 import type { ModelDeploymentSpec, WorkloadRef } from "../../src/api/types.ts";
 import { plan } from "../../src/plan/index.ts";
@@ -371,5 +372,136 @@ describe("plan: adopting an existing Deployment (workloadRef)", () => {
     sim.reconcile();
     expect(sim.md.status?.adoption).to.equal(undefined);
     expect(sim.scales).to.deep.equal([]);
+  });
+});
+
+// ---- property: random histories of an adoption --------------------------------------------
+
+type AdoptCmd =
+  | { t: "tick"; m: "Successful" | "Failed" | "none"; ms: number }
+  | { t: "partly"; n: number }
+  | { t: "legacyReady"; n: number }
+  | { t: "action"; a: string }
+  | { t: "drop" }
+  | { t: "readd" }
+  | { t: "version" }
+  | { t: "mode"; scaleDown: "never" | "onsuccess" | "progressively" };
+
+const adoptCmd: fc.Arbitrary<AdoptCmd> = fc.oneof(
+  {
+    arbitrary: fc
+      .record({
+        m: fc.constantFrom("Successful", "Successful", "Failed", "none"),
+        ms: fc.integer({ min: 500, max: 20_000 }),
+      })
+      .map((r) => ({ t: "tick", ...r }) as AdoptCmd),
+    weight: 10,
+  },
+  { arbitrary: fc.integer({ min: 0, max: 4 }).map((n) => ({ t: "partly", n }) as AdoptCmd), weight: 2 },
+  { arbitrary: fc.integer({ min: 0, max: 4 }).map((n) => ({ t: "legacyReady", n }) as AdoptCmd), weight: 1 },
+  {
+    arbitrary: fc
+      .constantFrom("abort", "retry", "promote-full", "pause", "resume", "promote")
+      .map((a) => ({ t: "action", a }) as AdoptCmd),
+    weight: 2,
+  },
+  { arbitrary: fc.constant({ t: "drop" } as AdoptCmd), weight: 1 },
+  { arbitrary: fc.constant({ t: "readd" } as AdoptCmd), weight: 1 },
+  { arbitrary: fc.constant({ t: "version" } as AdoptCmd), weight: 1 },
+  {
+    arbitrary: fc
+      .constantFrom("never", "onsuccess", "progressively")
+      .map((scaleDown) => ({ t: "mode", scaleDown }) as AdoptCmd),
+    weight: 1,
+  },
+);
+
+describe("plan: adoption invariants (property)", () => {
+  it("the adopted Deployment is never above its recorded replicas, never below what the new version covers before promotion, at 0 only once the clients moved, and never touched once complete", function () {
+    this.timeout(120_000);
+    // What the histories reached, so that the property is not vacuous.
+    // (Restorations are rarer in random histories; the table tests above pin them.)
+    const reached = { promoted: 0, toZero: 0 };
+    fc.assert(
+      fc.property(
+        fc.constantFrom("never", "onsuccess", "progressively"),
+        fc.array(adoptCmd, { maxLength: 60 }),
+        (scaleDown, cmds) => {
+          const sim = adoptSim({ scaleDown });
+          let completed = false;
+          let version = 1;
+          for (const c of cmds) {
+            switch (c.t) {
+              case "tick": {
+                const before = clone(sim.md.status ?? {});
+                const selector = sim.clientsSelector() ? clone(sim.clientsSelector()) : undefined;
+                const newAvailable = Math.min(
+                  sim.deployment(sim.md.spec.model.version)?.status?.availableReplicas ?? 0,
+                  sim.md.spec.replicas ?? 1,
+                );
+                const p = sim.reconcile(c.m === "none" ? undefined : measured(c.m));
+                const a = p.status.adoption ?? before.adoption;
+                for (const s of p.scales ?? []) {
+                  expect(completed, "a scale after the adoption was complete").to.equal(false);
+                  expect(a, "a scale without a recorded adoption").to.not.equal(undefined);
+                  const original = a!.originalReplicas;
+                  expect(s.replicas, "above the recorded replicas").to.be.at.most(original);
+                  if (p.status.stableVersion === undefined && p.status.adoption?.phase === "Progressing") {
+                    expect(s.replicas, "below what the new version covers").to.be.at.least(
+                      Math.max(original > 0 ? 1 : 0, original - newAvailable),
+                    );
+                  }
+                  if (s.replicas === 0 && original > 0) {
+                    expect(p.status.stableVersion, "to 0 before promotion").to.not.equal(undefined);
+                    expect(selector, "to 0 while the clients' Service selects it").to.not.deep.equal({
+                      app: "fraud",
+                    });
+                  }
+                }
+                for (const s of p.scales ?? []) if (s.replicas === 0) reached.toZero++;
+                if (p.status.adoption?.phase === "Promoted") reached.promoted++;
+                if (p.status.adoption?.phase === "Completed") completed = true;
+                sim.settle();
+                sim.settleLegacy();
+                sim.advance(c.ms);
+                break;
+              }
+              case "partly":
+                sim.partly(
+                  sim.md.spec.model.version,
+                  Math.min(c.n, sim.replicas(sim.md.spec.model.version) ?? 0),
+                );
+                break;
+              case "legacyReady":
+                if (sim.legacy?.status)
+                  sim.legacy.status = {
+                    ...sim.legacy.status,
+                    readyReplicas: Math.min(c.n, sim.legacy.spec?.replicas ?? 0),
+                    availableReplicas: Math.min(c.n, sim.legacy.spec?.replicas ?? 0),
+                  };
+                break;
+              case "action":
+                sim.annotate(c.a);
+                break;
+              case "drop":
+                sim.edit((s) => delete s.workloadRef);
+                break;
+              case "readd":
+                sim.edit((s) => (s.workloadRef = { name: OLD, scaleDown }));
+                break;
+              case "version":
+                sim.setVersion(`1.0.${version++}`);
+                break;
+              case "mode":
+                if (sim.md.spec.workloadRef) sim.edit((s) => (s.workloadRef!.scaleDown = c.scaleDown));
+                break;
+            }
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(reached.promoted, "histories that promoted").to.be.above(0);
+    expect(reached.toZero, "scale-downs to 0").to.be.above(0);
   });
 });
