@@ -188,6 +188,20 @@ describe("plan: adopting an existing Deployment (workloadRef)", () => {
     expect(sim.legacyReplicas()).to.equal(4);
   });
 
+  it("blue/green: after promotion the clients' Service selects the new version's track alone, then the Deployment goes", () => {
+    const sim = adoptSim(
+      { scaleDown: "onsuccess" },
+      { strategy: { blueGreen: { previewReplicas: 1, scaleDownDelaySeconds: 30 } } },
+    );
+    sim.reconcile();
+    expect(sim.clientsSelector()).to.deep.equal({ app: "fraud" });
+    expect(sim.services.has("fraud-detector-preview"), "no preview during an adoption").to.equal(false);
+    runUntil(sim, (s) => s.md.status?.adoption?.phase === "Completed", ok);
+    expect(sim.clientsSelector()).to.deep.equal(sim.deployment("1.0.0")?.spec?.selector?.matchLabels);
+    expect(sim.legacyReplicas()).to.equal(0);
+    expect(sim.condition("Ready")).to.include({ status: "True" });
+  });
+
   it("progressively: one share of the Deployment for each available new pod, the last at promotion", () => {
     const sim = adoptSim({ scaleDown: "progressively" });
     sim.reconcile(); // recorded; nothing available yet
