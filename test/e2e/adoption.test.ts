@@ -9,7 +9,7 @@
 //   bash hack/run.sh test-e2e test/e2e/adoption.test.ts
 import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
-import { createNamespace, kubeConfig, kubectl, kubectlJson, waitFor } from "../support/kube.ts";
+import { createNamespace, kubeConfig, kubectl, kubectlJson, tool, waitFor } from "../support/kube.ts";
 import {
   applyMd,
   condition,
@@ -416,6 +416,25 @@ describe("adopting an existing Deployment (workloadRef)", function () {
     await waitFor("the user's Service on the new pods", async () => watch!.ready(LEGACY).length === REPLICAS);
     watch.stop();
     expect(watch.gaps, "moments without a ready endpoint").to.deep.equal([]);
+  });
+
+  it("the API server refuses workloadRef with a readiness gate or spec.traffic, and a scaleDown it does not know", async () => {
+    const refused = async (change: (spec: Record<string, unknown>) => void) => {
+      const manifest = spec("onsuccess");
+      change(manifest.spec as Record<string, unknown>);
+      const r = await tool("kubectl", ["-n", ns, "apply", "-f", "-"], JSON.stringify(manifest));
+      expect(r.code, r.stdout).to.not.equal(0);
+      return r.stderr;
+    };
+    expect(
+      await refused((s) => (s.strategy = { canary: { readinessGate: true, steps: [{ setWeight: 50 }] } })),
+    ).to.match(/an adoption cannot hold the new version's pods behind strategy.canary.readinessGate/);
+    expect(
+      await refused((s) => (s.traffic = { gatewayAPI: { httpRoute: { parentRefs: [{ name: "gw" }] } } })),
+    ).to.match(/it cannot be combined with spec.traffic/);
+    expect(
+      await refused((s) => ((s.workloadRef as Record<string, unknown>).scaleDown = "sometimes")),
+    ).to.match(/spec.workloadRef.scaleDown: Unsupported value: "sometimes"/);
   });
 
   it("a Deployment that does not exist: a condition and an Event, nothing created", async () => {
