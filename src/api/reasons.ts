@@ -19,6 +19,8 @@ export const Reasons = {
   RouteRefsNotResolved: "RouteRefsNotResolved",
   RouteNotFound: "RouteNotFound",
   RouteRuleNotFound: "RouteRuleNotFound",
+  InferencePoolAPIMissing: "InferencePoolAPIMissing",
+  InferencePoolNotAccepted: "InferencePoolNotAccepted",
   // Adoption of an existing Deployment (spec.workloadRef)
   Adopting: "Adopting",
   AdoptionRefused: "AdoptionRefused",

@@ -76,6 +76,7 @@ const PLURALS: Record<string, string> = {
   Deployment: "deployments",
   Service: "services",
   HTTPRoute: "httproutes",
+  InferencePool: "inferencepools",
   [KIND]: PLURAL,
 };
 
