@@ -63,6 +63,16 @@ export interface Observed {
    * (label mlops.dev/readiness-gate, see readiness-gate.ts). Undefined: not looked at.
    */
   pods?: readonly V1Pod[];
+  /**
+   * spec.workloadRef (and an adoption in status.adoption that is not yet complete): the
+   * Deployment it names as the API server has it (undefined: not found), and the Service
+   * named like the ModelDeployment when the operator does not own it (undefined: none, or
+   * the operator's own). Undefined: not looked at (no adoption).
+   */
+  workloadRef?: {
+    deployment: V1Deployment | undefined;
+    foreignClientsService: V1Service | undefined;
+  };
 }
 
 /** Template variables of checks: {{name}}, {{namespace}}, {{version}}, {{service}}. */
@@ -177,4 +187,18 @@ export interface Plan {
   requeueAfterMs?: number;
   /** The readiness gate's condition to write on pods (pods/status), each pod once. */
   podConditions?: PodConditionPatch[];
+  /**
+   * Replica counts of Deployments the operator does not own (an adopted one, spec.workloadRef),
+   * written through their scale subresource, after the children: nothing else of them is
+   * ever written.
+   */
+  scales?: DeploymentScale[];
+}
+
+/** One replica count of a Deployment the operator does not own. */
+export interface DeploymentScale {
+  name: string;
+  replicas: number;
+  /** Its spec.replicas as observed (for the Event). */
+  from: number;
 }

@@ -186,8 +186,9 @@ function allows(rules: PolicyRule[], group: string, resource: string, verb: stri
 const OPERATOR_PERMISSIONS: [group: string, resource: string, verbs: string[]][] = [
   ["mlops.dev", "modeldeployments", ["list", "watch", "patch"]],
   ["mlops.dev", "modeldeployments/status", ["update"]],
-  ["apps", "deployments", ["list", "watch", "patch", "delete"]],
-  ["", "services", ["list", "watch", "patch", "delete"]],
+  ["apps", "deployments", ["get", "list", "watch", "patch", "delete"]],
+  ["apps", "deployments/scale", ["patch"]],
+  ["", "services", ["get", "list", "watch", "patch", "delete"]],
   ["discovery.k8s.io", "endpointslices", ["list", "watch"]],
   ["", "pods", ["list", "watch"]],
   ["", "pods/status", ["patch"]],

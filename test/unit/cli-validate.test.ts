@@ -79,6 +79,39 @@ describe("cli validate", () => {
     );
   });
 
+  it("knows workloadRef: its scaleDown values, and that it goes without spec.traffic and a readiness gate", async () => {
+    const base = [
+      "apiVersion: mlops.dev/v1alpha1",
+      "kind: ModelDeployment",
+      "metadata: {name: x}",
+      "spec:",
+      "  model: {version: '1'}",
+      "  template: {metadata: {labels: {app: x}}, spec: {containers: [{name: s, image: i, ports: [{containerPort: 80}]}]}}",
+    ];
+    const good = [
+      ...base,
+      "  strategy: {canary: {steps: [{setWeight: 50}]}}",
+      "  workloadRef: {name: x-server, scaleDown: progressively}",
+    ];
+    expect(await plugin(["validate", "-"], good.join("\n"))).to.deep.include({ code: 0 });
+    const bad = [
+      ...base,
+      "  strategy: {canary: {readinessGate: true, steps: [{setWeight: 50}]}}",
+      "  workloadRef: {name: x-server, scaleDown: sometimes}",
+    ];
+    const res = await plugin(["validate", "-"], bad.join("\n"));
+    expect(res.code).to.equal(1);
+    const lines = res.stdout.trimEnd().split("\n");
+    expect(
+      lines.some((l) => l.startsWith("-:0: spec.workloadRef.scaleDown:") && /never/.test(l)),
+      res.stdout,
+    ).to.equal(true);
+    expect(
+      lines.some((l) => l.startsWith("-:0: spec.workloadRef: workloadRef: an adoption cannot hold")),
+      res.stdout,
+    ).to.equal(true);
+  });
+
   it("says when a path does not exist, with exit code 3", async () => {
     const res = await plugin(["validate", "no/such/dir"]);
     expect(res).to.deep.equal({

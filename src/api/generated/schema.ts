@@ -1045,6 +1045,49 @@ export const modelDeploymentSchema = {
             }
           }
         },
+        "workloadRef": {
+          "type": "object",
+          "description": "An existing Deployment (not made by the operator) that serves the model today: the operator brings its own Deployment of spec.model.version up beside it, moves the clients to it through the usual checks, then scales the existing one down as scaleDown says. Only its replica count is ever changed, and it is never deleted. See docs/migrating.md.",
+          "required": [
+            "name"
+          ],
+          "properties": {
+            "apiVersion": {
+              "type": "string",
+              "default": "apps/v1",
+              "enum": [
+                "apps/v1"
+              ]
+            },
+            "kind": {
+              "type": "string",
+              "default": "Deployment",
+              "enum": [
+                "Deployment"
+              ]
+            },
+            "name": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 253,
+              "description": "The Deployment's name."
+            },
+            "namespace": {
+              "type": "string",
+              "description": "Omitted = the ModelDeployment's namespace, the only one a Deployment can be adopted from."
+            },
+            "scaleDown": {
+              "type": "string",
+              "enum": [
+                "never",
+                "onsuccess",
+                "progressively"
+              ],
+              "default": "never",
+              "description": "When the existing Deployment scales down: never (it keeps its replicas), onsuccess (to 0 once the new version is promoted), progressively (one share for each new pod that is available, the last ones at promotion)."
+            }
+          }
+        },
         "progressDeadlineSeconds": {
           "type": "integer",
           "format": "int32",
@@ -1078,6 +1121,14 @@ export const modelDeploymentSchema = {
         {
           "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.replicas))",
           "message": "replicas on a setWeight step needs spec.traffic (without a route the replica count is the weight)"
+        },
+        {
+          "rule": "!has(self.workloadRef) || !has(self.strategy.canary) || !has(self.strategy.canary.readinessGate) || !self.strategy.canary.readinessGate",
+          "message": "workloadRef: an adoption cannot hold the new version's pods behind strategy.canary.readinessGate (the clients' Service reaches them as they become ready); add the gate once the adoption is complete"
+        },
+        {
+          "rule": "!has(self.workloadRef) || !has(self.traffic)",
+          "message": "workloadRef: an adoption moves the clients through the clients' Service, which selects the existing Deployment's pods; it cannot be combined with spec.traffic (add the route once the adoption is complete)"
         }
       ]
     },
@@ -1558,6 +1609,53 @@ export const modelDeploymentSchema = {
                 "type": "string",
                 "format": "date-time"
               }
+            }
+          }
+        },
+        "adoption": {
+          "type": "object",
+          "description": "The adoption of spec.workloadRef, so that a restarted operator carries on where it was and a rollback restores the Deployment's replicas.",
+          "required": [
+            "deployment",
+            "originalReplicas",
+            "phase"
+          ],
+          "properties": {
+            "deployment": {
+              "type": "string",
+              "description": "The adopted Deployment."
+            },
+            "originalReplicas": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Its spec.replicas when the adoption began, restored by a rollback or an abort."
+            },
+            "scaleDown": {
+              "type": "string",
+              "enum": [
+                "never",
+                "onsuccess",
+                "progressively"
+              ]
+            },
+            "phase": {
+              "type": "string",
+              "enum": [
+                "Progressing",
+                "RolledBack",
+                "Promoted",
+                "Completed",
+                "Released"
+              ],
+              "description": "Progressing: the new version comes up beside it; RolledBack: a check failed or an abort, the Deployment is back at originalReplicas; Promoted: the new version is stable, the Deployment scales down as scaleDown says; Completed: the operator no longer touches it; Released: workloadRef was removed before promotion, the Deployment goes back to originalReplicas."
+            },
+            "startedAt": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "promotedAt": {
+              "type": "string",
+              "format": "date-time"
             }
           }
         },

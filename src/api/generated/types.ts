@@ -25,6 +25,7 @@ export interface ModelDeploymentSpec {
   strategy: Strategy;
   traffic?: TrafficSpec;
   healthChecks?: HealthChecks;
+  workloadRef?: WorkloadRef;
   /**
    * The new version must be Available within this many seconds or it is rolled back.
    */
@@ -455,6 +456,25 @@ export interface WarmupCheck {
    */
   maxFailures?: number;
 }
+/**
+ * An existing Deployment (not made by the operator) that serves the model today: the operator brings its own Deployment of spec.model.version up beside it, moves the clients to it through the usual checks, then scales the existing one down as scaleDown says. Only its replica count is ever changed, and it is never deleted. See docs/migrating.md.
+ */
+export interface WorkloadRef {
+  apiVersion?: "apps/v1";
+  kind?: "Deployment";
+  /**
+   * The Deployment's name.
+   */
+  name: string;
+  /**
+   * Omitted = the ModelDeployment's namespace, the only one a Deployment can be adopted from.
+   */
+  namespace?: string;
+  /**
+   * When the existing Deployment scales down: never (it keeps its replicas), onsuccess (to 0 once the new version is promoted), progressively (one share for each new pod that is available, the last ones at promotion).
+   */
+  scaleDown?: "never" | "onsuccess" | "progressively";
+}
 export interface ModelDeploymentStatus {
   observedGeneration?: number;
   phase?: "Progressing" | "Paused" | "Healthy" | "Degraded";
@@ -547,6 +567,7 @@ export interface ModelDeploymentStatus {
    * Old versions (or revisions) kept ready until a time (blue/green scaleDownDelaySeconds).
    */
   scaleDown?: ScaleDown[];
+  adoption?: AdoptionStatus;
   /**
    * The last action acted on, as action@resourceVersion-of-its-annotation, so an action is never acted on twice.
    */
@@ -721,6 +742,26 @@ export interface ScaleDown {
   version: string;
   revision?: string;
   after: string;
+}
+/**
+ * The adoption of spec.workloadRef, so that a restarted operator carries on where it was and a rollback restores the Deployment's replicas.
+ */
+export interface AdoptionStatus {
+  /**
+   * The adopted Deployment.
+   */
+  deployment: string;
+  /**
+   * Its spec.replicas when the adoption began, restored by a rollback or an abort.
+   */
+  originalReplicas: number;
+  scaleDown?: "never" | "onsuccess" | "progressively";
+  /**
+   * Progressing: the new version comes up beside it; RolledBack: a check failed or an abort, the Deployment is back at originalReplicas; Promoted: the new version is stable, the Deployment scales down as scaleDown says; Completed: the operator no longer touches it; Released: workloadRef was removed before promotion, the Deployment goes back to originalReplicas.
+   */
+  phase: "Progressing" | "RolledBack" | "Promoted" | "Completed" | "Released";
+  startedAt?: string;
+  promotedAt?: string;
 }
 export interface Condition {
   type: string;

@@ -18,7 +18,29 @@ export function celRuleProblems(spec: Obj): SpecProblem[] {
     ...capacityRuleProblems(spec),
     ...healthCheckRuleProblems(spec),
     ...trafficRuleProblems(spec),
+    ...workloadRefRuleProblems(spec),
   ];
+}
+
+/** spec.workloadRef: an adoption goes through the clients' Service, without a route or a readiness gate. */
+function workloadRefRuleProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  if (!isObj(spec.workloadRef)) return out;
+  if (has(spec, "traffic"))
+    out.push({
+      path: "spec.workloadRef",
+      message:
+        "workloadRef: an adoption moves the clients through the clients' Service, which selects the existing Deployment's pods; it cannot be combined with spec.traffic (add the route once the adoption is complete)",
+    });
+  const strategy = spec.strategy;
+  const canary = isObj(strategy) ? strategy.canary : undefined;
+  if (isObj(canary) && canary.readinessGate === true)
+    out.push({
+      path: "spec.workloadRef",
+      message:
+        "workloadRef: an adoption cannot hold the new version's pods behind strategy.canary.readinessGate (the clients' Service reaches them as they become ready); add the gate once the adoption is complete",
+    });
+  return out;
 }
 
 const RULE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
