@@ -1,0 +1,53 @@
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { expect } from "chai";
+
+const SRC = join(import.meta.dirname, "../../src");
+
+/** The npm packages that loading `modules` (in a fresh process) loads, by name. */
+function packagesLoadedBy(modules: string[]): string[] {
+  const urls = modules.map((m) => pathToFileURL(join(SRC, m)).href);
+  const script = `
+    import { registerHooks } from "node:module";
+    const seen = new Set();
+    registerHooks({
+      resolve(specifier, context, next) {
+        const resolved = next(specifier, context);
+        const m = /\\/node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(resolved.url);
+        if (m) seen.add(m[1]);
+        return resolved;
+      },
+    });
+    for (const url of ${JSON.stringify(urls)}) await import(url);
+    process.stdout.write(JSON.stringify([...seen].sort()));
+  `;
+  return JSON.parse(
+    execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" }),
+  ) as string[];
+}
+
+describe("what the operator loads at start (docs/benchmarks.md, issue 20)", () => {
+  // Each of these cost the operator's process memory for the whole of its life while the
+  // controller path does not need them: @kubernetes/client-node's generated API (about
+  // 80 MiB of RSS; the operator reads kubeconfigs and watches with its own code and loads
+  // client-node only for the kubeconfig features it does not implement), undici (imported
+  // with the first health check) and yaml (credentials files, the kubectl plugin).
+  it("loads neither client-node, undici nor yaml before the first ModelDeployment", function () {
+    this.timeout(30_000);
+    // What main.ts imports: the operator is assembled from these.
+    const loaded = packagesLoadedBy([
+      "observability/young-generation.ts",
+      "config.ts",
+      "observability/log.ts",
+      "operator.ts",
+    ]);
+    expect(
+      loaded,
+      "the hook sees the packages that are loaded (else this test proves nothing)",
+    ).to.include.members(["prom-client", "winston", "ajv"]);
+    expect(loaded).to.not.include("@kubernetes/client-node");
+    expect(loaded).to.not.include("undici");
+    expect(loaded).to.not.include("yaml");
+  });
+});
