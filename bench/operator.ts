@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { freePort } from "../test/cluster/cluster.ts";
 import { pollUntil } from "./wait.ts";
 import { loopbackOperatorFlags } from "../test/support/loopback-guard.ts";
+import { writeLoopbackGuardJs } from "./loopback-guard-js.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 /** Clock ticks per second of /proc/PID/stat (USER_HZ): 100 on Linux. */
@@ -20,6 +21,8 @@ export interface MemorySample {
   heapUsedBeforeGcBytes: number;
   /** Resident set size (/proc/PID/status VmRSS), bytes. */
   rssBytes: number;
+  /** The size of V8's young generation after the GC (nodejs_heap_space_size_total_bytes{space="new"}), bytes. */
+  newSpaceBytes: number;
 }
 
 export interface OperatorProcess {
@@ -28,7 +31,7 @@ export interface OperatorProcess {
   /** CPU seconds (user + system) the process used so far. */
   cpuSeconds(): number;
   rssBytes(): number;
-  /** Scrapes /metrics; returns the value of one series without labels. */
+  /** Scrapes /metrics; returns the value of one series (`name` or `name{labels}` as served). */
   metric(name: string): Promise<number>;
   memory(): Promise<MemorySample>;
   stop(): Promise<void>;
@@ -55,15 +58,20 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
   const fd = openSync(logFile, "w");
   // The loopback guard in the operator too, and its checks allowed only to loopback.
   const loopback = loopbackOperatorFlags(undefined);
+  const entry = opts.entry ?? join("src", "main.ts");
+  // A compiled entry gets the guard compiled too: nothing loads Node's TypeScript stripper.
+  const guardArgs = entry.endsWith(".js")
+    ? ["--import", writeLoopbackGuardJs(join(opts.dir, "loopback-guard-js"))]
+    : loopback.nodeArgs;
   const child: ChildProcess = spawn(
     process.execPath,
     [
       "--expose-gc",
-      ...loopback.nodeArgs,
+      ...guardArgs,
       ...(opts.nodeArgs ?? []),
       "--import",
       join(ROOT, "bench", "gc-hook.js"),
-      join(ROOT, opts.entry ?? join("src", "main.ts")),
+      join(ROOT, entry),
       `--kubeconfig=${opts.kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,
@@ -97,7 +105,12 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
 
   const metric = async (name: string): Promise<number> => {
     const text = await (await fetch(metricsUrl)).text();
-    const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{}`));
+    const line = text
+      .split("\n")
+      .find(
+        (l) =>
+          l.startsWith(`${name} `) || l.startsWith(`${name}{}`) || (name.endsWith("}") && l.startsWith(name)),
+      );
     if (!line) throw new Error(`the operator's /metrics has no ${name}`);
     return Number(line.slice(line.lastIndexOf(" ") + 1));
   };
@@ -132,6 +145,7 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
         heapUsedBytes: await metric("nodejs_heap_size_used_bytes"),
         heapUsedBeforeGcBytes,
         rssBytes: rssBytes(),
+        newSpaceBytes: await metric('nodejs_heap_space_size_total_bytes{space="new"}'),
       };
     },
     async stop() {
