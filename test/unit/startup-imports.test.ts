@@ -5,8 +5,8 @@ import { expect } from "chai";
 
 const SRC = join(import.meta.dirname, "../../src");
 
-/** The npm packages that loading `modules` (in a fresh process) loads, by name. */
-function packagesLoadedBy(modules: string[]): string[] {
+/** The files under node_modules/ that loading `modules` (in a fresh process) loads. */
+function filesLoadedBy(modules: string[]): string[] {
   const urls = modules.map((m) => pathToFileURL(join(SRC, m)).href);
   const script = `
     import { registerHooks } from "node:module";
@@ -14,8 +14,8 @@ function packagesLoadedBy(modules: string[]): string[] {
     registerHooks({
       resolve(specifier, context, next) {
         const resolved = next(specifier, context);
-        const m = /\\/node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(resolved.url);
-        if (m) seen.add(m[1]);
+        const at = resolved.url.lastIndexOf("/node_modules/");
+        if (at >= 0) seen.add(resolved.url.slice(at + "/node_modules/".length));
         return resolved;
       },
     });
@@ -27,6 +27,26 @@ function packagesLoadedBy(modules: string[]): string[] {
   ) as string[];
 }
 
+/** The npm packages of those files, by name. */
+const packagesOf = (files: string[]) => [
+  ...new Set(
+    files.map((f) =>
+      f
+        .split("/")
+        .slice(0, f.startsWith("@") ? 2 : 1)
+        .join("/"),
+    ),
+  ),
+];
+
+/** What main.ts imports: the operator is assembled from these. */
+const MAIN_IMPORTS = [
+  "observability/young-generation.ts",
+  "config.ts",
+  "observability/log.ts",
+  "operator.ts",
+];
+
 describe("what the operator loads at start (docs/benchmarks.md, issue 20)", () => {
   // Each of these cost the operator's process memory for the whole of its life while the
   // controller path does not need them: @kubernetes/client-node's generated API (about
@@ -35,13 +55,8 @@ describe("what the operator loads at start (docs/benchmarks.md, issue 20)", () =
   // with the first health check) and yaml (credentials files, the kubectl plugin).
   it("loads neither client-node, undici nor yaml before the first ModelDeployment", function () {
     this.timeout(30_000);
-    // What main.ts imports: the operator is assembled from these.
-    const loaded = packagesLoadedBy([
-      "observability/young-generation.ts",
-      "config.ts",
-      "observability/log.ts",
-      "operator.ts",
-    ]);
+    const files = filesLoadedBy(MAIN_IMPORTS);
+    const loaded = packagesOf(files);
     expect(
       loaded,
       "the hook sees the packages that are loaded (else this test proves nothing)",
@@ -49,5 +64,16 @@ describe("what the operator loads at start (docs/benchmarks.md, issue 20)", () =
     expect(loaded).to.not.include("@kubernetes/client-node");
     expect(loaded).to.not.include("undici");
     expect(loaded).to.not.include("yaml");
+  });
+
+  // The schema's validator is generated code (src/api/generated/validate-schema.ts) that needs
+  // two of ajv's helpers, not ajv's compiler and code generator (about 10 MiB at start).
+  it("loads ajv's run-time helpers only, not its schema compiler", function () {
+    this.timeout(30_000);
+    const files = filesLoadedBy(MAIN_IMPORTS);
+    expect(files).to.include.members(["ajv/dist/runtime/ucs2length.js", "ajv-formats/dist/formats.js"]);
+    expect(files.filter((f) => f.startsWith("ajv/dist/compile/") || f === "ajv/dist/ajv.js")).to.deep.equal(
+      [],
+    );
   });
 });
