@@ -21,8 +21,6 @@ export interface MemorySample {
   heapUsedBeforeGcBytes: number;
   /** Resident set size (/proc/PID/status VmRSS), bytes. */
   rssBytes: number;
-  /** The size of V8's young generation after the GC (nodejs_heap_space_size_total_bytes{space="new"}), bytes. */
-  newSpaceBytes: number;
 }
 
 export interface OperatorProcess {
@@ -31,7 +29,7 @@ export interface OperatorProcess {
   /** CPU seconds (user + system) the process used so far. */
   cpuSeconds(): number;
   rssBytes(): number;
-  /** Scrapes /metrics; returns the value of one series (`name` or `name{labels}` as served). */
+  /** Scrapes /metrics; returns the value of one series without labels. */
   metric(name: string): Promise<number>;
   memory(): Promise<MemorySample>;
   stop(): Promise<void>;
@@ -105,12 +103,7 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
 
   const metric = async (name: string): Promise<number> => {
     const text = await (await fetch(metricsUrl)).text();
-    const line = text
-      .split("\n")
-      .find(
-        (l) =>
-          l.startsWith(`${name} `) || l.startsWith(`${name}{}`) || (name.endsWith("}") && l.startsWith(name)),
-      );
+    const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{}`));
     if (!line) throw new Error(`the operator's /metrics has no ${name}`);
     return Number(line.slice(line.lastIndexOf(" ") + 1));
   };
@@ -145,7 +138,6 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
         heapUsedBytes: await metric("nodejs_heap_size_used_bytes"),
         heapUsedBeforeGcBytes,
         rssBytes: rssBytes(),
-        newSpaceBytes: await metric('nodejs_heap_space_size_total_bytes{space="new"}'),
       };
     },
     async stop() {

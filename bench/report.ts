@@ -16,18 +16,18 @@ export function markdownReport(r: BenchResult): string {
   );
 
   out.push("### With no ModelDeployment", "");
-  out.push("| entry point | measured | RSS | heap (after a full GC) | V8 new space | load |");
-  out.push("| --- | --- | ---: | ---: | ---: | ---: |");
+  out.push("| entry point | measured | RSS | heap (after a full GC) | load |");
+  out.push("| --- | --- | ---: | ---: | ---: |");
   for (const b of r.baselines) {
     const row = (what: string, m: (typeof b)["atStart"]) =>
-      `| \`node ${b.entry}\` | ${what} | ${mb(m.rssBytes)} | ${mb(m.heapUsedBytes)} | ${mb(m.newSpaceBytes)} | ${ld(b.load)} |`;
+      `| \`node ${b.entry}\` | ${what} | ${mb(m.rssBytes)} | ${mb(m.heapUsedBytes)} | ${ld(b.load)} |`;
     out.push(row("right after start (caches synced)", b.atStart));
     out.push(
       row("after the first reconcile (one ModelDeployment Ready, then deleted)", b.afterFirstReconcile),
     );
     if (b.restCpuSecondsPerMinute !== undefined)
       out.push(
-        `| \`node ${b.entry}\` | CPU at rest (${r.options.restSeconds} s) | ${b.restCpuSecondsPerMinute.toFixed(3)} s per minute | | | ${ld(b.load)} |`,
+        `| \`node ${b.entry}\` | CPU at rest (${r.options.restSeconds} s) | ${b.restCpuSecondsPerMinute.toFixed(3)} s per minute | | ${ld(b.load)} |`,
       );
   }
   out.push("");
