@@ -22,7 +22,7 @@ import { requestJson, type RequestObserver } from "./request.ts";
 
 export { KubeApiError, USER_AGENT } from "./request.ts";
 
-export { isConflict, isNotFound } from "./errors.ts";
+export { isConflict, isNamespaceTerminating, isNotFound } from "./errors.ts";
 
 export interface KubeClient {
   /**
@@ -70,6 +70,7 @@ const PLURALS: Record<string, string> = {
   Deployment: "deployments",
   Service: "services",
   HTTPRoute: "httproutes",
+  InferencePool: "inferencepools",
   [KIND]: PLURAL,
 };
 
