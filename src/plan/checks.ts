@@ -1,4 +1,5 @@
 // Which health checks are due now, with defaults filled in and their targets resolved.
+import type { V1Deployment } from "@kubernetes/client-node";
 import type { CheckStatus, HealthCheck, ModelDeployment } from "../api/types.ts";
 import { childName, computeRevision } from "./naming.ts";
 import { findTrackDeployment } from "./tracks.ts";
@@ -102,6 +103,27 @@ export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckS
 }
 
 /**
+ * The candidate's Deployment while its checks may be measured: a rollout is under way (not
+ * switched, not promoted with promote-full, not aborted, of the spec's version and
+ * revision), the spec is valid, and the candidate has a pod to measure. planChecks and the
+ * requeue time both ask this, so a check is never "due" when nothing would measure it
+ * (that would ask for a reconcile at once, again and again).
+ */
+export function measurableCandidate(md: ModelDeployment, observed: Observed): V1Deployment | undefined {
+  const rollout = md.status?.rollout;
+  if (!rollout || rollout.switchedAt !== undefined || rollout.promote === "Full") return undefined;
+  if (rollout.version !== md.spec?.model?.version || rollout.revision !== computeRevision(md))
+    return undefined;
+  if (md.status?.aborted?.version === rollout.version && md.status.aborted.revision === rollout.revision)
+    return undefined;
+  const candidate = findTrackDeployment(observed.deployments, rollout.version, rollout.revision);
+  if (!candidate?.metadata?.name) return undefined;
+  if (!hasMeasurablePod(md, observed, candidate, rollout.version, rollout.revision)) return undefined;
+  if (validateModelDeployment(md).length > 0) return undefined;
+  return candidate;
+}
+
+/**
  * The configured checks that are due at `now`: a rollout is under way (not yet switched, not
  * promoted with promote-full), its candidate (the Deployment of the rollout's version at its
  * revision, measured through its own Service) has at least one available replica, and the
@@ -111,14 +133,8 @@ export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckS
  */
 export function planChecks(md: ModelDeployment, observed: Observed, now: Date): DueCheck[] {
   const rollout = md.status?.rollout;
-  if (!rollout || rollout.switchedAt !== undefined || rollout.promote === "Full") return [];
-  if (rollout.version !== md.spec?.model?.version || rollout.revision !== computeRevision(md)) return [];
-  if (md.status?.aborted?.version === rollout.version && md.status.aborted.revision === rollout.revision)
-    return [];
-  const candidate = findTrackDeployment(observed.deployments, rollout.version, rollout.revision);
-  if (!candidate?.metadata?.name) return [];
-  if (!hasMeasurablePod(md, observed, candidate, rollout.version, rollout.revision)) return [];
-  if (validateModelDeployment(md).length > 0) return [];
+  const candidate = measurableCandidate(md, observed);
+  if (!rollout || !candidate?.metadata?.name) return [];
   const vars = computeCheckVars(md, rollout.version, candidate.metadata.name);
   const stableVars = computeStableCheckVars(md, observed);
   const statuses = md.status?.checks ?? [];

@@ -2,10 +2,9 @@
 // status (a pause ends, a check is due, a deadline or an auto-promotion comes, a version
 // scales down). Undefined: nothing is time-driven, only a change in the world brings a reconcile.
 import type { ModelDeployment, ModelDeploymentStatus, RolloutState } from "../api/types.ts";
-import { checkDueAt, timeMs } from "./checks.ts";
+import { checkDueAt, measurableCandidate, timeMs } from "./checks.ts";
 import { isHeld, type PlanContext } from "./context.ts";
 import { parseDuration } from "./duration.ts";
-import { hasMeasurablePod } from "./readiness-gate.ts";
 import { checksOf, progressDeadlineMsOf } from "./spec.ts";
 
 /** Times (ms since the epoch) at which the strategy's own clock moves the rollout on. */
@@ -29,17 +28,9 @@ function strategyDeadlines(ctx: PlanContext, status: ModelDeploymentStatus, roll
 }
 
 /** When the next check is due (at the earliest now), while the candidate can be measured. */
-function nextCheckDue(
-  ctx: PlanContext,
-  status: ModelDeploymentStatus,
-  rollout: RolloutState,
-): number | undefined {
-  const measurable =
-    rollout.switchedAt === undefined &&
-    rollout.promote !== "Full" &&
-    hasMeasurablePod(ctx.md, ctx.input.observed, ctx.specDeployment, ctx.specVersion, ctx.revision);
-  if (!measurable) return undefined;
+function nextCheckDue(ctx: PlanContext, status: ModelDeploymentStatus): number | undefined {
   const view: ModelDeployment = { ...ctx.md, status };
+  if (!measurableCandidate(view, ctx.input.observed)) return undefined;
   let due: number | undefined;
   for (const check of checksOf(ctx.md)) {
     const last = status.checks?.find((c) => c.name === check.name);
@@ -60,7 +51,7 @@ export function requeueAfterMs(ctx: PlanContext, status: ModelDeploymentStatus):
   };
   if (rollout) {
     strategyDeadlines(ctx, status, rollout).forEach(future);
-    const due = nextCheckDue(ctx, status, rollout);
+    const due = nextCheckDue(ctx, status);
     if (due !== undefined) times.push(due);
   }
   for (const e of status.scaleDown ?? []) future(timeMs(e.after));
