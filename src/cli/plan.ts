@@ -33,7 +33,7 @@ import { documents, isModelDeployment, type Source } from "./manifests.ts";
 /** A check as plan prints it. */
 export interface CheckPreview {
   name: string;
-  provider: "http" | "prometheus" | "signature" | "warmup";
+  provider: "http" | "prometheus" | "signature" | "warmup" | "agreement";
   /** What is measured: the request or the query, and its success condition. */
   target: string;
   interval: string;
@@ -89,6 +89,10 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
   } else if (check.warmup) {
     const w = check.warmup;
     target = `${w.requests ?? 10} warm-up requests ${w.method ?? "POST"} ${w.path} on the new version's Service once per step, at most ${w.maxFailures ?? 0} failing`;
+  } else if (check.agreement) {
+    const a = check.agreement;
+    const ref = a.requests.configMapKeyRef;
+    target = `the requests of ConfigMap ${ref.name} key ${ref.key} to the new and the stable version (${a.protocol ?? "OpenInference"}${a.path ? ` ${a.path}` : ""}), expects ${a.successCondition}`;
   } else if (check.signature) {
     const accept = check.signature.accept?.length
       ? `, accepting changes of ${check.signature.accept.join(", ")}`
@@ -102,7 +106,15 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
   }
   return {
     name: check.name,
-    provider: check.http ? "http" : check.signature ? "signature" : check.warmup ? "warmup" : "prometheus",
+    provider: check.http
+      ? "http"
+      : check.signature
+        ? "signature"
+        : check.warmup
+          ? "warmup"
+          : check.agreement
+            ? "agreement"
+            : "prometheus",
     target,
     interval: formatDuration(checkIntervalMs(md, check)),
     timeout: formatDuration(checkTimeoutMs(check)),

@@ -69,6 +69,7 @@ export interface KubeClient {
 const PLURALS: Record<string, string> = {
   Deployment: "deployments",
   Service: "services",
+  ConfigMap: "configmaps",
   HTTPRoute: "httproutes",
   [KIND]: PLURAL,
 };

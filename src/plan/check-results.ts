@@ -67,6 +67,7 @@ function mergeOne(check: HealthCheck, current: CheckStatus, m: Measurement): Che
   if (m.stableValue !== undefined) next.stableValue = m.stableValue;
   if (m.judge !== undefined) next.judge = m.judge;
   if (m.warmup !== undefined) next.warmup = m.warmup;
+  if (m.agreement !== undefined) next.agreement = m.agreement;
   if (m.message !== undefined) next.message = m.message;
   if (check.dryRun === true) next.dryRun = true;
   next.measurements = [...(current.measurements ?? []), recordOf(m)].slice(-MEASUREMENT_RECORD_LIMIT);

@@ -56,6 +56,17 @@ export function computeDueCheck(
         url: `http://${stableVars.service}.${stableVars.namespace}.svc:${port}${path}`,
       };
   }
+  if (check.agreement) {
+    const a = check.agreement;
+    const port = typeof a.port === "number" ? a.port : servicePortOf(md);
+    const path = a.path ?? `/v2/models/${encodeURIComponent(modelNameOf(md))}/infer`;
+    due.url = `http://${vars.service}.${vars.namespace}.svc:${port}${path}`;
+    if (stableVars)
+      due.stable = {
+        vars: stableVars,
+        url: `http://${stableVars.service}.${stableVars.namespace}.svc:${port}${path}`,
+      };
+  }
   if (check.prometheus) {
     due.query = fillTemplate(check.prometheus.query, vars);
     if (comparesWithStable(check) && stableVars)

@@ -189,6 +189,7 @@ const OPERATOR_PERMISSIONS: [group: string, resource: string, verbs: string[]][]
   ["apps", "deployments", ["list", "watch", "patch", "delete"]],
   ["", "services", ["list", "watch", "patch", "delete"]],
   ["discovery.k8s.io", "endpointslices", ["list", "watch"]],
+  ["", "configmaps", ["get"]],
   ["", "pods", ["list", "watch"]],
   ["", "pods/status", ["patch"]],
   ["gateway.networking.k8s.io", "httproutes", ["get", "list", "watch", "update", "patch", "delete"]],

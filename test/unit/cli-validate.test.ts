@@ -30,8 +30,9 @@ describe("cli validate", () => {
       "examples/canary.yaml",
       "examples/blue-green.yaml",
       "examples/canary-analysis.yaml",
+      "examples/blue-green-agreement.yaml",
     ]);
-    expect(res).to.deep.equal({ code: 0, stdout: "5 ModelDeployments in 5 files: valid\n", stderr: "" });
+    expect(res).to.deep.equal({ code: 0, stdout: "6 ModelDeployments in 6 files: valid\n", stderr: "" });
   });
 
   it("reads standard input with -", async () => {

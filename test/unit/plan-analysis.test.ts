@@ -264,8 +264,61 @@ describe("plan: signature checks", () => {
       'spec.healthChecks.checks[0].signature.port: the first container declares no port named "grpc" (named ports: http)',
     ]);
     expect(problems({ name: "both", signature: {}, http: { path: "/ready" } } as HealthCheck)).to.include(
-      "spec.healthChecks.checks[0]: each health check must have exactly one provider (http, prometheus, signature or warmup)",
+      "spec.healthChecks.checks[0]: each health check must have exactly one provider (http, prometheus, signature, warmup or agreement)",
     );
+  });
+});
+
+describe("plan: agreement checks", () => {
+  const agreement = (extra: Partial<NonNullable<HealthCheck["agreement"]>> = {}): HealthCheck => ({
+    name: "agreement",
+    agreement: {
+      requests: { configMapKeyRef: { name: "fraud-requests", key: "requests.json" } },
+      successCondition: "agreement >= 0.98",
+      ...extra,
+    },
+  });
+
+  it("targets both versions' own Services at the model's inference path, or the path given", () => {
+    const sim = stableSim({
+      model: { name: "fraud", version: "1.0.0" },
+      healthChecks: { checks: [agreement()] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    let due: DueCheck[] = [];
+    sim.reconcile((d) => ((due = d), []));
+    expect(due[0]?.url).to.equal("http://fraud-detector-2-0-0.models.svc:80/v2/models/fraud/infer");
+    expect(due[0]?.stable?.url).to.equal("http://fraud-detector-1-0-0.models.svc:80/v2/models/fraud/infer");
+  });
+
+  it("validates its condition's variables, the fields of each protocol and the ConfigMap reference", () => {
+    const problems = (check: HealthCheck) =>
+      validateModelDeployment(makeMd({ healthChecks: { checks: [check] } })).map(
+        (p) => `${p.path}: ${p.message}`,
+      );
+    expect(problems(agreement())).to.deep.equal([]);
+    expect(
+      problems(agreement({ protocol: "JSON", path: "/predict", answerPath: "/predictions" })),
+    ).to.deep.equal([]);
+    expect(problems(agreement({ successCondition: "result > 0.9" }))[0]).to.match(
+      /^spec\.healthChecks\.checks\[0\]\.agreement\.successCondition: successCondition `result > 0\.9` is not valid/,
+    );
+    expect(problems(agreement({ protocol: "JSON" }))).to.include(
+      "spec.healthChecks.checks[0].agreement: protocol JSON needs path (where the requests are sent)",
+    );
+    expect(problems(agreement({ answerPath: "/x" }))).to.include(
+      "spec.healthChecks.checks[0].agreement.answerPath: answerPath goes with protocol JSON",
+    );
+    expect(
+      problems(agreement({ requests: { configMapKeyRef: { name: "Bad_Name", key: "requests.json" } } })),
+    ).to.include(
+      "spec.healthChecks.checks[0].agreement.requests.configMapKeyRef.name: must be the name of a ConfigMap (lower-case letters, digits, '-' and '.')",
+    );
+    expect(problems(agreement({ port: "grpc" }))).to.deep.equal([
+      'spec.healthChecks.checks[0].agreement.port: the first container declares no port named "grpc" (named ports: http)',
+    ]);
   });
 });
 
