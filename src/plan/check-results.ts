@@ -5,7 +5,7 @@
 import type { CheckStatus, HealthCheck, MeasurementRecord, ModelDeploymentStatus } from "../api/types.ts";
 import { timeMs } from "./checks.ts";
 import type { PlanContext } from "./context.ts";
-import { checkFailureThreshold, checksOf } from "./spec.ts";
+import { checkFailureThreshold, checkRunsInStage, checksOf } from "./spec.ts";
 import type { Measurement } from "./types.ts";
 
 /** Measurements kept per check in status.checks[].measurements (the CRD's maxItems). */
@@ -17,9 +17,13 @@ function resultOf(status: ModelDeploymentStatus, name: string): CheckStatus | un
   return status.checks?.find((c) => c.name === name);
 }
 
-/** The checks that gate the rollout: every configured check but the dryRun ones. */
-function gatingChecks(ctx: PlanContext): HealthCheck[] {
-  return checksOf(ctx.md).filter((c) => c.dryRun !== true);
+/**
+ * The checks that gate the rollout now: every configured check but the dryRun ones, of the
+ * rollout's stage (before a blue/green switch, or after it: checkRunsInStage).
+ */
+function gatingChecks(ctx: PlanContext, status: ModelDeploymentStatus): HealthCheck[] {
+  const switched = status.rollout?.switchedAt !== undefined;
+  return checksOf(ctx.md).filter((c) => c.dryRun !== true && checkRunsInStage(c, switched));
 }
 
 /** Does an Inconclusive measurement of `check` count as a failure (judge.inconclusive: Fail)? */
@@ -127,7 +131,7 @@ export function failedCheck(
   ctx: PlanContext,
   status: ModelDeploymentStatus,
 ): { result: CheckStatus; threshold: number } | undefined {
-  for (const check of gatingChecks(ctx)) {
+  for (const check of gatingChecks(ctx, status)) {
     const result = resultOf(status, check.name);
     const threshold = checkFailureThreshold(ctx.md, check);
     if (result && (result.consecutiveFailures ?? 0) >= threshold) return { result, threshold };
@@ -142,7 +146,7 @@ export function checksPassedSince(
   since: string | undefined,
 ): boolean {
   const t = timeMs(since);
-  return gatingChecks(ctx).every((check) => {
+  return gatingChecks(ctx, status).every((check) => {
     const result = resultOf(status, check.name);
     return result?.phase === "Successful" && !Number.isNaN(t) && timeMs(result.lastMeasured) >= t;
   });
@@ -150,7 +154,7 @@ export function checksPassedSince(
 
 /** A gating check whose last measurement in this rollout is Failed or Error (or Inconclusive that fails). */
 export function anyCheckFailing(ctx: PlanContext, status: ModelDeploymentStatus): boolean {
-  return gatingChecks(ctx).some((c) => {
+  return gatingChecks(ctx, status).some((c) => {
     const phase = resultOf(status, c.name)?.phase;
     return phase === "Failed" || phase === "Error" || (phase === "Inconclusive" && inconclusiveFails(c));
   });
@@ -158,5 +162,5 @@ export function anyCheckFailing(ctx: PlanContext, status: ModelDeploymentStatus)
 
 /** Every gating check's last measurement is Successful. */
 export function allChecksSuccessful(ctx: PlanContext, status: ModelDeploymentStatus): boolean {
-  return gatingChecks(ctx).every((c) => resultOf(status, c.name)?.phase === "Successful");
+  return gatingChecks(ctx, status).every((c) => resultOf(status, c.name)?.phase === "Successful");
 }

@@ -2,7 +2,15 @@
 import type { CheckStatus, HealthCheck, ModelDeployment } from "../api/types.ts";
 import { childName, computeRevision } from "./naming.ts";
 import { findTrackDeployment } from "./tracks.ts";
-import { checkIntervalMs, checksOf, checkTimeoutMs, modelNameOf, servicePortOf } from "./spec.ts";
+import {
+  checkIntervalMs,
+  checkRunsInStage,
+  checksOf,
+  checkTimeoutMs,
+  hasPostPromotionChecks,
+  modelNameOf,
+  servicePortOf,
+} from "./spec.ts";
 import { hasMeasurablePod } from "./readiness-gate.ts";
 import { fillTemplate } from "./template.ts";
 import { validateModelDeployment } from "./validate.ts";
@@ -105,7 +113,12 @@ export function timeMs(t: string | undefined): number {
 export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckStatus | undefined): number {
   const rollout = md.status?.rollout;
   const measured = timeMs(last?.lastMeasured);
-  const since = Math.max(timeMs(rollout?.startedAt) || 0, timeMs(rollout?.stepReadyAt) || 0);
+  // After a blue/green switch the checks that run then are due at once.
+  const since = Math.max(
+    timeMs(rollout?.startedAt) || 0,
+    timeMs(rollout?.stepReadyAt) || 0,
+    timeMs(rollout?.switchedAt) || 0,
+  );
   if (Number.isNaN(measured) || measured < since) return since;
   // A warm-up that succeeded in this step is done until the next step's replicas are ready.
   if (check.warmup && last?.phase === "Successful") return Infinity;
@@ -113,8 +126,8 @@ export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckS
 }
 
 /**
- * The configured checks that are due at `now`: a rollout is under way (not yet switched, not
- * promoted with promote-full), its candidate (the Deployment of the rollout's version at its
+ * The configured checks that are due at `now`: a rollout is under way (not promoted with
+ * promote-full; after a blue/green switch only while checks run after it), its candidate (the Deployment of the rollout's version at its
  * revision, measured through its own Service) has at least one available replica, and the
  * check has no measurement since the rollout started or since the current step's replicas
  * became available, or its interval has passed. Checks keep being measured while a rollout
@@ -122,7 +135,9 @@ export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckS
  */
 export function planChecks(md: ModelDeployment, observed: Observed, now: Date): DueCheck[] {
   const rollout = md.status?.rollout;
-  if (!rollout || rollout.switchedAt !== undefined || rollout.promote === "Full") return [];
+  if (!rollout || rollout.promote === "Full") return [];
+  const switched = rollout.switchedAt !== undefined;
+  if (switched && !hasPostPromotionChecks(md)) return [];
   if (rollout.version !== md.spec?.model?.version || rollout.revision !== computeRevision(md)) return [];
   if (md.status?.aborted?.version === rollout.version && md.status.aborted.revision === rollout.revision)
     return [];
@@ -135,6 +150,7 @@ export function planChecks(md: ModelDeployment, observed: Observed, now: Date): 
   const statuses = md.status?.checks ?? [];
   const due: DueCheck[] = [];
   for (const check of checksOf(md)) {
+    if (!checkRunsInStage(check, switched)) continue;
     const last = statuses.find((s) => s.name === check.name);
     if (checkDueAt(md, check, last) <= now.getTime()) due.push(computeDueCheck(md, check, vars, stableVars));
   }

@@ -67,6 +67,21 @@ export function scaleDownDelayMsOf(md: ModelDeployment): number {
   return (md.spec.strategy?.blueGreen?.scaleDownDelaySeconds ?? DEFAULT_SCALE_DOWN_DELAY_SECONDS) * 1000;
 }
 
+/**
+ * Is `check` measured, and does it gate, in this stage of a blue/green rollout: before the
+ * switch (promotion Before, the default, or BeforeAndAfter) or after it (After or
+ * BeforeAndAfter)? A canary never switches: all its checks are Before.
+ */
+export function checkRunsInStage(check: HealthCheck, switched: boolean): boolean {
+  const when = check.promotion ?? "Before";
+  return switched ? when !== "Before" : when !== "After";
+}
+
+/** A blue/green spec with checks that run after the switch. */
+export function hasPostPromotionChecks(md: ModelDeployment): boolean {
+  return strategyOf(md) === "BlueGreen" && checksOf(md).some((c) => checkRunsInStage(c, true));
+}
+
 /** The configured health checks. */
 export function checksOf(md: ModelDeployment): readonly HealthCheck[] {
   return md.spec.healthChecks?.checks ?? [];

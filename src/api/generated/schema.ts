@@ -612,6 +612,15 @@ export const modelDeploymentSchema = {
                     "type": "boolean",
                     "description": "Measured and reported (status.checks, with its record of measurements), never gating; its failures never roll back and steps do not wait for it."
                   },
+                  "promotion": {
+                    "type": "string",
+                    "enum": [
+                      "Before",
+                      "After",
+                      "BeforeAndAfter"
+                    ],
+                    "description": "blueGreen only. When the check runs: Before (the default) gates the switch, measured on the preview; After runs once the clients' Service switched to the new version, while the old version is still ready (scaleDownDelaySeconds): the rollout is promoted when every After check passed and the delay is over, and a failing one switches the clients back to the old version; BeforeAndAfter both."
+                  },
                   "timeout": {
                     "type": "string",
                     "maxLength": 32,
@@ -1099,6 +1108,10 @@ export const modelDeploymentSchema = {
         }
       },
       "x-kubernetes-validations": [
+        {
+          "rule": "!has(self.healthChecks) || !has(self.healthChecks.checks) || has(self.strategy.blueGreen) || !self.healthChecks.checks.exists(c, has(c.promotion) && c.promotion != 'Before')",
+          "message": "promotion After or BeforeAndAfter needs strategy.blueGreen: a canary has no switch to check after"
+        },
         {
           "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.setHeaderRoute) || has(s.setMirrorRoute))",
           "message": "setHeaderRoute and setMirrorRoute steps need spec.traffic (a route that can carry them)"

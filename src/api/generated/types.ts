@@ -265,6 +265,10 @@ export interface HealthCheck {
    */
   dryRun?: boolean;
   /**
+   * blueGreen only. When the check runs: Before (the default) gates the switch, measured on the preview; After runs once the clients' Service switched to the new version, while the old version is still ready (scaleDownDelaySeconds): the rollout is promoted when every After check passed and the delay is over, and a failing one switches the clients back to the old version; BeforeAndAfter both.
+   */
+  promotion?: "Before" | "After" | "BeforeAndAfter";
+  /**
    * How long one measurement may take.
    */
   timeout?: string;

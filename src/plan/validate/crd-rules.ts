@@ -152,6 +152,16 @@ function healthCheckRuleProblems(spec: Obj): SpecProblem[] {
       });
     }
     out.push(...agreementRuleProblems(check.agreement, `${path}.agreement`));
+    if (
+      typeof check.promotion === "string" &&
+      check.promotion !== "Before" &&
+      !(isObj(spec.strategy) && isObj(spec.strategy.blueGreen))
+    )
+      out.push({
+        path: `${path}.promotion`,
+        message:
+          "promotion After or BeforeAndAfter needs strategy.blueGreen: a canary has no switch to check after",
+      });
     if (isObj(check.warmup) && has(check.warmup, "body") && (check.warmup.method ?? "POST") !== "POST")
       out.push({ path: `${path}.warmup.body`, message: "a body needs method POST" });
     const http = check.http;
