@@ -17,6 +17,8 @@ export const DEFAULT_SCALE_DOWN_DELAY_SECONDS = 30;
 export const DEFAULT_CHECK_INTERVAL = "10s";
 export const DEFAULT_FAILURE_THRESHOLD = 3;
 export const DEFAULT_CHECK_TIMEOUT = "5s";
+/** How long a judge with inconclusive: Wait may stay Inconclusive before it counts as failing. */
+export const DEFAULT_INCONCLUSIVE_TIMEOUT = "10m";
 /** Most history entries kept in status. */
 export const HISTORY_LIMIT = 20;
 
@@ -80,6 +82,11 @@ export function checkRunsInStage(check: HealthCheck, switched: boolean): boolean
 /** A blue/green spec with checks that run after the switch. */
 export function hasPostPromotionChecks(md: ModelDeployment): boolean {
   return strategyOf(md) === "BlueGreen" && checksOf(md).some((c) => checkRunsInStage(c, true));
+}
+
+/** A judge's inconclusiveTimeout in ms (inconclusive: Wait). */
+export function inconclusiveTimeoutMs(check: HealthCheck): number {
+  return parseDuration(check.prometheus?.judge?.inconclusiveTimeout ?? DEFAULT_INCONCLUSIVE_TIMEOUT);
 }
 
 /** The configured health checks. */

@@ -4,6 +4,7 @@ import { expect } from "chai";
 import { validateModelDeployment } from "../../src/plan/index.ts";
 import type { HealthCheck } from "../../src/api/types.ts";
 import type { DueCheck } from "../../src/plan/types.ts";
+import { DEFAULT_INCONCLUSIVE_TIMEOUT } from "../../src/plan/spec.ts";
 import { makeMd, stableSim } from "./plan-fixtures.ts";
 
 const relativeCheck = (successCondition = "candidate <= stable * 1.1"): HealthCheck => ({
@@ -199,6 +200,79 @@ describe("plan: dryRun checks, Inconclusive that fails, the record of measuremen
     sim.settle().advance(10_000);
     const p = sim.reconcile(inconclusive);
     expect(p.status.aborted).to.include({ version: "2.0.0", reason: "HealthCheckFailed" });
+  });
+
+  it("inconclusive: Wait waits at most inconclusiveTimeout: then each Inconclusive measurement counts as a failure", () => {
+    const sim = stableSim({
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+      healthChecks: {
+        interval: "10s",
+        failureThreshold: 2,
+        checks: [judgeCheck({ inconclusive: "Wait", inconclusiveTimeout: "1m" })],
+      },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    const inconclusive = (d: DueCheck[], now: Date) =>
+      d.map((x) => ({
+        name: x.check.name,
+        phase: "Inconclusive" as const,
+        message: "too few samples",
+        time: now.toISOString(),
+      }));
+    const first = sim.reconcile(inconclusive).status.checks?.[0];
+    const since = first?.inconclusiveSince;
+    expect(since).to.equal(sim.now.toISOString());
+    // Inconclusive for less than a minute: waiting, no failure counted.
+    for (let t = 10_000; t < 60_000; t += 10_000) {
+      sim.settle().advance(10_000);
+      const c = sim.reconcile(inconclusive).status.checks?.[0];
+      expect(c).to.include({ phase: "Inconclusive", consecutiveFailures: 0, inconclusiveSince: since });
+    }
+    // A minute after the first Inconclusive measurement: it counts, and failureThreshold of them roll back.
+    sim.settle().advance(10_000);
+    let p = sim.reconcile(inconclusive);
+    expect(p.status.checks?.[0]).to.include({ consecutiveFailures: 1 });
+    expect(p.status.checks?.[0]?.message).to.equal(
+      `too few samples; Inconclusive since ${since}, longer than inconclusiveTimeout 1m: counts as a failure`,
+    );
+    expect(p.status.aborted).to.equal(undefined);
+    sim.settle().advance(10_000);
+    p = sim.reconcile(inconclusive);
+    expect(p.status.aborted).to.include({ version: "2.0.0", reason: "HealthCheckFailed" });
+    expect(p.status.aborted?.message).to.include("longer than inconclusiveTimeout 1m");
+  });
+
+  it("a verdict between Inconclusive measurements starts the wait again", () => {
+    const sim = stableSim({
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+      healthChecks: { interval: "10s", checks: [judgeCheck({ inconclusiveTimeout: "15s" })] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    const as = (phase: "Inconclusive" | "Successful") => (d: DueCheck[], now: Date) =>
+      d.map((x) => ({ name: x.check.name, phase, time: now.toISOString() }));
+    sim.reconcile(as("Inconclusive"));
+    sim.settle().advance(10_000);
+    const passed = sim.reconcile(as("Successful")).status.checks?.[0];
+    expect(passed?.inconclusiveSince).to.equal(undefined);
+    sim.settle().advance(10_000);
+    const again = sim.reconcile(as("Inconclusive")).status.checks?.[0];
+    expect(again).to.include({ consecutiveFailures: 0, inconclusiveSince: sim.now.toISOString() });
+    sim.settle().advance(10_000);
+    expect(sim.reconcile(as("Inconclusive")).status.checks?.[0]).to.include({ consecutiveFailures: 0 });
+  });
+
+  it("the default inconclusiveTimeout is 10m; a bad one is refused", () => {
+    const problems = (judge: Record<string, unknown>) =>
+      validateModelDeployment(makeMd({ healthChecks: { checks: [judgeCheck(judge)] } })).map(
+        (p) => `${p.path}: ${p.message}`,
+      );
+    expect(DEFAULT_INCONCLUSIVE_TIMEOUT).to.equal("10m");
+    expect(problems({ inconclusiveTimeout: "30m" })).to.deep.equal([]);
+    expect(problems({ inconclusiveTimeout: "soon" })[0]).to.match(/judge\.inconclusiveTimeout: /);
   });
 
   it("keeps the last 10 measurements of each check, oldest first, messages cut to 256 characters", () => {

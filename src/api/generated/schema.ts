@@ -834,6 +834,18 @@ export const modelDeploymentSchema = {
                             ],
                             "default": "Wait",
                             "description": "What an Inconclusive measurement does: Wait (it neither passes nor counts as a failure: the rollout waits for a verdict) or Fail (it counts as a failed measurement)."
+                          },
+                          "inconclusiveTimeout": {
+                            "type": "string",
+                            "maxLength": 32,
+                            "default": "10m",
+                            "description": "With inconclusive Wait: how long the check may stay Inconclusive (from its first Inconclusive measurement in a row); after that each Inconclusive measurement counts as a failure, as with Fail, and failureThreshold of them roll back.",
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",
+                                "message": "must be a duration such as 10m"
+                              }
+                            ]
                           }
                         }
                       }
@@ -1431,6 +1443,11 @@ export const modelDeploymentSchema = {
               "dryRun": {
                 "type": "boolean",
                 "description": "The check is dryRun; its results never gate the rollout."
+              },
+              "inconclusiveSince": {
+                "type": "string",
+                "format": "date-time",
+                "description": "The first of the check's Inconclusive measurements in a row (absent when the last one was not Inconclusive)."
               },
               "warmup": {
                 "type": "object",

@@ -367,6 +367,10 @@ export interface PrometheusJudge {
    * What an Inconclusive measurement does: Wait (it neither passes nor counts as a failure: the rollout waits for a verdict) or Fail (it counts as a failed measurement).
    */
   inconclusive?: "Wait" | "Fail";
+  /**
+   * With inconclusive Wait: how long the check may stay Inconclusive (from its first Inconclusive measurement in a row); after that each Inconclusive measurement counts as a failure, as with Fail, and failureThreshold of them roll back.
+   */
+  inconclusiveTimeout?: string;
 }
 /**
  * Compares the Open Inference Protocol model metadata (GET /v2/models/{spec.model.name}) of the new version with the stable version's, each through its own Service: every input and output of the stable version must still be there with the same datatype and a compatible shape (-1 is a variable dimension; an input dimension widened to -1 is compatible); a new input is not. Measure it before client traffic: a blue/green preview, or a setWeight 0 step with spec.traffic.
@@ -643,6 +647,10 @@ export interface CheckStatus {
    * The check is dryRun; its results never gate the rollout.
    */
   dryRun?: boolean;
+  /**
+   * The first of the check's Inconclusive measurements in a row (absent when the last one was not Inconclusive).
+   */
+  inconclusiveSince?: string;
   warmup?: WarmupResult;
   agreement?: AgreementResult;
   /**
