@@ -41,6 +41,8 @@ export interface CheckPreview {
   failureThreshold: number;
   /** Measured and reported, never gating. */
   dryRun?: boolean;
+  /** blueGreen: when it runs, when not only before the switch (After, BeforeAndAfter). */
+  promotion?: "After" | "BeforeAndAfter";
 }
 
 /** Everything plan prints for one ModelDeployment. */
@@ -120,6 +122,9 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
     timeout: formatDuration(checkTimeoutMs(check)),
     failureThreshold: checkFailureThreshold(md, check),
     ...(check.dryRun === true ? { dryRun: true } : {}),
+    ...(check.promotion === "After" || check.promotion === "BeforeAndAfter"
+      ? { promotion: check.promotion }
+      : {}),
   };
 }
 
@@ -372,8 +377,14 @@ function gatesSection(p: ModelDeploymentPlan): string[] {
     out.push("  no health checks");
   } else {
     for (const c of p.rollout.checks) {
+      const when =
+        c.promotion === "After"
+          ? "after the switch, while the old version is kept ready; "
+          : c.promotion === "BeforeAndAfter"
+            ? "before and after the switch; "
+            : "";
       out.push(
-        `  ${c.name} (${c.provider}): ${c.target}; every ${c.interval}, timeout ${c.timeout}, ` +
+        `  ${c.name} (${c.provider}): ${c.target}; ${when}every ${c.interval}, timeout ${c.timeout}, ` +
           (c.dryRun
             ? "dry run: measured and reported, never rolls back"
             : `rolled back after ${c.failureThreshold} consecutive failures`),
