@@ -1077,6 +1077,10 @@ describe("Helm chart installed on a real control plane", function () {
       ["delete", "mlops.dev", "modeldeployments", "models"],
       ["delete", "", "pods", "models"],
       ["get", "", "secrets", "models"],
+      // An agreement check's request set is read with get: no ConfigMap cache, no writes.
+      ["list", "", "configmaps", "models"],
+      ["watch", "", "configmaps", "models"],
+      ["update", "", "configmaps", "models"],
       ["update", "mlops.dev", "modeldeployments", "models"],
       ["update", "apps", "deployments", "models"],
       ["patch", "", "pods", "models"],
