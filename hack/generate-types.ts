@@ -71,6 +71,8 @@ const titles: Array<[string, string[]]> = [
   ["HTTPRouteSpec", ["spec", "traffic", "gatewayAPI", "httpRoute"]],
   ["RouteParentRef", ["spec", "traffic", "gatewayAPI", "httpRoute", "parentRefs", "[]"]],
   ["HTTPRouteRef", ["spec", "traffic", "gatewayAPI", "httpRouteRef"]],
+  ["InferencePoolBackends", ["spec", "traffic", "gatewayAPI", "inferencePool"]],
+  ["EndpointPickerRef", ["spec", "traffic", "gatewayAPI", "inferencePool", "endpointPickerRef"]],
   ["HealthChecks", ["spec", "healthChecks"]],
   ["HealthCheck", ["spec", "healthChecks", "checks", "[]"]],
   ["HttpCheck", ["spec", "healthChecks", "checks", "[]", "http"]],

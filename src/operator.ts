@@ -10,7 +10,7 @@ import { rateLimiter } from "./kube/ratelimit.ts";
 import type { Logger } from "./observability/log.ts";
 import { OperatorMetrics } from "./observability/metrics.ts";
 import type { ProbeServers } from "./observability/probes.ts";
-import { createCaches, createRouteCache, routeEvents } from "./operator/caches.ts";
+import { createCaches, createInferencePoolCache, createRouteCache, routeEvents } from "./operator/caches.ts";
 import { createChecks } from "./operator/checks.ts";
 import { createElector } from "./operator/leader.ts";
 import { startProbes } from "./operator/probes.ts";
@@ -53,6 +53,9 @@ export async function startOperator(
   const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
+  const pools = createInferencePoolCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
+    modelDeployments.list().filter((md) => md.spec.traffic?.gatewayAPI?.inferencePool !== undefined),
+  );
   // The health-check machinery; its policies go to the reconciler as they are.
   const { conditions, measurer, ...policies } = await createChecks(config, kc, metrics, queue, client);
   const reconciler = new Reconciler({
@@ -62,6 +65,7 @@ export async function startOperator(
     metrics,
     index,
     routes,
+    pools,
     measurer,
     ...policies,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
@@ -102,6 +106,6 @@ export async function startOperator(
     metrics,
     probes,
     lostLeadership,
-    stop: () => stopOperator({ probes, measurer, queue, conditions, elector, informers, routes }),
+    stop: () => stopOperator({ probes, measurer, queue, conditions, elector, informers, routes, pools }),
   };
 }

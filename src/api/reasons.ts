@@ -19,6 +19,8 @@ export const Reasons = {
   RouteRefsNotResolved: "RouteRefsNotResolved",
   RouteNotFound: "RouteNotFound",
   RouteRuleNotFound: "RouteRuleNotFound",
+  InferencePoolAPIMissing: "InferencePoolAPIMissing",
+  InferencePoolNotAccepted: "InferencePoolNotAccepted",
   // Events
   VersionCreated: "VersionCreated",
   RolloutStarted: "RolloutStarted",

@@ -292,10 +292,12 @@ function versionsSection(view: GetView, opts: FormatOptions): string[] {
 /** The route's rules and what its parents said (spec.traffic). */
 function routeLines(route: NonNullable<ModelDeploymentStatus["route"]>): string[] {
   const out: string[] = [];
+  if (route.backendKind === "InferencePool")
+    out.push("  backends: InferencePools, one per version (the weights below are the pools')");
   for (const h of route.headerRoutes ?? []) out.push(`  header route ${h}: matching requests -> candidate`);
   if (route.mirror)
     out.push(
-      `  mirror: ${route.mirror.percentage ?? 100}% of requests copied to ${route.mirror.service ?? "?"}`,
+      `  mirror: ${route.mirror.percentage ?? 100}% of requests copied to ${route.backendKind === "InferencePool" ? "InferencePool " : ""}${route.mirror.service ?? "?"}`,
     );
   for (const p of route.parents ?? []) {
     const path = [p.namespace, p.name, p.sectionName].filter((x) => x !== undefined).join("/");

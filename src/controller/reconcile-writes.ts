@@ -7,10 +7,19 @@ import type { ModelDeployment } from "../api/types.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "../observability/log.ts";
 import type { plan } from "../plan/index.ts";
-import type { ObjectEdit, Observed } from "../plan/types.ts";
+import type { ChildRef, ObjectEdit, Observed } from "../plan/types.ts";
+import { INFERENCEPOOL_API_VERSION } from "../plan/routers/inference-pool.ts";
 import { HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
 import { needsWrite } from "./diff.ts";
 import { writeEdit } from "./edit-write.ts";
+
+/** The apiVersion of each kind of child, for a delete of an observed object that lacks it. */
+const API_VERSION_OF: Record<ChildRef["kind"], string> = {
+  Deployment: "apps/v1",
+  Service: "v1",
+  HTTPRoute: HTTPROUTE_API_VERSION,
+  InferencePool: INFERENCEPOOL_API_VERSION,
+};
 
 /** The operator's writes of a user's route (httpRouteRef) are remembered under this kind. */
 export const USER_ROUTE = "HTTPRoute(user)";
@@ -47,6 +56,7 @@ export async function writeChildren(
   for (const d of observed.deployments) byKey.set(`Deployment/${d.metadata?.name}`, d);
   for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
   for (const r of observed.routes?.httpRoutes ?? []) byKey.set(`HTTPRoute/${r.metadata?.name}`, r);
+  for (const r of observed.pools?.inferencePools ?? []) byKey.set(`InferencePool/${r.metadata?.name}`, r);
   for (const obj of p.apply) {
     const edit = p.edits?.find((e) => e.kind === obj.kind && e.name === obj.metadata?.name);
     if (edit) {
@@ -79,13 +89,7 @@ export async function writeChildren(
   for (const ref of p.delete) {
     const seen = byKey.get(`${ref.kind}/${ref.name}`);
     if (!seen) continue;
-    await ctx.client.delete(
-      seen.apiVersion ??
-        (ref.kind === "Deployment" ? "apps/v1" : ref.kind === "HTTPRoute" ? HTTPROUTE_API_VERSION : "v1"),
-      ref.kind,
-      namespace,
-      ref.name,
-    );
+    await ctx.client.delete(seen.apiVersion ?? API_VERSION_OF[ref.kind], ref.kind, namespace, ref.name);
     ctx.remember(uid, ref.kind, ref.name, undefined, seen.metadata?.resourceVersion);
     writes++;
   }

@@ -36,6 +36,7 @@ import {
 import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
 import type { RouteCache } from "./route-cache.ts";
+import type { InferencePool } from "../plan/routers/inference-pool.ts";
 import {
   changedStatusFields,
   endpointsAheadOfDeployments,
@@ -89,6 +90,11 @@ export interface ReconcilerOptions {
    * ModelDeployments with spec.traffic (route-cache.ts); absent: none.
    */
   routes?: Pick<RouteCache, "available" | "want" | "byOwner" | "state" | "get">;
+  /**
+   * The operator's InferencePools by owner uid (spec.traffic.gatewayAPI.inferencePool; the
+   * same kind of cache); absent: none.
+   */
+  pools?: Pick<RouteCache<InferencePool>, "available" | "want" | "byOwner" | "state">;
 }
 
 const NO_CREDENTIALS = new CredentialPolicy([]);
@@ -270,6 +276,17 @@ export class Reconciler {
       if (ref && routes.available()) observed.routes.referenced = userRoute(ref.name);
       if (released !== undefined && routes.available()) observed.routes.released = userRoute(released);
     }
+    // InferencePools: for spec.traffic (a spec may have had inferencePool, whose pools go),
+    // and for pools left from a spec.traffic since removed.
+    const pools = this.#o.pools;
+    const ownedPools = pools?.available() && uid ? pools.byOwner.get(uid) : [];
+    if (pools && (md.spec.traffic !== undefined || ownedPools.length > 0)) {
+      if (md.spec.traffic !== undefined) pools.want();
+      observed.pools = {
+        available: pools.available(),
+        inferencePools: pools.available() ? this.#overlay(uid, "InferencePool", ownedPools) : [],
+      };
+    }
     return observed;
   }
 
@@ -288,6 +305,14 @@ export class Reconciler {
     // first reconciles after a start): nothing to decide on yet; come back shortly.
     if (cached.spec.traffic !== undefined && this.#o.routes?.state() === "unknown") {
       this.#o.routes.want();
+      return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
+    }
+    // The same for spec.traffic.gatewayAPI.inferencePool and the InferencePool cache.
+    if (
+      cached.spec.traffic?.gatewayAPI?.inferencePool !== undefined &&
+      this.#o.pools?.state() === "unknown"
+    ) {
+      this.#o.pools.want();
       return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
     }
 

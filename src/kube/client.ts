@@ -71,6 +71,7 @@ const PLURALS: Record<string, string> = {
   Service: "services",
   ConfigMap: "configmaps",
   HTTPRoute: "httproutes",
+  InferencePool: "inferencepools",
   [KIND]: PLURAL,
 };
 

@@ -29,3 +29,8 @@ export function isConflict(err: unknown): boolean {
 export function isNotFound(err: unknown): boolean {
   return statusCodeOf(err) === 404;
 }
+
+/** 403 Forbidden: the operator's RBAC does not allow the request. */
+export function isForbidden(err: unknown): boolean {
+  return statusCodeOf(err) === 403;
+}

@@ -1,6 +1,6 @@
 // The operator's caches: the informers of the kinds it watches, the handlers that put the
 // owning ModelDeployment's key on the queue and index the children by owner, and the
-// HTTPRoute cache started on demand.
+// HTTPRoute and InferencePool caches started on demand.
 import type {
   KubernetesObject,
   V1Deployment,
@@ -24,6 +24,7 @@ import { Informer, objectKey } from "../controller/informer.ts";
 import type { WorkQueue } from "../controller/queue.ts";
 import { RouteCache } from "../controller/route-cache.ts";
 import { isNotFound } from "../kube/client.ts";
+import { isForbidden } from "../kube/errors.ts";
 import type { KubeConnection } from "../kube/kubeconfig.ts";
 import { kubeListWatch, type ResourceType } from "../kube/listwatch.ts";
 import type { RateLimiter } from "../kube/ratelimit.ts";
@@ -31,6 +32,12 @@ import { requestJson } from "../kube/request.ts";
 import { childLogger, type Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "../plan/routers/httproute.ts";
+import {
+  INFERENCEPOOL_API_VERSION,
+  INFERENCEPOOL_KIND,
+  INFERENCEPOOL_PLURAL,
+  type InferencePool,
+} from "../plan/routers/inference-pool.ts";
 
 const MANAGED = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
 
@@ -205,6 +212,65 @@ export function createRouteCache(
     },
     onAvailable: () => {
       for (const md of usingTraffic()) queue.add(objectKey(md));
+    },
+  });
+}
+
+/**
+ * The InferencePool cache (the same RouteCache, for pools): started when a ModelDeployment
+ * with spec.traffic is reconciled and the operator can list inference.networking.k8s.io/v1
+ * inferencepools. It holds only the operator's own pools (label managed-by): it writes them
+ * whole and deletes those of retired versions. The probe lists them (limit 1) rather than ask
+ * discovery, so that an operator without the RBAC rule (the chart's
+ * rbac.inferencePools=false) sees "missing", with a condition, instead of a watch that fails.
+ */
+export function createInferencePoolCache(
+  config: Config,
+  kc: KubeConnection,
+  logger: Logger,
+  traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
+  queue: WorkQueue,
+  usingPools: () => readonly ModelDeployment[],
+): RouteCache<InferencePool> {
+  const resource: ResourceType = {
+    apiVersion: INFERENCEPOOL_API_VERSION,
+    kind: INFERENCEPOOL_KIND,
+    plural: INFERENCEPOOL_PLURAL,
+  };
+  const namespace = config.watchNamespaces?.[0];
+  const listPath = `/apis/${INFERENCEPOOL_API_VERSION}${namespace ? `/namespaces/${namespace}` : ""}/${INFERENCEPOOL_PLURAL}?limit=1`;
+  return new RouteCache<InferencePool>({
+    logger,
+    what: { objects: "InferencePools", api: "the InferencePool API" },
+    probe: async () => {
+      try {
+        await requestJson(kc, { method: "GET", path: listPath, timeoutMs: 10_000 }, traffic);
+        return true;
+      } catch (err) {
+        if (isNotFound(err) || isForbidden(err)) return false;
+        throw err;
+      }
+    },
+    makeInformers: () =>
+      new InformerSet<InferencePool>(
+        (ns) =>
+          new Informer<InferencePool>({
+            source: kubeListWatch<InferencePool>(kc, resource, {
+              namespace: ns,
+              labelSelector: MANAGED,
+              ...traffic,
+            }),
+            resyncPeriodMs: config.resyncPeriodMs,
+            logger: childLogger(logger, { informer: INFERENCEPOOL_PLURAL, namespace: ns }),
+          }),
+        config.watchNamespaces,
+      ),
+    onEvent: (pool) => {
+      const owner = pool.metadata?.ownerReferences?.find((r) => r.controller && r.kind === KIND);
+      if (owner && pool.metadata?.namespace) queue.add(`${pool.metadata.namespace}/${owner.name}`);
+    },
+    onAvailable: () => {
+      for (const md of usingPools()) queue.add(objectKey(md));
     },
   });
 }

@@ -4,6 +4,7 @@ import type { Informer } from "../controller/informer.ts";
 import type { Measurer } from "../controller/measurer.ts";
 import type { WorkQueue } from "../controller/queue.ts";
 import type { RouteCache } from "../controller/route-cache.ts";
+import type { InferencePool } from "../plan/routers/inference-pool.ts";
 import type { ConditionPool } from "../health/index.ts";
 import type { LeaderElector } from "../kube/leader.ts";
 import type { ProbeServers } from "../observability/probes.ts";
@@ -17,8 +18,9 @@ export async function stopOperator(parts: {
   elector: LeaderElector | undefined;
   informers: readonly Informer<KubernetesObject>[];
   routes: RouteCache;
+  pools: RouteCache<InferencePool>;
 }): Promise<void> {
-  const { probes, measurer, queue, conditions, elector, informers, routes } = parts;
+  const { probes, measurer, queue, conditions, elector, informers, routes, pools } = parts;
   probes.setShuttingDown();
   // First: a measurement cut short below must not reach a plan as an Error.
   measurer.close();
@@ -27,5 +29,6 @@ export async function stopOperator(parts: {
   await elector?.stop();
   await Promise.all(informers.map((i) => i.stop()));
   await routes.stop();
+  await pools.stop();
   await probes.close();
 }

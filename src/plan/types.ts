@@ -18,6 +18,7 @@ import type {
 } from "../api/types.ts";
 import type { Reason } from "../api/reasons.ts";
 import type { HTTPRoute } from "./routers/httproute.ts";
+import type { InferencePool } from "./routers/inference-pool.ts";
 import type { PodConditionPatch } from "./readiness-gate.ts";
 import type { SpecProblem } from "./validate.ts";
 
@@ -48,6 +49,15 @@ export interface Observed {
      * longer references: the operator hands it back on the stable version, once.
      */
     released?: HTTPRoute | undefined;
+  };
+  /**
+   * InferencePools (spec.traffic.gatewayAPI.inferencePool): whether the cluster serves
+   * inferencepools.inference.networking.k8s.io/v1, and the pools whose controller
+   * ownerReference is this ModelDeployment. Undefined: not looked at.
+   */
+  pools?: {
+    available: boolean;
+    inferencePools: readonly InferencePool[];
   };
   /**
    * With spec.strategy.canary.readinessGate: the ModelDeployment's pods that carry the gate
@@ -130,7 +140,7 @@ export interface PlannedEvent {
 }
 
 export interface ChildRef {
-  kind: "Deployment" | "Service" | "HTTPRoute";
+  kind: "Deployment" | "Service" | "HTTPRoute" | "InferencePool";
   name: string;
 }
 

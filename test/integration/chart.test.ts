@@ -193,6 +193,7 @@ const OPERATOR_PERMISSIONS: [group: string, resource: string, verbs: string[]][]
   ["", "pods", ["list", "watch"]],
   ["", "pods/status", ["patch"]],
   ["gateway.networking.k8s.io", "httproutes", ["get", "list", "watch", "update", "patch", "delete"]],
+  ["inference.networking.k8s.io", "inferencepools", ["list", "watch", "create", "patch", "delete"]],
   ["events.k8s.io", "events", ["create"]],
 ];
 const LEASE_VERBS = ["get", "create", "update"];
@@ -429,6 +430,22 @@ describe("Helm chart (real helm)", function () {
         clusterRole.metadata.name,
         sa.metadata.name,
       );
+    });
+
+    it("grants exactly list, watch, create, patch and delete on inferencepools, and nothing on them with rbac.inferencePools=false", () => {
+      const poolRules = (objs: K8sObject[]) =>
+        only(
+          objs.filter((o) => !isAggregated(o) && !isMetricsRbac(o)),
+          "ClusterRole",
+        ).rules?.filter((r) => (r.apiGroups ?? []).includes("inference.networking.k8s.io")) ?? [];
+      expect(poolRules(objects)).to.deep.equal([
+        {
+          apiGroups: ["inference.networking.k8s.io"],
+          resources: ["inferencepools"],
+          verbs: ["list", "watch", "create", "patch", "delete"],
+        },
+      ]);
+      expect(poolRules(render({ "rbac.inferencePools": "false" }))).to.deep.equal([]);
     });
 
     it("grants the leader-election Lease verbs with a Role in the release namespace", () => {

@@ -39,6 +39,7 @@ describe("api: the ModelDeployment model class", () => {
       "examples/canary-gateway-api.yaml",
       "examples/canary-analysis.yaml",
       "examples/canary-readiness-gate.yaml",
+      "examples/canary-inference-pool.yaml",
       "examples/blue-green-agreement.yaml",
     ]) {
       // A file may hold other objects beside its ModelDeployment (an agreement check's ConfigMap).

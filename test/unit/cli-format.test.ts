@@ -388,6 +388,37 @@ describe("cli formatting", () => {
     ]);
   });
 
+  it("says that the route's backends are InferencePools, and names the mirror's pool", () => {
+    const pooled: ModelDeployment = {
+      ...rollingOut,
+      status: {
+        ...rollingOut.status,
+        traffic: [
+          { version: "2.0.0", weight: 90, readyEndpoints: 3 },
+          { version: "2.1.0", weight: 10, readyEndpoints: 1 },
+        ],
+        route: {
+          name: "fraud-detector",
+          backendKind: "InferencePool",
+          mirror: { service: "fraud-detector-2-1-0", percentage: 100 },
+          parents: [{ name: "inference-gateway", accepted: "True", resolvedRefs: "True" }],
+        },
+      },
+    };
+    const lines = formatGet(
+      { md: pooled, deployments: [], events: [], steps: computeStepPlan(pooled) },
+      { now: NOW, unicode: false },
+    ).split("\n");
+    const at = lines.indexOf("Traffic (HTTPRoute fraud-detector):");
+    expect(lines.slice(at + 1, at + 6)).to.deep.equal([
+      "  backends: InferencePools, one per version (the weights below are the pools')",
+      "  mirror: 100% of requests copied to InferencePool fraud-detector-2-1-0",
+      "  parent inference-gateway: Accepted=True, ResolvedRefs=True",
+      "  2.0.0  ##################..  90%  3 ready endpoints",
+      "  2.1.0  ##..................  10%  1 ready endpoint",
+    ]);
+  });
+
   it("says what the readiness gate waits for, and names a mesh parent by its kind", () => {
     const gated: ModelDeployment = {
       ...rollingOut,

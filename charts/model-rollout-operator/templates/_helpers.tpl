@@ -114,6 +114,14 @@ namespaces) and the Role (watchNamespace).
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+{{- if .Values.rbac.inferencePools }}
+# spec.traffic.gatewayAPI.inferencePool: the InferencePool NAME-V of each version, owned whole
+# (server-side apply: patch, and create for a new one), watched by label, deleted when its
+# version retires. No get or update: nothing of another owner is edited.
+- apiGroups: ["inference.networking.k8s.io"]
+  resources: ["inferencepools"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+{{- end }}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]

@@ -180,9 +180,56 @@ export interface TrafficSpec {
    * Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only. Exactly one of httpRoute (a route the operator owns) and httpRouteRef (a route you own).
    */
   gatewayAPI?: {
+    inferencePool?: InferencePoolBackends;
     httpRouteRef?: HTTPRouteRef;
     httpRoute?: HTTPRouteSpec;
   };
+}
+/**
+ * Send the route's traffic to per-version InferencePools (inference.networking.k8s.io/v1) instead of the versions' Services: one pool NAME-V per version that serves, selecting that version's pods, owned by the ModelDeployment (garbage collected with it) and deleted when its version retires. The route's backendRefs (weights, header rules, mirror) then name the pools (group inference.networking.k8s.io, kind InferencePool). Omitted = the versions' Services NAME-V.
+ */
+export interface InferencePoolBackends {
+  /**
+   * Pod ports the pools expose (InferencePool spec.targetPorts). Omitted = the container port that spec.service.targetPort names (else the first container's first port, else 8080).
+   *
+   * @minItems 1
+   * @maxItems 8
+   */
+  targetPorts?: {
+    number: number;
+  }[];
+  /**
+   * InferencePool spec.appProtocol; omitted = http (HTTP/1.1).
+   */
+  appProtocol?: "http" | "kubernetes.io/h2c";
+  endpointPickerRef?: EndpointPickerRef;
+}
+/**
+ * The endpoint picker (EPP) of each pool (InferencePool spec.endpointPickerRef). An EPP serves one pool (its --pool-name), so every version needs its own: `name` must contain {{pool}}, which becomes the pool's name NAME-V (e.g. {{pool}}-epp). Omitted = pools without endpointPickerRef, which most Inference Gateways refuse.
+ */
+export interface EndpointPickerRef {
+  /**
+   * API group of the referent; omitted = "" (core).
+   */
+  group?: string;
+  /**
+   * Kind of the referent; omitted = Service.
+   */
+  kind?: string;
+  /**
+   * The EPP's name, with {{pool}} for the pool's name NAME-V (e.g. {{pool}}-epp).
+   */
+  name: string;
+  /**
+   * The EPP Service's port (the Service port, not its targetPort).
+   */
+  port?: {
+    number: number;
+  };
+  /**
+   * What the Gateway does when the EPP does not answer; omitted = FailClose (the request fails).
+   */
+  failureMode?: "FailOpen" | "FailClose";
 }
 /**
  * An existing HTTPRoute in the ModelDeployment's namespace that you own (written by GitOps or another team). The operator changes only the backendRefs of its rule `rule` and adds and removes rules of its own (modeldeployment.NAME.header-STEP, modeldeployment.NAME.mirror) beside it, by read-modify-write; it sets no ownerReference and never deletes the route.
@@ -594,6 +641,10 @@ export interface RouteStatus {
    */
   rule?: string;
   /**
+   * InferencePool when the route's weighted backends are, as observed, the versions' InferencePools NAME-V (spec.traffic.gatewayAPI.inferencePool); absent when they are the versions' Services NAME-V.
+   */
+  backendKind?: "InferencePool";
+  /**
    * Header rules of the route that send matching requests to the new version.
    */
   headerRoutes?: string[];
@@ -602,7 +653,7 @@ export interface RouteStatus {
    */
   mirror?: {
     /**
-     * The Service the copies go to.
+     * The Service the copies go to (the InferencePool of that name when backendKind is InferencePool).
      */
     service?: string;
     percentage?: number;
