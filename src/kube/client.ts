@@ -75,6 +75,7 @@ export interface KubeClient {
 const PLURALS: Record<string, string> = {
   Deployment: "deployments",
   Service: "services",
+  ConfigMap: "configmaps",
   HTTPRoute: "httproutes",
   InferencePool: "inferencepools",
   [KIND]: PLURAL,

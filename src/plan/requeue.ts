@@ -5,7 +5,13 @@ import type { ModelDeployment, ModelDeploymentStatus, RolloutState } from "../ap
 import { checkDueAt, measurableCandidate, timeMs } from "./checks.ts";
 import { isHeld, type PlanContext } from "./context.ts";
 import { parseDuration } from "./duration.ts";
-import { checksOf, progressDeadlineMsOf } from "./spec.ts";
+import {
+  checkRunsInStage,
+  checksOf,
+  hasPostPromotionChecks,
+  progressDeadlineMsOf,
+  scaleDownDelayMsOf,
+} from "./spec.ts";
 
 /** Times (ms since the epoch) at which the strategy's own clock moves the rollout on. */
 function strategyDeadlines(ctx: PlanContext, status: ModelDeploymentStatus, rollout: RolloutState): number[] {
@@ -17,7 +23,11 @@ function strategyDeadlines(ctx: PlanContext, status: ModelDeploymentStatus, roll
     if (step && step.setWeight === undefined && step.pause?.duration !== undefined) {
       out.push(startMs + parseDuration(step.pause.duration));
     } else if (rollout.stepReadyAt === undefined) out.push(startMs + progressDeadlineMsOf(ctx.md));
-  } else if (rollout.switchedAt === undefined) {
+  } else if (rollout.switchedAt !== undefined) {
+    // Checks after the switch: the promotion waits for the end of the scale-down delay.
+    if (hasPostPromotionChecks(ctx.md) && rollout.promote !== "Full")
+      out.push(timeMs(rollout.switchedAt) + scaleDownDelayMsOf(ctx.md));
+  } else {
     if (rollout.stepReadyAt === undefined) out.push(startMs + progressDeadlineMsOf(ctx.md));
     const auto = ctx.md.spec.strategy?.blueGreen?.autoPromotionSeconds;
     if (auto !== undefined && rollout.availableAt !== undefined && (status.currentStep ?? 0) === 0) {
@@ -28,11 +38,17 @@ function strategyDeadlines(ctx: PlanContext, status: ModelDeploymentStatus, roll
 }
 
 /** When the next check is due (at the earliest now), while the candidate can be measured. */
-function nextCheckDue(ctx: PlanContext, status: ModelDeploymentStatus): number | undefined {
+function nextCheckDue(
+  ctx: PlanContext,
+  status: ModelDeploymentStatus,
+  rollout: RolloutState,
+): number | undefined {
+  const switched = rollout.switchedAt !== undefined;
   const view: ModelDeployment = { ...ctx.md, status };
   if (!measurableCandidate(view, ctx.input.observed)) return undefined;
   let due: number | undefined;
   for (const check of checksOf(ctx.md)) {
+    if (!checkRunsInStage(check, switched)) continue;
     const last = status.checks?.find((c) => c.name === check.name);
     const t = Math.max(checkDueAt(view, check, last), ctx.nowMs);
     if (!Number.isFinite(t)) continue; // a warm-up done for this step
@@ -51,7 +67,7 @@ export function requeueAfterMs(ctx: PlanContext, status: ModelDeploymentStatus):
   };
   if (rollout) {
     strategyDeadlines(ctx, status, rollout).forEach(future);
-    const due = nextCheckDue(ctx, status);
+    const due = nextCheckDue(ctx, status, rollout);
     if (due !== undefined) times.push(due);
   }
   for (const e of status.scaleDown ?? []) future(timeMs(e.after));

@@ -9,6 +9,7 @@ import type {
   V1Service,
 } from "@kubernetes/client-node";
 import type {
+  AgreementResult,
   HealthCheck,
   JudgeResult,
   ModelDeployment,
@@ -103,7 +104,7 @@ export interface DueCheck {
     vars: CheckVars;
     /** prometheus: the query templated for the stable version. */
     query?: string;
-    /** signature: the stable version's model metadata URL (the new version's is `url`). */
+    /** signature: the stable version's model metadata URL (the new version's is `url`); agreement: its inference URL. */
     url?: string;
   };
   timeoutMs: number;
@@ -122,6 +123,8 @@ export interface Measurement {
   judge?: JudgeResult;
   /** A warm-up's requests and latencies. */
   warmup?: WarmupResult;
+  /** A prediction agreement check's counts and first disagreement. */
+  agreement?: AgreementResult;
   message?: string;
   /** RFC 3339 time of the measurement. */
   time: string;

@@ -190,6 +190,7 @@ const OPERATOR_PERMISSIONS: [group: string, resource: string, verbs: string[]][]
   ["apps", "deployments/scale", ["patch"]],
   ["", "services", ["get", "list", "watch", "patch", "delete"]],
   ["discovery.k8s.io", "endpointslices", ["list", "watch"]],
+  ["", "configmaps", ["get"]],
   ["", "pods", ["list", "watch"]],
   ["", "pods/status", ["patch"]],
   ["gateway.networking.k8s.io", "httproutes", ["get", "list", "watch", "update", "patch", "delete"]],
@@ -1094,6 +1095,10 @@ describe("Helm chart installed on a real control plane", function () {
       ["delete", "mlops.dev", "modeldeployments", "models"],
       ["delete", "", "pods", "models"],
       ["get", "", "secrets", "models"],
+      // An agreement check's request set is read with get: no ConfigMap cache, no writes.
+      ["list", "", "configmaps", "models"],
+      ["watch", "", "configmaps", "models"],
+      ["update", "", "configmaps", "models"],
       ["update", "mlops.dev", "modeldeployments", "models"],
       ["update", "apps", "deployments", "models"],
       ["patch", "", "pods", "models"],

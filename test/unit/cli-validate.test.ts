@@ -31,8 +31,9 @@ describe("cli validate", () => {
       "examples/blue-green.yaml",
       "examples/canary-analysis.yaml",
       "examples/canary-inference-pool.yaml",
+      "examples/blue-green-agreement.yaml",
     ]);
-    expect(res).to.deep.equal({ code: 0, stdout: "6 ModelDeployments in 6 files: valid\n", stderr: "" });
+    expect(res).to.deep.equal({ code: 0, stdout: "7 ModelDeployments in 7 files: valid\n", stderr: "" });
   });
 
   it("reads standard input with -", async () => {

@@ -100,6 +100,11 @@ namespaces) and the Role (watchNamespace).
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["list", "watch"]
+# An agreement check's request set: the one ConfigMap it names, read with get in the
+# ModelDeployment's namespace when it is measured. No list or watch: no ConfigMap cache.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
 # spec.strategy.canary.readinessGate: the pods that carry the gate mlops.dev/admitted
 # (watched by label), and their condition set with a patch of pods/status. Nothing else on
 # pods: the operator never writes a pod's spec and never deletes one.
