@@ -12,6 +12,7 @@ import { OperatorMetrics } from "./observability/metrics.ts";
 import type { ProbeServers } from "./observability/probes.ts";
 import { createCaches, createRouteCache, routeEvents } from "./operator/caches.ts";
 import { createChecks } from "./operator/checks.ts";
+import { createNotifications } from "./operator/notifications.ts";
 import { createElector } from "./operator/leader.ts";
 import { startProbes } from "./operator/probes.ts";
 import { stopOperator } from "./operator/stop.ts";
@@ -54,7 +55,9 @@ export async function startOperator(
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
   // The health-check machinery; its policies go to the reconciler as they are.
-  const { conditions, measurer, ...policies } = await createChecks(config, kc, metrics, queue);
+  const { conditions, measurer, send, ...policies } = await createChecks(config, kc, metrics, queue);
+  // Notifications: delivered beside the queue from the outbox in each status.
+  const notifications = createNotifications(config, policies.destinations, send, metrics, queue);
   const reconciler = new Reconciler({
     client,
     modelDeployments,
@@ -63,6 +66,7 @@ export async function startOperator(
     index,
     routes,
     measurer,
+    notifications,
     ...policies,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
@@ -102,6 +106,16 @@ export async function startOperator(
     metrics,
     probes,
     lostLeadership,
-    stop: () => stopOperator({ probes, measurer, queue, conditions, elector, informers, routes }),
+    stop: () =>
+      stopOperator({
+        probes,
+        measurer,
+        queue,
+        conditions,
+        elector,
+        informers,
+        routes,
+        notifier: notifications.notifier,
+      }),
   };
 }

@@ -40,6 +40,8 @@ export const Reasons = {
   VersionDeleted: "VersionDeleted",
   ApplyFailed: "ApplyFailed",
   SpecWarning: "SpecWarning",
+  NotificationFailed: "NotificationFailed",
+  NotificationDropped: "NotificationDropped",
 } as const;
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons];

@@ -36,6 +36,7 @@ import {
 import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
 import type { RouteCache } from "./route-cache.ts";
+import { computeNotificationWarnings, withNotifications, type NotificationWiring } from "./notifications.ts";
 import {
   changedStatusFields,
   endpointsAheadOfDeployments,
@@ -89,7 +90,15 @@ export interface ReconcilerOptions {
    * ModelDeployments with spec.traffic (route-cache.ts); absent: none.
    */
   routes?: Pick<RouteCache, "available" | "want" | "byOwner" | "state" | "get">;
+  /**
+   * The platform's notification destinations and the notifier that delivers
+   * status.pendingNotifications beside the queue; absent: spec.notifications is ignored.
+   */
+  notifications?: NotificationWiring;
 }
+
+/** How soon a ModelDeployment comes back when a destination's queue was full. */
+const NOTIFY_QUEUE_FULL_REQUEUE_MS = 10_000;
 
 const NO_CREDENTIALS = new CredentialPolicy([]);
 
@@ -299,10 +308,14 @@ export class Reconciler {
     const written = await this.#writeActionStatusAndChildren(key, cached, observed, p, changed, holdMs, log);
     const writes = written.writes + (await emitEvents(this.#writes, written.md, p, log));
     this.#recordRolloutMetrics(namespace, name, p);
+    // The outbox as written (or as read, when nothing changed) goes to the notifier; it never waits.
+    const notRetained = this.#o.notifications?.notifier.offer(key, written.md) ?? 0;
 
     // A check that is due but still being measured makes the planner say "now"; the
     // measurer asks for this reconcile when it is done, so that is no reason to spin.
-    const planned = pending > 0 && p.requeueAfterMs === 0 ? undefined : p.requeueAfterMs;
+    let planned = pending > 0 && p.requeueAfterMs === 0 ? undefined : p.requeueAfterMs;
+    if (notRetained > 0)
+      planned = Math.min(planned ?? NOTIFY_QUEUE_FULL_REQUEUE_MS, NOTIFY_QUEUE_FULL_REQUEUE_MS);
     const requeueAfterMs =
       holdMs === undefined ? planned : planned === undefined ? holdMs : Math.min(planned, holdMs);
     return { requeueAfterMs, writes };
@@ -332,6 +345,7 @@ export class Reconciler {
     this.#holding.delete(key);
     this.#writtenMd.delete(key);
     this.#measurer.forget(key);
+    this.#o.notifications?.notifier.forget(key);
     this.#o.metrics?.forgetModelDeployment(namespace, name);
   }
 
@@ -362,11 +376,17 @@ export class Reconciler {
       });
     }
     const now = this.#now();
-    const p = withSpecWarnings(
+    const n = this.#o.notifications;
+    let p = withSpecWarnings(
       plan({ md: budgeted.md, observed, measurements, now, platformProblems }),
       cached,
-      [...budgeted.warnings, ...computeConditionWarnings(cached)],
+      [
+        ...budgeted.warnings,
+        ...computeConditionWarnings(cached),
+        ...(n ? computeNotificationWarnings(cached, n.destinations) : []),
+      ],
     );
+    if (n) p = withNotifications(key, p, cached, n, now.toISOString());
     return { p, pending };
   }
 
