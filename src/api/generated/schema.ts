@@ -974,7 +974,6 @@ export const modelDeploymentSchema = {
             "required": [
               "destination"
             ],
-            "additionalProperties": false,
             "properties": {
               "destination": {
                 "type": "string",
