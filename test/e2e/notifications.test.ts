@@ -477,6 +477,56 @@ describe("notifications", function () {
       ).to.equal(true);
     });
 
+    it("a change of leader: the standby that takes over the Lease sends what the killed leader left in status, with its id", async () => {
+      const lease = `mro-notify-${ns}`;
+      const replica = (pod: string) =>
+        startOperator({
+          namespace: ns,
+          args: [
+            `--notification-destinations-file=${destinationsFile}`,
+            "--leader-elect",
+            `--leader-election-namespace=${ns}`,
+            `--leader-election-id=${lease}`,
+            "--leader-elect-lease-duration=6s",
+            "--leader-elect-renew-deadline=4s",
+            "--leader-elect-retry-period=1s",
+          ],
+          env: { POD_NAME: pod },
+        });
+      const holder = async () =>
+        (
+          await kubectl(["-n", ns, "get", "lease", lease, "-o", "jsonpath={.spec.holderIdentity}"]).catch(
+            () => "",
+          )
+        ).trim();
+      receiver.answers.set("/crash", "fail");
+      const a = (op = await replica("op-a"));
+      await waitFor("op-a leads", async () => (await holder()) === "op-a");
+      const b = await replica("op-b");
+      try {
+        await applyMd(ns, md("crash-l", "1.0.0", ["crash"], { events: ["Promoted"] }));
+        const written = await waitForMd(ns, "crash-l", "Promoted in the outbox", (m) =>
+          pendingOf(m).some((p) => p.event === "Promoted"),
+        );
+        const id = pendingOf(written)[0]!.id;
+        await waitFor("a refused attempt", async () => receiver.at("/crash").some((r) => r.id === id));
+        await a.stop("SIGKILL");
+        receiver.answers.set("/crash", "ok");
+        await waitFor("op-b leads", async () => (await holder()) === "op-b", { timeoutMs: 30_000 });
+        await delivered("crash-l");
+        const got = receiver.at("/crash").filter((r) => r.id === id);
+        expect(got.filter((r) => r.accepted)).to.have.length(1);
+        expect(
+          receiver
+            .at("/crash")
+            .filter((r) => r.event === "Promoted" && JSON.parse(r.body).modelDeployment.name === "crash-l")
+            .every((r) => r.id === id),
+        ).to.equal(true);
+      } finally {
+        await b.stop("SIGKILL");
+      }
+    });
+
     it("after the receiver took it, before the outbox removal: delivered again after the restart, with the same id", async () => {
       await start();
       await applyMd(ns, md("crash-c", "1.0.0", ["crash"], { events: ["RolloutStarted"] }));
