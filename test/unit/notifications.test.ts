@@ -376,14 +376,14 @@ describe("notifications: the notifier", function () {
     return { notifier, counts, changed, md };
   }
   const dest = (url: string, extra = "") =>
-    `destinations: [{name: team, format: webhook, url: "${url}", namespaces: ["*"], timeoutSeconds: 0.3${extra}}]`;
+    `destinations: [{name: team, format: webhook, url: "${url}", namespaces: ["*"]${extra}}]`;
 
   it("retries a receiver that fails twice, then it is settled once; offer never waits", async () => {
     receiver.answer = (n, res) => res.writeHead(n <= 2 ? 503 : 200).end();
     const { notifier, counts, md } = setup(dest(receiver.url));
-    const started = process.hrtime.bigint();
+    // offer hands the notification over and returns at once: nothing has been sent yet.
     expect(notifier.offer("models/fraud-detector", md([sample()]))).to.equal(0);
-    expect(Number(process.hrtime.bigint() - started) / 1e6).to.be.below(50);
+    expect(receiver.requests).to.have.length(0);
     await waitUntil("settled", () => notifier.settled("models/fraud-detector").length === 1);
     expect(receiver.requests.map((r) => r.headers["idempotency-key"])).to.deep.equal([
       sample().id,
@@ -406,7 +406,7 @@ describe("notifications: the notifier", function () {
 
   it("a receiver that never answers: each attempt ends at the timeout, the notification is given up after maxAttempts", async () => {
     receiver.answer = () => undefined;
-    const { notifier, md } = setup(dest(receiver.url, ", maxAttempts: 2"));
+    const { notifier, md } = setup(dest(receiver.url, ", maxAttempts: 2, timeoutSeconds: 0.3"));
     notifier.offer("k", md([sample()]));
     await waitUntil("given up", () => notifier.settled("k").length === 1);
     expect(receiver.requests).to.have.length(2);
