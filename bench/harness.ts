@@ -27,6 +27,43 @@ import { benchModelDeployment, mdName } from "./workload.ts";
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
 const MANAGED = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
+const HTTPROUTE_RESOURCE = {
+  apiVersion: "gateway.networking.k8s.io/v1",
+  kind: "HTTPRoute",
+  plural: "httproutes",
+};
+/** The managed route of the rollout-cost case: one Gateway parent, every request. */
+const BENCH_TRAFFIC = {
+  gatewayAPI: { httpRoute: { parentRefs: [{ name: "inference-gateway", sectionName: "http" }] } },
+};
+
+/** What a Gateway controller writes into a route's status when its one parent accepts it. */
+function acceptedStatus(): unknown {
+  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const cond = (type: string) => ({
+    type,
+    status: "True",
+    reason: type,
+    message: "",
+    lastTransitionTime: now,
+  });
+  return {
+    status: {
+      parents: [
+        {
+          parentRef: {
+            group: "gateway.networking.k8s.io",
+            kind: "Gateway",
+            name: "inference-gateway",
+            sectionName: "http",
+          },
+          controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
+          conditions: [cond("Accepted"), cond("ResolvedRefs")],
+        },
+      ],
+    },
+  };
+}
 
 export interface BenchOptions {
   /** Numbers of ModelDeployments, each measured with a fresh operator (default 100, 1000). */
@@ -55,6 +92,12 @@ export interface BenchOptions {
   nodeArgs?: string[];
   /** The operator's entry point (default src/main.ts, as the image runs it; dist/main.js after npm run build). */
   operatorEntry?: string;
+  /**
+   * ModelDeployments in each mode of the rollout-cost case (replica ratio, then a managed
+   * HTTPRoute): each converges, then rolls out a new version (default 0: not run; npm run
+   * bench: 20). The route mode needs the Gateway API CRDs (MRO_GATEWAY_API_CRDS).
+   */
+  routeRollouts?: number;
   /** Leave the control plane running at the end. */
   keepCluster?: boolean;
   log?: (message: string) => void;
@@ -68,6 +111,7 @@ export const DEFAULT_OPTIONS: Omit<BenchOptions, "clusterDir" | "binDir"> = {
   promotions: 20,
   promotionRate: 2,
   plannerSeconds: 3,
+  routeRollouts: 20,
   operatorArgs: [],
 };
 
@@ -124,6 +168,29 @@ export interface PromotionResult {
   load: Load;
 }
 
+/** What N first versions and then N rollouts cost in API requests, in one traffic mode. */
+export interface RolloutCostResult {
+  /** "replica ratio" (the clients' Service) or "HTTPRoute" (a managed route, spec.traffic.gatewayAPI.httpRoute). */
+  mode: "replica ratio" | "HTTPRoute";
+  n: number;
+  /** From the first create until every ModelDeployment is Ready and the operator quiet for 5 s. */
+  converge: {
+    seconds: number;
+    requests: RequestCount;
+    requestsPerModelDeployment: number;
+    writesPerModelDeployment: number;
+    load: Load;
+  };
+  /** From the first version change until every ModelDeployment has promoted it, the old version scaled to 0, and the operator quiet for 5 s. */
+  rollout: {
+    seconds: number;
+    requests: RequestCount;
+    requestsPerRollout: number;
+    writesPerRollout: number;
+    load: Load;
+  };
+}
+
 export interface TargetResult {
   target: string;
   measured: string;
@@ -150,6 +217,8 @@ export interface BenchResult {
   baseline: BaselineResult;
   sizes: SizeResult[];
   promotion: PromotionResult;
+  /** The rollout-cost case, by replica ratio and through a route (absent: not run). */
+  rolloutCost?: RolloutCostResult[];
   targets: TargetResult[];
 }
 
@@ -213,6 +282,17 @@ class Bench {
         env,
       },
     );
+    if ((this.o.routeRollouts ?? 0) > 0) {
+      // The rollout-cost case through a route: the Gateway API CRDs (hack/build-dataplane.sh).
+      const crds = process.env.MRO_GATEWAY_API_CRDS;
+      if (!crds) throw new Error("MRO_GATEWAY_API_CRDS is not set: run it with `npm run bench`");
+      await run(kubectl, ["apply", "--server-side", "-f", crds], { env });
+      await run(
+        kubectl,
+        ["wait", "--for=condition=Established", "--timeout=60s", "crd/httproutes.gateway.networking.k8s.io"],
+        { env },
+      );
+    }
     this.kubeconfig = this.cluster.kubeconfig;
     const kc = new KubeConfig();
     kc.loadFromFile(this.kubeconfig);
@@ -443,6 +523,120 @@ class Bench {
     }
   }
 
+  /**
+   * The API requests of N first versions and then N rollouts (a one-step canary at 50%, 1
+   * replica), by replica ratio or through a managed HTTPRoute. The harness plays the
+   * Gateway controller: it writes Accepted into each route's status (requests of its own,
+   * not counted).
+   */
+  async rolloutCost(n: number, routed: boolean): Promise<RolloutCostResult> {
+    const mode = routed ? "HTTPRoute" : "replica ratio";
+    const ns = await this.namespace(routed ? "bench-route" : "bench-ratio");
+    const names = Array.from({ length: n }, (_, i) => mdName(i));
+    this.log(`rollout cost (${mode}): ${n} ModelDeployments (namespace ${ns})`);
+    const op = await this.operator(ns, routed ? "operator-route" : "operator-ratio");
+    try {
+      await this.quiet(2000);
+      const states = new Map<string, { ready: boolean; stable?: string; candidate?: string }>();
+      const mds = await this.kube.informer(MD_RESOURCE, ns, (md) => {
+        const st = (md as { status?: { stableVersion?: string; candidateVersion?: string } }).status;
+        states.set(md.metadata?.name ?? "", {
+          ready: isReady(md),
+          stable: st?.stableVersion,
+          candidate: st?.candidateVersion,
+        });
+      });
+      const accepted = new Set<string>();
+      const routes = routed
+        ? await this.kube.informer(HTTPROUTE_RESOURCE, ns, (r) => {
+            const name = r.metadata?.name ?? "";
+            if (accepted.has(name)) return;
+            accepted.add(name);
+            void this.kube
+              .request(
+                "PATCH",
+                `${collectionPath(HTTPROUTE_RESOURCE, ns)}/${name}/status`,
+                acceptedStatus(),
+                "application/merge-patch+json",
+              )
+              .catch((err: unknown) =>
+                this.log(`could not accept the route ${name}: ${(err as Error).message}`),
+              );
+          })
+        : undefined;
+      const spec = (name: string, version: string) => {
+        const md = benchModelDeployment(name, version, "canary");
+        if (routed) md.spec.traffic = BENCH_TRAFFIC;
+        return md;
+      };
+      const deps = await this.kube.informer<V1Deployment>(DEPLOYMENT_RESOURCE, ns, () => {}, MANAGED);
+      const oldGone = () =>
+        deps
+          .list(ns)
+          .every((d) => d.metadata?.labels?.[LABEL_VERSION] !== "1" || (d.status?.replicas ?? 0) === 0);
+
+      const t0 = Date.now();
+      await BenchKube.pool(names, 16, async (name) => {
+        await this.kube.create(MD_RESOURCE, ns, spec(name, "1"));
+      });
+      const allAt = (pred: (s: { ready: boolean; stable?: string; candidate?: string }) => boolean) =>
+        names.every((name) => {
+          const st = states.get(name);
+          return st !== undefined && pred(st);
+        });
+      await pollUntil(
+        `${n} ModelDeployments Ready (${mode})`,
+        () => allAt((s) => s.ready && s.stable === "1"),
+        300_000,
+        200,
+      );
+      await this.quiet(5000);
+      const t1 = Date.now();
+      const convergeRequests = this.audit.count(t0, t1);
+
+      this.log(`rollout cost (${mode}): rolling out version 2 of ${n} ModelDeployments`);
+      await BenchKube.pool(names, 16, async (name) => {
+        const next = spec(name, "2");
+        await this.kube.mergePatch(MD_RESOURCE, ns, name, {
+          spec: { model: next.spec.model, template: next.spec.template },
+        });
+      });
+      await pollUntil(
+        `${n} rollouts promoted (${mode})`,
+        () => allAt((s) => s.ready && s.stable === "2" && s.candidate === undefined) && oldGone(),
+        300_000,
+        200,
+      );
+      await this.quiet(5000);
+      const t2 = Date.now();
+      const rolloutRequests = this.audit.count(t1, t2);
+      await mds.stop();
+      await deps.stop();
+      await routes?.stop();
+      const quietMs = 5000;
+      return {
+        mode,
+        n,
+        converge: {
+          seconds: round((t1 - t0 - quietMs) / 1000),
+          requests: convergeRequests,
+          requestsPerModelDeployment: round((convergeRequests.total - convergeRequests.listWatch) / n),
+          writesPerModelDeployment: round(convergeRequests.writes / n),
+          load: load(),
+        },
+        rollout: {
+          seconds: round((t2 - t1 - quietMs) / 1000),
+          requests: rolloutRequests,
+          requestsPerRollout: round((rolloutRequests.total - rolloutRequests.listWatch) / n),
+          writesPerRollout: round(rolloutRequests.writes / n),
+          load: load(),
+        },
+      };
+    } finally {
+      await op.stop();
+    }
+  }
+
   async promotion(): Promise<PromotionResult> {
     const m = this.o.promotions;
     const ns = await this.namespace("bench-bluegreen");
@@ -605,6 +799,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
     const sizes: SizeResult[] = [];
     for (const n of options.sizes) sizes.push(await bench.size(n));
     const promotion = await bench.promotion();
+    const rolloutCost: RolloutCostResult[] = [];
+    if ((options.routeRollouts ?? 0) > 0) {
+      rolloutCost.push(await bench.rolloutCost(options.routeRollouts ?? 0, false));
+      rolloutCost.push(await bench.rolloutCost(options.routeRollouts ?? 0, true));
+    }
     const { log: _log, ...opts } = options;
     return {
       startedAt,
@@ -621,6 +820,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       baseline,
       sizes,
       promotion,
+      ...(rolloutCost.length ? { rolloutCost } : {}),
       targets: evaluateTargets(sizes, promotion, baseline),
     };
   } finally {

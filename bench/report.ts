@@ -84,6 +84,33 @@ export function markdownReport(r: BenchResult): string {
   );
   out.push("");
 
+  if (r.rolloutCost?.length) {
+    out.push("### API requests per rollout, with a route and by replica ratio", "");
+    out.push(
+      "| mode | N | requests / MD to converge (writes) | converged in | requests / rollout (writes) | rolled out in | load |",
+    );
+    out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (const x of r.rolloutCost)
+      out.push(
+        `| ${x.mode} | ${x.n} | ${x.converge.requestsPerModelDeployment} (${x.converge.writesPerModelDeployment}) | ${x.converge.seconds.toFixed(1)} s | ` +
+          `${x.rollout.requestsPerRollout} (${x.rollout.writesPerRollout}) | ${x.rollout.seconds.toFixed(1)} s | ${ld(x.converge.load)} / ${ld(x.rollout.load)} |`,
+      );
+    out.push("");
+    out.push("Requests the operator sent per rollout, by verb and resource (API server audit log):", "");
+    out.push("| mode | converge | rollout |");
+    out.push("| --- | --- | --- |");
+    const byVerb = (c: Record<string, number>) =>
+      Object.entries(c)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(", ");
+    for (const x of r.rolloutCost)
+      out.push(
+        `| ${x.mode} | ${byVerb(x.converge.requests.byVerbResource)} | ${byVerb(x.rollout.requests.byVerbResource)} |`,
+      );
+    out.push("");
+  }
+
   out.push("### Planner (in-process)", "");
   out.push("| scenario | plans / s | mean |");
   out.push("| --- | ---: | ---: |");

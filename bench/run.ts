@@ -23,6 +23,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --promotion-rate R      version changes per second for them (default ${DEFAULT_OPTIONS.promotionRate})
   --converge-timeout S    how long N ModelDeployments may take to become Ready (default max(300, 1.8 N))
   --planner-seconds S     seconds of plan() per planner scenario (default ${DEFAULT_OPTIONS.plannerSeconds})
+  --route-rollouts N      ModelDeployments rolled out by replica ratio and through a managed
+                          HTTPRoute, to compare their API requests (default ${DEFAULT_OPTIONS.routeRollouts}; 0: skip)
   --operator-arg FLAG     extra operator flag, repeatable (e.g. --operator-arg=--workers=8)
   --operator-entry FILE   the operator's entry point (default src/main.ts, as the image runs
                           it; dist/main.js after npm run build: without Node's TypeScript stripper)
@@ -56,6 +58,7 @@ export function parseBenchArgs(
       promotions: { type: "string" },
       "promotion-rate": { type: "string" },
       "planner-seconds": { type: "string" },
+      "route-rollouts": { type: "string" },
       "converge-timeout": { type: "string" },
       "operator-arg": { type: "string", multiple: true },
       "node-arg": { type: "string", multiple: true },
@@ -87,6 +90,12 @@ export function parseBenchArgs(
       values["planner-seconds"],
       DEFAULT_OPTIONS.plannerSeconds,
     ),
+    routeRollouts:
+      values["route-rollouts"] === "0"
+        ? 0
+        : Math.round(
+            positiveNumber("--route-rollouts", values["route-rollouts"], DEFAULT_OPTIONS.routeRollouts ?? 0),
+          ),
     ...(values["converge-timeout"]
       ? { convergeTimeoutSeconds: positiveNumber("--converge-timeout", values["converge-timeout"], 0) }
       : {}),

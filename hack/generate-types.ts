@@ -71,6 +71,9 @@ const titles: Array<[string, string[]]> = [
   ["HTTPRouteSpec", ["spec", "traffic", "gatewayAPI", "httpRoute"]],
   ["RouteParentRef", ["spec", "traffic", "gatewayAPI", "httpRoute", "parentRefs", "[]"]],
   ["HTTPRouteRef", ["spec", "traffic", "gatewayAPI", "httpRouteRef"]],
+  ["InferencePoolBackends", ["spec", "traffic", "gatewayAPI", "inferencePool"]],
+  ["EndpointPickerRef", ["spec", "traffic", "gatewayAPI", "inferencePool", "endpointPickerRef"]],
+  ["WorkloadRef", ["spec", "workloadRef"]],
   ["HealthChecks", ["spec", "healthChecks"]],
   ["HealthCheck", ["spec", "healthChecks", "checks", "[]"]],
   ["HttpCheck", ["spec", "healthChecks", "checks", "[]", "http"]],
@@ -89,6 +92,7 @@ const titles: Array<[string, string[]]> = [
   ["RolloutState", ["status", "rollout"]],
   ["AbortedRollout", ["status", "aborted"]],
   ["ScaleDown", ["status", "scaleDown", "[]"]],
+  ["AdoptionStatus", ["status", "adoption"]],
   ["Condition", ["status", "conditions", "[]"]],
   ["HistoryEntry", ["status", "history", "[]"]],
 ];

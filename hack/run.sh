@@ -90,6 +90,8 @@ case "$cmd" in
     ;;
   bench)
     tools_bin
+    # The Gateway API CRDs for the rollout-cost case through a route (MRO_GATEWAY_API_CRDS).
+    dataplane_tools
     node bench/run.ts "$@"
     ;;
   tools)

@@ -6,11 +6,18 @@ import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
 import { kubeClient } from "./kube/client.ts";
 import { loadKubeConnection, type KubeConnection } from "./kube/kubeconfig.ts";
+import { readinessGateOf } from "./plan/readiness-gate.ts";
 import { rateLimiter } from "./kube/ratelimit.ts";
 import type { Logger } from "./observability/log.ts";
 import { OperatorMetrics } from "./observability/metrics.ts";
 import type { ProbeServers } from "./observability/probes.ts";
-import { createCaches, createRouteCache, routeEvents } from "./operator/caches.ts";
+import {
+  createCaches,
+  createInferencePoolCache,
+  createPodCache,
+  createRouteCache,
+  routeEvents,
+} from "./operator/caches.ts";
 import { createChecks } from "./operator/checks.ts";
 import { createNotifications } from "./operator/notifications.ts";
 import { createElector } from "./operator/leader.ts";
@@ -54,6 +61,12 @@ export async function startOperator(
   const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
+  const pools = createInferencePoolCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
+    modelDeployments.list().filter((md) => md.spec.traffic?.gatewayAPI?.inferencePool !== undefined),
+  );
+  const pods = createPodCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
+    modelDeployments.list().filter(readinessGateOf),
+  );
   // The health-check machinery; its policies go to the reconciler as they are.
   const { conditions, measurer, send, ...policies } = await createChecks(config, kc, metrics, queue);
   // Notifications: delivered beside the queue from the outbox in each status.
@@ -63,8 +76,10 @@ export async function startOperator(
     modelDeployments,
     logger,
     metrics,
-    index,
+    index: { ...index, pods: pods.byModel },
+    pods,
     routes,
+    pools,
     measurer,
     notifications,
     ...policies,
@@ -115,6 +130,8 @@ export async function startOperator(
         elector,
         informers,
         routes,
+        pools,
+        pods,
         notifier: notifications.notifier,
       }),
   };

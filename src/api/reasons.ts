@@ -19,6 +19,11 @@ export const Reasons = {
   RouteRefsNotResolved: "RouteRefsNotResolved",
   RouteNotFound: "RouteNotFound",
   RouteRuleNotFound: "RouteRuleNotFound",
+  InferencePoolAPIMissing: "InferencePoolAPIMissing",
+  InferencePoolNotAccepted: "InferencePoolNotAccepted",
+  // Adoption of an existing Deployment (spec.workloadRef)
+  Adopting: "Adopting",
+  AdoptionRefused: "AdoptionRefused",
   // Events
   VersionCreated: "VersionCreated",
   RolloutStarted: "RolloutStarted",
@@ -42,6 +47,10 @@ export const Reasons = {
   SpecWarning: "SpecWarning",
   NotificationFailed: "NotificationFailed",
   NotificationDropped: "NotificationDropped",
+  AdoptionStarted: "AdoptionStarted",
+  AdoptedDeploymentScaled: "AdoptedDeploymentScaled",
+  AdoptionCompleted: "AdoptionCompleted",
+  AdoptionReleased: "AdoptionReleased",
 } as const;
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons];

@@ -250,6 +250,15 @@ function summarySection(md: ModelDeployment): string[] {
   field("Stable", s.stableVersion);
   if (s.candidateVersion) field("Candidate", candidateText(s));
   if (s.message) field("Message", s.message);
+  const a = s.adoption;
+  const ref = md.spec.workloadRef;
+  if (a)
+    field(
+      "Adoption",
+      `Deployment ${a.deployment}: ${a.phase} (scaleDown ${a.scaleDown ?? "never"}, it had ${a.originalReplicas} replica(s))`,
+    );
+  else if (ref && s.stableVersion === undefined)
+    field("Adoption", `Deployment ${ref.name}: not started (scaleDown ${ref.scaleDown ?? "never"})`);
   if (s.aborted)
     field(
       "Aborted",
@@ -292,10 +301,12 @@ function versionsSection(view: GetView, opts: FormatOptions): string[] {
 /** The route's rules and what its parents said (spec.traffic). */
 function routeLines(route: NonNullable<ModelDeploymentStatus["route"]>): string[] {
   const out: string[] = [];
+  if (route.backendKind === "InferencePool")
+    out.push("  backends: InferencePools, one per version (the weights below are the pools')");
   for (const h of route.headerRoutes ?? []) out.push(`  header route ${h}: matching requests -> candidate`);
   if (route.mirror)
     out.push(
-      `  mirror: ${route.mirror.percentage ?? 100}% of requests copied to ${route.mirror.service ?? "?"}`,
+      `  mirror: ${route.mirror.percentage ?? 100}% of requests copied to ${route.backendKind === "InferencePool" ? "InferencePool " : ""}${route.mirror.service ?? "?"}`,
     );
   for (const p of route.parents ?? []) {
     const path = [p.namespace, p.name, p.sectionName].filter((x) => x !== undefined).join("/");

@@ -27,6 +27,7 @@ import {
 import { createContext } from "../plan/context.ts";
 import { routerFor } from "../plan/routers/index.ts";
 import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "../plan/routers/httproute.ts";
+import { INFERENCEPOOL_KIND, type InferencePool } from "../plan/routers/inference-pool.ts";
 import { describeStep, formatProblem, table } from "./format.ts";
 import { documents, isModelDeployment, type Source } from "./manifests.ts";
 
@@ -52,6 +53,8 @@ export interface ModelDeploymentPlan {
   replicas: number;
   /** Traffic goes through a Gateway API route (spec.traffic): exact weights. */
   routed: boolean;
+  /** The route's backends are per-version InferencePools (spec.traffic.gatewayAPI.inferencePool). */
+  inferencePools?: boolean;
   /** What the operator creates for the manifest's version. */
   children: KubernetesObject[];
   /** What it adds while that version rolls out (the blue/green preview Service). */
@@ -154,6 +157,7 @@ export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: s
         services: [],
         endpointSlices: [],
         routes: { available: true, httpRoutes: [], referenced: standInRoute(md) },
+        pools: { available: true, inferencePools: [] },
       },
       measurements: [],
       now: new Date(0),
@@ -166,6 +170,7 @@ export function computeModelDeploymentPlan(input: ModelDeployment, namespace?: s
     namespace: md.metadata?.namespace ?? "default",
     version,
     routed: md.spec.traffic?.gatewayAPI !== undefined,
+    ...(md.spec.traffic?.gatewayAPI?.inferencePool ? { inferencePools: true } : {}),
     strategy,
     replicas,
     children,
@@ -226,7 +231,7 @@ function childRow(obj: KubernetesObject, note: string): string[] {
     const r = obj as HTTPRoute;
     const backends = (r.spec?.rules ?? [])
       .flatMap((rule) => rule.backendRefs ?? [])
-      .map((b) => `${b.name}=${b.weight ?? 1}`)
+      .map((b) => `${b.kind === INFERENCEPOOL_KIND ? "pool " : ""}${b.name}=${b.weight ?? 1}`)
       .join(",");
     // A route the user owns (httpRouteRef, no ownerReference): only its rule is the operator's.
     if (!r.metadata?.ownerReferences?.length) {
@@ -238,6 +243,21 @@ function childRow(obj: KubernetesObject, note: string): string[] {
       return p.kind && p.kind !== "Gateway" ? `${p.kind} ${path}` : path;
     });
     return ["HTTPRoute", r.metadata?.name ?? "", "-", `parents ${parents.join(",")}`, backends, note];
+  }
+  if (obj.kind === INFERENCEPOOL_KIND) {
+    // A version's InferencePool: its pods, its target ports and its endpoint picker.
+    const pool = obj as InferencePool;
+    const ports = (pool.spec?.targetPorts ?? []).map((p) => String(p.number)).join(",");
+    const epp = pool.spec?.endpointPickerRef;
+    const picker = epp ? `, EPP ${epp.name}${epp.port ? `:${epp.port.number}` : ""}` : ", no EPP";
+    return [
+      "InferencePool",
+      pool.metadata?.name ?? "",
+      "-",
+      selectorText(pool.spec?.selector.matchLabels),
+      `${ports}${picker}`,
+      note,
+    ];
   }
   const s = obj as V1Service;
   const ports = (s.spec?.ports ?? []).map((p) => `${p.port}->${String(p.targetPort ?? p.port)}`).join(",");
@@ -309,6 +329,10 @@ function rolloutSection(p: ModelDeploymentPlan): string[] {
         "  ",
       ),
     );
+    if (p.inferencePools)
+      out.push(
+        `  (the route's backends are InferencePools, one per version (${p.name}-<version>): the weights of each step are the pools'; the old version's pool is deleted after the promotion)`,
+      );
     out.push(
       p.routed
         ? "  (through the route the weights are exact: the new version runs at its share, the stable version gives up only the pods maxSurge does not cover)"

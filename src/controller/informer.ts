@@ -45,6 +45,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   minWatchMs?: number;
   clock?: Clock;
   logger?: LogSink;
+  /**
+   * What is kept of each object, applied to every listed and watched object before it is
+   * cached (e.g. without managedFields). Must not change the object it is given.
+   */
+  transform?: (obj: T) => T;
 }
 
 /** Freezes `value` and everything reachable from it; returns it. */
@@ -84,6 +89,8 @@ export class Informer<T extends KubernetesObject> {
   readonly #minWatchMs: number;
   readonly #clock: Clock;
   readonly #log: LogSink;
+  /** (Typed over KubernetesObject so that an Informer<T> still reads as an Informer<KubernetesObject>.) */
+  readonly #transform: (obj: KubernetesObject) => KubernetesObject;
 
   /** namespace ("" for cluster-scoped) -> name -> object. */
   readonly #cache = new Map<string, Map<string, T>>();
@@ -104,6 +111,8 @@ export class Informer<T extends KubernetesObject> {
     this.#minWatchMs = options.minWatchMs ?? 1000;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? discardLogs;
+    this.#transform =
+      (options.transform as ((obj: KubernetesObject) => KubernetesObject) | undefined) ?? ((obj) => obj);
     if (!(this.#resyncPeriodMs >= 0)) throw new RangeError("resyncPeriodMs must be >= 0");
   }
 
@@ -316,14 +325,14 @@ export class Informer<T extends KubernetesObject> {
     switch (event.type) {
       case "ADDED":
       case "MODIFIED": {
-        const obj = deepFreeze(event.object);
+        const obj = deepFreeze(this.#transform(event.object) as T);
         const old = this.#put(obj);
         if (!old) this.#emit("add", obj);
         else if (old.metadata?.resourceVersion !== rv) this.#emit("update", old, obj);
         break;
       }
       case "DELETED": {
-        const obj = deepFreeze(event.object);
+        const obj = deepFreeze(this.#transform(event.object) as T);
         const old = this.#remove(obj);
         if (old) this.#emit("delete", obj);
         break;
@@ -349,7 +358,7 @@ export class Informer<T extends KubernetesObject> {
   #replace(items: readonly T[]): void {
     const seen = new Map<string, Set<string>>();
     for (const item of items) {
-      const obj = deepFreeze(item);
+      const obj = deepFreeze(this.#transform(item) as T);
       const ns = obj.metadata?.namespace ?? "";
       const name = obj.metadata?.name ?? "";
       let names = seen.get(ns);

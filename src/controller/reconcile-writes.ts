@@ -4,13 +4,22 @@
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { Reasons } from "../api/reasons.ts";
 import type { ModelDeployment } from "../api/types.ts";
-import type { KubeClient } from "../kube/client.ts";
+import { isNamespaceTerminating, type KubeClient } from "../kube/client.ts";
 import type { Logger } from "../observability/log.ts";
 import type { plan } from "../plan/index.ts";
-import type { ObjectEdit, Observed } from "../plan/types.ts";
+import type { ChildRef, ObjectEdit, Observed } from "../plan/types.ts";
+import { INFERENCEPOOL_API_VERSION } from "../plan/routers/inference-pool.ts";
 import { HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
 import { needsWrite } from "./diff.ts";
 import { writeEdit } from "./edit-write.ts";
+
+/** The apiVersion of each kind of child, for a delete of an observed object that lacks it. */
+const API_VERSION_OF: Record<ChildRef["kind"], string> = {
+  Deployment: "apps/v1",
+  Service: "v1",
+  HTTPRoute: HTTPROUTE_API_VERSION,
+  InferencePool: INFERENCEPOOL_API_VERSION,
+};
 
 /** The operator's writes of a user's route (httpRouteRef) are remembered under this kind. */
 export const USER_ROUTE = "HTTPRoute(user)";
@@ -47,6 +56,7 @@ export async function writeChildren(
   for (const d of observed.deployments) byKey.set(`Deployment/${d.metadata?.name}`, d);
   for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
   for (const r of observed.routes?.httpRoutes ?? []) byKey.set(`HTTPRoute/${r.metadata?.name}`, r);
+  for (const r of observed.pools?.inferencePools ?? []) byKey.set(`InferencePool/${r.metadata?.name}`, r);
   for (const obj of p.apply) {
     const edit = p.edits?.find((e) => e.kind === obj.kind && e.name === obj.metadata?.name);
     if (edit) {
@@ -68,6 +78,8 @@ export async function writeChildren(
       ctx.remember(uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
       writes++;
     } catch (err) {
+      // A namespace being deleted refuses the Event too; the reconciler ends quietly.
+      if (isNamespaceTerminating(err)) throw err;
       await recordEvent(ctx, current(), {
         type: "Warning",
         reason: Reasons.ApplyFailed,
@@ -79,13 +91,7 @@ export async function writeChildren(
   for (const ref of p.delete) {
     const seen = byKey.get(`${ref.kind}/${ref.name}`);
     if (!seen) continue;
-    await ctx.client.delete(
-      seen.apiVersion ??
-        (ref.kind === "Deployment" ? "apps/v1" : ref.kind === "HTTPRoute" ? HTTPROUTE_API_VERSION : "v1"),
-      ref.kind,
-      namespace,
-      ref.name,
-    );
+    await ctx.client.delete(seen.apiVersion ?? API_VERSION_OF[ref.kind], ref.kind, namespace, ref.name);
     ctx.remember(uid, ref.kind, ref.name, undefined, seen.metadata?.resourceVersion);
     writes++;
   }
@@ -111,6 +117,7 @@ async function writeUserRoute(
     if (r.written) ctx.remember(cached.metadata?.uid, USER_ROUTE, edit.name, r.written);
     return r.writes;
   } catch (err) {
+    if (isNamespaceTerminating(err)) throw err;
     await recordEvent(ctx, current(), {
       type: "Warning",
       reason: Reasons.ApplyFailed,
@@ -131,6 +138,26 @@ export async function writePodConditions(
   for (const patch of p.podConditions ?? []) {
     await ctx.client.patchPodCondition(namespace, patch, ctx.now());
     writes++;
+  }
+  return writes;
+}
+
+/**
+ * The replica counts of adopted Deployments (spec.workloadRef), after the children: the
+ * clients' Service has been written before the Deployment it moved off scales down.
+ */
+export async function writeScales(ctx: WriteContext, cached: ModelDeployment, p: Plan): Promise<number> {
+  const namespace = cached.metadata?.namespace ?? "";
+  let writes = 0;
+  for (const s of p.scales ?? []) {
+    await ctx.client.scaleDeployment(namespace, s.name, s.replicas);
+    writes++;
+    await recordEvent(ctx, cached, {
+      type: "Normal",
+      reason: Reasons.AdoptedDeploymentScaled,
+      message: `Deployment ${s.name} (adopted) scaled from ${s.from} to ${s.replicas} replica(s)`,
+    });
+    ctx.logger.info("adopted Deployment scaled", { deployment: s.name, from: s.from, to: s.replicas });
   }
   return writes;
 }

@@ -25,18 +25,21 @@ import { readinessGateOf } from "../plan/readiness-gate.ts";
 import { deploymentOfPod } from "../plan/routers/service.ts";
 import { computeConditionWarnings, withSpecWarnings } from "../plan/warnings.ts";
 import { applyCheckBudget, DEFAULT_CHECK_BUDGET, type CheckBudget } from "../plan/budget.ts";
-import type { KubeClient } from "../kube/client.ts";
+import { isNamespaceTerminating, type KubeClient } from "../kube/client.ts";
 import {
   emitEvents,
   USER_ROUTE,
   writeChildren,
   writePodConditions,
+  writeScales,
   type WriteContext,
 } from "./reconcile-writes.ts";
 import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
+import type { PodCache } from "./pod-cache.ts";
 import type { RouteCache } from "./route-cache.ts";
 import { computeNotificationWarnings, withNotifications, type NotificationWiring } from "./notifications.ts";
+import type { InferencePool } from "../plan/routers/inference-pool.ts";
 import {
   changedStatusFields,
   endpointsAheadOfDeployments,
@@ -82,9 +85,14 @@ export interface ReconcilerOptions {
     deployments: IndexBy<V1Deployment>;
     services: IndexBy<V1Service>;
     endpointSlices: IndexBy<V1EndpointSlice>;
-    /** Pods that carry the readiness gate, by `namespace/model` (podKeyOfModel); absent: none watched. */
+    /** Pods that carry the readiness gate, by `namespace/model` (modelKeyOfPod); absent: none watched. */
     pods?: IndexBy<V1Pod>;
   };
+  /**
+   * The pod cache behind index.pods (pod-cache.ts): opened by the first ModelDeployment with
+   * the readiness gate; absent: the index is always current (tests).
+   */
+  pods?: Pick<PodCache, "want" | "synced">;
   /**
    * HTTPRoutes by owner uid, and by name for a route the user owns (httpRouteRef), for
    * ModelDeployments with spec.traffic (route-cache.ts); absent: none.
@@ -95,6 +103,11 @@ export interface ReconcilerOptions {
    * status.pendingNotifications beside the queue; absent: spec.notifications is ignored.
    */
   notifications?: NotificationWiring;
+  /**
+   * The operator's InferencePools by owner uid (spec.traffic.gatewayAPI.inferencePool; the
+   * same kind of cache); absent: none.
+   */
+  pools?: Pick<RouteCache<InferencePool>, "available" | "want" | "byOwner" | "state">;
 }
 
 /** How soon a ModelDeployment comes back when a destination's queue was full. */
@@ -104,6 +117,9 @@ const NO_CREDENTIALS = new CredentialPolicy([]);
 
 /** How soon a ModelDeployment with spec.traffic comes back while the route cache starts. */
 const ROUTES_UNKNOWN_REQUEUE_MS = 500;
+
+/** How soon a ModelDeployment with the readiness gate comes back while the pod cache starts. */
+const PODS_UNSYNCED_REQUEUE_MS = 500;
 
 /** How long an object the operator wrote stands in for an older cached copy. */
 const WRITTEN_TTL_MS = 30_000;
@@ -279,6 +295,17 @@ export class Reconciler {
       if (ref && routes.available()) observed.routes.referenced = userRoute(ref.name);
       if (released !== undefined && routes.available()) observed.routes.released = userRoute(released);
     }
+    // InferencePools: for spec.traffic (a spec may have had inferencePool, whose pools go),
+    // and for pools left from a spec.traffic since removed.
+    const pools = this.#o.pools;
+    const ownedPools = pools?.available() && uid ? pools.byOwner.get(uid) : [];
+    if (pools && (md.spec.traffic !== undefined || ownedPools.length > 0)) {
+      if (md.spec.traffic !== undefined) pools.want();
+      observed.pools = {
+        available: pools.available(),
+        inferencePools: pools.available() ? this.#overlay(uid, "InferencePool", ownedPools) : [],
+      };
+    }
     return observed;
   }
 
@@ -299,13 +326,39 @@ export class Reconciler {
       this.#o.routes.want();
       return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
     }
+    // The same for spec.traffic.gatewayAPI.inferencePool and the InferencePool cache.
+    if (
+      cached.spec.traffic?.gatewayAPI?.inferencePool !== undefined &&
+      this.#o.pools?.state() === "unknown"
+    ) {
+      this.#o.pools.want();
+      return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
+    }
+    // The readiness gate before its pods are cached: the planner would see no pod to admit.
+    // The first such ModelDeployment opens the pod watch; the cache's sync brings it back.
+    if (readinessGateOf(cached) && this.#o.pods && !this.#o.pods.synced()) {
+      this.#o.pods.want();
+      return { writes: 0, requeueAfterMs: PODS_UNSYNCED_REQUEUE_MS };
+    }
 
     const log = logger ?? this.#o.logger;
     const observed = this.observe(cached);
+    await this.#observeWorkloadRef(cached, observed);
     const { p, pending } = this.#planWithMeasurements(key, cached, observed, log);
     const changed = changedStatusFields(cached.status, p.status);
     const holdMs = this.#progressHoldMs(key, name, cached, observed, p, changed, log);
-    const written = await this.#writeActionStatusAndChildren(key, cached, observed, p, changed, holdMs, log);
+    let written: { md: ModelDeployment; writes: number };
+    try {
+      written = await this.#writeActionStatusAndChildren(key, cached, observed, p, changed, holdMs, log);
+    } catch (err) {
+      // The namespace is being deleted and the ModelDeployment with it: the namespace
+      // controller removes its children, and writing them again (with a retry, and an Event
+      // that the namespace refuses too) would only fight the deletion. Its deletion is the
+      // next event of this key (and the periodic relist, should the deletion stall).
+      if (!isNamespaceTerminating(err)) throw err;
+      log.debug("the namespace is being deleted: nothing more is written", { err: (err as Error).message });
+      return { writes: 0 };
+    }
     const writes = written.writes + (await emitEvents(this.#writes, written.md, p, log));
     this.#recordRolloutMetrics(namespace, name, p);
     // The outbox as written (or as read, when nothing changed) goes to the notifier; it never waits.
@@ -319,6 +372,34 @@ export class Reconciler {
     const requeueAfterMs =
       holdMs === undefined ? planned : planned === undefined ? holdMs : Math.min(planned, holdMs);
     return { requeueAfterMs, writes };
+  }
+
+  /**
+   * spec.workloadRef, or an adoption in status that is not complete: the Deployment it names,
+   * read by name (the operator watches only its own objects; an adoption comes back every few
+   * seconds instead, see plan/adoption.ts), and a Service named like the ModelDeployment that
+   * is not its own. Not looked at once the adoption is complete or without one.
+   */
+  async #observeWorkloadRef(md: ModelDeployment, observed: Observed): Promise<void> {
+    const adoption = md.status?.adoption;
+    const ref = md.spec.workloadRef;
+    const name =
+      adoption && adoption.phase !== "Completed"
+        ? adoption.deployment
+        : ref && md.status?.stableVersion === undefined
+          ? ref.name
+          : undefined;
+    if (name === undefined) return;
+    const ns = md.metadata?.namespace ?? "";
+    // Another namespace is refused by the planner without reading anything there.
+    const deployment =
+      ref?.namespace !== undefined && ref.namespace !== ns && name === ref.name
+        ? undefined
+        : await this.#o.client.get<V1Deployment>("apps/v1", "Deployment", ns, name);
+    const clientsName = md.metadata?.name ?? "";
+    const owned = observed.services.some((s) => s.metadata?.name === clientsName);
+    const service = owned ? undefined : await this.#o.client.get<V1Service>("v1", "Service", ns, clientsName);
+    observed.workloadRef = { deployment, foreignClientsService: service };
   }
 
   /** The cached ModelDeployment, or the one this process wrote last if the cache is behind it. */
@@ -473,6 +554,7 @@ export class Reconciler {
     try {
       const childWrites = await writeChildren(this.#writes, cached, () => md, observed, p);
       writes += childWrites;
+      writes += await writeScales(this.#writes, cached, p);
     } catch (err) {
       childError = { err };
     }

@@ -4,6 +4,9 @@
 // reconciler reads "not available", the planner says so in a condition and an Event, and
 // this cache looks again every recheckMs while some ModelDeployment wants it, so installing
 // the CRDs later is noticed without a restart.
+//
+// The same cache, with its own probe and informers, holds the operator's InferencePools
+// (spec.traffic.gatewayAPI.inferencePool; the Inference Extension's CRD): `what` names them.
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { HTTPRoute } from "../plan/routers/httproute.ts";
 import type { Logger } from "../observability/log.ts";
@@ -13,7 +16,9 @@ import type { InformerSet } from "./informer-set.ts";
 /** After a failed question the API server is asked again this soon. */
 const RETRY_MS = 5000;
 
-export interface RouteCacheOptions {
+export interface RouteCacheOptions<T extends KubernetesObject = HTTPRoute> {
+  /** What the cache holds and which API serves it, for log messages (default HTTPRoutes of the Gateway API). */
+  what?: { objects: string; api: string };
   /** Does the API server serve httproutes in gateway.networking.k8s.io/v1? */
   probe(): Promise<boolean>;
   /**
@@ -21,7 +26,7 @@ export interface RouteCacheOptions {
    * watched namespaces, not only the operator's: a route the user owns carries none of its
    * labels.
    */
-  makeInformers(): InformerSet<HTTPRoute>;
+  makeInformers(): InformerSet<T>;
   /** Every route event: put the keys of its owner and of the ModelDeployments that name it on the queue. */
   onEvent(route: KubernetesObject): void;
   /** The cache synced: reconcile every ModelDeployment that wanted it. */
@@ -31,18 +36,18 @@ export interface RouteCacheOptions {
   recheckMs?: number;
 }
 
-export class RouteCache {
-  readonly #o: RouteCacheOptions;
+export class RouteCache<T extends KubernetesObject = HTTPRoute> {
+  readonly #o: RouteCacheOptions<T>;
   /** Routes by the uid of their controller owner. */
-  readonly byOwner = new IndexBy<HTTPRoute>(controllerUid);
-  #informers: InformerSet<HTTPRoute> | undefined;
+  readonly byOwner = new IndexBy<T>(controllerUid);
+  #informers: InformerSet<T> | undefined;
   #available = false;
   #missing = false;
   #probing = false;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(options: RouteCacheOptions) {
+  constructor(options: RouteCacheOptions<T>) {
     this.#o = options;
   }
 
@@ -51,7 +56,7 @@ export class RouteCache {
    * ModelDeployment names (spec.traffic.gatewayAPI.httpRouteRef). Undefined before the cache
    * started.
    */
-  get(namespace: string, name: string): HTTPRoute | undefined {
+  get(namespace: string, name: string): T | undefined {
     return this.#informers?.get(namespace, name);
   }
 
@@ -81,7 +86,7 @@ export class RouteCache {
           return served ? this.#start() : this.#recheckLater();
         },
         (err: unknown) => {
-          this.#o.logger.warn("could not ask the API server for the Gateway API", {
+          this.#o.logger.warn(`could not ask the API server for ${this.#o.what?.api ?? "the Gateway API"}`, {
             err: (err as Error).message,
           });
           this.#recheckLater(RETRY_MS);
@@ -110,7 +115,8 @@ export class RouteCache {
       delete: (r) => this.#o.onEvent(r),
     });
     for (const i of informers.informers) i.start();
-    this.#o.logger.info("the Gateway API is served: watching HTTPRoutes");
+    const what = this.#o.what ?? { objects: "HTTPRoutes", api: "the Gateway API" };
+    this.#o.logger.info(`${what.api} is served: watching ${what.objects}`);
     await Promise.all(informers.informers.map((i) => i.waitForSync())).catch(() => undefined);
     if (this.#stopped) return;
     this.#available = true;

@@ -22,7 +22,7 @@ import { requestJson, type RequestObserver } from "./request.ts";
 
 export { KubeApiError, USER_AGENT } from "./request.ts";
 
-export { isConflict, isNotFound } from "./errors.ts";
+export { isConflict, isNamespaceTerminating, isNotFound } from "./errors.ts";
 
 export interface KubeClient {
   /**
@@ -64,12 +64,19 @@ export interface KubeClient {
    * of pods/status: conditions merge by type, so the kubelet's own stay as they are.
    */
   patchPodCondition(namespace: string, patch: PodConditionPatch, now: Date): Promise<void>;
+  /**
+   * Sets the replica count of a Deployment the operator does not own (an adopted one) with a
+   * merge patch of its scale subresource: nothing else of it can change, and no field of it
+   * becomes the operator's in its managedFields but spec.replicas.
+   */
+  scaleDeployment(namespace: string, name: string, replicas: number): Promise<void>;
 }
 
 const PLURALS: Record<string, string> = {
   Deployment: "deployments",
   Service: "services",
   HTTPRoute: "httproutes",
+  InferencePool: "inferencepools",
   [KIND]: PLURAL,
 };
 
@@ -107,6 +114,7 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
     ...objectRequests(send),
     ...modelDeploymentRequests(send),
     ...podStatusRequests(send),
+    ...scaleRequests(send),
     ...eventRequests(send, instance),
   };
 }
@@ -223,6 +231,21 @@ export function noteOf(message: string): string {
     bytes += n;
   }
   return out;
+}
+
+/** The replica count of a Deployment the operator does not own. */
+function scaleRequests(send: Send): Pick<KubeClient, "scaleDeployment"> {
+  return {
+    async scaleDeployment(namespace, name, replicas) {
+      const path = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}/scale`;
+      await send(
+        "PATCH",
+        `${path}?fieldManager=${encodeURIComponent(FIELD_MANAGER)}`,
+        { spec: { replicas } },
+        "application/merge-patch+json",
+      );
+    },
+  };
 }
 
 /** events.k8s.io/v1 Events about a ModelDeployment, reported by `instance`. */

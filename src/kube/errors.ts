@@ -29,3 +29,17 @@ export function isConflict(err: unknown): boolean {
 export function isNotFound(err: unknown): boolean {
   return statusCodeOf(err) === 404;
 }
+
+/**
+ * 403 with the cause NamespaceTerminating: the namespace is being deleted, so the API server
+ * refuses anything new in it (a child the namespace controller already removed, an Event). The
+ * ModelDeployment goes with its namespace; writing again would only fight the deletion.
+ */
+export function isNamespaceTerminating(err: unknown): boolean {
+  return err instanceof KubeApiError && err.status === 403 && err.causes.includes("NamespaceTerminating");
+}
+
+/** 403 Forbidden: the operator's RBAC does not allow the request. */
+export function isForbidden(err: unknown): boolean {
+  return statusCodeOf(err) === 403;
+}

@@ -16,11 +16,14 @@ export const USER_AGENT = `${OPERATOR_NAME}/${VERSION}`;
 export class KubeApiError extends Error {
   readonly status: number;
   readonly reason: string | undefined;
-  constructor(status: number, message: string, reason?: string) {
+  /** The reasons of the Status's details.causes (e.g. NamespaceTerminating). */
+  readonly causes: readonly string[];
+  constructor(status: number, message: string, reason?: string, causes: readonly string[] = []) {
     super(message);
     this.name = "KubeApiError";
     this.status = status;
     this.reason = reason;
+    this.causes = causes;
   }
   /** The HTTP status, under the name client-node's errors use. */
   get statusCode(): number {
@@ -35,14 +38,20 @@ export class KubeApiError extends Error {
 export function apiErrorOf(code: number, what: string, text: string): KubeApiError {
   let message = text.slice(0, 500);
   let reason: string | undefined;
+  let causes: string[] = [];
   try {
-    const st = JSON.parse(text) as { message?: string; reason?: string };
+    const st = JSON.parse(text) as {
+      message?: string;
+      reason?: string;
+      details?: { causes?: { reason?: string }[] };
+    };
     message = st.message ?? message;
     reason = st.reason;
+    causes = (st.details?.causes ?? []).flatMap((c) => (typeof c.reason === "string" ? [c.reason] : []));
   } catch {
     // not a Status object
   }
-  return new KubeApiError(code, `${what}: ${code} ${message}`, reason);
+  return new KubeApiError(code, `${what}: ${code} ${message}`, reason, causes);
 }
 
 /** Called once per request with its method and HTTP status (0: no answer). */

@@ -1,6 +1,6 @@
 // The operator's caches: the informers of the kinds it watches, the handlers that put the
 // owning ModelDeployment's key on the queue and index the children by owner, and the
-// HTTPRoute cache started on demand.
+// HTTPRoute and InferencePool caches started on demand.
 import type {
   KubernetesObject,
   V1Deployment,
@@ -22,8 +22,10 @@ import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "../con
 import { InformerSet } from "../controller/informer-set.ts";
 import { Informer, objectKey } from "../controller/informer.ts";
 import type { WorkQueue } from "../controller/queue.ts";
+import { PodCache } from "../controller/pod-cache.ts";
 import { RouteCache } from "../controller/route-cache.ts";
 import { isNotFound } from "../kube/client.ts";
+import { isForbidden } from "../kube/errors.ts";
 import type { KubeConnection } from "../kube/kubeconfig.ts";
 import { kubeListWatch, type ResourceType } from "../kube/listwatch.ts";
 import type { RateLimiter } from "../kube/ratelimit.ts";
@@ -31,10 +33,16 @@ import { requestJson } from "../kube/request.ts";
 import { childLogger, type Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "../plan/routers/httproute.ts";
+import {
+  INFERENCEPOOL_API_VERSION,
+  INFERENCEPOOL_KIND,
+  INFERENCEPOOL_PLURAL,
+  type InferencePool,
+} from "../plan/routers/inference-pool.ts";
 
 const MANAGED = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
 
-/** The informers of the kinds the operator watches (pods only behind the readiness gate), each one set per watched namespace. */
+/** The informers of the kinds the operator always watches, each one set per watched namespace (pods: createPodCache). */
 export function createCaches(
   config: Config,
   kc: KubeConnection,
@@ -63,16 +71,12 @@ export function createCaches(
       { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
       MANAGED,
     ),
-    // Only the pods behind the readiness gate (spec.strategy.canary.readinessGate), whose
-    // condition the operator sets: a cluster without it caches no pod at all.
-    pods: informer<V1Pod>({ apiVersion: "v1", kind: "Pod", plural: "pods" }, LABEL_READINESS_GATE),
   };
   const informers: Informer<KubernetesObject>[] = [
     ...(caches.modelDeployments.informers as readonly Informer<KubernetesObject>[]),
     ...(caches.deployments.informers as readonly Informer<KubernetesObject>[]),
     ...(caches.services.informers as readonly Informer<KubernetesObject>[]),
     ...(caches.endpointSlices.informers as readonly Informer<KubernetesObject>[]),
-    ...(caches.pods.informers as readonly Informer<KubernetesObject>[]),
   ];
   return { ...caches, informers };
 }
@@ -124,29 +128,51 @@ export function routeEvents(
     update: (_o, n) => enqueueSliceOwner(n),
     delete: enqueueSliceOwner,
   });
-  // A gated pod's ModelDeployment is named by its label mlops.dev/model.
-  const enqueuePodOwner = (obj: KubernetesObject) => {
-    const key = modelKeyOfPod(obj);
-    if (key) queue.add(key);
-  };
-  caches.pods.addEventHandler({
-    add: enqueuePodOwner,
-    update: (_o, n) => enqueuePodOwner(n),
-    delete: enqueuePodOwner,
-  });
 
   // Children by owner uid, EndpointSlices by their Service: a reconcile reads only its own.
   const index = {
     deployments: new IndexBy<V1Deployment>(controllerUid),
     services: new IndexBy<V1Service>(controllerUid),
     endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
-    pods: new IndexBy<V1Pod>(modelKeyOfPod),
   };
   caches.deployments.addEventHandler(index.deployments.handlers);
   caches.services.addEventHandler(index.services.handlers);
   caches.endpointSlices.addEventHandler(index.endpointSlices.handlers);
-  caches.pods.addEventHandler(index.pods.handlers);
   return { enqueue, index };
+}
+
+/**
+ * The pods behind the readiness gate (pod-cache.ts), whose condition the operator sets: their
+ * watch opens when a ModelDeployment with spec.strategy.canary.readinessGate is reconciled, and
+ * then holds only pods with the gate's label, without managedFields.
+ */
+export function createPodCache(
+  config: Config,
+  kc: KubeConnection,
+  logger: Logger,
+  traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
+  queue: WorkQueue,
+  usingGate: () => readonly ModelDeployment[],
+): PodCache {
+  return new PodCache({
+    source: (namespace) =>
+      kubeListWatch<V1Pod>(
+        kc,
+        { apiVersion: "v1", kind: "Pod", plural: "pods" },
+        { namespace, labelSelector: LABEL_READINESS_GATE, ...traffic },
+      ),
+    namespaces: config.watchNamespaces,
+    resyncPeriodMs: config.resyncPeriodMs,
+    logger: childLogger(logger, { informer: "pods" }),
+    // A gated pod's ModelDeployment is named by its label mlops.dev/model.
+    onEvent: (pod) => {
+      const key = modelKeyOfPod(pod);
+      if (key) queue.add(key);
+    },
+    onAvailable: () => {
+      for (const md of usingGate()) queue.add(objectKey(md));
+    },
+  });
 }
 
 /**
@@ -205,6 +231,65 @@ export function createRouteCache(
     },
     onAvailable: () => {
       for (const md of usingTraffic()) queue.add(objectKey(md));
+    },
+  });
+}
+
+/**
+ * The InferencePool cache (the same RouteCache, for pools): started when a ModelDeployment
+ * with spec.traffic is reconciled and the operator can list inference.networking.k8s.io/v1
+ * inferencepools. It holds only the operator's own pools (label managed-by): it writes them
+ * whole and deletes those of retired versions. The probe lists them (limit 1) rather than ask
+ * discovery, so that an operator without the RBAC rule (the chart's
+ * rbac.inferencePools=false) sees "missing", with a condition, instead of a watch that fails.
+ */
+export function createInferencePoolCache(
+  config: Config,
+  kc: KubeConnection,
+  logger: Logger,
+  traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
+  queue: WorkQueue,
+  usingPools: () => readonly ModelDeployment[],
+): RouteCache<InferencePool> {
+  const resource: ResourceType = {
+    apiVersion: INFERENCEPOOL_API_VERSION,
+    kind: INFERENCEPOOL_KIND,
+    plural: INFERENCEPOOL_PLURAL,
+  };
+  const namespace = config.watchNamespaces?.[0];
+  const listPath = `/apis/${INFERENCEPOOL_API_VERSION}${namespace ? `/namespaces/${namespace}` : ""}/${INFERENCEPOOL_PLURAL}?limit=1`;
+  return new RouteCache<InferencePool>({
+    logger,
+    what: { objects: "InferencePools", api: "the InferencePool API" },
+    probe: async () => {
+      try {
+        await requestJson(kc, { method: "GET", path: listPath, timeoutMs: 10_000 }, traffic);
+        return true;
+      } catch (err) {
+        if (isNotFound(err) || isForbidden(err)) return false;
+        throw err;
+      }
+    },
+    makeInformers: () =>
+      new InformerSet<InferencePool>(
+        (ns) =>
+          new Informer<InferencePool>({
+            source: kubeListWatch<InferencePool>(kc, resource, {
+              namespace: ns,
+              labelSelector: MANAGED,
+              ...traffic,
+            }),
+            resyncPeriodMs: config.resyncPeriodMs,
+            logger: childLogger(logger, { informer: INFERENCEPOOL_PLURAL, namespace: ns }),
+          }),
+        config.watchNamespaces,
+      ),
+    onEvent: (pool) => {
+      const owner = pool.metadata?.ownerReferences?.find((r) => r.controller && r.kind === KIND);
+      if (owner && pool.metadata?.namespace) queue.add(`${pool.metadata.namespace}/${owner.name}`);
+    },
+    onAvailable: () => {
+      for (const md of usingPools()) queue.add(objectKey(md));
     },
   });
 }

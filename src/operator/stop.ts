@@ -3,7 +3,9 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import type { Informer } from "../controller/informer.ts";
 import type { Measurer } from "../controller/measurer.ts";
 import type { WorkQueue } from "../controller/queue.ts";
+import type { PodCache } from "../controller/pod-cache.ts";
 import type { RouteCache } from "../controller/route-cache.ts";
+import type { InferencePool } from "../plan/routers/inference-pool.ts";
 import type { ConditionPool } from "../health/index.ts";
 import type { LeaderElector } from "../kube/leader.ts";
 import type { ProbeServers } from "../observability/probes.ts";
@@ -18,9 +20,11 @@ export async function stopOperator(parts: {
   elector: LeaderElector | undefined;
   informers: readonly Informer<KubernetesObject>[];
   routes: RouteCache;
+  pools: RouteCache<InferencePool>;
+  pods: PodCache;
   notifier: Notifier;
 }): Promise<void> {
-  const { probes, measurer, queue, conditions, elector, informers, routes, notifier } = parts;
+  const { probes, measurer, queue, conditions, elector, informers, routes, pools, pods, notifier } = parts;
   probes.setShuttingDown();
   // First: a measurement cut short below must not reach a plan as an Error.
   measurer.close();
@@ -31,5 +35,7 @@ export async function stopOperator(parts: {
   await elector?.stop();
   await Promise.all(informers.map((i) => i.stop()));
   await routes.stop();
+  await pools.stop();
+  await pods.stop();
   await probes.close();
 }

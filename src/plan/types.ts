@@ -17,6 +17,7 @@ import type {
 } from "../api/types.ts";
 import type { Reason } from "../api/reasons.ts";
 import type { HTTPRoute } from "./routers/httproute.ts";
+import type { InferencePool } from "./routers/inference-pool.ts";
 import type { PodConditionPatch } from "./readiness-gate.ts";
 import type { SpecProblem } from "./validate.ts";
 
@@ -49,10 +50,29 @@ export interface Observed {
     released?: HTTPRoute | undefined;
   };
   /**
+   * InferencePools (spec.traffic.gatewayAPI.inferencePool): whether the cluster serves
+   * inferencepools.inference.networking.k8s.io/v1, and the pools whose controller
+   * ownerReference is this ModelDeployment. Undefined: not looked at.
+   */
+  pools?: {
+    available: boolean;
+    inferencePools: readonly InferencePool[];
+  };
+  /**
    * With spec.strategy.canary.readinessGate: the ModelDeployment's pods that carry the gate
    * (label mlops.dev/readiness-gate, see readiness-gate.ts). Undefined: not looked at.
    */
   pods?: readonly V1Pod[];
+  /**
+   * spec.workloadRef (and an adoption in status.adoption that is not yet complete): the
+   * Deployment it names as the API server has it (undefined: not found), and the Service
+   * named like the ModelDeployment when the operator does not own it (undefined: none, or
+   * the operator's own). Undefined: not looked at (no adoption).
+   */
+  workloadRef?: {
+    deployment: V1Deployment | undefined;
+    foreignClientsService: V1Service | undefined;
+  };
 }
 
 /** Template variables of checks: {{name}}, {{namespace}}, {{version}}, {{service}}. */
@@ -127,7 +147,7 @@ export interface PlannedEvent {
 }
 
 export interface ChildRef {
-  kind: "Deployment" | "Service" | "HTTPRoute";
+  kind: "Deployment" | "Service" | "HTTPRoute" | "InferencePool";
   name: string;
 }
 
@@ -167,4 +187,18 @@ export interface Plan {
   requeueAfterMs?: number;
   /** The readiness gate's condition to write on pods (pods/status), each pod once. */
   podConditions?: PodConditionPatch[];
+  /**
+   * Replica counts of Deployments the operator does not own (an adopted one, spec.workloadRef),
+   * written through their scale subresource, after the children: nothing else of them is
+   * ever written.
+   */
+  scales?: DeploymentScale[];
+}
+
+/** One replica count of a Deployment the operator does not own. */
+export interface DeploymentScale {
+  name: string;
+  replicas: number;
+  /** Its spec.replicas as observed (for the Event). */
+  from: number;
 }

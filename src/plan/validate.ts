@@ -15,7 +15,7 @@ import { checkProblems } from "./validate/health-checks.ts";
 import { isObj, type SpecProblem } from "./validate/common.ts";
 import { celRuleProblems } from "./validate/crd-rules.ts";
 import { durationProblems } from "./validate/durations.ts";
-import { identityProblems, templateLabelProblems } from "./validate/names.ts";
+import { endpointPickerNameProblems, identityProblems, templateLabelProblems } from "./validate/names.ts";
 import { portProblems } from "./validate/ports.ts";
 import { schemaProblems } from "./validate/schema.ts";
 
@@ -39,6 +39,7 @@ export function validateModelDeployment(md: unknown): SpecProblem[] {
   problems.push(...analysisProblems(spec));
   problems.push(...portProblems(spec));
   problems.push(...templateLabelProblems(spec));
+  problems.push(...endpointPickerNameProblems(md));
   return dedupe(problems);
 }
 

@@ -18,7 +18,7 @@ function notFinite(value: unknown, path = "result"): string[] {
 }
 
 describe("benchmark smoke run (npm run bench at N = 20)", function () {
-  this.timeout(240_000);
+  this.timeout(420_000);
   let result: BenchResult;
 
   before(async () => {
@@ -31,6 +31,7 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
       promotions: 5,
       promotionRate: 5,
       plannerSeconds: 0.3,
+      routeRollouts: 5,
       operatorArgs: [],
       clusterDir: `${testDir}-bench`,
       binDir: toolsBin(),
@@ -69,6 +70,19 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
     expect(s.reaction.timedOut).to.equal(0);
     expect(s.reaction.p50Ms).to.be.greaterThan(0);
     expect(s.reaction.p99Ms).to.be.at.least(s.reaction.p50Ms);
+  });
+
+  it("rolls out by replica ratio and through a managed route, and counts the route's writes", () => {
+    const [ratio, route] = result.rolloutCost ?? [];
+    expect([ratio?.mode, route?.mode]).to.deep.equal(["replica ratio", "HTTPRoute"]);
+    expect(ratio?.converge.requests.byVerbResource["patch httproutes"]).to.equal(undefined);
+    // The route: written once for each first version, then at 50% and at the promotion.
+    expect(route?.converge.requests.byVerbResource["patch httproutes"]).to.equal(5);
+    expect(route?.rollout.requests.byVerbResource["patch httproutes"]).to.equal(10);
+    expect(route?.rollout.requestsPerRollout).to.equal(
+      Number(((route!.rollout.requests.total - route!.rollout.requests.listWatch) / 5).toFixed(2)),
+    );
+    expect(markdownReport(result)).to.include("| HTTPRoute | 5 |");
   });
 
   it("prints a Markdown table with each target and whether it was met", () => {

@@ -4,11 +4,16 @@
 // each moment the API server saw: the pods of both versions never exceed 4, and the rollout
 // completes. The API server refuses maxSurge and maxUnavailable both 0.
 //   bash hack/run.sh test-e2e test/e2e/capacity.test.ts
-import * as k8s from "@kubernetes/client-node";
 import { expect } from "chai";
+import {
+  acceptRoute as accept,
+  CapacityWatch,
+  replicasOf as replicas,
+  splitOf as split,
+} from "../support/capacity.ts";
 import { installGatewayApiCrds } from "../support/gateway-api.ts";
-import { createNamespace, kubeConfig, kubectl, kubectlJson, tool, waitFor } from "../support/kube.ts";
-import { applyMd, deployments, isReady, modelDeployment, waitForMd } from "../support/md.ts";
+import { createNamespace, kubectl, tool, waitFor } from "../support/kube.ts";
+import { applyMd, isReady, modelDeployment, waitForMd } from "../support/md.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
 
 const NAME = "gpu";
@@ -19,117 +24,12 @@ const traffic = {
 };
 const steps = [{ setWeight: 25 }, { pause: {} }, { setWeight: 50 }, { pause: {} }];
 
-interface Meta {
-  metadata: { name: string; deletionTimestamp?: string; labels?: Record<string, string> };
-  spec?: { replicas?: number };
-  status?: { replicas?: number };
-}
-
-/**
- * Watches the pods and Deployments of a namespace and keeps the largest totals it saw: pods
- * of the model that are not being deleted (what a Deployment's maxSurge counts), every pod
- * of the model, and the Deployments' replicas added up.
- */
-class CapacityWatch {
-  private pods = new Map<string, Meta>();
-  private deps = new Map<string, Meta>();
-  private aborts: AbortController[] = [];
-  maxPods = 0;
-  maxPodsWithTerminating = 0;
-  maxReplicas = 0;
-
-  static async start(ns: string): Promise<CapacityWatch> {
-    const w = new CapacityWatch();
-    const watch = new k8s.Watch(kubeConfig());
-    const on = (into: Map<string, Meta>) => (type: string, obj: Meta) => {
-      if (obj.metadata.labels?.["mlops.dev/model"] !== NAME) return;
-      if (type === "DELETED") into.delete(obj.metadata.name);
-      else into.set(obj.metadata.name, obj);
-      w.sample();
-    };
-    const done = () => {};
-    w.aborts.push(await watch.watch(`/api/v1/namespaces/${ns}/pods`, {}, on(w.pods), done));
-    w.aborts.push(await watch.watch(`/apis/apps/v1/namespaces/${ns}/deployments`, {}, on(w.deps), done));
-    return w;
-  }
-
-  private sample(): void {
-    const live = [...this.pods.values()].filter((p) => p.metadata.deletionTimestamp === undefined).length;
-    this.maxPods = Math.max(this.maxPods, live);
-    this.maxPodsWithTerminating = Math.max(this.maxPodsWithTerminating, this.pods.size);
-    const replicas = [...this.deps.values()].reduce((sum, d) => sum + (d.spec?.replicas ?? 0), 0);
-    this.maxReplicas = Math.max(this.maxReplicas, replicas);
-  }
-
-  /** Pods of each Deployment (by the name prefix the ReplicaSet gives them), not being deleted. */
-  podsOf(deployment: string): number {
-    return [...this.pods.values()].filter(
-      (p) => p.metadata.deletionTimestamp === undefined && p.metadata.name.startsWith(`${deployment}-`),
-    ).length;
-  }
-
-  /** Forget the maxima (the first version's own rollout is not the canary's). */
-  reset(): void {
-    this.maxPods = this.maxPodsWithTerminating = this.maxReplicas = 0;
-    this.sample();
-  }
-
-  stop(): void {
-    for (const a of this.aborts) a.abort();
-  }
-}
-
 const annotate = (ns: string, action: string) =>
   kubectl(["-n", ns, "annotate", "md", NAME, `mlops.dev/action=${action}`, "--overwrite"]);
 
-const replicasOf = async (ns: string) =>
-  Object.fromEntries([...(await deployments(ns, NAME))].map(([n, d]) => [n, d.spec.replicas]));
-
-async function acceptRoute(ns: string): Promise<void> {
-  await waitFor("the route", () => kubectlJson(["-n", ns, "get", "httproute", NAME]).catch(() => undefined));
-  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const cond = (type: string) => ({
-    type,
-    status: "True",
-    reason: type,
-    message: "",
-    lastTransitionTime: now,
-  });
-  const status = {
-    parents: [
-      {
-        parentRef: {
-          group: "gateway.networking.k8s.io",
-          kind: "Gateway",
-          name: "inference-gateway",
-          sectionName: "http",
-        },
-        controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
-        conditions: [cond("Accepted"), cond("ResolvedRefs")],
-      },
-    ],
-  };
-  await kubectl([
-    "-n",
-    ns,
-    "patch",
-    "httproute",
-    NAME,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
-}
-
-const splitOf = async (ns: string) => {
-  const r = await kubectlJson<{
-    spec: { rules?: { name?: string; backendRefs?: { name: string; weight?: number }[] }[] };
-  }>(["-n", ns, "get", "httproute", NAME]);
-  return Object.fromEntries(
-    (r.spec.rules?.find((x) => x.name === "split")?.backendRefs ?? []).map((b) => [b.name, b.weight]),
-  );
-};
+const acceptRoute = (ns: string) => accept(ns, NAME);
+const replicasOf = (ns: string) => replicas(ns, NAME);
+const splitOf = (ns: string) => split(ns, NAME);
 
 const spec = (version: string, routed: boolean) =>
   modelDeployment(NAME, {
@@ -141,7 +41,7 @@ const spec = (version: string, routed: boolean) =>
 
 /** The canary of 2.0.0 from step to step to its promotion, the pods watched all along. */
 async function walkSwapCanary(ns: string, routed: boolean): Promise<CapacityWatch> {
-  const watch = await CapacityWatch.start(ns);
+  const watch = await CapacityWatch.start(ns, NAME);
   try {
     await applyMd(ns, spec("1.0.0", routed));
     if (routed) await acceptRoute(ns);

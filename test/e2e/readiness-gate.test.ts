@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createNamespace, kubectl, kubectlJson, tool } from "../support/kube.ts";
+import { createNamespace, kubectl, kubectlJson, tool, waitFor } from "../support/kube.ts";
 import { applyMd, condition, isReady, modelDeployment, waitForMd, type Md } from "../support/md.ts";
 import { serveVersion, type ModelServer } from "../support/model-server.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
@@ -130,11 +130,19 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
   it("at setWeight 0 the candidate's own Service answers its checks while the clients' Service never lists it ready; the step opens the gate", async () => {
     const name = "gate";
     const steps = [{ setWeight: 0 }, { pause: {} }, { setWeight: 50 }, { pause: {} }];
+    // No pod is watched until a ModelDeployment uses the gate (the operator's caches synced without one).
+    const podCacheSynced = () =>
+      operator.logLines().some((l) => l.msg === "informer synced" && /^v1 pods/.test(String(l.source ?? "")));
+    await waitFor("the operator's caches synced", async () =>
+      operator.logLines().some((l) => l.msg === "caches synced, reconciling"),
+    );
+    expect(podCacheSynced(), "a pod watch before any ModelDeployment uses the gate").to.equal(false);
     await applyMd(ns, spec(name, "1.0.0", steps));
     const v1 = await serveVersion(ns, name, "1.0.0");
     servers.push(v1);
     // The first version's pods carry the gate too: the operator admits them.
     await waitForMd(ns, name, "1.0.0 Ready", isReady);
+    expect(podCacheSynced(), "the pod watch, opened by the gate").to.equal(true);
     for (const p of await podsOf(ns, name, "1.0.0")) {
       expect(p.spec.readinessGates).to.deep.equal([{ conditionType: "mlops.dev/admitted" }]);
       expect(podCondition(p, "mlops.dev/admitted")).to.include({ status: "True", reason: "Admitted" });

@@ -95,12 +95,12 @@ const steps = [
 const spec = (version: string) =>
   modelDeployment(NAME, { version, replicas: 4, strategy: { canary: { steps } }, extra: { traffic } });
 
-const getRoute = (ns: string) =>
+const getRoute = (ns: string, name = ROUTE) =>
   kubectlJson<
     HTTPRoute & {
       metadata: { generation?: number; resourceVersion?: string; labels?: Record<string, string> };
     }
-  >(["-n", ns, "get", "httproute", ROUTE]);
+  >(["-n", ns, "get", "httproute", name]);
 const rules = (r: HTTPRoute): Rule[] => r.spec.rules ?? [];
 const weightsOf = (r: HTTPRoute) =>
   Object.fromEntries(
@@ -123,8 +123,8 @@ async function gitopsApply(obj: unknown, manager: string) {
 }
 
 /** What a Gateway controller would write: the parent accepted the route. */
-async function parentAccepts(ns: string) {
-  const route = await getRoute(ns);
+async function parentAccepts(ns: string, name = ROUTE) {
+  const route = await getRoute(ns, name);
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
   const cond = (type: string, reason: string) => ({
     type,
@@ -146,7 +146,7 @@ async function parentAccepts(ns: string) {
     ns,
     "patch",
     "httproute",
-    ROUTE,
+    name,
     "--subresource=status",
     "--type=merge",
     "-p",
@@ -430,12 +430,12 @@ describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
     expect(usersRules(back)).to.equal(theirs);
     expect(
       operatorWrites(abortAt)
-        .filter((w) => w.objectRef?.resource === "httproutes")
+        .filter((w) => w.objectRef?.resource === "httproutes" && w.objectRef.namespace === ns)
         .map((w) => w.verb),
       "the rollback is one write of the route",
     ).to.deep.equal(["update"]);
     const cost = new Map<string, number>();
-    for (const w of operatorWrites(rolloutStart)) {
+    for (const w of operatorWrites(rolloutStart).filter((w) => w.objectRef?.namespace === ns)) {
       const k = `${w.verb} ${w.objectRef?.resource ?? "?"}`;
       cost.set(k, (cost.get(k) ?? 0) + 1);
     }
@@ -492,5 +492,125 @@ describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
     expect(weightsOf(left), "the Git version, the weight defaulted").to.deep.equal({ "fraud-legacy": 1 });
     expect(left.metadata.ownerReferences).to.equal(undefined);
     expect(routeRequests(later), "no write of the route after it was handed back").to.deep.equal([]);
+  });
+
+  it("a mirror step on the user's rule, through the real data plane: the candidate receives copies, every client answer comes from the stable version", async () => {
+    const model = "shadow";
+    const route = "shadow-shop";
+    const rule = "models";
+    const tenant = {
+      type: "RequestHeaderModifier",
+      requestHeaderModifier: { add: [{ name: "x-tenant", value: "shop" }] },
+    };
+    // The user's route in Git: a static rule and the rule the ModelDeployment steers.
+    await gitopsApply(
+      {
+        apiVersion: "gateway.networking.k8s.io/v1",
+        kind: "HTTPRoute",
+        metadata: { name: route, namespace: ns },
+        spec: {
+          parentRefs: [{ name: "inference-gateway", sectionName: "http" }],
+          hostnames: ["shadow.example"],
+          rules: [
+            {
+              name: "static",
+              matches: [{ path: { type: "PathPrefix", value: "/static" } }],
+              backendRefs: [{ name: "static", port: 80 }],
+            },
+            {
+              name: rule,
+              matches: [{ path: { type: "PathPrefix", value: "/v2/models/shadow" } }],
+              filters: [tenant],
+              backendRefs: [{ name: "static", port: 80 }],
+            },
+          ],
+        },
+      },
+      "gitops",
+    );
+    const shadowSpec = (version: string) =>
+      modelDeployment(model, {
+        version,
+        replicas: 2,
+        strategy: {
+          canary: {
+            steps: [
+              { setWeight: 0 },
+              { setMirrorRoute: { name: "shadow", percentage: 100 } },
+              { setWeight: 50 },
+              { pause: {} },
+            ],
+          },
+        },
+        extra: { traffic: { gatewayAPI: { httpRouteRef: { name: route, rule } } } },
+      });
+    await applyMd(ns, shadowSpec("1.0.0"));
+    await parentAccepts(ns, route);
+    await waitForMd(ns, model, "1.0.0 Ready", isReady);
+    await applyMd(ns, shadowSpec("2.0.0"));
+    const mirroring = await waitForMd(
+      ns,
+      model,
+      "the mirror step, seen in status.route",
+      (m) => m.status?.currentStep === 1 && m.status?.route?.mirror !== undefined,
+    );
+    expect(mirroring.status?.route?.mirror).to.deep.equal({ service: "shadow-2-0-0", percentage: 100 });
+    const r = await getRoute(ns, route);
+    expect(rules(r).map((x) => x.name)).to.deep.equal(["static", `modeldeployment.${model}.mirror`, rule]);
+    const [, mirror, theirs] = rules(r) as [Rule, Rule, Rule];
+    expect(mirror.matches, "the mirror rule takes the user's rule's requests").to.deep.equal(theirs.matches);
+    expect(mirror.filters?.map((f) => f.type)).to.deep.equal(["RequestHeaderModifier", "RequestMirror"]);
+    expect(mirror.filters?.[0]).to.deep.equal(tenant);
+    expect(mirror.filters?.[1]?.requestMirror).to.deep.include({ percent: 100 });
+    expect(mirror.filters?.[1]?.requestMirror?.backendRef).to.deep.include({
+      name: "shadow-2-0-0",
+      port: 80,
+    });
+    expect(
+      Object.fromEntries((theirs.backendRefs ?? []).map((b) => [b.name, b.weight])),
+      "the user's rule at 0%",
+    ).to.deep.equal({ "shadow-1-0-0": 100, "shadow-2-0-0": 0 });
+
+    // The route as the API server holds it, through the real data plane.
+    const services = await routeServices(ns);
+    if (dp) await dp.setRoute(r, services);
+    else dp = await DataPlane.start({ route: r, services });
+    const before = await dp.served();
+    const copies = async () =>
+      ((await dp!.served())["2.0.0"]?.requests ?? 0) - (before["2.0.0"]?.requests ?? 0);
+    const clients = await dp.send({ count: 200, path: "/v2/models/shadow/infer" });
+    const statics = await dp.send({ count: 50, path: "/static/app.js" });
+    await waitFor("the candidate got the mirrored copies", async () => (await copies()) >= 200, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
+    console.log(
+      `    [user-route] mirror 100% at weight 0: clients ${JSON.stringify(clients.answers)}, static ${JSON.stringify(statics.answers)}, the candidate received ${await copies()} copies`,
+    );
+    expect(clients.statuses).to.deep.equal({ 200: 200 });
+    expect(clients.answers, "every client answer from the stable version").to.deep.equal({ "1.0.0": 200 });
+    expect(statics.answers).to.deep.equal({ static: 50 });
+    expect(await copies(), "a copy of each of the rule's requests, none of the others'").to.equal(200);
+
+    // promote: the mirror rule goes with its step; the user's rule takes the split, 50/50.
+    await kubectl(["-n", ns, "annotate", "md", model, "mlops.dev/action=promote", "--overwrite"]);
+    await waitForMd(
+      ns,
+      model,
+      "paused at 50%",
+      (m) => m.status?.currentStep === 3 && m.status?.candidateWeight === 50,
+    );
+    const at50 = await getRoute(ns, route);
+    expect(rules(at50).map((x) => x.name)).to.deep.equal(["static", rule]);
+    await dp.setRoute(at50, await routeServices(ns));
+    const served50 = (await dp.served())["2.0.0"]?.requests ?? 0;
+    const split = await dp.send({ count: 200, path: "/v2/models/shadow/infer" });
+    console.log(`    [user-route] after the mirror step, at 50%: ${JSON.stringify(split.answers)}`);
+    expect(split.answers["2.0.0"]).to.be.within(70, 130);
+    expect((split.answers["1.0.0"] ?? 0) + (split.answers["2.0.0"] ?? 0)).to.equal(200);
+    expect(
+      ((await dp.served())["2.0.0"]?.requests ?? 0) - served50,
+      "the candidate got its answers' requests, no copies once the step ended",
+    ).to.equal(split.answers["2.0.0"]);
   });
 });

@@ -133,6 +133,8 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
   let cleanup: () => Promise<void>;
   let dp: DataPlane | undefined;
   let models: FakeModelServer | undefined;
+  /** The example's namespace and when its deletion was asked for (the first test). */
+  let example: { ns: string; deletedAt: Date } | undefined;
 
   before(async () => {
     await installGatewayApiCrds();
@@ -183,6 +185,7 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
       expect(refused.code).to.not.equal(0);
       expect(refused.stderr).to.match(/setHeaderRoute and setMirrorRoute steps need spec.traffic/);
     } finally {
+      example = { ns: exNs, deletedAt: new Date() };
       await exCleanup();
     }
   });
@@ -344,14 +347,19 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
       "the candidate at zero",
       async () => (await deployments(ns, NAME)).get(CANDIDATE)?.spec.replicas === 0,
     );
-    const routeWrites = operatorWrites(since).filter((w) => w.objectRef?.resource === "httproutes");
+    // Writes of this route only: the same operator also reconciles the example's
+    // ModelDeployment, whose namespace is being deleted meanwhile.
+    const routeWrites = operatorWrites(since).filter(
+      (w) =>
+        w.objectRef?.resource === "httproutes" && w.objectRef.namespace === ns && w.objectRef.name === NAME,
+    );
     expect(
       routeWrites.map((w) => w.verb),
       "the route went back in one write",
     ).to.deep.equal(["patch"]);
     // The API cost of this rollout (start to abort, with a hold and four promotes), for the docs.
     const cost = new Map<string, number>();
-    for (const w of operatorWrites(rolloutStart)) {
+    for (const w of operatorWrites(rolloutStart).filter((w) => w.objectRef?.namespace === ns)) {
       const k = `${w.verb} ${w.objectRef?.resource ?? "?"}`;
       cost.set(k, (cost.get(k) ?? 0) + 1);
     }
@@ -519,5 +527,30 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
     } finally {
       await tCleanup();
     }
+  });
+
+  it("does not fight the deletion of a namespace: writes it refuses are not retried, and no Event is sent into it", async () => {
+    const ex = example;
+    if (!ex) throw new Error("the example test did not run");
+    await waitFor(
+      "the example's namespace gone",
+      async () => (await tool("kubectl", ["get", "namespace", ex.ns])).code !== 0,
+      { timeoutMs: 120_000 },
+    );
+    const into = operatorWrites(ex.deletedAt).filter((w) => w.objectRef?.namespace === ex.ns);
+    console.log(
+      `    [traffic] writes into the example's namespace while it was deleted: ${JSON.stringify(into.map((w) => `${w.verb} ${w.objectRef?.resource} ${w.code}`))}`,
+    );
+    // Each refusal ends its reconcile quietly: no ApplyFailed Event (the namespace refuses it
+    // too), no error in the log, no retry with backoff.
+    expect(into.filter((w) => w.objectRef?.resource === "events")).to.deep.equal([]);
+    const failed = operator
+      .logLines()
+      .filter(
+        (l) =>
+          l.level === "error" &&
+          (l.modelDeployment as { namespace?: string } | undefined)?.namespace === ex.ns,
+      );
+    expect(failed.map((l) => l.msg)).to.deep.equal([]);
   });
 });

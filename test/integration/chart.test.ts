@@ -187,12 +187,14 @@ function allows(rules: PolicyRule[], group: string, resource: string, verb: stri
 const OPERATOR_PERMISSIONS: [group: string, resource: string, verbs: string[]][] = [
   ["mlops.dev", "modeldeployments", ["list", "watch", "patch"]],
   ["mlops.dev", "modeldeployments/status", ["update"]],
-  ["apps", "deployments", ["list", "watch", "patch", "delete"]],
-  ["", "services", ["list", "watch", "patch", "delete"]],
+  ["apps", "deployments", ["get", "list", "watch", "patch", "delete"]],
+  ["apps", "deployments/scale", ["patch"]],
+  ["", "services", ["get", "list", "watch", "patch", "delete"]],
   ["discovery.k8s.io", "endpointslices", ["list", "watch"]],
   ["", "pods", ["list", "watch"]],
   ["", "pods/status", ["patch"]],
   ["gateway.networking.k8s.io", "httproutes", ["get", "list", "watch", "update", "patch", "delete"]],
+  ["inference.networking.k8s.io", "inferencepools", ["list", "watch", "create", "patch", "delete"]],
   ["events.k8s.io", "events", ["create"]],
 ];
 const LEASE_VERBS = ["get", "create", "update"];
@@ -509,6 +511,22 @@ describe("Helm chart (real helm)", function () {
         clusterRole.metadata.name,
         sa.metadata.name,
       );
+    });
+
+    it("grants exactly list, watch, create, patch and delete on inferencepools, and nothing on them with rbac.inferencePools=false", () => {
+      const poolRules = (objs: K8sObject[]) =>
+        only(
+          objs.filter((o) => !isAggregated(o) && !isMetricsRbac(o)),
+          "ClusterRole",
+        ).rules?.filter((r) => (r.apiGroups ?? []).includes("inference.networking.k8s.io")) ?? [];
+      expect(poolRules(objects)).to.deep.equal([
+        {
+          apiGroups: ["inference.networking.k8s.io"],
+          resources: ["inferencepools"],
+          verbs: ["list", "watch", "create", "patch", "delete"],
+        },
+      ]);
+      expect(poolRules(render({ "rbac.inferencePools": "false" }))).to.deep.equal([]);
     });
 
     it("grants the leader-election Lease verbs with a Role in the release namespace", () => {

@@ -188,10 +188,19 @@ export async function mdEvents(ns: string, name: string): Promise<EventView[]> {
     .map((e) => ({ ...e, message: e.note }));
 }
 
-/** Writes the operator (user agent model-rollout-operator/...) sent after `since`, from the API server's audit log. */
-export function operatorWrites(
-  since: Date,
-): { verb: string; uri: string; time: string; objectRef?: { resource?: string; name?: string } }[] {
+/**
+ * Writes the operator (user agent model-rollout-operator/...) sent after `since`, from the API
+ * server's audit log: of every namespace (filter by objectRef.namespace: an operator also
+ * writes for the ModelDeployments of other tests, even into a namespace being deleted), with
+ * the answer's HTTP status.
+ */
+export function operatorWrites(since: Date): {
+  verb: string;
+  uri: string;
+  time: string;
+  code?: number;
+  objectRef?: { resource?: string; namespace?: string; name?: string };
+}[] {
   const log = process.env.MRO_AUDIT_LOG;
   if (!log) throw new Error("MRO_AUDIT_LOG is not set: run under the e2e global fixture");
   return readFileSync(log, "utf8")
@@ -203,7 +212,8 @@ export function operatorWrites(
           verb: string;
           requestURI: string;
           requestReceivedTimestamp: string;
-          objectRef?: { resource?: string; name?: string };
+          responseStatus?: { code?: number };
+          objectRef?: { resource?: string; namespace?: string; name?: string };
         },
     )
     .filter((e) => new Date(e.requestReceivedTimestamp) > since)
@@ -211,6 +221,7 @@ export function operatorWrites(
       verb: e.verb,
       uri: e.requestURI,
       time: e.requestReceivedTimestamp,
+      code: e.responseStatus?.code,
       objectRef: e.objectRef,
     }));
 }

@@ -39,6 +39,7 @@ describe("api: the ModelDeployment model class", () => {
       "examples/canary-gateway-api.yaml",
       "examples/canary-analysis.yaml",
       "examples/canary-readiness-gate.yaml",
+      "examples/canary-inference-pool.yaml",
     ]) {
       const doc = parse(readFileSync(file, "utf8")) as ConstructorParameters<typeof ModelDeployment>[0];
       const md = new ModelDeployment(doc);

@@ -239,6 +239,34 @@ describe("cli formatting", () => {
     expect(lines).to.include("  2.1.0@bbbbbbbbbb  #####...............  25%  1 ready endpoint");
   });
 
+  it("says where an adoption (workloadRef) stands, and that one is yet to start", () => {
+    const adopting = md({
+      adoption: {
+        deployment: "fraud-server",
+        originalReplicas: 3,
+        phase: "Progressing",
+        scaleDown: "onsuccess",
+      },
+      traffic: [
+        { version: "deployment/fraud-server", weight: 60, readyEndpoints: 3 },
+        { version: "2.1.0", weight: 40, readyEndpoints: 2 },
+      ],
+    });
+    adopting.spec.workloadRef = { name: "fraud-server", scaleDown: "onsuccess" };
+    const view = (m: ModelDeployment) =>
+      formatGet({ md: m, deployments: [], events: [], steps: [] }, { now: NOW, unicode: false }).split("\n");
+    expect(view(adopting)).to.include(
+      "Adoption:   Deployment fraud-server: Progressing (scaleDown onsuccess, it had 3 replica(s))",
+    );
+    expect(
+      view(adopting).some((l) => /deployment\/fraud-server .*60%/.test(l)),
+      view(adopting).join("\n"),
+    ).to.equal(true);
+    const fresh = md(undefined);
+    fresh.spec.workloadRef = { name: "fraud-server" };
+    expect(view(fresh)).to.include("Adoption:   Deployment fraud-server: not started (scaleDown never)");
+  });
+
   it("shows versions, traffic bars, the current step, checks, conditions and events", () => {
     const events: EventRow[] = [
       { type: "Normal", reason: "RolloutStarted", message: "rolling out 2.1.0", time: ago(100), count: 1 },
@@ -385,6 +413,37 @@ describe("cli formatting", () => {
       "  parent edge: Accepted=False, ResolvedRefs=True (NotAllowedByListeners: no listener)",
       "  2.0.0  ###################.  95%  3 ready endpoints",
       "  2.1.0  #...................   5%  1 ready endpoint",
+    ]);
+  });
+
+  it("says that the route's backends are InferencePools, and names the mirror's pool", () => {
+    const pooled: ModelDeployment = {
+      ...rollingOut,
+      status: {
+        ...rollingOut.status,
+        traffic: [
+          { version: "2.0.0", weight: 90, readyEndpoints: 3 },
+          { version: "2.1.0", weight: 10, readyEndpoints: 1 },
+        ],
+        route: {
+          name: "fraud-detector",
+          backendKind: "InferencePool",
+          mirror: { service: "fraud-detector-2-1-0", percentage: 100 },
+          parents: [{ name: "inference-gateway", accepted: "True", resolvedRefs: "True" }],
+        },
+      },
+    };
+    const lines = formatGet(
+      { md: pooled, deployments: [], events: [], steps: computeStepPlan(pooled) },
+      { now: NOW, unicode: false },
+    ).split("\n");
+    const at = lines.indexOf("Traffic (HTTPRoute fraud-detector):");
+    expect(lines.slice(at + 1, at + 6)).to.deep.equal([
+      "  backends: InferencePools, one per version (the weights below are the pools')",
+      "  mirror: 100% of requests copied to InferencePool fraud-detector-2-1-0",
+      "  parent inference-gateway: Accepted=True, ResolvedRefs=True",
+      "  2.0.0  ##################..  90%  3 ready endpoints",
+      "  2.1.0  ##..................  10%  1 ready endpoint",
     ]);
   });
 

@@ -152,6 +152,39 @@ describe("cli plan", () => {
     );
   });
 
+  it("prints each version's InferencePool, the route to the pools and the swap-mode steps for examples/canary-inference-pool.yaml", async () => {
+    const res = await plugin(["plan", "examples/canary-inference-pool.yaml", "-n", "models"]);
+    expect(res.code, res.stderr).to.equal(0);
+    const rows = tableAfter(res.stdout, /^Children:/).map((r) => [r[0], r[1], r[4]]);
+    expect(rows).to.deep.include.members([
+      ["InferencePool", "llama-chat-3-1-0", "8000, EPP llama-chat-3-1-0-epp:9002"],
+      ["HTTPRoute", "llama-chat", "pool llama-chat-3-1-0=100"],
+    ]);
+    expect(tableAfter(res.stdout, /^Rollout when 3\.1\.0 replaces/)).to.deep.equal([
+      ["0", "setWeight 0%", "0%", "1", "1", "2"],
+      ["1", "setWeight 10%", "10%", "1", "1", "2"],
+      ["2", "pause 5m", "10%", "1", "1", "2"],
+      ["3", "setWeight 50%", "50%", "1", "1", "2"],
+      ["4", "pause until promote", "50%", "1", "1", "2"],
+      ["-", "promote", "100%", "2", "0", "2"],
+    ]);
+    expect(res.stdout).to.contain(
+      "the route's backends are InferencePools, one per version (llama-chat-<version>)",
+    );
+
+    const yaml = await plugin(["plan", "examples/canary-inference-pool.yaml", "-n", "models", "-o", "yaml"]);
+    const children = (parse(yaml.stdout) as { children: (Child & { apiVersion: string })[] }).children;
+    const pool = children.find((d) => d.kind === "InferencePool") as unknown as {
+      apiVersion: string;
+      spec: Record<string, unknown>;
+    };
+    expect(pool.apiVersion).to.equal("inference.networking.k8s.io/v1");
+    expect(pool.spec).to.deep.include({
+      targetPorts: [{ number: 8000 }],
+      endpointPickerRef: { name: "llama-chat-3-1-0-epp", port: { number: 9002 }, failureMode: "FailClose" },
+    });
+  });
+
   it("prints the blue/green stages and the preview Service for examples/blue-green.yaml", async () => {
     const res = await plugin(["plan", "examples/blue-green.yaml"]);
     expect(res.code, res.stderr).to.equal(0);

@@ -14,6 +14,7 @@ import type { HealthCheck, ModelDeployment, ModelDeploymentSpec } from "../../sr
 import { findTrackDeployment, isTrackOf, plan, planChecks } from "../../src/plan/index.ts";
 import type { DueCheck, Measurement, Observed, Plan } from "../../src/plan/types.ts";
 import type { HTTPRoute } from "../../src/plan/routers/httproute.ts";
+import type { InferencePool } from "../../src/plan/routers/inference-pool.ts";
 
 export const T0 = new Date("2026-03-01T10:00:00.000Z");
 
@@ -110,6 +111,12 @@ export class Sim {
   userRoutes = new Map<string, HTTPRoute>();
   /** Does the cluster serve the HTTPRoute API? undefined: routes are not observed (no spec.traffic). */
   routeApi: boolean | undefined;
+  /** InferencePools the plans wrote (spec.traffic.gatewayAPI.inferencePool), by name. */
+  pools = new Map<string, InferencePool>();
+  /** Does the cluster serve the InferencePool API? undefined: pools are not observed. */
+  poolApi: boolean | undefined;
+  /** InferencePool writes (a pool whose spec changed) and deletes. */
+  poolWrites = 0;
   /** HTTPRoute writes (a route whose spec changed). */
   routeWrites = 0;
   last?: Plan;
@@ -133,6 +140,11 @@ export class Sim {
       observed.routes = {
         available: this.routeApi,
         httpRoutes: this.routeApi ? [...this.routes.values()].map(clone) : [],
+      };
+    if (this.poolApi !== undefined)
+      observed.pools = {
+        available: this.poolApi,
+        inferencePools: this.poolApi ? [...this.pools.values()].map(clone) : [],
       };
     const ref = this.md.spec.traffic?.gatewayAPI?.httpRouteRef;
     if (observed.routes && this.routeApi && ref) {
@@ -249,6 +261,12 @@ export class Sim {
         if (!old || JSON.stringify(old.spec) !== JSON.stringify(r.spec)) this.routeWrites++;
         if (old?.status) r.status = old.status; // a spec write keeps what the parents said
         this.routes.set(name, r);
+      } else if (obj.kind === "InferencePool") {
+        const old = this.pools.get(name);
+        const pool = clone(obj) as InferencePool;
+        if (!old || JSON.stringify(old.spec) !== JSON.stringify(pool.spec)) this.poolWrites++;
+        if (old?.status) pool.status = old.status;
+        this.pools.set(name, pool);
       } else {
         const old = this.services.get(name);
         if (!old || JSON.stringify(old.spec) !== JSON.stringify((obj as V1Service).spec)) this.writes++;
@@ -258,7 +276,9 @@ export class Sim {
     for (const ref of p.delete) {
       if (ref.kind === "Deployment") this.deployments.delete(ref.name);
       else if (ref.kind === "HTTPRoute") this.routes.delete(ref.name);
-      else this.services.delete(ref.name);
+      else if (ref.kind === "InferencePool") {
+        if (this.pools.delete(ref.name)) this.poolWrites++;
+      } else this.services.delete(ref.name);
     }
   }
 

@@ -76,6 +76,72 @@ describe("plan: validateModelDeployment", () => {
       message: /is not a duration/,
     },
     {
+      name: "InferencePool backends whose endpoint picker is shared (no {{pool}})",
+      edit: (md) =>
+        (spec(md).traffic = {
+          gatewayAPI: {
+            httpRoute: { parentRefs: [{ name: "gw" }] },
+            inferencePool: { endpointPickerRef: { name: "shared-epp", port: { number: 9002 } } },
+          },
+        }),
+      path: "spec.traffic.gatewayAPI.inferencePool.endpointPickerRef.name",
+      message: /must contain \{\{pool\}\}: an endpoint picker serves one pool/,
+    },
+    {
+      name: "an endpoint picker name that is no DNS label around {{pool}}",
+      edit: (md) =>
+        (spec(md).traffic = {
+          gatewayAPI: {
+            httpRoute: { parentRefs: [{ name: "gw" }] },
+            inferencePool: { endpointPickerRef: { name: "{{pool}}_EPP", port: { number: 9002 } } },
+          },
+        }),
+      path: "spec.traffic.gatewayAPI.inferencePool.endpointPickerRef.name",
+      message: /must otherwise be a DNS label/,
+    },
+    {
+      name: "an endpoint picker Service without a port",
+      edit: (md) =>
+        (spec(md).traffic = {
+          gatewayAPI: {
+            httpRoute: { parentRefs: [{ name: "gw" }] },
+            inferencePool: { endpointPickerRef: { name: "{{pool}}-epp" } },
+          },
+        }),
+      path: "spec.traffic.gatewayAPI.inferencePool.endpointPickerRef",
+      message: /port is required when kind is Service/,
+    },
+    {
+      name: "an endpoint picker Service name longer than 63 characters with the pool's name in it",
+      edit: (md) =>
+        (spec(md).traffic = {
+          gatewayAPI: {
+            httpRoute: { parentRefs: [{ name: "gw" }] },
+            inferencePool: {
+              endpointPickerRef: {
+                name: "{{pool}}-endpoint-picker-service-of-the-fraud-models",
+                port: { number: 9002 },
+              },
+            },
+          },
+        }),
+      path: "spec.traffic.gatewayAPI.inferencePool.endpointPickerRef.name",
+      message:
+        /names the Service fraud-detector-1-0-0-endpoint-picker-service-of-the-fraud-models for the pool fraud-detector-1-0-0, longer than the 63 characters/,
+    },
+    {
+      name: "InferencePool target ports twice the same",
+      edit: (md) =>
+        (spec(md).traffic = {
+          gatewayAPI: {
+            httpRoute: { parentRefs: [{ name: "gw" }] },
+            inferencePool: { targetPorts: [{ number: 8000 }, { number: 8000 }] },
+          },
+        }),
+      path: "spec.traffic.gatewayAPI.inferencePool.targetPorts",
+      message: /port number must be unique/,
+    },
+    {
       name: "decreasing weights",
       edit: (md) => (spec(md).strategy.canary.steps = [{ setWeight: 50 }, { setWeight: 20 }]),
       path: "spec.strategy.canary.steps[1].setWeight",

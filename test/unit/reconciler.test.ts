@@ -3,14 +3,21 @@
 // the API server received (how many, and in which order when that matters).
 import { PassThrough } from "node:stream";
 import { expect } from "chai";
-import type { KubernetesObject, V1Deployment, V1EndpointSlice, V1Service } from "@kubernetes/client-node";
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1EndpointSlice,
+  V1Pod,
+  V1Service,
+} from "@kubernetes/client-node";
 import { LABEL_VERSION } from "../../src/api/constants.ts";
 import type { ModelDeployment, ModelDeploymentStatus } from "../../src/api/types.ts";
-import { controllerUid, IndexBy, serviceKeyOfSlice } from "../../src/controller/index-by.ts";
+import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "../../src/controller/index-by.ts";
 import { deepFreeze } from "../../src/controller/informer.ts";
 import { PROGRESS_HOLD_MAX_MS, Reconciler, type Cache } from "../../src/controller/reconciler.ts";
 import { endpointsAheadOfDeployments } from "../../src/controller/status-write.ts";
-import { KubeApiError, type KubeClient } from "../../src/kube/client.ts";
+import { isNamespaceTerminating, KubeApiError, type KubeClient } from "../../src/kube/client.ts";
+import { apiErrorOf } from "../../src/kube/request.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { computeRevision } from "../../src/plan/index.ts";
 import { availableStatus, makeMd, T0 } from "./plan-fixtures.ts";
@@ -19,8 +26,32 @@ const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const KEY = "models/fraud-detector";
 
 interface Request {
-  verb: "status" | "apply" | "event" | "podStatus";
+  verb: "status" | "apply" | "event" | "podStatus" | "scale";
   name: string;
+}
+
+/** What the API server answers a create in a namespace that is being deleted. */
+function namespaceTerminating(obj: KubernetesObject): KubeApiError {
+  return apiErrorOf(
+    403,
+    `PATCH ${obj.kind}`,
+    JSON.stringify({
+      kind: "Status",
+      status: "Failure",
+      message: `${obj.kind} "${obj.metadata?.name}" is forbidden: unable to create new content in namespace models because it is being terminated`,
+      reason: "Forbidden",
+      details: {
+        causes: [
+          {
+            reason: "NamespaceTerminating",
+            message: "namespace models is being terminated",
+            field: "metadata.namespace",
+          },
+        ],
+      },
+      code: 403,
+    }),
+  );
 }
 
 /** An API server for one ModelDeployment: optimistic concurrency on status, children by name. */
@@ -30,6 +61,8 @@ class FakeApi implements KubeClient {
   readonly requests: Request[] = [];
   /** Answers of status writes are held until release() while set. */
   holdStatus = false;
+  /** The namespace is being deleted: nothing new may be created in it. */
+  terminating = false;
   #held: (() => void)[] = [];
   #rv = 100;
 
@@ -62,6 +95,7 @@ class FakeApi implements KubeClient {
   async apply<T extends KubernetesObject>(obj: T): Promise<T> {
     this.requests.push({ verb: "apply", name: `${obj.kind}/${obj.metadata?.name}` });
     const key = `${obj.kind}/${obj.metadata?.name}`;
+    if (this.terminating && !this.children.has(key)) throw namespaceTerminating(obj);
     const old = this.children.get(key) as V1Deployment | undefined;
     const next = clone(obj) as T & { status?: unknown };
     next.metadata = {
@@ -91,10 +125,15 @@ class FakeApi implements KubeClient {
 
   async recordEvent(): Promise<void> {
     this.requests.push({ verb: "event", name: "" });
+    if (this.terminating) throw namespaceTerminating({ kind: "Event" });
   }
 
   async patchPodCondition(_namespace: string, patch: { pod: string }): Promise<void> {
     this.requests.push({ verb: "podStatus", name: patch.pod });
+  }
+
+  async scaleDeployment(_namespace: string, name: string): Promise<void> {
+    this.requests.push({ verb: "scale", name });
   }
 
   /** Sends an update of the spec, as a user would. */
@@ -321,6 +360,72 @@ describe("Reconciler: order of the status and the children", () => {
     expect(err).to.be.instanceOf(KubeApiError);
     expect((err as KubeApiError).status).to.equal(409);
     expect(w.deployment().spec?.replicas).to.equal(2);
+  });
+});
+
+describe("Reconciler: a namespace being deleted", () => {
+  it("stops writing when the namespace refuses new content: no Event, no retry", async () => {
+    const w = await ready();
+    w.api.changeSpec((md) => {
+      md.spec.model.version = "2.0.0";
+      md.spec.template.spec!.containers[0]!.image = "registry.example/fraud:2";
+    });
+    w.sync();
+    // The namespace is being deleted: the new version's Deployment cannot be created in it.
+    w.api.terminating = true;
+    const result = await w.reconcile();
+    expect(result.requeueAfterMs).to.equal(undefined);
+    expect(w.api.requests.map((r) => `${r.verb} ${r.name}`)).to.deep.equal([
+      "status fraud-detector",
+      "apply Deployment/fraud-detector-2-0-0",
+    ]);
+  });
+
+  it("tells the namespace's refusal from any other 403", () => {
+    expect(isNamespaceTerminating(namespaceTerminating({ kind: "Service" }))).to.equal(true);
+    const denied = apiErrorOf(403, "PATCH Service", JSON.stringify({ reason: "Forbidden", message: "RBAC" }));
+    expect(isNamespaceTerminating(denied)).to.equal(false);
+  });
+});
+
+describe("Reconciler: the pods of the readiness gate", () => {
+  /** A reconciler whose pod cache says whether it was asked for and whether it synced. */
+  function gated(readinessGate: boolean) {
+    const md = makeMd({ replicas: 1, strategy: { canary: { readinessGate, steps: [{ setWeight: 0 }] } } });
+    const api = new FakeApi(md);
+    const pods = { asked: 0, isSynced: false, want: () => void pods.asked++, synced: () => pods.isSynced };
+    const cached = deepFreeze(clone(md));
+    const reconciler = new Reconciler({
+      client: api,
+      modelDeployments: { list: () => [cached], get: () => cached },
+      logger: createLogger({ level: "error", stream: new PassThrough() }),
+      index: {
+        deployments: new IndexBy<V1Deployment>(controllerUid),
+        services: new IndexBy<V1Service>(controllerUid),
+        endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
+        pods: new IndexBy<V1Pod>(modelKeyOfPod),
+      },
+      pods,
+      now: () => T0,
+    });
+    return { api, pods, reconcile: () => reconciler.reconcile(KEY) };
+  }
+
+  it("opens the pod watch for a ModelDeployment with the gate, and plans only once its pods are cached", async () => {
+    const w = gated(true);
+    const first = await w.reconcile();
+    expect([w.pods.asked, first.writes, w.api.requests.length]).to.deep.equal([1, 0, 0]);
+    expect(first.requeueAfterMs).to.be.greaterThan(0);
+    w.pods.isSynced = true;
+    const next = await w.reconcile();
+    expect(next.writes).to.be.greaterThan(0);
+  });
+
+  it("never asks for pods for a ModelDeployment without the gate", async () => {
+    const w = gated(false);
+    const r = await w.reconcile();
+    expect(w.pods.asked).to.equal(0);
+    expect(r.writes).to.be.greaterThan(0);
   });
 });
 

@@ -84,12 +84,19 @@ namespaces) and the Role (watchNamespace).
   resources: ["modeldeployments/finalizers"]
   verbs: ["update"]
 # Server-side apply updates with patch; creating an object that way also needs create.
+# get: the Deployment a ModelDeployment adopts (spec.workloadRef), read by name, not watched.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# spec.workloadRef: the adopted Deployment's replica count, through its scale subresource,
+# so that nothing else of it can be written.
+- apiGroups: ["apps"]
+  resources: ["deployments/scale"]
+  verbs: ["patch"]
+# get: whether a Service named like an adopting ModelDeployment already exists and is someone else's.
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["list", "watch"]
@@ -109,6 +116,14 @@ namespaces) and the Role (watchNamespace).
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+{{- if .Values.rbac.inferencePools }}
+# spec.traffic.gatewayAPI.inferencePool: the InferencePool NAME-V of each version, owned whole
+# (server-side apply: patch, and create for a new one), watched by label, deleted when its
+# version retires. No get or update: nothing of another owner is edited.
+- apiGroups: ["inference.networking.k8s.io"]
+  resources: ["inferencepools"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
+{{- end }}
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]

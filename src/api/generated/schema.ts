@@ -434,6 +434,110 @@ export const modelDeploymentSchema = {
                 }
               ],
               "properties": {
+                "inferencePool": {
+                  "type": "object",
+                  "description": "Send the route's traffic to per-version InferencePools (inference.networking.k8s.io/v1) instead of the versions' Services: one pool NAME-V per version that serves, selecting that version's pods, owned by the ModelDeployment (garbage collected with it) and deleted when its version retires. The route's backendRefs (weights, header rules, mirror) then name the pools (group inference.networking.k8s.io, kind InferencePool). Omitted = the versions' Services NAME-V.",
+                  "properties": {
+                    "targetPorts": {
+                      "type": "array",
+                      "minItems": 1,
+                      "maxItems": 8,
+                      "description": "Pod ports the pools expose (InferencePool spec.targetPorts). Omitted = the container port that spec.service.targetPort names (else the first container's first port, else 8080).",
+                      "items": {
+                        "type": "object",
+                        "required": [
+                          "number"
+                        ],
+                        "properties": {
+                          "number": {
+                            "type": "integer",
+                            "format": "int32",
+                            "minimum": 1,
+                            "maximum": 65535
+                          }
+                        }
+                      },
+                      "x-kubernetes-validations": [
+                        {
+                          "rule": "self.all(p1, self.exists_one(p2, p1.number == p2.number))",
+                          "message": "port number must be unique"
+                        }
+                      ]
+                    },
+                    "appProtocol": {
+                      "type": "string",
+                      "enum": [
+                        "http",
+                        "kubernetes.io/h2c"
+                      ],
+                      "description": "InferencePool spec.appProtocol; omitted = http (HTTP/1.1)."
+                    },
+                    "endpointPickerRef": {
+                      "type": "object",
+                      "description": "The endpoint picker (EPP) of each pool (InferencePool spec.endpointPickerRef). An EPP serves one pool (its --pool-name), so every version needs its own: `name` must contain {{pool}}, which becomes the pool's name NAME-V (e.g. {{pool}}-epp). Omitted = pools without endpointPickerRef, which most Inference Gateways refuse.",
+                      "required": [
+                        "name"
+                      ],
+                      "properties": {
+                        "group": {
+                          "type": "string",
+                          "maxLength": 253,
+                          "description": "API group of the referent; omitted = \"\" (core)."
+                        },
+                        "kind": {
+                          "type": "string",
+                          "maxLength": 63,
+                          "description": "Kind of the referent; omitted = Service."
+                        },
+                        "name": {
+                          "type": "string",
+                          "minLength": 1,
+                          "maxLength": 253,
+                          "description": "The EPP's name, with {{pool}} for the pool's name NAME-V (e.g. {{pool}}-epp).",
+                          "x-kubernetes-validations": [
+                            {
+                              "rule": "self.contains('{{pool}}')",
+                              "message": "must contain {{pool}}: an endpoint picker serves one pool, so each version's pool names its own (e.g. {{pool}}-epp)"
+                            },
+                            {
+                              "rule": "self.replace('{{pool}}', 'p').matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",
+                              "message": "with {{pool}} in it, must otherwise be a DNS label (lower-case alphanumerics and '-')"
+                            }
+                          ]
+                        },
+                        "port": {
+                          "type": "object",
+                          "required": [
+                            "number"
+                          ],
+                          "description": "The EPP Service's port (the Service port, not its targetPort).",
+                          "properties": {
+                            "number": {
+                              "type": "integer",
+                              "format": "int32",
+                              "minimum": 1,
+                              "maximum": 65535
+                            }
+                          }
+                        },
+                        "failureMode": {
+                          "type": "string",
+                          "enum": [
+                            "FailOpen",
+                            "FailClose"
+                          ],
+                          "description": "What the Gateway does when the EPP does not answer; omitted = FailClose (the request fails)."
+                        }
+                      },
+                      "x-kubernetes-validations": [
+                        {
+                          "rule": "(has(self.kind) && self.kind != 'Service') || has(self.port)",
+                          "message": "port is required when kind is Service (or omitted)"
+                        }
+                      ]
+                    }
+                  }
+                },
                 "httpRouteRef": {
                   "type": "object",
                   "description": "An existing HTTPRoute in the ModelDeployment's namespace that you own (written by GitOps or another team). The operator changes only the backendRefs of its rule `rule` and adds and removes rules of its own (modeldeployment.NAME.header-STEP, modeldeployment.NAME.mirror) beside it, by read-modify-write; it sets no ownerReference and never deletes the route.",
@@ -941,6 +1045,49 @@ export const modelDeploymentSchema = {
             }
           }
         },
+        "workloadRef": {
+          "type": "object",
+          "description": "An existing Deployment (not made by the operator) that serves the model today: the operator brings its own Deployment of spec.model.version up beside it, moves the clients to it through the usual checks, then scales the existing one down as scaleDown says. Only its replica count is ever changed, and it is never deleted. See docs/migrating.md.",
+          "required": [
+            "name"
+          ],
+          "properties": {
+            "apiVersion": {
+              "type": "string",
+              "default": "apps/v1",
+              "enum": [
+                "apps/v1"
+              ]
+            },
+            "kind": {
+              "type": "string",
+              "default": "Deployment",
+              "enum": [
+                "Deployment"
+              ]
+            },
+            "name": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 253,
+              "description": "The Deployment's name."
+            },
+            "namespace": {
+              "type": "string",
+              "description": "Omitted = the ModelDeployment's namespace, the only one a Deployment can be adopted from."
+            },
+            "scaleDown": {
+              "type": "string",
+              "enum": [
+                "never",
+                "onsuccess",
+                "progressively"
+              ],
+              "default": "never",
+              "description": "When the existing Deployment scales down: never (it keeps its replicas), onsuccess (to 0 once the new version is promoted), progressively (one share for each new pod that is available, the last ones at promotion)."
+            }
+          }
+        },
         "progressDeadlineSeconds": {
           "type": "integer",
           "format": "int32",
@@ -1016,6 +1163,14 @@ export const modelDeploymentSchema = {
         {
           "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.replicas))",
           "message": "replicas on a setWeight step needs spec.traffic (without a route the replica count is the weight)"
+        },
+        {
+          "rule": "!has(self.workloadRef) || !has(self.strategy.canary) || !has(self.strategy.canary.readinessGate) || !self.strategy.canary.readinessGate",
+          "message": "workloadRef: an adoption cannot hold the new version's pods behind strategy.canary.readinessGate (the clients' Service reaches them as they become ready); add the gate once the adoption is complete"
+        },
+        {
+          "rule": "!has(self.workloadRef) || !has(self.traffic)",
+          "message": "workloadRef: an adoption moves the clients through the clients' Service, which selects the existing Deployment's pods; it cannot be combined with spec.traffic (add the route once the adoption is complete)"
         }
       ]
     },
@@ -1181,6 +1336,13 @@ export const modelDeploymentSchema = {
               "type": "string",
               "description": "The rule of a route you own (spec.traffic.gatewayAPI.httpRouteRef) whose backendRefs the operator manages."
             },
+            "backendKind": {
+              "type": "string",
+              "enum": [
+                "InferencePool"
+              ],
+              "description": "InferencePool when the route's weighted backends are, as observed, the versions' InferencePools NAME-V (spec.traffic.gatewayAPI.inferencePool); absent when they are the versions' Services NAME-V."
+            },
             "headerRoutes": {
               "type": "array",
               "description": "Header rules of the route that send matching requests to the new version.",
@@ -1194,7 +1356,7 @@ export const modelDeploymentSchema = {
               "properties": {
                 "service": {
                   "type": "string",
-                  "description": "The Service the copies go to."
+                  "description": "The Service the copies go to (the InferencePool of that name when backendKind is InferencePool)."
                 },
                 "percentage": {
                   "type": "integer",
@@ -1489,6 +1651,53 @@ export const modelDeploymentSchema = {
                 "type": "string",
                 "format": "date-time"
               }
+            }
+          }
+        },
+        "adoption": {
+          "type": "object",
+          "description": "The adoption of spec.workloadRef, so that a restarted operator carries on where it was and a rollback restores the Deployment's replicas.",
+          "required": [
+            "deployment",
+            "originalReplicas",
+            "phase"
+          ],
+          "properties": {
+            "deployment": {
+              "type": "string",
+              "description": "The adopted Deployment."
+            },
+            "originalReplicas": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Its spec.replicas when the adoption began, restored by a rollback or an abort."
+            },
+            "scaleDown": {
+              "type": "string",
+              "enum": [
+                "never",
+                "onsuccess",
+                "progressively"
+              ]
+            },
+            "phase": {
+              "type": "string",
+              "enum": [
+                "Progressing",
+                "RolledBack",
+                "Promoted",
+                "Completed",
+                "Released"
+              ],
+              "description": "Progressing: the new version comes up beside it; RolledBack: a check failed or an abort, the Deployment is back at originalReplicas; Promoted: the new version is stable, the Deployment scales down as scaleDown says; Completed: the operator no longer touches it; Released: workloadRef was removed before promotion, the Deployment goes back to originalReplicas."
+            },
+            "startedAt": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "promotedAt": {
+              "type": "string",
+              "format": "date-time"
             }
           }
         },

@@ -25,6 +25,7 @@ export interface ModelDeploymentSpec {
   strategy: Strategy;
   traffic?: TrafficSpec;
   healthChecks?: HealthChecks;
+  workloadRef?: WorkloadRef;
   /**
    * The new version must be Available within this many seconds or it is rolled back.
    */
@@ -205,9 +206,56 @@ export interface TrafficSpec {
    * Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only. Exactly one of httpRoute (a route the operator owns) and httpRouteRef (a route you own).
    */
   gatewayAPI?: {
+    inferencePool?: InferencePoolBackends;
     httpRouteRef?: HTTPRouteRef;
     httpRoute?: HTTPRouteSpec;
   };
+}
+/**
+ * Send the route's traffic to per-version InferencePools (inference.networking.k8s.io/v1) instead of the versions' Services: one pool NAME-V per version that serves, selecting that version's pods, owned by the ModelDeployment (garbage collected with it) and deleted when its version retires. The route's backendRefs (weights, header rules, mirror) then name the pools (group inference.networking.k8s.io, kind InferencePool). Omitted = the versions' Services NAME-V.
+ */
+export interface InferencePoolBackends {
+  /**
+   * Pod ports the pools expose (InferencePool spec.targetPorts). Omitted = the container port that spec.service.targetPort names (else the first container's first port, else 8080).
+   *
+   * @minItems 1
+   * @maxItems 8
+   */
+  targetPorts?: {
+    number: number;
+  }[];
+  /**
+   * InferencePool spec.appProtocol; omitted = http (HTTP/1.1).
+   */
+  appProtocol?: "http" | "kubernetes.io/h2c";
+  endpointPickerRef?: EndpointPickerRef;
+}
+/**
+ * The endpoint picker (EPP) of each pool (InferencePool spec.endpointPickerRef). An EPP serves one pool (its --pool-name), so every version needs its own: `name` must contain {{pool}}, which becomes the pool's name NAME-V (e.g. {{pool}}-epp). Omitted = pools without endpointPickerRef, which most Inference Gateways refuse.
+ */
+export interface EndpointPickerRef {
+  /**
+   * API group of the referent; omitted = "" (core).
+   */
+  group?: string;
+  /**
+   * Kind of the referent; omitted = Service.
+   */
+  kind?: string;
+  /**
+   * The EPP's name, with {{pool}} for the pool's name NAME-V (e.g. {{pool}}-epp).
+   */
+  name: string;
+  /**
+   * The EPP Service's port (the Service port, not its targetPort).
+   */
+  port?: {
+    number: number;
+  };
+  /**
+   * What the Gateway does when the EPP does not answer; omitted = FailClose (the request fails).
+   */
+  failureMode?: "FailOpen" | "FailClose";
 }
 /**
  * An existing HTTPRoute in the ModelDeployment's namespace that you own (written by GitOps or another team). The operator changes only the backendRefs of its rule `rule` and adds and removes rules of its own (modeldeployment.NAME.header-STEP, modeldeployment.NAME.mirror) beside it, by read-modify-write; it sets no ownerReference and never deletes the route.
@@ -433,6 +481,25 @@ export interface WarmupCheck {
    */
   maxFailures?: number;
 }
+/**
+ * An existing Deployment (not made by the operator) that serves the model today: the operator brings its own Deployment of spec.model.version up beside it, moves the clients to it through the usual checks, then scales the existing one down as scaleDown says. Only its replica count is ever changed, and it is never deleted. See docs/migrating.md.
+ */
+export interface WorkloadRef {
+  apiVersion?: "apps/v1";
+  kind?: "Deployment";
+  /**
+   * The Deployment's name.
+   */
+  name: string;
+  /**
+   * Omitted = the ModelDeployment's namespace, the only one a Deployment can be adopted from.
+   */
+  namespace?: string;
+  /**
+   * When the existing Deployment scales down: never (it keeps its replicas), onsuccess (to 0 once the new version is promoted), progressively (one share for each new pod that is available, the last ones at promotion).
+   */
+  scaleDown?: "never" | "onsuccess" | "progressively";
+}
 export interface ModelDeploymentStatus {
   observedGeneration?: number;
   phase?: "Progressing" | "Paused" | "Healthy" | "Degraded";
@@ -525,6 +592,7 @@ export interface ModelDeploymentStatus {
    * Old versions (or revisions) kept ready until a time (blue/green scaleDownDelaySeconds).
    */
   scaleDown?: ScaleDown[];
+  adoption?: AdoptionStatus;
   /**
    * The last action acted on, as action@resourceVersion-of-its-annotation, so an action is never acted on twice.
    */
@@ -607,6 +675,10 @@ export interface RouteStatus {
    */
   rule?: string;
   /**
+   * InferencePool when the route's weighted backends are, as observed, the versions' InferencePools NAME-V (spec.traffic.gatewayAPI.inferencePool); absent when they are the versions' Services NAME-V.
+   */
+  backendKind?: "InferencePool";
+  /**
    * Header rules of the route that send matching requests to the new version.
    */
   headerRoutes?: string[];
@@ -615,7 +687,7 @@ export interface RouteStatus {
    */
   mirror?: {
     /**
-     * The Service the copies go to.
+     * The Service the copies go to (the InferencePool of that name when backendKind is InferencePool).
      */
     service?: string;
     percentage?: number;
@@ -742,6 +814,26 @@ export interface ScaleDown {
   version: string;
   revision?: string;
   after: string;
+}
+/**
+ * The adoption of spec.workloadRef, so that a restarted operator carries on where it was and a rollback restores the Deployment's replicas.
+ */
+export interface AdoptionStatus {
+  /**
+   * The adopted Deployment.
+   */
+  deployment: string;
+  /**
+   * Its spec.replicas when the adoption began, restored by a rollback or an abort.
+   */
+  originalReplicas: number;
+  scaleDown?: "never" | "onsuccess" | "progressively";
+  /**
+   * Progressing: the new version comes up beside it; RolledBack: a check failed or an abort, the Deployment is back at originalReplicas; Promoted: the new version is stable, the Deployment scales down as scaleDown says; Completed: the operator no longer touches it; Released: workloadRef was removed before promotion, the Deployment goes back to originalReplicas.
+   */
+  phase: "Progressing" | "RolledBack" | "Promoted" | "Completed" | "Released";
+  startedAt?: string;
+  promotedAt?: string;
 }
 export interface Condition {
   type: string;

@@ -17,7 +17,6 @@ import { Reasons } from "../../api/reasons.ts";
 import type { ModelDeployment, ModelDeploymentStatus, TrafficWeight } from "../../api/types.ts";
 import { computeClientsService, computePreviewService, childLabels, ownerReference } from "../children.ts";
 import { clientsServiceName, previewServiceName } from "../naming.ts";
-import { servicePortOf } from "../spec.ts";
 import { findTrackDeployment, revisionOf } from "../tracks.ts";
 import type { ChildRef } from "../types.ts";
 import {
@@ -33,6 +32,17 @@ import {
   type HTTPRouteRule,
   type ParentReference,
 } from "./httproute.ts";
+import {
+  computePoolObjects,
+  INFERENCEPOOL_GROUP,
+  INFERENCEPOOL_KIND,
+  poolApiAvailable,
+  poolApiProblem,
+  poolBackendRef,
+  poolParentProblem,
+  serviceBackendRef,
+  usesInferencePools,
+} from "./inference-pool.ts";
 import type { RouterView, TrafficIntent, TrafficProblem, TrafficRouter, TrafficTarget } from "./router.ts";
 import { computeTraffic, serviceRouter } from "./service.ts";
 
@@ -75,16 +85,22 @@ export function computeRouteWeights(
   return out;
 }
 
-/** The backendRef of a target: its version's Service NAME-V on the spec's port. */
+/**
+ * The backendRef of a target's Service NAME-V on the spec's port (where a route goes back to
+ * the Services: a user's route handed back).
+ */
 export function backendRef(view: RouterView, target: TrafficTarget, weight?: number): HTTPBackendRef {
-  const ref: HTTPBackendRef = {
-    group: "",
-    kind: "Service",
-    name: target.name ?? "",
-    port: servicePortOf(view.md),
-  };
-  if (weight !== undefined) ref.weight = weight;
-  return ref;
+  return serviceBackendRef(view.md, target, weight);
+}
+
+/**
+ * The backendRef that carries a target's traffic: its InferencePool NAME-V with
+ * spec.traffic.gatewayAPI.inferencePool, else its Service NAME-V.
+ */
+export function versionBackendRef(view: RouterView, target: TrafficTarget, weight?: number): HTTPBackendRef {
+  return usesInferencePools(view.md)
+    ? poolBackendRef(target, weight)
+    : serviceBackendRef(view.md, target, weight);
 }
 
 /** The spec's matches (every request when none), each with `headers` added. */
@@ -128,20 +144,20 @@ export function computeHTTPRoute(view: RouterView, intent: TrafficIntent): HTTPR
     rules.push({
       name: `${HEADER_RULE_PREFIX}${h.name}`,
       matches: withHeaders(base, headers),
-      backendRefs: [backendRef(view, h.target, 1)],
+      backendRefs: [versionBackendRef(view, h.target, 1)],
     });
   }
   const split: HTTPRouteRule = { name: SPLIT_RULE };
   if (base && base.length) split.matches = base.map((m) => ({ ...m }));
   split.backendRefs = computeRouteWeights(view, intent.weights)
     .filter((w) => w.target.name !== undefined)
-    .map((w) => backendRef(view, w.target, w.weight));
+    .map((w) => versionBackendRef(view, w.target, w.weight));
   const mirror = intent.mirror;
   if (mirror && mirror.target.name !== undefined && readyOf(view, mirror.target) > 0) {
     split.filters = [
       {
         type: "RequestMirror",
-        requestMirror: { backendRef: backendRef(view, mirror.target), percent: mirror.percentage },
+        requestMirror: { backendRef: versionBackendRef(view, mirror.target), percent: mirror.percentage },
       },
     ];
   }
@@ -174,9 +190,15 @@ function desiredObjects(
   if (intent.preview) apply.push(computePreviewService(md, intent.preview.selector));
   else if (view.services.has(previewServiceName(md)))
     del.push({ kind: "Service", name: previewServiceName(md) });
-  // Without the HTTPRoute API there is no route to write: the stable version keeps serving
-  // through the clients' Service, and observeProblem holds the rollout.
-  if (routeApiAvailable(view)) apply.push(computeHTTPRoute(view, intent));
+  // The versions' InferencePools, before the route that names them; retired ones go.
+  const pools = computePoolObjects(view, intent);
+  apply.push(...pools.apply);
+  del.push(...pools.delete);
+  // Without the HTTPRoute API (or the InferencePool API the route would name) there is no
+  // route to write: the stable version keeps serving through the clients' Service (and a
+  // route written before keeps what it has), and observeProblem holds the rollout.
+  if (routeApiAvailable(view) && (!usesInferencePools(md) || poolApiAvailable(view)))
+    apply.push(computeHTTPRoute(view, intent));
   return { apply, delete: del };
 }
 
@@ -278,6 +300,8 @@ function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
   if (!route) return { name, parents: [] };
   const rules = route.spec?.rules ?? [];
   const out: NonNullable<ModelDeploymentStatus["route"]> = { name, parents: [] };
+  const kind = observeBackendKind(route, SPLIT_RULE);
+  if (kind === "InferencePool") out.backendKind = kind;
   const headers = rules
     .map((r) => r.name ?? "")
     .filter((n) => n.startsWith(HEADER_RULE_PREFIX))
@@ -289,6 +313,18 @@ function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
   if (mirror) out.mirror = { service: mirror.backendRef.name, percentage: mirror.percent ?? 100 };
   out.parents = observeParents(route);
   return out;
+}
+
+/** What the weighted backends of `route`'s rule `ruleName` are: InferencePools or Services. */
+export function observeBackendKind(
+  route: HTTPRoute,
+  ruleName: string,
+): "Service" | "InferencePool" | undefined {
+  const first = route.spec?.rules?.find((r) => r.name === ruleName)?.backendRefs?.[0];
+  if (!first) return undefined;
+  return first.kind === INFERENCEPOOL_KIND && first.group === INFERENCEPOOL_GROUP
+    ? "InferencePool"
+    : "Service";
 }
 
 /** Each parentRef of `route` with what its status says (Accepted, ResolvedRefs), for status.route.parents. */
@@ -329,9 +365,11 @@ function observeProblem(view: RouterView): TrafficProblem | undefined {
         `install the Gateway API CRDs to roll out`,
     };
   }
+  const pools = poolApiProblem(view, name);
+  if (pools) return pools;
   const route = observedRoute(view);
   if (!route) return undefined; // written in this reconcile; its parents report next
-  return parentProblem(route, name);
+  return parentProblem(route, name) ?? poolParentProblem(view);
 }
 
 /** The first parent of `route` (named `name` in messages) that does not accept it or cannot resolve its backends. */

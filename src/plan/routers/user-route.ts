@@ -19,13 +19,22 @@ import {
   backendRef,
   computeRouteWeights,
   gatewayApiRouter,
+  observeBackendKind,
   observeParents,
   observeRuleSoleTrack,
   observeRuleWeights,
   parentProblem,
   readyOf,
   routeApiAvailable,
+  versionBackendRef,
 } from "./gateway-api.ts";
+import {
+  computePoolObjects,
+  poolApiAvailable,
+  poolApiProblem,
+  poolParentProblem,
+  usesInferencePools,
+} from "./inference-pool.ts";
 import { HTTPROUTE_KIND, type HTTPHeaderMatch, type HTTPRoute } from "./httproute.ts";
 import {
   editManagedRule,
@@ -58,7 +67,7 @@ export function computeRuleDecision(view: RouterView, intent: TrafficIntent): Ma
     rule: ref.rule,
     backendRefs: computeRouteWeights(view, intent.weights)
       .filter((w) => w.target.name !== undefined)
-      .map((w) => backendRef(view, w.target, w.weight)),
+      .map((w) => versionBackendRef(view, w.target, w.weight)),
     headerRoutes: [],
   };
   // A header rule or a mirror waits for a ready pod of its target, as on the managed route.
@@ -69,11 +78,15 @@ export function computeRuleDecision(view: RouterView, intent: TrafficIntent): Ma
         ? { type: "RegularExpression", name: m.name, value: m.regex }
         : { type: "Exact", name: m.name, value: m.exact ?? "" },
     );
-    decision.headerRoutes.push({ step: h.name, headers, backendRefs: [backendRef(view, h.target, 1)] });
+    decision.headerRoutes.push({
+      step: h.name,
+      headers,
+      backendRefs: [versionBackendRef(view, h.target, 1)],
+    });
   }
   const mirror = intent.mirror;
   if (mirror && mirror.target.name !== undefined && readyOf(view, mirror.target) > 0)
-    decision.mirror = { backendRef: backendRef(view, mirror.target), percent: mirror.percentage };
+    decision.mirror = { backendRef: versionBackendRef(view, mirror.target), percent: mirror.percentage };
   return decision;
 }
 
@@ -97,8 +110,12 @@ function desiredObjects(
     view.input.observed.routes?.httpRoutes.some((r) => r.metadata?.name === managed)
   )
     del.push({ kind: "HTTPRoute", name: managed });
+  // The versions' InferencePools, before the route that names them; retired ones go.
+  const pools = computePoolObjects(view, intent);
+  apply.push(...pools.apply);
+  del.push(...pools.delete);
   const route = referencedRoute(view);
-  if (routeApiAvailable(view) && route) {
+  if (routeApiAvailable(view) && route && (!usesInferencePools(md) || poolApiAvailable(view))) {
     const decision = computeRuleDecision(view, intent);
     const edit = (current: HTTPRoute) => editManagedRule(current, decision);
     apply.push(edit(route));
@@ -112,6 +129,8 @@ function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
   const route = referencedRoute(view);
   const out: NonNullable<ModelDeploymentStatus["route"]> = { name: ref.name, rule: ref.rule, parents: [] };
   if (!route) return out;
+  const kind = observeBackendKind(route, ref.rule);
+  if (kind === "InferencePool") out.backendKind = kind;
   const mdName = view.md.metadata?.name ?? "";
   const rules = route.spec?.rules ?? [];
   const headers = rules.map((r) => ownHeaderStep(r.name, mdName)).filter((s) => s !== undefined);
@@ -138,6 +157,8 @@ function observeProblem(view: RouterView): TrafficProblem | undefined {
         `named by spec.traffic.gatewayAPI.httpRouteRef cannot carry the rollout: ${keeps}; install the Gateway API CRDs to roll out`,
     };
   }
+  const pools = poolApiProblem(view, ref.name);
+  if (pools) return pools;
   const route = referencedRoute(view);
   if (!route) {
     return {
@@ -154,7 +175,7 @@ function observeProblem(view: RouterView): TrafficProblem | undefined {
         `its rules: ${names.length ? names.join(", ") : "none"}): ${keeps}; the route is left as it is`,
     };
   }
-  return parentProblem(route, ref.name);
+  return parentProblem(route, ref.name) ?? poolParentProblem(view);
 }
 
 /**

@@ -18,7 +18,29 @@ export function celRuleProblems(spec: Obj): SpecProblem[] {
     ...capacityRuleProblems(spec),
     ...healthCheckRuleProblems(spec),
     ...trafficRuleProblems(spec),
+    ...workloadRefRuleProblems(spec),
   ];
+}
+
+/** spec.workloadRef: an adoption goes through the clients' Service, without a route or a readiness gate. */
+function workloadRefRuleProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  if (!isObj(spec.workloadRef)) return out;
+  if (has(spec, "traffic"))
+    out.push({
+      path: "spec.workloadRef",
+      message:
+        "workloadRef: an adoption moves the clients through the clients' Service, which selects the existing Deployment's pods; it cannot be combined with spec.traffic (add the route once the adoption is complete)",
+    });
+  const strategy = spec.strategy;
+  const canary = isObj(strategy) ? strategy.canary : undefined;
+  if (isObj(canary) && canary.readinessGate === true)
+    out.push({
+      path: "spec.workloadRef",
+      message:
+        "workloadRef: an adoption cannot hold the new version's pods behind strategy.canary.readinessGate (the clients' Service reaches them as they become ready); add the gate once the adoption is complete",
+    });
+  return out;
 }
 
 const RULE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -36,6 +58,7 @@ function trafficRuleProblems(spec: Obj): SpecProblem[] {
         "exactly one of gatewayAPI.httpRoute (a route the operator writes and owns) and gatewayAPI.httpRouteRef (an existing route you own) must be set",
     });
   }
+  out.push(...inferencePoolRuleProblems(gw.inferencePool));
   const ref = gw.httpRouteRef;
   if (isObj(ref)) {
     if (typeof ref.name === "string" && ref.name !== "" && !RULE_NAME.test(ref.name))
@@ -49,6 +72,41 @@ function trafficRuleProblems(spec: Obj): SpecProblem[] {
         message: "must be a rule name as HTTPRoute allows (lower-case alphanumerics, '-' and '.')",
       });
   }
+  return out;
+}
+
+const POOL = "{{pool}}";
+
+/** spec.traffic.gatewayAPI.inferencePool: unique target ports; an EPP named per pool, with a port when it is a Service. */
+function inferencePoolRuleProblems(pool: unknown): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  if (!isObj(pool)) return out;
+  const path = "spec.traffic.gatewayAPI.inferencePool";
+  if (Array.isArray(pool.targetPorts)) {
+    const numbers = pool.targetPorts.map((p) => (isObj(p) ? p.number : undefined));
+    if (new Set(numbers).size !== numbers.length)
+      out.push({ path: `${path}.targetPorts`, message: "port number must be unique" });
+  }
+  const epp = pool.endpointPickerRef;
+  if (!isObj(epp)) return out;
+  if (typeof epp.name === "string" && epp.name !== "") {
+    if (!epp.name.includes(POOL))
+      out.push({
+        path: `${path}.endpointPickerRef.name`,
+        message:
+          "must contain {{pool}}: an endpoint picker serves one pool, so each version's pool names its own (e.g. {{pool}}-epp)",
+      });
+    else if (!DNS_LABEL.test(epp.name.split(POOL).join("p")))
+      out.push({
+        path: `${path}.endpointPickerRef.name`,
+        message: "with {{pool}} in it, must otherwise be a DNS label (lower-case alphanumerics and '-')",
+      });
+  }
+  if (!((typeof epp.kind === "string" && epp.kind !== "Service") || has(epp, "port")))
+    out.push({
+      path: `${path}.endpointPickerRef`,
+      message: "port is required when kind is Service (or omitted)",
+    });
   return out;
 }
 

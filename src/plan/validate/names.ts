@@ -1,6 +1,7 @@
 // (c) Names and labels the API server accepts but the operator cannot use: the
 // ModelDeployment's name (it names the clients' Service) and the labels the operator sets.
 import { LABEL_MODEL, LABEL_VERSION } from "../../api/constants.ts";
+import { childName } from "../naming.ts";
 import { isObj, type Obj, type SpecProblem } from "./common.ts";
 
 const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
@@ -40,4 +41,31 @@ export function templateLabelProblems(spec: Obj): SpecProblem[] {
     }
   }
   return out;
+}
+
+/**
+ * spec.traffic.gatewayAPI.inferencePool.endpointPickerRef.name with {{pool}} replaced by the
+ * spec's version's pool NAME-V: a Service name, so at most 63 characters (the schema cannot
+ * know the pool's name).
+ */
+export function endpointPickerNameProblems(md: Obj): SpecProblem[] {
+  const spec = isObj(md.spec) ? md.spec : {};
+  const traffic = isObj(spec.traffic) ? spec.traffic : {};
+  const gw = isObj(traffic.gatewayAPI) ? traffic.gatewayAPI : {};
+  const pool = isObj(gw.inferencePool) ? gw.inferencePool : {};
+  const epp = isObj(pool.endpointPickerRef) ? pool.endpointPickerRef : {};
+  const meta = isObj(md.metadata) ? md.metadata : {};
+  const model = isObj(spec.model) ? spec.model : {};
+  if (typeof epp.name !== "string" || typeof meta.name !== "string" || typeof model.version !== "string")
+    return [];
+  const kind = typeof epp.kind === "string" ? epp.kind : "Service";
+  const poolName = childName(meta.name, model.version);
+  const rendered = epp.name.split("{{pool}}").join(poolName);
+  if (kind !== "Service" || rendered.length <= 63) return [];
+  return [
+    {
+      path: "spec.traffic.gatewayAPI.inferencePool.endpointPickerRef.name",
+      message: `names the Service ${rendered} for the pool ${poolName}, longer than the 63 characters of a Service name: shorten what surrounds {{pool}}`,
+    },
+  ];
 }
