@@ -79,4 +79,8 @@ build "$bin" helm helm helm.sh/helm/v4/cmd/helm \
 # so that a fresh machine builds it once, with the rest.
 bash "$root/hack/build-gitops-health.sh" >/dev/null
 
+# The Adaptive Cards JSON schema of the notification tests (an npm package's file, fetched
+# once into a folder of its own; see the script).
+bash "$root/hack/fetch-adaptive-card-schema.sh" >/dev/null
+
 echo "$bin"

@@ -22,6 +22,7 @@ import {
   parseServerFlags,
 } from "./config/controller-flags.ts";
 import { envFlags, parseFlags, type FlagValue } from "./config/flags.ts";
+import { parseNotificationFlags } from "./config/notification-flags.ts";
 import type { Config } from "./config/types.ts";
 
 export { DEFAULTS, ENV_PREFIX, envName } from "./config/flags.ts";
@@ -50,5 +51,6 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     ...parseCheckPolicyFlags(flag),
     ...parseCheckPromqlFlags(flag),
     ...parseCheckCredentialFlags(flag),
+    ...parseNotificationFlags(flag),
   };
 }

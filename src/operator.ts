@@ -19,6 +19,7 @@ import {
   routeEvents,
 } from "./operator/caches.ts";
 import { createChecks } from "./operator/checks.ts";
+import { createNotifications } from "./operator/notifications.ts";
 import { createElector } from "./operator/leader.ts";
 import { startProbes } from "./operator/probes.ts";
 import { stopOperator } from "./operator/stop.ts";
@@ -67,7 +68,9 @@ export async function startOperator(
     modelDeployments.list().filter(readinessGateOf),
   );
   // The health-check machinery; its policies go to the reconciler as they are.
-  const { conditions, measurer, ...policies } = await createChecks(config, kc, metrics, queue, client);
+  const { conditions, measurer, send, ...policies } = await createChecks(config, kc, metrics, queue, client);
+  // Notifications: delivered beside the queue from the outbox in each status.
+  const notifications = createNotifications(config, policies.destinations, send, metrics, queue);
   const reconciler = new Reconciler({
     client,
     modelDeployments,
@@ -78,6 +81,7 @@ export async function startOperator(
     routes,
     pools,
     measurer,
+    notifications,
     ...policies,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });
@@ -118,6 +122,17 @@ export async function startOperator(
     probes,
     lostLeadership,
     stop: () =>
-      stopOperator({ probes, measurer, queue, conditions, elector, informers, routes, pools, pods }),
+      stopOperator({
+        probes,
+        measurer,
+        queue,
+        conditions,
+        elector,
+        informers,
+        routes,
+        pools,
+        pods,
+        notifier: notifications.notifier,
+      }),
   };
 }

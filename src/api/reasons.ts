@@ -45,6 +45,8 @@ export const Reasons = {
   VersionDeleted: "VersionDeleted",
   ApplyFailed: "ApplyFailed",
   SpecWarning: "SpecWarning",
+  NotificationFailed: "NotificationFailed",
+  NotificationDropped: "NotificationDropped",
   AdoptionStarted: "AdoptionStarted",
   AdoptedDeploymentScaled: "AdoptedDeploymentScaled",
   AdoptionCompleted: "AdoptionCompleted",

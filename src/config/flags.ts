@@ -81,6 +81,7 @@ const OPTIONS = {
   "check-promql-namespace": { type: "string" },
   "check-promql-namespace-label": { type: "string" },
   "check-credentials-file": { type: "string" },
+  "notification-destinations-file": { type: "string" },
 } as const;
 
 const BOOLEAN_FLAGS = new Set(

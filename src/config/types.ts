@@ -1,6 +1,7 @@
 // What the configuration is: the typed object parseConfig (../config.ts) returns.
 import type { DestinationMode } from "../health/destination-policy.ts";
 import type { Credential } from "../health/credentials.ts";
+import type { NotificationDestination } from "../notify/destinations.ts";
 import type { PromqlNamespaceMode } from "../health/promql-rule.ts";
 import type { ResponseMessages } from "../health/reveal.ts";
 import type { LogFormat, LogLevel } from "../observability/log.ts";
@@ -81,4 +82,8 @@ export interface Config {
   checkCredentialsFile: string | undefined;
   /** The credentials health checks may name, and who may use them. */
   checkCredentials: Credential[];
+  /** The file that declared the notification destinations; undefined = none. */
+  notificationDestinationsFile: string | undefined;
+  /** Where ModelDeployments may send notifications, and who may use each. */
+  notificationDestinations: NotificationDestination[];
 }

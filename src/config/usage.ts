@@ -53,6 +53,9 @@ Flags:
   --check-promql-namespace-label L  The label holding a series' namespace (default "${DEFAULTS.checkPromqlNamespaceLabel}")
   --check-credentials-file FILE     Credentials health checks may name (CA bundle, client certificate, bearer token:
                                     files mounted into the operator) and the namespaces that may use each (default: none)
+  --notification-destinations-file FILE
+                                    Where ModelDeployments may send notifications (webhook, CloudEvents, Slack, Teams;
+                                    URLs with tokens in mounted files) and the namespaces that may use each (default: none)
   -h, --help                        Show this help
 
 Durations are like 90s, 5m, 1h30m, 500ms. Boolean flags take --flag, --flag=true, --flag=false or --no-flag.

@@ -38,6 +38,7 @@ import type { IndexBy } from "./index-by.ts";
 import { deepFreeze } from "./informer.ts";
 import type { PodCache } from "./pod-cache.ts";
 import type { RouteCache } from "./route-cache.ts";
+import { computeNotificationWarnings, withNotifications, type NotificationWiring } from "./notifications.ts";
 import type { InferencePool } from "../plan/routers/inference-pool.ts";
 import {
   changedStatusFields,
@@ -98,11 +99,19 @@ export interface ReconcilerOptions {
    */
   routes?: Pick<RouteCache, "available" | "want" | "byOwner" | "state" | "get">;
   /**
+   * The platform's notification destinations and the notifier that delivers
+   * status.pendingNotifications beside the queue; absent: spec.notifications is ignored.
+   */
+  notifications?: NotificationWiring;
+  /**
    * The operator's InferencePools by owner uid (spec.traffic.gatewayAPI.inferencePool; the
    * same kind of cache); absent: none.
    */
   pools?: Pick<RouteCache<InferencePool>, "available" | "want" | "byOwner" | "state">;
 }
+
+/** How soon a ModelDeployment comes back when a destination's queue was full. */
+const NOTIFY_QUEUE_FULL_REQUEUE_MS = 10_000;
 
 const NO_CREDENTIALS = new CredentialPolicy([]);
 
@@ -352,10 +361,14 @@ export class Reconciler {
     }
     const writes = written.writes + (await emitEvents(this.#writes, written.md, p, log));
     this.#recordRolloutMetrics(namespace, name, p);
+    // The outbox as written (or as read, when nothing changed) goes to the notifier; it never waits.
+    const notRetained = this.#o.notifications?.notifier.offer(key, written.md) ?? 0;
 
     // A check that is due but still being measured makes the planner say "now"; the
     // measurer asks for this reconcile when it is done, so that is no reason to spin.
-    const planned = pending > 0 && p.requeueAfterMs === 0 ? undefined : p.requeueAfterMs;
+    let planned = pending > 0 && p.requeueAfterMs === 0 ? undefined : p.requeueAfterMs;
+    if (notRetained > 0)
+      planned = Math.min(planned ?? NOTIFY_QUEUE_FULL_REQUEUE_MS, NOTIFY_QUEUE_FULL_REQUEUE_MS);
     const requeueAfterMs =
       holdMs === undefined ? planned : planned === undefined ? holdMs : Math.min(planned, holdMs);
     return { requeueAfterMs, writes };
@@ -413,6 +426,7 @@ export class Reconciler {
     this.#holding.delete(key);
     this.#writtenMd.delete(key);
     this.#measurer.forget(key);
+    this.#o.notifications?.notifier.forget(key);
     this.#o.metrics?.forgetModelDeployment(namespace, name);
   }
 
@@ -443,11 +457,17 @@ export class Reconciler {
       });
     }
     const now = this.#now();
-    const p = withSpecWarnings(
+    const n = this.#o.notifications;
+    let p = withSpecWarnings(
       plan({ md: budgeted.md, observed, measurements, now, platformProblems }),
       cached,
-      [...budgeted.warnings, ...computeConditionWarnings(cached)],
+      [
+        ...budgeted.warnings,
+        ...computeConditionWarnings(cached),
+        ...(n ? computeNotificationWarnings(cached, n.destinations) : []),
+      ],
     );
+    if (n) p = withNotifications(key, p, cached, n, now.toISOString());
     return { p, pending };
   }
 

@@ -58,7 +58,7 @@ export class CredentialFiles {
     for (const field of CREDENTIAL_FILE_FIELDS) {
       const path = credential[field];
       if (path === undefined) continue;
-      const { text, stamp } = await this.#read(credential.name, field, path);
+      const { text, stamp } = await this.#read(`credential ${credential.name}`, field, path);
       read[field] = text;
       stamps.push(`${field}:${stamp}`);
     }
@@ -80,13 +80,17 @@ export class CredentialFiles {
     return material;
   }
 
-  async #read(
-    name: string,
-    field: CredentialFileField,
-    path: string,
-  ): Promise<{ text: string; stamp: string }> {
+  /**
+   * The current text of one file that `owner` ("notification destination team-a-slack")
+   * names in `field`, with the same caching and bounds; throws CredentialFileError.
+   */
+  async readText(owner: string, field: string, path: string): Promise<string> {
+    return (await this.#read(owner, field, path)).text;
+  }
+
+  async #read(owner: string, field: string, path: string): Promise<{ text: string; stamp: string }> {
     const cannot = (why: string) =>
-      new CredentialFileError(`credential ${name}: cannot read its ${field} ${path} (${why})`);
+      new CredentialFileError(`${owner}: cannot read its ${field} ${path} (${why})`);
     let stamp: string;
     try {
       const s = await this.#fs.stat(path);

@@ -217,6 +217,23 @@ function podStatusRequests(send: Send): Pick<KubeClient, "patchPodCondition"> {
   };
 }
 
+/** The API server's limit on an Event's note: 1024 bytes (Go's len of the UTF-8 string), not characters. */
+export const EVENT_NOTE_MAX_BYTES = 1024;
+
+/** The message cut to EVENT_NOTE_MAX_BYTES of UTF-8 at a character boundary. */
+export function noteOf(message: string): string {
+  if (Buffer.byteLength(message) <= EVENT_NOTE_MAX_BYTES) return message;
+  let out = "";
+  let bytes = 0;
+  for (const ch of message) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > EVENT_NOTE_MAX_BYTES) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
+
 /** The replica count of a Deployment the operator does not own. */
 function scaleRequests(send: Send): Pick<KubeClient, "scaleDeployment"> {
   return {
@@ -248,7 +265,7 @@ function eventRequests(send: Send, instance: string): Pick<KubeClient, "recordEv
         action: event.reason,
         reason: event.reason,
         type: event.type,
-        note: event.message.slice(0, 1024),
+        note: noteOf(event.message),
         regarding: {
           apiVersion: API_VERSION,
           kind: KIND,

@@ -87,6 +87,8 @@ export class OperatorMetrics {
   readonly rollouts: Counter<MdLabels | "outcome">;
   readonly rolloutDuration: Histogram<"outcome">;
   readonly rollbacks: Counter<MdLabels | "reason">;
+  readonly notificationDeliveries: Counter<"destination" | "result">;
+  readonly notificationQueue: Gauge<"destination">;
 
   readonly #now: () => number;
   readonly #leaseName: string;
@@ -250,6 +252,18 @@ export class OperatorMetrics {
       name: `${p}health_check_measurements_total`,
       help: "Health-check measurements by check and result (Successful, Failed, Error).",
       labelNames: ["namespace", "name", "check", "phase"],
+      registers,
+    });
+    this.notificationDeliveries = new Counter({
+      name: `${p}notification_deliveries_total`,
+      help: "Notification deliveries by destination and result: delivered, failed (one attempt that will be retried or given up), dropped (given up).",
+      labelNames: ["destination", "result"],
+      registers,
+    });
+    this.notificationQueue = new Gauge({
+      name: `${p}notification_queue`,
+      help: "Notifications waiting for, or being sent to, each destination.",
+      labelNames: ["destination"],
       registers,
     });
     this.rollouts = new Counter({
@@ -428,6 +442,14 @@ export class OperatorMetrics {
   countHealthCheckMeasurement(namespace: string, name: string, check: string, phase: string): void {
     this.healthCheckMeasurements.inc({ namespace, name, check, phase });
     remember(this.#measurementLabels, `${namespace}/${name}`, JSON.stringify([check, phase]));
+  }
+
+  countNotification(destination: string, result: "delivered" | "failed" | "dropped"): void {
+    this.notificationDeliveries.inc({ destination, result });
+  }
+
+  setNotificationQueue(destination: string, length: number): void {
+    this.notificationQueue.set({ destination }, length);
   }
 
   countRollback(namespace: string, name: string, reason: string): void {

@@ -15,6 +15,7 @@ import {
   type ConfigMapReader,
   type PromqlNamespaceRule,
 } from "../health/index.ts";
+import type { CheckFetch } from "../health/dial.ts";
 import { apiServerAddresses } from "../kube/api-server-address.ts";
 import type { KubeConnection } from "../kube/kubeconfig.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
@@ -36,6 +37,8 @@ export async function createChecks(
   promqlNamespace: PromqlNamespaceRule | undefined;
   credentials: CredentialPolicy;
   measurer: Measurer;
+  /** How checks (and notifications) connect: the policy judges each resolved address. */
+  send: CheckFetch;
 }> {
   // successConditions run on worker threads under the platform's budget, never on this loop.
   const conditions = new ConditionPool({
@@ -88,5 +91,12 @@ export async function createChecks(
     maxConcurrent: config.checkConcurrency,
     maxPerDestination: config.checkConcurrencyPerDestination,
   });
-  return { conditions, destinations, promqlNamespace, credentials: credentials.policy, measurer };
+  return {
+    conditions,
+    destinations,
+    promqlNamespace,
+    credentials: credentials.policy,
+    measurer,
+    send: sendCheck,
+  };
 }

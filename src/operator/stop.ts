@@ -9,6 +9,7 @@ import type { InferencePool } from "../plan/routers/inference-pool.ts";
 import type { ConditionPool } from "../health/index.ts";
 import type { LeaderElector } from "../kube/leader.ts";
 import type { ProbeServers } from "../observability/probes.ts";
+import type { Notifier } from "../notify/notifier.ts";
 
 /** The stop sequence: readiness fails first, the Lease is released after the last reconcile. */
 export async function stopOperator(parts: {
@@ -21,12 +22,15 @@ export async function stopOperator(parts: {
   routes: RouteCache;
   pools: RouteCache<InferencePool>;
   pods: PodCache;
+  notifier: Notifier;
 }): Promise<void> {
-  const { probes, measurer, queue, conditions, elector, informers, routes, pools, pods } = parts;
+  const { probes, measurer, queue, conditions, elector, informers, routes, pools, pods, notifier } = parts;
   probes.setShuttingDown();
   // First: a measurement cut short below must not reach a plan as an Error.
   measurer.close();
   await queue.shutdown();
+  // What is not delivered stays in status: the next leader sends it.
+  notifier.stop();
   await conditions.close();
   await elector?.stop();
   await Promise.all(informers.map((i) => i.stop()));

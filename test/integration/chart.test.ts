@@ -16,6 +16,7 @@ import { expect } from "chai";
 import { parse, parseAllDocuments } from "yaml";
 import { parseConfig, type Config } from "../../src/config.ts";
 import { parseCredentials } from "../../src/health/credentials.ts";
+import { parseDestinations } from "../../src/notify/destinations.ts";
 import { startCluster, type Cluster } from "../cluster/cluster.ts";
 import { kubectl as kubectlAsync, waitFor } from "../support/kube.ts";
 import { childName } from "../../src/plan/naming.ts";
@@ -387,6 +388,86 @@ describe("Helm chart (real helm)", function () {
             (role.rules ?? []).some((r) => (r.resources ?? []).includes("secrets")),
             `${role.kind} ${role.metadata.name}`,
           ).to.equal(false);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it("mounts the notification destinations (a ConfigMap) and their URL Secrets as files, with no RBAC on either", () => {
+      const dir = mkdtempSync(join(tmpdir(), "mro-chart-values-"));
+      try {
+        const values = join(dir, "values.yaml");
+        const secretDir = "/etc/model-rollout-operator/notification-secrets/team-a-slack-webhook";
+        const destinations = [
+          { name: "team-a-slack", format: "slack", namespaces: ["team-a"], urlFile: `${secretDir}/url` },
+          {
+            name: "audit",
+            format: "cloudevents",
+            url: "http://audit.platform.svc:8080/",
+            namespaces: ["*"],
+            cloudEvents: { mode: "structured" },
+            timeoutSeconds: 2,
+            maxAttempts: 4,
+          },
+        ];
+        writeFileSync(
+          values,
+          JSON.stringify({
+            notifications: { secrets: [{ secretName: "team-a-slack-webhook" }], destinations },
+          }),
+        );
+        const rendered = render({}, ["-f", values]);
+        const { spec, container } = operatorContainer(rendered);
+        const file = "/etc/model-rollout-operator/notifications/destinations.yaml";
+        expect(container.args).to.include(`--notification-destinations-file=${file}`);
+        // The ConfigMap holds the destinations file, read as the operator reads it.
+        const configMap = only(rendered, "ConfigMap", `${RELEASE}-notification-destinations`) as unknown as {
+          data: Record<string, string>;
+        };
+        expect(
+          parseDestinations(configMap.data["destinations.yaml"]!).map((d) => [
+            d.name,
+            d.format,
+            d.cloudEventsMode,
+          ]),
+        ).to.deep.equal([
+          ["team-a-slack", "slack", "binary"],
+          ["audit", "cloudevents", "structured"],
+        ]);
+        expect(container.volumeMounts).to.deep.include.members([
+          {
+            name: "notification-destinations",
+            mountPath: "/etc/model-rollout-operator/notifications",
+            readOnly: true,
+          },
+          { name: "notify-secret-team-a-slack-webhook", mountPath: secretDir, readOnly: true },
+        ]);
+        const volumes = (spec.template.spec as unknown as { volumes: Record<string, unknown>[] }).volumes;
+        expect(volumes).to.deep.include({
+          name: "notify-secret-team-a-slack-webhook",
+          secret: { secretName: "team-a-slack-webhook", defaultMode: 0o444 },
+        });
+        const annotations = (
+          spec.template as unknown as { metadata: { annotations?: Record<string, string> } }
+        ).metadata.annotations;
+        expect(annotations?.["checksum/notification-destinations"]).to.match(/^[0-9a-f]{64}$/);
+        // The kubelet mounts both; the operator's own rights reach neither Secrets nor ConfigMaps.
+        for (const role of rendered.filter((o) => o.kind === "ClusterRole" || o.kind === "Role"))
+          expect(
+            (role.rules ?? []).some((r) =>
+              (r.resources ?? []).some((x) => x === "secrets" || x === "configmaps"),
+            ),
+            `${role.kind} ${role.metadata.name}`,
+          ).to.equal(false);
+        // A destination without url or urlFile is refused by the values schema.
+        writeFileSync(
+          values,
+          JSON.stringify({
+            notifications: { destinations: [{ name: "x", format: "slack", namespaces: ["*"] }] },
+          }),
+        );
+        const refused = helm(["template", RELEASE, CHART, "-f", values]);
+        expect(refused.code).to.not.equal(0);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

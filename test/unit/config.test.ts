@@ -58,6 +58,8 @@ describe("config", () => {
       checkPromqlNamespaceLabel: "namespace",
       checkCredentialsFile: undefined,
       checkCredentials: [],
+      notificationDestinationsFile: undefined,
+      notificationDestinations: [],
     });
   });
 

@@ -1264,6 +1264,48 @@ export const modelDeploymentSchema = {
           "type": "boolean",
           "default": false,
           "description": "Hold a rollout where it is."
+        },
+        "notifications": {
+          "type": "array",
+          "maxItems": 8,
+          "description": "Where to tell people what the rollout does: each entry names a destination the platform declares (--notification-destinations-file) and the events sent to it. A destination the platform does not declare, or does not allow in this namespace, is a warning in status.warnings; nothing is sent to it.",
+          "x-kubernetes-list-type": "map",
+          "x-kubernetes-list-map-keys": [
+            "destination"
+          ],
+          "items": {
+            "type": "object",
+            "required": [
+              "destination"
+            ],
+            "properties": {
+              "destination": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 253,
+                "pattern": "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+                "description": "The name of a destination the platform declares."
+              },
+              "events": {
+                "type": "array",
+                "maxItems": 7,
+                "x-kubernetes-list-type": "set",
+                "description": "The events sent there; omitted = every event.",
+                "items": {
+                  "type": "string",
+                  "enum": [
+                    "RolloutStarted",
+                    "StepStarted",
+                    "AwaitingPromotion",
+                    "Promoted",
+                    "RolledBack",
+                    "Aborted",
+                    "Stalled"
+                  ]
+                }
+              }
+            }
+          }
         }
       },
       "x-kubernetes-validations": [
@@ -1939,6 +1981,89 @@ export const modelDeploymentSchema = {
           "description": "What the operator adjusted or doubts in the spec as written, one line each (a health-check interval raised to the platform's minimum, a successCondition whose cost grows with the response). The spec keeps working; a Warning Event (reason SpecWarning) says so when a warning appears.",
           "items": {
             "type": "string"
+          }
+        },
+        "pendingNotifications": {
+          "type": "array",
+          "maxItems": 20,
+          "description": "Notifications the operator still has to deliver, written in the same status write as the transition they tell of, and removed once every destination took them (or gave up, with a NotificationDropped Event): what survives a restart or a change of leader.",
+          "items": {
+            "type": "object",
+            "required": [
+              "id",
+              "event",
+              "time",
+              "destinations"
+            ],
+            "properties": {
+              "id": {
+                "type": "string",
+                "description": "The same for every delivery of this transition, so receivers can drop duplicates."
+              },
+              "event": {
+                "type": "string",
+                "enum": [
+                  "RolloutStarted",
+                  "StepStarted",
+                  "AwaitingPromotion",
+                  "Promoted",
+                  "RolledBack",
+                  "Aborted",
+                  "Stalled"
+                ]
+              },
+              "time": {
+                "type": "string",
+                "format": "date-time"
+              },
+              "version": {
+                "type": "string"
+              },
+              "revision": {
+                "type": "string"
+              },
+              "stableVersion": {
+                "type": "string"
+              },
+              "step": {
+                "type": "integer",
+                "description": "The canary step index (from 0) the event is about."
+              },
+              "steps": {
+                "type": "integer"
+              },
+              "weight": {
+                "type": "integer",
+                "description": "The candidate's planned traffic percentage at that step."
+              },
+              "reason": {
+                "type": "string"
+              },
+              "message": {
+                "type": "string",
+                "maxLength": 1024
+              },
+              "check": {
+                "type": "object",
+                "description": "The health check whose failure rolled the candidate back, and its last value.",
+                "properties": {
+                  "name": {
+                    "type": "string"
+                  },
+                  "value": {
+                    "type": "string"
+                  }
+                }
+              },
+              "destinations": {
+                "type": "array",
+                "maxItems": 8,
+                "description": "The destinations that have not taken it yet.",
+                "items": {
+                  "type": "string"
+                }
+              }
+            }
           }
         },
         "history": {

@@ -38,6 +38,31 @@ export interface ModelDeploymentSpec {
    * Hold a rollout where it is.
    */
   paused?: boolean;
+  /**
+   * Where to tell people what the rollout does: each entry names a destination the platform declares (--notification-destinations-file) and the events sent to it. A destination the platform does not declare, or does not allow in this namespace, is a warning in status.warnings; nothing is sent to it.
+   *
+   * @maxItems 8
+   */
+  notifications?: {
+    /**
+     * The name of a destination the platform declares.
+     */
+    destination: string;
+    /**
+     * The events sent there; omitted = every event.
+     *
+     * @maxItems 7
+     */
+    events?: (
+      | "RolloutStarted"
+      | "StepStarted"
+      | "AwaitingPromotion"
+      | "Promoted"
+      | "RolledBack"
+      | "Aborted"
+      | "Stalled"
+    )[];
+  }[];
 }
 /**
  * The model that this deployment serves.
@@ -638,6 +663,53 @@ export interface ModelDeploymentStatus {
    * @maxItems 32
    */
   warnings?: string[];
+  /**
+   * Notifications the operator still has to deliver, written in the same status write as the transition they tell of, and removed once every destination took them (or gave up, with a NotificationDropped Event): what survives a restart or a change of leader.
+   *
+   * @maxItems 20
+   */
+  pendingNotifications?: {
+    /**
+     * The same for every delivery of this transition, so receivers can drop duplicates.
+     */
+    id: string;
+    event:
+      | "RolloutStarted"
+      | "StepStarted"
+      | "AwaitingPromotion"
+      | "Promoted"
+      | "RolledBack"
+      | "Aborted"
+      | "Stalled";
+    time: string;
+    version?: string;
+    revision?: string;
+    stableVersion?: string;
+    /**
+     * The canary step index (from 0) the event is about.
+     */
+    step?: number;
+    steps?: number;
+    /**
+     * The candidate's planned traffic percentage at that step.
+     */
+    weight?: number;
+    reason?: string;
+    message?: string;
+    /**
+     * The health check whose failure rolled the candidate back, and its last value.
+     */
+    check?: {
+      name?: string;
+      value?: string;
+    };
+    /**
+     * The destinations that have not taken it yet.
+     *
+     * @maxItems 8
+     */
+    destinations: string[];
+  }[];
   /**
    * @maxItems 50
    */
