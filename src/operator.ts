@@ -7,6 +7,7 @@ import { Reconciler } from "./controller/reconciler.ts";
 import { kubeClient } from "./kube/client.ts";
 import { loadKubeConnection, type KubeConnection } from "./kube/kubeconfig.ts";
 import { readinessGateOf } from "./plan/readiness-gate.ts";
+import { GRPCROUTE_KIND } from "./plan/routers/httproute.ts";
 import { rateLimiter } from "./kube/ratelimit.ts";
 import type { Logger } from "./observability/log.ts";
 import { OperatorMetrics } from "./observability/metrics.ts";
@@ -60,6 +61,15 @@ export async function startOperator(
   const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
+  const grpcRoutes = createRouteCache(
+    config,
+    kc,
+    logger,
+    { onRequest, rateLimiter: limiter },
+    queue,
+    () => modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
+    GRPCROUTE_KIND,
+  );
   const pools = createInferencePoolCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic?.gatewayAPI?.inferencePool !== undefined),
   );
@@ -76,6 +86,7 @@ export async function startOperator(
     index: { ...index, pods: pods.byModel },
     pods,
     routes,
+    grpcRoutes,
     pools,
     measurer,
     ...policies,
@@ -118,6 +129,6 @@ export async function startOperator(
     probes,
     lostLeadership,
     stop: () =>
-      stopOperator({ probes, measurer, queue, conditions, elector, informers, routes, pools, pods }),
+      stopOperator({ probes, measurer, queue, conditions, elector, informers, routes, grpcRoutes, pools, pods }),
   };
 }

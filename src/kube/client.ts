@@ -70,6 +70,7 @@ const PLURALS: Record<string, string> = {
   Deployment: "deployments",
   Service: "services",
   HTTPRoute: "httproutes",
+  GRPCRoute: "grpcroutes",
   InferencePool: "inferencepools",
   [KIND]: PLURAL,
 };
