@@ -129,6 +129,17 @@ export async function startOperator(
     probes,
     lostLeadership,
     stop: () =>
-      stopOperator({ probes, measurer, queue, conditions, elector, informers, routes, grpcRoutes, pools, pods }),
+      stopOperator({
+        probes,
+        measurer,
+        queue,
+        conditions,
+        elector,
+        informers,
+        routes,
+        grpcRoutes,
+        pools,
+        pods,
+      }),
   };
 }

@@ -334,7 +334,10 @@ export class Reconciler {
       return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
     }
     // The same for spec.traffic.gatewayAPI.grpcRoute and the GRPCRoute cache.
-    if (cached.spec.traffic?.gatewayAPI?.grpcRoute !== undefined && this.#o.grpcRoutes?.state() === "unknown") {
+    if (
+      cached.spec.traffic?.gatewayAPI?.grpcRoute !== undefined &&
+      this.#o.grpcRoutes?.state() === "unknown"
+    ) {
       this.#o.grpcRoutes.want();
       return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
     }

@@ -339,7 +339,10 @@ export function observeRuleSoleTrack(
 function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
   const route = observedRoute(view);
   const name = clientsServiceName(view.md);
-  if (!route) return managedRouteSpec(view.md).kind === GRPCROUTE_KIND ? { name, kind: GRPCROUTE_KIND, parents: [] } : { name, parents: [] };
+  if (!route)
+    return managedRouteSpec(view.md).kind === GRPCROUTE_KIND
+      ? { name, kind: GRPCROUTE_KIND, parents: [] }
+      : { name, parents: [] };
   const rules = route.spec?.rules ?? [];
   const out: NonNullable<ModelDeploymentStatus["route"]> = { name, parents: [] };
   if (managedRouteSpec(view.md).kind === GRPCROUTE_KIND) out.kind = GRPCROUTE_KIND;
