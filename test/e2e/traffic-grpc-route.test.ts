@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
 import type { HTTPRoute } from "../support/dataplane.ts";
-import { installGatewayApiCrds } from "../support/gateway-api.ts";
+import { installGatewayApiCrds, routeParentsSay } from "../support/gateway-api.ts";
 import { createNamespace, kubectl, kubectlJson, tool, waitFor } from "../support/kube.ts";
 import { applyMd, condition, isReady, modelDeployment, waitForMd, type Md } from "../support/md.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
@@ -52,40 +52,8 @@ const splitOf = (r: HTTPRoute) =>
 const weights = (m: Md) => m.status?.traffic?.map((t) => [t.version, t.weight]);
 
 /** What a Gateway controller would write on the GRPCRoute: every parent Accepted as given. */
-async function parentsSay(ns: string, accepted: "True" | "False", reason: string, message: string) {
-  const route = await getRoute(ns);
-  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const gen = (route.metadata as { generation?: number }).generation ?? 1;
-  const cond = (type: string, status: string, r: string, m: string) => ({
-    type,
-    status,
-    reason: r,
-    message: m,
-    lastTransitionTime: now,
-    observedGeneration: gen,
-  });
-  const status = {
-    parents: (route.spec.parentRefs ?? []).map((parentRef) => ({
-      parentRef,
-      controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
-      conditions: [
-        cond("Accepted", accepted, reason, message),
-        cond("ResolvedRefs", "True", "ResolvedRefs", "ok"),
-      ],
-    })),
-  };
-  await kubectl([
-    "-n",
-    ns,
-    "patch",
-    "grpcroute",
-    NAME,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
-}
+const parentsSay = (ns: string, accepted: "True" | "False", reason: string, message: string) =>
+  routeParentsSay(ns, NAME, accepted, reason, message, "grpcroute");
 
 describe("traffic through a managed GRPCRoute (gRPC model servers)", function () {
   this.timeout(300_000);
