@@ -3,7 +3,7 @@
 // issue 7: convergence, writes at rest, reaction time, blue/green promotion overhead,
 // memory, and planner speed. runBench() returns every figure; run.ts prints and saves them.
 import { execFile } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -92,6 +92,12 @@ export interface BenchOptions {
   nodeArgs?: string[];
   /** The operator's entry point (default src/main.ts, as the image runs it; dist/main.js after npm run build). */
   operatorEntry?: string;
+  /**
+   * Entry points whose memory with no ModelDeployment is measured (default the operator's
+   * entry, then dist/main.js: the TypeScript sources and the compiled JavaScript, which
+   * hack/run.sh bench builds first). CPU at rest is measured for the first only.
+   */
+  baselineEntries?: string[];
   /**
    * ModelDeployments in each mode of the rollout-cost case (replica ratio, then a managed
    * HTTPRoute): each converges, then rolls out a new version (default 0: not run; npm run
@@ -199,12 +205,14 @@ export interface TargetResult {
 
 /** The operator's memory with no ModelDeployment: right after start, and after a first reconcile. */
 export interface BaselineResult {
+  /** The entry point it was started from (src/main.ts, dist/main.js). */
+  entry: string;
   /** Caches synced, nothing to do. */
   atStart: MemorySample;
   /** After one ModelDeployment was reconciled to Ready and deleted again (the reconcile path loaded). */
   afterFirstReconcile: MemorySample;
-  /** CPU at rest with no ModelDeployment, per minute of the window. */
-  restCpuSecondsPerMinute: number;
+  /** CPU at rest with no ModelDeployment, per minute of the window (the first entry only). */
+  restCpuSecondsPerMinute?: number;
   load: Load;
 }
 
@@ -214,7 +222,8 @@ export interface BenchResult {
   machine: { cores: number; cpuModel: string; memoryBytes: number; node: string; kernel: string };
   options: Omit<BenchOptions, "log">;
   planner: PlannerResult[];
-  baseline: BaselineResult;
+  /** One per entry point (BenchOptions.baselineEntries), the operator's own first. */
+  baselines: BaselineResult[];
   sizes: SizeResult[];
   promotion: PromotionResult;
   /** The rollout-cost case, by replica ratio and through a route (absent: not run). */
@@ -310,14 +319,14 @@ class Bench {
     return name;
   }
 
-  operator(namespace: string, label: string): Promise<OperatorProcess> {
+  operator(namespace: string, label: string, entry = this.o.operatorEntry): Promise<OperatorProcess> {
     return startOperatorProcess({
       kubeconfig: this.kubeconfig,
       dir: this.o.clusterDir,
       label,
       args: [`--watch-namespace=${namespace}`, ...this.o.operatorArgs],
       nodeArgs: this.o.nodeArgs ?? [],
-      ...(this.o.operatorEntry ? { entry: this.o.operatorEntry } : {}),
+      ...(entry ? { entry } : {}),
     });
   }
 
@@ -343,10 +352,10 @@ class Bench {
     });
   }
 
-  async baseline(): Promise<BaselineResult> {
+  async baseline(entry: string, measureRest: boolean): Promise<BaselineResult> {
     const ns = await this.namespace("bench-baseline");
-    this.log("baseline: the operator with no ModelDeployment");
-    const op = await this.operator(ns, "operator-baseline");
+    this.log(`baseline: the operator (${entry}) with no ModelDeployment`);
+    const op = await this.operator(ns, `operator-baseline-${ns}`, entry);
     try {
       await this.quiet(2000);
       const atStart = await op.memory();
@@ -362,12 +371,14 @@ class Bench {
       await mds.stop();
       await this.quiet(2000);
       const afterFirstReconcile = await op.memory();
+      if (!measureRest) return { entry, atStart, afterFirstReconcile, load: load() };
       // CPU at rest with nothing to do, over the same window as the sizes' at rest.
       const restStart = op.cpuSeconds();
       const t0 = performance.now();
       await new Promise((r) => setTimeout(r, this.o.restSeconds * 1000));
       const minutes = (performance.now() - t0) / 60_000;
       return {
+        entry,
         atStart,
         afterFirstReconcile,
         restCpuSecondsPerMinute: round((op.cpuSeconds() - restStart) / minutes, 3),
@@ -729,7 +740,7 @@ function kb(bytes: number): string {
 export function evaluateTargets(
   sizes: SizeResult[],
   promotion: PromotionResult,
-  baseline?: BaselineResult,
+  baselines: BaselineResult[] = [],
 ): TargetResult[] {
   const largest = sizes.reduce<SizeResult | undefined>((a, b) => (!a || b.n > a.n ? b : a), undefined);
   const at1000 = sizes.find((s) => s.n === 1000) ?? largest;
@@ -757,11 +768,10 @@ export function evaluateTargets(
       met: at1000.memory.heapPerModelDeploymentBytes < 40 * 1024 && at1000.n >= 1000,
     });
   }
-  if (baseline) {
+  for (const { entry, atStart, afterFirstReconcile } of baselines) {
     const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
-    const { atStart, afterFirstReconcile } = baseline;
     out.push({
-      target: "RSS with no ModelDeployment at most 100 MiB, at start and after the first reconcile",
+      target: `RSS with no ModelDeployment at most 100 MiB, at start and after the first reconcile (node ${entry})`,
       measured: `${mib(atStart.rssBytes)} at start, ${mib(afterFirstReconcile.rssBytes)} after the first reconcile`,
       met: Math.max(atStart.rssBytes, afterFirstReconcile.rssBytes) <= 100 * 2 ** 20,
     });
@@ -795,7 +805,24 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   process.once("SIGTERM", onSignal);
   try {
     await bench.startCluster();
-    const baseline = await bench.baseline();
+    const entries = options.baselineEntries ?? [
+      ...new Set([options.operatorEntry ?? "src/main.ts", "dist/main.js"]),
+    ];
+    // The compiled JavaScript is built from this checkout's sources, as `npm run build` does, so
+    // that it is never an older build than what the rest measures.
+    if (entries.some((e) => e.startsWith("dist/"))) {
+      log("npm run build: the compiled JavaScript for the baseline");
+      rmSync(join(ROOT, "dist"), { recursive: true, force: true });
+      await run(
+        process.execPath,
+        [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
+        {
+          cwd: ROOT,
+        },
+      );
+    }
+    const baselines: BaselineResult[] = [];
+    for (const [i, entry] of entries.entries()) baselines.push(await bench.baseline(entry, i === 0));
     const sizes: SizeResult[] = [];
     for (const n of options.sizes) sizes.push(await bench.size(n));
     const promotion = await bench.promotion();
@@ -817,11 +844,11 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       },
       options: opts,
       planner,
-      baseline,
+      baselines,
       sizes,
       promotion,
       ...(rolloutCost.length ? { rolloutCost } : {}),
-      targets: evaluateTargets(sizes, promotion, baseline),
+      targets: evaluateTargets(sizes, promotion, baselines),
     };
   } finally {
     process.removeListener("SIGINT", onSignal);

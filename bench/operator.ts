@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { freePort } from "../test/cluster/cluster.ts";
 import { pollUntil } from "./wait.ts";
 import { loopbackOperatorFlags } from "../test/support/loopback-guard.ts";
+import { writeLoopbackGuardJs } from "./loopback-guard-js.ts";
 
 const ROOT = join(import.meta.dirname, "..");
 /** Clock ticks per second of /proc/PID/stat (USER_HZ): 100 on Linux. */
@@ -55,15 +56,20 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
   const fd = openSync(logFile, "w");
   // The loopback guard in the operator too, and its checks allowed only to loopback.
   const loopback = loopbackOperatorFlags(undefined);
+  const entry = opts.entry ?? join("src", "main.ts");
+  // A compiled entry gets the guard compiled too: nothing loads Node's TypeScript stripper.
+  const guardArgs = entry.endsWith(".js")
+    ? ["--import", writeLoopbackGuardJs(join(opts.dir, "loopback-guard-js"))]
+    : loopback.nodeArgs;
   const child: ChildProcess = spawn(
     process.execPath,
     [
       "--expose-gc",
-      ...loopback.nodeArgs,
+      ...guardArgs,
       ...(opts.nodeArgs ?? []),
       "--import",
       join(ROOT, "bench", "gc-hook.js"),
-      join(ROOT, opts.entry ?? join("src", "main.ts")),
+      join(ROOT, entry),
       `--kubeconfig=${opts.kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,

@@ -15,19 +15,21 @@ export function markdownReport(r: BenchResult): string {
     "",
   );
 
-  const b = r.baseline;
   out.push("### With no ModelDeployment", "");
-  out.push("| measured | RSS | heap (after a full GC) | load |");
-  out.push("| --- | ---: | ---: | ---: |");
-  out.push(
-    `| right after start (caches synced) | ${mb(b.atStart.rssBytes)} | ${mb(b.atStart.heapUsedBytes)} | ${ld(b.load)} |`,
-  );
-  out.push(
-    `| after the first reconcile (one ModelDeployment Ready, then deleted) | ${mb(b.afterFirstReconcile.rssBytes)} | ${mb(b.afterFirstReconcile.heapUsedBytes)} | ${ld(b.load)} |`,
-  );
-  out.push(
-    `| CPU at rest (${r.options.restSeconds} s) | ${b.restCpuSecondsPerMinute.toFixed(3)} s per minute | | ${ld(b.load)} |`,
-  );
+  out.push("| entry point | measured | RSS | heap (after a full GC) | load |");
+  out.push("| --- | --- | ---: | ---: | ---: |");
+  for (const b of r.baselines) {
+    const row = (what: string, m: (typeof b)["atStart"]) =>
+      `| \`node ${b.entry}\` | ${what} | ${mb(m.rssBytes)} | ${mb(m.heapUsedBytes)} | ${ld(b.load)} |`;
+    out.push(row("right after start (caches synced)", b.atStart));
+    out.push(
+      row("after the first reconcile (one ModelDeployment Ready, then deleted)", b.afterFirstReconcile),
+    );
+    if (b.restCpuSecondsPerMinute !== undefined)
+      out.push(
+        `| \`node ${b.entry}\` | CPU at rest (${r.options.restSeconds} s) | ${b.restCpuSecondsPerMinute.toFixed(3)} s per minute | | ${ld(b.load)} |`,
+      );
+  }
   out.push("");
 
   out.push("### Convergence, at rest, memory", "");

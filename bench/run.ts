@@ -28,6 +28,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --operator-arg FLAG     extra operator flag, repeatable (e.g. --operator-arg=--workers=8)
   --operator-entry FILE   the operator's entry point (default src/main.ts, as the image runs
                           it; dist/main.js after npm run build: without Node's TypeScript stripper)
+  --baseline-entries LIST entry points whose memory with no ModelDeployment is measured
+                          (default: the operator's entry, then dist/main.js, built first)
   --node-arg FLAG         extra Node.js flag of the operator process, repeatable
                           (e.g. --node-arg=--cpu-prof --node-arg=--cpu-prof-dir=/tmp/prof)
   --cluster-dir DIR       the control plane's folder (default: a new folder under ${tmpdir()})
@@ -63,6 +65,7 @@ export function parseBenchArgs(
       "operator-arg": { type: "string", multiple: true },
       "node-arg": { type: "string", multiple: true },
       "operator-entry": { type: "string" },
+      "baseline-entries": { type: "string" },
       "cluster-dir": { type: "string" },
       out: { type: "string" },
       "keep-cluster": { type: "boolean" },
@@ -102,6 +105,9 @@ export function parseBenchArgs(
     operatorArgs: values["operator-arg"] ?? [],
     nodeArgs: values["node-arg"] ?? [],
     ...(values["operator-entry"] ? { operatorEntry: values["operator-entry"] } : {}),
+    ...(values["baseline-entries"]
+      ? { baselineEntries: values["baseline-entries"].split(",").map((e) => e.trim()) }
+      : {}),
     clusterDir: values["cluster-dir"] ?? join(tmpdir(), `mro-bench-${process.pid}`),
     binDir: env.MRO_TOOLS_BIN ?? "",
     keepCluster: values["keep-cluster"] ?? false,

@@ -1,4 +1,6 @@
 // Wiring only: flags, logger, the operator, signals.
+// First, so that it holds while the other modules load (they compile the CRD schema).
+import "./observability/young-generation.ts";
 import { ConfigError, parseConfig, usage } from "./config.ts";
 import { createLogger } from "./observability/log.ts";
 import { startOperator } from "./operator.ts";

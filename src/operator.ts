@@ -77,7 +77,7 @@ export async function startOperator(
     modelDeployments.list().filter(readinessGateOf),
   );
   // The health-check machinery; its policies go to the reconciler as they are.
-  const { conditions, measurer, ...policies } = await createChecks(config, kc, metrics, queue);
+  const { conditions, measurer, ...policies } = await createChecks(config, kc, metrics, queue, client);
   const reconciler = new Reconciler({
     client,
     modelDeployments,

@@ -21,6 +21,9 @@ export const Reasons = {
   RouteRuleNotFound: "RouteRuleNotFound",
   InferencePoolAPIMissing: "InferencePoolAPIMissing",
   InferencePoolNotAccepted: "InferencePoolNotAccepted",
+  // Adoption of an existing Deployment (spec.workloadRef)
+  Adopting: "Adopting",
+  AdoptionRefused: "AdoptionRefused",
   // Events
   VersionCreated: "VersionCreated",
   RolloutStarted: "RolloutStarted",
@@ -42,6 +45,10 @@ export const Reasons = {
   VersionDeleted: "VersionDeleted",
   ApplyFailed: "ApplyFailed",
   SpecWarning: "SpecWarning",
+  AdoptionStarted: "AdoptionStarted",
+  AdoptedDeploymentScaled: "AdoptedDeploymentScaled",
+  AdoptionCompleted: "AdoptionCompleted",
+  AdoptionReleased: "AdoptionReleased",
 } as const;
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons];

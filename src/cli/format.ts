@@ -250,6 +250,15 @@ function summarySection(md: ModelDeployment): string[] {
   field("Stable", s.stableVersion);
   if (s.candidateVersion) field("Candidate", candidateText(s));
   if (s.message) field("Message", s.message);
+  const a = s.adoption;
+  const ref = md.spec.workloadRef;
+  if (a)
+    field(
+      "Adoption",
+      `Deployment ${a.deployment}: ${a.phase} (scaleDown ${a.scaleDown ?? "never"}, it had ${a.originalReplicas} replica(s))`,
+    );
+  else if (ref && s.stableVersion === undefined)
+    field("Adoption", `Deployment ${ref.name}: not started (scaleDown ${ref.scaleDown ?? "never"})`);
   if (s.aborted)
     field(
       "Aborted",

@@ -34,7 +34,7 @@ import { documents, isModelDeployment, type Source } from "./manifests.ts";
 /** A check as plan prints it. */
 export interface CheckPreview {
   name: string;
-  provider: "http" | "prometheus" | "signature" | "warmup";
+  provider: "http" | "prometheus" | "signature" | "warmup" | "agreement";
   /** What is measured: the request or the query, and its success condition. */
   target: string;
   interval: string;
@@ -42,6 +42,8 @@ export interface CheckPreview {
   failureThreshold: number;
   /** Measured and reported, never gating. */
   dryRun?: boolean;
+  /** blueGreen: when it runs, when not only before the switch (After, BeforeAndAfter). */
+  promotion?: "After" | "BeforeAndAfter";
 }
 
 /** Everything plan prints for one ModelDeployment. */
@@ -92,6 +94,10 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
   } else if (check.warmup) {
     const w = check.warmup;
     target = `${w.requests ?? 10} warm-up requests ${w.method ?? "POST"} ${w.path} on the new version's Service once per step, at most ${w.maxFailures ?? 0} failing`;
+  } else if (check.agreement) {
+    const a = check.agreement;
+    const ref = a.requests.configMapKeyRef;
+    target = `the requests of ConfigMap ${ref.name} key ${ref.key} to the new and the stable version (${a.protocol ?? "OpenInference"}${a.path ? ` ${a.path}` : ""}), expects ${a.successCondition}`;
   } else if (check.signature) {
     const accept = check.signature.accept?.length
       ? `, accepting changes of ${check.signature.accept.join(", ")}`
@@ -105,12 +111,23 @@ function describeCheck(md: ModelDeployment, check: HealthCheck): CheckPreview {
   }
   return {
     name: check.name,
-    provider: check.http ? "http" : check.signature ? "signature" : check.warmup ? "warmup" : "prometheus",
+    provider: check.http
+      ? "http"
+      : check.signature
+        ? "signature"
+        : check.warmup
+          ? "warmup"
+          : check.agreement
+            ? "agreement"
+            : "prometheus",
     target,
     interval: formatDuration(checkIntervalMs(md, check)),
     timeout: formatDuration(checkTimeoutMs(check)),
     failureThreshold: checkFailureThreshold(md, check),
     ...(check.dryRun === true ? { dryRun: true } : {}),
+    ...(check.promotion === "After" || check.promotion === "BeforeAndAfter"
+      ? { promotion: check.promotion }
+      : {}),
   };
 }
 
@@ -384,8 +401,14 @@ function gatesSection(p: ModelDeploymentPlan): string[] {
     out.push("  no health checks");
   } else {
     for (const c of p.rollout.checks) {
+      const when =
+        c.promotion === "After"
+          ? "after the switch, while the old version is kept ready; "
+          : c.promotion === "BeforeAndAfter"
+            ? "before and after the switch; "
+            : "";
       out.push(
-        `  ${c.name} (${c.provider}): ${c.target}; every ${c.interval}, timeout ${c.timeout}, ` +
+        `  ${c.name} (${c.provider}): ${c.target}; ${when}every ${c.interval}, timeout ${c.timeout}, ` +
           (c.dryRun
             ? "dry run: measured and reported, never rolls back"
             : `rolled back after ${c.failureThreshold} consecutive failures`),

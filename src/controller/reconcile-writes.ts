@@ -144,6 +144,26 @@ export async function writePodConditions(
   return writes;
 }
 
+/**
+ * The replica counts of adopted Deployments (spec.workloadRef), after the children: the
+ * clients' Service has been written before the Deployment it moved off scales down.
+ */
+export async function writeScales(ctx: WriteContext, cached: ModelDeployment, p: Plan): Promise<number> {
+  const namespace = cached.metadata?.namespace ?? "";
+  let writes = 0;
+  for (const s of p.scales ?? []) {
+    await ctx.client.scaleDeployment(namespace, s.name, s.replicas);
+    writes++;
+    await recordEvent(ctx, cached, {
+      type: "Normal",
+      reason: Reasons.AdoptedDeploymentScaled,
+      message: `Deployment ${s.name} (adopted) scaled from ${s.from} to ${s.replicas} replica(s)`,
+    });
+    ctx.logger.info("adopted Deployment scaled", { deployment: s.name, from: s.from, to: s.replicas });
+  }
+  return writes;
+}
+
 /** 5. Events last: they tell what the writes before them did. Returns the writes. */
 export async function emitEvents(
   ctx: WriteContext,

@@ -31,6 +31,7 @@ import {
   USER_ROUTE,
   writeChildren,
   writePodConditions,
+  writeScales,
   type WriteContext,
 } from "./reconcile-writes.ts";
 import type { IndexBy } from "./index-by.ts";
@@ -358,6 +359,7 @@ export class Reconciler {
 
     const log = logger ?? this.#o.logger;
     const observed = this.observe(cached);
+    await this.#observeWorkloadRef(cached, observed);
     const { p, pending } = this.#planWithMeasurements(key, cached, observed, log);
     const changed = changedStatusFields(cached.status, p.status);
     const holdMs = this.#progressHoldMs(key, name, cached, observed, p, changed, log);
@@ -382,6 +384,34 @@ export class Reconciler {
     const requeueAfterMs =
       holdMs === undefined ? planned : planned === undefined ? holdMs : Math.min(planned, holdMs);
     return { requeueAfterMs, writes };
+  }
+
+  /**
+   * spec.workloadRef, or an adoption in status that is not complete: the Deployment it names,
+   * read by name (the operator watches only its own objects; an adoption comes back every few
+   * seconds instead, see plan/adoption.ts), and a Service named like the ModelDeployment that
+   * is not its own. Not looked at once the adoption is complete or without one.
+   */
+  async #observeWorkloadRef(md: ModelDeployment, observed: Observed): Promise<void> {
+    const adoption = md.status?.adoption;
+    const ref = md.spec.workloadRef;
+    const name =
+      adoption && adoption.phase !== "Completed"
+        ? adoption.deployment
+        : ref && md.status?.stableVersion === undefined
+          ? ref.name
+          : undefined;
+    if (name === undefined) return;
+    const ns = md.metadata?.namespace ?? "";
+    // Another namespace is refused by the planner without reading anything there.
+    const deployment =
+      ref?.namespace !== undefined && ref.namespace !== ns && name === ref.name
+        ? undefined
+        : await this.#o.client.get<V1Deployment>("apps/v1", "Deployment", ns, name);
+    const clientsName = md.metadata?.name ?? "";
+    const owned = observed.services.some((s) => s.metadata?.name === clientsName);
+    const service = owned ? undefined : await this.#o.client.get<V1Service>("v1", "Service", ns, clientsName);
+    observed.workloadRef = { deployment, foreignClientsService: service };
   }
 
   /** The cached ModelDeployment, or the one this process wrote last if the cache is behind it. */
@@ -529,6 +559,7 @@ export class Reconciler {
     try {
       const childWrites = await writeChildren(this.#writes, cached, () => md, observed, p);
       writes += childWrites;
+      writes += await writeScales(this.#writes, cached, p);
     } catch (err) {
       childError = { err };
     }

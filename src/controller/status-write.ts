@@ -5,6 +5,7 @@
 import { LABEL_MODEL } from "../api/constants.ts";
 import type { ModelDeploymentStatus } from "../api/types.ts";
 import type { Observed } from "../plan/types.ts";
+import { adoptedTrafficName } from "../plan/adoption.ts";
 import { isTrackOf } from "../plan/tracks.ts";
 import { sameJson } from "./diff.ts";
 
@@ -87,9 +88,11 @@ export function endpointsAheadOfDeployments(
   modelName: string,
   status: ModelDeploymentStatus,
 ): boolean {
+  // An adopted Deployment (spec.workloadRef) in status.traffic is no version of the model.
+  const adopted = status.adoption ? adoptedTrafficName(status.adoption.deployment) : undefined;
   for (const t of status.traffic ?? []) {
     const ready = t.readyEndpoints ?? 0;
-    if (ready === 0) continue;
+    if (ready === 0 || t.version === adopted) continue;
     // The Deployment of that version at that revision (two revisions of one version may run).
     const d = observed.deployments.find(
       (x) => x.metadata?.labels?.[LABEL_MODEL] === modelName && isTrackOf(x, t.version, t.revision),

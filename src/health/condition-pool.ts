@@ -53,7 +53,18 @@ export interface RelativeConditionInput {
   stable: number;
 }
 
-export type ConditionInput = HttpConditionInput | PrometheusConditionInput | RelativeConditionInput;
+/** What a prediction agreement check sees. */
+export interface AgreementConditionInput {
+  kind: "agreement";
+  expression: string;
+  quoteValues?: boolean;
+  agreement: number;
+  agreed: number;
+  compared: number;
+}
+
+export type ConditionInput =
+  HttpConditionInput | PrometheusConditionInput | RelativeConditionInput | AgreementConditionInput;
 export type ConditionTask = ConditionInput & { id: number };
 
 /** Evaluates successConditions; never throws. */

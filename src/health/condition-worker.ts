@@ -11,6 +11,13 @@ parentPort?.on("message", (task: ConditionTask) => {
 
 function evaluate(task: ConditionTask): ConditionOutcome {
   const quoteValues = task.quoteValues ?? true;
+  if (task.kind === "agreement")
+    return evaluateSuccessCondition(
+      "agreement",
+      task.expression,
+      { agreement: task.agreement, agreed: task.agreed, compared: task.compared },
+      { quoteValues },
+    );
   if (task.kind === "relative")
     return evaluateSuccessCondition(
       "relative",

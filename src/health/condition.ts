@@ -7,9 +7,10 @@
 //                         values when it returned several), results (always the list).
 // Prometheus checks with compareWithStable ("relative") see: candidate and stable, the value
 //                         of the query for the new version and for the stable version.
+// Prediction agreement checks see: agreement (double, 0 to 1), agreed and compared (int).
 import { Environment, type ASTNode, type ParseResult } from "@marcbachmann/cel-js";
 
-export type ConditionKind = "http" | "prometheus" | "relative";
+export type ConditionKind = "http" | "prometheus" | "relative" | "agreement";
 
 /** The variables an HTTP check's successCondition sees. */
 export interface HttpConditionVars {
@@ -32,10 +33,19 @@ export interface RelativeConditionVars {
   stable: number;
 }
 
+/** The variables a prediction agreement check sees. */
+export interface AgreementConditionVars {
+  /** agreed / compared. */
+  agreement: number;
+  agreed: number;
+  compared: number;
+}
+
 interface ConditionVarsByKind {
   http: HttpConditionVars;
   prometheus: PrometheusConditionVars;
   relative: RelativeConditionVars;
+  agreement: AgreementConditionVars;
 }
 
 const limits = { maxAstNodes: 2000, maxDepth: 64, maxListElements: 1000, maxMapEntries: 1000 };
@@ -58,6 +68,12 @@ const environments: Record<ConditionKind, Environment> = {
   relative: new Environment({ limits })
     .registerVariable("candidate", "double", { description: "the query's value for the new version" })
     .registerVariable("stable", "double", { description: "the query's value for the stable version" }),
+  agreement: new Environment({ limits })
+    .registerVariable("agreement", "double", {
+      description: "the share of compared requests whose answers agree, 0 to 1",
+    })
+    .registerVariable("agreed", "int", { description: "requests whose answers agree" })
+    .registerVariable("compared", "int", { description: "requests compared" }),
 };
 
 interface Compiled {
@@ -118,6 +134,7 @@ const RESPONSE_VARIABLES: Record<ConditionKind, ReadonlySet<string>> = {
   http: new Set(["json", "body", "headers"]),
   prometheus: new Set(["result", "results"]),
   relative: new Set(["candidate", "stable"]),
+  agreement: new Set(),
 };
 
 /** CEL's comprehension macros: each evaluates its body once per element of its range. */
@@ -243,8 +260,12 @@ export function evaluateSuccessCondition<K extends ConditionKind>(
 
 function toCelContext(
   kind: ConditionKind,
-  vars: HttpConditionVars | PrometheusConditionVars | RelativeConditionVars,
+  vars: HttpConditionVars | PrometheusConditionVars | RelativeConditionVars | AgreementConditionVars,
 ): object {
+  if (kind === "agreement") {
+    const a = vars as AgreementConditionVars;
+    return { agreement: a.agreement, agreed: BigInt(a.agreed), compared: BigInt(a.compared) };
+  }
   if (kind === "relative") {
     const relative = vars as RelativeConditionVars;
     return { candidate: relative.candidate, stable: relative.stable };

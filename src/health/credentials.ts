@@ -5,7 +5,8 @@
 // the platform says which namespaces may use it and, optionally, the only hosts it is sent
 // to, so that a tenant cannot send the platform's token to a server of its choosing. Pure:
 // parsing the file's text and judging a use; the files are read in credential-files.ts.
-import { parse } from "yaml";
+import { createRequire } from "node:module";
+import type * as Yaml from "yaml";
 import type { HealthCheck, ModelDeployment } from "../api/types.ts";
 import { computeCheckVars, computeDueCheck } from "../plan/checks.ts";
 import type { SpecProblem } from "../plan/validate.ts";
@@ -28,6 +29,12 @@ export interface Credential {
 export const CREDENTIAL_FILE_FIELDS = ["caFile", "certFile", "keyFile", "bearerTokenFile"] as const;
 export type CredentialFileField = (typeof CREDENTIAL_FILE_FIELDS)[number];
 
+// yaml is loaded with the first credentials file (the flag's parser is synchronous), not with
+// the operator: most installations have none, and it would hold several MiB for nothing.
+// Through the package's own entry point for Node.js (its "exports", CommonJS).
+let yamlModule: typeof Yaml | undefined;
+const yaml = (): typeof Yaml => (yamlModule ??= createRequire(import.meta.url)("yaml") as typeof Yaml);
+
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const KEYS = new Set(["name", "namespaces", "hosts", ...CREDENTIAL_FILE_FIELDS]);
@@ -47,7 +54,7 @@ const KEYS = new Set(["name", "namespaces", "hosts", ...CREDENTIAL_FILE_FIELDS])
 export function parseCredentials(text: string): Credential[] {
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = yaml().parse(text);
   } catch (err) {
     throw new Error(`not YAML: ${(err as Error).message.split("\n")[0]}`, { cause: err });
   }

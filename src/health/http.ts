@@ -6,6 +6,7 @@ import { parseJson } from "./condition.ts";
 import type { DestinationPolicyJudge } from "./destination-policy.ts";
 import type { CredentialFiles, CredentialMaterial } from "./credential-files.ts";
 import type { CredentialPolicy } from "./credentials.ts";
+import type { ConfigMapReader } from "./agreement-check.ts";
 import type { CheckFetch, CheckTls } from "./dial.ts";
 import type { PromqlNamespaceRule } from "./promql-rule.ts";
 import { mayQuoteResponse, withheld, type ResponseMessages } from "./reveal.ts";
@@ -54,6 +55,8 @@ export interface MeasureOptions {
   credential?: CredentialMaterial;
   /** How requests are sent (dial.ts: a DNS server, allowed networks); the global fetch by default. */
   send?: CheckFetch;
+  /** Reads a ConfigMap of the ModelDeployment's namespace (an agreement check's request set). */
+  configMaps?: ConfigMapReader;
 }
 
 async function observeHttp(

@@ -7,12 +7,14 @@ import { measureRelative } from "./prometheus-relative.ts";
 import { measureJudge } from "./prometheus-judge.ts";
 import { measureSignature } from "./signature-check.ts";
 import { measureWarmup } from "./warmup.ts";
+import { measureAgreement } from "./agreement-check.ts";
 import { deniedDestination } from "./destination-check.ts";
 import { deniedQuery } from "./promql-check.ts";
 import { CredentialFileError, type CredentialMaterial } from "./credential-files.ts";
 import { credentialOf, CredentialPolicy, hostOf } from "./credentials.ts";
 
 export { measureHttp, type MeasureOptions } from "./http.ts";
+export type { ConfigMapReader } from "./agreement-check.ts";
 export { DestinationPolicyJudge, DESTINATION_MODES, type DestinationMode } from "./destination-policy.ts";
 export { ConditionPool, defaultConditionPool, type ConditionEvaluator } from "./condition-pool.ts";
 export { measurePrometheus, queryPrometheus } from "./prometheus.ts";
@@ -62,13 +64,14 @@ export async function measureCheck(
     if (due.check.http) return await measureHttp(due, now, withCredential);
     if (due.check.signature) return await measureSignature(due, now, withCredential);
     if (due.check.warmup) return await measureWarmup(due, now, withCredential);
+    if (due.check.agreement) return await measureAgreement(due, now, withCredential);
     if (due.check.prometheus?.judge) return await measureJudge(due, now, withCredential);
     if (due.check.prometheus?.compareWithStable) return await measureRelative(due, now, withCredential);
     if (due.check.prometheus) return await measurePrometheus(due, now, withCredential);
     return errorMeasurement(
       due,
       now,
-      "check has no provider: it needs http, prometheus, signature or warmup",
+      "check has no provider: it needs http, prometheus, signature, warmup or agreement",
     );
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);

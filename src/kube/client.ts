@@ -64,11 +64,18 @@ export interface KubeClient {
    * of pods/status: conditions merge by type, so the kubelet's own stay as they are.
    */
   patchPodCondition(namespace: string, patch: PodConditionPatch, now: Date): Promise<void>;
+  /**
+   * Sets the replica count of a Deployment the operator does not own (an adopted one) with a
+   * merge patch of its scale subresource: nothing else of it can change, and no field of it
+   * becomes the operator's in its managedFields but spec.replicas.
+   */
+  scaleDeployment(namespace: string, name: string, replicas: number): Promise<void>;
 }
 
 const PLURALS: Record<string, string> = {
   Deployment: "deployments",
   Service: "services",
+  ConfigMap: "configmaps",
   HTTPRoute: "httproutes",
   GRPCRoute: "grpcroutes",
   InferencePool: "inferencepools",
@@ -109,6 +116,7 @@ export function kubeClient(kc: KubeConnection, options: KubeClientOptions = {}):
     ...objectRequests(send),
     ...modelDeploymentRequests(send),
     ...podStatusRequests(send),
+    ...scaleRequests(send),
     ...eventRequests(send, instance),
   };
 }
@@ -206,6 +214,21 @@ function podStatusRequests(send: Send): Pick<KubeClient, "patchPodCondition"> {
         // A pod that went away (scaled down, replaced) needs no condition.
         if (!isNotFound(err)) throw err;
       }
+    },
+  };
+}
+
+/** The replica count of a Deployment the operator does not own. */
+function scaleRequests(send: Send): Pick<KubeClient, "scaleDeployment"> {
+  return {
+    async scaleDeployment(namespace, name, replicas) {
+      const path = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}/scale`;
+      await send(
+        "PATCH",
+        `${path}?fieldManager=${encodeURIComponent(FIELD_MANAGER)}`,
+        { spec: { replicas } },
+        "application/merge-patch+json",
+      );
     },
   };
 }

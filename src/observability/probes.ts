@@ -11,12 +11,17 @@
 // liveness check fails. /readyz answers 200 when every readiness check passes (caches
 // synced; with leader election: leading, or a standby that reaches the API server), else
 // 503 with one line per check saying what is missing, like the API server's own /readyz.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { BindAddress } from "../config.ts";
 import { discardLogs, type LogSink } from "./log.ts";
 import type { MetricsDecision } from "./metrics-auth.ts";
+
+// node:http through process.getBuiltinModule, not an ES import: the ES module of node:http
+// reads every export once, and its WebSocket, CloseEvent and MessageEvent getters load Node's
+// own copy of undici, about 13 MiB of RSS that the operator never uses (docs/benchmarks.md).
+const { createServer } = process.getBuiltinModule("node:http");
 
 /** One named check: undefined when healthy, else why not. */
 export interface ProbeCheck {

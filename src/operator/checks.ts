@@ -1,5 +1,7 @@
 // The health-check machinery the reconciler is given, built from the platform's flags.
+import type { V1ConfigMap } from "@kubernetes/client-node";
 import type { Config } from "../config.ts";
+import type { KubeClient } from "../kube/client.ts";
 import { Measurer } from "../controller/measurer.ts";
 import type { WorkQueue } from "../controller/queue.ts";
 import {
@@ -10,6 +12,7 @@ import {
   DestinationPolicyJudge,
   measureCheck,
   promqlNamespaceRule,
+  type ConfigMapReader,
   type PromqlNamespaceRule,
 } from "../health/index.ts";
 import { apiServerAddresses } from "../kube/api-server-address.ts";
@@ -26,6 +29,7 @@ export async function createChecks(
   kc: KubeConnection,
   metrics: OperatorMetrics,
   queue: WorkQueue,
+  client: KubeClient,
 ): Promise<{
   conditions: ConditionPool;
   destinations: DestinationPolicyJudge;
@@ -61,6 +65,10 @@ export async function createChecks(
     allowedCidrs: config.checkOnlyCidrs,
     judgeAddress: (address, port) => destinations.judgeAddress(address, port),
   });
+  // An agreement check's request set: one ConfigMap of the ModelDeployment's namespace, read
+  // with get when it is measured (no cache of every ConfigMap in the cluster).
+  const configMaps: ConfigMapReader = (namespace, name) =>
+    client.get<V1ConfigMap>("v1", "ConfigMap", namespace, name);
   // Measurements run beside the queue; each one done is a new reconcile of its key.
   const measurer = new Measurer({
     measure: async (due) => {
@@ -71,6 +79,7 @@ export async function createChecks(
         promqlNamespace,
         credentials,
         send: sendCheck,
+        configMaps,
       });
       metrics.countHealthCheckMeasurement(due.vars.namespace, due.vars.name, m.name, m.phase);
       return m;

@@ -9,7 +9,7 @@ import { isHeld, isSpecTrack, recordHistory, type PlanContext, type StatusDraft 
 import { beginStep, clearRollout, rollBack, scheduleScaleDown } from "./lifecycle.ts";
 import { specLabel, stableLabel, versionLabel } from "./lookups.ts";
 import { actionResult, actionTexts as say, noRollout } from "./messages.ts";
-import { revisionHistoryLimitOf } from "./spec.ts";
+import { hasPostPromotionChecks, revisionHistoryLimitOf } from "./spec.ts";
 import { findTrackDeployment, revisionOf, versionOf } from "./tracks.ts";
 import type { PlannedEvent } from "./types.ts";
 
@@ -103,7 +103,13 @@ function promoteAction(ctx: PlanContext, draft: StatusDraft, action: "promote" |
   const status = draft.status;
   const rollout = status.rollout;
   if (!rollout) return refuse(noRolloutMessage(ctx, status));
-  if (rollout.switchedAt !== undefined) return refuse(say.alreadySwitched(specLabel(ctx, status)));
+  if (rollout.switchedAt !== undefined) {
+    // While checks run after the switch, promote-full ends them: promoted at once.
+    if (action !== "promote-full" || !hasPostPromotionChecks(ctx.md) || rollout.promote === "Full")
+      return refuse(say.alreadySwitched(specLabel(ctx, status)));
+    rollout.promote = "Full";
+    return accept(say.promoteFullAfterSwitch(specLabel(ctx, status)));
+  }
   if (isHeld(ctx, status)) return refuse(ctx.md.spec.paused === true ? say.heldBySpec : say.paused);
   if (rollout.promote === "Full") return refuse(say.promoteFullUnderWay);
   if (action === "promote-full") {
@@ -123,7 +129,9 @@ function abortAction(ctx: PlanContext, draft: StatusDraft): Outcome {
   const status = draft.status;
   const rollout = status.rollout;
   if (!rollout) return refuse(noRolloutMessage(ctx, status));
-  if (rollout.switchedAt !== undefined) return refuse(say.alreadySwitched(specLabel(ctx, status)));
+  // While checks run after a switch the old version is still ready: abort switches back.
+  if (rollout.switchedAt !== undefined && !hasPostPromotionChecks(ctx.md))
+    return refuse(say.alreadySwitched(specLabel(ctx, status)));
   const label = specLabel(ctx, status);
   rollBack(ctx, draft, Reasons.Aborted, say.abortReason, "Aborted");
   return accept(say.aborted(label, stableLabel(ctx, status)));

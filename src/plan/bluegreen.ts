@@ -11,7 +11,7 @@ import { beginStep, promote, rollBack } from "./lifecycle.ts";
 import { isAvailableAt, specLabel, stableLabel } from "./lookups.ts";
 import * as text from "./messages.ts";
 import { progressDeadlineMessage, progressDeadlinePassed, trackStepReadiness } from "./readiness.ts";
-import { previewReplicasOf } from "./spec.ts";
+import { hasPostPromotionChecks, previewReplicasOf, scaleDownDelayMsOf } from "./spec.ts";
 
 /** The stages of a blue/green rollout, in status.currentStep. */
 const PREVIEW = 0;
@@ -30,9 +30,18 @@ export function stepBlueGreen(ctx: PlanContext, draft: StatusDraft): void {
   const rollout = status.rollout;
   if (!rollout) return;
   if (rollout.switchedAt !== undefined) {
-    if (ctx.router.observeSoleTrack(ctx) === ctx.spec.name) {
+    if (ctx.router.observeSoleTrack(ctx) !== ctx.spec.name) return;
+    if (!hasPostPromotionChecks(ctx.md) || rollout.promote === "Full") {
       promote(ctx, draft, text.clientsSelectAlone(specLabel(ctx, status)));
+      return;
     }
+    // Checks after the switch: the old version stays ready (scaleDownDelaySeconds) while they
+    // run; promoted when the delay is over and each of them passed since the switch. A failing
+    // one rolls back (plan.ts) while the old version can still take the clients at once.
+    const delayEnds = timeMs(rollout.switchedAt) + scaleDownDelayMsOf(ctx.md);
+    if (ctx.nowMs < delayEnds) return;
+    if (!checksPassedSince(ctx, status, rollout.switchedAt) || anyCheckFailing(ctx, status)) return;
+    promote(ctx, draft, text.postPromotionChecksPassed(specLabel(ctx, status)), ctx.nowIso);
     return;
   }
   const auto = ctx.md.spec.strategy?.blueGreen?.autoPromotionSeconds;

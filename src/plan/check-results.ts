@@ -5,7 +5,13 @@
 import type { CheckStatus, HealthCheck, MeasurementRecord, ModelDeploymentStatus } from "../api/types.ts";
 import { timeMs } from "./checks.ts";
 import type { PlanContext } from "./context.ts";
-import { checkFailureThreshold, checksOf } from "./spec.ts";
+import {
+  checkFailureThreshold,
+  checkRunsInStage,
+  checksOf,
+  DEFAULT_INCONCLUSIVE_TIMEOUT,
+  inconclusiveTimeoutMs,
+} from "./spec.ts";
 import type { Measurement } from "./types.ts";
 
 /** Measurements kept per check in status.checks[].measurements (the CRD's maxItems). */
@@ -17,14 +23,28 @@ function resultOf(status: ModelDeploymentStatus, name: string): CheckStatus | un
   return status.checks?.find((c) => c.name === name);
 }
 
-/** The checks that gate the rollout: every configured check but the dryRun ones. */
-function gatingChecks(ctx: PlanContext): HealthCheck[] {
-  return checksOf(ctx.md).filter((c) => c.dryRun !== true);
+/**
+ * The checks that gate the rollout now: every configured check but the dryRun ones, of the
+ * rollout's stage (before a blue/green switch, or after it: checkRunsInStage).
+ */
+function gatingChecks(ctx: PlanContext, status: ModelDeploymentStatus): HealthCheck[] {
+  const switched = status.rollout?.switchedAt !== undefined;
+  return checksOf(ctx.md).filter((c) => c.dryRun !== true && checkRunsInStage(c, switched));
 }
 
-/** Does an Inconclusive measurement of `check` count as a failure (judge.inconclusive: Fail)? */
-function inconclusiveFails(check: HealthCheck): boolean {
-  return check.prometheus?.judge?.inconclusive === "Fail";
+/**
+ * Does an Inconclusive result of `check` count as a failure: with judge.inconclusive Fail
+ * always; with Wait once it has been Inconclusive (since `since`, its first Inconclusive
+ * measurement in a row) for inconclusiveTimeout at the time `at`.
+ */
+function inconclusiveFails(check: HealthCheck, since?: string, at?: string): boolean {
+  if (check.prometheus?.judge?.inconclusive === "Fail") return true;
+  return waitedTooLong(check, since, at);
+}
+
+function waitedTooLong(check: HealthCheck, since: string | undefined, at: string | undefined): boolean {
+  const waited = timeMs(at) - timeMs(since);
+  return !Number.isNaN(waited) && waited >= inconclusiveTimeoutMs(check);
 }
 
 /**
@@ -53,21 +73,36 @@ export function mergeMeasurements(ctx: PlanContext, status: ModelDeploymentStatu
 }
 
 function mergeOne(check: HealthCheck, current: CheckStatus, m: Measurement): CheckStatus {
+  // The first of the Inconclusive measurements in a row: how long a Wait judge has waited.
+  const inconclusiveSince =
+    m.phase !== "Inconclusive"
+      ? undefined
+      : current.phase === "Inconclusive"
+        ? (current.inconclusiveSince ?? m.time)
+        : m.time;
   const next: CheckStatus = {
     name: check.name,
     phase: m.phase,
     consecutiveFailures: nextFailureCount(
       current.consecutiveFailures ?? 0,
       m.phase,
-      inconclusiveFails(check),
+      inconclusiveFails(check, inconclusiveSince, m.time),
     ),
     lastMeasured: m.time,
   };
+  if (inconclusiveSince !== undefined) next.inconclusiveSince = inconclusiveSince;
   if (m.value !== undefined) next.value = m.value;
   if (m.stableValue !== undefined) next.stableValue = m.stableValue;
   if (m.judge !== undefined) next.judge = m.judge;
   if (m.warmup !== undefined) next.warmup = m.warmup;
+  if (m.agreement !== undefined) next.agreement = m.agreement;
   if (m.message !== undefined) next.message = m.message;
+  if (
+    m.phase === "Inconclusive" &&
+    check.prometheus?.judge?.inconclusive !== "Fail" &&
+    waitedTooLong(check, inconclusiveSince, m.time)
+  )
+    next.message = `${m.message ?? "Inconclusive"}; Inconclusive since ${inconclusiveSince}, longer than inconclusiveTimeout ${check.prometheus?.judge?.inconclusiveTimeout ?? DEFAULT_INCONCLUSIVE_TIMEOUT}: counts as a failure`;
   if (check.dryRun === true) next.dryRun = true;
   next.measurements = [...(current.measurements ?? []), recordOf(m)].slice(-MEASUREMENT_RECORD_LIMIT);
   return next;
@@ -87,8 +122,9 @@ function recordOf(m: Measurement): MeasurementRecord {
 
 /**
  * Consecutive failures after a measurement: a success resets them, Failed and Error count,
- * and an Inconclusive judge counts only with inconclusive: Fail; with Wait it leaves them as
- * they are: the rollout waits for a verdict.
+ * and an Inconclusive judge counts only with inconclusive: Fail, or with Wait once it has
+ * waited inconclusiveTimeout; before that it leaves them as they are: the rollout waits for
+ * a verdict.
  */
 function nextFailureCount(
   previous: number,
@@ -126,7 +162,7 @@ export function failedCheck(
   ctx: PlanContext,
   status: ModelDeploymentStatus,
 ): { result: CheckStatus; threshold: number } | undefined {
-  for (const check of gatingChecks(ctx)) {
+  for (const check of gatingChecks(ctx, status)) {
     const result = resultOf(status, check.name);
     const threshold = checkFailureThreshold(ctx.md, check);
     if (result && (result.consecutiveFailures ?? 0) >= threshold) return { result, threshold };
@@ -141,7 +177,7 @@ export function checksPassedSince(
   since: string | undefined,
 ): boolean {
   const t = timeMs(since);
-  return gatingChecks(ctx).every((check) => {
+  return gatingChecks(ctx, status).every((check) => {
     const result = resultOf(status, check.name);
     return result?.phase === "Successful" && !Number.isNaN(t) && timeMs(result.lastMeasured) >= t;
   });
@@ -149,13 +185,18 @@ export function checksPassedSince(
 
 /** A gating check whose last measurement in this rollout is Failed or Error (or Inconclusive that fails). */
 export function anyCheckFailing(ctx: PlanContext, status: ModelDeploymentStatus): boolean {
-  return gatingChecks(ctx).some((c) => {
-    const phase = resultOf(status, c.name)?.phase;
-    return phase === "Failed" || phase === "Error" || (phase === "Inconclusive" && inconclusiveFails(c));
+  return gatingChecks(ctx, status).some((c) => {
+    const result = resultOf(status, c.name);
+    const phase = result?.phase;
+    return (
+      phase === "Failed" ||
+      phase === "Error" ||
+      (phase === "Inconclusive" && inconclusiveFails(c, result?.inconclusiveSince, result?.lastMeasured))
+    );
   });
 }
 
 /** Every gating check's last measurement is Successful. */
 export function allChecksSuccessful(ctx: PlanContext, status: ModelDeploymentStatus): boolean {
-  return gatingChecks(ctx).every((c) => resultOf(status, c.name)?.phase === "Successful");
+  return gatingChecks(ctx, status).every((c) => resultOf(status, c.name)?.phase === "Successful");
 }

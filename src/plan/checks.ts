@@ -1,8 +1,17 @@
 // Which health checks are due now, with defaults filled in and their targets resolved.
+import type { V1Deployment } from "@kubernetes/client-node";
 import type { CheckStatus, HealthCheck, ModelDeployment } from "../api/types.ts";
 import { childName, computeRevision } from "./naming.ts";
 import { findTrackDeployment } from "./tracks.ts";
-import { checkIntervalMs, checksOf, checkTimeoutMs, modelNameOf, servicePortOf } from "./spec.ts";
+import {
+  checkIntervalMs,
+  checkRunsInStage,
+  checksOf,
+  checkTimeoutMs,
+  hasPostPromotionChecks,
+  modelNameOf,
+  servicePortOf,
+} from "./spec.ts";
 import { hasMeasurablePod } from "./readiness-gate.ts";
 import { fillTemplate } from "./template.ts";
 import { validateModelDeployment } from "./validate.ts";
@@ -56,6 +65,17 @@ export function computeDueCheck(
         url: `http://${stableVars.service}.${stableVars.namespace}.svc:${port}${path}`,
       };
   }
+  if (check.agreement) {
+    const a = check.agreement;
+    const port = typeof a.port === "number" ? a.port : servicePortOf(md);
+    const path = a.path ?? `/v2/models/${encodeURIComponent(modelNameOf(md))}/infer`;
+    due.url = `http://${vars.service}.${vars.namespace}.svc:${port}${path}`;
+    if (stableVars)
+      due.stable = {
+        vars: stableVars,
+        url: `http://${stableVars.service}.${stableVars.namespace}.svc:${port}${path}`,
+      };
+  }
   if (check.prometheus) {
     due.query = fillTemplate(check.prometheus.query, vars);
     if (comparesWithStable(check) && stableVars)
@@ -94,7 +114,12 @@ export function timeMs(t: string | undefined): number {
 export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckStatus | undefined): number {
   const rollout = md.status?.rollout;
   const measured = timeMs(last?.lastMeasured);
-  const since = Math.max(timeMs(rollout?.startedAt) || 0, timeMs(rollout?.stepReadyAt) || 0);
+  // After a blue/green switch the checks that run then are due at once.
+  const since = Math.max(
+    timeMs(rollout?.startedAt) || 0,
+    timeMs(rollout?.stepReadyAt) || 0,
+    timeMs(rollout?.switchedAt) || 0,
+  );
   if (Number.isNaN(measured) || measured < since) return since;
   // A warm-up that succeeded in this step is done until the next step's replicas are ready.
   if (check.warmup && last?.phase === "Successful") return Infinity;
@@ -102,8 +127,30 @@ export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckS
 }
 
 /**
- * The configured checks that are due at `now`: a rollout is under way (not yet switched, not
- * promoted with promote-full), its candidate (the Deployment of the rollout's version at its
+ * The candidate's Deployment while its checks may be measured: a rollout is under way (not
+ * promoted with promote-full, not aborted, of the spec's version and revision; after a
+ * blue/green switch only while checks run after it), the spec is valid, and the candidate has a pod to measure. planChecks and the
+ * requeue time both ask this, so a check is never "due" when nothing would measure it
+ * (that would ask for a reconcile at once, again and again).
+ */
+export function measurableCandidate(md: ModelDeployment, observed: Observed): V1Deployment | undefined {
+  const rollout = md.status?.rollout;
+  if (!rollout || rollout.promote === "Full") return undefined;
+  if (rollout.switchedAt !== undefined && !hasPostPromotionChecks(md)) return undefined;
+  if (rollout.version !== md.spec?.model?.version || rollout.revision !== computeRevision(md))
+    return undefined;
+  if (md.status?.aborted?.version === rollout.version && md.status.aborted.revision === rollout.revision)
+    return undefined;
+  const candidate = findTrackDeployment(observed.deployments, rollout.version, rollout.revision);
+  if (!candidate?.metadata?.name) return undefined;
+  if (!hasMeasurablePod(md, observed, candidate, rollout.version, rollout.revision)) return undefined;
+  if (validateModelDeployment(md).length > 0) return undefined;
+  return candidate;
+}
+
+/**
+ * The configured checks that are due at `now`: a rollout is under way (not promoted with
+ * promote-full; after a blue/green switch only while checks run after it), its candidate (the Deployment of the rollout's version at its
  * revision, measured through its own Service) has at least one available replica, and the
  * check has no measurement since the rollout started or since the current step's replicas
  * became available, or its interval has passed. Checks keep being measured while a rollout
@@ -111,19 +158,15 @@ export function checkDueAt(md: ModelDeployment, check: HealthCheck, last: CheckS
  */
 export function planChecks(md: ModelDeployment, observed: Observed, now: Date): DueCheck[] {
   const rollout = md.status?.rollout;
-  if (!rollout || rollout.switchedAt !== undefined || rollout.promote === "Full") return [];
-  if (rollout.version !== md.spec?.model?.version || rollout.revision !== computeRevision(md)) return [];
-  if (md.status?.aborted?.version === rollout.version && md.status.aborted.revision === rollout.revision)
-    return [];
-  const candidate = findTrackDeployment(observed.deployments, rollout.version, rollout.revision);
-  if (!candidate?.metadata?.name) return [];
-  if (!hasMeasurablePod(md, observed, candidate, rollout.version, rollout.revision)) return [];
-  if (validateModelDeployment(md).length > 0) return [];
+  const candidate = measurableCandidate(md, observed);
+  if (!rollout || !candidate?.metadata?.name) return [];
+  const switched = rollout.switchedAt !== undefined;
   const vars = computeCheckVars(md, rollout.version, candidate.metadata.name);
   const stableVars = computeStableCheckVars(md, observed);
   const statuses = md.status?.checks ?? [];
   const due: DueCheck[] = [];
   for (const check of checksOf(md)) {
+    if (!checkRunsInStage(check, switched)) continue;
     const last = statuses.find((s) => s.name === check.name);
     if (checkDueAt(md, check, last) <= now.getTime()) due.push(computeDueCheck(md, check, vars, stableVars));
   }

@@ -185,8 +185,12 @@ export function rollBack(
   clearRollout(status);
 }
 
-/** The candidate becomes the stable version; a blue/green predecessor is kept for scaleDownDelaySeconds. */
-export function promote(ctx: PlanContext, draft: StatusDraft, why: string): void {
+/**
+ * The candidate becomes the stable version; a blue/green predecessor is kept for
+ * scaleDownDelaySeconds, or until `scaleDownAt` when the delay was spent before (checks
+ * after the switch).
+ */
+export function promote(ctx: PlanContext, draft: StatusDraft, why: string, scaleDownAt?: string): void {
   const status = draft.status;
   const rollout = status.rollout;
   if (!rollout) return;
@@ -208,7 +212,7 @@ export function promote(ctx: PlanContext, draft: StatusDraft, why: string): void
     old !== undefined &&
     !(old === rollout.version && oldRevision === rollout.revision)
   ) {
-    scheduleScaleDown(status, { version: old, revision: oldRevision }, scaleDownTime(ctx));
+    scheduleScaleDown(status, { version: old, revision: oldRevision }, scaleDownAt ?? scaleDownTime(ctx));
   }
   clearRollout(status);
 }

@@ -185,6 +185,10 @@ export function clientsSelectAlone(specLabel: string): string {
   return `the clients' Service selects ${specLabel} alone`;
 }
 
+export function postPromotionChecksPassed(specLabel: string): string {
+  return `the clients' Service selects ${specLabel} alone and every check after the switch passed through the scale-down delay`;
+}
+
 export function scaledDown(label: string, stableLabel: string): string {
   return `${label} scaled to 0: ${stableLabel} serves all traffic`;
 }
@@ -210,6 +214,8 @@ export const actionTexts = {
   paused: "the rollout is paused: resume it first",
   alreadySwitched: (specLabel: string) => `traffic already switched to ${specLabel}`,
   promoteFullUnderWay: "promote-full is already under way",
+  promoteFullAfterSwitch: (specLabel: string) =>
+    `the checks after the switch are skipped: ${specLabel} is promoted and the old version scales down after scaleDownDelaySeconds`,
   promoteFull: (specLabel: string, replicas: number) =>
     `remaining steps and checks skipped: ${specLabel} scales to ${replicas} replica(s) and takes all traffic once Available`,
   promoteBlueGreen: (specLabel: string) =>
@@ -298,17 +304,19 @@ export function canaryProgress(
 export function blueGreenProgress(
   label: string,
   stableLabel: string,
-  stage: "switching" | { scalingTo: number } | "healthy" | { previewAt: number },
+  stage: "switching" | "checkingAfterSwitch" | { scalingTo: number } | "healthy" | { previewAt: number },
   held: string,
 ): string {
   const at =
     stage === "switching"
       ? "traffic switching"
-      : stage === "healthy"
-        ? "preview Available and healthy, waiting for promotion"
-        : "scalingTo" in stage
-          ? `scaling to ${stage.scalingTo} replica(s) before the switch`
-          : `preview at ${stage.previewAt} replica(s)`;
+      : stage === "checkingAfterSwitch"
+        ? "traffic switched; the old version is kept ready while the checks after the switch run"
+        : stage === "healthy"
+          ? "preview Available and healthy, waiting for promotion"
+          : "scalingTo" in stage
+            ? `scaling to ${stage.scalingTo} replica(s) before the switch`
+            : `preview at ${stage.previewAt} replica(s)`;
   return `rolling out ${label} beside ${stableLabel} (blue/green): ${at}${held}`;
 }
 

@@ -11,6 +11,7 @@
 import { LABEL_MODEL } from "../api/constants.ts";
 import { Reasons } from "../api/reasons.ts";
 import { actOn, rearmAfterHold, settleAction } from "./actions.ts";
+import { adoptionPollMs, advanceAdoption, isAdopting, planAdoptedScales, planAdoption } from "./adoption.ts";
 import { stepBlueGreen } from "./bluegreen.ts";
 import { stepCanary } from "./canary-stepper.ts";
 import { dryRunChecksFailedNow, failedCheck, mergeMeasurements } from "./check-results.ts";
@@ -72,6 +73,12 @@ function planValid(ctx: PlanContext): Plan {
   status.selector = `${LABEL_MODEL}=${ctx.name}`;
 
   followSpec(ctx, draft);
+  // An existing Deployment to adopt (spec.workloadRef) before the first promotion: the
+  // adoption decides the plan until its new version is promoted (adoption.ts).
+  if (isAdopting(ctx, status)) {
+    const step = advanceAdoption(ctx, draft);
+    if (step.kind !== "promoted") return planAdoption(ctx, draft, step);
+  }
   // Before the action, so that an action finds the rollout the spec asks for; after it,
   // because retry clears status.aborted and the rollout then starts in this same plan.
   startRolloutIfDue(ctx, draft);
@@ -104,8 +111,13 @@ function planValid(ctx: PlanContext): Plan {
   };
   if (podConditions.length > 0) plan.podConditions = podConditions;
   if (children.edits.length > 0) plan.edits = children.edits;
+  // After promotion (or when workloadRef goes): the adopted Deployment's scale-down or restoration.
+  const scales = planAdoptedScales(ctx, draft);
+  if (scales.length > 0) plan.scales = scales;
   const requeue = requeueAfterMs(ctx, status);
-  if (requeue !== undefined) plan.requeueAfterMs = requeue;
+  const poll = adoptionPollMs(status);
+  const soonest = requeue === undefined ? poll : poll === undefined ? requeue : Math.min(requeue, poll);
+  if (soonest !== undefined) plan.requeueAfterMs = soonest;
   return plan;
 }
 

@@ -2,11 +2,16 @@
 // status (a pause ends, a check is due, a deadline or an auto-promotion comes, a version
 // scales down). Undefined: nothing is time-driven, only a change in the world brings a reconcile.
 import type { ModelDeployment, ModelDeploymentStatus, RolloutState } from "../api/types.ts";
-import { checkDueAt, timeMs } from "./checks.ts";
+import { checkDueAt, measurableCandidate, timeMs } from "./checks.ts";
 import { isHeld, type PlanContext } from "./context.ts";
 import { parseDuration } from "./duration.ts";
-import { hasMeasurablePod } from "./readiness-gate.ts";
-import { checksOf, progressDeadlineMsOf } from "./spec.ts";
+import {
+  checkRunsInStage,
+  checksOf,
+  hasPostPromotionChecks,
+  progressDeadlineMsOf,
+  scaleDownDelayMsOf,
+} from "./spec.ts";
 
 /** Times (ms since the epoch) at which the strategy's own clock moves the rollout on. */
 function strategyDeadlines(ctx: PlanContext, status: ModelDeploymentStatus, rollout: RolloutState): number[] {
@@ -18,7 +23,11 @@ function strategyDeadlines(ctx: PlanContext, status: ModelDeploymentStatus, roll
     if (step && step.setWeight === undefined && step.pause?.duration !== undefined) {
       out.push(startMs + parseDuration(step.pause.duration));
     } else if (rollout.stepReadyAt === undefined) out.push(startMs + progressDeadlineMsOf(ctx.md));
-  } else if (rollout.switchedAt === undefined) {
+  } else if (rollout.switchedAt !== undefined) {
+    // Checks after the switch: the promotion waits for the end of the scale-down delay.
+    if (hasPostPromotionChecks(ctx.md) && rollout.promote !== "Full")
+      out.push(timeMs(rollout.switchedAt) + scaleDownDelayMsOf(ctx.md));
+  } else {
     if (rollout.stepReadyAt === undefined) out.push(startMs + progressDeadlineMsOf(ctx.md));
     const auto = ctx.md.spec.strategy?.blueGreen?.autoPromotionSeconds;
     if (auto !== undefined && rollout.availableAt !== undefined && (status.currentStep ?? 0) === 0) {
@@ -34,14 +43,12 @@ function nextCheckDue(
   status: ModelDeploymentStatus,
   rollout: RolloutState,
 ): number | undefined {
-  const measurable =
-    rollout.switchedAt === undefined &&
-    rollout.promote !== "Full" &&
-    hasMeasurablePod(ctx.md, ctx.input.observed, ctx.specDeployment, ctx.specVersion, ctx.revision);
-  if (!measurable) return undefined;
+  const switched = rollout.switchedAt !== undefined;
   const view: ModelDeployment = { ...ctx.md, status };
+  if (!measurableCandidate(view, ctx.input.observed)) return undefined;
   let due: number | undefined;
   for (const check of checksOf(ctx.md)) {
+    if (!checkRunsInStage(check, switched)) continue;
     const last = status.checks?.find((c) => c.name === check.name);
     const t = Math.max(checkDueAt(view, check, last), ctx.nowMs);
     if (!Number.isFinite(t)) continue; // a warm-up done for this step

@@ -17,6 +17,8 @@ export const DEFAULT_SCALE_DOWN_DELAY_SECONDS = 30;
 export const DEFAULT_CHECK_INTERVAL = "10s";
 export const DEFAULT_FAILURE_THRESHOLD = 3;
 export const DEFAULT_CHECK_TIMEOUT = "5s";
+/** How long a judge with inconclusive: Wait may stay Inconclusive before it counts as failing. */
+export const DEFAULT_INCONCLUSIVE_TIMEOUT = "10m";
 /** Most history entries kept in status. */
 export const HISTORY_LIMIT = 20;
 
@@ -65,6 +67,26 @@ export function previewReplicasOf(md: ModelDeployment): number {
 
 export function scaleDownDelayMsOf(md: ModelDeployment): number {
   return (md.spec.strategy?.blueGreen?.scaleDownDelaySeconds ?? DEFAULT_SCALE_DOWN_DELAY_SECONDS) * 1000;
+}
+
+/**
+ * Is `check` measured, and does it gate, in this stage of a blue/green rollout: before the
+ * switch (promotion Before, the default, or BeforeAndAfter) or after it (After or
+ * BeforeAndAfter)? A canary never switches: all its checks are Before.
+ */
+export function checkRunsInStage(check: HealthCheck, switched: boolean): boolean {
+  const when = check.promotion ?? "Before";
+  return switched ? when !== "Before" : when !== "After";
+}
+
+/** A blue/green spec with checks that run after the switch. */
+export function hasPostPromotionChecks(md: ModelDeployment): boolean {
+  return strategyOf(md) === "BlueGreen" && checksOf(md).some((c) => checkRunsInStage(c, true));
+}
+
+/** A judge's inconclusiveTimeout in ms (inconclusive: Wait). */
+export function inconclusiveTimeoutMs(check: HealthCheck): number {
+  return parseDuration(check.prometheus?.judge?.inconclusiveTimeout ?? DEFAULT_INCONCLUSIVE_TIMEOUT);
 }
 
 /** The configured health checks. */

@@ -17,7 +17,7 @@ import { isAvailableAt, specLabel, stableLabel, stableTrackName, versionLabel } 
 import * as text from "./messages.ts";
 import type { TrafficRef, TrafficRouter, RouterView } from "./routers/router.ts";
 import { candidateAvailable } from "./readiness.ts";
-import { previewReplicasOf } from "./spec.ts";
+import { hasPostPromotionChecks, previewReplicasOf } from "./spec.ts";
 import { routeReleasePending } from "./routers/user-route.ts";
 import { trafficOf } from "./tracks.ts";
 import type { PlannedEvent } from "./types.ts";
@@ -212,7 +212,9 @@ function progressMessage(ctx: PlanContext, status: ModelDeploymentStatus, rollou
   }
   const stage =
     rollout.switchedAt !== undefined
-      ? ("switching" as const)
+      ? hasPostPromotionChecks(ctx.md) && rollout.promote !== "Full"
+        ? ("checkingAfterSwitch" as const)
+        : ("switching" as const)
       : (status.currentStep ?? 0) >= 1
         ? { scalingTo: ctx.replicas }
         : rollout.availableAt !== undefined

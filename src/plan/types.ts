@@ -9,6 +9,7 @@ import type {
   V1Service,
 } from "@kubernetes/client-node";
 import type {
+  AgreementResult,
   HealthCheck,
   JudgeResult,
   ModelDeployment,
@@ -73,6 +74,16 @@ export interface Observed {
    * (label mlops.dev/readiness-gate, see readiness-gate.ts). Undefined: not looked at.
    */
   pods?: readonly V1Pod[];
+  /**
+   * spec.workloadRef (and an adoption in status.adoption that is not yet complete): the
+   * Deployment it names as the API server has it (undefined: not found), and the Service
+   * named like the ModelDeployment when the operator does not own it (undefined: none, or
+   * the operator's own). Undefined: not looked at (no adoption).
+   */
+  workloadRef?: {
+    deployment: V1Deployment | undefined;
+    foreignClientsService: V1Service | undefined;
+  };
 }
 
 /** Template variables of checks: {{name}}, {{namespace}}, {{version}}, {{service}}. */
@@ -103,7 +114,7 @@ export interface DueCheck {
     vars: CheckVars;
     /** prometheus: the query templated for the stable version. */
     query?: string;
-    /** signature: the stable version's model metadata URL (the new version's is `url`). */
+    /** signature: the stable version's model metadata URL (the new version's is `url`); agreement: its inference URL. */
     url?: string;
   };
   timeoutMs: number;
@@ -122,6 +133,8 @@ export interface Measurement {
   judge?: JudgeResult;
   /** A warm-up's requests and latencies. */
   warmup?: WarmupResult;
+  /** A prediction agreement check's counts and first disagreement. */
+  agreement?: AgreementResult;
   message?: string;
   /** RFC 3339 time of the measurement. */
   time: string;
@@ -187,4 +200,18 @@ export interface Plan {
   requeueAfterMs?: number;
   /** The readiness gate's condition to write on pods (pods/status), each pod once. */
   podConditions?: PodConditionPatch[];
+  /**
+   * Replica counts of Deployments the operator does not own (an adopted one, spec.workloadRef),
+   * written through their scale subresource, after the children: nothing else of them is
+   * ever written.
+   */
+  scales?: DeploymentScale[];
+}
+
+/** One replica count of a Deployment the operator does not own. */
+export interface DeploymentScale {
+  name: string;
+  replicas: number;
+  /** Its spec.replicas as observed (for the Event). */
+  from: number;
 }

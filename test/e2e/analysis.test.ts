@@ -187,13 +187,31 @@ describe("analysis against the stable version, with a real Prometheus", function
     expect(j?.judge?.pValue).to.be.below(0.05);
   });
 
-  it("too few samples is Inconclusive: with Wait the rollout waits, with Fail it rolls back", async () => {
+  it("too few samples is Inconclusive: with Wait the rollout waits (up to inconclusiveTimeout), with Fail it rolls back", async () => {
     await rollOut([
       { name: "few-wait", from: "1.0.0", to: "2.3.0", checks: [judgeCheck({ inconclusive: "Wait" })] },
       { name: "few-fail", from: "1.0.0", to: "2.3.0", checks: [judgeCheck({ inconclusive: "Fail" })] },
+      {
+        name: "few-deadline",
+        from: "1.0.0",
+        to: "2.3.0",
+        checks: [judgeCheck({ inconclusive: "Wait", inconclusiveTimeout: "4s" })],
+      },
     ]);
     const failed = await waitForMd(ns, "few-fail", "few-fail rolled back", rolledBack, 90_000);
     expect(checkOf(failed, "p95-judge")?.phase).to.equal("Inconclusive");
+
+    // Waiting with a deadline: Inconclusive for 4s, then each measurement counts; rolled back.
+    const late = await waitForMd(ns, "few-deadline", "few-deadline rolled back", rolledBack, 90_000);
+    const d = checkOf(late, "p95-judge");
+    expect(d?.phase).to.equal("Inconclusive");
+    expect(d?.message).to.match(
+      /^too few samples: .*; Inconclusive since \S+, longer than inconclusiveTimeout 4s: counts as a failure$/,
+    );
+    const record = d?.measurements ?? [];
+    const waited = Date.parse(record.at(-1)!.time) - Date.parse(d!.inconclusiveSince!);
+    expect(waited).to.be.at.least(4000);
+    expect(late.status?.stableVersion).to.equal("1.0.0");
 
     // Waiting: measured again and again, never counted as a failure, the step never completes.
     const waiting = await waitForMd(
@@ -205,6 +223,7 @@ describe("analysis against the stable version, with a real Prometheus", function
     );
     const w = checkOf(waiting, "p95-judge");
     expect(w).to.include({ phase: "Inconclusive", consecutiveFailures: 0 });
+    expect(w?.inconclusiveSince).to.be.a("string"); // the default inconclusiveTimeout (10m) is far off
     expect(w?.judge).to.deep.equal({ verdict: "Inconclusive", candidateSamples: 3, stableSamples: 60 });
     expect(w?.message).to.equal(
       "too few samples: the new version has 3, the stable version 60, the judge needs 20 of each",

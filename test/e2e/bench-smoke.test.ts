@@ -46,8 +46,12 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
     expect(size?.convergence.cpuSeconds).to.be.greaterThan(0);
     expect(size?.memory.atN.heapUsedBytes).to.be.greaterThan(0);
     expect(size?.memory.atN.rssBytes).to.be.greaterThan(0);
-    expect(result.baseline.atStart.rssBytes).to.be.greaterThan(0);
-    expect(result.baseline.afterFirstReconcile.heapUsedBytes).to.be.greaterThan(0);
+    expect(result.baselines.map((b) => b.entry)).to.deep.equal(["src/main.ts", "dist/main.js"]);
+    for (const b of result.baselines) {
+      expect(b.atStart.rssBytes).to.be.greaterThan(0);
+      expect(b.afterFirstReconcile.heapUsedBytes).to.be.greaterThan(0);
+    }
+    expect(result.baselines[0]!.restCpuSecondsPerMinute).to.be.a("number");
     expect(result.promotion.overhead.samples).to.equal(5);
     expect(result.planner.map((p) => p.scenario)).to.deep.equal(["at rest", "canary step"]);
     for (const p of result.planner) expect(p.plansPerSecond).to.be.greaterThan(0);

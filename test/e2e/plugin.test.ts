@@ -370,6 +370,6 @@ describe("kubectl modeldeploy", function () {
     expect(res.stderr).to.match(/^9 problems in 7 of 10 ModelDeployments in 9 files\n$/);
     const good = await plugin(["validate", "examples"]);
     expectResult(good, 0);
-    expect(good.stdout).to.equal("6 ModelDeployments in 6 files: valid\n");
+    expect(good.stdout).to.equal("7 ModelDeployments in 7 files: valid\n");
   });
 });

@@ -99,6 +99,12 @@ export interface OipTensor {
   data: unknown[];
 }
 
+/** An inference request of the Open Inference Protocol. */
+export interface OipInferRequest {
+  id?: string;
+  inputs: OipTensor[];
+}
+
 /** How a model server answers; ModelServer.behave() changes it while it runs. */
 export interface ModelBehaviour {
   /** Status of GET /v2/models/{model}/ready and /v2/health/ready (default 200). */
@@ -107,6 +113,8 @@ export interface ModelBehaviour {
   live?: number;
   /** The outputs POST /v2/models/{model}/infer answers with (default: score [0.1]). */
   outputs?: OipTensor[];
+  /** A model: the outputs of each inference request, computed from it (instead of `outputs`). */
+  infer?: (request: OipInferRequest) => OipTensor[];
   /** The inputs GET /v2/models/{model} names (default: features, FP32 [-1, 4]). */
   inputs?: Omit<OipTensor, "data">[];
   /** Status of POST /v2/models/{model}/infer (default 200); other than 200 answers {"error": ...}. */
@@ -246,7 +254,7 @@ export class ModelServer {
       });
     }
     if (m[3] === "/infer" && req.method === "POST") {
-      let request: { id?: string; inputs?: unknown[] };
+      let request: { id?: string; inputs?: OipTensor[] };
       try {
         request = JSON.parse(body) as typeof request;
       } catch {
@@ -260,7 +268,7 @@ export class ModelServer {
         model_name: this.model,
         model_version: this.version,
         ...(request.id ? { id: request.id } : {}),
-        outputs: b.outputs ?? DEFAULT_OUTPUTS,
+        outputs: b.infer ? b.infer(request as OipInferRequest) : (b.outputs ?? DEFAULT_OUTPUTS),
       });
     }
     return json(405, { error: `${req.method} ${path} is not allowed` });

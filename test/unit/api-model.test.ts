@@ -1,7 +1,7 @@
 // The ModelDeployment model class: what someone who builds a manifest in TypeScript gets.
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
-import { parse } from "yaml";
+import { parseAllDocuments } from "yaml";
 import { ModelDeployment } from "../../src/api/model.ts";
 import { validateModelDeployment } from "../../src/plan/index.ts";
 
@@ -40,8 +40,12 @@ describe("api: the ModelDeployment model class", () => {
       "examples/canary-analysis.yaml",
       "examples/canary-readiness-gate.yaml",
       "examples/canary-inference-pool.yaml",
+      "examples/blue-green-agreement.yaml",
     ]) {
-      const doc = parse(readFileSync(file, "utf8")) as ConstructorParameters<typeof ModelDeployment>[0];
+      // A file may hold other objects beside its ModelDeployment (an agreement check's ConfigMap).
+      const doc = parseAllDocuments(readFileSync(file, "utf8"))
+        .map((d) => d.toJS() as { kind?: string })
+        .find((d) => d.kind === "ModelDeployment") as ConstructorParameters<typeof ModelDeployment>[0];
       const md = new ModelDeployment(doc);
       expect(() => md.validate(), file).to.not.throw();
       expect(validateModelDeployment(md.toJSON()), file).to.deep.equal([]);

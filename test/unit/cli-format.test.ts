@@ -239,6 +239,34 @@ describe("cli formatting", () => {
     expect(lines).to.include("  2.1.0@bbbbbbbbbb  #####...............  25%  1 ready endpoint");
   });
 
+  it("says where an adoption (workloadRef) stands, and that one is yet to start", () => {
+    const adopting = md({
+      adoption: {
+        deployment: "fraud-server",
+        originalReplicas: 3,
+        phase: "Progressing",
+        scaleDown: "onsuccess",
+      },
+      traffic: [
+        { version: "deployment/fraud-server", weight: 60, readyEndpoints: 3 },
+        { version: "2.1.0", weight: 40, readyEndpoints: 2 },
+      ],
+    });
+    adopting.spec.workloadRef = { name: "fraud-server", scaleDown: "onsuccess" };
+    const view = (m: ModelDeployment) =>
+      formatGet({ md: m, deployments: [], events: [], steps: [] }, { now: NOW, unicode: false }).split("\n");
+    expect(view(adopting)).to.include(
+      "Adoption:   Deployment fraud-server: Progressing (scaleDown onsuccess, it had 3 replica(s))",
+    );
+    expect(
+      view(adopting).some((l) => /deployment\/fraud-server .*60%/.test(l)),
+      view(adopting).join("\n"),
+    ).to.equal(true);
+    const fresh = md(undefined);
+    fresh.spec.workloadRef = { name: "fraud-server" };
+    expect(view(fresh)).to.include("Adoption:   Deployment fraud-server: not started (scaleDown never)");
+  });
+
   it("shows versions, traffic bars, the current step, checks, conditions and events", () => {
     const events: EventRow[] = [
       { type: "Normal", reason: "RolloutStarted", message: "rolling out 2.1.0", time: ago(100), count: 1 },

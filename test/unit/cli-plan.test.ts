@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { plugin } from "../support/plugin.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
@@ -200,6 +200,23 @@ describe("cli plan", () => {
       ["switch", "100%", "3", "3"],
       ["scale-down", "100%", "3", "0"],
     ]);
+  });
+
+  it("prints the agreement gate of examples/blue-green-agreement.yaml, and when a check runs after the switch", async () => {
+    const res = await plugin(["plan", "examples/blue-green-agreement.yaml"]);
+    expect(res.code, res.stderr).to.equal(0);
+    expect(res.stdout).to.contain(
+      "  agreement (agreement): the requests of ConfigMap fraud-detector-requests key requests.json to the new and the stable version (OpenInference), expects agreement >= 0.98; every 10s, timeout 20s, rolled back after 2 consecutive failures",
+    );
+    const md = parseAllDocuments(readFileSync(join(ROOT, "examples", "blue-green-agreement.yaml"), "utf8"))
+      .map((d) => d.toJS() as { kind: string; spec: { healthChecks: { checks: Record<string, unknown>[] } } })
+      .find((d) => d.kind === "ModelDeployment")!;
+    md.spec.healthChecks.checks[0]!.promotion = "After";
+    const after = await plugin(["plan", "-"], JSON.stringify(md));
+    expect(after.code, after.stderr).to.equal(0);
+    expect(after.stdout).to.contain(
+      "expects agreement >= 0.98; after the switch, while the old version is kept ready; every 10s",
+    );
   });
 
   it("prints -o yaml with the complete children the operator applies", async () => {

@@ -31,8 +31,9 @@ describe("cli validate", () => {
       "examples/blue-green.yaml",
       "examples/canary-analysis.yaml",
       "examples/canary-inference-pool.yaml",
+      "examples/blue-green-agreement.yaml",
     ]);
-    expect(res).to.deep.equal({ code: 0, stdout: "6 ModelDeployments in 6 files: valid\n", stderr: "" });
+    expect(res).to.deep.equal({ code: 0, stdout: "7 ModelDeployments in 7 files: valid\n", stderr: "" });
   });
 
   it("reads standard input with -", async () => {
@@ -77,6 +78,39 @@ describe("cli validate", () => {
     expect(condition).to.match(
       /^-:0: spec\.healthChecks\.checks\[0\]\.http\.successCondition: warning: successCondition `json\.items\.all\(a, json\.items\.exists\(b, b == a\)\)` iterates over response data \(`json\.items`\) inside another comprehension/,
     );
+  });
+
+  it("knows workloadRef: its scaleDown values, and that it goes without spec.traffic and a readiness gate", async () => {
+    const base = [
+      "apiVersion: mlops.dev/v1alpha1",
+      "kind: ModelDeployment",
+      "metadata: {name: x}",
+      "spec:",
+      "  model: {version: '1'}",
+      "  template: {metadata: {labels: {app: x}}, spec: {containers: [{name: s, image: i, ports: [{containerPort: 80}]}]}}",
+    ];
+    const good = [
+      ...base,
+      "  strategy: {canary: {steps: [{setWeight: 50}]}}",
+      "  workloadRef: {name: x-server, scaleDown: progressively}",
+    ];
+    expect(await plugin(["validate", "-"], good.join("\n"))).to.deep.include({ code: 0 });
+    const bad = [
+      ...base,
+      "  strategy: {canary: {readinessGate: true, steps: [{setWeight: 50}]}}",
+      "  workloadRef: {name: x-server, scaleDown: sometimes}",
+    ];
+    const res = await plugin(["validate", "-"], bad.join("\n"));
+    expect(res.code).to.equal(1);
+    const lines = res.stdout.trimEnd().split("\n");
+    expect(
+      lines.some((l) => l.startsWith("-:0: spec.workloadRef.scaleDown:") && /never/.test(l)),
+      res.stdout,
+    ).to.equal(true);
+    expect(
+      lines.some((l) => l.startsWith("-:0: spec.workloadRef: workloadRef: an adoption cannot hold")),
+      res.stdout,
+    ).to.equal(true);
   });
 
   it("says when a path does not exist, with exit code 3", async () => {

@@ -50,7 +50,7 @@ describe("measureChecks", () => {
       {
         name: "nothing",
         phase: "Error",
-        message: "check has no provider: it needs http, prometheus, signature or warmup",
+        message: "check has no provider: it needs http, prometheus, signature, warmup or agreement",
         time: "2030-01-02T03:04:05.000Z",
       },
     ]);

@@ -152,8 +152,18 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   "main.ts": ["config.ts", "observability/", "operator.ts"],
 };
 
-/** npm packages and Node modules the planner may run: none of them does I/O. */
-const PURE_PACKAGES = new Set(["ajv", "ajv-formats", "@marcbachmann/cel-js", "node:crypto"]);
+/**
+ * npm packages and Node modules the planner may run: none of them does I/O. The two deep
+ * imports are the run-time helpers of the generated schema validator (ajv's standalone code).
+ */
+const PURE_PACKAGES = new Set([
+  "ajv",
+  "ajv-formats",
+  "ajv/dist/runtime/ucs2length.js",
+  "ajv-formats/dist/formats.js",
+  "@marcbachmann/cel-js",
+  "node:crypto",
+]);
 
 describe("layering: the import graph of src/", () => {
   it("reads the whole graph (every file of src/ is in it)", () => {

@@ -4,6 +4,7 @@ import { expect } from "chai";
 import { validateModelDeployment } from "../../src/plan/index.ts";
 import type { HealthCheck } from "../../src/api/types.ts";
 import type { DueCheck } from "../../src/plan/types.ts";
+import { DEFAULT_INCONCLUSIVE_TIMEOUT } from "../../src/plan/spec.ts";
 import { makeMd, stableSim } from "./plan-fixtures.ts";
 
 const relativeCheck = (successCondition = "candidate <= stable * 1.1"): HealthCheck => ({
@@ -201,6 +202,79 @@ describe("plan: dryRun checks, Inconclusive that fails, the record of measuremen
     expect(p.status.aborted).to.include({ version: "2.0.0", reason: "HealthCheckFailed" });
   });
 
+  it("inconclusive: Wait waits at most inconclusiveTimeout: then each Inconclusive measurement counts as a failure", () => {
+    const sim = stableSim({
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+      healthChecks: {
+        interval: "10s",
+        failureThreshold: 2,
+        checks: [judgeCheck({ inconclusive: "Wait", inconclusiveTimeout: "1m" })],
+      },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    const inconclusive = (d: DueCheck[], now: Date) =>
+      d.map((x) => ({
+        name: x.check.name,
+        phase: "Inconclusive" as const,
+        message: "too few samples",
+        time: now.toISOString(),
+      }));
+    const first = sim.reconcile(inconclusive).status.checks?.[0];
+    const since = first?.inconclusiveSince;
+    expect(since).to.equal(sim.now.toISOString());
+    // Inconclusive for less than a minute: waiting, no failure counted.
+    for (let t = 10_000; t < 60_000; t += 10_000) {
+      sim.settle().advance(10_000);
+      const c = sim.reconcile(inconclusive).status.checks?.[0];
+      expect(c).to.include({ phase: "Inconclusive", consecutiveFailures: 0, inconclusiveSince: since });
+    }
+    // A minute after the first Inconclusive measurement: it counts, and failureThreshold of them roll back.
+    sim.settle().advance(10_000);
+    let p = sim.reconcile(inconclusive);
+    expect(p.status.checks?.[0]).to.include({ consecutiveFailures: 1 });
+    expect(p.status.checks?.[0]?.message).to.equal(
+      `too few samples; Inconclusive since ${since}, longer than inconclusiveTimeout 1m: counts as a failure`,
+    );
+    expect(p.status.aborted).to.equal(undefined);
+    sim.settle().advance(10_000);
+    p = sim.reconcile(inconclusive);
+    expect(p.status.aborted).to.include({ version: "2.0.0", reason: "HealthCheckFailed" });
+    expect(p.status.aborted?.message).to.include("longer than inconclusiveTimeout 1m");
+  });
+
+  it("a verdict between Inconclusive measurements starts the wait again", () => {
+    const sim = stableSim({
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+      healthChecks: { interval: "10s", checks: [judgeCheck({ inconclusiveTimeout: "15s" })] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    const as = (phase: "Inconclusive" | "Successful") => (d: DueCheck[], now: Date) =>
+      d.map((x) => ({ name: x.check.name, phase, time: now.toISOString() }));
+    sim.reconcile(as("Inconclusive"));
+    sim.settle().advance(10_000);
+    const passed = sim.reconcile(as("Successful")).status.checks?.[0];
+    expect(passed?.inconclusiveSince).to.equal(undefined);
+    sim.settle().advance(10_000);
+    const again = sim.reconcile(as("Inconclusive")).status.checks?.[0];
+    expect(again).to.include({ consecutiveFailures: 0, inconclusiveSince: sim.now.toISOString() });
+    sim.settle().advance(10_000);
+    expect(sim.reconcile(as("Inconclusive")).status.checks?.[0]).to.include({ consecutiveFailures: 0 });
+  });
+
+  it("the default inconclusiveTimeout is 10m; a bad one is refused", () => {
+    const problems = (judge: Record<string, unknown>) =>
+      validateModelDeployment(makeMd({ healthChecks: { checks: [judgeCheck(judge)] } })).map(
+        (p) => `${p.path}: ${p.message}`,
+      );
+    expect(DEFAULT_INCONCLUSIVE_TIMEOUT).to.equal("10m");
+    expect(problems({ inconclusiveTimeout: "30m" })).to.deep.equal([]);
+    expect(problems({ inconclusiveTimeout: "soon" })[0]).to.match(/judge\.inconclusiveTimeout: /);
+  });
+
   it("keeps the last 10 measurements of each check, oldest first, messages cut to 256 characters", () => {
     const sim = stableSim({
       strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
@@ -264,8 +338,61 @@ describe("plan: signature checks", () => {
       'spec.healthChecks.checks[0].signature.port: the first container declares no port named "grpc" (named ports: http)',
     ]);
     expect(problems({ name: "both", signature: {}, http: { path: "/ready" } } as HealthCheck)).to.include(
-      "spec.healthChecks.checks[0]: each health check must have exactly one provider (http, prometheus, signature or warmup)",
+      "spec.healthChecks.checks[0]: each health check must have exactly one provider (http, prometheus, signature, warmup or agreement)",
     );
+  });
+});
+
+describe("plan: agreement checks", () => {
+  const agreement = (extra: Partial<NonNullable<HealthCheck["agreement"]>> = {}): HealthCheck => ({
+    name: "agreement",
+    agreement: {
+      requests: { configMapKeyRef: { name: "fraud-requests", key: "requests.json" } },
+      successCondition: "agreement >= 0.98",
+      ...extra,
+    },
+  });
+
+  it("targets both versions' own Services at the model's inference path, or the path given", () => {
+    const sim = stableSim({
+      model: { name: "fraud", version: "1.0.0" },
+      healthChecks: { checks: [agreement()] },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().advance(1000);
+    let due: DueCheck[] = [];
+    sim.reconcile((d) => ((due = d), []));
+    expect(due[0]?.url).to.equal("http://fraud-detector-2-0-0.models.svc:80/v2/models/fraud/infer");
+    expect(due[0]?.stable?.url).to.equal("http://fraud-detector-1-0-0.models.svc:80/v2/models/fraud/infer");
+  });
+
+  it("validates its condition's variables, the fields of each protocol and the ConfigMap reference", () => {
+    const problems = (check: HealthCheck) =>
+      validateModelDeployment(makeMd({ healthChecks: { checks: [check] } })).map(
+        (p) => `${p.path}: ${p.message}`,
+      );
+    expect(problems(agreement())).to.deep.equal([]);
+    expect(
+      problems(agreement({ protocol: "JSON", path: "/predict", answerPath: "/predictions" })),
+    ).to.deep.equal([]);
+    expect(problems(agreement({ successCondition: "result > 0.9" }))[0]).to.match(
+      /^spec\.healthChecks\.checks\[0\]\.agreement\.successCondition: successCondition `result > 0\.9` is not valid/,
+    );
+    expect(problems(agreement({ protocol: "JSON" }))).to.include(
+      "spec.healthChecks.checks[0].agreement: protocol JSON needs path (where the requests are sent)",
+    );
+    expect(problems(agreement({ answerPath: "/x" }))).to.include(
+      "spec.healthChecks.checks[0].agreement.answerPath: answerPath goes with protocol JSON",
+    );
+    expect(
+      problems(agreement({ requests: { configMapKeyRef: { name: "Bad_Name", key: "requests.json" } } })),
+    ).to.include(
+      "spec.healthChecks.checks[0].agreement.requests.configMapKeyRef.name: must be the name of a ConfigMap (lower-case letters, digits, '-' and '.')",
+    );
+    expect(problems(agreement({ port: "grpc" }))).to.deep.equal([
+      'spec.healthChecks.checks[0].agreement.port: the first container declares no port named "grpc" (named ports: http)',
+    ]);
   });
 });
 

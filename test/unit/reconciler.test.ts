@@ -26,7 +26,7 @@ const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const KEY = "models/fraud-detector";
 
 interface Request {
-  verb: "status" | "apply" | "event" | "podStatus";
+  verb: "status" | "apply" | "event" | "podStatus" | "scale";
   name: string;
 }
 
@@ -130,6 +130,10 @@ class FakeApi implements KubeClient {
 
   async patchPodCondition(_namespace: string, patch: { pod: string }): Promise<void> {
     this.requests.push({ verb: "podStatus", name: patch.pod });
+  }
+
+  async scaleDeployment(_namespace: string, name: string): Promise<void> {
+    this.requests.push({ verb: "scale", name });
   }
 
   /** Sends an update of the spec, as a user would. */

@@ -156,4 +156,13 @@ describe("status writes: kinds of change", () => {
     // Another model's Deployment of the same version does not count.
     expect(endpointsAheadOfDeployments(observed(2), "other", status(1))).to.equal(true);
   });
+
+  it("an adopted Deployment's pods in status.traffic are no version whose Deployment lags", () => {
+    const adopting: ModelDeploymentStatus = {
+      adoption: { deployment: "legacy", originalReplicas: 2, phase: "RolledBack" },
+      traffic: [{ version: "deployment/legacy", weight: 100, readyEndpoints: 2 }],
+    };
+    const observed = { deployments: [], services: [], endpointSlices: [] };
+    expect(endpointsAheadOfDeployments(observed, "m", adopting)).to.equal(false);
+  });
 });

@@ -84,15 +84,27 @@ namespaces) and the Role (watchNamespace).
   resources: ["modeldeployments/finalizers"]
   verbs: ["update"]
 # Server-side apply updates with patch; creating an object that way also needs create.
+# get: the Deployment a ModelDeployment adopts (spec.workloadRef), read by name, not watched.
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# spec.workloadRef: the adopted Deployment's replica count, through its scale subresource,
+# so that nothing else of it can be written.
+- apiGroups: ["apps"]
+  resources: ["deployments/scale"]
+  verbs: ["patch"]
+# get: whether a Service named like an adopting ModelDeployment already exists and is someone else's.
 - apiGroups: [""]
   resources: ["services"]
-  verbs: ["list", "watch", "create", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["list", "watch"]
+# An agreement check's request set: the one ConfigMap it names, read with get in the
+# ModelDeployment's namespace when it is measured. No list or watch: no ConfigMap cache.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
 # spec.strategy.canary.readinessGate: the pods that carry the gate mlops.dev/admitted
 # (watched by label), and their condition set with a patch of pods/status. Nothing else on
 # pods: the operator never writes a pod's spec and never deletes one.

@@ -850,6 +850,15 @@ export const modelDeploymentSchema = {
                     "type": "boolean",
                     "description": "Measured and reported (status.checks, with its record of measurements), never gating; its failures never roll back and steps do not wait for it."
                   },
+                  "promotion": {
+                    "type": "string",
+                    "enum": [
+                      "Before",
+                      "After",
+                      "BeforeAndAfter"
+                    ],
+                    "description": "blueGreen only. When the check runs: Before (the default) gates the switch, measured on the preview; After runs once the clients' Service switched to the new version, while the old version is still ready (scaleDownDelaySeconds): the rollout is promoted when every After check passed and the delay is over, and a failing one switches the clients back to the old version; BeforeAndAfter both."
+                  },
                   "timeout": {
                     "type": "string",
                     "maxLength": 32,
@@ -1063,6 +1072,18 @@ export const modelDeploymentSchema = {
                             ],
                             "default": "Wait",
                             "description": "What an Inconclusive measurement does: Wait (it neither passes nor counts as a failure: the rollout waits for a verdict) or Fail (it counts as a failed measurement)."
+                          },
+                          "inconclusiveTimeout": {
+                            "type": "string",
+                            "maxLength": 32,
+                            "default": "10m",
+                            "description": "With inconclusive Wait: how long the check may stay Inconclusive (from its first Inconclusive measurement in a row); after that each Inconclusive measurement counts as a failure, as with Fail, and failureThreshold of them roll back.",
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$')",
+                                "message": "must be a duration such as 10m"
+                              }
+                            ]
                           }
                         }
                       }
@@ -1167,15 +1188,194 @@ export const modelDeploymentSchema = {
                         "message": "a body needs method POST"
                       }
                     ]
+                  },
+                  "agreement": {
+                    "type": "object",
+                    "description": "Prediction agreement: the same inference requests, read from a ConfigMap in the ModelDeployment's namespace, are sent to the new and to the stable version, each through its own Service; the share of requests whose answers agree (numbers within tolerance, labels and strings exactly) is judged by successCondition, e.g. agreement >= 0.98. The check's timeout bounds the whole measurement.",
+                    "required": [
+                      "requests",
+                      "successCondition"
+                    ],
+                    "properties": {
+                      "requests": {
+                        "type": "object",
+                        "required": [
+                          "configMapKeyRef"
+                        ],
+                        "properties": {
+                          "configMapKeyRef": {
+                            "type": "object",
+                            "description": "The ConfigMap (in the ModelDeployment's namespace) and its key that hold the requests: a JSON array of request bodies (at most 200, each at most 64 KiB as JSON).",
+                            "required": [
+                              "name",
+                              "key"
+                            ],
+                            "properties": {
+                              "name": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": 253,
+                                "x-kubernetes-validations": [
+                                  {
+                                    "rule": "self.matches('^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$')",
+                                    "message": "must be the name of a ConfigMap (lower-case letters, digits, '-' and '.')"
+                                  }
+                                ]
+                              },
+                              "key": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": 253,
+                                "x-kubernetes-validations": [
+                                  {
+                                    "rule": "self.matches('^[-._a-zA-Z0-9]+$')",
+                                    "message": "must be a ConfigMap key (letters, digits, '-', '_' and '.')"
+                                  }
+                                ]
+                              }
+                            }
+                          }
+                        }
+                      },
+                      "protocol": {
+                        "type": "string",
+                        "enum": [
+                          "OpenInference",
+                          "JSON"
+                        ],
+                        "default": "OpenInference",
+                        "description": "OpenInference: the bodies are Open Inference Protocol (v2) inference requests, sent to /v2/models/{spec.model.name}/infer unless path says otherwise, and the answers' outputs are compared tensor by tensor (by name). JSON: any JSON bodies, sent to path, and the whole answers (or the part answerPath points to) compared."
+                      },
+                      "path": {
+                        "type": "string",
+                        "maxLength": 4096,
+                        "description": "Path on each version's Service the requests are POSTed to; needed with protocol JSON.",
+                        "x-kubernetes-validations": [
+                          {
+                            "rule": "self.startsWith('/')",
+                            "message": "must start with '/'"
+                          }
+                        ]
+                      },
+                      "port": {
+                        "x-kubernetes-int-or-string": true,
+                        "description": "Service port number or the name of the target container port; defaults to spec.service.port."
+                      },
+                      "headers": {
+                        "type": "object",
+                        "additionalProperties": {
+                          "type": "string"
+                        }
+                      },
+                      "outputs": {
+                        "type": "array",
+                        "maxItems": 64,
+                        "description": "OpenInference only. The outputs compared (by name); omitted = every output of the stable version's answer.",
+                        "items": {
+                          "type": "string",
+                          "maxLength": 253
+                        }
+                      },
+                      "answerPath": {
+                        "type": "string",
+                        "maxLength": 1024,
+                        "description": "JSON only. A JSON Pointer (RFC 6901) to the part of each answer that is compared, e.g. /predictions; omitted = the whole answer.",
+                        "x-kubernetes-validations": [
+                          {
+                            "rule": "self.startsWith('/')",
+                            "message": "must be a JSON Pointer such as /predictions"
+                          }
+                        ]
+                      },
+                      "tolerance": {
+                        "type": "object",
+                        "description": "How close two floating-point numbers must be to agree: |candidate - stable| <= absolute + relative * |stable| (as numpy.isclose). Integers, booleans and strings (labels) must be equal. NaN agrees only with NaN, an infinity only with the same infinity.",
+                        "properties": {
+                          "absolute": {
+                            "type": "number",
+                            "minimum": 0,
+                            "default": 1e-8
+                          },
+                          "relative": {
+                            "type": "number",
+                            "minimum": 0,
+                            "default": 0.00001
+                          }
+                        }
+                      },
+                      "successCondition": {
+                        "type": "string",
+                        "maxLength": 4096,
+                        "minLength": 1,
+                        "description": "CEL expression over `agreement` (double, the share of requests whose answers agree, 0 to 1), `agreed` and `compared` (int, the requests that agreed and that were compared), e.g. agreement >= 0.98."
+                      }
+                    },
+                    "x-kubernetes-validations": [
+                      {
+                        "rule": "!has(self.protocol) || self.protocol != 'JSON' || has(self.path)",
+                        "message": "protocol JSON needs path (where the requests are sent)"
+                      },
+                      {
+                        "rule": "!has(self.outputs) || !has(self.protocol) || self.protocol == 'OpenInference'",
+                        "message": "outputs goes with protocol OpenInference"
+                      },
+                      {
+                        "rule": "!has(self.answerPath) || (has(self.protocol) && self.protocol == 'JSON')",
+                        "message": "answerPath goes with protocol JSON"
+                      }
+                    ]
                   }
                 },
                 "x-kubernetes-validations": [
                   {
-                    "rule": "(has(self.http) ? 1 : 0) + (has(self.prometheus) ? 1 : 0) + (has(self.signature) ? 1 : 0) + (has(self.warmup) ? 1 : 0) == 1",
-                    "message": "each health check must have exactly one provider (http, prometheus, signature or warmup)"
+                    "rule": "(has(self.http) ? 1 : 0) + (has(self.prometheus) ? 1 : 0) + (has(self.signature) ? 1 : 0) + (has(self.warmup) ? 1 : 0) + (has(self.agreement) ? 1 : 0) == 1",
+                    "message": "each health check must have exactly one provider (http, prometheus, signature, warmup or agreement)"
                   }
                 ]
               }
+            }
+          }
+        },
+        "workloadRef": {
+          "type": "object",
+          "description": "An existing Deployment (not made by the operator) that serves the model today: the operator brings its own Deployment of spec.model.version up beside it, moves the clients to it through the usual checks, then scales the existing one down as scaleDown says. Only its replica count is ever changed, and it is never deleted. See docs/migrating.md.",
+          "required": [
+            "name"
+          ],
+          "properties": {
+            "apiVersion": {
+              "type": "string",
+              "default": "apps/v1",
+              "enum": [
+                "apps/v1"
+              ]
+            },
+            "kind": {
+              "type": "string",
+              "default": "Deployment",
+              "enum": [
+                "Deployment"
+              ]
+            },
+            "name": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 253,
+              "description": "The Deployment's name."
+            },
+            "namespace": {
+              "type": "string",
+              "description": "Omitted = the ModelDeployment's namespace, the only one a Deployment can be adopted from."
+            },
+            "scaleDown": {
+              "type": "string",
+              "enum": [
+                "never",
+                "onsuccess",
+                "progressively"
+              ],
+              "default": "never",
+              "description": "When the existing Deployment scales down: never (it keeps its replicas), onsuccess (to 0 once the new version is promoted), progressively (one share for each new pod that is available, the last ones at promotion)."
             }
           }
         },
@@ -1202,6 +1402,10 @@ export const modelDeploymentSchema = {
       },
       "x-kubernetes-validations": [
         {
+          "rule": "!has(self.healthChecks) || !has(self.healthChecks.checks) || has(self.strategy.blueGreen) || !self.healthChecks.checks.exists(c, has(c.promotion) && c.promotion != 'Before')",
+          "message": "promotion After or BeforeAndAfter needs strategy.blueGreen: a canary has no switch to check after"
+        },
+        {
           "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.setHeaderRoute) || has(s.setMirrorRoute))",
           "message": "setHeaderRoute and setMirrorRoute steps need spec.traffic (a route that can carry them)"
         },
@@ -1212,6 +1416,14 @@ export const modelDeploymentSchema = {
         {
           "rule": "!has(self.strategy.canary) || has(self.traffic) || !self.strategy.canary.steps.exists(s, has(s.replicas))",
           "message": "replicas on a setWeight step needs spec.traffic (without a route the replica count is the weight)"
+        },
+        {
+          "rule": "!has(self.workloadRef) || !has(self.strategy.canary) || !has(self.strategy.canary.readinessGate) || !self.strategy.canary.readinessGate",
+          "message": "workloadRef: an adoption cannot hold the new version's pods behind strategy.canary.readinessGate (the clients' Service reaches them as they become ready); add the gate once the adoption is complete"
+        },
+        {
+          "rule": "!has(self.workloadRef) || !has(self.traffic)",
+          "message": "workloadRef: an adoption moves the clients through the clients' Service, which selects the existing Deployment's pods; it cannot be combined with spec.traffic (add the route once the adoption is complete)"
         }
       ]
     },
@@ -1535,6 +1747,11 @@ export const modelDeploymentSchema = {
                 "type": "boolean",
                 "description": "The check is dryRun; its results never gate the rollout."
               },
+              "inconclusiveSince": {
+                "type": "string",
+                "format": "date-time",
+                "description": "The first of the check's Inconclusive measurements in a row (absent when the last one was not Inconclusive)."
+              },
               "warmup": {
                 "type": "object",
                 "description": "The last warm-up's requests and latencies (milliseconds).",
@@ -1559,6 +1776,66 @@ export const modelDeploymentSchema = {
                   },
                   "maxMs": {
                     "type": "number"
+                  }
+                }
+              },
+              "agreement": {
+                "type": "object",
+                "description": "The last prediction-agreement measurement.",
+                "required": [
+                  "requests",
+                  "compared",
+                  "agreed"
+                ],
+                "properties": {
+                  "requests": {
+                    "type": "integer",
+                    "format": "int32",
+                    "description": "Requests in the set."
+                  },
+                  "compared": {
+                    "type": "integer",
+                    "format": "int32",
+                    "description": "Requests both versions answered in time and that were compared."
+                  },
+                  "agreed": {
+                    "type": "integer",
+                    "format": "int32"
+                  },
+                  "agreement": {
+                    "type": "number",
+                    "description": "agreed / compared (absent when nothing was compared)."
+                  },
+                  "firstDisagreement": {
+                    "type": "object",
+                    "description": "The first request (in the set's order) whose answers disagree; what it and the two answers held is cut to 256 characters each.",
+                    "required": [
+                      "index",
+                      "reason"
+                    ],
+                    "properties": {
+                      "index": {
+                        "type": "integer",
+                        "format": "int32",
+                        "description": "Its position in the set, from 0."
+                      },
+                      "id": {
+                        "type": "string",
+                        "description": "The request's id, when it has one."
+                      },
+                      "reason": {
+                        "type": "string"
+                      },
+                      "request": {
+                        "type": "string"
+                      },
+                      "stableAnswer": {
+                        "type": "string"
+                      },
+                      "candidateAnswer": {
+                        "type": "string"
+                      }
+                    }
                   }
                 }
               },
@@ -1699,6 +1976,53 @@ export const modelDeploymentSchema = {
                 "type": "string",
                 "format": "date-time"
               }
+            }
+          }
+        },
+        "adoption": {
+          "type": "object",
+          "description": "The adoption of spec.workloadRef, so that a restarted operator carries on where it was and a rollback restores the Deployment's replicas.",
+          "required": [
+            "deployment",
+            "originalReplicas",
+            "phase"
+          ],
+          "properties": {
+            "deployment": {
+              "type": "string",
+              "description": "The adopted Deployment."
+            },
+            "originalReplicas": {
+              "type": "integer",
+              "format": "int32",
+              "description": "Its spec.replicas when the adoption began, restored by a rollback or an abort."
+            },
+            "scaleDown": {
+              "type": "string",
+              "enum": [
+                "never",
+                "onsuccess",
+                "progressively"
+              ]
+            },
+            "phase": {
+              "type": "string",
+              "enum": [
+                "Progressing",
+                "RolledBack",
+                "Promoted",
+                "Completed",
+                "Released"
+              ],
+              "description": "Progressing: the new version comes up beside it; RolledBack: a check failed or an abort, the Deployment is back at originalReplicas; Promoted: the new version is stable, the Deployment scales down as scaleDown says; Completed: the operator no longer touches it; Released: workloadRef was removed before promotion, the Deployment goes back to originalReplicas."
+            },
+            "startedAt": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "promotedAt": {
+              "type": "string",
+              "format": "date-time"
             }
           }
         },

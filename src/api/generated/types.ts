@@ -25,6 +25,7 @@ export interface ModelDeploymentSpec {
   strategy: Strategy;
   traffic?: TrafficSpec;
   healthChecks?: HealthChecks;
+  workloadRef?: WorkloadRef;
   /**
    * The new version must be Available within this many seconds or it is rolled back.
    */
@@ -362,6 +363,10 @@ export interface HealthCheck {
    */
   dryRun?: boolean;
   /**
+   * blueGreen only. When the check runs: Before (the default) gates the switch, measured on the preview; After runs once the clients' Service switched to the new version, while the old version is still ready (scaleDownDelaySeconds): the rollout is promoted when every After check passed and the delay is over, and a failing one switches the clients back to the old version; BeforeAndAfter both.
+   */
+  promotion?: "Before" | "After" | "BeforeAndAfter";
+  /**
    * How long one measurement may take.
    */
   timeout?: string;
@@ -369,6 +374,7 @@ export interface HealthCheck {
   prometheus?: PrometheusCheck;
   signature?: SignatureCheck;
   warmup?: WarmupCheck;
+  agreement?: AgreementCheck;
 }
 /**
  * An HTTP request against the new version; by default its own Service.
@@ -459,6 +465,10 @@ export interface PrometheusJudge {
    * What an Inconclusive measurement does: Wait (it neither passes nor counts as a failure: the rollout waits for a verdict) or Fail (it counts as a failed measurement).
    */
   inconclusive?: "Wait" | "Fail";
+  /**
+   * With inconclusive Wait: how long the check may stay Inconclusive (from its first Inconclusive measurement in a row); after that each Inconclusive measurement counts as a failure, as with Fail, and failureThreshold of them roll back.
+   */
+  inconclusiveTimeout?: string;
 }
 /**
  * Compares the Open Inference Protocol model metadata (GET /v2/models/{spec.model.name}) of the new version with the stable version's, each through its own Service: every input and output of the stable version must still be there with the same datatype and a compatible shape (-1 is a variable dimension; an input dimension widened to -1 is compatible); a new input is not. Measure it before client traffic: a blue/green preview, or a setWeight 0 step with spec.traffic.
@@ -504,6 +514,75 @@ export interface WarmupCheck {
    * Requests that may fail (another status, an error, the check's timeout) in a warm-up that succeeds.
    */
   maxFailures?: number;
+}
+/**
+ * Prediction agreement: the same inference requests, read from a ConfigMap in the ModelDeployment's namespace, are sent to the new and to the stable version, each through its own Service; the share of requests whose answers agree (numbers within tolerance, labels and strings exactly) is judged by successCondition, e.g. agreement >= 0.98. The check's timeout bounds the whole measurement.
+ */
+export interface AgreementCheck {
+  requests: {
+    /**
+     * The ConfigMap (in the ModelDeployment's namespace) and its key that hold the requests: a JSON array of request bodies (at most 200, each at most 64 KiB as JSON).
+     */
+    configMapKeyRef: {
+      name: string;
+      key: string;
+    };
+  };
+  /**
+   * OpenInference: the bodies are Open Inference Protocol (v2) inference requests, sent to /v2/models/{spec.model.name}/infer unless path says otherwise, and the answers' outputs are compared tensor by tensor (by name). JSON: any JSON bodies, sent to path, and the whole answers (or the part answerPath points to) compared.
+   */
+  protocol?: "OpenInference" | "JSON";
+  /**
+   * Path on each version's Service the requests are POSTed to; needed with protocol JSON.
+   */
+  path?: string;
+  /**
+   * Service port number or the name of the target container port; defaults to spec.service.port.
+   */
+  port?: number | string;
+  headers?: {
+    [k: string]: string;
+  };
+  /**
+   * OpenInference only. The outputs compared (by name); omitted = every output of the stable version's answer.
+   *
+   * @maxItems 64
+   */
+  outputs?: string[];
+  /**
+   * JSON only. A JSON Pointer (RFC 6901) to the part of each answer that is compared, e.g. /predictions; omitted = the whole answer.
+   */
+  answerPath?: string;
+  /**
+   * How close two floating-point numbers must be to agree: |candidate - stable| <= absolute + relative * |stable| (as numpy.isclose). Integers, booleans and strings (labels) must be equal. NaN agrees only with NaN, an infinity only with the same infinity.
+   */
+  tolerance?: {
+    absolute?: number;
+    relative?: number;
+  };
+  /**
+   * CEL expression over `agreement` (double, the share of requests whose answers agree, 0 to 1), `agreed` and `compared` (int, the requests that agreed and that were compared), e.g. agreement >= 0.98.
+   */
+  successCondition: string;
+}
+/**
+ * An existing Deployment (not made by the operator) that serves the model today: the operator brings its own Deployment of spec.model.version up beside it, moves the clients to it through the usual checks, then scales the existing one down as scaleDown says. Only its replica count is ever changed, and it is never deleted. See docs/migrating.md.
+ */
+export interface WorkloadRef {
+  apiVersion?: "apps/v1";
+  kind?: "Deployment";
+  /**
+   * The Deployment's name.
+   */
+  name: string;
+  /**
+   * Omitted = the ModelDeployment's namespace, the only one a Deployment can be adopted from.
+   */
+  namespace?: string;
+  /**
+   * When the existing Deployment scales down: never (it keeps its replicas), onsuccess (to 0 once the new version is promoted), progressively (one share for each new pod that is available, the last ones at promotion).
+   */
+  scaleDown?: "never" | "onsuccess" | "progressively";
 }
 export interface ModelDeploymentStatus {
   observedGeneration?: number;
@@ -597,6 +676,7 @@ export interface ModelDeploymentStatus {
    * Old versions (or revisions) kept ready until a time (blue/green scaleDownDelaySeconds).
    */
   scaleDown?: ScaleDown[];
+  adoption?: AdoptionStatus;
   /**
    * The last action acted on, as action@resourceVersion-of-its-annotation, so an action is never acted on twice.
    */
@@ -693,7 +773,12 @@ export interface CheckStatus {
    * The check is dryRun; its results never gate the rollout.
    */
   dryRun?: boolean;
+  /**
+   * The first of the check's Inconclusive measurements in a row (absent when the last one was not Inconclusive).
+   */
+  inconclusiveSince?: string;
   warmup?: WarmupResult;
+  agreement?: AgreementResult;
   /**
    * The last measurements of this check in the rollout, oldest first (at most 10).
    *
@@ -727,6 +812,42 @@ export interface WarmupResult {
   p50Ms?: number;
   p95Ms?: number;
   maxMs?: number;
+}
+/**
+ * The last prediction-agreement measurement.
+ */
+export interface AgreementResult {
+  /**
+   * Requests in the set.
+   */
+  requests: number;
+  /**
+   * Requests both versions answered in time and that were compared.
+   */
+  compared: number;
+  agreed: number;
+  /**
+   * agreed / compared (absent when nothing was compared).
+   */
+  agreement?: number;
+  firstDisagreement?: Disagreement;
+}
+/**
+ * The first request (in the set's order) whose answers disagree; what it and the two answers held is cut to 256 characters each.
+ */
+export interface Disagreement {
+  /**
+   * Its position in the set, from 0.
+   */
+  index: number;
+  /**
+   * The request's id, when it has one.
+   */
+  id?: string;
+  reason: string;
+  request?: string;
+  stableAnswer?: string;
+  candidateAnswer?: string;
 }
 export interface MeasurementRecord {
   phase: "Successful" | "Failed" | "Error" | "Inconclusive";
@@ -775,6 +896,26 @@ export interface ScaleDown {
   version: string;
   revision?: string;
   after: string;
+}
+/**
+ * The adoption of spec.workloadRef, so that a restarted operator carries on where it was and a rollback restores the Deployment's replicas.
+ */
+export interface AdoptionStatus {
+  /**
+   * The adopted Deployment.
+   */
+  deployment: string;
+  /**
+   * Its spec.replicas when the adoption began, restored by a rollback or an abort.
+   */
+  originalReplicas: number;
+  scaleDown?: "never" | "onsuccess" | "progressively";
+  /**
+   * Progressing: the new version comes up beside it; RolledBack: a check failed or an abort, the Deployment is back at originalReplicas; Promoted: the new version is stable, the Deployment scales down as scaleDown says; Completed: the operator no longer touches it; Released: workloadRef was removed before promotion, the Deployment goes back to originalReplicas.
+   */
+  phase: "Progressing" | "RolledBack" | "Promoted" | "Completed" | "Released";
+  startedAt?: string;
+  promotedAt?: string;
 }
 export interface Condition {
   type: string;

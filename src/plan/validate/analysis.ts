@@ -34,6 +34,7 @@ function prometheusProblems(prom: Obj, path: string): Problem[] {
     });
   const judge = prom.judge;
   if (!isObj(judge)) return out;
+  durationMs(judge.inconclusiveTimeout, "10m", `${path}.judge.inconclusiveTimeout`, out);
   const window = durationMs(judge.window, "5m", `${path}.judge.window`, out);
   const step = durationMs(judge.step, "15s", `${path}.judge.step`, out);
   if (window === undefined || step === undefined) return out;

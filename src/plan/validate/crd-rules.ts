@@ -18,7 +18,29 @@ export function celRuleProblems(spec: Obj): SpecProblem[] {
     ...capacityRuleProblems(spec),
     ...healthCheckRuleProblems(spec),
     ...trafficRuleProblems(spec),
+    ...workloadRefRuleProblems(spec),
   ];
+}
+
+/** spec.workloadRef: an adoption goes through the clients' Service, without a route or a readiness gate. */
+function workloadRefRuleProblems(spec: Obj): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  if (!isObj(spec.workloadRef)) return out;
+  if (has(spec, "traffic"))
+    out.push({
+      path: "spec.workloadRef",
+      message:
+        "workloadRef: an adoption moves the clients through the clients' Service, which selects the existing Deployment's pods; it cannot be combined with spec.traffic (add the route once the adoption is complete)",
+    });
+  const strategy = spec.strategy;
+  const canary = isObj(strategy) ? strategy.canary : undefined;
+  if (isObj(canary) && canary.readinessGate === true)
+    out.push({
+      path: "spec.workloadRef",
+      message:
+        "workloadRef: an adoption cannot hold the new version's pods behind strategy.canary.readinessGate (the clients' Service reaches them as they become ready); add the gate once the adoption is complete",
+    });
+  return out;
 }
 
 const RULE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -196,12 +218,26 @@ function healthCheckRuleProblems(spec: Obj): SpecProblem[] {
         out.push({ path: `${path}.name`, message: `duplicate check name ${JSON.stringify(check.name)}` });
       seen.add(check.name);
     }
-    if (["http", "prometheus", "signature", "warmup"].filter((p) => has(check, p)).length !== 1) {
+    if (
+      ["http", "prometheus", "signature", "warmup", "agreement"].filter((p) => has(check, p)).length !== 1
+    ) {
       out.push({
         path,
-        message: "each health check must have exactly one provider (http, prometheus, signature or warmup)",
+        message:
+          "each health check must have exactly one provider (http, prometheus, signature, warmup or agreement)",
       });
     }
+    out.push(...agreementRuleProblems(check.agreement, `${path}.agreement`));
+    if (
+      typeof check.promotion === "string" &&
+      check.promotion !== "Before" &&
+      !(isObj(spec.strategy) && isObj(spec.strategy.blueGreen))
+    )
+      out.push({
+        path: `${path}.promotion`,
+        message:
+          "promotion After or BeforeAndAfter needs strategy.blueGreen: a canary has no switch to check after",
+      });
     if (isObj(check.warmup) && has(check.warmup, "body") && (check.warmup.method ?? "POST") !== "POST")
       out.push({ path: `${path}.warmup.body`, message: "a body needs method POST" });
     const http = check.http;
@@ -242,5 +278,38 @@ function healthCheckRuleProblems(spec: Obj): SpecProblem[] {
         });
     }
   });
+  return out;
+}
+
+const CONFIGMAP_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
+
+/** An agreement check: its ConfigMap reference, and the fields that go with each protocol. */
+function agreementRuleProblems(agreement: unknown, path: string): SpecProblem[] {
+  const out: SpecProblem[] = [];
+  if (!isObj(agreement)) return out;
+  const ref = isObj(agreement.requests) ? agreement.requests.configMapKeyRef : undefined;
+  if (isObj(ref)) {
+    if (typeof ref.name === "string" && !CONFIGMAP_NAME.test(ref.name))
+      out.push({
+        path: `${path}.requests.configMapKeyRef.name`,
+        message: "must be the name of a ConfigMap (lower-case letters, digits, '-' and '.')",
+      });
+    if (typeof ref.key === "string" && !CONFIGMAP_KEY.test(ref.key))
+      out.push({
+        path: `${path}.requests.configMapKeyRef.key`,
+        message: "must be a ConfigMap key (letters, digits, '-', '_' and '.')",
+      });
+  }
+  const protocol = agreement.protocol ?? "OpenInference";
+  if (protocol === "JSON" && !has(agreement, "path"))
+    out.push({ path, message: "protocol JSON needs path (where the requests are sent)" });
+  if (has(agreement, "outputs") && protocol !== "OpenInference")
+    out.push({ path: `${path}.outputs`, message: "outputs goes with protocol OpenInference" });
+  if (has(agreement, "answerPath") && protocol !== "JSON")
+    out.push({ path: `${path}.answerPath`, message: "answerPath goes with protocol JSON" });
+  for (const field of ["path", "answerPath"] as const)
+    if (typeof agreement[field] === "string" && !agreement[field].startsWith("/"))
+      out.push({ path: `${path}.${field}`, message: "must start with '/'" });
   return out;
 }

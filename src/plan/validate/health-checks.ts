@@ -59,6 +59,20 @@ export function checkProblems(spec: Obj): SpecProblem[] {
         if (err) out.push({ path: `${path}.http.successCondition`, message: err });
       }
     }
+    const agreement = check.agreement;
+    if (isObj(agreement)) {
+      if (typeof agreement.successCondition === "string" && agreement.successCondition.trim() !== "") {
+        const err = validateSuccessCondition("agreement", agreement.successCondition);
+        if (err) out.push({ path: `${path}.agreement.successCondition`, message: err });
+      }
+      if (isObj(agreement.headers))
+        for (const [key, value] of Object.entries(agreement.headers))
+          if (!HEADER_NAME.test(key) || (typeof value === "string" && !HEADER_VALUE.test(value)))
+            out.push({
+              path: `${path}.agreement.headers`,
+              message: `header ${JSON.stringify(key)} cannot be sent: a name is an HTTP token, a value has no control characters and no character beyond U+00FF (the value is not shown)`,
+            });
+    }
     const prom = check.prometheus;
     if (isObj(prom)) {
       if (typeof prom.query === "string") {

@@ -129,9 +129,9 @@ function checkPortProblems(
   const hc = spec.healthChecks;
   if (isObj(hc) && Array.isArray(hc.checks)) {
     hc.checks.forEach((check, i) => {
-      // http, signature and warm-up checks reach the version through its Service.
+      // http, signature, warm-up and agreement checks reach the version through its Service.
       const provider = isObj(check)
-        ? (["http", "signature", "warmup"] as const).find((p) => isObj(check[p]))
+        ? (["http", "signature", "warmup", "agreement"] as const).find((p) => isObj(check[p]))
         : undefined;
       if (!provider) return;
       const port = ((check as Obj)[provider] as Obj).port;

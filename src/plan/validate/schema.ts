@@ -1,14 +1,12 @@
-// (a) The CRD's OpenAPI schema, compiled once with ajv, and the fields it does not know.
-import { Ajv, type ErrorObject } from "ajv";
-import addFormatsModule from "ajv-formats";
+// (a) The CRD's OpenAPI schema, and the fields it does not know. The schema's validator is
+// ajv's code generated once by `npm run generate` (src/api/generated/validate-schema.ts),
+// not compiled at every start: ajv's compiler and its work cost the operator about 10 MiB.
+import type { ErrorObject, ValidateFunction } from "ajv";
 import { modelDeploymentSchema } from "../../api/generated/schema.ts";
+import { validate as generatedValidator } from "../../api/generated/validate-schema.ts";
 import { isObj, join, type Obj, type SpecProblem } from "./common.ts";
 
-const addFormats =
-  (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
-const ajv = new Ajv({ allErrors: true, strict: false });
-(addFormats as unknown as (a: Ajv) => void)(ajv);
-const validateSchema = ajv.compile(modelDeploymentSchema);
+const validateSchema = generatedValidator as unknown as ValidateFunction;
 
 /** What the schema rejects, then the fields it does not know; `md` without its status. */
 export function schemaProblems(md: Obj): SpecProblem[] {
