@@ -7,6 +7,7 @@ import { Reconciler } from "./controller/reconciler.ts";
 import { kubeClient } from "./kube/client.ts";
 import { loadKubeConnection, type KubeConnection } from "./kube/kubeconfig.ts";
 import { readinessGateOf } from "./plan/readiness-gate.ts";
+import { GRPCROUTE_KIND } from "./plan/routers/httproute.ts";
 import { rateLimiter } from "./kube/ratelimit.ts";
 import type { Logger } from "./observability/log.ts";
 import { OperatorMetrics } from "./observability/metrics.ts";
@@ -61,6 +62,15 @@ export async function startOperator(
   const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
+  const grpcRoutes = createRouteCache(
+    config,
+    kc,
+    logger,
+    { onRequest, rateLimiter: limiter },
+    queue,
+    () => modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
+    GRPCROUTE_KIND,
+  );
   const pools = createInferencePoolCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic?.gatewayAPI?.inferencePool !== undefined),
   );
@@ -79,6 +89,7 @@ export async function startOperator(
     index: { ...index, pods: pods.byModel },
     pods,
     routes,
+    grpcRoutes,
     pools,
     measurer,
     notifications,
@@ -130,6 +141,7 @@ export async function startOperator(
         elector,
         informers,
         routes,
+        grpcRoutes,
         pools,
         pods,
         notifier: notifications.notifier,

@@ -323,7 +323,7 @@ function routeLines(route: NonNullable<ModelDeploymentStatus["route"]>): string[
 function trafficSection(s: ModelDeploymentStatus, opts: FormatOptions): string[] {
   // A route the user owns (httpRouteRef) names the rule whose weights these are.
   const route = s.route
-    ? `Traffic (HTTPRoute ${s.route.name ?? ""}${s.route.rule !== undefined ? `, your rule ${s.route.rule}` : ""}):`
+    ? `Traffic (${s.route.kind ?? "HTTPRoute"} ${s.route.name ?? ""}${s.route.rule !== undefined ? `, your rule ${s.route.rule}` : ""}):`
     : "Traffic:";
   const out = ["", route];
   const traffic = s.traffic ?? [];

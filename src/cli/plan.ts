@@ -244,7 +244,7 @@ function childRow(obj: KubernetesObject, note: string): string[] {
       note,
     ];
   }
-  if (obj.kind === "HTTPRoute") {
+  if (obj.kind === "HTTPRoute" || obj.kind === "GRPCRoute") {
     const r = obj as HTTPRoute;
     const backends = (r.spec?.rules ?? [])
       .flatMap((rule) => rule.backendRefs ?? [])
@@ -259,7 +259,7 @@ function childRow(obj: KubernetesObject, note: string): string[] {
       const path = [p.namespace, p.name, p.sectionName].filter(Boolean).join("/");
       return p.kind && p.kind !== "Gateway" ? `${p.kind} ${path}` : path;
     });
-    return ["HTTPRoute", r.metadata?.name ?? "", "-", `parents ${parents.join(",")}`, backends, note];
+    return [obj.kind, r.metadata?.name ?? "", "-", `parents ${parents.join(",")}`, backends, note];
   }
   if (obj.kind === INFERENCEPOOL_KIND) {
     // A version's InferencePool: its pods, its target ports and its endpoint picker.

@@ -9,7 +9,7 @@ import type { Logger } from "../observability/log.ts";
 import type { plan } from "../plan/index.ts";
 import type { ChildRef, ObjectEdit, Observed } from "../plan/types.ts";
 import { INFERENCEPOOL_API_VERSION } from "../plan/routers/inference-pool.ts";
-import { HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
+import { GRPCROUTE_API_VERSION, HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
 import { needsWrite } from "./diff.ts";
 import { writeEdit } from "./edit-write.ts";
 
@@ -18,6 +18,7 @@ const API_VERSION_OF: Record<ChildRef["kind"], string> = {
   Deployment: "apps/v1",
   Service: "v1",
   HTTPRoute: HTTPROUTE_API_VERSION,
+  GRPCRoute: GRPCROUTE_API_VERSION,
   InferencePool: INFERENCEPOOL_API_VERSION,
 };
 
@@ -56,6 +57,7 @@ export async function writeChildren(
   for (const d of observed.deployments) byKey.set(`Deployment/${d.metadata?.name}`, d);
   for (const s of observed.services) byKey.set(`Service/${s.metadata?.name}`, s);
   for (const r of observed.routes?.httpRoutes ?? []) byKey.set(`HTTPRoute/${r.metadata?.name}`, r);
+  for (const r of observed.grpcRoutes?.routes ?? []) byKey.set(`GRPCRoute/${r.metadata?.name}`, r);
   for (const r of observed.pools?.inferencePools ?? []) byKey.set(`InferencePool/${r.metadata?.name}`, r);
   for (const obj of p.apply) {
     const edit = p.edits?.find((e) => e.kind === obj.kind && e.name === obj.metadata?.name);
@@ -73,7 +75,7 @@ export async function writeChildren(
       // A route the operator has not made yet is created without force: a route of that
       // name that someone else owns is refused (409), never taken over.
       const written = await ctx.client.apply(obj, {
-        force: seen !== undefined || obj.kind !== "HTTPRoute",
+        force: seen !== undefined || (obj.kind !== "HTTPRoute" && obj.kind !== "GRPCRoute"),
       });
       ctx.remember(uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
       writes++;

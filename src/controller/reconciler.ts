@@ -40,6 +40,7 @@ import type { PodCache } from "./pod-cache.ts";
 import type { RouteCache } from "./route-cache.ts";
 import { computeNotificationWarnings, withNotifications, type NotificationWiring } from "./notifications.ts";
 import type { InferencePool } from "../plan/routers/inference-pool.ts";
+import type { GRPCRoute } from "../plan/routers/httproute.ts";
 import {
   changedStatusFields,
   endpointsAheadOfDeployments,
@@ -103,6 +104,11 @@ export interface ReconcilerOptions {
    * status.pendingNotifications beside the queue; absent: spec.notifications is ignored.
    */
   notifications?: NotificationWiring;
+  /**
+   * The operator's GRPCRoutes by owner uid (spec.traffic.gatewayAPI.grpcRoute; the same kind
+   * of cache, of grpcroutes); absent: none.
+   */
+  grpcRoutes?: Pick<RouteCache<GRPCRoute>, "available" | "want" | "byOwner" | "state">;
   /**
    * The operator's InferencePools by owner uid (spec.traffic.gatewayAPI.inferencePool; the
    * same kind of cache); absent: none.
@@ -295,6 +301,17 @@ export class Reconciler {
       if (ref && routes.available()) observed.routes.referenced = userRoute(ref.name);
       if (released !== undefined && routes.available()) observed.routes.released = userRoute(released);
     }
+    // GRPCRoutes: for spec.traffic (a spec may have had grpcRoute, whose route goes), and for
+    // a GRPCRoute left from a spec.traffic since removed.
+    const grpc = this.#o.grpcRoutes;
+    const ownedGrpc = grpc?.available() && uid ? grpc.byOwner.get(uid) : [];
+    if (grpc && (md.spec.traffic !== undefined || ownedGrpc.length > 0)) {
+      if (md.spec.traffic !== undefined) grpc.want();
+      observed.grpcRoutes = {
+        available: grpc.available(),
+        routes: grpc.available() ? this.#overlay(uid, "GRPCRoute", ownedGrpc) : [],
+      };
+    }
     // InferencePools: for spec.traffic (a spec may have had inferencePool, whose pools go),
     // and for pools left from a spec.traffic since removed.
     const pools = this.#o.pools;
@@ -324,6 +341,14 @@ export class Reconciler {
     // first reconciles after a start): nothing to decide on yet; come back shortly.
     if (cached.spec.traffic !== undefined && this.#o.routes?.state() === "unknown") {
       this.#o.routes.want();
+      return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
+    }
+    // The same for spec.traffic.gatewayAPI.grpcRoute and the GRPCRoute cache.
+    if (
+      cached.spec.traffic?.gatewayAPI?.grpcRoute !== undefined &&
+      this.#o.grpcRoutes?.state() === "unknown"
+    ) {
+      this.#o.grpcRoutes.want();
       return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
     }
     // The same for spec.traffic.gatewayAPI.inferencePool and the InferencePool cache.

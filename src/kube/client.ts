@@ -77,6 +77,7 @@ const PLURALS: Record<string, string> = {
   Service: "services",
   ConfigMap: "configmaps",
   HTTPRoute: "httproutes",
+  GRPCRoute: "grpcroutes",
   InferencePool: "inferencepools",
   [KIND]: PLURAL,
 };

@@ -32,7 +32,13 @@ import type { RateLimiter } from "../kube/ratelimit.ts";
 import { requestJson } from "../kube/request.ts";
 import { childLogger, type Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
-import { HTTPROUTE_API_VERSION, HTTPROUTE_KIND, type HTTPRoute } from "../plan/routers/httproute.ts";
+import {
+  GRPCROUTE_KIND,
+  GRPCROUTE_PLURAL,
+  HTTPROUTE_API_VERSION,
+  HTTPROUTE_KIND,
+  type HTTPRoute,
+} from "../plan/routers/httproute.ts";
 import {
   INFERENCEPOOL_API_VERSION,
   INFERENCEPOOL_KIND,
@@ -177,7 +183,9 @@ export function createPodCache(
 
 /**
  * The HTTPRoute cache (route-cache.ts): started when a ModelDeployment with spec.traffic is
- * reconciled and the API server serves gateway.networking.k8s.io/v1 httproutes.
+ * reconciled and the API server serves gateway.networking.k8s.io/v1 httproutes. With `kind`
+ * GRPCRoute, the same cache of grpcroutes (spec.traffic.gatewayAPI.grpcRoute), with its own
+ * discovery probe: a cluster may serve HTTPRoutes without GRPCRoutes.
  */
 export function createRouteCache(
   config: Config,
@@ -186,14 +194,16 @@ export function createRouteCache(
   traffic: { onRequest: (method: string, code: number) => void; rateLimiter: RateLimiter },
   queue: WorkQueue,
   usingTraffic: () => readonly ModelDeployment[],
+  kind: typeof HTTPROUTE_KIND | typeof GRPCROUTE_KIND = HTTPROUTE_KIND,
 ): RouteCache {
   const resource: ResourceType = {
     apiVersion: HTTPROUTE_API_VERSION,
-    kind: HTTPROUTE_KIND,
-    plural: "httproutes",
+    kind,
+    plural: kind === GRPCROUTE_KIND ? GRPCROUTE_PLURAL : "httproutes",
   };
   return new RouteCache({
     logger,
+    what: { objects: `${kind}s`, api: `the Gateway API's ${resource.plural}` },
     probe: async () => {
       try {
         const list = await requestJson<{ resources?: { name?: string }[] }>(
@@ -201,7 +211,7 @@ export function createRouteCache(
           { method: "GET", path: `/apis/${HTTPROUTE_API_VERSION}`, timeoutMs: 10_000 },
           traffic,
         );
-        return (list.resources ?? []).some((r) => r.name === "httproutes");
+        return (list.resources ?? []).some((r) => r.name === resource.plural);
       } catch (err) {
         if (isNotFound(err)) return false;
         throw err;
@@ -214,7 +224,7 @@ export function createRouteCache(
             // No label selector: a route the user owns (httpRouteRef) carries none of ours.
             source: kubeListWatch<HTTPRoute>(kc, resource, { namespace, ...traffic }),
             resyncPeriodMs: config.resyncPeriodMs,
-            logger: childLogger(logger, { informer: "httproutes", namespace }),
+            logger: childLogger(logger, { informer: resource.plural, namespace }),
           }),
         config.watchNamespaces,
       ),
@@ -224,6 +234,7 @@ export function createRouteCache(
       // The ModelDeployments that name it (a route that appears later is picked up by them).
       for (const md of usingTraffic())
         if (
+          kind === HTTPROUTE_KIND &&
           md.metadata?.namespace === route.metadata?.namespace &&
           md.spec.traffic?.gatewayAPI?.httpRouteRef?.name === route.metadata?.name
         )

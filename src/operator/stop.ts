@@ -20,11 +20,24 @@ export async function stopOperator(parts: {
   elector: LeaderElector | undefined;
   informers: readonly Informer<KubernetesObject>[];
   routes: RouteCache;
+  grpcRoutes: RouteCache;
   pools: RouteCache<InferencePool>;
   pods: PodCache;
   notifier: Notifier;
 }): Promise<void> {
-  const { probes, measurer, queue, conditions, elector, informers, routes, pools, pods, notifier } = parts;
+  const {
+    probes,
+    measurer,
+    queue,
+    conditions,
+    elector,
+    informers,
+    routes,
+    grpcRoutes,
+    pools,
+    pods,
+    notifier,
+  } = parts;
   probes.setShuttingDown();
   // First: a measurement cut short below must not reach a plan as an Error.
   measurer.close();
@@ -35,6 +48,7 @@ export async function stopOperator(parts: {
   await elector?.stop();
   await Promise.all(informers.map((i) => i.stop()));
   await routes.stop();
+  await grpcRoutes.stop();
   await pools.stop();
   await pods.stop();
   await probes.close();

@@ -17,7 +17,7 @@ import type {
   WarmupResult,
 } from "../api/types.ts";
 import type { Reason } from "../api/reasons.ts";
-import type { HTTPRoute } from "./routers/httproute.ts";
+import type { GRPCRoute, HTTPRoute } from "./routers/httproute.ts";
 import type { InferencePool } from "./routers/inference-pool.ts";
 import type { PodConditionPatch } from "./readiness-gate.ts";
 import type { SpecProblem } from "./validate.ts";
@@ -49,6 +49,16 @@ export interface Observed {
      * longer references: the operator hands it back on the stable version, once.
      */
     released?: HTTPRoute | undefined;
+  };
+  /**
+   * GRPCRoutes, for a ModelDeployment with spec.traffic: whether the cluster serves
+   * grpcroutes.gateway.networking.k8s.io/v1, and the GRPCRoutes whose controller
+   * ownerReference is this ModelDeployment (spec.traffic.gatewayAPI.grpcRoute). Undefined:
+   * not looked at.
+   */
+  grpcRoutes?: {
+    available: boolean;
+    routes: readonly GRPCRoute[];
   };
   /**
    * InferencePools (spec.traffic.gatewayAPI.inferencePool): whether the cluster serves
@@ -150,7 +160,7 @@ export interface PlannedEvent {
 }
 
 export interface ChildRef {
-  kind: "Deployment" | "Service" | "HTTPRoute" | "InferencePool";
+  kind: "Deployment" | "Service" | "HTTPRoute" | "GRPCRoute" | "InferencePool";
   name: string;
 }
 

@@ -238,7 +238,7 @@ describe("traffic through a user-owned HTTPRoute (httpRouteRef)", function () {
     const refused = await tool("kubectl", ["-n", ns, "apply", "-f", "-"], JSON.stringify(both));
     expect(refused.code).to.not.equal(0);
     expect(refused.stderr).to.match(
-      /exactly one of gatewayAPI.httpRoute \(a route the operator writes and owns\) and gatewayAPI.httpRouteRef \(an existing route you own\) must be set/,
+      /exactly one of gatewayAPI.httpRoute \(an HTTPRoute the operator writes and owns\), gatewayAPI.grpcRoute \(a GRPCRoute the operator writes and owns\) and gatewayAPI.httpRouteRef \(an existing HTTPRoute you own\) must be set/,
     );
     await applyMd(ns, spec("1.0.0"));
     const missing = await waitForMd(

@@ -8,7 +8,7 @@
 import { join } from "node:path";
 import { expect } from "chai";
 import { DataPlane, type HTTPRoute, type Services } from "../support/dataplane.ts";
-import { installGatewayApiCrds } from "../support/gateway-api.ts";
+import { installGatewayApiCrds, routeParentsSay } from "../support/gateway-api.ts";
 import { createNamespace, kubectl, kubectlJson, tool, waitFor } from "../support/kube.ts";
 import {
   applyMd,
@@ -67,46 +67,8 @@ const splitOf = (r: HTTPRoute) =>
   );
 
 /** What a Gateway controller would write: every parent says Accepted (and ResolvedRefs) as given. */
-async function parentsSay(
-  ns: string,
-  accepted: "True" | "False",
-  reason: string,
-  message: string,
-  name = NAME,
-) {
-  const route = await kubectlJson<HTTPRoute>(["-n", ns, "get", "httproute", name]);
-  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  const gen = (route.metadata as { generation?: number }).generation ?? 1;
-  const cond = (type: string, status: string, r: string, m: string) => ({
-    type,
-    status,
-    reason: r,
-    message: m,
-    lastTransitionTime: now,
-    observedGeneration: gen,
-  });
-  const status = {
-    parents: (route.spec.parentRefs ?? []).map((parentRef) => ({
-      parentRef,
-      controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
-      conditions: [
-        cond("Accepted", accepted, reason, message),
-        cond("ResolvedRefs", "True", "ResolvedRefs", "Resolved all the Object references for the Route"),
-      ],
-    })),
-  };
-  await kubectl([
-    "-n",
-    ns,
-    "patch",
-    "httproute",
-    name,
-    "--subresource=status",
-    "--type=merge",
-    "-p",
-    JSON.stringify({ status }),
-  ]);
-}
+const parentsSay = (ns: string, accepted: "True" | "False", reason: string, message: string, name = NAME) =>
+  routeParentsSay(ns, name, accepted, reason, message);
 
 /** The per-version Services as the data plane needs them: their loopback ClusterIPs and versions. */
 async function versionServices(ns: string, model = NAME): Promise<Services> {

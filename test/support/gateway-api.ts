@@ -7,7 +7,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { readFileSync } from "node:fs";
-import { kubectl } from "./kube.ts";
+import { kubectl, kubectlJson } from "./kube.ts";
 
 function crdFolder(variable: "MRO_GATEWAY_API_CRDS" | "MRO_INFERENCE_CRDS"): string {
   const dir = process.env[variable];
@@ -39,4 +39,53 @@ export async function installGatewayApiCrds(options: { inferencePool?: boolean }
   }
   await kubectl(["wait", "--for=condition=Established", "--timeout=60s", ...names.map((n) => `crd/${n}`)]);
   return names;
+}
+
+/**
+ * What a Gateway controller would write on a route's status (an HTTPRoute, or a GRPCRoute
+ * with `resource` grpcroute): every parent says Accepted as given, and ResolvedRefs True.
+ */
+export async function routeParentsSay(
+  ns: string,
+  name: string,
+  accepted: "True" | "False",
+  reason: string,
+  message: string,
+  resource: "httproute" | "grpcroute" = "httproute",
+): Promise<void> {
+  const route = await kubectlJson<{
+    metadata: { generation?: number };
+    spec: { parentRefs?: unknown[] };
+  }>(["-n", ns, "get", resource, name]);
+  const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  const gen = route.metadata.generation ?? 1;
+  const cond = (type: string, status: string, r: string, m: string) => ({
+    type,
+    status,
+    reason: r,
+    message: m,
+    lastTransitionTime: now,
+    observedGeneration: gen,
+  });
+  const status = {
+    parents: (route.spec.parentRefs ?? []).map((parentRef) => ({
+      parentRef,
+      controllerName: "gateway.envoyproxy.io/gatewayclass-controller",
+      conditions: [
+        cond("Accepted", accepted, reason, message),
+        cond("ResolvedRefs", "True", "ResolvedRefs", "Resolved all the Object references for the Route"),
+      ],
+    })),
+  };
+  await kubectl([
+    "-n",
+    ns,
+    "patch",
+    resource,
+    name,
+    "--subresource=status",
+    "--type=merge",
+    "-p",
+    JSON.stringify({ status }),
+  ]);
 }

@@ -416,6 +416,30 @@ describe("cli formatting", () => {
     ]);
   });
 
+  it("names a GRPCRoute as the route's kind", () => {
+    const grpc: ModelDeployment = {
+      ...rollingOut,
+      status: {
+        ...rollingOut.status,
+        traffic: [
+          { version: "2.0.0", weight: 80, readyEndpoints: 3 },
+          { version: "2.1.0", weight: 20, readyEndpoints: 1 },
+        ],
+        route: {
+          name: "fraud-detector",
+          kind: "GRPCRoute",
+          parents: [{ name: "grpc-gateway", accepted: "True", resolvedRefs: "True" }],
+        },
+      },
+    };
+    const lines = formatGet(
+      { md: grpc, deployments: [], events: [], steps: computeStepPlan(grpc) },
+      { now: NOW, unicode: false },
+    ).split("\n");
+    expect(lines).to.include("Traffic (GRPCRoute fraud-detector):");
+    expect(lines).to.not.include("Traffic (HTTPRoute fraud-detector):");
+  });
+
   it("says that the route's backends are InferencePools, and names the mirror's pool", () => {
     const pooled: ModelDeployment = {
       ...rollingOut,

@@ -79,7 +79,7 @@ describe("cli plan", () => {
     );
     expect(both.code).to.equal(1);
     expect(both.stdout).to.contain(
-      "spec.traffic.gatewayAPI: exactly one of gatewayAPI.httpRoute (a route the operator writes and owns) and gatewayAPI.httpRouteRef (an existing route you own) must be set",
+      "spec.traffic.gatewayAPI: exactly one of gatewayAPI.httpRoute (an HTTPRoute the operator writes and owns), gatewayAPI.grpcRoute (a GRPCRoute the operator writes and owns) and gatewayAPI.httpRouteRef (an existing HTTPRoute you own) must be set",
     );
     const noRule = await plugin(["validate", "-"], userRouteMd({ httpRouteRef: { name: "storefront" } }));
     expect(noRule.code).to.equal(1);

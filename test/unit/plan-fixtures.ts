@@ -111,13 +111,17 @@ export class Sim {
   userRoutes = new Map<string, HTTPRoute>();
   /** Does the cluster serve the HTTPRoute API? undefined: routes are not observed (no spec.traffic). */
   routeApi: boolean | undefined;
+  /** GRPCRoutes the plans wrote (spec.traffic.gatewayAPI.grpcRoute), by name. */
+  grpcRoutes = new Map<string, HTTPRoute>();
+  /** Does the cluster serve the GRPCRoute API? undefined: as routeApi says. */
+  grpcRouteApi: boolean | undefined;
   /** InferencePools the plans wrote (spec.traffic.gatewayAPI.inferencePool), by name. */
   pools = new Map<string, InferencePool>();
   /** Does the cluster serve the InferencePool API? undefined: pools are not observed. */
   poolApi: boolean | undefined;
   /** InferencePool writes (a pool whose spec changed) and deletes. */
   poolWrites = 0;
-  /** HTTPRoute writes (a route whose spec changed). */
+  /** HTTPRoute and GRPCRoute writes (a route whose spec changed). */
   routeWrites = 0;
   last?: Plan;
   /** Every Event of every reconcile, in order. */
@@ -141,6 +145,12 @@ export class Sim {
         available: this.routeApi,
         httpRoutes: this.routeApi ? [...this.routes.values()].map(clone) : [],
       };
+    const grpcApi = this.grpcRouteApi ?? this.routeApi;
+    if (grpcApi !== undefined)
+      observed.grpcRoutes = {
+        available: grpcApi,
+        routes: grpcApi ? [...this.grpcRoutes.values()].map(clone) : [],
+      };
     if (this.poolApi !== undefined)
       observed.pools = {
         available: this.poolApi,
@@ -161,8 +171,9 @@ export class Sim {
 
   /** Every parent of the route NAME reports Accepted (and ResolvedRefs) as given, as a Gateway controller would. */
   parentsSay(accepted: "True" | "False", reason = "Accepted", message = "", name?: string): this {
+    const own = this.md.metadata?.name ?? "";
     const route =
-      name !== undefined ? this.userRoutes.get(name) : this.routes.get(this.md.metadata?.name ?? "");
+      name !== undefined ? this.userRoutes.get(name) : (this.routes.get(own) ?? this.grpcRoutes.get(own));
     if (!route) throw new Error("no route to accept");
     route.status = {
       parents: (route.spec?.parentRefs ?? []).map((parentRef) => ({
@@ -255,12 +266,13 @@ export class Sim {
         d.status = old?.status ?? {};
         if (changed) this.writes++;
         this.deployments.set(name, d);
-      } else if (obj.kind === "HTTPRoute") {
-        const old = this.routes.get(name);
+      } else if (obj.kind === "HTTPRoute" || obj.kind === "GRPCRoute") {
+        const routes = obj.kind === "HTTPRoute" ? this.routes : this.grpcRoutes;
+        const old = routes.get(name);
         const r = clone(obj) as HTTPRoute;
         if (!old || JSON.stringify(old.spec) !== JSON.stringify(r.spec)) this.routeWrites++;
         if (old?.status) r.status = old.status; // a spec write keeps what the parents said
-        this.routes.set(name, r);
+        routes.set(name, r);
       } else if (obj.kind === "InferencePool") {
         const old = this.pools.get(name);
         const pool = clone(obj) as InferencePool;
@@ -276,6 +288,7 @@ export class Sim {
     for (const ref of p.delete) {
       if (ref.kind === "Deployment") this.deployments.delete(ref.name);
       else if (ref.kind === "HTTPRoute") this.routes.delete(ref.name);
+      else if (ref.kind === "GRPCRoute") this.grpcRoutes.delete(ref.name);
       else if (ref.kind === "InferencePool") {
         if (this.pools.delete(ref.name)) this.poolWrites++;
       } else this.services.delete(ref.name);

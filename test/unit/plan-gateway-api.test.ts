@@ -19,6 +19,11 @@ const traffic: ModelDeploymentSpec["traffic"] = {
   },
 };
 
+/** The same route as a GRPCRoute (spec.traffic.gatewayAPI.grpcRoute). */
+const grpcTraffic: ModelDeploymentSpec["traffic"] = {
+  gatewayAPI: { grpcRoute: { ...traffic!.gatewayAPI!.httpRoute! } },
+};
+
 const readyCheck = { name: "model-ready", http: { path: "/ready", port: "http" } };
 
 /** A stable 1.0.0 behind an accepted route, at rest. */
@@ -33,7 +38,8 @@ function routedSim(spec: Partial<ModelDeploymentSpec> = {}): Sim {
   return sim;
 }
 
-const route = (sim: Sim): HTTPRoute => sim.routes.get("fraud-detector")!;
+const route = (sim: Sim): HTTPRoute =>
+  (sim.routes.get("fraud-detector") ?? sim.grpcRoutes.get("fraud-detector"))!;
 const rule = (sim: Sim, name: string): HTTPRouteRule | undefined =>
   route(sim).spec?.rules?.find((r) => r.name === name);
 const splitWeights = (sim: Sim) =>
@@ -374,42 +380,49 @@ describe("plan: the Gateway API router", () => {
       fc.constant({ t: "promote" as const }),
     );
 
-    it("route weights always sum to 100, a backend without a ready pod never gets weight, a failing check never raises the candidate's", () => {
-      fc.assert(
-        fc.property(stepsArb, fc.array(eventArb, { minLength: 1, maxLength: 25 }), (steps, events) => {
-          const sim = routedSim({
-            replicas: 3,
-            strategy: { canary: { steps } },
-            healthChecks: { interval: "1s", failureThreshold: 1, checks: [readyCheck] },
-          });
-          sim.setVersion("2.0.0");
-          for (const e of events) {
-            const weightBefore = splitWeights(sim)["fraud-detector-2-0-0"] ?? 0;
-            let failing = false;
-            if (e.t === "settle") sim.settle();
-            else if (e.t === "partly" && sim.deployment("2.0.0")) sim.partly("2.0.0", e.n);
-            else if (e.t === "promote") sim.annotate("promote");
-            if (e.t === "measure") {
-              failing = !e.ok;
-              sim.reconcile(measured(e.ok ? "Successful" : "Failed"));
-            } else sim.reconcile(measured("Successful"));
-            sim.advance(1100);
-            const backends = rule(sim, "split")?.backendRefs ?? [];
-            const sum = backends.reduce((a, b) => a + (b.weight ?? 0), 0);
-            expect(sum, JSON.stringify(backends)).to.equal(100);
-            const anyReady = backends.some(
-              (b) => (sim.deployments.get(b.name)?.status?.readyReplicas ?? 0) > 0,
-            );
-            for (const b of backends) {
-              const ready = sim.deployments.get(b.name)?.status?.readyReplicas ?? 0;
-              if (anyReady && ready === 0) expect(b.weight, `${b.name} has no ready pod`).to.equal(0);
+    for (const [kind, routeTraffic] of [
+      ["HTTPRoute", traffic],
+      ["GRPCRoute", grpcTraffic],
+    ] as const)
+      it(`${kind}: route weights always sum to 100, a backend without a ready pod never gets weight, a failing check never raises the candidate's`, () => {
+        fc.assert(
+          fc.property(stepsArb, fc.array(eventArb, { minLength: 1, maxLength: 25 }), (steps, events) => {
+            const sim = routedSim({
+              traffic: routeTraffic,
+              replicas: 3,
+              strategy: { canary: { steps } },
+              healthChecks: { interval: "1s", failureThreshold: 1, checks: [readyCheck] },
+            });
+            sim.setVersion("2.0.0");
+            for (const e of events) {
+              const weightBefore = splitWeights(sim)["fraud-detector-2-0-0"] ?? 0;
+              let failing = false;
+              if (e.t === "settle") sim.settle();
+              else if (e.t === "partly" && sim.deployment("2.0.0")) sim.partly("2.0.0", e.n);
+              else if (e.t === "promote") sim.annotate("promote");
+              if (e.t === "measure") {
+                failing = !e.ok;
+                sim.reconcile(measured(e.ok ? "Successful" : "Failed"));
+              } else sim.reconcile(measured("Successful"));
+              sim.advance(1100);
+              const backends = rule(sim, "split")?.backendRefs ?? [];
+              expect(route(sim).kind).to.equal(kind);
+              const sum = backends.reduce((a, b) => a + (b.weight ?? 0), 0);
+              expect(sum, JSON.stringify(backends)).to.equal(100);
+              const anyReady = backends.some(
+                (b) => (sim.deployments.get(b.name)?.status?.readyReplicas ?? 0) > 0,
+              );
+              for (const b of backends) {
+                const ready = sim.deployments.get(b.name)?.status?.readyReplicas ?? 0;
+                if (anyReady && ready === 0) expect(b.weight, `${b.name} has no ready pod`).to.equal(0);
+              }
+              const weightAfter = splitWeights(sim)["fraud-detector-2-0-0"] ?? 0;
+              if (failing)
+                expect(weightAfter, "a failing check raised the weight").to.be.at.most(weightBefore);
             }
-            const weightAfter = splitWeights(sim)["fraud-detector-2-0-0"] ?? 0;
-            if (failing) expect(weightAfter, "a failing check raised the weight").to.be.at.most(weightBefore);
-          }
-        }),
-        { numRuns: 150 },
-      );
-    });
+          }),
+          { numRuns: 150 },
+        );
+      });
   });
 });

@@ -129,7 +129,7 @@ describe("plan: a user-owned HTTPRoute (httpRouteRef)", () => {
     expect(validateModelDeployment(both).map((p) => p.path)).to.include("spec.traffic.gatewayAPI");
     const none = makeMd({ traffic: { gatewayAPI: {} } });
     expect(validateModelDeployment(none).map((p) => p.message)).to.include(
-      "exactly one of gatewayAPI.httpRoute (a route the operator writes and owns) and gatewayAPI.httpRouteRef (an existing route you own) must be set",
+      "exactly one of gatewayAPI.httpRoute (an HTTPRoute the operator writes and owns), gatewayAPI.grpcRoute (a GRPCRoute the operator writes and owns) and gatewayAPI.httpRouteRef (an existing HTTPRoute you own) must be set",
     );
     const badRule = makeMd({
       traffic: { gatewayAPI: { httpRouteRef: { name: "storefront", rule: "Fraud_Model" } } },

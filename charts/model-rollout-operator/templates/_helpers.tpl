@@ -121,6 +121,12 @@ namespaces) and the Role (watchNamespace).
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+# spec.traffic.gatewayAPI.grpcRoute: the GRPCRoute NAME, owned whole (server-side apply:
+# create and patch), watched, deleted when the spec stops naming it. No get or update: the
+# operator edits no GRPCRoute of another owner.
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["grpcroutes"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 {{- if .Values.rbac.inferencePools }}
 # spec.traffic.gatewayAPI.inferencePool: the InferencePool NAME-V of each version, owned whole
 # (server-side apply: patch, and create for a new one), watched by label, deleted when its

@@ -426,11 +426,15 @@ export const modelDeploymentSchema = {
           "properties": {
             "gatewayAPI": {
               "type": "object",
-              "description": "Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only. Exactly one of httpRoute (a route the operator owns) and httpRouteRef (a route you own).",
+              "description": "Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only. Exactly one of httpRoute (an HTTPRoute the operator owns), grpcRoute (a GRPCRoute the operator owns) and httpRouteRef (an HTTPRoute you own).",
               "x-kubernetes-validations": [
                 {
-                  "rule": "has(self.httpRoute) != has(self.httpRouteRef)",
-                  "message": "exactly one of gatewayAPI.httpRoute (a route the operator writes and owns) and gatewayAPI.httpRouteRef (an existing route you own) must be set"
+                  "rule": "(has(self.httpRoute) ? 1 : 0) + (has(self.httpRouteRef) ? 1 : 0) + (has(self.grpcRoute) ? 1 : 0) == 1",
+                  "message": "exactly one of gatewayAPI.httpRoute (an HTTPRoute the operator writes and owns), gatewayAPI.grpcRoute (a GRPCRoute the operator writes and owns) and gatewayAPI.httpRouteRef (an existing HTTPRoute you own) must be set"
+                },
+                {
+                  "rule": "!has(self.grpcRoute) || !has(self.inferencePool)",
+                  "message": "gatewayAPI.inferencePool needs an HTTPRoute (httpRoute or httpRouteRef); a grpcRoute sends to the versions' Services"
                 }
               ],
               "properties": {
@@ -569,6 +573,136 @@ export const modelDeploymentSchema = {
                           "message": "must be a rule name as HTTPRoute allows (lower-case alphanumerics, '-' and '.')"
                         }
                       ]
+                    }
+                  }
+                },
+                "grpcRoute": {
+                  "type": "object",
+                  "description": "A GRPCRoute (gateway.networking.k8s.io/v1) named NAME that the operator owns whole, for gRPC model servers (server-side apply, controller ownerReference): the same split rule, header rules and mirror as httpRoute, with gRPC matches (method and headers; no path, query or HTTP method). Its backendRefs are the versions' Services NAME-V.",
+                  "required": [
+                    "parentRefs"
+                  ],
+                  "properties": {
+                    "parentRefs": {
+                      "type": "array",
+                      "minItems": 1,
+                      "maxItems": 32,
+                      "description": "The Gateways (or Services) the route attaches to, as in GRPCRoute spec.parentRefs.",
+                      "items": {
+                        "type": "object",
+                        "required": [
+                          "name"
+                        ],
+                        "properties": {
+                          "group": {
+                            "type": "string",
+                            "maxLength": 253
+                          },
+                          "kind": {
+                            "type": "string",
+                            "maxLength": 63
+                          },
+                          "namespace": {
+                            "type": "string",
+                            "maxLength": 63
+                          },
+                          "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 253
+                          },
+                          "sectionName": {
+                            "type": "string",
+                            "maxLength": 253
+                          },
+                          "port": {
+                            "type": "integer",
+                            "format": "int32",
+                            "minimum": 1,
+                            "maximum": 65535
+                          }
+                        }
+                      }
+                    },
+                    "hostnames": {
+                      "type": "array",
+                      "maxItems": 16,
+                      "items": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 253
+                      }
+                    },
+                    "mesh": {
+                      "type": "boolean",
+                      "description": "Also attach the route to the clients' Service NAME as a parent (GAMMA), as httpRoute.mesh."
+                    },
+                    "matches": {
+                      "type": "array",
+                      "maxItems": 8,
+                      "description": "GRPCRouteMatch entries (method, headers) the route's rules answer; omitted = every request. gRPC has no path matches; a field other than method and headers is refused.",
+                      "items": {
+                        "type": "object",
+                        "properties": {
+                          "method": {
+                            "type": "object",
+                            "description": "The gRPC service and/or method, as GRPCRoute matches[].method.",
+                            "properties": {
+                              "type": {
+                                "type": "string",
+                                "enum": [
+                                  "Exact",
+                                  "RegularExpression"
+                                ]
+                              },
+                              "service": {
+                                "type": "string",
+                                "maxLength": 1024
+                              },
+                              "method": {
+                                "type": "string",
+                                "maxLength": 1024
+                              }
+                            },
+                            "x-kubernetes-validations": [
+                              {
+                                "rule": "has(self.service) || has(self.method)",
+                                "message": "one or both of service and method must be set"
+                              }
+                            ]
+                          },
+                          "headers": {
+                            "type": "array",
+                            "maxItems": 16,
+                            "items": {
+                              "type": "object",
+                              "required": [
+                                "name",
+                                "value"
+                              ],
+                              "properties": {
+                                "type": {
+                                  "type": "string",
+                                  "enum": [
+                                    "Exact",
+                                    "RegularExpression"
+                                  ]
+                                },
+                                "name": {
+                                  "type": "string",
+                                  "minLength": 1,
+                                  "maxLength": 256
+                                },
+                                "value": {
+                                  "type": "string",
+                                  "minLength": 1,
+                                  "maxLength": 4096
+                                }
+                              }
+                            }
+                          }
+                        }
+                      }
                     }
                   }
                 },
@@ -1488,10 +1622,17 @@ export const modelDeploymentSchema = {
         },
         "route": {
           "type": "object",
-          "description": "The HTTPRoute that carries the traffic (spec.traffic), as observed.",
+          "description": "The HTTPRoute (or GRPCRoute) that carries the traffic (spec.traffic), as observed.",
           "properties": {
             "name": {
               "type": "string"
+            },
+            "kind": {
+              "type": "string",
+              "enum": [
+                "GRPCRoute"
+              ],
+              "description": "GRPCRoute when the route is a GRPCRoute (spec.traffic.gatewayAPI.grpcRoute); absent for an HTTPRoute."
             },
             "rule": {
               "type": "string",

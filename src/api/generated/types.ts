@@ -203,11 +203,61 @@ export interface BlueGreenStrategy {
  */
 export interface TrafficSpec {
   /**
-   * Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only. Exactly one of httpRoute (a route the operator owns) and httpRouteRef (a route you own).
+   * Through a Gateway API route with exact weights; the clients' Service NAME then selects the stable version only. Exactly one of httpRoute (an HTTPRoute the operator owns), grpcRoute (a GRPCRoute the operator owns) and httpRouteRef (an HTTPRoute you own).
    */
   gatewayAPI?: {
     inferencePool?: InferencePoolBackends;
     httpRouteRef?: HTTPRouteRef;
+    /**
+     * A GRPCRoute (gateway.networking.k8s.io/v1) named NAME that the operator owns whole, for gRPC model servers (server-side apply, controller ownerReference): the same split rule, header rules and mirror as httpRoute, with gRPC matches (method and headers; no path, query or HTTP method). Its backendRefs are the versions' Services NAME-V.
+     */
+    grpcRoute?: {
+      /**
+       * The Gateways (or Services) the route attaches to, as in GRPCRoute spec.parentRefs.
+       *
+       * @minItems 1
+       * @maxItems 32
+       */
+      parentRefs: {
+        group?: string;
+        kind?: string;
+        namespace?: string;
+        name: string;
+        sectionName?: string;
+        port?: number;
+      }[];
+      /**
+       * @maxItems 16
+       */
+      hostnames?: string[];
+      /**
+       * Also attach the route to the clients' Service NAME as a parent (GAMMA), as httpRoute.mesh.
+       */
+      mesh?: boolean;
+      /**
+       * GRPCRouteMatch entries (method, headers) the route's rules answer; omitted = every request. gRPC has no path matches; a field other than method and headers is refused.
+       *
+       * @maxItems 8
+       */
+      matches?: {
+        /**
+         * The gRPC service and/or method, as GRPCRoute matches[].method.
+         */
+        method?: {
+          type?: "Exact" | "RegularExpression";
+          service?: string;
+          method?: string;
+        };
+        /**
+         * @maxItems 16
+         */
+        headers?: {
+          type?: "Exact" | "RegularExpression";
+          name: string;
+          value: string;
+        }[];
+      }[];
+    };
     httpRoute?: HTTPRouteSpec;
   };
 }
@@ -725,10 +775,14 @@ export interface TrafficWeight {
   readyEndpoints?: number;
 }
 /**
- * The HTTPRoute that carries the traffic (spec.traffic), as observed.
+ * The HTTPRoute (or GRPCRoute) that carries the traffic (spec.traffic), as observed.
  */
 export interface RouteStatus {
   name?: string;
+  /**
+   * GRPCRoute when the route is a GRPCRoute (spec.traffic.gatewayAPI.grpcRoute); absent for an HTTPRoute.
+   */
+  kind?: "GRPCRoute";
   /**
    * The rule of a route you own (spec.traffic.gatewayAPI.httpRouteRef) whose backendRefs the operator manages.
    */

@@ -1,5 +1,6 @@
-// The Gateway API router (spec.traffic.gatewayAPI.httpRoute): client traffic goes through an
-// HTTPRoute named NAME that the operator owns whole (server-side apply, controller
+// The Gateway API router (spec.traffic.gatewayAPI.httpRoute, or grpcRoute for gRPC model
+// servers): client traffic goes through an HTTPRoute (or a GRPCRoute, which has the same
+// split, header and mirror rules) named NAME that the operator owns whole (server-side apply, controller
 // ownerReference). Its "split" rule sends to the versions' own Services NAME-V with exact
 // weights (setWeight 5 = 5/95 whatever the replicas); a setHeaderRoute step adds a rule
 // header-NAME before it, a setMirrorRoute step a RequestMirror filter on it. The clients'
@@ -20,6 +21,8 @@ import { clientsServiceName, previewServiceName } from "../naming.ts";
 import { findTrackDeployment, revisionOf } from "../tracks.ts";
 import type { ChildRef } from "../types.ts";
 import {
+  GRPCROUTE_API_VERSION,
+  GRPCROUTE_KIND,
   HEADER_RULE_PREFIX,
   HTTPROUTE_API_VERSION,
   HTTPROUTE_KIND,
@@ -46,14 +49,42 @@ import {
 import type { RouterView, TrafficIntent, TrafficProblem, TrafficRouter, TrafficTarget } from "./router.ts";
 import { computeTraffic, serviceRouter } from "./service.ts";
 
-/** The ModelDeployment's own route, as observed. */
-export function observedRoute(view: RouterView): HTTPRoute | undefined {
-  const name = clientsServiceName(view.md);
-  return view.input.observed.routes?.httpRoutes.find((r) => r.metadata?.name === name);
+/** What the spec says of the managed route: its kind, and its parents, hostnames and matches. */
+export interface ManagedRouteSpec {
+  kind: typeof HTTPROUTE_KIND | typeof GRPCROUTE_KIND;
+  parentRefs?: readonly ParentReference[];
+  hostnames?: readonly string[];
+  mesh?: boolean;
+  matches?: readonly HTTPRouteMatch[];
 }
 
+/** spec.traffic.gatewayAPI.grpcRoute makes the managed route a GRPCRoute; else it is an HTTPRoute. */
+export function managedRouteSpec(md: ModelDeployment): ManagedRouteSpec {
+  const gw = md.spec.traffic?.gatewayAPI;
+  if (gw?.grpcRoute) return { kind: GRPCROUTE_KIND, ...(gw.grpcRoute as Omit<ManagedRouteSpec, "kind">) };
+  return { kind: HTTPROUTE_KIND, ...((gw?.httpRoute ?? {}) as Omit<ManagedRouteSpec, "kind">) };
+}
+
+/** The ModelDeployment's own managed route (of the kind its spec names), as observed. */
+export function observedRoute(view: RouterView): HTTPRoute | undefined {
+  const name = clientsServiceName(view.md);
+  const routes =
+    managedRouteSpec(view.md).kind === GRPCROUTE_KIND
+      ? view.input.observed.grpcRoutes?.routes
+      : view.input.observed.routes?.httpRoutes;
+  return routes?.find((r) => r.metadata?.name === name);
+}
+
+/** Does the cluster serve HTTPRoutes? */
 export function routeApiAvailable(view: RouterView): boolean {
   return view.input.observed.routes?.available === true;
+}
+
+/** Does the cluster serve the kind of the managed route? */
+function managedRouteApiAvailable(view: RouterView): boolean {
+  return managedRouteSpec(view.md).kind === GRPCROUTE_KIND
+    ? view.input.observed.grpcRoutes?.available === true
+    : routeApiAvailable(view);
 }
 
 /** Ready pods of the track a target names (its Deployment's readyReplicas). */
@@ -119,7 +150,7 @@ export function meshParentRef(md: ModelDeployment): ParentReference {
 
 /** The route's parents: the spec's, and the clients' Service when `mesh` is set (once, if listed already). */
 export function computeParentRefs(md: ModelDeployment): ParentReference[] {
-  const spec = md.spec.traffic?.gatewayAPI?.httpRoute;
+  const spec = managedRouteSpec(md);
   const parents: ParentReference[] = (spec?.parentRefs ?? []).map((p) => ({ ...p }));
   if (spec?.mesh === true) {
     const mesh = meshParentRef(md);
@@ -128,11 +159,11 @@ export function computeParentRefs(md: ModelDeployment): ParentReference[] {
   return parents;
 }
 
-/** The HTTPRoute NAME that carries `intent`. */
+/** The managed route NAME (an HTTPRoute, or a GRPCRoute with grpcRoute) that carries `intent`. */
 export function computeHTTPRoute(view: RouterView, intent: TrafficIntent): HTTPRoute {
   const md = view.md;
-  const spec = md.spec.traffic?.gatewayAPI?.httpRoute;
-  const base = spec?.matches as HTTPRouteMatch[] | undefined;
+  const spec = managedRouteSpec(md);
+  const base = spec.matches;
   const rules: HTTPRouteRule[] = [];
   for (const h of intent.headerRoutes ?? []) {
     if (h.target.name === undefined || readyOf(view, h.target) === 0) continue;
@@ -163,11 +194,11 @@ export function computeHTTPRoute(view: RouterView, intent: TrafficIntent): HTTPR
   }
   rules.push(split);
   const routeSpec: NonNullable<HTTPRoute["spec"]> = { parentRefs: computeParentRefs(md) };
-  if (spec?.hostnames?.length) routeSpec.hostnames = [...spec.hostnames];
+  if (spec.hostnames?.length) routeSpec.hostnames = [...spec.hostnames];
   routeSpec.rules = rules;
   return {
-    apiVersion: HTTPROUTE_API_VERSION,
-    kind: HTTPROUTE_KIND,
+    apiVersion: spec.kind === GRPCROUTE_KIND ? GRPCROUTE_API_VERSION : HTTPROUTE_API_VERSION,
+    kind: spec.kind,
     metadata: {
       name: clientsServiceName(md),
       namespace: md.metadata?.namespace,
@@ -194,12 +225,23 @@ function desiredObjects(
   const pools = computePoolObjects(view, intent);
   apply.push(...pools.apply);
   del.push(...pools.delete);
-  // Without the HTTPRoute API (or the InferencePool API the route would name) there is no
+  // Without the route's API (or the InferencePool API the route would name) there is no
   // route to write: the stable version keeps serving through the clients' Service (and a
   // route written before keeps what it has), and observeProblem holds the rollout.
-  if (routeApiAvailable(view) && (!usesInferencePools(md) || poolApiAvailable(view)))
+  if (managedRouteApiAvailable(view) && (!usesInferencePools(md) || poolApiAvailable(view)))
     apply.push(computeHTTPRoute(view, intent));
+  // The route of the other kind, left from a spec that named it (httpRoute <-> grpcRoute), goes.
+  del.push(...otherKindRoutes(view));
   return { apply, delete: del };
+}
+
+/** The operator's route NAME of the kind the spec no longer names, if observed. */
+export function otherKindRoutes(view: RouterView): ChildRef[] {
+  const name = clientsServiceName(view.md);
+  const grpc = managedRouteSpec(view.md).kind === GRPCROUTE_KIND;
+  const other = grpc ? view.input.observed.routes?.httpRoutes : view.input.observed.grpcRoutes?.routes;
+  if (!other?.some((r) => r.metadata?.name === name)) return [];
+  return [{ kind: grpc ? HTTPROUTE_KIND : GRPCROUTE_KIND, name }];
 }
 
 /** The weight of each backend of the observed rule `ruleName` (the split rule), by Service name. */
@@ -297,9 +339,13 @@ export function observeRuleSoleTrack(
 function observeRoute(view: RouterView): ModelDeploymentStatus["route"] {
   const route = observedRoute(view);
   const name = clientsServiceName(view.md);
-  if (!route) return { name, parents: [] };
+  if (!route)
+    return managedRouteSpec(view.md).kind === GRPCROUTE_KIND
+      ? { name, kind: GRPCROUTE_KIND, parents: [] }
+      : { name, parents: [] };
   const rules = route.spec?.rules ?? [];
   const out: NonNullable<ModelDeploymentStatus["route"]> = { name, parents: [] };
+  if (managedRouteSpec(view.md).kind === GRPCROUTE_KIND) out.kind = GRPCROUTE_KIND;
   const kind = observeBackendKind(route, SPLIT_RULE);
   if (kind === "InferencePool") out.backendKind = kind;
   const headers = rules
@@ -356,11 +402,13 @@ export function observeParents(
 
 function observeProblem(view: RouterView): TrafficProblem | undefined {
   const name = clientsServiceName(view.md);
-  if (!routeApiAvailable(view)) {
+  const kind = managedRouteSpec(view.md).kind;
+  if (!managedRouteApiAvailable(view)) {
+    const plural = kind === GRPCROUTE_KIND ? "grpcroutes" : "httproutes";
     return {
       reason: Reasons.GatewayAPIMissing,
       message:
-        `the Gateway API (httproutes.gateway.networking.k8s.io/v1) is not installed in the cluster, so the HTTPRoute ${name} ` +
+        `the Gateway API (${plural}.gateway.networking.k8s.io/v1) is not installed in the cluster, so the ${kind} ${name} ` +
         `of spec.traffic cannot be written: the stable version keeps all traffic through the Service ${name}; ` +
         `install the Gateway API CRDs to roll out`,
     };
@@ -375,6 +423,7 @@ function observeProblem(view: RouterView): TrafficProblem | undefined {
 /** The first parent of `route` (named `name` in messages) that does not accept it or cannot resolve its backends. */
 export function parentProblem(route: HTTPRoute, name: string): TrafficProblem | undefined {
   const ns = route.metadata?.namespace;
+  const kind = route.kind ?? HTTPROUTE_KIND;
   for (const p of route.spec?.parentRefs ?? []) {
     const seen = route.status?.parents?.find((s) => sameParent(s.parentRef, p, ns));
     const accepted = seen?.conditions?.find((c) => c.type === "Accepted");
@@ -386,13 +435,13 @@ export function parentProblem(route: HTTPRoute, name: string): TrafficProblem | 
         : "it has not reported on the route (no Accepted condition in the route's status)";
       return {
         reason: Reasons.RouteNotAccepted,
-        message: `the parent ${parent} has not accepted the HTTPRoute ${name}: ${why}; the rollout waits`,
+        message: `the parent ${parent} has not accepted the ${kind} ${name}: ${why}; the rollout waits`,
       };
     }
     if (resolved?.status === "False") {
       return {
         reason: Reasons.RouteRefsNotResolved,
-        message: `the parent ${parent} cannot resolve the backends of the HTTPRoute ${name}: ResolvedRefs=False${resolved.reason ? ` (${resolved.reason})` : ""}${resolved.message ? `: ${resolved.message}` : ""}; the rollout waits`,
+        message: `the parent ${parent} cannot resolve the backends of the ${kind} ${name}: ResolvedRefs=False${resolved.reason ? ` (${resolved.reason})` : ""}${resolved.message ? `: ${resolved.message}` : ""}; the rollout waits`,
       };
     }
   }

@@ -1,9 +1,13 @@
 // The parts of a Gateway API HTTPRoute (gateway.networking.k8s.io/v1, v1.6) that the operator
-// writes and reads, and the pure helpers over them. Written by routers/gateway-api.ts.
+// writes and reads (and of a GRPCRoute, which has the same shape there), and the pure helpers over them. Written by routers/gateway-api.ts.
 import type { KubernetesObject } from "@kubernetes/client-node";
 
 export const HTTPROUTE_API_VERSION = "gateway.networking.k8s.io/v1";
 export const HTTPROUTE_KIND = "HTTPRoute";
+/** A GRPCRoute (spec.traffic.gatewayAPI.grpcRoute) is served by the same API group and version. */
+export const GRPCROUTE_API_VERSION = "gateway.networking.k8s.io/v1";
+export const GRPCROUTE_KIND = "GRPCRoute";
+export const GRPCROUTE_PLURAL = "grpcroutes";
 
 /** The rule that carries the weighted split of client traffic. */
 export const SPLIT_RULE = "split";
@@ -73,6 +77,13 @@ export interface HTTPRoute extends KubernetesObject {
     parents?: { parentRef: ParentReference; controllerName?: string; conditions?: RouteCondition[] }[];
   };
 }
+
+/**
+ * A GRPCRoute, in the parts the operator writes and reads: the same shape as an HTTPRoute's
+ * (named rules with matches, a RequestMirror filter, weighted backendRefs; its matches hold
+ * `method` and `headers` instead of paths), so the same helpers serve both kinds.
+ */
+export type GRPCRoute = HTTPRoute;
 
 /** Does a parentRef in route status name the same parent as one in the spec? Defaults: the route's namespace, Gateway. */
 export function sameParent(

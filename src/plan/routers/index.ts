@@ -1,6 +1,7 @@
 // Which traffic router carries a ModelDeployment's traffic: the Gateway API router when
-// spec.traffic.gatewayAPI.httpRoute is set (a route the operator owns), the user-route router
-// when spec.traffic.gatewayAPI.httpRouteRef is (a route the user owns), else the Service
+// spec.traffic.gatewayAPI.httpRoute or grpcRoute is set (an HTTPRoute or GRPCRoute the
+// operator owns), the user-route router when spec.traffic.gatewayAPI.httpRouteRef is (a
+// route the user owns), else the Service
 // router (replica ratio, the default), behind a pod readiness gate when
 // spec.strategy.canary.readinessGate is set.
 import type { ModelDeployment } from "../../api/types.ts";

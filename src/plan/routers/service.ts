@@ -137,6 +137,8 @@ function desiredServices(
   // spec.traffic was removed: the route the operator wrote for it goes.
   if (view.input.observed.routes?.httpRoutes.some((r) => r.metadata?.name === clientsServiceName(md)))
     del.push({ kind: "HTTPRoute", name: clientsServiceName(md) });
+  if (view.input.observed.grpcRoutes?.routes.some((r) => r.metadata?.name === clientsServiceName(md)))
+    del.push({ kind: "GRPCRoute", name: clientsServiceName(md) });
   // ... and so do the InferencePools it wrote (spec.traffic.gatewayAPI.inferencePool).
   for (const p of view.input.observed.pools?.inferencePools ?? [])
     if (p.metadata?.name !== undefined) del.push({ kind: "InferencePool", name: p.metadata.name });

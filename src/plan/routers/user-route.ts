@@ -110,6 +110,9 @@ function desiredObjects(
     view.input.observed.routes?.httpRoutes.some((r) => r.metadata?.name === managed)
   )
     del.push({ kind: "HTTPRoute", name: managed });
+  // ... and so does a GRPCRoute it owned (spec.traffic.gatewayAPI.grpcRoute).
+  if (view.input.observed.grpcRoutes?.routes.some((r) => r.metadata?.name === managed))
+    del.push({ kind: "GRPCRoute", name: managed });
   // The versions' InferencePools, before the route that names them; retired ones go.
   const pools = computePoolObjects(view, intent);
   apply.push(...pools.apply);

@@ -45,19 +45,37 @@ function workloadRefRuleProblems(spec: Obj): SpecProblem[] {
 
 const RULE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-/** spec.traffic.gatewayAPI: a route the operator owns or one the user owns, not both; names as HTTPRoute allows. */
+/** spec.traffic.gatewayAPI: one route (an HTTPRoute or GRPCRoute the operator owns, or an HTTPRoute the user owns); names as HTTPRoute allows. */
 function trafficRuleProblems(spec: Obj): SpecProblem[] {
   const out: SpecProblem[] = [];
   const traffic = spec.traffic;
   const gw = isObj(traffic) ? traffic.gatewayAPI : undefined;
   if (!isObj(gw)) return out;
-  if (has(gw, "httpRoute") === has(gw, "httpRouteRef")) {
+  const routes = ["httpRoute", "httpRouteRef", "grpcRoute"].filter((k) => has(gw, k));
+  if (routes.length !== 1) {
     out.push({
       path: "spec.traffic.gatewayAPI",
       message:
-        "exactly one of gatewayAPI.httpRoute (a route the operator writes and owns) and gatewayAPI.httpRouteRef (an existing route you own) must be set",
+        "exactly one of gatewayAPI.httpRoute (an HTTPRoute the operator writes and owns), gatewayAPI.grpcRoute (a GRPCRoute the operator writes and owns) and gatewayAPI.httpRouteRef (an existing HTTPRoute you own) must be set",
     });
   }
+  if (has(gw, "grpcRoute") && has(gw, "inferencePool")) {
+    out.push({
+      path: "spec.traffic.gatewayAPI",
+      message:
+        "gatewayAPI.inferencePool needs an HTTPRoute (httpRoute or httpRouteRef); a grpcRoute sends to the versions' Services",
+    });
+  }
+  const grpc = gw.grpcRoute;
+  const grpcMatches = isObj(grpc) && Array.isArray(grpc.matches) ? grpc.matches : [];
+  grpcMatches.forEach((m, i) => {
+    const method = isObj(m) ? m.method : undefined;
+    if (isObj(method) && !has(method, "service") && !has(method, "method"))
+      out.push({
+        path: `spec.traffic.gatewayAPI.grpcRoute.matches[${i}].method`,
+        message: "one or both of service and method must be set",
+      });
+  });
   out.push(...inferencePoolRuleProblems(gw.inferencePool));
   const ref = gw.httpRouteRef;
   if (isObj(ref)) {
