@@ -80,12 +80,22 @@ case "$cmd" in
     # test [FILE ...] [--jobs N] [MOCHA FLAGS]. Lint and the unit tests run side by side
     # (each prints in one piece when it ends); then the tests against the real control plane
     # in parallel workers, each with a control plane of its own (test/cluster/run-e2e.ts).
+    # MRO_STEP_TIMES=FILE: each step's seconds are appended there (.ci/run prints them).
+    step_time() { [ -z "${MRO_STEP_TIMES:-}" ] || echo "  $1: $2s" >>"$MRO_STEP_TIMES"; }
     echo "== lint and type check, unit tests"
+    t=$SECONDS
     side_by_side "lint" "bash $0 lint" "unit tests" "mocha --config .mocharc.unit.json"
+    step_time "lint and unit tests (side by side)" $((SECONDS - t))
+    t=$SECONDS
     tools_bin
     dataplane_tools
+    step_time "tools and data plane (cached)" $((SECONDS - t))
     echo "== tests against the real control plane"
-    node test/cluster/run-e2e.ts "$@"
+    t=$SECONDS
+    code=0
+    node test/cluster/run-e2e.ts "$@" || code=$?
+    step_time "tests against the real control plane" $((SECONDS - t))
+    exit "$code"
     ;;
   test-e2e)
     # test-e2e [FILE ...] [MOCHA FLAGS]: only the files given (mocha would add them to the
