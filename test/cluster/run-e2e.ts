@@ -12,14 +12,15 @@
 //
 // Each file's output is printed in one piece when it ends, under a line naming the file,
 // its worker, time and result; a failing file fails the run, and the end lists it again.
-//   MRO_E2E_JOBS   workers (default 2); --jobs N wins
+//   MRO_E2E_JOBS       workers (default 2); --jobs N wins
+//   MRO_KEEP_CLUSTER=1 leave the workers' control planes running and print their kubeconfigs
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, globSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { installLoopbackGuard } from "../support/loopback-guard.ts";
 import type { Timings, TestTiming } from "../support/timing-reporter.ts";
-import type { Cluster } from "./cluster.ts";
+import { apiGet, type Cluster } from "./cluster.ts";
 import { startTestCluster, testClusterDir, testClusterEnv } from "./global-fixture.ts";
 
 installLoopbackGuard();
@@ -80,6 +81,20 @@ function readTimings(file: string): Timings | undefined {
     return JSON.parse(readFileSync(file, "utf8")) as Timings;
   } catch {
     return undefined;
+  }
+}
+
+/** Whether the worker's API server answers /readyz within 30 s. */
+async function controlPlaneReady(c: Cluster): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const status = await apiGet(c.dir, c.server, "/readyz").then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 500));
   }
 }
 
@@ -179,10 +194,15 @@ async function main(): Promise<number> {
   const results: FileResult[] = [];
   const t0 = Date.now();
   let interrupted = false;
+  const brokenBy: string[] = [];
 
+  const keep = process.env.MRO_KEEP_CLUSTER === "1";
   const stopAll = async () => {
     for (const c of running) c.kill("SIGTERM");
-    await Promise.all(clusters.map((c) => c.stop().catch(() => {})));
+    if (keep) {
+      for (const c of clusters)
+        console.log(`  MRO_KEEP_CLUSTER=1: ${c.kubeconfig} (stop it: npm run cluster:down -- ${c.dir})`);
+    } else await Promise.all(clusters.map((c) => c.stop().catch(() => {})));
     for (const d of scratchDirs) {
       try {
         rmSync(d, { recursive: true, force: true });
@@ -202,7 +222,7 @@ async function main(): Promise<number> {
   console.log(`  [e2e] ${files.length} files in ${jobs} workers, each with its own control plane`);
   const worker = async (n: number) => {
     const log = (m: string) => console.log(`  [cluster ${n}] ${m}`);
-    const cluster = await startTestCluster(`${testClusterDir()}-${n}`, log);
+    const cluster = await startTestCluster(`${testClusterDir()}-${n}`, log, keep);
     clusters.push(cluster);
     // Its own TMPDIR: tests that look at what appeared in the temporary folder (the data
     // plane's) see only their worker's files.
@@ -215,6 +235,12 @@ async function main(): Promise<number> {
       const r = await runFile(file, n, env, mochaFlags, scratch);
       printFile(r);
       results.push(r);
+      // A file must leave its worker's control plane serving (a fault test restarts the
+      // API server); if it does not, the worker takes no more files and the run fails.
+      if (!interrupted && !(await controlPlaneReady(cluster))) {
+        brokenBy.push(`${file} (worker ${n}): the control plane did not answer /readyz after it`);
+        return;
+      }
     }
   };
   let failedToStart: unknown;
@@ -241,9 +267,10 @@ async function main(): Promise<number> {
     const last = Object.fromEntries(results.map((r) => [r.file, Math.round(r.seconds)]));
     writeFileSync(TIMINGS, JSON.stringify(last, null, 2) + "\n");
   }
+  for (const b of brokenBy) console.log(`  CONTROL PLANE DOWN after ${b}`);
   const missing = files.filter((f) => !results.some((r) => r.file === f));
   for (const f of missing) console.log(`  NOT RUN: ${f}`);
-  return results.every((r) => r.code === 0) && missing.length === 0 ? 0 : 1;
+  return results.every((r) => r.code === 0) && missing.length === 0 && brokenBy.length === 0 ? 0 : 1;
 }
 
 process.exitCode = await main();
