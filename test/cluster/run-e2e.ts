@@ -61,14 +61,17 @@ function specFiles(config: { spec: string[] }): string[] {
   return [...new Set(config.spec.flatMap((g) => globSync(g, { cwd: ROOT }).sort()))];
 }
 
+function lastTimings(): Record<string, number> {
+  try {
+    return JSON.parse(readFileSync(TIMINGS, "utf8")) as Record<string, number>;
+  } catch {
+    return {}; // no earlier run
+  }
+}
+
 /** Longest first by the last run's times; files without one first of all, in spec order. */
 function queueOrder(files: string[]): string[] {
-  let last: Record<string, number> = {};
-  try {
-    last = JSON.parse(readFileSync(TIMINGS, "utf8")) as Record<string, number>;
-  } catch {
-    // no earlier run: spec order
-  }
+  const last = lastTimings();
   const known = (f: string) => last[f] ?? Number.POSITIVE_INFINITY;
   return files
     .map((f, i) => ({ f, i }))
@@ -263,10 +266,13 @@ async function main(): Promise<number> {
     return 1;
   }
   printSummary(results, (Date.now() - t0) / 1000, jobs);
-  if (given.length === 0 && results.length === files.length) {
-    const last = Object.fromEntries(results.map((r) => [r.file, Math.round(r.seconds)]));
-    writeFileSync(TIMINGS, JSON.stringify(last, null, 2) + "\n");
-  }
+  // The times of the files that passed (a failing file may have stopped early), kept for
+  // the next run's queue.
+  const last = {
+    ...lastTimings(),
+    ...Object.fromEntries(results.filter((r) => r.code === 0).map((r) => [r.file, Math.round(r.seconds)])),
+  };
+  writeFileSync(TIMINGS, JSON.stringify(last, null, 2) + "\n");
   for (const b of brokenBy) console.log(`  CONTROL PLANE DOWN after ${b}`);
   const missing = files.filter((f) => !results.some((r) => r.file === f));
   for (const f of missing) console.log(`  NOT RUN: ${f}`);
