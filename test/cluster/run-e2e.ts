@@ -14,6 +14,7 @@
 // its worker, time and result; a failing file fails the run, and the end lists it again.
 //   MRO_E2E_JOBS       workers (default 2); --jobs N wins
 //   MRO_KEEP_CLUSTER=1 leave the workers' control planes running and print their kubeconfigs
+//   MRO_E2E_FILE_TIMEOUT  seconds one file may run before it is stopped and fails (default 900)
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, globSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -29,6 +30,8 @@ const ROOT = join(import.meta.dirname, "..", "..");
 const CONFIG = join(ROOT, ".mocharc.e2e.json");
 const TIMINGS = join(ROOT, ".cache", "e2e-timings.json");
 const SLOWEST_TESTS = 10;
+/** Longest one file may run (seconds): about six times the slowest file on a busy machine. */
+const FILE_TIMEOUT_S = Number(process.env.MRO_E2E_FILE_TIMEOUT ?? 900);
 
 interface FileResult {
   file: string;
@@ -125,12 +128,23 @@ function runFile(
       stdio: ["ignore", "pipe", "pipe"],
     });
     running.add(child);
+    // A file that hangs (a test process that cannot exit because a child it started does
+    // not) fails after FILE_TIMEOUT_S with the output it had, instead of holding the run.
+    let timedOut = false;
+    const limit = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
+    }, FILE_TIMEOUT_S * 1000);
     let output = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => (output += c));
     child.stderr.setEncoding("utf8").on("data", (c: string) => (output += c));
     child.on("error", (err) => (output += `\nrun-e2e: mocha could not start: ${err.message}\n`));
     child.on("close", (code, signal) => {
+      clearTimeout(limit);
       running.delete(child);
+      if (timedOut)
+        output += `\nrun-e2e: ${file} did not end within ${FILE_TIMEOUT_S} s (MRO_E2E_FILE_TIMEOUT); stopped\n`;
       const timings = readTimings(timingsFile);
       const counts = timings?.files.reduce(
         (t, f) => ({ passed: t.passed + f.passed, failed: t.failed + f.failed }),
@@ -143,7 +157,7 @@ function runFile(
         file,
         worker,
         seconds: (Date.now() - t0) / 1000,
-        code: signal ? null : code,
+        code: signal || timedOut ? null : code,
         passed: counts?.passed ?? 0,
         failed: counts?.failed ?? 0,
         tests: timings?.tests ?? [],
