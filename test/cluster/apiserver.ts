@@ -4,8 +4,9 @@
 //
 // The cluster's folder is the one of $KUBECONFIG (the global fixture puts it there);
 // its state.json names the kube-apiserver's pid. The restarted process is recorded in
-// state.json too, so a later run's clean-up finds it, and is killed when this process
-// exits (the fixture's stop() only knows the original one).
+// state.json too, where the cluster's stop() and a later run's clean-up find it. It is
+// killed when this process exits, unless the control plane outlives this process: under
+// the parallel runner (MRO_E2E_WORKER), the worker's next files use the same one.
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -25,7 +26,9 @@ export interface StoppedApiServer {
 }
 
 const restarted = new Set<ChildProcess>();
+const controlPlaneOutlivesThisProcess = () => Boolean(process.env.MRO_E2E_WORKER);
 process.on("exit", () => {
+  if (controlPlaneOutlivesThisProcess()) return;
   for (const c of restarted) if (c.exitCode === null) c.kill("SIGKILL");
 });
 
@@ -54,7 +57,7 @@ export async function stopApiServer(): Promise<StoppedApiServer> {
       const fd = openSync(join(dir, "logs", "kube-apiserver.log"), "a");
       const child = spawn(binary, args, { stdio: ["ignore", fd, fd] });
       closeSync(fd);
-      child.unref(); // the test run may end with it running; the exit hook below kills it
+      child.unref(); // the test run may end with it running; the exit hook above kills it
       restarted.add(child);
       const next: ClusterState = { ...state, pids: { ...state.pids, "kube-apiserver": child.pid ?? 0 } };
       writeFileSync(join(dir, "state.json"), JSON.stringify(next, null, 2));

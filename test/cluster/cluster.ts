@@ -74,17 +74,30 @@ interface Component {
   logFile: string;
 }
 
+/**
+ * Ports freePort() handed out in this process. The kernel may offer a port again as soon as
+ * the probe closes it, and two ports asked for one after the other (an operator's metrics
+ * and health ports) must differ.
+ */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.unref();
+      srv.on("error", reject);
+      srv.listen(0, "127.0.0.1", () => {
+        const addr = srv.address();
+        const p = typeof addr === "object" && addr ? addr.port : 0;
+        srv.close(() => resolve(p));
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
 }
 
 async function openssl(dir: string, ...args: string[]): Promise<void> {
@@ -238,7 +251,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    await stopComponents(components);
+    await stopComponents(components, readState(dir)?.pids ?? {});
     rmSync(join(dir, "state.json"), { force: true });
   };
   const killSync = () => {
@@ -465,15 +478,48 @@ function kubectl(binDir: string, dir: string, args: string[]) {
   return run(join(binDir, "kubectl"), ["--kubeconfig", join(dir, "kubeconfig"), ...args]);
 }
 
-async function stopComponents(components: Component[]): Promise<void> {
-  // Reverse order: kwok and controllers first, etcd last.
+/**
+ * Stops the components in reverse order: kwok and controllers first, etcd last. A component
+ * that another process restarted (apiserver.ts, for fault tests) is stopped in its place:
+ * `recorded` holds state.json's pids, where the replacement's is written.
+ */
+async function stopComponents(components: Component[], recorded: Record<string, number>): Promise<void> {
   for (const c of [...components].reverse()) {
+    const replacement = recorded[c.name];
+    if (replacement && replacement !== c.child.pid && alive(replacement)) await stopPid(replacement);
     if (c.child.exitCode !== null || c.child.signalCode !== null) continue;
     const exited = new Promise<void>((r) => c.child.once("exit", () => r()));
     c.child.kill("SIGTERM");
     const timer = setTimeout(() => c.child.kill("SIGKILL"), 5000);
     await exited;
     clearTimeout(timer);
+  }
+}
+
+/** SIGTERM, then SIGKILL after 5 s, to a process that is not our child; resolves when it is gone. */
+async function stopPid(pid: number): Promise<void> {
+  // Not our child: once it exits it is a zombie until its new parent reaps it, so "gone"
+  // means gone or a zombie.
+  const running = () => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+    } catch {
+      return false;
+    }
+  };
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  signal("SIGTERM");
+  const killAt = Date.now() + 5000;
+  const giveUpAt = killAt + 5000;
+  while (running() && Date.now() < giveUpAt) {
+    if (Date.now() > killAt) signal("SIGKILL");
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

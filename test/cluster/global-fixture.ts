@@ -4,6 +4,8 @@
 // run ends, fails or is interrupted (Ctrl-C, SIGTERM); a run that was killed outright
 // leaves a state.json whose processes the next run kills first.
 //   MRO_KEEP_CLUSTER=1   leave the control plane running and print its kubeconfig
+// Under the parallel runner (run-e2e.ts, which sets MRO_E2E_WORKER) the control plane is
+// the worker's, started and stopped by the runner: the fixture only uses it.
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -22,6 +24,40 @@ export function testClusterDir(): string {
   return process.env.MRO_TEST_CLUSTER_DIR ?? join(root, ".cache", "test-cluster");
 }
 
+/** The variables that point a test process at a running test control plane. */
+export function testClusterEnv(c: Cluster): Record<string, string> {
+  return {
+    MRO_TEST_CLUSTER_DIR: c.dir,
+    KUBECONFIG: c.kubeconfig,
+    MRO_AUDIT_LOG: c.auditLog,
+    ...(c.dnsServer ? { MRO_TEST_DNS_SERVER: c.dnsServer } : {}),
+  };
+}
+
+/** Starts a test control plane in `dir` with its cluster DNS and the CRD installed and established. */
+export async function startTestCluster(
+  dir: string,
+  log: (m: string) => void,
+  detached = false,
+): Promise<Cluster> {
+  const binDir = process.env.MRO_TOOLS_BIN;
+  if (!binDir) throw new Error("MRO_TOOLS_BIN is not set: run the tests with `npm test`");
+  const corednsBinDir = process.env.MRO_COREDNS_BIN;
+  if (!corednsBinDir) throw new Error("MRO_COREDNS_BIN is not set: run the tests with `npm test`");
+  const t0 = Date.now();
+  const c = await startCluster({ dir, binDir, corednsBinDir, detached, log });
+  try {
+    const kubectl = (args: string[]) => run(join(binDir, "kubectl"), ["--kubeconfig", c.kubeconfig, ...args]);
+    await kubectl(["apply", "--server-side", "-f", join(root, "crds")]);
+    await kubectl(["wait", "--for=condition=Established", "--timeout=60s", "crd/modeldeployments.mlops.dev"]);
+  } catch (err) {
+    await c.stop();
+    throw err;
+  }
+  log(`ready with the CRD in ${((Date.now() - t0) / 1000).toFixed(1)}s; KUBECONFIG=${c.kubeconfig}`);
+  return c;
+}
+
 async function teardown(): Promise<void> {
   const c = cluster;
   cluster = undefined;
@@ -36,36 +72,26 @@ async function teardown(): Promise<void> {
 }
 
 export async function mochaGlobalSetup(): Promise<void> {
-  const binDir = process.env.MRO_TOOLS_BIN;
-  if (!binDir) throw new Error("MRO_TOOLS_BIN is not set: run the tests with `npm test`");
-  const corednsBinDir = process.env.MRO_COREDNS_BIN;
-  if (!corednsBinDir) throw new Error("MRO_COREDNS_BIN is not set: run the tests with `npm test`");
-  const t0 = Date.now();
-  cluster = await startCluster({
-    dir: testClusterDir(),
-    binDir,
-    corednsBinDir,
-    detached: process.env.MRO_KEEP_CLUSTER === "1",
-    log: (m) => console.log(`  [cluster] ${m}`),
-  });
+  // Interrupted: stop what this process started (its own control plane; the operators and
+  // data planes of the tests, through their "exit" handlers), then end.
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.once(sig, () => {
       void teardown().finally(() => process.exit(130));
     });
   }
-  process.env.KUBECONFIG = cluster.kubeconfig;
-  process.env.MRO_AUDIT_LOG = cluster.auditLog;
-  if (cluster.dnsServer) process.env.MRO_TEST_DNS_SERVER = cluster.dnsServer;
-  await run(join(binDir, "kubectl"), ["apply", "--server-side", "-f", join(root, "crds")]);
-  await run(join(binDir, "kubectl"), [
-    "wait",
-    "--for=condition=Established",
-    "--timeout=60s",
-    "crd/modeldeployments.mlops.dev",
-  ]);
-  console.log(
-    `  [cluster] ready with the CRD in ${((Date.now() - t0) / 1000).toFixed(1)}s; KUBECONFIG=${cluster.kubeconfig}`,
+  if (process.env.MRO_E2E_WORKER) {
+    if (!process.env.KUBECONFIG || !process.env.MRO_AUDIT_LOG)
+      throw new Error(
+        "MRO_E2E_WORKER is set without KUBECONFIG and MRO_AUDIT_LOG of the worker's control plane",
+      );
+    return;
+  }
+  cluster = await startTestCluster(
+    testClusterDir(),
+    (m) => console.log(`  [cluster] ${m}`),
+    process.env.MRO_KEEP_CLUSTER === "1",
   );
+  Object.assign(process.env, testClusterEnv(cluster));
 }
 
 export async function mochaGlobalTeardown(): Promise<void> {
