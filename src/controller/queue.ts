@@ -44,6 +44,11 @@ export interface QueueStats {
 
 export type KeyHandler = (key: string) => Promise<void>;
 
+/** Resolves after the event loop's pending I/O callbacks and timers due now have run. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export const DEFAULT_BASE_DELAY_MS = 5;
 export const DEFAULT_MAX_DELAY_MS = 5 * 60_000;
 
@@ -234,6 +239,12 @@ export class WorkQueue {
       } finally {
         this.#done(key);
       }
+      // A handler that awaited only settled promises (a reconcile that read caches, wrote
+      // nothing and asked to run again at once) would otherwise hand the next key over in
+      // the same microtask chain: timers, watch events and HTTP requests (probes, metrics,
+      // a deletion that would end the loop) would never get a turn. One macrotask turn
+      // per key keeps the process responsive whatever a handler does.
+      await yieldToEventLoop();
     }
   }
 

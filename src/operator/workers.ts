@@ -8,6 +8,24 @@ import type { OperatorMetrics } from "../observability/metrics.ts";
 
 export const CONTROLLER = "modeldeployment";
 
+/**
+ * The shortest wait before a reconcile that wrote nothing runs again. Such a reconcile saw
+ * the same caches it will see at once, so asking "now" again would only spin the CPU
+ * (a plan that keeps finding something due but has nothing to write); within this time a
+ * change in the world arrives as a watch event anyway.
+ */
+export const IDLE_REQUEUE_FLOOR_MS = 250;
+
+function requeueDelayMs(result: { requeueAfterMs?: number; writes: number }, log: Logger): number {
+  const ms = Math.max(0, result.requeueAfterMs ?? 0);
+  if (result.writes > 0 || ms >= IDLE_REQUEUE_FLOOR_MS) return ms;
+  log.debug("nothing was written: the next reconcile waits", {
+    requeueAfterMs: ms,
+    waitMs: IDLE_REQUEUE_FLOOR_MS,
+  });
+  return IDLE_REQUEUE_FLOOR_MS;
+}
+
 /** One reconcile of `key` as a queue worker runs it: timed, logged, requeued as the result or the error says. */
 export async function reconcileKey(
   key: string,
@@ -30,7 +48,7 @@ export async function reconcileKey(
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     queue.forget(key);
     if (result.requeueAfterMs !== undefined) {
-      queue.addAfter(key, Math.max(0, result.requeueAfterMs));
+      queue.addAfter(key, requeueDelayMs(result, log));
       metrics.observeReconcile(CONTROLLER, "requeue_after", seconds);
     } else {
       metrics.observeReconcile(CONTROLLER, "success", seconds);

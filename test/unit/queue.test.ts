@@ -1,5 +1,10 @@
 import { expect } from "chai";
-import { ManualClock, settle } from "../support/manual-clock.ts";
+import { ManualClock, settle as oneTurn } from "../support/manual-clock.ts";
+
+/** Lets the queue finish what it can: a worker takes one macrotask turn between keys. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) await oneTurn();
+}
 import { WorkQueue } from "../../src/controller/queue.ts";
 
 interface Deferred {
@@ -244,6 +249,19 @@ describe("WorkQueue", () => {
     done = queue.run(1, rec.handler);
     await settle();
     expect(seen.depth.at(-1)).to.equal(0);
+  });
+
+  it("gives timers and I/O a turn while a handler keeps re-adding its own key", async () => {
+    // A handler that awaits nothing real: without a macrotask turn between keys, this
+    // loop would run in one microtask chain and the timer below would never fire.
+    let runs = 0;
+    done = queue.run(1, async (key) => {
+      runs++;
+      queue.add(key);
+    });
+    queue.add("ns/spin");
+    const runsWhenTimerFired = await new Promise<number>((resolve) => setTimeout(() => resolve(runs), 0));
+    expect(runsWhenTimerFired).to.be.greaterThan(0).and.lessThan(1000);
   });
 
   it("refuses a bad worker count and a second run", () => {
