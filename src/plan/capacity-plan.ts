@@ -48,7 +48,8 @@ export function canaryTargetAt(
  * then follow the ready pods that stay (`planned`: this plan's replicas by Deployment name),
  * never below the last weight under 100, so that the stable version keeps clients while it
  * has ready pods and the candidate does not take them all on its first one; the promotion
- * moves the rest in one write. While a check fails they never rise above what is observed.
+ * moves the rest in one write. While a check fails they never rise above what the route
+ * holds now.
  */
 export function canaryWeightAt(
   ctx: PlanContext,
@@ -76,8 +77,17 @@ export function canaryWeightAt(
   const total = candidate + up(stableTrackName(ctx, status));
   const share = total === 0 ? last : Math.max(last, Math.floor((100 * candidate) / total));
   if (!anyCheckFailing(ctx, status)) return share;
+  // What the route holds now, read as boundCanaryReplicas reads it, not status.traffic: that is
+  // the previous reconcile's reading, from before its write. Capped by that stale figure, a
+  // failing check could take the candidate's clients away in the same plan that shrinks the
+  // stable version on the strength of the candidate's serving pods (or raise the weight back
+  // to a figure a later write had lowered).
   const observed = status.rollout
-    ? trafficOf(status.traffic, status.rollout.version, status.rollout.revision)?.weight
+    ? trafficOf(
+        ctx.router.observeWeights(ctx, stableRef(status), status.rollout),
+        status.rollout.version,
+        status.rollout.revision,
+      )?.weight
     : undefined;
   return Math.max(last, Math.min(share, observed ?? last));
 }

@@ -216,6 +216,43 @@ describe("plan: capacity (maxSurge, maxUnavailable)", () => {
     expect(sizes(sim)).to.deep.equal([3, 2]);
   });
 
+  it("a failing check at 100% keeps the split the route holds, so the stable pods that go leave the candidate's serving", () => {
+    // The history fast-check found (seed 602687249, path 86:19:19:15): the route had just
+    // taken 60/40 when the check failed. The split was capped by the reading from before that
+    // write (0%), so the candidate lost its clients in the plan that took a stable pod away on
+    // the strength of the candidate's two ready pods: 2 ready serving of at least 3.
+    const sim = capacitySim(
+      { maxSurge: 2, maxUnavailable: 1, steps: [{ setWeight: 100 }, { pause: {} }] },
+      4,
+      true,
+      {
+        healthChecks: {
+          interval: "1s",
+          failureThreshold: 2,
+          checks: [{ name: "ready", http: { path: "/ready" } }],
+        },
+      },
+    );
+    sim.setVersion("2.0.0");
+    sim.settle().reconcile(measured("Successful"));
+    sim.advance(1100).settle().reconcile(measured("Successful"));
+    sim.advance(1100);
+    expect(sizes(sim)).to.deep.equal([3, 3]);
+    expect(split(sim)).to.deep.equal({ [STABLE]: 60, [CANDIDATE]: 40 }); // 2 candidate pods ready of 5
+    sim.reconcile(measured("Failed"));
+    // The stable version still gives up the pod the surge does not cover (the candidate goes to
+    // full size at 100%), and the candidate keeps its 40%: 2 + 2 ready pods serve.
+    expect(sizes(sim)).to.deep.equal([2, 3]);
+    expect(split(sim)).to.deep.equal({ [STABLE]: 60, [CANDIDATE]: 40 });
+    const serving = [STABLE, CANDIDATE]
+      .filter((n) => (split(sim)[n] ?? 0) > 0)
+      .reduce((sum, n) => {
+        const d = sim.deployments.get(n);
+        return sum + Math.min(d?.status?.availableReplicas ?? 0, d?.spec?.replicas ?? 0);
+      }, 0);
+    expect(serving).to.be.at.least(3);
+  });
+
   it("the stable version gives up only the pods the surge does not cover; a step may set the candidate's replicas", () => {
     const sim = capacitySim(
       {
