@@ -225,7 +225,9 @@ export function routeReleasePending(view: RouterView, stableName: string | undef
 
 export const userRouteRouter: TrafficRouter = {
   kind: "HTTPRoute (user-owned)",
-  canaryReplicas: gatewayApiRouter.canaryReplicas,
+  // Called through, not copied at load: the router modules import each other, and a copy
+  // taken while gateway-api.ts is still loading is undefined (whichever module loads first).
+  canaryReplicas: (...args) => gatewayApiRouter.canaryReplicas(...args),
   desiredObjects,
   observeWeights: (view, stable, candidate) => {
     const route = referencedRoute(view);
