@@ -4,7 +4,8 @@
 // once the world has caught up (nothing for the autoscaler and the operator to fight over).
 import { expect } from "chai";
 import type { Plan } from "../../src/plan/index.ts";
-import { measured, promCheck, type Sim, stableSim } from "./plan-fixtures.ts";
+import type { ModelDeploymentSpec } from "../../src/api/types.ts";
+import { makeMd, measured, promCheck, Sim, stableSim, T0 } from "./plan-fixtures.ts";
 
 /** What the HPA does: a new spec.replicas through the scale subresource (a new generation). */
 const scaleTo = (sim: Sim, n: number) => sim.edit((s) => (s.replicas = n));
@@ -276,6 +277,72 @@ describe("plan: autoscaling during a blue/green rollout", () => {
     converge(sim);
     expect(split(sim)).to.equal("0/5");
     expect(sim.md.status?.scaleDown).to.equal(undefined);
+    expectQuiet(sim);
+  });
+});
+
+describe("plan: autoscaling during a canary through a route", () => {
+  const traffic: ModelDeploymentSpec["traffic"] = {
+    gatewayAPI: { httpRoute: { parentRefs: [{ name: "inference-gateway", namespace: "gateways" }] } },
+  };
+  const pass = measured("Successful");
+
+  /** 10 replicas of 1.0.0 behind an accepted route, then 2.0.0 at its 20% step. */
+  function routedCanary(): Sim {
+    const sim = new Sim(
+      makeMd({
+        replicas: 10,
+        traffic,
+        healthChecks: { checks: [promCheck()] },
+        strategy: { canary: { steps: [{ setWeight: 20 }, { pause: {} }] } },
+      }),
+      T0,
+    );
+    sim.routeApi = true;
+    sim.reconcile();
+    sim.settle();
+    sim.parentsSay("True");
+    converge(sim);
+    sim.setVersion("2.0.0");
+    for (let i = 0; i < 6; i++) {
+      sim.advance(1000);
+      sim.reconcile(pass);
+      sim.settle();
+    }
+    return sim;
+  }
+
+  /** The route's weights, as "stable/candidate". */
+  const weights = (sim: Sim) => {
+    const refs =
+      sim.routes.get("fraud-detector")?.spec?.rules?.find((r) => r.name === "split")?.backendRefs ?? [];
+    const w = (v: string) => refs.find((b) => b.name === `fraud-detector-${v}`)?.weight ?? 0;
+    return `${w("1-0-0")}/${w("2-0-0")}`;
+  };
+
+  it("the route keeps its weights; the candidate is sized to its share of each new total", () => {
+    const sim = routedCanary();
+    expect(sim.md.status?.currentStep).to.equal(1);
+    expect(weights(sim)).to.equal("80/20");
+    expect(sim.replicas("2.0.0")).to.equal(2);
+    const routeWrites = () => sim.routeWrites;
+
+    const before = routeWrites();
+    scaleTo(sim, 20);
+    converge(sim, 4, pass);
+    expect(weights(sim)).to.equal("80/20");
+    expect(sim.replicas("2.0.0")).to.equal(4); // ceil(20 × 20%)
+    // The default maxSurge (100%) keeps the stable version at the whole total until promotion.
+    expect(sim.replicas("1.0.0")).to.equal(20);
+    expect(routeWrites(), "route writes for a scale change").to.equal(before);
+    expectQuiet(sim);
+
+    scaleTo(sim, 5);
+    converge(sim, 4, pass);
+    expect(weights(sim)).to.equal("80/20");
+    expect(sim.replicas("2.0.0")).to.equal(1); // ceil(5 × 20%)
+    expect(sim.replicas("1.0.0")).to.equal(5);
+    expect(routeWrites()).to.equal(before);
     expectQuiet(sim);
   });
 });
