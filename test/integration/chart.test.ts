@@ -451,14 +451,24 @@ describe("Helm chart (real helm)", function () {
           spec.template as unknown as { metadata: { annotations?: Record<string, string> } }
         ).metadata.annotations;
         expect(annotations?.["checksum/notification-destinations"]).to.match(/^[0-9a-f]{64}$/);
-        // The kubelet mounts both; the operator's own rights reach neither Secrets nor ConfigMaps.
-        for (const role of rendered.filter((o) => o.kind === "ClusterRole" || o.kind === "Role"))
+        // The kubelet mounts both; the operator's own rights reach no Secret, and of ConfigMaps
+        // only the `get` that prediction agreement's request sets need: no list or watch, so
+        // the destinations ConfigMap is read from its mount, never through the API.
+        for (const role of rendered.filter((o) => o.kind === "ClusterRole" || o.kind === "Role")) {
+          const rules = role.rules ?? [];
+          const name = `${role.kind} ${role.metadata.name}`;
           expect(
-            (role.rules ?? []).some((r) =>
-              (r.resources ?? []).some((x) => x === "secrets" || x === "configmaps"),
-            ),
-            `${role.kind} ${role.metadata.name}`,
+            rules.some((r) => (r.resources ?? []).includes("secrets")),
+            name,
           ).to.equal(false);
+          const configMapVerbs = rules
+            .filter((r) => (r.resources ?? []).includes("configmaps"))
+            .flatMap((r) => r.verbs ?? []);
+          expect(
+            configMapVerbs.filter((v) => v !== "get"),
+            name,
+          ).to.deep.equal([]);
+        }
         // A destination without url or urlFile is refused by the values schema.
         writeFileSync(
           values,
