@@ -90,7 +90,7 @@ export interface BenchOptions {
   operatorArgs: string[];
   /** Extra Node.js flags for the operator process, e.g. --cpu-prof. */
   nodeArgs?: string[];
-  /** The operator's entry point (default src/main.ts, as the image runs it; dist/main.js after npm run build). */
+  /** The operator's entry point (default src/main.ts, as the tests run it; dist/main.js after npm run build, as the image runs it). */
   operatorEntry?: string;
   /**
    * Entry points whose memory with no ModelDeployment is measured (default the operator's

@@ -26,8 +26,9 @@ const USAGE = `Usage: npm run bench -- [options]
   --route-rollouts N      ModelDeployments rolled out by replica ratio and through a managed
                           HTTPRoute, to compare their API requests (default ${DEFAULT_OPTIONS.routeRollouts}; 0: skip)
   --operator-arg FLAG     extra operator flag, repeatable (e.g. --operator-arg=--workers=8)
-  --operator-entry FILE   the operator's entry point (default src/main.ts, as the image runs
-                          it; dist/main.js after npm run build: without Node's TypeScript stripper)
+  --operator-entry FILE   the operator's entry point (default src/main.ts, as the tests run
+                          it; dist/main.js after npm run build, as the image runs it: without
+                          Node's TypeScript stripper)
   --baseline-entries LIST entry points whose memory with no ModelDeployment is measured
                           (default: the operator's entry, then dist/main.js, built first)
   --node-arg FLAG         extra Node.js flag of the operator process, repeatable

@@ -4,11 +4,13 @@
 // and the operator from it, run as the chart's pod runs it (user 65532, read-only root, a
 // tmpfs /tmp; see test/support/image.ts for what is and is not like a pod), against the
 // real control plane with the in-cluster configuration of a pod (a ServiceAccount token):
+// the compiled operator (node dist/main.js) under 100 MiB of RSS with no ModelDeployment,
 // ready, leader, a canary rolled out, a clean SIGTERM.
 //   bash hack/run.sh test-e2e test/integration/image.test.ts
 // The first build takes minutes (debootstrap, npm ci, vfs copies) and is cached: later runs
 // reuse the image while the files it is built from are unchanged.
 import { expect } from "chai";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   chownSync,
@@ -59,6 +61,26 @@ function walk(dir: string, base = dir): string[] {
 
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
+/** The issue's bound for the operator's resident memory with no ModelDeployment. */
+const RSS_LIMIT_MIB = 100;
+
+/**
+ * This checkout's src/ compiled as the Dockerfile's build stage compiles it (tsc of the
+ * lock file, tsconfig.build.json, no source maps), into a temporary folder.
+ */
+async function compileLikeTheImage(): Promise<string> {
+  const out = mkdtempSync(join(tmpdir(), "mro-image-dist-"));
+  const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
+  const args = [tsc, "-p", "tsconfig.build.json", "--sourceMap", "false", "--outDir", out];
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  if (code !== 0) throw new Error(`tsc failed (${code}):\n${output}`);
+  return out;
+}
+
 /** Installed packages under node_modules, as package-lock.json names them (node_modules/a/node_modules/@s/b). */
 function installedPackages(app: string): string[] {
   const found: string[] = [];
@@ -104,24 +126,41 @@ describe("the container image, built from the Dockerfile and run as the chart ru
     await files?.remove();
   });
 
-  it("holds only the operator's sources, its CRD, the package files and the production dependencies", () => {
+  it("holds only the compiled operator, its CRD, the package files and the production dependencies", async () => {
     const app = join(files!.rootfs, "app");
     expect(readdirSync(app).sort()).to.deep.equal([
       "crds",
+      "dist",
       "node_modules",
       "package-lock.json",
       "package.json",
-      "src",
     ]);
-    // The sources and the CRD are this checkout's, file for file and byte for byte (a stale
-    // cached image fails here).
-    for (const dir of ["src", "crds"]) {
-      const inImage = walk(join(app, dir)).sort();
-      expect(inImage, `${dir}/ in the image`).to.deep.equal(walk(join(ROOT, dir)).sort());
-      for (const f of inImage.filter((p) => lstatSync(join(app, dir, p)).isFile())) {
-        expect(sha(join(app, dir, f)), `${dir}/${f}`).to.equal(sha(join(ROOT, dir, f)));
+    // dist/ is this checkout's src/ compiled, file for file and byte for byte, and the CRD
+    // is this checkout's (a stale cached image fails here). No TypeScript source, no source map.
+    const compiled = await compileLikeTheImage();
+    try {
+      for (const [dir, expected] of [
+        ["dist", compiled],
+        ["crds", join(ROOT, "crds")],
+      ] as const) {
+        const inImage = walk(join(app, dir)).sort();
+        expect(inImage, `${dir}/ in the image`).to.deep.equal(walk(expected).sort());
+        for (const f of inImage.filter((p) => lstatSync(join(app, dir, p)).isFile())) {
+          expect(sha(join(app, dir, f)), `${dir}/${f}`).to.equal(sha(join(expected, f)));
+        }
       }
+    } finally {
+      rmSync(compiled, { recursive: true, force: true });
     }
+    const distFiles = walk(join(app, "dist"));
+    expect(distFiles, "the entry point and the condition worker").to.include.members([
+      "main.js",
+      "health/condition-worker.js",
+    ]);
+    expect(
+      distFiles.filter((f) => /\.(ts|map)$/.test(f)),
+      "TypeScript or source maps in dist/",
+    ).to.deep.equal([]);
     for (const f of ["package.json", "package-lock.json"])
       expect(sha(join(app, f)), f).to.equal(sha(join(ROOT, f)));
 
@@ -154,7 +193,7 @@ describe("the container image, built from the Dockerfile and run as the chart ru
     );
   });
 
-  it("runs node src/main.ts in /app as user 65532, the user the chart's pod asks for", () => {
+  it("runs node dist/main.js in /app as user 65532, the user the chart's pod asks for", () => {
     const values = parse(readFileSync(join(CHART, "values.yaml"), "utf8")) as {
       podSecurityContext: { runAsUser: number; runAsGroup: number; runAsNonRoot: boolean };
       securityContext: { readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean };
@@ -168,7 +207,7 @@ describe("the container image, built from the Dockerfile and run as the chart ru
       readOnlyRootFilesystem: true,
       allowPrivilegeEscalation: false,
     });
-    expect(config.Entrypoint).to.deep.equal(["node", "src/main.ts"]);
+    expect(config.Entrypoint).to.deep.equal(["node", "dist/main.js"]);
     // The base's CMD ["node"] must not become an argument of the operator.
     expect(config.Cmd ?? []).to.deep.equal([]);
     expect(config.WorkingDir).to.equal("/app");
@@ -183,7 +222,7 @@ describe("the container image, built from the Dockerfile and run as the chart ru
     const probe = String.raw`
       const fs = require("node:fs");
       const out = {};
-      for (const p of ["/app/x", "/app/src/x", "/app/src/main.ts", "/app/node_modules/x", "/app/node_modules/yaml/package.json", "/x", "/tmp/x"]) {
+      for (const p of ["/app/x", "/app/dist/x", "/app/dist/main.js", "/app/node_modules/x", "/app/node_modules/yaml/package.json", "/x", "/tmp/x"]) {
         try { fs.writeFileSync(p, "x"); out[p] = "written"; } catch (e) { out[p] = e.code; }
       }
       try { fs.mkdirSync("/app/y"); out["mkdir /app/y"] = "made"; } catch (e) { out["mkdir /app/y"] = e.code; }
@@ -205,8 +244,8 @@ describe("the container image, built from the Dockerfile and run as the chart ru
     };
     const paths = [
       "/app/x",
-      "/app/src/x",
-      "/app/src/main.ts",
+      "/app/dist/x",
+      "/app/dist/main.js",
       "/app/node_modules/x",
       "/app/node_modules/yaml/package.json",
     ];
@@ -314,6 +353,20 @@ describe("the container image, built from the Dockerfile and run as the chart ru
         join(files!.rootfs, "usr/local/bin/node"),
       );
       expect(readlinkSync(`/proc/${pid}/cwd`)).to.equal(join(files!.rootfs, "app"));
+      // The compiled operator, not the TypeScript sources through Node's type stripper.
+      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+      expect(argv.slice(0, 2), "the process's command line").to.deep.equal(["node", "dist/main.js"]);
+      expect(argv).to.include("--leader-elect");
+      // Its memory with no ModelDeployment yet (ready, the CRD's schema compiled, the
+      // watches open): what a user's pod holds at rest, under the issue's bound.
+      expect(await kubectlJson<{ items: unknown[] }>(["get", "modeldeployments", "-A"])).to.deep.include({
+        items: [],
+      });
+      const rssKiB = Number(field("VmRSS")?.[0]);
+      console.log(
+        `      RSS of node dist/main.js in the image, no ModelDeployment: ${(rssKiB / 1024).toFixed(1)} MiB`,
+      );
+      expect(rssKiB / 1024, "VmRSS in MiB").to.be.below(RSS_LIMIT_MIB);
       const mounts = new Map(
         readFileSync(`/proc/${pid}/mountinfo`, "utf8")
           .trim()
