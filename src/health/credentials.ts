@@ -5,7 +5,7 @@
 // the platform says which namespaces may use it and, optionally, the only hosts it is sent
 // to, so that a tenant cannot send the platform's token to a server of its choosing. Pure:
 // parsing the file's text and judging a use; the files are read in credential-files.ts.
-import { lazyYaml } from "./lazy-yaml.ts";
+import { absolutePath, entryNamespaces, nameList, parseNamedEntries } from "./platform-file.ts";
 import type { HealthCheck, ModelDeployment } from "../api/types.ts";
 import { computeCheckVars, computeDueCheck } from "../plan/checks.ts";
 import type { SpecProblem } from "../plan/validate.ts";
@@ -28,8 +28,6 @@ export interface Credential {
 export const CREDENTIAL_FILE_FIELDS = ["caFile", "certFile", "keyFile", "bearerTokenFile"] as const;
 export type CredentialFileField = (typeof CREDENTIAL_FILE_FIELDS)[number];
 
-const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const KEYS = new Set(["name", "namespaces", "hosts", ...CREDENTIAL_FILE_FIELDS]);
 
 /**
@@ -45,46 +43,17 @@ const KEYS = new Set(["name", "namespaces", "hosts", ...CREDENTIAL_FILE_FIELDS])
  * Throws an Error naming the entry and the field that is wrong.
  */
 export function parseCredentials(text: string): Credential[] {
-  let doc: unknown;
-  try {
-    doc = lazyYaml().parse(text);
-  } catch (err) {
-    throw new Error(`not YAML: ${(err as Error).message.split("\n")[0]}`, { cause: err });
-  }
-  if (doc === null || doc === undefined) return [];
-  if (!isObj(doc) || Object.keys(doc).some((k) => k !== "credentials"))
-    throw new Error("expected a mapping with one key, credentials: a list");
-  const list = doc.credentials ?? [];
-  if (!Array.isArray(list)) throw new Error("credentials must be a list");
-  const seen = new Set<string>();
-  return list.map((entry, i) => {
-    const at = `credentials[${i}]`;
-    if (!isObj(entry)) throw new Error(`${at} must be a mapping`);
-    const unknown = Object.keys(entry).find((k) => !KEYS.has(k));
-    if (unknown) throw new Error(`${at}: unknown field ${unknown} (known: ${[...KEYS].join(", ")})`);
-    const name = entry.name;
-    if (typeof name !== "string" || name.length > 253 || !NAME.test(name))
-      throw new Error(`${at}.name must be a name of lower-case letters, digits, '-' and '.'`);
-    if (seen.has(name)) throw new Error(`${at}: credential ${name} is declared twice`);
-    seen.add(name);
-    const namespaces = entry.namespaces === undefined ? [] : stringList(entry.namespaces, `${at}.namespaces`);
-    if (namespaces.length === 0)
-      throw new Error(`${at}.namespaces must list the namespaces that may use it ("*" for every namespace)`);
-    for (const ns of namespaces)
-      if (ns !== "*" && !DNS_LABEL.test(ns))
-        throw new Error(`${at}.namespaces: "${ns}" is not a namespace name`);
+  return parseNamedEntries(text, "credentials", "credential", KEYS, (entry, at, name) => {
+    const namespaces = entryNamespaces(entry, at, "may use it");
     const credential: Credential = { name, namespaces };
     if (entry.hosts !== undefined) {
-      const hosts = stringList(entry.hosts, `${at}.hosts`).map((h) => h.toLowerCase());
+      const hosts = nameList(entry.hosts, `${at}.hosts`).map((h) => h.toLowerCase());
       if (hosts.length === 0) throw new Error(`${at}.hosts, when given, must list at least one host`);
       credential.hosts = hosts;
     }
     for (const field of CREDENTIAL_FILE_FIELDS) {
-      const value = entry[field];
-      if (value === undefined) continue;
-      if (typeof value !== "string" || !value.startsWith("/"))
-        throw new Error(`${at}.${field} must be an absolute file path`);
-      credential[field] = value;
+      const path = absolutePath(entry[field], `${at}.${field}`);
+      if (path !== undefined) credential[field] = path;
     }
     if ((credential.certFile === undefined) !== (credential.keyFile === undefined))
       throw new Error(`${at}: certFile and keyFile go together`);
@@ -181,14 +150,4 @@ export function computeCredentialProblems(md: ModelDeployment, policy: Credentia
 function hostMatches(host: string, pattern: string): boolean {
   const p = pattern.replace(/\.$/, "");
   return p.startsWith(".") ? host.endsWith(p) && host.length > p.length : host === p;
-}
-
-function stringList(value: unknown, at: string): string[] {
-  if (!Array.isArray(value) || value.some((v) => typeof v !== "string" || v.trim() === ""))
-    throw new Error(`${at} must be a list of names`);
-  return (value as string[]).map((v) => v.trim());
-}
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

@@ -5,7 +5,7 @@
 // from a Secret the platform owns, read when a notification is sent (as the check credentials'
 // files are, credential-files.ts), so the operator never reads a Secret through the API. Pure:
 // parsing the file's text and judging a subscription.
-import { lazyYaml } from "../health/lazy-yaml.ts";
+import { absolutePath, entryNamespaces, isObj, parseNamedEntries } from "../health/platform-file.ts";
 
 export const NOTIFICATION_FORMATS = ["webhook", "cloudevents", "slack", "teams"] as const;
 export type NotificationFormat = (typeof NOTIFICATION_FORMATS)[number];
@@ -37,8 +37,6 @@ export const MAX_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_ATTEMPTS = 8;
 export const MAX_ATTEMPTS = 20;
 
-const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const KEYS = new Set([
   "name",
   "format",
@@ -70,28 +68,7 @@ const KEYS = new Set([
  * Throws an Error naming the entry and the field that is wrong.
  */
 export function parseDestinations(text: string): NotificationDestination[] {
-  let doc: unknown;
-  try {
-    doc = lazyYaml().parse(text);
-  } catch (err) {
-    throw new Error(`not YAML: ${(err as Error).message.split("\n")[0]}`, { cause: err });
-  }
-  if (doc === null || doc === undefined) return [];
-  if (!isObj(doc) || Object.keys(doc).some((k) => k !== "destinations"))
-    throw new Error("expected a mapping with one key, destinations: a list");
-  const list = doc.destinations ?? [];
-  if (!Array.isArray(list)) throw new Error("destinations must be a list");
-  const seen = new Set<string>();
-  return list.map((entry, i) => {
-    const at = `destinations[${i}]`;
-    if (!isObj(entry)) throw new Error(`${at} must be a mapping`);
-    const unknown = Object.keys(entry).find((k) => !KEYS.has(k));
-    if (unknown) throw new Error(`${at}: unknown field ${unknown} (known: ${[...KEYS].join(", ")})`);
-    const name = entry.name;
-    if (typeof name !== "string" || name.length > 253 || !NAME.test(name))
-      throw new Error(`${at}.name must be a name of lower-case letters, digits, '-' and '.'`);
-    if (seen.has(name)) throw new Error(`${at}: destination ${name} is declared twice`);
-    seen.add(name);
+  return parseNamedEntries(text, "destinations", "destination", KEYS, (entry, at, name) => {
     const format = entry.format;
     if (typeof format !== "string" || !(NOTIFICATION_FORMATS as readonly string[]).includes(format))
       throw new Error(`${at}.format must be one of ${NOTIFICATION_FORMATS.join(", ")}`);
@@ -111,21 +88,10 @@ export function parseDestinations(text: string): NotificationDestination[] {
       dest.url = entry.url;
     }
     for (const field of ["urlFile", "bearerTokenFile"] as const) {
-      const value = entry[field];
-      if (value === undefined) continue;
-      if (typeof value !== "string" || !value.startsWith("/"))
-        throw new Error(`${at}.${field} must be an absolute file path`);
-      dest[field] = value;
+      const path = absolutePath(entry[field], `${at}.${field}`);
+      if (path !== undefined) dest[field] = path;
     }
-    const namespaces = entry.namespaces === undefined ? [] : stringList(entry.namespaces, `${at}.namespaces`);
-    if (namespaces.length === 0)
-      throw new Error(
-        `${at}.namespaces must list the namespaces that may subscribe ("*" for every namespace)`,
-      );
-    for (const ns of namespaces)
-      if (ns !== "*" && !DNS_LABEL.test(ns))
-        throw new Error(`${at}.namespaces: "${ns}" is not a namespace name`);
-    dest.namespaces = namespaces;
+    dest.namespaces = entryNamespaces(entry, at, "may subscribe");
     if (entry.cloudEvents !== undefined) {
       if (format !== "cloudevents") throw new Error(`${at}.cloudEvents is for format cloudevents`);
       const ce = entry.cloudEvents;
@@ -193,14 +159,4 @@ function isHttpUrl(text: string): boolean {
   } catch {
     return false;
   }
-}
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function stringList(v: unknown, at: string): string[] {
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
-    throw new Error(`${at} must be a list of strings`);
-  return v as string[];
 }
