@@ -38,7 +38,7 @@ import {
   type PlanContext,
   type StatusDraft,
 } from "./context.ts";
-import { beginStep, clearRollout } from "./lifecycle.ts";
+import { beginStep, clearRollout, recordRollBack } from "./lifecycle.ts";
 import { isAvailableAt } from "./lookups.ts";
 import { checkFailed } from "./messages.ts";
 import { previewServiceName } from "./naming.ts";
@@ -130,20 +130,7 @@ function rollBackAdoption(
   const rollout = status.rollout;
   const a = status.adoption;
   if (!rollout || !a) return;
-  status.aborted = {
-    version: rollout.version,
-    revision: rollout.revision,
-    reason,
-    message,
-    time: ctx.nowIso,
-  };
-  recordHistory(ctx, draft, {
-    version: rollout.version,
-    revision: rollout.revision,
-    outcome,
-    reason,
-    message,
-  });
+  recordRollBack(ctx, draft, rollout, reason, message, outcome);
   recordEvent(
     draft,
     "Warning",

@@ -150,6 +150,23 @@ export function startRolloutIfDue(ctx: PlanContext, draft: StatusDraft): void {
   recordEvent(draft, "Normal", Reasons.RolloutStarted, text.rolloutStarted(start, how));
 }
 
+/**
+ * What every rollback writes of the rollout under way: status.aborted (which keeps the
+ * version from being rolled out again until the spec or a retry says so) and a history entry.
+ */
+export function recordRollBack(
+  ctx: PlanContext,
+  draft: StatusDraft,
+  rollout: RolloutState,
+  reason: Reason,
+  message: string,
+  outcome: "RolledBack" | "Aborted",
+): void {
+  const { version, revision } = rollout;
+  draft.status.aborted = { version, revision, reason, message, time: ctx.nowIso };
+  recordHistory(ctx, draft, { version, revision, outcome, reason, message });
+}
+
 /** Moves all traffic back to the stable version and records why. */
 export function rollBack(
   ctx: PlanContext,
@@ -161,20 +178,7 @@ export function rollBack(
   const status = draft.status;
   const rollout = status.rollout;
   if (!rollout) return;
-  status.aborted = {
-    version: rollout.version,
-    revision: rollout.revision,
-    reason,
-    message,
-    time: ctx.nowIso,
-  };
-  recordHistory(ctx, draft, {
-    version: rollout.version,
-    revision: rollout.revision,
-    outcome,
-    reason,
-    message,
-  });
+  recordRollBack(ctx, draft, rollout, reason, message, outcome);
   const label = versionLabel(ctx, status, rollout.version, rollout.revision);
   recordEvent(
     draft,
