@@ -34,7 +34,10 @@ const spec = (name: string, version: string, steps: unknown[], ready?: string) =
     strategy: { canary: { readinessGate: true, steps } },
     healthChecks: {
       interval: "1s",
-      failureThreshold: 2,
+      // 3, not 2: a check measured on a pod that is up but not yet Ready is measured again as
+      // the step's replicas become ready, so two measurements can come within milliseconds,
+      // before a test's model server is bound; the third is an interval later.
+      failureThreshold: 3,
       checks: [{ name: "model-ready", http: { path: ready ?? `/v2/models/${name}/ready`, port: "http" } }],
     },
     extra: { service: { port: PORT, targetPort: "http" } },
@@ -175,7 +178,11 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
     expect(podCondition(candidate!, "Ready")?.status).to.equal("False");
     expect(podCondition(candidate!, "mlops.dev/admitted")).to.equal(undefined);
     // Its own Service lists it (not-ready addresses published); the clients' Service not as ready.
-    const own = endpoints(await slices(ns, `${name}-2-0-0`));
+    // The EndpointSlice controller writes the slice on its own schedule: wait for it to list the pod.
+    const own = await waitFor(`${name}-2-0-0's EndpointSlice listing the candidate`, async () => {
+      const e = endpoints(await slices(ns, `${name}-2-0-0`));
+      return e.length > 0 && e;
+    });
     expect(own.map((e) => [e.targetRef?.name, e.conditions?.ready])).to.deep.equal([
       [candidate!.metadata.name, true],
     ]);

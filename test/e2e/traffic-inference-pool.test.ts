@@ -168,8 +168,8 @@ describe("traffic to per-version InferencePools (spec.traffic.gatewayAPI.inferen
     const held = await waitForMd(
       ns,
       NAME,
-      "2.0.0 held at step 0",
-      (m) => (m.status?.traffic?.length ?? 0) === 2,
+      "2.0.0 held at step 0, with the stable version's ready endpoints counted",
+      (m) => (m.status?.traffic?.length ?? 0) === 2 && (m.status?.traffic?.[0]?.readyEndpoints ?? 0) > 0,
     );
     expect(held.status?.currentStep ?? 0).to.equal(0);
     expect(held.status?.message).to.match(/^held: the InferencePool API/);
