@@ -134,9 +134,9 @@ describe("sharding: two shards and the default instance", function () {
       ns,
       spec(ALPHA, "2.0.0", "a", [
         { setWeight: 25 },
-        { pause: { duration: "3s" } },
+        { pause: { duration: "5s" } },
         { setWeight: 50 },
-        { pause: { duration: "3s" } },
+        { pause: { duration: "5s" } },
       ]),
     );
     await waitForMd(ns, ALPHA, "alpha paused at 25%", (m) => m.status?.candidateWeight === 25, 90_000);
