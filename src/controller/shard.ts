@@ -30,18 +30,6 @@ export class NotOwnedError extends Error {
   }
 }
 
-/** The write methods of KubeClient: each waits for the fence of the reconcile it belongs to. */
-const WRITES = [
-  "apply",
-  "replace",
-  "delete",
-  "replaceStatus",
-  "removeAction",
-  "recordEvent",
-  "patchPodCondition",
-  "scaleDeployment",
-] as const satisfies readonly (keyof KubeClient)[];
-
 export interface ShardOptions {
   /** The parsed --watch-label-selector. */
   requirements: readonly Requirement[];
@@ -97,15 +85,43 @@ export class Shard {
   fence(client: KubeClient, read: ModelDeployment): KubeClient {
     let confirmed: Promise<void> | undefined;
     const confirm = () => (confirmed ??= this.#confirm(client, read));
-    const fenced: KubeClient = { ...client };
-    for (const name of WRITES) {
-      const write = client[name] as (...args: unknown[]) => Promise<unknown>;
-      (fenced as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+    // Every method spelt out (not a spread: a client may keep its methods on a prototype),
+    // so that a new write method of KubeClient cannot pass unfenced without a compile error.
+    return {
+      get: (apiVersion, kind, namespace, name) => client.get(apiVersion, kind, namespace, name),
+      async apply(obj, options) {
         await confirm();
-        return write.apply(client, args);
-      };
-    }
-    return fenced;
+        return client.apply(obj, options);
+      },
+      async replace(obj) {
+        await confirm();
+        return client.replace(obj);
+      },
+      async delete(apiVersion, kind, namespace, name) {
+        await confirm();
+        return client.delete(apiVersion, kind, namespace, name);
+      },
+      async replaceStatus(md, status) {
+        await confirm();
+        return client.replaceStatus(md, status);
+      },
+      async removeAction(md, action) {
+        await confirm();
+        return client.removeAction(md, action);
+      },
+      async recordEvent(md, event, now) {
+        await confirm();
+        return client.recordEvent(md, event, now);
+      },
+      async patchPodCondition(namespace, patch, now) {
+        await confirm();
+        return client.patchPodCondition(namespace, patch, now);
+      },
+      async scaleDeployment(namespace, name, replicas) {
+        await confirm();
+        return client.scaleDeployment(namespace, name, replicas);
+      },
+    };
   }
 
   async #confirm(client: KubeClient, read: ModelDeployment): Promise<void> {

@@ -16,7 +16,7 @@ import { ConfigError, parseConfig } from "../../src/config.ts";
 import { controllerUid, IndexBy, serviceKeyOfSlice } from "../../src/controller/index-by.ts";
 import { deepFreeze } from "../../src/controller/informer.ts";
 import { Reconciler } from "../../src/controller/reconciler.ts";
-import { DEFAULT_HANDOFF_MS, Shard } from "../../src/controller/shard.ts";
+import { DEFAULT_HANDOFF_MS, NotOwnedError, Shard } from "../../src/controller/shard.ts";
 import { KubeApiError, type KubeClient } from "../../src/kube/client.ts";
 import { userAgent } from "../../src/kube/request.ts";
 import { createLogger } from "../../src/observability/log.ts";
@@ -292,6 +292,46 @@ describe("Reconciler in a shard", () => {
     w.shard.arrived(KEY, w.cachedMd!);
     await w.reconcile();
     expect(w.api.writes).to.include("status");
+  });
+
+  it("fences every kind of write (apply, replace, delete, status, action, Event, pod condition, scale), and no read", async () => {
+    const w = new ShardWorld(inShard("a"), "mlops.dev/shard=a");
+    w.api.edit((md) => (md.metadata!.labels![LABEL_SHARD] = "b"));
+    const read = w.cachedMd!;
+    const fenced = () => w.shard.fence(w.api, read);
+    const writes: [string, (c: KubeClient) => Promise<unknown>][] = [
+      ["apply", (c) => c.apply({ kind: "Service", metadata: { name: "x" } })],
+      ["replace", (c) => c.replace({ kind: "HTTPRoute", metadata: { name: "x" } })],
+      ["delete", (c) => c.delete("v1", "Service", "models", "x")],
+      ["replaceStatus", (c) => c.replaceStatus(read, {})],
+      ["removeAction", (c) => c.removeAction(read, "promote")],
+      [
+        "recordEvent",
+        (c) => c.recordEvent(read, { type: "Normal", reason: "Promoted", message: "" }, new Date()),
+      ],
+      [
+        "patchPodCondition",
+        (c) =>
+          c.patchPodCondition(
+            "models",
+            { pod: "p", conditionType: "mlops.dev/admitted", status: "True", reason: "", message: "" },
+            new Date(),
+          ),
+      ],
+      ["scaleDeployment", (c) => c.scaleDeployment("models", "x", 1)],
+    ];
+    for (const [name, write] of writes) {
+      const err = await write(fenced()).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, name).to.be.instanceOf(NotOwnedError).with.property("why", "moved");
+    }
+    expect(w.api.writes).to.deep.equal([]);
+    // A read goes through as it is, without the fence's read before it.
+    w.api.requests.length = 0;
+    await fenced().get("apps/v1", "Deployment", "models", "x");
+    expect(w.api.requests).to.deep.equal(["get"]);
   });
 
   it("starts a new handoff when it leaves and comes back", async () => {
