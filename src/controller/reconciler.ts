@@ -400,9 +400,15 @@ export class Reconciler {
     try {
       written = await this.#writeActionStatusAndChildren(ctx, key, cached, observed, p, changed, holdMs, log);
     } catch (err) {
+      // The fence: moved to another instance (its DELETED event follows and forgets the key),
+      // or changed since the cache read it (its event follows; the requeue is a safety net).
       if (err instanceof NotOwnedError) {
-        log.info(err.message);
-        return err.why === "moved" ? { writes: 0 } : { writes: 0, requeueAfterMs: SHARD_CHANGED_REQUEUE_MS };
+        if (err.why === "moved") {
+          log.info(err.message);
+          return { writes: 0 };
+        }
+        log.debug(err.message);
+        return { writes: 0, requeueAfterMs: SHARD_CHANGED_REQUEUE_MS };
       }
       // The namespace is being deleted and the ModelDeployment with it: the namespace
       // controller removes its children, and writing them again (with a retry, and an Event
