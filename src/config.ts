@@ -20,6 +20,7 @@ import {
   parseMetricsSecurityFlags,
   parseReconcileFlags,
   parseServerFlags,
+  parseShardFlags,
 } from "./config/controller-flags.ts";
 import { envFlags, parseFlags, type FlagValue } from "./config/flags.ts";
 import { parseNotificationFlags } from "./config/notification-flags.ts";
@@ -44,6 +45,7 @@ export function parseConfig(argv: readonly string[], env: Record<string, string 
     ...parseMetricsSecurityFlags(flag, values["metrics-secure"] === true),
     ...parseLeaderElectionFlags(flag, values["leader-elect"] === true, env),
     ...parseReconcileFlags(flag, env),
+    ...parseShardFlags(flag),
     ...parseApiClientFlags(flag),
     ...parseCheckNetworkFlags(flag),
     ...parseCheckConditionFlags(flag),

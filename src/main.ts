@@ -40,6 +40,7 @@ logger.info("starting", {
   version: process.env.npm_package_version,
   node: process.version,
   watchNamespaces: config.watchNamespaces?.join(",") ?? "(all)",
+  watchLabelSelector: config.watchLabelSelector?.text ?? "(all)",
   workers: config.workers,
   leaderElect: config.leaderElect,
 });

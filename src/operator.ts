@@ -4,6 +4,7 @@
 import type { Config } from "./config.ts";
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
+import { Shard } from "./controller/shard.ts";
 import { kubeClient } from "./kube/client.ts";
 import { loadKubeConnection, type KubeConnection } from "./kube/kubeconfig.ts";
 import { readinessGateOf } from "./plan/readiness-gate.ts";
@@ -58,7 +59,11 @@ export async function startOperator(
     onHandlerError: (key, err) => logger.error("reconcile failed", { key, err: (err as Error).message }),
   });
   let workers: Promise<void> | undefined;
-  const { enqueue, index } = routeEvents(caches, queue, metrics, () => workers !== undefined);
+  // One shard of several (--watch-label-selector): when it may act on what its cache holds.
+  const shard = config.watchLabelSelector
+    ? new Shard({ requirements: config.watchLabelSelector.requirements })
+    : undefined;
+  const { enqueue, index } = routeEvents(caches, queue, metrics, () => workers !== undefined, shard);
   const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
@@ -93,6 +98,7 @@ export async function startOperator(
     pools,
     measurer,
     notifications,
+    shard,
     ...policies,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
   });

@@ -25,6 +25,12 @@ export const ANNOTATION_ACTION = "mlops.dev/action";
  */
 export const CONDITION_ADMITTED = "mlops.dev/admitted";
 export const LABEL_READINESS_GATE = "mlops.dev/readiness-gate";
+/**
+ * The shard key of a ModelDeployment (docs/sharding.md): an operator started with
+ * --watch-label-selector=mlops.dev/shard=NAME reconciles only those labelled NAME, the
+ * default instance (--watch-label-selector=!mlops.dev/shard) those without the label.
+ */
+export const LABEL_SHARD = "mlops.dev/shard";
 /** Hash of what a version's pods run (template + model), on each version's Deployment. */
 export const ANNOTATION_REVISION = "mlops.dev/revision";
 

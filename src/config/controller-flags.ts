@@ -1,6 +1,7 @@
 // The controller-runtime flag groups: the servers, leader election, what is reconciled and
 // how, and the API client.
 import { existsSync } from "node:fs";
+import { LabelSelectorError, parseLabelSelector } from "../api/label-selector.ts";
 import { formatDuration } from "../plan/duration.ts";
 import { LOG_FORMATS, LOG_LEVELS } from "../observability/log.ts";
 import { DEFAULTS, MAX_WORKERS, type FlagValue } from "./flags.ts";
@@ -157,6 +158,25 @@ export function parseReconcileFlags(
     throw new ConfigError(`--resync-period: ${resyncText} is too short; use at least 10s, or 0 to disable`);
   }
   return { watchNamespaces, logLevel, logFormat, workers, resyncPeriodMs };
+}
+
+/**
+ * --watch-label-selector: the shard this process reconciles. Parsed here, so that a typo
+ * stops the start with a message instead of a watch the API server refuses. (Each shard
+ * needs a Lease of its own, --leader-election-id; the default instance may keep the default
+ * one, so that it takes over from an unsharded operator without both running at once.)
+ */
+export function parseShardFlags(flag: FlagValue): Pick<Config, "watchLabelSelector"> {
+  const text = nonEmpty(flag("watch-label-selector"));
+  if (text === undefined) return { watchLabelSelector: undefined };
+  let requirements;
+  try {
+    requirements = parseLabelSelector(text);
+  } catch (err) {
+    if (err instanceof LabelSelectorError) throw new ConfigError(`--watch-label-selector: ${err.message}`);
+    throw err;
+  }
+  return { watchLabelSelector: { text, requirements } };
 }
 
 /** The API client: --kubeconfig and the client-side rate limit. */

@@ -58,6 +58,7 @@ const OPTIONS = {
   "leader-elect-renew-deadline": { type: "string" },
   "leader-elect-retry-period": { type: "string" },
   "watch-namespace": { type: "string" },
+  "watch-label-selector": { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   workers: { type: "string" },

@@ -1,4 +1,5 @@
 // What the configuration is: the typed object parseConfig (../config.ts) returns.
+import type { Requirement } from "../api/label-selector.ts";
 import type { DestinationMode } from "../health/destination-policy.ts";
 import type { Credential } from "../health/credentials.ts";
 import type { NotificationDestination } from "../notify/destinations.ts";
@@ -36,6 +37,11 @@ export interface Config {
   retryPeriodMs: number;
   /** Only this namespace's ModelDeployments; undefined = every namespace. */
   watchNamespaces: string[] | undefined;
+  /**
+   * Only the ModelDeployments whose labels this selector selects (a shard, docs/sharding.md),
+   * as given and as parsed; undefined = every ModelDeployment.
+   */
+  watchLabelSelector: { text: string; requirements: readonly Requirement[] } | undefined;
   logLevel: LogLevel;
   logFormat: LogFormat;
   /** ModelDeployments reconciled in parallel. */

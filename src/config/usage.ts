@@ -25,6 +25,9 @@ Flags:
   --leader-elect-renew-deadline D   How long the leader retries renewing before it gives up (default ${DEFAULTS.renewDeadline})
   --leader-elect-retry-period D     Time between Lease attempts (default ${DEFAULTS.retryPeriod})
   --watch-namespace NS[,NS...]      Reconcile only these namespaces (default: env WATCH_NAMESPACE, else all)
+  --watch-label-selector SELECTOR   Reconcile only the ModelDeployments these labels select, one shard of several:
+                                    mlops.dev/shard=NAME for a shard, '!mlops.dev/shard' for the default instance
+                                    (default: all; see docs/sharding.md)
   --log-level LEVEL                 ${LOG_LEVELS.join(", ")} (default ${DEFAULTS.logLevel})
   --log-format FORMAT               ${LOG_FORMATS.join(" or ")} (default ${DEFAULTS.logFormat})
   --workers N                       ModelDeployments reconciled in parallel, 1..${MAX_WORKERS} (default ${DEFAULTS.workers})

@@ -12,6 +12,7 @@ import { INFERENCEPOOL_API_VERSION } from "../plan/routers/inference-pool.ts";
 import { GRPCROUTE_API_VERSION, HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
 import { needsWrite } from "./diff.ts";
 import { writeEdit } from "./edit-write.ts";
+import { NotOwnedError } from "./shard.ts";
 
 /** The apiVersion of each kind of child, for a delete of an observed object that lacks it. */
 const API_VERSION_OF: Record<ChildRef["kind"], string> = {
@@ -80,8 +81,9 @@ export async function writeChildren(
       ctx.remember(uid, obj.kind ?? "", obj.metadata?.name ?? "", written);
       writes++;
     } catch (err) {
-      // A namespace being deleted refuses the Event too; the reconciler ends quietly.
-      if (isNamespaceTerminating(err)) throw err;
+      // A namespace being deleted refuses the Event too; the reconciler ends quietly. A shard
+      // whose fence found the ModelDeployment gone writes nothing, not even this Event.
+      if (isNamespaceTerminating(err) || err instanceof NotOwnedError) throw err;
       await recordEvent(ctx, current(), {
         type: "Warning",
         reason: Reasons.ApplyFailed,
@@ -119,7 +121,7 @@ async function writeUserRoute(
     if (r.written) ctx.remember(cached.metadata?.uid, USER_ROUTE, edit.name, r.written);
     return r.writes;
   } catch (err) {
-    if (isNamespaceTerminating(err)) throw err;
+    if (isNamespaceTerminating(err) || err instanceof NotOwnedError) throw err;
     await recordEvent(ctx, current(), {
       type: "Warning",
       reason: Reasons.ApplyFailed,

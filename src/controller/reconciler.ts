@@ -35,6 +35,7 @@ import {
   type WriteContext,
 } from "./reconcile-writes.ts";
 import type { IndexBy } from "./index-by.ts";
+import { NotOwnedError, type Shard } from "./shard.ts";
 import { deepFreeze } from "./informer.ts";
 import type { PodCache } from "./pod-cache.ts";
 import type { RouteCache } from "./route-cache.ts";
@@ -114,6 +115,13 @@ export interface ReconcilerOptions {
    * same kind of cache); absent: none.
    */
   pools?: Pick<RouteCache<InferencePool>, "available" | "want" | "byOwner" | "state">;
+  /**
+   * This process is one shard (--watch-label-selector, shard.ts): a ModelDeployment the
+   * selector does not select is not acted on, one that arrived from another instance waits
+   * the handoff delay, and each reconcile's writes wait for its fence. Absent: every
+   * ModelDeployment in the cache is this process's own.
+   */
+  shard?: Shard;
 }
 
 /** How soon a ModelDeployment comes back when a destination's queue was full. */
@@ -126,6 +134,9 @@ const ROUTES_UNKNOWN_REQUEUE_MS = 500;
 
 /** How soon a ModelDeployment with the readiness gate comes back while the pod cache starts. */
 const PODS_UNSYNCED_REQUEUE_MS = 500;
+
+/** How soon a reconcile whose fence found a newer ModelDeployment plans again (its watch event normally comes first). */
+const SHARD_CHANGED_REQUEUE_MS = 1_000;
 
 /** How long an object the operator wrote stands in for an older cached copy. */
 const WRITTEN_TTL_MS = 30_000;
@@ -332,11 +343,20 @@ export class Reconciler {
   async reconcile(key: string, logger?: Logger): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.includes("/") ? key.split("/", 2) : ["", key];
     const cached = this.#readModelDeployment(key, namespace, name);
-    if (!cached) {
+    const shard = this.#o.shard;
+    if (!cached || (shard && !shard.selects(cached))) {
       this.#forget(key, namespace, name);
       return { writes: 0 };
     }
     if (cached.metadata?.deletionTimestamp) return { writes: 0 };
+    // Arrived from another shard: its last reconcile there may still be writing.
+    const handoffMs = shard?.handoffWaitMs(key) ?? 0;
+    if (handoffMs > 0) {
+      (logger ?? this.#o.logger).debug("arrived from another instance: waiting the handoff delay", {
+        waitMs: handoffMs,
+      });
+      return { writes: 0, requeueAfterMs: handoffMs };
+    }
     // spec.traffic before the HTTPRoute cache knows whether the cluster serves routes (the
     // first reconciles after a start): nothing to decide on yet; come back shortly.
     if (cached.spec.traffic !== undefined && this.#o.routes?.state() === "unknown") {
@@ -372,10 +392,24 @@ export class Reconciler {
     const { p, pending } = this.#planWithMeasurements(key, cached, observed, log);
     const changed = changedStatusFields(cached.status, p.status);
     const holdMs = this.#progressHoldMs(key, name, cached, observed, p, changed, log);
+    // A shard's writes wait for its fence: one fresh read that finds the ModelDeployment still its own.
+    const ctx: WriteContext = shard
+      ? { ...this.#writes, client: shard.fence(this.#o.client, cached) }
+      : this.#writes;
     let written: { md: ModelDeployment; writes: number };
     try {
-      written = await this.#writeActionStatusAndChildren(key, cached, observed, p, changed, holdMs, log);
+      written = await this.#writeActionStatusAndChildren(ctx, key, cached, observed, p, changed, holdMs, log);
     } catch (err) {
+      // The fence: moved to another instance (its DELETED event follows and forgets the key),
+      // or changed since the cache read it (its event follows; the requeue is a safety net).
+      if (err instanceof NotOwnedError) {
+        if (err.why === "moved") {
+          log.info(err.message);
+          return { writes: 0 };
+        }
+        log.debug(err.message);
+        return { writes: 0, requeueAfterMs: SHARD_CHANGED_REQUEUE_MS };
+      }
       // The namespace is being deleted and the ModelDeployment with it: the namespace
       // controller removes its children, and writing them again (with a retry, and an Event
       // that the namespace refuses too) would only fight the deletion. Its deletion is the
@@ -384,7 +418,7 @@ export class Reconciler {
       log.debug("the namespace is being deleted: nothing more is written", { err: (err as Error).message });
       return { writes: 0 };
     }
-    const writes = written.writes + (await emitEvents(this.#writes, written.md, p, log));
+    const writes = written.writes + (await emitEvents(ctx, written.md, p, log));
     this.#recordRolloutMetrics(namespace, name, p);
     // The outbox as written (or as read, when nothing changed) goes to the notifier; it never waits.
     const notRetained = this.#o.notifications?.notifier.offer(key, written.md) ?? 0;
@@ -453,6 +487,7 @@ export class Reconciler {
     this.#measurer.forget(key);
     this.#o.notifications?.notifier.forget(key);
     this.#o.metrics?.forgetModelDeployment(namespace, name);
+    this.#o.shard?.forget(key);
   }
 
   /** Starts the checks that are due, takes the measurements that are in and plans with them. */
@@ -533,6 +568,7 @@ export class Reconciler {
 
   /** Writes the action annotation, the status and the children, in that order of safety. */
   async #writeActionStatusAndChildren(
+    ctx: WriteContext,
     key: string,
     cached: ModelDeployment,
     observed: Observed,
@@ -547,7 +583,7 @@ export class Reconciler {
     // 1. An action is acted on at most once: the annotation goes before its effect is recorded.
     const action = cached.metadata?.annotations?.[ANNOTATION_ACTION];
     if (p.clearAction && action !== undefined) {
-      md = await this.#o.client.removeAction(cached, action);
+      md = await ctx.client.removeAction(cached, action);
       this.#rememberMd(key, md);
       writes++;
     }
@@ -562,7 +598,7 @@ export class Reconciler {
     if (changed.length > 0 && holdMs === undefined) {
       log.debug("writing status", { fields: changed });
       const write = async () => {
-        md = await this.#o.client.replaceStatus(md, p.status);
+        md = await ctx.client.replaceStatus(md, p.status);
         this.#rememberMd(key, md);
         writes++;
       };
@@ -577,9 +613,9 @@ export class Reconciler {
     // 3. Children: only those whose desired fields differ from what is observed.
     let childError: { err: unknown } | undefined;
     try {
-      const childWrites = await writeChildren(this.#writes, cached, () => md, observed, p);
+      const childWrites = await writeChildren(ctx, cached, () => md, observed, p);
       writes += childWrites;
-      writes += await writeScales(this.#writes, cached, p);
+      writes += await writeScales(ctx, cached, p);
     } catch (err) {
       childError = { err };
     }
@@ -588,7 +624,7 @@ export class Reconciler {
     if (statusError !== undefined) throw statusError;
     // 4. Pod conditions (the readiness gate) last: they follow the status written above, so a
     //    restart before them finds the same decision and makes the same writes.
-    writes += await writePodConditions(this.#writes, cached, p);
+    writes += await writePodConditions(ctx, cached, p);
     return { md, writes };
   }
 

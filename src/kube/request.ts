@@ -13,8 +13,19 @@ import type { RateLimiter } from "./ratelimit.ts";
 // own copy of undici, about 13 MiB of RSS that the operator never uses (docs/benchmarks.md).
 const http = process.getBuiltinModule("node:http");
 
-/** Sent with every request, so the API server's audit log and metrics can tell the operator's. */
-export const USER_AGENT = `${OPERATOR_NAME}/${VERSION}`;
+/**
+ * Sent with every request, so the API server's audit log and metrics can tell the operator's;
+ * with the pod's name (env POD_NAME) when it has one, so that they can also tell which
+ * replica or shard sent it.
+ */
+export const USER_AGENT = userAgent(process.env.POD_NAME);
+
+/** `model-rollout-operator/VERSION`, then ` (POD_NAME)` when given (header-safe characters only). */
+export function userAgent(podName: string | undefined): string {
+  const base = `${OPERATOR_NAME}/${VERSION}`;
+  const instance = podName?.replace(/[^\w.-]/g, "").slice(0, 128);
+  return instance ? `${base} (${instance})` : base;
+}
 
 /** An answer of the API server other than 2xx. `status` 409 and 404 are normal: requeue. */
 export class KubeApiError extends Error {

@@ -22,6 +22,7 @@ import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "../con
 import { InformerSet } from "../controller/informer-set.ts";
 import { Informer, objectKey } from "../controller/informer.ts";
 import type { WorkQueue } from "../controller/queue.ts";
+import type { Shard } from "../controller/shard.ts";
 import { PodCache } from "../controller/pod-cache.ts";
 import { RouteCache } from "../controller/route-cache.ts";
 import { isNotFound } from "../kube/client.ts";
@@ -66,7 +67,14 @@ export function createCaches(
       config.watchNamespaces,
     );
   const caches = {
-    modelDeployments: informer<ModelDeployment>({ apiVersion: API_VERSION, kind: KIND, plural: PLURAL }),
+    // A shard lists and watches only its own (--watch-label-selector): a ModelDeployment whose
+    // label moves out arrives as a DELETED event, one whose label moves in as ADDED. The
+    // children below are not filtered by shard (they carry no shard label); their events
+    // name an owner, and an owner this shard does not hold is not in its cache.
+    modelDeployments: informer<ModelDeployment>(
+      { apiVersion: API_VERSION, kind: KIND, plural: PLURAL },
+      config.watchLabelSelector?.text,
+    ),
     deployments: informer<V1Deployment>(
       { apiVersion: "apps/v1", kind: "Deployment", plural: "deployments" },
       MANAGED,
@@ -98,6 +106,7 @@ export function routeEvents(
   queue: WorkQueue,
   metrics: OperatorMetrics,
   reconciling: () => boolean,
+  shard?: Shard,
 ) {
   const enqueue = (obj: KubernetesObject) => queue.add(objectKey(obj));
   const enqueueOwner = (obj: KubernetesObject) => {
@@ -110,7 +119,10 @@ export function routeEvents(
     if (key) queue.add(key);
   };
   caches.modelDeployments.addEventHandler({
-    add: enqueue,
+    add: (md) => {
+      shard?.arrived(objectKey(md), md);
+      enqueue(md);
+    },
     // Also called on every periodic relist: a level-triggered safety net.
     update: (_old, obj) => enqueue(obj),
     delete: enqueue,

@@ -718,6 +718,53 @@ describe("Helm chart (real helm)", function () {
     });
   });
 
+  describe("sharding", () => {
+    it("sharding.shard: the operator reconciles only that shard's ModelDeployments, with a Lease of its own", () => {
+      const objects = render({ "sharding.shard": "gpu-a" });
+      const { container } = operatorContainer(objects);
+      expect(container.args).to.include.members([
+        "--watch-label-selector=mlops.dev/shard=gpu-a",
+        "--leader-election-id=model-rollout-operator-gpu-a",
+      ]);
+      const config = operatorConfig(objects);
+      expect(config.watchLabelSelector?.requirements).to.deep.equal([
+        { key: "mlops.dev/shard", op: "=", value: "gpu-a" },
+      ]);
+      expect(config).to.deep.include({ leaderElect: true, leaderElectionId: "model-rollout-operator-gpu-a" });
+    });
+
+    it("sharding.defaultInstance: only the ModelDeployments without a shard key, in the default Lease", () => {
+      const config = operatorConfig(render({ "sharding.defaultInstance": "true" }));
+      expect(config.watchLabelSelector).to.deep.equal({
+        text: "!mlops.dev/shard",
+        requirements: [{ key: "mlops.dev/shard", op: "!exists" }],
+      });
+      expect(config.leaderElectionId).to.equal("model-rollout-operator");
+    });
+
+    it("by default: every ModelDeployment, no selector", () => {
+      const { container } = operatorContainer(render());
+      expect((container.args ?? []).filter((a) => a.startsWith("--watch-label-selector"))).to.deep.equal([]);
+    });
+
+    it("refuses a release that is both a shard and the default instance, and a shard name that is no label", () => {
+      const both = helm([
+        "template",
+        RELEASE,
+        CHART,
+        "--set",
+        "sharding.shard=a",
+        "--set",
+        "sharding.defaultInstance=true",
+      ]);
+      expect(both.code).to.not.equal(0);
+      expect(both.stderr).to.contain("a release is either one shard or the default instance");
+      const bad = helm(["template", RELEASE, CHART, "--set", "sharding.shard=GPU_A"]);
+      expect(bad.code).to.not.equal(0);
+      expect(bad.stderr).to.match(/sharding\.?\/?shard/);
+    });
+  });
+
   describe("rejects bad values with helm's error", () => {
     function fails(set: string[]): string {
       const result = helm(["template", RELEASE, CHART, ...set]);

@@ -198,6 +198,8 @@ export function operatorWrites(since: Date): {
   verb: string;
   uri: string;
   time: string;
+  /** model-rollout-operator/VERSION, then " (POD_NAME)" when the process had one. */
+  userAgent: string;
   code?: number;
   objectRef?: { resource?: string; namespace?: string; name?: string };
 }[] {
@@ -210,6 +212,7 @@ export function operatorWrites(since: Date): {
       (l) =>
         JSON.parse(l) as {
           verb: string;
+          userAgent: string;
           requestURI: string;
           requestReceivedTimestamp: string;
           responseStatus?: { code?: number };
@@ -221,6 +224,7 @@ export function operatorWrites(since: Date): {
       verb: e.verb,
       uri: e.requestURI,
       time: e.requestReceivedTimestamp,
+      userAgent: e.userAgent,
       code: e.responseStatus?.code,
       objectRef: e.objectRef,
     }));

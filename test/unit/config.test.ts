@@ -34,6 +34,7 @@ describe("config", () => {
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
       watchNamespaces: undefined,
+      watchLabelSelector: undefined,
       logLevel: "info",
       logFormat: "json",
       workers: 10,

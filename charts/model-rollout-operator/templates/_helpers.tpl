@@ -60,6 +60,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) -}}
 {{- fail (printf "replicaCount is %d but leaderElection.enabled is false: several operators would reconcile the same ModelDeployments at once. Enable leader election or set replicaCount to 1." (int .Values.replicaCount)) -}}
 {{- end -}}
+{{- if and .Values.sharding.shard .Values.sharding.defaultInstance -}}
+{{- fail (printf "sharding.shard is %q and sharding.defaultInstance is true: a release is either one shard or the default instance. Install the default instance as a release of its own." .Values.sharding.shard) -}}
+{{- end -}}
 {{- if eq (int .Values.metrics.port) (int .Values.health.port) -}}
 {{- fail (printf "metrics.port and health.port are both %d; they must differ." (int .Values.metrics.port)) -}}
 {{- end -}}
