@@ -226,6 +226,12 @@ describe("adopting an existing Deployment (workloadRef)", function () {
       `the user's Service with ${want} ready endpoints`,
       async () => watch!.ready(LEGACY).length === want,
     );
+    // The clients' Service selects the new version alone after the promotion; its slices
+    // follow when the EndpointSlice controller gets to them.
+    await waitFor("the clients' Service on the new version's pods", async () => {
+      const ready = watch!.ready(NAME);
+      return ready.length > 0 && ready.every((p) => p.startsWith(`${NAME}-1-0-0-`));
+    });
     watch.stop();
     expect(watch.events, "EndpointSlice states seen").to.be.above(3);
     expect(watch.gaps, "moments without a ready endpoint").to.deep.equal([]);
