@@ -136,7 +136,7 @@ function slowChecksReport(x: SlowChecksResult): string[] {
     "",
   ];
   out.push(
-    `${x.rollouts} canary rollouts at once, each step waiting for an HTTP check against one of ${x.servers} test servers on ` +
+    `${x.rollouts} canary rollouts at once, each step waiting for an HTTP check (interval ${x.checkInterval}) against one of ${x.servers} test servers on ` +
       `127.0.0.1; ${x.unrelated} unrelated ModelDeployments without checks get one spec.replicas change each, ` +
       `before (no rollout under way) and while the checks are in flight. Operator: \`${x.entry}\`.`,
     "",
@@ -151,6 +151,14 @@ function slowChecksReport(x: SlowChecksResult): string[] {
       `| ${what} | ${l.samples + l.timedOut} | ${l.ratePerSecond}/s | ${ms(l.p50Ms)} | ${ms(l.p95Ms)} | ${ms(l.p99Ms)} | ${ms(l.maxMs)} | ${l.timedOut} | ${ld(l.load)} |`,
     );
   out.push("");
+  out.push("| during the stream | no rollout under way | rollouts measuring |");
+  out.push("| --- | ---: | ---: |");
+  const opRow = (o: SlowChecksResult["baseline"]["operator"]) =>
+    `${o.peakQueueDepth}, ${o.queueAddsPerSecond}, ${o.cpuCores}`;
+  out.push(
+    `| operator: most keys in its work queue, keys queued / s, CPU (cores) | ${opRow(x.baseline.operator)} | ${opRow(x.loaded.operator)} |`,
+  );
+  out.push("");
   const c = x.checksDuringStream;
   out.push("| measured | value |");
   out.push("| --- | ---: |");
@@ -158,11 +166,12 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   out.push(`| checks in flight when the stream started | ${c.inFlightAtStart} |`);
   out.push(`| checks in flight at most during the stream | ${c.peakInFlight} |`);
   out.push(`| check requests received during the stream | ${c.received} |`);
+  out.push(`| ${x.rollouts} version changes sent in | ${x.versionChangesSentSeconds.toFixed(1)} s |`);
   out.push(
     `| from the version change until ${Math.min(x.rollouts, 8)} checks were in flight | ${x.checksInFlightAfterSeconds.toFixed(1)} s |`,
   );
   out.push(
-    `| rollouts promoted | ${x.promoted} of ${x.rollouts} after ${x.promotionSeconds.toFixed(1)} s (bound ${x.promotionTimeoutSeconds} s) |`,
+    `| rollouts promoted | ${x.promoted} of ${x.rollouts} after ${x.promotionSeconds.toFixed(1)} s (bound ${x.promotionTimeoutSeconds} s once the checks were in flight) |`,
   );
   out.push(`| check requests received in all | ${x.checks.received} |`);
   out.push(

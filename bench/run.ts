@@ -29,6 +29,8 @@ const USAGE = `Usage: npm run bench -- [options]
                           answers slowly, measured against a stream of unrelated spec changes
                           (default ${DEFAULT_OPTIONS.slowChecks?.rollouts}; 0: skip)
   --slow-check-ms MS      how long those checks' test servers take to answer (default ${DEFAULT_OPTIONS.slowChecks?.checkDelayMs})
+  --slow-check-interval D spec.healthChecks.interval of those rollouts (default: unset, the
+                          API's 10s; e.g. 1s to measure each check again every second)
   --slow-checks-entry FILE
                           the operator of that case only (default: --operator-entry); an
                           absolute path runs another checkout's, e.g. an older version
@@ -74,6 +76,7 @@ export function parseBenchArgs(
       "route-rollouts": { type: "string" },
       "slow-checks": { type: "string" },
       "slow-check-ms": { type: "string" },
+      "slow-check-interval": { type: "string" },
       "slow-checks-entry": { type: "string" },
       "slow-checks-without-check-flags": { type: "boolean" },
       "converge-timeout": { type: "string" },
@@ -130,6 +133,7 @@ export function parseBenchArgs(
         values["slow-check-ms"],
         DEFAULT_OPTIONS.slowChecks?.checkDelayMs ?? 2000,
       ),
+      ...(values["slow-check-interval"] ? { checkInterval: values["slow-check-interval"] } : {}),
       ...(values["slow-checks-entry"] ? { entry: values["slow-checks-entry"] } : {}),
       ...(values["slow-checks-without-check-flags"] ? { withoutCheckFlags: true } : {}),
     },

@@ -10,7 +10,7 @@ import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
 import type { BenchOptions, Load, TargetResult } from "./harness.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE } from "./kube.ts";
-import { startOperatorProcess } from "./operator.ts";
+import { startOperatorProcess, type OperatorProcess } from "./operator.ts";
 import { ReactionStream, type LatencyResult } from "./reaction.ts";
 import { SlowCheckServers } from "./slow-check-servers.ts";
 import { pollUntil } from "./wait.ts";
@@ -26,6 +26,8 @@ export interface SlowChecksOptions {
   rollouts: number;
   /** How long each check's server takes to answer, ms (default 2000). */
   checkDelayMs: number;
+  /** spec.healthChecks.interval of the rollouts (default: unset, the API's 10s). */
+  checkInterval?: string;
   /**
    * The operator of this case, when not the benchmark's own (e.g. the code before measuring
    * beside the queue, checked out elsewhere: an absolute path).
@@ -40,6 +42,8 @@ export interface SlowChecksResult {
   /** The ModelDeployments without checks that the stream changes (one change each per stream). */
   unrelated: number;
   checkDelayMs: number;
+  /** spec.healthChecks.interval of the rollouts ("10s": the default). */
+  checkInterval: string;
   /** Test servers on 127.0.0.1, the rollouts spread over them. */
   servers: number;
   /** The operator's entry point. */
@@ -47,9 +51,11 @@ export interface SlowChecksResult {
   /** From the first create until all N + K ModelDeployments were Ready. */
   convergeSeconds: number;
   /** The stream with no rollout under way (spec.replicas 1 -> 2). */
-  baseline: LatencyResult & { ratePerSecond: number; load: Load };
+  baseline: StreamResult;
   /** The same stream while the N rollouts' checks are in flight (spec.replicas 2 -> 1). */
-  loaded: LatencyResult & { ratePerSecond: number; load: Load };
+  loaded: StreamResult;
+  /** How long the harness took to send the N version changes. */
+  versionChangesSentSeconds: number;
   /** loaded p99 / baseline p99. */
   p99Ratio: number;
   /** What the check servers saw during the loaded stream. */
@@ -60,7 +66,7 @@ export interface SlowChecksResult {
   promoted: number;
   /** From the first version change until all were promoted, or until the case gave up. */
   promotionSeconds: number;
-  /** The bound on promotionSeconds. */
+  /** The bound on the wait for the promotions, counted from when the checks were in flight. */
   promotionTimeoutSeconds: number;
   /**
    * Every request the servers received, the most in flight at once, and the most of one
@@ -69,6 +75,22 @@ export interface SlowChecksResult {
   checks: { received: number; peakInFlight: number; peakInFlightPerRollout: number };
   load: Load;
 }
+
+/** What the operator did during a stream, from its /metrics and /proc. */
+export interface OperatorDuringStream {
+  /** Most keys waiting in its work queue (workqueue_depth, sampled every 250 ms). */
+  peakQueueDepth: number;
+  /** Keys added to the work queue per second (workqueue_adds_total). */
+  queueAddsPerSecond: number;
+  /** Its CPU (user + system) per second of the stream: 1 is one core. */
+  cpuCores: number;
+}
+
+export type StreamResult = LatencyResult & {
+  ratePerSecond: number;
+  load: Load;
+  operator: OperatorDuringStream;
+};
 
 /** What the case needs of the benchmark (harness.ts Bench). */
 export interface SlowChecksBench {
@@ -97,7 +119,10 @@ export function unrelatedCount(changes: number): number {
   return Math.max(1, Math.min(changes, MAX_UNRELATED));
 }
 
-/** How long the rollouts may take to be promoted: 4 times the checks at the global cap, at least 3 minutes. */
+/**
+ * How long the rollouts may take to be promoted once their checks are in flight: 4 times
+ * the checks at the global cap, at least 3 minutes.
+ */
 export function promotionTimeoutSeconds(
   rollouts: number,
   checkDelayMs: number,
@@ -136,6 +161,56 @@ export function slowChecksTarget(r: SlowChecksResult): TargetResult {
   };
 }
 
+/** The sum of every series of `name` in a Prometheus text exposition. */
+export function sumSeries(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split("\n"))
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  return sum;
+}
+
+/** Runs `work` while sampling the operator's work queue and CPU. */
+async function watchOperator<T>(
+  op: OperatorProcess,
+  work: () => Promise<T>,
+): Promise<{ value: T; operator: OperatorDuringStream }> {
+  const scrape = async () => {
+    try {
+      return await (await fetch(op.metricsUrl)).text();
+    } catch {
+      return "";
+    }
+  };
+  const adds0 = sumSeries(await scrape(), "workqueue_adds_total");
+  const cpu0 = op.cpuSeconds();
+  const t0 = performance.now();
+  let peak = 0;
+  let running = true;
+  const sampler = (async () => {
+    while (running) {
+      peak = Math.max(peak, sumSeries(await scrape(), "workqueue_depth"));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+  try {
+    const value = await work();
+    const seconds = (performance.now() - t0) / 1000;
+    const adds = sumSeries(await scrape(), "workqueue_adds_total") - adds0;
+    return {
+      value,
+      operator: {
+        peakQueueDepth: peak,
+        queueAddsPerSecond: round(adds / seconds, 1),
+        cpuCores: round((op.cpuSeconds() - cpu0) / seconds),
+      },
+    };
+  } finally {
+    running = false;
+    await sampler;
+  }
+}
+
 type MdState = { ready: boolean; stable?: string; candidate?: string };
 
 function mdState(md: KubernetesObject): MdState {
@@ -157,10 +232,10 @@ function mdState(md: KubernetesObject): MdState {
 }
 
 /** A rollout whose one canary step waits for the HTTP check at `url`. */
-function slowModelDeployment(name: string, version: string, url: string) {
+function slowModelDeployment(name: string, version: string, url: string, interval: string | undefined) {
   const md = benchModelDeployment(name, version, "canary");
   md.spec.healthChecks = {
-    interval: "1s",
+    ...(interval ? { interval } : {}),
     checks: [{ name: "slow", timeout: "30s", http: { url } }],
   };
   return md;
@@ -212,7 +287,9 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
     const t0 = performance.now();
     await BenchKube.pool([...slow, ...unrelated], 16, async (name, i) => {
       const md =
-        i < n ? slowModelDeployment(name, "1", servers.url(i, name)) : benchModelDeployment(name, "1");
+        i < n
+          ? slowModelDeployment(name, "1", servers.url(i, name), o.checkInterval)
+          : benchModelDeployment(name, "1");
       await bench.kube.create(MD_RESOURCE, ns, md);
     });
     await pollUntil(
@@ -226,50 +303,42 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
 
     // 2. The baseline: the stream with no rollout under way.
     bench.log(`slow checks: baseline, ${k} spec changes at ${rate}/s`);
-    const baseline = {
-      ...(await stream.run({
-        kube: bench.kube,
-        namespace: ns,
-        names: unrelated,
-        replicas: 2,
-        ratePerSecond: rate,
-        mds,
-        deps,
-      })),
-      ratePerSecond: rate,
-      load: loadNow(),
+    const runStream = async (replicas: number): Promise<StreamResult> => {
+      const { value, operator } = await watchOperator(op, () =>
+        stream.run({
+          kube: bench.kube,
+          namespace: ns,
+          names: unrelated,
+          replicas,
+          ratePerSecond: rate,
+          mds,
+          deps,
+        }),
+      );
+      return { ...value, ratePerSecond: rate, load: loadNow(), operator };
     };
+    const baseline = await runStream(2);
     await bench.quiet(2000);
 
     // 3. All N roll out at once; the stream starts once the checks are in flight.
     bench.log(`slow checks: rolling out version 2 of ${n} ModelDeployments`);
     const t1 = performance.now();
     await BenchKube.pool(slow, 32, async (name, i) => {
-      const next = slowModelDeployment(name, "2", servers.url(i, name));
+      const next = slowModelDeployment(name, "2", servers.url(i, name), o.checkInterval);
       await bench.kube.mergePatch(MD_RESOURCE, ns, name, {
         spec: { model: next.spec.model, template: next.spec.template },
       });
     });
+    const versionChangesSentSeconds = round((performance.now() - t1) / 1000);
     const busy = Math.min(n, DEFAULT_CHECK_CAPS.perDestination);
     await pollUntil(`${busy} slow checks in flight`, () => servers.inFlight >= busy, 300_000, 20);
-    const checksInFlightAfterSeconds = round((performance.now() - t1) / 1000);
+    const inFlightAt = performance.now();
+    const checksInFlightAfterSeconds = round((inFlightAt - t1) / 1000);
     bench.log(
       `slow checks: ${servers.inFlight} checks in flight after ${checksInFlightAfterSeconds} s; ${k} spec changes at ${rate}/s`,
     );
     servers.markWindow();
-    const loaded = {
-      ...(await stream.run({
-        kube: bench.kube,
-        namespace: ns,
-        names: unrelated,
-        replicas: 1,
-        ratePerSecond: rate,
-        mds,
-        deps,
-      })),
-      ratePerSecond: rate,
-      load: loadNow(),
-    };
+    const loaded = await runStream(1);
     const w = servers.window();
 
     // 4. How long the rollouts took, within a bound.
@@ -285,9 +354,13 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
         }
         return promotedNow() === n;
       },
-      Math.max(0, bound * 1000 - (performance.now() - t1)),
+      Math.max(0, bound * 1000 - (performance.now() - inFlightAt)),
       200,
-    ).catch(() => bench.log(`slow checks: ${promotedNow()} of ${n} promoted after ${bound} s; giving up`));
+    ).catch(() =>
+      bench.log(
+        `slow checks: ${promotedNow()} of ${n} promoted ${bound} s after the checks were in flight; giving up`,
+      ),
+    );
     const promoted = promotedNow();
     const promotionSeconds = round((performance.now() - t1) / 1000);
     await mds.stop();
@@ -296,9 +369,11 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
       rollouts: n,
       unrelated: k,
       checkDelayMs: o.checkDelayMs,
+      checkInterval: o.checkInterval ?? "10s",
       servers: servers.count,
       entry,
       convergeSeconds,
+      versionChangesSentSeconds,
       baseline,
       loaded,
       p99Ratio: p99Ratio(baseline.p99Ms, loaded.p99Ms),
