@@ -21,7 +21,15 @@ import { AuditLog, type RequestCount } from "./audit.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE, NAMESPACE_RESOURCE, SERVICE_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type MemorySample, type OperatorProcess } from "./operator.ts";
 import { measurePlanner, type PlannerResult } from "./planner.ts";
-import { percentile, pollUntil } from "./wait.ts";
+import { latency, ReactionStream, type LatencyResult } from "./reaction.ts";
+import {
+  slowChecks,
+  slowChecksPods,
+  slowChecksTarget,
+  type SlowChecksOptions,
+  type SlowChecksResult,
+} from "./slow-checks.ts";
+import { pollUntil } from "./wait.ts";
 import { benchModelDeployment, mdName } from "./workload.ts";
 
 const run = promisify(execFile);
@@ -104,6 +112,8 @@ export interface BenchOptions {
    * bench: 20). The route mode needs the Gateway API CRDs (MRO_GATEWAY_API_CRDS).
    */
   routeRollouts?: number;
+  /** The slow-checks case (bench/slow-checks.ts; absent or 0 rollouts: not run; npm run bench: 1000). */
+  slowChecks?: SlowChecksOptions;
   /** Leave the control plane running at the end. */
   keepCluster?: boolean;
   log?: (message: string) => void;
@@ -118,6 +128,7 @@ export const DEFAULT_OPTIONS: Omit<BenchOptions, "clusterDir" | "binDir"> = {
   promotionRate: 2,
   plannerSeconds: 3,
   routeRollouts: 20,
+  slowChecks: { rollouts: 1000, checkDelayMs: 2000 },
   operatorArgs: [],
 };
 
@@ -155,15 +166,7 @@ export interface SizeResult {
   reaction: LatencyResult & { ratePerSecond: number; load: Load };
 }
 
-export interface LatencyResult {
-  samples: number;
-  /** Changes that did not complete within the deadline. */
-  timedOut: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-  maxMs: number;
-}
+export type { LatencyResult };
 
 export interface PromotionResult {
   /** From the new version's Deployment Available to the clients' Service selecting it. */
@@ -228,6 +231,8 @@ export interface BenchResult {
   promotion: PromotionResult;
   /** The rollout-cost case, by replica ratio and through a route (absent: not run). */
   rolloutCost?: RolloutCostResult[];
+  /** The slow-checks case (absent: not run). */
+  slowChecks?: SlowChecksResult;
   targets: TargetResult[];
 }
 
@@ -246,17 +251,6 @@ const isReady = (
   md.status?.observedGeneration === md.metadata?.generation &&
   md.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true;
 
-function latency(values: number[], timedOut: number): LatencyResult {
-  return {
-    samples: values.length,
-    timedOut,
-    p50Ms: round(percentile(values, 50), 1),
-    p95Ms: round(percentile(values, 95), 1),
-    p99Ms: round(percentile(values, 99), 1),
-    maxMs: round(values.length ? Math.max(...values) : NaN, 1),
-  };
-}
-
 class Bench {
   readonly o: BenchOptions;
   readonly log: (m: string) => void;
@@ -273,7 +267,10 @@ class Bench {
 
   async startCluster(): Promise<void> {
     const pods =
-      this.o.sizes.reduce((a, b) => a + b, 0) + this.o.changes * this.o.sizes.length + this.o.promotions * 2;
+      this.o.sizes.reduce((a, b) => a + b, 0) +
+      this.o.changes * this.o.sizes.length +
+      this.o.promotions * 2 +
+      slowChecksPods(this.o);
     this.cluster = await startCluster({
       dir: this.o.clusterDir,
       binDir: this.o.binDir,
@@ -400,21 +397,11 @@ class Bench {
 
       const readyAt = new Map<string, number>();
       const childAt = new Map<string, number>();
-      // Reaction stream bookkeeping: name -> when sent, the generation to catch up, and when seen.
-      const pending = new Map<string, { sentAt: number; gen?: number; mdAt?: number; depAt?: number }>();
-      const checkMd = (md: KubernetesObject & { status?: { observedGeneration?: number } }, at: number) => {
-        const p = pending.get(md.metadata?.name ?? "");
-        if (p && p.gen !== undefined && p.mdAt === undefined && (md.status?.observedGeneration ?? 0) >= p.gen)
-          p.mdAt = at;
-      };
-      const checkDep = (d: V1Deployment, at: number) => {
-        const p = pending.get(d.metadata?.labels?.[LABEL_MODEL] ?? "");
-        if (p && p.depAt === undefined && d.spec?.replicas === 2) p.depAt = at;
-      };
+      const stream = new ReactionStream();
       const mds = await this.kube.informer(MD_RESOURCE, ns, (md, at) => {
         const name = md.metadata?.name ?? "";
         if (!readyAt.has(name) && isReady(md)) readyAt.set(name, at);
-        checkMd(md, at);
+        stream.onModelDeployment(md, at);
       });
       const deps = await this.kube.informer<V1Deployment>(
         DEPLOYMENT_RESOURCE,
@@ -422,7 +409,7 @@ class Bench {
         (d, at) => {
           const model = d.metadata?.labels?.[LABEL_MODEL] ?? "";
           if (!childAt.has(model)) childAt.set(model, at);
-          checkDep(d, at);
+          stream.onDeployment(d, at);
         },
         MANAGED,
       );
@@ -494,34 +481,17 @@ class Bench {
       const step = Math.max(1, Math.floor(n / k));
       const targets = Array.from({ length: k }, (_, i) => names[i * step] as string);
       this.log(`N=${n}: ${k} spec changes at ${this.o.changeRate}/s`);
-      const start = performance.now();
-      const sends: Promise<void>[] = [];
-      for (let i = 0; i < k; i++) {
-        const due = start + (i * 1000) / this.o.changeRate;
-        const wait = due - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        const name = targets[i] as string;
-        const entry: { sentAt: number; gen?: number; mdAt?: number; depAt?: number } = {
-          sentAt: performance.now(),
-        };
-        pending.set(name, entry);
-        sends.push(
-          this.kube.mergePatch(MD_RESOURCE, ns, name, { spec: { replicas: 2 } }).then((res) => {
-            entry.gen = res.metadata?.generation ?? Infinity;
-            // The watch may have delivered before this answer: look at the caches too.
-            const cachedMd = mds.get(ns, name);
-            if (cachedMd) checkMd(cachedMd, performance.now());
-            for (const d of deps.list(ns))
-              if (d.metadata?.labels?.[LABEL_MODEL] === name) checkDep(d, performance.now());
-          }),
-        );
-      }
-      await Promise.all(sends);
-      const done = () => [...pending.values()].filter((p) => p.mdAt !== undefined && p.depAt !== undefined);
-      await pollUntil("every spec change reconciled", () => done().length === k, 120_000, 50).catch(() => {});
-      const reactions = done().map((p) => Math.max(p.mdAt as number, p.depAt as number) - p.sentAt);
+      const changed = await stream.run({
+        kube: this.kube,
+        namespace: ns,
+        names: targets,
+        replicas: 2,
+        ratePerSecond: this.o.changeRate,
+        mds,
+        deps,
+      });
       const reaction = {
-        ...latency(reactions, k - reactions.length),
+        ...changed,
         ratePerSecond: this.o.changeRate,
         load: load(),
       };
@@ -741,6 +711,7 @@ export function evaluateTargets(
   sizes: SizeResult[],
   promotion: PromotionResult,
   baselines: BaselineResult[] = [],
+  slowChecksResult?: SlowChecksResult,
 ): TargetResult[] {
   const largest = sizes.reduce<SizeResult | undefined>((a, b) => (!a || b.n > a.n ? b : a), undefined);
   const at1000 = sizes.find((s) => s.n === 1000) ?? largest;
@@ -787,6 +758,7 @@ export function evaluateTargets(
     measured: `${promotion.overhead.p99Ms} ms (${promotion.overhead.samples} promotions, ${promotion.overhead.timedOut} missing)`,
     met: promotion.overhead.p99Ms < 250 && promotion.overhead.timedOut === 0,
   });
+  if (slowChecksResult) out.push(slowChecksTarget(slowChecksResult));
   return out;
 }
 
@@ -831,6 +803,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       rolloutCost.push(await bench.rolloutCost(options.routeRollouts ?? 0, false));
       rolloutCost.push(await bench.rolloutCost(options.routeRollouts ?? 0, true));
     }
+    const slow = options.slowChecks?.rollouts ? await slowChecks(bench, options.slowChecks) : undefined;
     const { log: _log, ...opts } = options;
     return {
       startedAt,
@@ -848,7 +821,8 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       sizes,
       promotion,
       ...(rolloutCost.length ? { rolloutCost } : {}),
-      targets: evaluateTargets(sizes, promotion, baselines),
+      ...(slow ? { slowChecks: slow } : {}),
+      targets: evaluateTargets(sizes, promotion, baselines, slow),
     };
   } finally {
     process.removeListener("SIGINT", onSignal);

@@ -4,7 +4,7 @@
 // garbage collection that bench/gc-hook.js runs on SIGUSR2.
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { freePort } from "../test/cluster/cluster.ts";
 import { pollUntil } from "./wait.ts";
 import { loopbackOperatorFlags } from "../test/support/loopback-guard.ts";
@@ -44,8 +44,13 @@ export interface StartOptions {
   args?: string[];
   /** Extra Node.js flags, e.g. --cpu-prof --cpu-prof-dir=DIR to profile the operator. */
   nodeArgs?: string[];
-  /** The operator's entry point, relative to the checkout (default src/main.ts; dist/main.js after npm run build). */
+  /** The operator's entry point, relative to the checkout (default src/main.ts; dist/main.js after npm run build) or absolute. */
   entry?: string;
+  /**
+   * Pass the flags that keep checks on loopback (default true). An operator from before the
+   * check-destination policy knows none of them; the loopback guard is preloaded all the same.
+   */
+  checkFlags?: boolean;
 }
 
 export async function startOperatorProcess(opts: StartOptions): Promise<OperatorProcess> {
@@ -69,12 +74,12 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
       ...(opts.nodeArgs ?? []),
       "--import",
       join(ROOT, "bench", "gc-hook.js"),
-      join(ROOT, entry),
+      resolve(ROOT, entry),
       `--kubeconfig=${opts.kubeconfig}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,
       "--log-level=info",
-      ...loopback.args,
+      ...(opts.checkFlags === false ? [] : loopback.args),
       ...(opts.args ?? []),
     ],
     { cwd: ROOT, env: { ...process.env, MRO_BENCH_GC_FILE: gcFile }, stdio: ["ignore", fd, fd] },

@@ -1,5 +1,6 @@
 // The benchmark's figures as Markdown tables (printed by run.ts, pasted into docs/benchmarks.md).
 import type { BenchResult, Load } from "./harness.ts";
+import type { SlowChecksResult } from "./slow-checks.ts";
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -113,6 +114,8 @@ export function markdownReport(r: BenchResult): string {
     out.push("");
   }
 
+  if (r.slowChecks) out.push(...slowChecksReport(r.slowChecks), "");
+
   out.push("### Planner (in-process)", "");
   out.push("| scenario | plans / s | mean |");
   out.push("| --- | ---: | ---: |");
@@ -125,4 +128,57 @@ export function markdownReport(r: BenchResult): string {
   for (const t of r.targets) out.push(`| ${t.target} | ${t.measured} | ${t.met ? "met" : "**missed**"} |`);
   out.push("");
   return out.join("\n");
+}
+
+function slowChecksReport(x: SlowChecksResult): string[] {
+  const out = [
+    `### Slow health checks under load (${x.rollouts} rollouts, checks answering after ${x.checkDelayMs} ms)`,
+    "",
+  ];
+  out.push(
+    `${x.rollouts} canary rollouts at once, each step waiting for an HTTP check (interval ${x.checkInterval}) against one of ${x.servers} test servers on ` +
+      `127.0.0.1; ${x.unrelated} unrelated ModelDeployments without checks get one spec.replicas change each, ` +
+      `before (no rollout under way) and while the checks are in flight. Operator: \`${x.entry}\`.`,
+    "",
+  );
+  out.push("| stream | changes | rate | p50 | p95 | p99 | max | timed out | load |");
+  out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const [what, l] of [
+    ["no rollout under way", x.baseline],
+    [`${x.rollouts} rollouts measuring`, x.loaded],
+  ] as const)
+    out.push(
+      `| ${what} | ${l.samples + l.timedOut} | ${l.ratePerSecond}/s | ${ms(l.p50Ms)} | ${ms(l.p95Ms)} | ${ms(l.p99Ms)} | ${ms(l.maxMs)} | ${l.timedOut} | ${ld(l.load)} |`,
+    );
+  out.push("");
+  out.push("| during the stream | no rollout under way | rollouts measuring |");
+  out.push("| --- | ---: | ---: |");
+  const opRow = (o: SlowChecksResult["baseline"]["operator"]) =>
+    `${o.peakQueueDepth}, ${o.queueAddsPerSecond}, ${o.cpuCores}`;
+  out.push(
+    `| operator: most keys in its work queue, keys queued / s, CPU (cores) | ${opRow(x.baseline.operator)} | ${opRow(x.loaded.operator)} |`,
+  );
+  out.push("");
+  const c = x.checksDuringStream;
+  out.push("| measured | value |");
+  out.push("| --- | ---: |");
+  out.push(`| loaded p99 / baseline p99 | ${x.p99Ratio} |`);
+  out.push(`| checks in flight when the stream started | ${c.inFlightAtStart} |`);
+  out.push(`| checks in flight at most during the stream | ${c.peakInFlight} |`);
+  out.push(`| check requests received during the stream | ${c.received} |`);
+  out.push(`| ${x.rollouts} version changes sent in | ${x.versionChangesSentSeconds.toFixed(1)} s |`);
+  out.push(
+    `| from the version change until ${Math.min(x.rollouts, 8)} checks were in flight | ${x.checksInFlightAfterSeconds.toFixed(1)} s |`,
+  );
+  out.push(
+    `| rollouts promoted | ${x.promoted} of ${x.rollouts} after ${x.promotionSeconds.toFixed(1)} s (bound ${x.promotionTimeoutSeconds} s once the checks were in flight) |`,
+  );
+  out.push(`| check requests received in all | ${x.checks.received} |`);
+  out.push(
+    `| most in flight at once: in all, of one rollout | ${x.checks.peakInFlight}, ${x.checks.peakInFlightPerRollout} |`,
+  );
+  out.push(
+    `| load (1, 5, 15 min) at the end | ${x.load.load1.toFixed(2)}, ${x.load.load5.toFixed(2)}, ${x.load.load15.toFixed(2)} |`,
+  );
+  return out;
 }

@@ -25,6 +25,18 @@ const USAGE = `Usage: npm run bench -- [options]
   --planner-seconds S     seconds of plan() per planner scenario (default ${DEFAULT_OPTIONS.plannerSeconds})
   --route-rollouts N      ModelDeployments rolled out by replica ratio and through a managed
                           HTTPRoute, to compare their API requests (default ${DEFAULT_OPTIONS.routeRollouts}; 0: skip)
+  --slow-checks N         rollouts at once whose canary step waits for an HTTP check that
+                          answers slowly, measured against a stream of unrelated spec changes
+                          (default ${DEFAULT_OPTIONS.slowChecks?.rollouts}; 0: skip)
+  --slow-check-ms MS      how long those checks' test servers take to answer (default ${DEFAULT_OPTIONS.slowChecks?.checkDelayMs})
+  --slow-check-interval D spec.healthChecks.interval of those rollouts (default: unset, the
+                          API's 10s; e.g. 1s to measure each check again every second)
+  --slow-checks-entry FILE
+                          the operator of that case only (default: --operator-entry); an
+                          absolute path runs another checkout's, e.g. an older version
+  --slow-checks-without-check-flags
+                          start that operator without the check-destination flags (one from
+                          before the destination policy refuses them)
   --operator-arg FLAG     extra operator flag, repeatable (e.g. --operator-arg=--workers=8)
   --operator-entry FILE   the operator's entry point (default src/main.ts, as the tests run
                           it; dist/main.js after npm run build, as the image runs it: without
@@ -62,6 +74,11 @@ export function parseBenchArgs(
       "promotion-rate": { type: "string" },
       "planner-seconds": { type: "string" },
       "route-rollouts": { type: "string" },
+      "slow-checks": { type: "string" },
+      "slow-check-ms": { type: "string" },
+      "slow-check-interval": { type: "string" },
+      "slow-checks-entry": { type: "string" },
+      "slow-checks-without-check-flags": { type: "boolean" },
       "converge-timeout": { type: "string" },
       "operator-arg": { type: "string", multiple: true },
       "node-arg": { type: "string", multiple: true },
@@ -100,6 +117,26 @@ export function parseBenchArgs(
         : Math.round(
             positiveNumber("--route-rollouts", values["route-rollouts"], DEFAULT_OPTIONS.routeRollouts ?? 0),
           ),
+    slowChecks: {
+      rollouts:
+        values["slow-checks"] === "0"
+          ? 0
+          : Math.round(
+              positiveNumber(
+                "--slow-checks",
+                values["slow-checks"],
+                DEFAULT_OPTIONS.slowChecks?.rollouts ?? 0,
+              ),
+            ),
+      checkDelayMs: positiveNumber(
+        "--slow-check-ms",
+        values["slow-check-ms"],
+        DEFAULT_OPTIONS.slowChecks?.checkDelayMs ?? 2000,
+      ),
+      ...(values["slow-check-interval"] ? { checkInterval: values["slow-check-interval"] } : {}),
+      ...(values["slow-checks-entry"] ? { entry: values["slow-checks-entry"] } : {}),
+      ...(values["slow-checks-without-check-flags"] ? { withoutCheckFlags: true } : {}),
+    },
     ...(values["converge-timeout"]
       ? { convergeTimeoutSeconds: positiveNumber("--converge-timeout", values["converge-timeout"], 0) }
       : {}),

@@ -1,6 +1,7 @@
 // The benchmark harness (npm run bench) at a small size, so it cannot rot: it starts its
 // own control plane (with the operator's reads audited), runs every measurement with 20
-// ModelDeployments and short windows, and must produce every figure, with no write at rest.
+// ModelDeployments and short windows (the slow-checks case with 5 rollouts whose checks
+// answer after 2 s), and must produce every figure, with no write at rest.
 import { expect } from "chai";
 import { runBench, type BenchResult } from "../../bench/harness.ts";
 import { markdownReport } from "../../bench/report.ts";
@@ -18,7 +19,7 @@ function notFinite(value: unknown, path = "result"): string[] {
 }
 
 describe("benchmark smoke run (npm run bench at N = 20)", function () {
-  this.timeout(420_000);
+  this.timeout(480_000);
   let result: BenchResult;
 
   before(async () => {
@@ -32,6 +33,7 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
       promotionRate: 5,
       plannerSeconds: 0.3,
       routeRollouts: 5,
+      slowChecks: { rollouts: 5, checkDelayMs: 2000 },
       operatorArgs: [],
       clusterDir: `${testDir}-bench`,
       binDir: toolsBin(),
@@ -87,6 +89,30 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
       Number(((route!.rollout.requests.total - route!.rollout.requests.listWatch) / 5).toFixed(2)),
     );
     expect(markdownReport(result)).to.include("| HTTPRoute | 5 |");
+  });
+
+  it("measures the reaction to unrelated changes with and without slow checks in flight, and promotes every rollout", () => {
+    const x = result.slowChecks!;
+    expect([x.rollouts, x.servers, x.unrelated, x.checkDelayMs]).to.deep.equal([5, 5, 20, 2000]);
+    for (const stream of [x.baseline, x.loaded]) {
+      expect(stream.samples).to.equal(20);
+      expect(stream.timedOut).to.equal(0);
+      expect(stream.p50Ms).to.be.greaterThan(0);
+      expect(stream.p99Ms).to.be.at.least(stream.p50Ms);
+    }
+    expect(x.p99Ratio).to.equal(Number((x.loaded.p99Ms / x.baseline.p99Ms).toFixed(2)));
+    // The loaded stream started with every rollout's check in flight at the test servers.
+    expect(x.checksDuringStream.inFlightAtStart).to.be.at.least(5);
+    expect(x.checksDuringStream.peakInFlight).to.be.at.least(x.checksDuringStream.inFlightAtStart);
+    expect(x.checks.received).to.be.at.least(5);
+    expect(x.promoted).to.equal(5);
+    expect(x.promotionSeconds).to.be.greaterThan(2);
+    const md = markdownReport(result);
+    expect(md).to.include("### Slow health checks under load (5 rollouts, checks answering after 2000 ms)");
+    expect(md).to.include("| loaded p99 / baseline p99 |");
+    // Below 1000 rollouts the target is reported, never met.
+    const target = result.targets.find((t) => t.target.startsWith("slow checks:"));
+    expect(target?.met).to.equal(false);
   });
 
   it("prints a Markdown table with each target and whether it was met", () => {

@@ -1,0 +1,400 @@
+// The slow-checks case (issue 20): N ModelDeployments roll out at once, each canary step
+// gated by an HTTP check whose server answers after a delay (2 s), and meanwhile a stream of
+// unrelated spec changes. Their reaction time is measured twice in one operator's life: with
+// no rollout under way (the baseline) and while the checks are in flight. Measuring beside
+// the work queue (src/controller/measurer.ts) keeps the loaded p99 within twice the baseline;
+// when the workers awaited the checks, an unrelated change waited for a free worker.
+import { loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
+import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
+import { LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
+import type { BenchOptions, Load, TargetResult } from "./harness.ts";
+import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE } from "./kube.ts";
+import { startOperatorProcess, type OperatorProcess } from "./operator.ts";
+import { ReactionStream, type LatencyResult } from "./reaction.ts";
+import { SlowCheckServers } from "./slow-check-servers.ts";
+import { pollUntil } from "./wait.ts";
+import { benchModelDeployment } from "./workload.ts";
+
+/** The operator's default caps (--check-concurrency, --check-concurrency-per-destination). */
+export const DEFAULT_CHECK_CAPS = { total: 64, perDestination: 8 };
+/** Unrelated ModelDeployments at most: one change each in each stream. */
+export const MAX_UNRELATED = 500;
+
+export interface SlowChecksOptions {
+  /** ModelDeployments rolling out at once (0: the case is skipped). */
+  rollouts: number;
+  /** How long each check's server takes to answer, ms (default 2000). */
+  checkDelayMs: number;
+  /** spec.healthChecks.interval of the rollouts (default: unset, the API's 10s). */
+  checkInterval?: string;
+  /**
+   * The operator of this case, when not the benchmark's own (e.g. the code before measuring
+   * beside the queue, checked out elsewhere: an absolute path).
+   */
+  entry?: string;
+  /** Leave out the check-destination flags (an operator from before the destination policy knows none). */
+  withoutCheckFlags?: boolean;
+}
+
+export interface SlowChecksResult {
+  rollouts: number;
+  /** The ModelDeployments without checks that the stream changes (one change each per stream). */
+  unrelated: number;
+  checkDelayMs: number;
+  /** spec.healthChecks.interval of the rollouts ("10s": the default). */
+  checkInterval: string;
+  /** Test servers on 127.0.0.1, the rollouts spread over them. */
+  servers: number;
+  /** The operator's entry point. */
+  entry: string;
+  /** From the first create until all N + K ModelDeployments were Ready. */
+  convergeSeconds: number;
+  /** The stream with no rollout under way (spec.replicas 1 -> 2). */
+  baseline: StreamResult;
+  /** The same stream while the N rollouts' checks are in flight (spec.replicas 2 -> 1). */
+  loaded: StreamResult;
+  /** How long the harness took to send the N version changes. */
+  versionChangesSentSeconds: number;
+  /** loaded p99 / baseline p99. */
+  p99Ratio: number;
+  /** What the check servers saw during the loaded stream. */
+  checksDuringStream: { received: number; peakInFlight: number; inFlightAtStart: number };
+  /** From the first version change until min(N, 8) checks were in flight (the loaded stream's start). */
+  checksInFlightAfterSeconds: number;
+  /** Rollouts promoted (version 2 stable, no candidate) when the case ended. */
+  promoted: number;
+  /** From the first version change until all were promoted, or until the case gave up. */
+  promotionSeconds: number;
+  /** The bound on the wait for the promotions, counted from when the checks were in flight. */
+  promotionTimeoutSeconds: number;
+  /**
+   * Every request the servers received, the most in flight at once, and the most of one
+   * rollout in flight at once, over the whole case.
+   */
+  checks: { received: number; peakInFlight: number; peakInFlightPerRollout: number };
+  load: Load;
+}
+
+/** What the operator did during a stream, from its /metrics and /proc. */
+export interface OperatorDuringStream {
+  /** Most keys waiting in its work queue (workqueue_depth, sampled every 250 ms). */
+  peakQueueDepth: number;
+  /** Keys added to the work queue per second (workqueue_adds_total). */
+  queueAddsPerSecond: number;
+  /** Its CPU (user + system) per second of the stream: 1 is one core. */
+  cpuCores: number;
+}
+
+export type StreamResult = LatencyResult & {
+  ratePerSecond: number;
+  load: Load;
+  operator: OperatorDuringStream;
+};
+
+/** What the case needs of the benchmark (harness.ts Bench). */
+export interface SlowChecksBench {
+  readonly o: BenchOptions;
+  readonly kube: BenchKube;
+  readonly kubeconfig: string;
+  readonly log: (m: string) => void;
+  namespace(prefix: string): Promise<string>;
+  quiet(quietMs: number, timeoutMs?: number): Promise<boolean>;
+}
+
+const round = (x: number, digits = 2) => Number(x.toFixed(digits));
+
+const loadNow = (): Load => {
+  const [load1 = 0, load5 = 0, load15 = 0] = loadavg();
+  return { load1, load5, load15 };
+};
+
+/** Servers so that the global cap binds, not the per-destination one: 64 / 8 = 8. */
+export function serverCount(rollouts: number, caps = DEFAULT_CHECK_CAPS): number {
+  return Math.max(1, Math.min(rollouts, Math.ceil(caps.total / caps.perDestination)));
+}
+
+/** Unrelated ModelDeployments: one per change of the stream, at most MAX_UNRELATED, at least 1. */
+export function unrelatedCount(changes: number): number {
+  return Math.max(1, Math.min(changes, MAX_UNRELATED));
+}
+
+/**
+ * How long the rollouts may take to be promoted once their checks are in flight: 4 times
+ * the checks at the global cap, at least 3 minutes.
+ */
+export function promotionTimeoutSeconds(
+  rollouts: number,
+  checkDelayMs: number,
+  caps = DEFAULT_CHECK_CAPS,
+): number {
+  return Math.max(180, Math.ceil((4 * rollouts * checkDelayMs) / 1000 / caps.total) + 60);
+}
+
+/** Pods the case runs at most: each rollout's two versions, and the unrelated ones at 2 replicas. */
+export function slowChecksPods(o: Pick<BenchOptions, "changes" | "slowChecks">): number {
+  const n = o.slowChecks?.rollouts ?? 0;
+  return n > 0 ? 2 * n + 2 * unrelatedCount(o.changes) : 0;
+}
+
+/** loaded p99 / baseline p99 (NaN when either is missing). */
+export function p99Ratio(baselineP99Ms: number, loadedP99Ms: number): number {
+  if (!(baselineP99Ms > 0) || !Number.isFinite(loadedP99Ms)) return NaN;
+  return round(loadedP99Ms / baselineP99Ms);
+}
+
+/** The issue's target: with 1000 rollouts measuring slow checks, reaction p99 within twice the baseline. */
+export function slowChecksTarget(r: SlowChecksResult): TargetResult {
+  const measured =
+    `${r.loaded.p99Ms} ms with ${r.rollouts} rollouts measuring ${r.checkDelayMs / 1000} s checks ` +
+    `against ${r.baseline.p99Ms} ms without (${r.p99Ratio}x; ` +
+    `${r.baseline.timedOut + r.loaded.timedOut} timed out, ${r.checksDuringStream.peakInFlight} checks in flight at most)`;
+  return {
+    target: "slow checks: reaction p99 within twice the figure without checks",
+    measured,
+    met:
+      r.rollouts >= 1000 &&
+      r.p99Ratio <= 2 &&
+      r.baseline.timedOut === 0 &&
+      r.loaded.timedOut === 0 &&
+      r.checksDuringStream.peakInFlight > 0,
+  };
+}
+
+/** The sum of every series of `name` in a Prometheus text exposition. */
+export function sumSeries(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split("\n"))
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  return sum;
+}
+
+/** Runs `work` while sampling the operator's work queue and CPU. */
+async function watchOperator<T>(
+  op: OperatorProcess,
+  work: () => Promise<T>,
+): Promise<{ value: T; operator: OperatorDuringStream }> {
+  const scrape = async () => {
+    try {
+      return await (await fetch(op.metricsUrl)).text();
+    } catch {
+      return "";
+    }
+  };
+  const adds0 = sumSeries(await scrape(), "workqueue_adds_total");
+  const cpu0 = op.cpuSeconds();
+  const t0 = performance.now();
+  let peak = 0;
+  let running = true;
+  const sampler = (async () => {
+    while (running) {
+      peak = Math.max(peak, sumSeries(await scrape(), "workqueue_depth"));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  })();
+  try {
+    const value = await work();
+    const seconds = (performance.now() - t0) / 1000;
+    const adds = sumSeries(await scrape(), "workqueue_adds_total") - adds0;
+    return {
+      value,
+      operator: {
+        peakQueueDepth: peak,
+        queueAddsPerSecond: round(adds / seconds, 1),
+        cpuCores: round((op.cpuSeconds() - cpu0) / seconds),
+      },
+    };
+  } finally {
+    running = false;
+    await sampler;
+  }
+}
+
+type MdState = { ready: boolean; stable?: string; candidate?: string };
+
+function mdState(md: KubernetesObject): MdState {
+  const m = md as KubernetesObject & {
+    status?: {
+      observedGeneration?: number;
+      stableVersion?: string;
+      candidateVersion?: string;
+      conditions?: { type: string; status: string }[];
+    };
+  };
+  return {
+    ready:
+      m.status?.observedGeneration === m.metadata?.generation &&
+      m.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
+    stable: m.status?.stableVersion,
+    candidate: m.status?.candidateVersion,
+  };
+}
+
+/** A rollout whose one canary step waits for the HTTP check at `url`. */
+function slowModelDeployment(name: string, version: string, url: string, interval: string | undefined) {
+  const md = benchModelDeployment(name, version, "canary");
+  md.spec.healthChecks = {
+    ...(interval ? { interval } : {}),
+    checks: [{ name: "slow", timeout: "30s", http: { url } }],
+  };
+  return md;
+}
+
+export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): Promise<SlowChecksResult> {
+  const n = o.rollouts;
+  const k = unrelatedCount(bench.o.changes);
+  const rate = bench.o.changeRate;
+  const ns = await bench.namespace("bench-slow-checks");
+  const servers = await SlowCheckServers.start(serverCount(n), o.checkDelayMs);
+  const slow = Array.from({ length: n }, (_, i) => `slow-${String(i).padStart(5, "0")}`);
+  const unrelated = Array.from({ length: k }, (_, i) => `unrelated-${String(i).padStart(5, "0")}`);
+  const entry = o.entry ?? bench.o.operatorEntry ?? "src/main.ts";
+  bench.log(
+    `slow checks: ${n} rollouts over ${servers.count} servers answering after ${o.checkDelayMs} ms, ` +
+      `${k} unrelated ModelDeployments (namespace ${ns}, operator ${entry})`,
+  );
+  const op = await startOperatorProcess({
+    kubeconfig: bench.kubeconfig,
+    dir: bench.o.clusterDir,
+    label: "operator-slow-checks",
+    args: [`--watch-namespace=${ns}`, ...bench.o.operatorArgs],
+    nodeArgs: bench.o.nodeArgs ?? [],
+    entry,
+    checkFlags: !o.withoutCheckFlags,
+  });
+  try {
+    await bench.quiet(2000);
+    const stream = new ReactionStream();
+    const states = new Map<string, MdState>();
+    const mds = await bench.kube.informer(MD_RESOURCE, ns, (md, at) => {
+      states.set(md.metadata?.name ?? "", mdState(md));
+      stream.onModelDeployment(md, at);
+    });
+    const deps = await bench.kube.informer<V1Deployment>(
+      DEPLOYMENT_RESOURCE,
+      ns,
+      (d, at) => stream.onDeployment(d, at),
+      `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`,
+    );
+    const count = (names: string[], pred: (s: MdState) => boolean) =>
+      names.filter((name) => {
+        const st = states.get(name);
+        return st !== undefined && pred(st);
+      }).length;
+
+    // 1. Every ModelDeployment converged: first versions are measured by no check.
+    const t0 = performance.now();
+    await BenchKube.pool([...slow, ...unrelated], 16, async (name, i) => {
+      const md =
+        i < n
+          ? slowModelDeployment(name, "1", servers.url(i, name), o.checkInterval)
+          : benchModelDeployment(name, "1");
+      await bench.kube.create(MD_RESOURCE, ns, md);
+    });
+    await pollUntil(
+      `${n + k} ModelDeployments Ready (slow checks)`,
+      () => count(slow, (s) => s.ready && s.stable === "1") + count(unrelated, (s) => s.ready) === n + k,
+      (bench.o.convergeTimeoutSeconds ?? Math.max(300, (n + k) * 1.8)) * 1000,
+      200,
+    );
+    const convergeSeconds = round((performance.now() - t0) / 1000);
+    await bench.quiet(5000);
+
+    // 2. The baseline: the stream with no rollout under way.
+    bench.log(`slow checks: baseline, ${k} spec changes at ${rate}/s`);
+    const runStream = async (replicas: number): Promise<StreamResult> => {
+      const { value, operator } = await watchOperator(op, () =>
+        stream.run({
+          kube: bench.kube,
+          namespace: ns,
+          names: unrelated,
+          replicas,
+          ratePerSecond: rate,
+          mds,
+          deps,
+        }),
+      );
+      return { ...value, ratePerSecond: rate, load: loadNow(), operator };
+    };
+    const baseline = await runStream(2);
+    await bench.quiet(2000);
+
+    // 3. All N roll out at once; the stream starts once the checks are in flight.
+    bench.log(`slow checks: rolling out version 2 of ${n} ModelDeployments`);
+    const t1 = performance.now();
+    await BenchKube.pool(slow, 32, async (name, i) => {
+      const next = slowModelDeployment(name, "2", servers.url(i, name), o.checkInterval);
+      await bench.kube.mergePatch(MD_RESOURCE, ns, name, {
+        spec: { model: next.spec.model, template: next.spec.template },
+      });
+    });
+    const versionChangesSentSeconds = round((performance.now() - t1) / 1000);
+    const busy = Math.min(n, DEFAULT_CHECK_CAPS.perDestination);
+    await pollUntil(`${busy} slow checks in flight`, () => servers.inFlight >= busy, 300_000, 20);
+    const inFlightAt = performance.now();
+    const checksInFlightAfterSeconds = round((inFlightAt - t1) / 1000);
+    bench.log(
+      `slow checks: ${servers.inFlight} checks in flight after ${checksInFlightAfterSeconds} s; ${k} spec changes at ${rate}/s`,
+    );
+    servers.markWindow();
+    const loaded = await runStream(1);
+    const w = servers.window();
+
+    // 4. How long the rollouts took, within a bound.
+    const promotedNow = () => count(slow, (s) => s.ready && s.stable === "2" && s.candidate === undefined);
+    const bound = promotionTimeoutSeconds(n, o.checkDelayMs);
+    let nextProgress = Date.now() + 30_000;
+    await pollUntil(
+      `${n} slow-check rollouts promoted`,
+      () => {
+        if (Date.now() >= nextProgress) {
+          nextProgress += 30_000;
+          bench.log(`slow checks: ${promotedNow()} of ${n} promoted, ${servers.inFlight} checks in flight`);
+        }
+        return promotedNow() === n;
+      },
+      Math.max(0, bound * 1000 - (performance.now() - inFlightAt)),
+      200,
+    ).catch(() =>
+      bench.log(
+        `slow checks: ${promotedNow()} of ${n} promoted ${bound} s after the checks were in flight; giving up`,
+      ),
+    );
+    const promoted = promotedNow();
+    const promotionSeconds = round((performance.now() - t1) / 1000);
+    await mds.stop();
+    await deps.stop();
+    return {
+      rollouts: n,
+      unrelated: k,
+      checkDelayMs: o.checkDelayMs,
+      checkInterval: o.checkInterval ?? "10s",
+      servers: servers.count,
+      entry,
+      convergeSeconds,
+      versionChangesSentSeconds,
+      baseline,
+      loaded,
+      p99Ratio: p99Ratio(baseline.p99Ms, loaded.p99Ms),
+      checksDuringStream: {
+        received: w.received,
+        peakInFlight: w.peakInFlight,
+        inFlightAtStart: w.inFlightAtMark,
+      },
+      checksInFlightAfterSeconds,
+      promoted,
+      promotionSeconds,
+      promotionTimeoutSeconds: bound,
+      checks: {
+        received: servers.received,
+        peakInFlight: servers.peakInFlight,
+        peakInFlightPerRollout: servers.peakInFlightPerRollout,
+      },
+      load: loadNow(),
+    };
+  } finally {
+    await op.stop();
+    await servers.stop();
+  }
+}
