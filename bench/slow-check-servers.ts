@@ -17,6 +17,7 @@ export interface CheckServerWindow {
 export class SlowCheckServers {
   readonly #servers: Server[] = [];
   #inFlight = 0;
+  readonly #measured = new Set<string>();
   #received = 0;
   #peakInFlight = 0;
   #mark = { received: 0, inFlight: 0, peak: 0 };
@@ -40,6 +41,7 @@ export class SlowCheckServers {
         s.#peakInFlight = Math.max(s.#peakInFlight, s.#inFlight);
         s.#mark.peak = Math.max(s.#mark.peak, s.#inFlight);
         const rollout = new URL(req.url ?? "/", "http://127.0.0.1").searchParams.get("rollout") ?? "";
+        s.#measured.add(rollout);
         const mine = (s.#byRollout.get(rollout) ?? 0) + 1;
         s.#byRollout.set(rollout, mine);
         s.#peakPerRollout = Math.max(s.#peakPerRollout, mine);
@@ -78,6 +80,11 @@ export class SlowCheckServers {
 
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Rollouts whose check has been received at least once. */
+  get measuredRollouts(): number {
+    return this.#measured.size;
   }
 
   get received(): number {

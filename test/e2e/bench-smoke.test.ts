@@ -101,12 +101,12 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
       expect(stream.p99Ms).to.be.at.least(stream.p50Ms);
     }
     expect(x.p99Ratio).to.equal(Number((x.loaded.p99Ms / x.baseline.p99Ms).toFixed(2)));
-    // The loaded stream started with every rollout's check in flight at the test servers.
-    expect(x.checksDuringStream.inFlightAtStart).to.be.at.least(5);
-    expect(x.checksDuringStream.peakInFlight).to.be.at.least(x.checksDuringStream.inFlightAtStart);
+    // The loaded stream started once every rollout's check had reached the test servers, and
+    // the checks went on during it (the rollouts pause at 50%, measured every interval).
+    expect(x.measuring).to.equal(5);
+    expect(x.allMeasuringAfterSeconds).to.be.greaterThan(0);
+    expect(x.checksDuringStream.peakInFlight).to.be.at.least(1);
     expect(x.checks.received).to.be.at.least(5);
-    expect(x.promoted).to.equal(5);
-    expect(x.promotionSeconds).to.be.greaterThan(2);
     const md = markdownReport(result);
     expect(md).to.include("### Slow health checks under load (5 rollouts, checks answering after 2000 ms)");
     expect(md).to.include("| loaded p99 / baseline p99 |");

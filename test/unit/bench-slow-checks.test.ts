@@ -7,7 +7,7 @@ import { markdownReport } from "../../bench/report.ts";
 import { parseBenchArgs } from "../../bench/run.ts";
 import {
   p99Ratio,
-  promotionTimeoutSeconds,
+  measuringTimeoutSeconds,
   serverCount,
   slowChecksPods,
   slowChecksTarget,
@@ -43,10 +43,8 @@ function result(over: Partial<SlowChecksResult> = {}): SlowChecksResult {
     convergeSeconds: 300,
     versionChangesSentSeconds: 10,
     checksDuringStream: { received: 640, peakInFlight: 64, inFlightAtStart: 64 },
-    checksInFlightAfterSeconds: 3,
-    promoted: 1000,
-    promotionSeconds: 120,
-    promotionTimeoutSeconds: 185,
+    allMeasuringAfterSeconds: 120,
+    measuring: 1000,
     checks: { received: 3000, peakInFlight: 64, peakInFlightPerRollout: 2 },
     load,
     ...over,
@@ -69,10 +67,11 @@ describe("bench: the slow-checks case", () => {
     expect(unrelatedCount(0)).to.equal(1);
   });
 
-  it("bounds the rollouts' time by four times the checks at the global cap, at least 3 minutes", () => {
-    // 1000 checks of 2 s, 64 at a time: 31 s of measuring; 4 times that plus a minute.
-    expect(promotionTimeoutSeconds(1000, 2000)).to.equal(185);
-    expect(promotionTimeoutSeconds(5, 500)).to.equal(180);
+  it("bounds the wait until every rollout is measuring by twice the candidates' creation and one round of checks, at least 5 minutes", () => {
+    // 1000 candidates at 4 a second, then 1000 checks of 2 s, 64 at a time (31.25 s); doubled.
+    expect(measuringTimeoutSeconds(1000, 2000)).to.equal(563);
+    expect(measuringTimeoutSeconds(5000, 2000)).to.equal(2813);
+    expect(measuringTimeoutSeconds(50, 500)).to.equal(300);
   });
 
   it("counts the case's pods for the kwok nodes only when it runs", () => {
@@ -113,11 +112,13 @@ describe("bench: the slow-checks case", () => {
     expect(slowChecksTarget(result({ loaded: stream(200) })).met).to.equal(true);
   });
 
-  it("misses the target above twice the baseline, with a change timed out, below 1000 rollouts, or with no check in flight", () => {
+  it("misses the target above twice the baseline, with a change timed out, below 1000 rollouts, before every rollout measured, or with no check in flight", () => {
     expect(slowChecksTarget(result({ loaded: stream(201) })).met).to.equal(false);
     expect(slowChecksTarget(result({ loaded: stream(150, 1) })).met).to.equal(false);
     expect(slowChecksTarget(result({ baseline: stream(100, 1) })).met).to.equal(false);
-    expect(slowChecksTarget(result({ rollouts: 999 })).met).to.equal(false);
+    expect(slowChecksTarget(result({ rollouts: 999, measuring: 999 })).met).to.equal(false);
+    // The stream ran before every rollout was measuring.
+    expect(slowChecksTarget(result({ measuring: 990 })).met).to.equal(false);
     expect(
       slowChecksTarget(result({ checksDuringStream: { received: 0, peakInFlight: 0, inFlightAtStart: 0 } }))
         .met,
@@ -160,7 +161,7 @@ describe("bench: the slow-checks case", () => {
     expect(md).to.include("| loaded p99 / baseline p99 | 1.5 |");
     expect(md).to.include("| checks in flight at most during the stream | 64 |");
     expect(md).to.include(
-      "| rollouts promoted | 1000 of 1000 after 120.0 s (bound 185 s once the checks were in flight) |",
+      "| from the version change until every rollout was measuring | 120.0 s (1000 of 1000) |",
     );
     expect(md).to.include(
       "| operator: most keys in its work queue, keys queued / s, CPU (cores) | 3, 40, 0.3 | 3, 40, 0.3 |",
