@@ -429,6 +429,84 @@ describe("Reconciler: the pods of the readiness gate", () => {
   });
 });
 
+describe("Reconciler: route caches that do not know their API yet", () => {
+  type State = "unknown" | "available" | "absent";
+  /** A cache of routes (or pools) that says whether it was asked for, in a state a test sets. */
+  const routeCache = (state: State) => {
+    const c = {
+      asked: 0,
+      current: state,
+      want: () => void c.asked++,
+      state: () => c.current,
+      available: () => c.current === "available",
+      byOwner: { get: () => [] },
+      get: () => undefined,
+    };
+    return c;
+  };
+  function routed(traffic: ModelDeployment["spec"]["traffic"], states: [State, State, State]) {
+    const md = makeMd({ replicas: 1, traffic });
+    const api = new FakeApi(md);
+    const [routes, grpcRoutes, pools] = states.map(routeCache) as [
+      ReturnType<typeof routeCache>,
+      ReturnType<typeof routeCache>,
+      ReturnType<typeof routeCache>,
+    ];
+    const cached = deepFreeze(clone(md));
+    const reconciler = new Reconciler({
+      client: api,
+      modelDeployments: { list: () => [cached], get: () => cached },
+      logger: createLogger({ level: "error", stream: new PassThrough() }),
+      index: {
+        deployments: new IndexBy<V1Deployment>(controllerUid),
+        services: new IndexBy<V1Service>(controllerUid),
+        endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
+      },
+      routes: routes as never,
+      grpcRoutes: grpcRoutes as never,
+      pools: pools as never,
+      now: () => T0,
+    });
+    return { api, routes, grpcRoutes, pools, reconcile: () => reconciler.reconcile(KEY) };
+  }
+  const parentRefs = [{ name: "gw" }];
+
+  it("spec.traffic: waits for the HTTPRoute cache, asking it to start, and writes nothing", async () => {
+    const w = routed({ gatewayAPI: { httpRoute: { parentRefs } } }, ["unknown", "unknown", "unknown"]);
+    const r = await w.reconcile();
+    expect([r.writes, w.api.requests.length, r.requeueAfterMs]).to.deep.equal([0, 0, 500]);
+    expect([w.routes.asked, w.grpcRoutes.asked, w.pools.asked]).to.deep.equal([1, 0, 0]);
+    w.routes.current = "available";
+    expect((await w.reconcile()).writes).to.be.greaterThan(0);
+  });
+
+  it("grpcRoute and inferencePool: each waits for its own cache, one at a time", async () => {
+    const grpc = routed({ gatewayAPI: { grpcRoute: { parentRefs } } }, ["available", "unknown", "unknown"]);
+    const g = await grpc.reconcile();
+    expect([g.writes, grpc.api.requests.length, g.requeueAfterMs]).to.deep.equal([0, 0, 500]);
+    expect([grpc.routes.asked, grpc.grpcRoutes.asked, grpc.pools.asked]).to.deep.equal([0, 1, 0]);
+
+    const inferencePool = { endpointPickerRef: { name: "{{pool}}-epp", port: { number: 9002 } } };
+    const pooled = routed({ gatewayAPI: { httpRoute: { parentRefs }, inferencePool } }, [
+      "available",
+      "unknown",
+      "unknown",
+    ]);
+    const p = await pooled.reconcile();
+    expect([p.writes, pooled.api.requests.length, p.requeueAfterMs]).to.deep.equal([0, 0, 500]);
+    expect([pooled.routes.asked, pooled.grpcRoutes.asked, pooled.pools.asked]).to.deep.equal([0, 0, 1]);
+    pooled.pools.current = "available";
+    expect((await pooled.reconcile()).writes).to.be.greaterThan(0);
+  });
+
+  it("a spec without spec.traffic never waits for a route cache", async () => {
+    const w = routed(undefined, ["unknown", "unknown", "unknown"]);
+    const r = await w.reconcile();
+    expect([w.routes.asked, w.grpcRoutes.asked, w.pools.asked]).to.deep.equal([0, 0, 0]);
+    expect(r.writes).to.be.greaterThan(0);
+  });
+});
+
 describe("status writes: endpoints ahead of the Deployments", () => {
   const dep = (name: string, revision: string, ready: number): V1Deployment => ({
     metadata: {
