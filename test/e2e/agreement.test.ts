@@ -14,6 +14,7 @@ import type { CheckStatus } from "../../src/api/types.ts";
 import { kubectl, kubectlJson } from "../support/kube.ts";
 import { applyMd, condition, isReady, mdEvents, waitForMd, type Md } from "../support/md.ts";
 import { serveVersion, type OipInferRequest, type OipTensor } from "../support/model-server.ts";
+import { sampleClientsSelector } from "../support/clients-selector.ts";
 import { useModelSuite } from "../support/suite.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -71,39 +72,13 @@ describe("prediction agreement between the new and the stable version", function
   this.timeout(240_000);
   const suite = useModelSuite({ namespace: "agreement" });
 
-  /** The versions the clients' Service selected, sampled until `stop` is called. */
-  function sampleClientSelector(): { versions: Set<string>; stop: () => Promise<void> } {
-    const versions = new Set<string>();
-    let running = true;
-    const loop = (async () => {
-      while (running) {
-        const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-          "-n",
-          suite.ns,
-          "get",
-          "service",
-          NAME,
-        ]).catch(() => undefined);
-        if (svc) versions.add(svc.spec.selector?.["mlops.dev/version"] ?? "(any)");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
-    return {
-      versions,
-      stop: async () => {
-        running = false;
-        await loop;
-      },
-    };
-  }
-
   it("rolls back a version that flips 10% of its labels before any client request; promotes the same model", async () => {
     await kubectl(["-n", suite.ns, "apply", "-f", FILE]);
     suite.servers.push(await serveVersion(suite.ns, NAME, "1.0.0", { infer: model() }));
     await waitForMd(suite.ns, NAME, "1.0.0 Ready", isReady);
 
     // 2.0.0 labels the inputs 3, 13, 23, ... the other way: 1 of the example's 10 requests.
-    const sampler = sampleClientSelector();
+    const sampler = sampleClientsSelector(suite.ns, NAME);
     await applyMd(suite.ns, atVersion("2.0.0") as never);
     const flipping = await serveVersion(suite.ns, NAME, "2.0.0", { infer: model((x) => x % 10 === 3) });
     suite.servers.push(flipping);
@@ -126,7 +101,7 @@ describe("prediction agreement between the new and the stable version", function
     expect(condition(failed, "Stalled")?.message).to.include("agreement");
     expect(failed.status?.stableVersion).to.equal("1.0.0");
     // The clients' Service never selected 2.0.0; its server got only the example's requests.
-    expect([...sampler.versions]).to.deep.equal(["1.0.0"]);
+    expect(sampler.versions()).to.deep.equal(["1.0.0"]);
     expect(flipping.count("POST", `/v2/models/${NAME}/infer`)).to.be.at.least(10);
     expect(flipping.count()).to.equal(flipping.count("POST", `/v2/models/${NAME}/infer`));
 

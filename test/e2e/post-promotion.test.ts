@@ -18,6 +18,7 @@ import {
   type Md,
 } from "../support/md.ts";
 import { serveVersion } from "../support/model-server.ts";
+import { sampleClientsSelector } from "../support/clients-selector.ts";
 import { useModelSuite } from "../support/suite.ts";
 
 const PORT = 8080; // a Service port a test may bind without root
@@ -54,34 +55,14 @@ describe("checks after a blue/green switch", function () {
    * the smallest spec.replicas the Deployment of `watched` had.
    */
   function sample(watched: string) {
-    const selected = new Map<string, { first: number; last: number }>();
     let minReplicas = Infinity;
-    let running = true;
-    const loop = (async () => {
-      while (running) {
-        const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-          "-n",
-          suite.ns,
-          "get",
-          "service",
-          NAME,
-        ]).catch(() => undefined);
-        const v = svc?.spec.selector?.["mlops.dev/version"];
-        const now = Date.now();
-        if (v) selected.set(v, { first: selected.get(v)?.first ?? now, last: now });
+    const samples = sampleClientsSelector(suite.ns, NAME, {
+      alongside: async () => {
         const d = (await deployments(suite.ns, NAME).catch(() => new Map())).get(childName(NAME, watched));
         if (d) minReplicas = Math.min(minReplicas, d.spec.replicas);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
-    return {
-      selected,
-      minReplicas: () => minReplicas,
-      stop: async () => {
-        running = false;
-        await loop;
       },
-    };
+    });
+    return { selected: samples.selected, minReplicas: () => minReplicas, stop: () => samples.stop() };
   }
 
   it("rolls back a version that fails after the switch, the old version never scaled down; promotes a good one after the delay", async () => {

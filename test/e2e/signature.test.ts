@@ -4,9 +4,9 @@
 // an input is rolled back before the clients' Service ever selects it; a widened input is
 // promoted; a deliberate rename is promoted once accepted.
 import { expect } from "chai";
-import { kubectlJson } from "../support/kube.ts";
 import { applyMd, condition, isReady, modelDeployment, waitForMd } from "../support/md.ts";
 import { serveVersion } from "../support/model-server.ts";
+import { sampleClientsSelector } from "../support/clients-selector.ts";
 import { useModelSuite } from "../support/suite.ts";
 
 const PORT = 8080; // a Service port a test may bind without root
@@ -30,38 +30,12 @@ describe("signature compatibility against the stable version's model metadata", 
   this.timeout(180_000);
   const suite = useModelSuite({ namespace: "signature" });
 
-  /** The versions the clients' Service selected, sampled until `stop` is called. */
-  function sampleClientSelector(): { versions: Set<string>; stop: () => Promise<void> } {
-    const versions = new Set<string>();
-    let running = true;
-    const loop = (async () => {
-      while (running) {
-        const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-          "-n",
-          suite.ns,
-          "get",
-          "service",
-          NAME,
-        ]).catch(() => undefined);
-        versions.add(svc?.spec.selector?.["mlops.dev/version"] ?? "(any)");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
-    return {
-      versions,
-      stop: async () => {
-        running = false;
-        await loop;
-      },
-    };
-  }
-
   it("rolls back a renamed input before any client request; promotes a widening and an accepted rename", async () => {
     await applyMd(suite.ns, spec("1.0.0"));
     suite.servers.push(await serveVersion(suite.ns, NAME, "1.0.0", { inputs: [FEATURES] }));
     await waitForMd(suite.ns, NAME, "1.0.0 Ready", isReady);
 
-    const sampler = sampleClientSelector();
+    const sampler = sampleClientsSelector(suite.ns, NAME);
     await applyMd(suite.ns, spec("2.0.0"));
     const renamed = await serveVersion(suite.ns, NAME, "2.0.0", {
       inputs: [{ ...FEATURES, name: "feature_vector" }],
@@ -82,7 +56,7 @@ describe("signature compatibility against the stable version's model metadata", 
     );
     expect(condition(rolledBack, "Stalled")?.message).to.include("input features");
     // The clients' Service never selected the new version; its server got only the metadata reads.
-    expect([...sampler.versions]).to.deep.equal(["1.0.0"]);
+    expect(sampler.versions()).to.deep.equal(["1.0.0"]);
     expect(renamed.requests.map((r) => `${r.method} ${r.path}`)).to.satisfy((paths: string[]) =>
       paths.every((p) => p === "GET /v2/models/sig"),
     );

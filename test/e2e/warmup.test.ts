@@ -4,9 +4,9 @@
 // them is rolled back like one that fails a check.
 import { expect } from "chai";
 import type { CheckStatus } from "../../src/api/types.ts";
-import { kubectlJson } from "../support/kube.ts";
 import { applyMd, condition, isReady, modelDeployment, waitForMd, type Md } from "../support/md.ts";
 import { serveVersion } from "../support/model-server.ts";
+import { sampleClientsSelector } from "../support/clients-selector.ts";
 import { useModelSuite } from "../support/suite.ts";
 
 const PORT = 8080; // a Service port a test may bind without root
@@ -38,28 +38,8 @@ describe("warm-up before the first client request", function () {
 
   /** When the clients' Service first selected `version` (Date.now()), sampled until stop(). */
   function watchSwitch(version: string): { at: () => number | undefined; stop: () => Promise<void> } {
-    let at: number | undefined;
-    let running = true;
-    const loop = (async () => {
-      while (running && at === undefined) {
-        const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-          "-n",
-          suite.ns,
-          "get",
-          "service",
-          NAME,
-        ]).catch(() => undefined);
-        if (svc?.spec.selector?.["mlops.dev/version"] === version) at = Date.now();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
-    return {
-      at: () => at,
-      stop: async () => {
-        running = false;
-        await loop;
-      },
-    };
+    const samples = sampleClientsSelector(suite.ns, NAME, { intervalMs: 50 });
+    return { at: () => samples.selected.get(version)?.first, stop: () => samples.stop() };
   }
 
   it("sends the warm-up to the preview before the switch, records its latencies, and rolls back a version that fails it", async () => {
