@@ -337,6 +337,27 @@ export class Reconciler {
     return observed;
   }
 
+  /**
+   * Does `md` need a route cache whose state is still unknown: the HTTPRoute cache for
+   * spec.traffic, the GRPCRoute cache for spec.traffic.gatewayAPI.grpcRoute, the
+   * InferencePool cache for spec.traffic.gatewayAPI.inferencePool? The first such cache is
+   * asked to start (want), so that its sync brings the ModelDeployment back.
+   */
+  #routeCachesUnknown(md: ModelDeployment): boolean {
+    const gatewayAPI = md.spec.traffic?.gatewayAPI;
+    const needed: [boolean, Pick<RouteCache, "want" | "state"> | undefined][] = [
+      [md.spec.traffic !== undefined, this.#o.routes],
+      [gatewayAPI?.grpcRoute !== undefined, this.#o.grpcRoutes],
+      [gatewayAPI?.inferencePool !== undefined, this.#o.pools],
+    ];
+    for (const [needs, cache] of needed) {
+      if (!needs || cache?.state() !== "unknown") continue;
+      cache.want();
+      return true;
+    }
+    return false;
+  }
+
   /** Since when (ms) a progress-only status change of a key waits for its Deployment's status. */
   readonly #holding = new Map<string, number>();
 
@@ -357,28 +378,9 @@ export class Reconciler {
       });
       return { writes: 0, requeueAfterMs: handoffMs };
     }
-    // spec.traffic before the HTTPRoute cache knows whether the cluster serves routes (the
+    // A cache the spec needs that does not know yet whether the cluster serves its API (the
     // first reconciles after a start): nothing to decide on yet; come back shortly.
-    if (cached.spec.traffic !== undefined && this.#o.routes?.state() === "unknown") {
-      this.#o.routes.want();
-      return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
-    }
-    // The same for spec.traffic.gatewayAPI.grpcRoute and the GRPCRoute cache.
-    if (
-      cached.spec.traffic?.gatewayAPI?.grpcRoute !== undefined &&
-      this.#o.grpcRoutes?.state() === "unknown"
-    ) {
-      this.#o.grpcRoutes.want();
-      return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
-    }
-    // The same for spec.traffic.gatewayAPI.inferencePool and the InferencePool cache.
-    if (
-      cached.spec.traffic?.gatewayAPI?.inferencePool !== undefined &&
-      this.#o.pools?.state() === "unknown"
-    ) {
-      this.#o.pools.want();
-      return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
-    }
+    if (this.#routeCachesUnknown(cached)) return { writes: 0, requeueAfterMs: ROUTES_UNKNOWN_REQUEUE_MS };
     // The readiness gate before its pods are cached: the planner would see no pod to admit.
     // The first such ModelDeployment opens the pod watch; the cache's sync brings it back.
     if (readinessGateOf(cached) && this.#o.pods && !this.#o.pods.synced()) {

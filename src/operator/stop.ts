@@ -11,8 +11,8 @@ import type { LeaderElector } from "../kube/leader.ts";
 import type { ProbeServers } from "../observability/probes.ts";
 import type { Notifier } from "../notify/notifier.ts";
 
-/** The stop sequence: readiness fails first, the Lease is released after the last reconcile. */
-export async function stopOperator(parts: {
+/** The parts of a running operator that its stop sequence ends. */
+export interface OperatorParts {
   probes: ProbeServers;
   measurer: Measurer;
   queue: WorkQueue;
@@ -24,32 +24,20 @@ export async function stopOperator(parts: {
   pools: RouteCache<InferencePool>;
   pods: PodCache;
   notifier: Notifier;
-}): Promise<void> {
-  const {
-    probes,
-    measurer,
-    queue,
-    conditions,
-    elector,
-    informers,
-    routes,
-    grpcRoutes,
-    pools,
-    pods,
-    notifier,
-  } = parts;
-  probes.setShuttingDown();
+}
+
+/** The stop sequence: readiness fails first, the Lease is released after the last reconcile. */
+export async function stopOperator(parts: OperatorParts): Promise<void> {
+  parts.probes.setShuttingDown();
   // First: a measurement cut short below must not reach a plan as an Error.
-  measurer.close();
-  await queue.shutdown();
+  parts.measurer.close();
+  await parts.queue.shutdown();
   // What is not delivered stays in status: the next leader sends it.
-  notifier.stop();
-  await conditions.close();
-  await elector?.stop();
-  await Promise.all(informers.map((i) => i.stop()));
-  await routes.stop();
-  await grpcRoutes.stop();
-  await pools.stop();
-  await pods.stop();
-  await probes.close();
+  parts.notifier.stop();
+  await parts.conditions.close();
+  await parts.elector?.stop();
+  await Promise.all(parts.informers.map((i) => i.stop()));
+  // The caches opened on demand (routes, InferencePools, the readiness gate's pods).
+  for (const cache of [parts.routes, parts.grpcRoutes, parts.pools, parts.pods]) await cache.stop();
+  await parts.probes.close();
 }

@@ -41,7 +41,7 @@ import {
 import { beginStep, clearRollout, recordRollBack } from "./lifecycle.ts";
 import { isAvailableAt } from "./lookups.ts";
 import { checkFailed } from "./messages.ts";
-import { previewServiceName } from "./naming.ts";
+import { podNameTest, previewServiceName } from "./naming.ts";
 import { requeueAfterMs } from "./requeue.ts";
 import { deploymentOfPod } from "./routers/service.ts";
 import { checksOf, progressDeadlineMsOf } from "./spec.ts";
@@ -265,7 +265,7 @@ function progressiveReplicas(ctx: PlanContext, a: AdoptionStatus): number {
 
 /** Ready endpoints of the clients' Service: the adopted Deployment's pods and the new version's. */
 function observeAdoptionTraffic(ctx: PlanContext, deployment: string): TrafficWeight[] {
-  const own = new RegExp(`^${deployment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-[a-z0-9]+-[a-z0-9]+$`);
+  const own = podNameTest(deployment);
   const seen = new Set<string>();
   let adopted = 0;
   let fresh = 0;
@@ -276,7 +276,7 @@ function observeAdoptionTraffic(ctx: PlanContext, deployment: string): TrafficWe
       seen.add(pod);
       const d = deploymentOfPod(ctx.input.observed.deployments, pod);
       if (d?.metadata?.name === ctx.spec.name) fresh++;
-      else if (!d && own.test(pod)) adopted++;
+      else if (!d && own(pod)) adopted++;
     }
   }
   const total = adopted + fresh;

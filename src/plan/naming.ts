@@ -26,6 +26,33 @@ export function shortenName(name: string): string {
   return `${head}-${hash}`;
 }
 
+/**
+ * The API server cuts the base of a generated name (generateName) to 58 characters before
+ * it adds 5 random ones (the 63 characters of a DNS label).
+ */
+const GENERATED_BASE_MAX = 58;
+const GENERATED_RANDOM_CHARS = 5;
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * A test of whether a pod was made by Deployment `deployment`, by the pod's name (an
+ * EndpointSlice names pods, not their labels): its ReplicaSet DEPLOYMENT-HASH names them
+ * DEPLOYMENT-HASH-xxxxx. Where DEPLOYMENT-HASH- is longer than 58 characters (a Deployment
+ * name of 47 or more), the API server cuts it to 58 before the random characters, so such a
+ * pod's name has 63 characters and no '-' after the Deployment's name and its '-' (as much of
+ * them as fits in 58).
+ */
+export function podNameTest(deployment: string): (podName: string) => boolean {
+  const whole = new RegExp(`^${escapeRegExp(deployment)}-[a-z0-9]+-[a-z0-9]+$`);
+  const cut = new RegExp(`^${escapeRegExp(`${deployment}-`.slice(0, GENERATED_BASE_MAX))}[a-z0-9]+$`);
+  return (podName) =>
+    whole.test(podName) ||
+    (podName.length === GENERATED_BASE_MAX + GENERATED_RANDOM_CHARS && cut.test(podName));
+}
+
 /** NAME-V: the Deployment and the Service of one version. */
 export function childName(mdName: string, version: string): string {
   const slug = versionSlug(version);

@@ -11,15 +11,11 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
 import type { CheckStatus } from "../../src/api/types.ts";
-import { createNamespace, kubectl, kubectlJson } from "../support/kube.ts";
+import { kubectl, kubectlJson } from "../support/kube.ts";
 import { applyMd, condition, isReady, mdEvents, waitForMd, type Md } from "../support/md.ts";
-import {
-  serveVersion,
-  type ModelServer,
-  type OipInferRequest,
-  type OipTensor,
-} from "../support/model-server.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { serveVersion, type OipInferRequest, type OipTensor } from "../support/model-server.ts";
+import { sampleClientsSelector } from "../support/clients-selector.ts";
+import { useModelSuite } from "../support/suite.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const FILE = join(ROOT, "examples", "blue-green-agreement.yaml");
@@ -74,58 +70,25 @@ const rolledBack = (md: Md) => condition(md, "Stalled")?.reason === "HealthCheck
 
 describe("prediction agreement between the new and the stable version", function () {
   this.timeout(240_000);
-  let operator: OperatorProcess;
-  let ns: string;
-  let cleanup: () => Promise<void>;
-  const servers: ModelServer[] = [];
-
-  before(async () => {
-    operator = await startOperator();
-    ({ name: ns, cleanup } = await createNamespace("agreement"));
-  });
-  after(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.stop()));
-    await operator?.stop();
-    await cleanup?.();
-  });
-
-  /** The versions the clients' Service selected, sampled until `stop` is called. */
-  function sampleClientSelector(): { versions: Set<string>; stop: () => Promise<void> } {
-    const versions = new Set<string>();
-    let running = true;
-    const loop = (async () => {
-      while (running) {
-        const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-          "-n",
-          ns,
-          "get",
-          "service",
-          NAME,
-        ]).catch(() => undefined);
-        if (svc) versions.add(svc.spec.selector?.["mlops.dev/version"] ?? "(any)");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
-    return {
-      versions,
-      stop: async () => {
-        running = false;
-        await loop;
-      },
-    };
-  }
+  const suite = useModelSuite({ namespace: "agreement" });
 
   it("rolls back a version that flips 10% of its labels before any client request; promotes the same model", async () => {
-    await kubectl(["-n", ns, "apply", "-f", FILE]);
-    servers.push(await serveVersion(ns, NAME, "1.0.0", { infer: model() }));
-    await waitForMd(ns, NAME, "1.0.0 Ready", isReady);
+    await kubectl(["-n", suite.ns, "apply", "-f", FILE]);
+    suite.servers.push(await serveVersion(suite.ns, NAME, "1.0.0", { infer: model() }));
+    await waitForMd(suite.ns, NAME, "1.0.0 Ready", isReady);
 
     // 2.0.0 labels the inputs 3, 13, 23, ... the other way: 1 of the example's 10 requests.
-    const sampler = sampleClientSelector();
-    await applyMd(ns, atVersion("2.0.0") as never);
-    const flipping = await serveVersion(ns, NAME, "2.0.0", { infer: model((x) => x % 10 === 3) });
-    servers.push(flipping);
-    const failed = await waitForMd(ns, NAME, "2.0.0 rolled back on its predictions", rolledBack, 90_000);
+    const sampler = sampleClientsSelector(suite.ns, NAME);
+    await applyMd(suite.ns, atVersion("2.0.0") as never);
+    const flipping = await serveVersion(suite.ns, NAME, "2.0.0", { infer: model((x) => x % 10 === 3) });
+    suite.servers.push(flipping);
+    const failed = await waitForMd(
+      suite.ns,
+      NAME,
+      "2.0.0 rolled back on its predictions",
+      rolledBack,
+      90_000,
+    );
     await sampler.stop();
     const check = agreementOf(failed);
     expect(check).to.include({ phase: "Failed", value: "0.9" });
@@ -138,15 +101,15 @@ describe("prediction agreement between the new and the stable version", function
     expect(condition(failed, "Stalled")?.message).to.include("agreement");
     expect(failed.status?.stableVersion).to.equal("1.0.0");
     // The clients' Service never selected 2.0.0; its server got only the example's requests.
-    expect([...sampler.versions]).to.deep.equal(["1.0.0"]);
+    expect(sampler.versions()).to.deep.equal(["1.0.0"]);
     expect(flipping.count("POST", `/v2/models/${NAME}/infer`)).to.be.at.least(10);
     expect(flipping.count()).to.equal(flipping.count("POST", `/v2/models/${NAME}/infer`));
 
     // 3.0.0 is the same model: every answer agrees, and it is promoted.
-    await applyMd(ns, atVersion("3.0.0") as never);
-    servers.push(await serveVersion(ns, NAME, "3.0.0", { infer: model() }));
+    await applyMd(suite.ns, atVersion("3.0.0") as never);
+    suite.servers.push(await serveVersion(suite.ns, NAME, "3.0.0", { infer: model() }));
     const promoted = await waitForMd(
-      ns,
+      suite.ns,
       NAME,
       "3.0.0 promoted",
       (m) => isReady(m) && m.status?.stableVersion === "3.0.0",
@@ -157,25 +120,25 @@ describe("prediction agreement between the new and the stable version", function
   });
 
   it("rolls back with a condition and an Event naming a request set that does not exist; the stable version keeps serving", async () => {
-    await waitForMd(ns, NAME, "3.0.0 Ready", (m) => isReady(m) && m.status?.stableVersion === "3.0.0");
-    await applyMd(ns, atVersion("4.0.0", "no-such-requests") as never);
-    const v4 = await serveVersion(ns, NAME, "4.0.0", { infer: model() });
-    servers.push(v4);
-    const failed = await waitForMd(ns, NAME, "4.0.0 rolled back", rolledBack, 90_000);
-    const expected = `the request set (ConfigMap no-such-requests, key requests.json): there is no ConfigMap no-such-requests in namespace ${ns}`;
+    await waitForMd(suite.ns, NAME, "3.0.0 Ready", (m) => isReady(m) && m.status?.stableVersion === "3.0.0");
+    await applyMd(suite.ns, atVersion("4.0.0", "no-such-requests") as never);
+    const v4 = await serveVersion(suite.ns, NAME, "4.0.0", { infer: model() });
+    suite.servers.push(v4);
+    const failed = await waitForMd(suite.ns, NAME, "4.0.0 rolled back", rolledBack, 90_000);
+    const expected = `the request set (ConfigMap no-such-requests, key requests.json): there is no ConfigMap no-such-requests in namespace ${suite.ns}`;
     expect(agreementOf(failed)).to.include({ phase: "Error", message: expected });
     expect(condition(failed, "Stalled")?.message).to.include(expected);
     expect(condition(failed, "Ready")?.status).to.equal("False");
     expect(failed.status?.stableVersion).to.equal("3.0.0");
     const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
       "-n",
-      ns,
+      suite.ns,
       "get",
       "service",
       NAME,
     ]);
     expect(svc.spec.selector?.["mlops.dev/version"]).to.equal("3.0.0");
-    const events = await mdEvents(ns, NAME);
+    const events = await mdEvents(suite.ns, NAME);
     expect(events.some((e) => e.type === "Warning" && (e.message ?? "").includes(expected))).to.equal(true);
     expect(v4.count()).to.equal(0);
   });
@@ -185,7 +148,7 @@ describe("prediction agreement between the new and the stable version", function
       spec: { healthChecks: { checks: { agreement: Record<string, unknown> }[] } };
     };
     md.spec.healthChecks.checks[0]!.agreement.protocol = "JSON";
-    const refused = await kubectl(["-n", ns, "apply", "-f", "-"], JSON.stringify(md)).then(
+    const refused = await kubectl(["-n", suite.ns, "apply", "-f", "-"], JSON.stringify(md)).then(
       () => "",
       (err: unknown) => (err as Error).message,
     );

@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import type { CheckStatus } from "../../src/api/types.ts";
 import { childName } from "../../src/plan/naming.ts";
-import { createNamespace, kubectlJson, waitFor } from "../support/kube.ts";
+import { kubectlJson, waitFor } from "../support/kube.ts";
 import {
   applyMd,
   condition,
@@ -17,8 +17,9 @@ import {
   waitForMd,
   type Md,
 } from "../support/md.ts";
-import { serveVersion, type ModelServer } from "../support/model-server.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { serveVersion } from "../support/model-server.ts";
+import { sampleClientsSelector } from "../support/clients-selector.ts";
+import { useModelSuite } from "../support/suite.ts";
 
 const PORT = 8080; // a Service port a test may bind without root
 const NAME = "pp";
@@ -47,68 +48,35 @@ const checkOf = (md: Md, name: string) =>
 
 describe("checks after a blue/green switch", function () {
   this.timeout(240_000);
-  let operator: OperatorProcess;
-  let ns: string;
-  let cleanup: () => Promise<void>;
-  const servers: ModelServer[] = [];
-
-  before(async () => {
-    operator = await startOperator();
-    ({ name: ns, cleanup } = await createNamespace("post-promotion"));
-  });
-  after(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.stop()));
-    await operator?.stop();
-    await cleanup?.();
-  });
+  const suite = useModelSuite({ namespace: "post-promotion" });
 
   /**
    * Samples, until stop(), when the clients' Service first and last selected each version, and
    * the smallest spec.replicas the Deployment of `watched` had.
    */
   function sample(watched: string) {
-    const selected = new Map<string, { first: number; last: number }>();
     let minReplicas = Infinity;
-    let running = true;
-    const loop = (async () => {
-      while (running) {
-        const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-          "-n",
-          ns,
-          "get",
-          "service",
-          NAME,
-        ]).catch(() => undefined);
-        const v = svc?.spec.selector?.["mlops.dev/version"];
-        const now = Date.now();
-        if (v) selected.set(v, { first: selected.get(v)?.first ?? now, last: now });
-        const d = (await deployments(ns, NAME).catch(() => new Map())).get(childName(NAME, watched));
+    const samples = sampleClientsSelector(suite.ns, NAME, {
+      alongside: async () => {
+        const d = (await deployments(suite.ns, NAME).catch(() => new Map())).get(childName(NAME, watched));
         if (d) minReplicas = Math.min(minReplicas, d.spec.replicas);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
-    return {
-      selected,
-      minReplicas: () => minReplicas,
-      stop: async () => {
-        running = false;
-        await loop;
       },
-    };
+    });
+    return { selected: samples.selected, minReplicas: () => minReplicas, stop: () => samples.stop() };
   }
 
   it("rolls back a version that fails after the switch, the old version never scaled down; promotes a good one after the delay", async () => {
-    await applyMd(ns, spec("1.0.0"));
-    servers.push(await serveVersion(ns, NAME, "1.0.0"));
-    await waitForMd(ns, NAME, "1.0.0 Ready", isReady);
+    await applyMd(suite.ns, spec("1.0.0"));
+    suite.servers.push(await serveVersion(suite.ns, NAME, "1.0.0"));
+    await waitForMd(suite.ns, NAME, "1.0.0 Ready", isReady);
 
     // 2.0.0 is ready (the check before the switch passes) but not live.
     const s2 = sample("1.0.0");
-    await applyMd(ns, spec("2.0.0"));
-    const v2 = await serveVersion(ns, NAME, "2.0.0", { live: 503 });
-    servers.push(v2);
+    await applyMd(suite.ns, spec("2.0.0"));
+    const v2 = await serveVersion(suite.ns, NAME, "2.0.0", { live: 503 });
+    suite.servers.push(v2);
     const failed = await waitForMd(
-      ns,
+      suite.ns,
       NAME,
       "2.0.0 rolled back after the switch",
       (m) => condition(m, "Stalled")?.reason === "HealthCheckFailed",
@@ -137,7 +105,7 @@ describe("checks after a blue/green switch", function () {
     expect(failed.status?.stableVersion).to.equal("1.0.0");
     const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
       "-n",
-      ns,
+      suite.ns,
       "get",
       "service",
       NAME,
@@ -146,10 +114,10 @@ describe("checks after a blue/green switch", function () {
 
     // 3.0.0 passes both: promoted, but not before the scale-down delay after the switch.
     const s3 = sample("1.0.0");
-    await applyMd(ns, spec("3.0.0"));
-    servers.push(await serveVersion(ns, NAME, "3.0.0"));
+    await applyMd(suite.ns, spec("3.0.0"));
+    suite.servers.push(await serveVersion(suite.ns, NAME, "3.0.0"));
     const promoted = await waitForMd(
-      ns,
+      suite.ns,
       NAME,
       "3.0.0 promoted",
       (m) => isReady(m) && m.status?.stableVersion === "3.0.0",

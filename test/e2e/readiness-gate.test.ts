@@ -7,10 +7,10 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { createNamespace, kubectl, kubectlJson, tool, waitFor } from "../support/kube.ts";
+import { kubectl, kubectlJson, tool, waitFor } from "../support/kube.ts";
 import { applyMd, condition, isReady, modelDeployment, waitForMd, type Md } from "../support/md.ts";
-import { serveVersion, type ModelServer } from "../support/model-server.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { serveVersion } from "../support/model-server.ts";
+import { useModelSuite } from "../support/suite.ts";
 
 const PORT = 8080;
 
@@ -111,52 +111,37 @@ function operatorPodStatusWrites(ns: string, prefix: string): string[] {
 
 describe("a 0% stage without a router: the candidate's pods behind a readiness gate", function () {
   this.timeout(180_000);
-  let operator: OperatorProcess;
-  let ns: string;
-  let cleanup: () => Promise<void>;
-  const servers: ModelServer[] = [];
-
-  before(async () => {
-    operator = await startOperator();
-  });
-  after(async () => {
-    await operator.stop();
-  });
-  beforeEach(async function () {
-    ({ name: ns, cleanup } = await createNamespace(this.currentTest?.title.slice(0, 20) ?? "t"));
-  });
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.stop()));
-    await cleanup();
-  });
+  const suite = useModelSuite();
 
   it("at setWeight 0 the candidate's own Service answers its checks while the clients' Service never lists it ready; the step opens the gate", async () => {
     const name = "gate";
     const steps = [{ setWeight: 0 }, { pause: {} }, { setWeight: 50 }, { pause: {} }];
     // No pod is watched until a ModelDeployment uses the gate (the operator's caches synced without one).
     const podCacheSynced = () =>
-      operator.logLines().some((l) => l.msg === "informer synced" && /^v1 pods/.test(String(l.source ?? "")));
+      suite.operator
+        .logLines()
+        .some((l) => l.msg === "informer synced" && /^v1 pods/.test(String(l.source ?? "")));
     await waitFor("the operator's caches synced", async () =>
-      operator.logLines().some((l) => l.msg === "caches synced, reconciling"),
+      suite.operator.logLines().some((l) => l.msg === "caches synced, reconciling"),
     );
     expect(podCacheSynced(), "a pod watch before any ModelDeployment uses the gate").to.equal(false);
-    await applyMd(ns, spec(name, "1.0.0", steps));
-    const v1 = await serveVersion(ns, name, "1.0.0");
-    servers.push(v1);
+    await applyMd(suite.ns, spec(name, "1.0.0", steps));
+    const v1 = await serveVersion(suite.ns, name, "1.0.0");
+    suite.servers.push(v1);
     // The first version's pods carry the gate too: the operator admits them.
-    await waitForMd(ns, name, "1.0.0 Ready", isReady);
+    await waitForMd(suite.ns, name, "1.0.0 Ready", isReady);
     expect(podCacheSynced(), "the pod watch, opened by the gate").to.equal(true);
-    for (const p of await podsOf(ns, name, "1.0.0")) {
+    for (const p of await podsOf(suite.ns, name, "1.0.0")) {
       expect(p.spec.readinessGates).to.deep.equal([{ conditionType: "mlops.dev/admitted" }]);
       expect(podCondition(p, "mlops.dev/admitted")).to.include({ status: "True", reason: "Admitted" });
     }
 
-    const clients = watchClientsService(ns, name, `${name}-2-0-0-`);
-    await applyMd(ns, spec(name, "2.0.0", steps));
-    const v2 = await serveVersion(ns, name, "2.0.0");
-    servers.push(v2);
+    const clients = watchClientsService(suite.ns, name, `${name}-2-0-0-`);
+    await applyMd(suite.ns, spec(name, "2.0.0", steps));
+    const v2 = await serveVersion(suite.ns, name, "2.0.0");
+    suite.servers.push(v2);
     const held = await waitForMd(
-      ns,
+      suite.ns,
       name,
       "the 0% stage passed its checks, held by the pause at 0%",
       (m) => m.status?.currentStep === 1 && m.status.checks?.[0]?.phase === "Successful",
@@ -169,10 +154,10 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
       1,
     );
     expect(new Set(v2.requests.map((r) => r.host))).to.deep.equal(
-      new Set([`${name}-2-0-0.${ns}.svc:${PORT}`]),
+      new Set([`${name}-2-0-0.${suite.ns}.svc:${PORT}`]),
     );
 
-    const [candidate] = await podsOf(ns, name, "2.0.0");
+    const [candidate] = await podsOf(suite.ns, name, "2.0.0");
     expect(candidate?.status?.phase).to.equal("Running");
     expect(podCondition(candidate!, "ContainersReady")?.status).to.equal("True");
     expect(podCondition(candidate!, "Ready")?.status).to.equal("False");
@@ -180,14 +165,14 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
     // Its own Service lists it (not-ready addresses published); the clients' Service not as ready.
     // The EndpointSlice controller writes the slice on its own schedule: wait for it to list the pod.
     const own = await waitFor(`${name}-2-0-0's EndpointSlice listing the candidate`, async () => {
-      const e = endpoints(await slices(ns, `${name}-2-0-0`));
+      const e = endpoints(await slices(suite.ns, `${name}-2-0-0`));
       return e.length > 0 && e;
     });
     expect(own.map((e) => [e.targetRef?.name, e.conditions?.ready])).to.deep.equal([
       [candidate!.metadata.name, true],
     ]);
     const svc = (n: string) =>
-      kubectlJson<{ spec: { publishNotReadyAddresses?: boolean } }>(["-n", ns, "get", "service", n]);
+      kubectlJson<{ spec: { publishNotReadyAddresses?: boolean } }>(["-n", suite.ns, "get", "service", n]);
     expect((await svc(`${name}-2-0-0`)).spec.publishNotReadyAddresses).to.equal(true);
     expect((await svc(name)).spec.publishNotReadyAddresses).to.equal(undefined);
     expect(held.status?.traffic?.find((t) => t.version === "2.0.0")?.weight ?? 0).to.equal(0);
@@ -199,12 +184,17 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
       "candidate pods the clients' Service listed ready before the gate opened",
     ).to.deep.equal([]);
 
-    await kubectl(["-n", ns, "annotate", "md", name, "mlops.dev/action=promote", "--overwrite"]);
-    const opened = await waitForMd(ns, name, "at 50% with the gate open", (m) => m.status?.currentStep === 3);
+    await kubectl(["-n", suite.ns, "annotate", "md", name, "mlops.dev/action=promote", "--overwrite"]);
+    const opened = await waitForMd(
+      suite.ns,
+      name,
+      "at 50% with the gate open",
+      (m) => m.status?.currentStep === 3,
+    );
     expect(opened.status?.readinessGate?.open).to.equal(true);
 
     const admitted = await waitForMd(
-      ns,
+      suite.ns,
       name,
       "the candidate pod in the clients' Service at 50%",
       (m) =>
@@ -215,30 +205,30 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
         ]),
     );
     expect(admitted.status?.readinessGate).to.include({ open: true, waitingPods: 0 });
-    const ready = endpoints(await slices(ns, name)).filter(
+    const ready = endpoints(await slices(suite.ns, name)).filter(
       (e) => e.targetRef?.name?.startsWith(`${name}-2-0-0-`) && e.conditions?.ready,
     );
     expect(ready.length).to.equal(1);
-    for (const p of await podsOf(ns, name, "2.0.0"))
+    for (const p of await podsOf(suite.ns, name, "2.0.0"))
       expect(podCondition(p, "mlops.dev/admitted")).to.include({ status: "True", reason: "Admitted" });
     // Each candidate pod was written once.
-    const writes = operatorPodStatusWrites(ns, `${name}-2-0-0-`);
+    const writes = operatorPodStatusWrites(suite.ns, `${name}-2-0-0-`);
     expect(writes.length).to.equal(new Set(writes).size);
   });
 
   it("a failing check at the 0% stage rolls back with the gate never opened", async () => {
     const name = "gatefail";
     const steps = [{ setWeight: 0 }, { setWeight: 50 }];
-    await applyMd(ns, spec(name, "1.0.0", steps));
-    servers.push(await serveVersion(ns, name, "1.0.0"));
-    await waitForMd(ns, name, "1.0.0 Ready", isReady);
+    await applyMd(suite.ns, spec(name, "1.0.0", steps));
+    suite.servers.push(await serveVersion(suite.ns, name, "1.0.0"));
+    await waitForMd(suite.ns, name, "1.0.0 Ready", isReady);
 
-    const clients = watchClientsService(ns, name, `${name}-2-0-0-`);
-    await applyMd(ns, spec(name, "2.0.0", steps));
-    const v2 = await serveVersion(ns, name, "2.0.0", { ready: 503 });
-    servers.push(v2);
+    const clients = watchClientsService(suite.ns, name, `${name}-2-0-0-`);
+    await applyMd(suite.ns, spec(name, "2.0.0", steps));
+    const v2 = await serveVersion(suite.ns, name, "2.0.0", { ready: 503 });
+    suite.servers.push(v2);
     const md: Md = await waitForMd(
-      ns,
+      suite.ns,
       name,
       "rolled back on the 0% stage's check",
       (m) => condition(m, "Stalled")?.reason === "HealthCheckFailed",
@@ -248,12 +238,15 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
       v2.count("GET", `/v2/models/${name}/ready`),
       "the failing check reached 2.0.0's server",
     ).to.be.at.least(1);
-    await waitForMd(ns, name, "the candidate gone", (m) => m.status?.traffic?.length === 1);
+    await waitForMd(suite.ns, name, "the candidate gone", (m) => m.status?.traffic?.length === 1);
     await clients.stop();
     expect(clients.seen, "candidate pods the clients' Service listed ready").to.deep.equal([]);
-    expect(operatorPodStatusWrites(ns, `${name}-2-0-0-`), "gate writes on candidate pods").to.deep.equal([]);
+    expect(
+      operatorPodStatusWrites(suite.ns, `${name}-2-0-0-`),
+      "gate writes on candidate pods",
+    ).to.deep.equal([]);
     const after = await waitForMd(
-      ns,
+      suite.ns,
       name,
       "the gate closed in status",
       (m) => m.status?.readinessGate !== undefined,
@@ -264,48 +257,48 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
   it("an operator started anew mid-way picks up from the status: it opens the gate the previous one left closed", async () => {
     const name = "gaterestart";
     const steps = [{ setWeight: 0 }, { pause: {} }, { setWeight: 50 }, { pause: {} }];
-    await applyMd(ns, spec(name, "1.0.0", steps));
-    servers.push(await serveVersion(ns, name, "1.0.0"));
-    await waitForMd(ns, name, "1.0.0 Ready", isReady);
-    await applyMd(ns, spec(name, "2.0.0", steps));
-    servers.push(await serveVersion(ns, name, "2.0.0"));
+    await applyMd(suite.ns, spec(name, "1.0.0", steps));
+    suite.servers.push(await serveVersion(suite.ns, name, "1.0.0"));
+    await waitForMd(suite.ns, name, "1.0.0 Ready", isReady);
+    await applyMd(suite.ns, spec(name, "2.0.0", steps));
+    suite.servers.push(await serveVersion(suite.ns, name, "2.0.0"));
     await waitForMd(
-      ns,
+      suite.ns,
       name,
       "held at 0% with the checks passed",
       (m) => m.status?.currentStep === 1 && m.status.checks?.[0]?.phase === "Successful",
     );
     // The operator goes away; the promote waits for the next one, which has only the status
     // and the pods to go on.
-    await operator.stop();
-    await kubectl(["-n", ns, "annotate", "md", name, "mlops.dev/action=promote", "--overwrite"]);
-    const [pod] = await podsOf(ns, name, "2.0.0");
+    await suite.operator.stop();
+    await kubectl(["-n", suite.ns, "annotate", "md", name, "mlops.dev/action=promote", "--overwrite"]);
+    const [pod] = await podsOf(suite.ns, name, "2.0.0");
     expect(podCondition(pod!, "mlops.dev/admitted")).to.equal(undefined);
-    operator = await startOperator();
+    await suite.startOperator();
     const md = await waitForMd(
-      ns,
+      suite.ns,
       name,
       "at 50% with the candidate pod admitted",
       (m) => m.status?.currentStep === 3 && m.status.readinessGate?.open === true,
     );
     expect(md.status?.stableVersion).to.equal("1.0.0");
-    for (const p of await podsOf(ns, name, "2.0.0"))
+    for (const p of await podsOf(suite.ns, name, "2.0.0"))
       expect(podCondition(p, "mlops.dev/admitted")).to.include({ status: "True", reason: "Admitted" });
-    const writes = operatorPodStatusWrites(ns, `${name}-2-0-0-`);
+    const writes = operatorPodStatusWrites(suite.ns, `${name}-2-0-0-`);
     expect(writes.length).to.equal(new Set(writes).size);
   });
 
   it("applies examples/canary-readiness-gate.yaml: its first version's pods are admitted and it becomes Ready", async () => {
     await kubectl([
       "-n",
-      ns,
+      suite.ns,
       "apply",
       "-f",
       join(import.meta.dirname, "..", "..", "examples", "canary-readiness-gate.yaml"),
     ]);
-    const md = await waitForMd(ns, "fraud-detector", "the example Ready", isReady);
+    const md = await waitForMd(suite.ns, "fraud-detector", "the example Ready", isReady);
     expect(md.status?.readinessGate).to.include({ open: true, admittedPods: 4, waitingPods: 0 });
-    const pods = await podsOf(ns, "fraud-detector", "1.0.0");
+    const pods = await podsOf(suite.ns, "fraud-detector", "1.0.0");
     expect(pods.map((p) => podCondition(p, "Ready")?.status)).to.deep.equal(["True", "True", "True", "True"]);
   });
 
@@ -314,7 +307,7 @@ describe("a 0% stage without a router: the candidate's pods behind a readiness g
     (md.spec as Record<string, unknown>).traffic = {
       gatewayAPI: { httpRoute: { parentRefs: [{ name: "gw" }] } },
     };
-    const res = await tool("kubectl", ["-n", ns, "apply", "-f", "-"], JSON.stringify(md));
+    const res = await tool("kubectl", ["-n", suite.ns, "apply", "-f", "-"], JSON.stringify(md));
     expect(res.code).to.not.equal(0);
     expect(res.stderr).to.include("strategy.canary.readinessGate is for canaries without spec.traffic");
   });

@@ -20,6 +20,7 @@ import {
 import { FakeModelServer } from "../support/model-server.ts";
 import { startOperator, type OperatorProcess } from "../support/operator.ts";
 import { startPrometheus, type PrometheusServer } from "../support/prometheus.ts";
+import { TrafficWatch } from "../support/traffic-watch.ts";
 
 const replicasOf = async (ns: string, model: string) =>
   Object.fromEntries([...(await deployments(ns, model))].map(([n, d]) => [n, d.spec.replicas]));
@@ -63,6 +64,8 @@ describe("rollouts", function () {
     await applyMd(ns, spec("1.0.0"));
     await waitForMd(ns, "fraud", "1.0.0 Ready", isReady);
 
+    // Every status written while the clients' Service still sends everything to 1.0.0 says so.
+    const watch = await TrafficWatch.start(ns, "fraud");
     await applyMd(ns, spec("2.0.0"));
     // Step 0 done (20% of 10 = 2 new + 8 old), then the pause without duration holds.
     const paused = await waitForMd(
@@ -71,6 +74,9 @@ describe("rollouts", function () {
       "paused at step 1 with 20% measured",
       (m) => m.status?.currentStep === 1 && m.status?.candidateWeight === 20,
     );
+    watch.stop();
+    expect(watch.statuses, "statuses watched").to.be.greaterThan(1);
+    expect(watch.dishonest("1.0.0", "fraud-1-0-0-"), watch.trafficHistory()).to.deep.equal([]);
     expect(paused.status?.phase).to.equal("Progressing");
     expect(paused.status?.candidateVersion).to.equal("2.0.0");
     expect(condition(paused, "Reconciling")?.status).to.equal("True");
@@ -127,6 +133,54 @@ describe("rollouts", function () {
     // The spec is the user's: never changed by the operator.
     const final = await getMd(ns, "fraud");
     expect((final.spec.model as { version: string }).version).to.equal("2.0.0");
+  });
+
+  it("a model whose Deployment names are long: status.traffic counts its pods, whose names the API server cut", async () => {
+    // 42 characters: the Deployments NAME-1-0-0 and NAME-2-0-0 have 48, so the names of their
+    // pods (NAME-V-HASH- plus 5 random characters) are cut to 58 characters before the 5.
+    const name = "fraud-detector-for-card-payments-in-europe";
+    const spec = (v: string) =>
+      modelDeployment(name, {
+        version: v,
+        replicas: 2,
+        strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+      });
+    await applyMd(ns, spec("1.0.0"));
+    const ready = await waitForMd(ns, name, "1.0.0 Ready", isReady);
+    const pods = await kubectlJson<{ items: { metadata: { name: string } }[] }>([
+      "-n",
+      ns,
+      "get",
+      "pods",
+      "-l",
+      `mlops.dev/model=${name}`,
+    ]);
+    expect(pods.items.map((p) => p.metadata.name.length)).to.deep.equal([63, 63]);
+    const r1 = ready.status?.stableRevision;
+    const atRest = await waitForMd(
+      ns,
+      name,
+      "1.0.0 with its 2 ready endpoints",
+      (m) => m.status?.traffic?.some((t) => t.readyEndpoints === 2) === true,
+    );
+    expect(atRest.status?.traffic).to.deep.equal([
+      { version: "1.0.0", revision: r1, weight: 100, readyEndpoints: 2 },
+    ]);
+
+    const watch = await TrafficWatch.start(ns, name);
+    await applyMd(ns, spec("2.0.0"));
+    const half = await waitForMd(
+      ns,
+      name,
+      "paused at step 1 with 50% measured",
+      (m) => m.status?.currentStep === 1 && m.status?.candidateWeight === 50,
+    );
+    watch.stop();
+    expect(watch.dishonest("1.0.0", `${name}-1-0-0-`), watch.trafficHistory()).to.deep.equal([]);
+    expect(half.status?.traffic).to.deep.equal([
+      { version: "1.0.0", revision: r1, weight: 50, readyEndpoints: 1 },
+      { version: "2.0.0", revision: half.status?.candidateRevision, weight: 50, readyEndpoints: 1 },
+    ]);
   });
 
   it("a new pod template of the stable version rolls out beside it on its own Deployment, gated by checks, and rolls back when they fail", async () => {
@@ -411,6 +465,8 @@ describe("rollouts", function () {
         .spec.selector;
     expect(await selector("bg")).to.include({ "mlops.dev/model": "bg", "mlops.dev/version": "1" });
 
+    // Until the switch, every status says version 1 gets all traffic, as the clients' Service does.
+    const watch = await TrafficWatch.start(ns, "bg");
     await applyMd(ns, spec("2"));
     // No autoPromotionSeconds: it waits for promote with the preview up.
     await waitFor(
@@ -423,6 +479,9 @@ describe("rollouts", function () {
       async () => (await deployments(ns, "bg")).get("bg-2")?.status?.availableReplicas === 1,
     );
     expect((await selector("bg"))["mlops.dev/version"]).to.equal("1");
+    watch.stop();
+    expect(watch.statuses, "statuses watched").to.be.greaterThan(1);
+    expect(watch.dishonest("1", "bg-1-"), watch.trafficHistory()).to.deep.equal([]);
     await annotate(ns, "bg", "promote");
     await waitFor("clients switched to 2", async () => (await selector("bg"))["mlops.dev/version"] === "2", {
       timeoutMs: 60_000,

@@ -7,11 +7,11 @@ import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { CLUSTER_DOMAIN } from "../cluster/coredns.ts";
-import { createNamespace, kubectlJson } from "../support/kube.ts";
+import { kubectlJson } from "../support/kube.ts";
 import { resolveLoopback } from "../support/loopback-guard.ts";
 import { applyMd, condition, isReady, mdEvents, modelDeployment, waitForMd, type Md } from "../support/md.ts";
-import { serveVersion, type ModelServer } from "../support/model-server.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { serveVersion } from "../support/model-server.ts";
+import { useModelSuite } from "../support/suite.ts";
 
 const dnsServer = (): string => {
   const server = process.env.MRO_TEST_DNS_SERVER;
@@ -66,58 +66,41 @@ const checkOf = (md: Md, name: string) => md.status?.checks?.find((c) => c.name 
 
 describe("health checks against each version's own Service, through the cluster DNS", function () {
   this.timeout(180_000);
-  let operator: OperatorProcess;
-  let ns: string;
-  let cleanup: () => Promise<void>;
-  const servers: ModelServer[] = [];
-
-  before(async () => {
-    operator = await startOperator();
-  });
-  after(async () => {
-    await operator.stop();
-  });
-  beforeEach(async function () {
-    ({ name: ns, cleanup } = await createNamespace(this.currentTest?.title.slice(0, 20) ?? "t"));
-  });
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.stop()));
-    await cleanup();
-  });
+  const suite = useModelSuite();
 
   it("CoreDNS answers NAME.NAMESPACE.svc and the .svc.cluster.local form with the Service's loopback ClusterIP", async () => {
-    await applyMd(ns, spec("names", "1.0.0"));
-    const v1 = await serveVersion(ns, "names", "1.0.0");
-    servers.push(v1);
+    await applyMd(suite.ns, spec("names", "1.0.0"));
+    const v1 = await serveVersion(suite.ns, "names", "1.0.0");
+    suite.servers.push(v1);
     const svc = await kubectlJson<{ spec: { clusterIP: string } }>([
       "-n",
-      ns,
+      suite.ns,
       "get",
       "service",
       "names-1-0-0",
     ]);
     expect(svc.spec.clusterIP).to.match(/^127\.96\./);
     expect(v1.address).to.equal(`${svc.spec.clusterIP}:${PORT}`);
-    expect(await resolveLoopback(`names-1-0-0.${ns}.svc`, dnsServer())).to.equal(svc.spec.clusterIP);
-    expect(await resolveLoopback(`names-1-0-0.${ns}.svc.${CLUSTER_DOMAIN}`, dnsServer())).to.equal(
+    expect(await resolveLoopback(`names-1-0-0.${suite.ns}.svc`, dnsServer())).to.equal(svc.spec.clusterIP);
+    expect(await resolveLoopback(`names-1-0-0.${suite.ns}.svc.${CLUSTER_DOMAIN}`, dnsServer())).to.equal(
       svc.spec.clusterIP,
     );
   });
 
   it("measures the default target on the new version's Service only, and rolls back on what that server answers", async () => {
     const name = "dflt";
-    await applyMd(ns, spec(name, "1.0.0"));
-    const v1 = await serveVersion(ns, name, "1.0.0");
-    servers.push(v1);
-    await waitForMd(ns, name, "1.0.0 Ready", isReady);
+    await applyMd(suite.ns, spec(name, "1.0.0"));
+    const v1 = await serveVersion(suite.ns, name, "1.0.0");
+    suite.servers.push(v1);
+    await waitForMd(suite.ns, name, "1.0.0 Ready", isReady);
     const v1Before = v1.count();
 
-    await applyMd(ns, spec(name, "2.0.0"));
+    await applyMd(suite.ns, spec(name, "2.0.0"));
     // The operator creates the Service NAME-2-0-0; the server binds its ClusterIP at once.
-    const v2 = await serveVersion(ns, name, "2.0.0");
-    servers.push(v2);
+    const v2 = await serveVersion(suite.ns, name, "2.0.0");
+    suite.servers.push(v2);
     const paused = await waitForMd(
-      ns,
+      suite.ns,
       name,
       "paused at 50% with every check Successful",
       (m) =>
@@ -131,19 +114,19 @@ describe("health checks against each version's own Service, through the cluster 
     expect(v2.count("GET", `/v2/models/${name}`)).to.be.at.least(1);
     expect(v2.count("POST", `/v2/models/${name}/infer`)).to.be.at.least(1);
     expect(new Set(v2.requests.map((r) => r.host))).to.deep.equal(
-      new Set([`${name}-2-0-0.${ns}.svc:${PORT}`]),
+      new Set([`${name}-2-0-0.${suite.ns}.svc:${PORT}`]),
     );
     expect(JSON.parse(v2.requests.find((r) => r.method === "POST")!.body)).to.deep.equal(
       JSON.parse(INFER_BODY),
     );
     expect(v1.count(), "requests to 1.0.0's server during the rollout").to.equal(v1Before);
     // The operator found the Service through CoreDNS.
-    expect(corednsLog()).to.contain(`"A IN ${name}-2-0-0.${ns}.svc.`);
+    expect(corednsLog()).to.contain(`"A IN ${name}-2-0-0.${suite.ns}.svc.`);
 
     // The model answers a wrong score: the smoke test fails on that server's answer.
     v2.behave({ outputs: [{ name: "score", datatype: "FP32", shape: [1, 1], data: [0.9] }] });
     const md = await waitForMd(
-      ns,
+      suite.ns,
       name,
       "rolled back on the smoke test",
       (m) => condition(m, "Stalled")?.reason === "HealthCheckFailed",
@@ -151,26 +134,26 @@ describe("health checks against each version's own Service, through the cluster 
     expect(checkOf(md, "smoke")).to.include({ phase: "Failed", value: "200" });
     expect(checkOf(md, "smoke")?.message).to.include("json.outputs[0].data[0] < 0.5").and.to.include("0.9");
     expect(condition(md, "Stalled")?.message).to.include("smoke");
-    const ev = (await mdEvents(ns, name)).find((e) => e.reason === "CheckFailed");
+    const ev = (await mdEvents(suite.ns, name)).find((e) => e.reason === "CheckFailed");
     expect(ev?.message).to.include("smoke");
-    await waitForMd(ns, name, "traffic back on 1.0.0", (m) => m.status?.traffic?.length === 1);
+    await waitForMd(suite.ns, name, "traffic back on 1.0.0", (m) => m.status?.traffic?.length === 1);
     expect(v1.count(), "the stable version's server is never measured").to.equal(v1Before);
   });
 
   it("reports a version whose Service nobody serves as unreachable, by the Service's name", async () => {
     const name = "nosrv";
-    await applyMd(ns, spec(name, "1.0.0"));
-    await waitForMd(ns, name, "1.0.0 Ready", isReady);
-    await applyMd(ns, spec(name, "2.0.0"));
+    await applyMd(suite.ns, spec(name, "1.0.0"));
+    await waitForMd(suite.ns, name, "1.0.0 Ready", isReady);
+    await applyMd(suite.ns, spec(name, "2.0.0"));
     const md = await waitForMd(
-      ns,
+      suite.ns,
       name,
       "rolled back: nothing answers on 2.0.0's ClusterIP",
       (m) => condition(m, "Stalled")?.reason === "HealthCheckFailed",
     );
     expect(checkOf(md, "model-ready")?.phase).to.equal("Error");
     expect(checkOf(md, "model-ready")?.message).to.equal(
-      `GET http://${name}-2-0-0.${ns}.svc:${PORT}/v2/models/${name}/ready failed: connection refused`,
+      `GET http://${name}-2-0-0.${suite.ns}.svc:${PORT}/v2/models/${name}/ready failed: connection refused`,
     );
   });
 });

@@ -4,10 +4,10 @@
 // an input is rolled back before the clients' Service ever selects it; a widened input is
 // promoted; a deliberate rename is promoted once accepted.
 import { expect } from "chai";
-import { createNamespace, kubectlJson } from "../support/kube.ts";
 import { applyMd, condition, isReady, modelDeployment, waitForMd } from "../support/md.ts";
-import { serveVersion, type ModelServer } from "../support/model-server.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { serveVersion } from "../support/model-server.ts";
+import { sampleClientsSelector } from "../support/clients-selector.ts";
+import { useModelSuite } from "../support/suite.ts";
 
 const PORT = 8080; // a Service port a test may bind without root
 const NAME = "sig";
@@ -28,60 +28,21 @@ const spec = (version: string, accept?: string[]) =>
 
 describe("signature compatibility against the stable version's model metadata", function () {
   this.timeout(180_000);
-  let operator: OperatorProcess;
-  let ns: string;
-  let cleanup: () => Promise<void>;
-  const servers: ModelServer[] = [];
-
-  before(async () => {
-    operator = await startOperator();
-    ({ name: ns, cleanup } = await createNamespace("signature"));
-  });
-  after(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.stop()));
-    await operator?.stop();
-    await cleanup?.();
-  });
-
-  /** The versions the clients' Service selected, sampled until `stop` is called. */
-  function sampleClientSelector(): { versions: Set<string>; stop: () => Promise<void> } {
-    const versions = new Set<string>();
-    let running = true;
-    const loop = (async () => {
-      while (running) {
-        const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-          "-n",
-          ns,
-          "get",
-          "service",
-          NAME,
-        ]).catch(() => undefined);
-        versions.add(svc?.spec.selector?.["mlops.dev/version"] ?? "(any)");
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
-    return {
-      versions,
-      stop: async () => {
-        running = false;
-        await loop;
-      },
-    };
-  }
+  const suite = useModelSuite({ namespace: "signature" });
 
   it("rolls back a renamed input before any client request; promotes a widening and an accepted rename", async () => {
-    await applyMd(ns, spec("1.0.0"));
-    servers.push(await serveVersion(ns, NAME, "1.0.0", { inputs: [FEATURES] }));
-    await waitForMd(ns, NAME, "1.0.0 Ready", isReady);
+    await applyMd(suite.ns, spec("1.0.0"));
+    suite.servers.push(await serveVersion(suite.ns, NAME, "1.0.0", { inputs: [FEATURES] }));
+    await waitForMd(suite.ns, NAME, "1.0.0 Ready", isReady);
 
-    const sampler = sampleClientSelector();
-    await applyMd(ns, spec("2.0.0"));
-    const renamed = await serveVersion(ns, NAME, "2.0.0", {
+    const sampler = sampleClientsSelector(suite.ns, NAME);
+    await applyMd(suite.ns, spec("2.0.0"));
+    const renamed = await serveVersion(suite.ns, NAME, "2.0.0", {
       inputs: [{ ...FEATURES, name: "feature_vector" }],
     });
-    servers.push(renamed);
+    suite.servers.push(renamed);
     const rolledBack = await waitForMd(
-      ns,
+      suite.ns,
       NAME,
       "2.0.0 rolled back on its signature",
       (m) => condition(m, "Stalled")?.reason === "HealthCheckFailed",
@@ -95,7 +56,7 @@ describe("signature compatibility against the stable version's model metadata", 
     );
     expect(condition(rolledBack, "Stalled")?.message).to.include("input features");
     // The clients' Service never selected the new version; its server got only the metadata reads.
-    expect([...sampler.versions]).to.deep.equal(["1.0.0"]);
+    expect(sampler.versions()).to.deep.equal(["1.0.0"]);
     expect(renamed.requests.map((r) => `${r.method} ${r.path}`)).to.satisfy((paths: string[]) =>
       paths.every((p) => p === "GET /v2/models/sig"),
     );
@@ -103,10 +64,12 @@ describe("signature compatibility against the stable version's model metadata", 
     expect(rolledBack.status?.stableVersion).to.equal("1.0.0");
 
     // A widened input fits every client of the stable version: promoted.
-    await applyMd(ns, spec("3.0.0"));
-    servers.push(await serveVersion(ns, NAME, "3.0.0", { inputs: [{ ...FEATURES, shape: [-1, -1] }] }));
+    await applyMd(suite.ns, spec("3.0.0"));
+    suite.servers.push(
+      await serveVersion(suite.ns, NAME, "3.0.0", { inputs: [{ ...FEATURES, shape: [-1, -1] }] }),
+    );
     const widened = await waitForMd(
-      ns,
+      suite.ns,
       NAME,
       "3.0.0 promoted",
       (m) => isReady(m) && m.status?.stableVersion === "3.0.0",
@@ -119,14 +82,14 @@ describe("signature compatibility against the stable version's model metadata", 
     });
 
     // A deliberate rename, accepted by naming its tensors: promoted, and the change reported.
-    await applyMd(ns, spec("4.0.0", ["features", "feature_vector"]));
-    servers.push(
-      await serveVersion(ns, NAME, "4.0.0", {
+    await applyMd(suite.ns, spec("4.0.0", ["features", "feature_vector"]));
+    suite.servers.push(
+      await serveVersion(suite.ns, NAME, "4.0.0", {
         inputs: [{ ...FEATURES, name: "feature_vector", shape: [-1, -1] }],
       }),
     );
     const accepted = await waitForMd(
-      ns,
+      suite.ns,
       NAME,
       "4.0.0 promoted",
       (m) => isReady(m) && m.status?.stableVersion === "4.0.0",

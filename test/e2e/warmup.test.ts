@@ -4,10 +4,10 @@
 // them is rolled back like one that fails a check.
 import { expect } from "chai";
 import type { CheckStatus } from "../../src/api/types.ts";
-import { createNamespace, kubectlJson } from "../support/kube.ts";
 import { applyMd, condition, isReady, modelDeployment, waitForMd, type Md } from "../support/md.ts";
-import { serveVersion, type ModelServer } from "../support/model-server.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { serveVersion } from "../support/model-server.ts";
+import { sampleClientsSelector } from "../support/clients-selector.ts";
+import { useModelSuite } from "../support/suite.ts";
 
 const PORT = 8080; // a Service port a test may bind without root
 const NAME = "warm";
@@ -34,64 +34,37 @@ const warmupOf = (md: Md) =>
 
 describe("warm-up before the first client request", function () {
   this.timeout(180_000);
-  let operator: OperatorProcess;
-  let ns: string;
-  let cleanup: () => Promise<void>;
-  const servers: ModelServer[] = [];
-
-  before(async () => {
-    operator = await startOperator();
-    ({ name: ns, cleanup } = await createNamespace("warmup"));
-  });
-  after(async () => {
-    await Promise.all(servers.splice(0).map((s) => s.stop()));
-    await operator?.stop();
-    await cleanup?.();
-  });
+  const suite = useModelSuite({ namespace: "warmup" });
 
   /** When the clients' Service first selected `version` (Date.now()), sampled until stop(). */
   function watchSwitch(version: string): { at: () => number | undefined; stop: () => Promise<void> } {
-    let at: number | undefined;
-    let running = true;
-    const loop = (async () => {
-      while (running && at === undefined) {
-        const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-          "-n",
-          ns,
-          "get",
-          "service",
-          NAME,
-        ]).catch(() => undefined);
-        if (svc?.spec.selector?.["mlops.dev/version"] === version) at = Date.now();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    })();
-    return {
-      at: () => at,
-      stop: async () => {
-        running = false;
-        await loop;
-      },
-    };
+    const samples = sampleClientsSelector(suite.ns, NAME, { intervalMs: 50 });
+    return { at: () => samples.selected.get(version)?.first, stop: () => samples.stop() };
   }
 
   it("sends the warm-up to the preview before the switch, records its latencies, and rolls back a version that fails it", async () => {
-    await applyMd(ns, spec("1.0.0"));
-    servers.push(await serveVersion(ns, NAME, "1.0.0"));
-    await waitForMd(ns, NAME, "1.0.0 Ready", isReady);
+    await applyMd(suite.ns, spec("1.0.0"));
+    suite.servers.push(await serveVersion(suite.ns, NAME, "1.0.0"));
+    await waitForMd(suite.ns, NAME, "1.0.0 Ready", isReady);
 
     const switched = watchSwitch("2.0.0");
-    await applyMd(ns, spec("2.0.0"));
-    const v2 = await serveVersion(ns, NAME, "2.0.0", { delayMs: 20 });
-    servers.push(v2);
+    await applyMd(suite.ns, spec("2.0.0"));
+    const v2 = await serveVersion(suite.ns, NAME, "2.0.0", { delayMs: 20 });
+    suite.servers.push(v2);
     const promoted = await waitForMd(
-      ns,
+      suite.ns,
       NAME,
       "2.0.0 promoted",
       (m) => isReady(m) && m.status?.stableVersion === "2.0.0",
       90_000,
     );
-    await waitForMd(ns, NAME, "the clients' Service on 2.0.0", () => switched.at() !== undefined, 10_000);
+    await waitForMd(
+      suite.ns,
+      NAME,
+      "the clients' Service on 2.0.0",
+      () => switched.at() !== undefined,
+      10_000,
+    );
     await switched.stop();
     const warmups = v2.requests.filter((r) => r.method === "POST" && r.path === INFER);
     expect(warmups.length).to.be.at.least(10);
@@ -107,10 +80,10 @@ describe("warm-up before the first client request", function () {
 
     // A version whose inference fails its warm-up is rolled back before the switch.
     const notSwitched = watchSwitch("3.0.0");
-    await applyMd(ns, spec("3.0.0"));
-    servers.push(await serveVersion(ns, NAME, "3.0.0", { inferStatus: 500 }));
+    await applyMd(suite.ns, spec("3.0.0"));
+    suite.servers.push(await serveVersion(suite.ns, NAME, "3.0.0", { inferStatus: 500 }));
     const rolledBack = await waitForMd(
-      ns,
+      suite.ns,
       NAME,
       "3.0.0 rolled back on its warm-up",
       (m) => condition(m, "Stalled")?.reason === "HealthCheckFailed",

@@ -99,6 +99,14 @@ export function availableStatus(d: V1Deployment, n: number): V1Deployment["statu
   };
 }
 
+/**
+ * The name of pod `i` of Deployment `deployment`, as its ReplicaSet's generateName gets it:
+ * DEPLOYMENT-HASH- cut to 58 characters by the API server, then 5 random characters.
+ */
+export function podName(deployment: string, i: number): string {
+  return `${deployment}-7d9f8c6b5-`.slice(0, 58) + `x${i.toString(36)}k2z`;
+}
+
 /** A simulated namespace with one ModelDeployment and what the operator made for it. */
 export class Sim {
   md: ModelDeployment;
@@ -201,7 +209,7 @@ export class Sim {
         endpoints.push({
           addresses: [`10.0.0.${i}`],
           conditions: { ready: true },
-          targetRef: { kind: "Pod", name: `${d.metadata?.name}-7d9f8c6b5-x${i}k2z`, namespace: "models" },
+          targetRef: { kind: "Pod", name: podName(d.metadata?.name ?? "", i), namespace: "models" },
         });
       }
     }

@@ -1,8 +1,9 @@
 // The weights the clients' Service sees, and which health checks are due with what target.
 import type { V1Deployment, V1EndpointSlice } from "@kubernetes/client-node";
 import { expect } from "chai";
+import type { ModelDeploymentSpec } from "../../src/api/types.ts";
 import { computeRevision, computeTraffic, planChecks, versionOfPod } from "../../src/plan/index.ts";
-import { httpCheck, makeMd, promCheck, T0 } from "./plan-fixtures.ts";
+import { httpCheck, makeMd, promCheck, Sim, T0 } from "./plan-fixtures.ts";
 
 const dep = (name: string, version: string, available = 0): V1Deployment => ({
   metadata: { name, labels: { "mlops.dev/model": "m", "mlops.dev/version": version } },
@@ -60,6 +61,65 @@ describe("plan: traffic", () => {
       { version: "1", weight: 0, readyEndpoints: 0 },
       { version: "2", weight: 0, readyEndpoints: 0 },
     ]);
+  });
+});
+
+describe("plan: status.traffic right after a new version is applied", () => {
+  // 42 characters: its Deployments (NAME-1-0-0, NAME-2-0-0) have 48, so the API server cuts
+  // their pods' names (the Sim names them as it does).
+  const LONG = "fraud-detector-for-card-payments-in-europe";
+  const route = { gatewayAPI: { httpRoute: { parentRefs: [{ name: "gw" }] } } };
+  const rows: { what: string; name: string; spec: Partial<ModelDeploymentSpec>; routed?: boolean }[] = [
+    { what: "canary by replica ratio", name: "fraud-detector", spec: {} },
+    { what: "blue/green", name: "fraud-detector", spec: { strategy: { blueGreen: {} } } },
+    { what: "canary through a route", name: "fraud-detector", spec: { traffic: route }, routed: true },
+    { what: "canary by replica ratio, long names", name: LONG, spec: {} },
+    { what: "blue/green, long names", name: LONG, spec: { strategy: { blueGreen: {} } } },
+    { what: "canary through a route, long names", name: LONG, spec: { traffic: route }, routed: true },
+  ];
+  for (const row of rows) {
+    it(`${row.what}: the stable version keeps its share until traffic moves`, () => {
+      const sim = new Sim(makeMd(row.spec, row.name), T0);
+      if (row.routed) sim.routeApi = true;
+      sim.reconcile();
+      sim.settle();
+      sim.reconcile();
+      if (row.routed) sim.parentsSay("True").reconcile();
+      const stable = { version: "1.0.0", revision: sim.md.status?.stableRevision };
+      expect(sim.md.status?.traffic, "at rest").to.deep.equal([
+        { ...stable, weight: 100, readyEndpoints: 10 },
+      ]);
+      expect(sim.md.status?.replicas, "at rest").to.equal(10);
+
+      sim.setVersion("2.0.0");
+      const first = sim.reconcile().status;
+      const candidate = { version: "2.0.0", revision: first.candidateRevision };
+      expect(first.traffic, "the first status of 2.0.0").to.deep.equal([
+        { ...stable, weight: 100, readyEndpoints: 10 },
+        { ...candidate, weight: 0, readyEndpoints: 0 },
+      ]);
+      expect(first.candidateWeight).to.equal(0);
+      // The candidate's Deployment is there, none of its pods ready yet.
+      const next = sim.reconcile().status;
+      expect(next.traffic?.[0], "before the candidate has a ready pod").to.deep.equal({
+        ...stable,
+        weight: 100,
+        readyEndpoints: 10,
+      });
+    });
+  }
+
+  it("counts a pod whose name the API server cut to 63 characters for its Deployment", () => {
+    const long = [dep(`${LONG}-1-0-0`, "1.0.0"), dep(`${LONG}-2-0-0`, "2.0.0"), dep("m-1", "1")];
+    // As kube-controller-manager and the API server named them (test/e2e/rollout.test.ts).
+    expect(versionOfPod(long, `${LONG}-1-0-0-684997c4fkcw9k`)).to.equal("1.0.0");
+    expect(versionOfPod(long, `${LONG}-2-0-0-5b7d9c8f6x2k4z`)).to.equal("2.0.0");
+    // A Deployment of 57 characters or more: not even its '-' is left before the random part.
+    const longest = "a".repeat(60);
+    expect(versionOfPod([dep(longest, "9")], `${"a".repeat(58)}x0k2z`)).to.equal("9");
+    // Without a '-' before the random part but shorter than 63: no name the API server makes.
+    expect(versionOfPod(long, `${LONG}-1-0-0-684997c4fk`)).to.equal(undefined);
+    expect(versionOfPod(long, "m-1-7d9f8c6b5-abcde")).to.equal("1");
   });
 });
 

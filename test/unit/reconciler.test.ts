@@ -388,27 +388,39 @@ describe("Reconciler: a namespace being deleted", () => {
   });
 });
 
+/**
+ * A reconciler of `md` alone, cached as the API server holds it, with empty indexes (and
+ * `index`) and the caches in `options`; reconcile() runs it once.
+ */
+function alone(
+  md: ModelDeployment,
+  options: Partial<ConstructorParameters<typeof Reconciler>[0]> = {},
+  index: { pods?: IndexBy<V1Pod> } = {},
+) {
+  const api = new FakeApi(md);
+  const cached = deepFreeze(clone(md));
+  const reconciler = new Reconciler({
+    client: api,
+    modelDeployments: { list: () => [cached], get: () => cached },
+    logger: createLogger({ level: "error", stream: new PassThrough() }),
+    index: {
+      deployments: new IndexBy<V1Deployment>(controllerUid),
+      services: new IndexBy<V1Service>(controllerUid),
+      endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
+      ...index,
+    },
+    now: () => T0,
+    ...options,
+  });
+  return { api, reconcile: () => reconciler.reconcile(KEY) };
+}
+
 describe("Reconciler: the pods of the readiness gate", () => {
   /** A reconciler whose pod cache says whether it was asked for and whether it synced. */
   function gated(readinessGate: boolean) {
     const md = makeMd({ replicas: 1, strategy: { canary: { readinessGate, steps: [{ setWeight: 0 }] } } });
-    const api = new FakeApi(md);
     const pods = { asked: 0, isSynced: false, want: () => void pods.asked++, synced: () => pods.isSynced };
-    const cached = deepFreeze(clone(md));
-    const reconciler = new Reconciler({
-      client: api,
-      modelDeployments: { list: () => [cached], get: () => cached },
-      logger: createLogger({ level: "error", stream: new PassThrough() }),
-      index: {
-        deployments: new IndexBy<V1Deployment>(controllerUid),
-        services: new IndexBy<V1Service>(controllerUid),
-        endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
-        pods: new IndexBy<V1Pod>(modelKeyOfPod),
-      },
-      pods,
-      now: () => T0,
-    });
-    return { api, pods, reconcile: () => reconciler.reconcile(KEY) };
+    return { ...alone(md, { pods }, { pods: new IndexBy<V1Pod>(modelKeyOfPod) }), pods };
   }
 
   it("opens the pod watch for a ModelDeployment with the gate, and plans only once its pods are cached", async () => {
@@ -425,6 +437,80 @@ describe("Reconciler: the pods of the readiness gate", () => {
     const w = gated(false);
     const r = await w.reconcile();
     expect(w.pods.asked).to.equal(0);
+    expect(r.writes).to.be.greaterThan(0);
+  });
+});
+
+describe("Reconciler: route caches that do not know their API yet", () => {
+  type State = "unknown" | "available" | "absent";
+  /** A cache of routes (or pools) that says whether it was asked for, in a state a test sets. */
+  const routeCache = (state: State) => {
+    const c = {
+      asked: 0,
+      current: state,
+      want: () => void c.asked++,
+      state: () => c.current,
+      available: () => c.current === "available",
+      byOwner: { get: () => [] },
+      get: () => undefined,
+    };
+    return c;
+  };
+  function routed(traffic: ModelDeployment["spec"]["traffic"], states: [State, State, State]) {
+    const md = makeMd({ replicas: 1, traffic });
+    const [routes, grpcRoutes, pools] = states.map(routeCache) as [
+      ReturnType<typeof routeCache>,
+      ReturnType<typeof routeCache>,
+      ReturnType<typeof routeCache>,
+    ];
+    const caches = { routes: routes as never, grpcRoutes: grpcRoutes as never, pools: pools as never };
+    return { ...alone(md, caches), routes, grpcRoutes, pools };
+  }
+  const parentRefs = [{ name: "gw" }];
+
+  const inferencePool = { endpointPickerRef: { name: "{{pool}}-epp", port: { number: 9002 } } };
+  const rows: {
+    what: string;
+    traffic: ModelDeployment["spec"]["traffic"];
+    states: [State, State, State];
+    /** Which cache is asked to start: routes, grpcRoutes, pools. */
+    asked: [number, number, number];
+  }[] = [
+    {
+      what: "spec.traffic: the HTTPRoute cache (first of the three)",
+      traffic: { gatewayAPI: { httpRoute: { parentRefs } } },
+      states: ["unknown", "unknown", "unknown"],
+      asked: [1, 0, 0],
+    },
+    {
+      what: "grpcRoute: the GRPCRoute cache",
+      traffic: { gatewayAPI: { grpcRoute: { parentRefs } } },
+      states: ["available", "unknown", "unknown"],
+      asked: [0, 1, 0],
+    },
+    {
+      what: "inferencePool: the InferencePool cache (not the GRPCRoute cache it does not need)",
+      traffic: { gatewayAPI: { httpRoute: { parentRefs }, inferencePool } },
+      states: ["available", "unknown", "unknown"],
+      asked: [0, 0, 1],
+    },
+  ];
+  for (const row of rows) {
+    it(`${row.what}: waits for it, asking it to start, writes nothing, and plans once it knows`, async () => {
+      const w = routed(row.traffic, row.states);
+      const r = await w.reconcile();
+      expect([r.writes, w.api.requests.length, r.requeueAfterMs]).to.deep.equal([0, 0, 500]);
+      const caches = [w.routes, w.grpcRoutes, w.pools];
+      expect(caches.map((c) => c.asked)).to.deep.equal(row.asked);
+      for (const c of caches) if (c.asked > 0) c.current = "available";
+      expect((await w.reconcile()).writes).to.be.greaterThan(0);
+    });
+  }
+
+  it("a spec without spec.traffic never waits for a route cache", async () => {
+    const w = routed(undefined, ["unknown", "unknown", "unknown"]);
+    const r = await w.reconcile();
+    expect([w.routes.asked, w.grpcRoutes.asked, w.pools.asked]).to.deep.equal([0, 0, 0]);
     expect(r.writes).to.be.greaterThan(0);
   });
 });

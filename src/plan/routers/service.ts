@@ -9,28 +9,24 @@ import { LABEL_REVISION, LABEL_VERSION } from "../../api/constants.ts";
 import type { TrafficWeight } from "../../api/types.ts";
 import { canaryStableReplicas, computeCanaryReplicas } from "../canary.ts";
 import { computeClientsService, computePreviewService } from "../children.ts";
-import { clientsServiceName, previewServiceName } from "../naming.ts";
+import { clientsServiceName, podNameTest, previewServiceName } from "../naming.ts";
 import type { ChildRef, Observed } from "../types.ts";
 import { findTrackDeployment, observedTrack, revisionOf } from "../tracks.ts";
 import type { RouterView, TrafficIntent, TrafficRef, TrafficRouter } from "./router.ts";
 
 export type { TrafficRef } from "./router.ts";
 
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
 /**
  * A function from a pod's name to the Deployment that made it: pods of Deployment D are
- * named D-<replicaset hash>-<suffix>; the longest matching Deployment name wins. Built once
- * for all the pods of one ModelDeployment.
+ * named D-<replicaset hash>-<suffix>, cut where that is too long (podNameTest); the longest
+ * matching Deployment name wins. Built once for all the pods of one ModelDeployment.
  */
 function podOwners(deployments: readonly V1Deployment[]): (podName: string) => V1Deployment | undefined {
   const patterns = deployments
     .filter((d) => d.metadata?.name && d.metadata.labels?.[LABEL_VERSION] !== undefined)
     .sort((a, b) => (b.metadata?.name?.length ?? 0) - (a.metadata?.name?.length ?? 0))
-    .map((d) => ({ d, re: new RegExp(`^${escapeRegExp(d.metadata?.name ?? "")}-[a-z0-9]+-[a-z0-9]+$`) }));
-  return (podName) => patterns.find((p) => p.re.test(podName))?.d;
+    .map((d) => ({ d, test: podNameTest(d.metadata?.name ?? "") }));
+  return (podName) => patterns.find((p) => p.test(podName))?.d;
 }
 
 /** The Deployment that made pod `podName` (see podOwners). */
