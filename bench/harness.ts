@@ -106,6 +106,12 @@ export interface BenchOptions {
   routeRollouts?: number;
   /** Leave the control plane running at the end. */
   keepCluster?: boolean;
+  /**
+   * Tune the local control plane for thousands of objects (test/cluster/cluster.ts,
+   * ClusterOptions.tuned; default true): the benchmark measures the operator, not
+   * kube-controller-manager's default client rate.
+   */
+  tuneControlPlane?: boolean;
   log?: (message: string) => void;
 }
 
@@ -279,6 +285,7 @@ class Bench {
       binDir: this.o.binDir,
       nodes: Math.max(2, Math.ceil(pods / 1500)),
       auditReads: true,
+      tuned: this.o.tuneControlPlane ?? true,
       log: (m) => this.log(`[cluster] ${m}`),
     });
     const kubectl = join(this.o.binDir, "kubectl");
