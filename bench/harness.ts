@@ -158,7 +158,12 @@ export interface SizeResult {
     rssPerModelDeploymentBytes: number;
     load: Load;
   };
-  reaction: LatencyResult & { ratePerSecond: number; load: Load };
+  reaction: LatencyResult & {
+    ratePerSecond: number;
+    /** The API server's latency for the operator's writes during the stream (audit log). */
+    apiWriteLatencyMs?: RequestCount["writeLatencyMs"];
+    load: Load;
+  };
 }
 
 export interface LatencyResult {
@@ -501,6 +506,7 @@ class Bench {
       const step = Math.max(1, Math.floor(n / k));
       const targets = Array.from({ length: k }, (_, i) => names[i * step] as string);
       this.log(`N=${n}: ${k} spec changes at ${this.o.changeRate}/s`);
+      const reactionWall0 = Date.now();
       const start = performance.now();
       const sends: Promise<void>[] = [];
       for (let i = 0; i < k; i++) {
@@ -530,6 +536,8 @@ class Bench {
       const reaction = {
         ...latency(reactions, k - reactions.length),
         ratePerSecond: this.o.changeRate,
+        // How fast the API server answered the operator meanwhile: most of a reaction.
+        apiWriteLatencyMs: this.audit.count(reactionWall0).writeLatencyMs,
         load: load(),
       };
 
