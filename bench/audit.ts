@@ -3,6 +3,7 @@
 // list and watch of the admin user the operator runs as. A request is one auditID (a
 // watch is logged twice: when its response starts and when it ends).
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { percentile } from "./wait.ts";
 
 export const OPERATOR_USER_AGENT_PREFIX = "model-rollout-operator/";
 const READ_VERBS = new Set(["get", "list", "watch"]);
@@ -14,6 +15,8 @@ export interface AuditRequest {
   resource: string;
   /** ms since the epoch, when the API server received it. */
   at: number;
+  /** ms from receiving it to the response (the stage logged last: ResponseComplete). */
+  latencyMs: number;
 }
 
 export interface RequestCount {
@@ -24,6 +27,8 @@ export interface RequestCount {
   listWatch: number;
   /** "verb resource" -> count, e.g. "patch deployments": 100. */
   byVerbResource: Record<string, number>;
+  /** How long the API server took to answer the writes (received to response), ms. */
+  writeLatencyMs: { p50: number; p90: number; p99: number };
 }
 
 interface AuditLine {
@@ -31,6 +36,7 @@ interface AuditLine {
   verb?: string;
   userAgent?: string;
   requestReceivedTimestamp?: string;
+  stageTimestamp?: string;
   objectRef?: { resource?: string; subresource?: string };
 }
 
@@ -67,13 +73,17 @@ export class AuditLog {
         if (!line.includes(OPERATOR_USER_AGENT_PREFIX)) continue;
         const e = JSON.parse(line) as AuditLine;
         if (!e.userAgent?.startsWith(OPERATOR_USER_AGENT_PREFIX) || !e.auditID) continue;
+        const at = Date.parse(e.requestReceivedTimestamp ?? "") || 0;
+        // Microseconds: Date.parse keeps milliseconds.
+        const latencyMs = Math.max(0, (Date.parse(e.stageTimestamp ?? "") || at) - at);
         if (this.#requests.has(e.auditID)) continue;
         const resource = e.objectRef?.resource ?? "?";
         this.#requests.set(e.auditID, {
           auditID: e.auditID,
           verb: e.verb ?? "?",
           resource: e.objectRef?.subresource ? `${resource}/${e.objectRef.subresource}` : resource,
-          at: Date.parse(e.requestReceivedTimestamp ?? "") || 0,
+          at,
+          latencyMs,
         });
       }
     } finally {
@@ -88,15 +98,31 @@ export class AuditLog {
   }
 
   count(from: number, to = Infinity): RequestCount {
-    const out: RequestCount = { total: 0, reads: 0, writes: 0, listWatch: 0, byVerbResource: {} };
+    const out: RequestCount = {
+      total: 0,
+      reads: 0,
+      writes: 0,
+      listWatch: 0,
+      byVerbResource: {},
+      writeLatencyMs: { p50: NaN, p90: NaN, p99: NaN },
+    };
+    const writeLatencies: number[] = [];
     for (const r of this.requests(from, to)) {
       out.total++;
       if (r.verb === "list" || r.verb === "watch") out.listWatch++;
       if (READ_VERBS.has(r.verb)) out.reads++;
-      else out.writes++;
+      else {
+        out.writes++;
+        writeLatencies.push(r.latencyMs);
+      }
       const k = `${r.verb} ${r.resource}`;
       out.byVerbResource[k] = (out.byVerbResource[k] ?? 0) + 1;
     }
+    out.writeLatencyMs = {
+      p50: percentile(writeLatencies, 50),
+      p90: percentile(writeLatencies, 90),
+      p99: percentile(writeLatencies, 99),
+    };
     return out;
   }
 

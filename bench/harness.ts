@@ -116,6 +116,12 @@ export interface BenchOptions {
   slowChecks?: SlowChecksOptions;
   /** Leave the control plane running at the end. */
   keepCluster?: boolean;
+  /**
+   * Tune the local control plane for thousands of objects (test/cluster/cluster.ts,
+   * ClusterOptions.tuned; default true): the benchmark measures the operator, not
+   * kube-controller-manager's default client rate.
+   */
+  tuneControlPlane?: boolean;
   log?: (message: string) => void;
 }
 
@@ -163,7 +169,12 @@ export interface SizeResult {
     rssPerModelDeploymentBytes: number;
     load: Load;
   };
-  reaction: LatencyResult & { ratePerSecond: number; load: Load };
+  reaction: LatencyResult & {
+    ratePerSecond: number;
+    /** The API server's latency for the operator's writes during the stream (audit log). */
+    apiWriteLatencyMs?: RequestCount["writeLatencyMs"];
+    load: Load;
+  };
 }
 
 export type { LatencyResult };
@@ -276,6 +287,7 @@ class Bench {
       binDir: this.o.binDir,
       nodes: Math.max(2, Math.ceil(pods / 1500)),
       auditReads: true,
+      tuned: this.o.tuneControlPlane ?? true,
       log: (m) => this.log(`[cluster] ${m}`),
     });
     const kubectl = join(this.o.binDir, "kubectl");
@@ -481,6 +493,7 @@ class Bench {
       const step = Math.max(1, Math.floor(n / k));
       const targets = Array.from({ length: k }, (_, i) => names[i * step] as string);
       this.log(`N=${n}: ${k} spec changes at ${this.o.changeRate}/s`);
+      const reactionWall0 = Date.now();
       const changed = await stream.run({
         kube: this.kube,
         namespace: ns,
@@ -493,6 +506,8 @@ class Bench {
       const reaction = {
         ...changed,
         ratePerSecond: this.o.changeRate,
+        // How fast the API server answered the operator meanwhile: most of a reaction.
+        apiWriteLatencyMs: this.audit.count(reactionWall0).writeLatencyMs,
         load: load(),
       };
 

@@ -48,6 +48,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --cluster-dir DIR       the control plane's folder (default: a new folder under ${tmpdir()})
   --out DIR               where the JSON result goes (default bench-results/)
   --keep-cluster          leave the control plane running at the end
+  --default-control-plane kube-controller-manager and kube-scheduler at their default client
+                          rates (default: tuned for thousands of objects, see docs/benchmarks.md)
   -h, --help
 
 Needs MRO_TOOLS_BIN (npm run bench sets it: hack/run.sh bench).`;
@@ -87,6 +89,7 @@ export function parseBenchArgs(
       "cluster-dir": { type: "string" },
       out: { type: "string" },
       "keep-cluster": { type: "boolean" },
+      "default-control-plane": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -149,6 +152,7 @@ export function parseBenchArgs(
     clusterDir: values["cluster-dir"] ?? join(tmpdir(), `mro-bench-${process.pid}`),
     binDir: env.MRO_TOOLS_BIN ?? "",
     keepCluster: values["keep-cluster"] ?? false,
+    tuneControlPlane: !(values["default-control-plane"] ?? false),
     out: values.out ?? join(ROOT, "bench-results"),
   };
 }

@@ -25,12 +25,24 @@ import { sleep, systemClock, type Clock, type TimerHandle } from "../clock.ts";
 export const ApiStatusError = KubeApiError;
 export type ApiStatusError = KubeApiError;
 
+/**
+ * Where an event came from:
+ * - "watch": the API server told of a change;
+ * - "initial": the first list, at start (everything is new to a fresh cache);
+ * - "list": a later list found the object added, changed or gone (a change the watch missed);
+ * - "resync": a periodic relist found the object unchanged (the same resourceVersion).
+ * A queue can take "initial" and "resync" events after the others: they tell of nothing
+ * new, and at thousands of objects they would otherwise hold up every real change.
+ */
+export type EventOrigin = "watch" | "initial" | "list" | "resync";
+
 export interface EventHandlers<T> {
-  add?(obj: T): void;
-  /** Also called for every object on a periodic relist (old and new may be the same version). */
-  update?(oldObj: T, newObj: T): void;
+  /** (origin is always given by an informer; optional for callers that replay events themselves: "watch".) */
+  add?(obj: T, origin?: EventOrigin): void;
+  /** Also called for every object on a periodic relist (old and new may be the same version: origin "resync"). */
+  update?(oldObj: T, newObj: T, origin?: EventOrigin): void;
   /** The last state the informer knew of the deleted object. */
-  delete?(obj: T): void;
+  delete?(obj: T, origin?: EventOrigin): void;
 }
 
 export interface InformerOptions<T extends KubernetesObject> {
@@ -250,7 +262,7 @@ export class Informer<T extends KubernetesObject> {
     try {
       const result = await this.#source.list(stop);
       if (stop.aborted) return undefined;
-      this.#replace(result.items);
+      this.#replace(result.items, this.#synced ? "list" : "initial");
       this.#resourceVersion = result.resourceVersion;
       this.#lists++;
       backoff.reset();
@@ -327,14 +339,14 @@ export class Informer<T extends KubernetesObject> {
       case "MODIFIED": {
         const obj = deepFreeze(this.#transform(event.object) as T);
         const old = this.#put(obj);
-        if (!old) this.#emit("add", obj);
-        else if (old.metadata?.resourceVersion !== rv) this.#emit("update", old, obj);
+        if (!old) this.#emit("watch", "add", obj);
+        else if (old.metadata?.resourceVersion !== rv) this.#emit("watch", "update", old, obj);
         break;
       }
       case "DELETED": {
         const obj = deepFreeze(this.#transform(event.object) as T);
         const old = this.#remove(obj);
-        if (old) this.#emit("delete", obj);
+        if (old) this.#emit("watch", "delete", obj);
         break;
       }
       case "BOOKMARK":
@@ -355,7 +367,7 @@ export class Informer<T extends KubernetesObject> {
   }
 
   /** Replaces the cache with a full list: add for new objects, update for every other one, delete for the gone. */
-  #replace(items: readonly T[]): void {
+  #replace(items: readonly T[], origin: "initial" | "list"): void {
     const seen = new Map<string, Set<string>>();
     for (const item of items) {
       const obj = deepFreeze(this.#transform(item) as T);
@@ -365,14 +377,17 @@ export class Informer<T extends KubernetesObject> {
       if (!names) seen.set(ns, (names = new Set()));
       names.add(name);
       const old = this.#put(obj);
-      if (old) this.#emit("update", old, obj);
-      else this.#emit("add", obj);
+      if (!old) this.#emit(origin, "add", obj);
+      else {
+        const same = old.metadata?.resourceVersion === obj.metadata?.resourceVersion;
+        this.#emit(same && origin === "list" ? "resync" : origin, "update", old, obj);
+      }
     }
     for (const [ns, objects] of [...this.#cache]) {
       for (const [name, obj] of [...objects]) {
         if (!seen.get(ns)?.has(name)) {
           this.#remove(obj);
-          this.#emit("delete", obj);
+          this.#emit(origin, "delete", obj);
         }
       }
     }
@@ -400,15 +415,15 @@ export class Informer<T extends KubernetesObject> {
     return old;
   }
 
-  #emit(kind: "add", obj: T): void;
-  #emit(kind: "update", old: T, obj: T): void;
-  #emit(kind: "delete", obj: T): void;
-  #emit(kind: "add" | "update" | "delete", a: T, b?: T): void {
+  #emit(origin: EventOrigin, kind: "add", obj: T): void;
+  #emit(origin: EventOrigin, kind: "update", old: T, obj: T): void;
+  #emit(origin: EventOrigin, kind: "delete", obj: T): void;
+  #emit(origin: EventOrigin, kind: "add" | "update" | "delete", a: T, b?: T): void {
     for (const h of this.#handlers) {
       try {
-        if (kind === "add") h.add?.(a);
-        else if (kind === "update") h.update?.(a, b as T);
-        else h.delete?.(a);
+        if (kind === "add") h.add?.(a, origin);
+        else if (kind === "update") h.update?.(a, b as T, origin);
+        else h.delete?.(a, origin);
       } catch (err) {
         this.#log.error("informer event handler threw", {
           source: this.#source.description,

@@ -4,6 +4,11 @@
 // runs again afterwards), delayed adds keep the earliest time asked for, and failures
 // are retried with per-key exponential backoff.
 //
+// Keys have one of two priorities. "low" keys are handed out only when no "normal" key is
+// waiting: the informers' first list and periodic relists add every object's key at once
+// (10,000 at 10,000 ModelDeployments), and a change a user just made must not wait behind
+// them. A key added with "normal" while it waits as "low" moves up; never down.
+//
 // The clock and timers are injected, so tests can drive time by hand.
 
 import { systemClock, type Clock, type TimerHandle } from "../clock.ts";
@@ -43,6 +48,9 @@ export interface QueueStats {
 }
 
 export type KeyHandler = (key: string) => Promise<void>;
+
+/** "low": taken only when no "normal" key waits (a relist's keys; see the top of this file). */
+export type Priority = "normal" | "low";
 
 /** Resolves after the event loop's pending I/O callbacks and timers due now have run. */
 function yieldToEventLoop(): Promise<void> {
@@ -84,10 +92,20 @@ export class WorkQueue {
   readonly #observer: QueueObserver;
   readonly #onHandlerError: ((key: string, err: unknown) => void) | undefined;
 
-  /** Keys ready to be handed to a worker, in order. */
-  readonly #queue = new Fifo();
-  /** Keys that need processing: queued, or added again while being processed. */
-  readonly #dirty = new Set<string>();
+  /**
+   * Keys ready to be handed to a worker, in order, by priority. An entry is current while
+   * #queued has the key at that priority; a key that moved up leaves a stale entry in the
+   * low list, skipped when it comes up.
+   */
+  readonly #normal = new Fifo();
+  readonly #low = new Fifo();
+  /** Keys in a list, and at which priority: the queue's depth. */
+  readonly #queued = new Map<string, Priority>();
+  /**
+   * Keys that need processing, and their priority: queued, or added again while being
+   * processed (queued when their worker is done).
+   */
+  readonly #dirty = new Map<string, Priority>();
   readonly #processing = new Set<string>();
   /** Delayed adds: when each key is due and its timer. */
   readonly #delayed = new Map<string, { at: number; timer: TimerHandle }>();
@@ -109,15 +127,27 @@ export class WorkQueue {
     if (!(this.#maxDelayMs >= this.#baseDelayMs)) throw new RangeError("maxDelayMs must be >= baseDelayMs");
   }
 
-  /** Queues `key` now. A key that is already waiting is not queued twice. Ignored after shutdown(). */
-  add(key: string): void {
-    if (this.#shuttingDown || this.#dirty.has(key)) return;
-    this.#dirty.add(key);
+  /**
+   * Queues `key` now. A key that is already waiting is not queued twice (a "normal" add of
+   * a key waiting as "low" moves it up). Ignored after shutdown().
+   */
+  add(key: string, priority: Priority = "normal"): void {
+    if (this.#shuttingDown) return;
+    const waiting = this.#dirty.get(key);
+    if (waiting !== undefined) {
+      if (waiting === "low" && priority === "normal") {
+        this.#dirty.set(key, "normal");
+        if (this.#queued.has(key)) this.#enqueue(key, "normal");
+        this.#dispatch();
+      }
+      return;
+    }
+    this.#dirty.set(key, priority);
     this.#adds++;
     this.#observer.added?.(key);
     // A key being processed is queued again when its worker is done with it.
     if (this.#processing.has(key)) return;
-    this.#queue.push(key);
+    this.#enqueue(key, priority);
     this.#dispatch();
   }
 
@@ -176,7 +206,7 @@ export class WorkQueue {
   }
 
   get depth(): number {
-    return this.#queue.length;
+    return this.#queued.size;
   }
 
   get shuttingDown(): boolean {
@@ -185,7 +215,7 @@ export class WorkQueue {
 
   stats(): QueueStats {
     return {
-      depth: this.#queue.length,
+      depth: this.#queued.size,
       processing: this.#processing.size,
       delayed: this.#delayed.size,
       adds: this.#adds,
@@ -219,7 +249,9 @@ export class WorkQueue {
       this.#shuttingDown = true;
       for (const { timer } of this.#delayed.values()) this.#clock.clearTimeout(timer);
       this.#delayed.clear();
-      this.#queue.clear();
+      this.#normal.clear();
+      this.#low.clear();
+      this.#queued.clear();
       this.#dirty.clear();
       this.#observer.depthChanged?.(0);
       for (const wake of this.#idle.splice(0)) wake(undefined);
@@ -255,18 +287,32 @@ export class WorkQueue {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  #enqueue(key: string, priority: Priority): void {
+    this.#queued.set(key, priority);
+    (priority === "normal" ? this.#normal : this.#low).push(key);
+  }
+
+  /** The next current entry of `list`, stale ones dropped. */
+  #shiftCurrent(list: Fifo, priority: Priority): string | undefined {
+    for (;;) {
+      const key = list.shift();
+      if (key === undefined || this.#queued.get(key) === priority) return key;
+    }
+  }
+
   #take(): string | undefined {
-    const key = this.#queue.shift();
+    const key = this.#shiftCurrent(this.#normal, "normal") ?? this.#shiftCurrent(this.#low, "low");
     if (key === undefined) return undefined;
+    this.#queued.delete(key);
     this.#dirty.delete(key);
     this.#processing.add(key);
-    this.#observer.depthChanged?.(this.#queue.length);
+    this.#observer.depthChanged?.(this.#queued.size);
     return key;
   }
 
   #dispatch(): void {
-    this.#observer.depthChanged?.(this.#queue.length);
-    while (this.#idle.length > 0 && this.#queue.length > 0) {
+    this.#observer.depthChanged?.(this.#queued.size);
+    while (this.#idle.length > 0 && this.#queued.size > 0) {
       const key = this.#take();
       const wake = this.#idle.shift();
       if (key !== undefined && wake) wake(key);
@@ -275,8 +321,9 @@ export class WorkQueue {
 
   #done(key: string): void {
     this.#processing.delete(key);
-    if (!this.#shuttingDown && this.#dirty.has(key)) {
-      this.#queue.push(key);
+    const priority = this.#dirty.get(key);
+    if (!this.#shuttingDown && priority !== undefined) {
+      this.#enqueue(key, priority);
       this.#dispatch();
     }
   }

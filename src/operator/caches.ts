@@ -20,8 +20,8 @@ import type { ModelDeployment } from "../api/types.ts";
 import type { Config } from "../config.ts";
 import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "../controller/index-by.ts";
 import { InformerSet } from "../controller/informer-set.ts";
-import { Informer, objectKey } from "../controller/informer.ts";
-import type { WorkQueue } from "../controller/queue.ts";
+import { Informer, objectKey, type EventOrigin } from "../controller/informer.ts";
+import type { Priority, WorkQueue } from "../controller/queue.ts";
 import type { Shard } from "../controller/shard.ts";
 import { PodCache } from "../controller/pod-cache.ts";
 import { RouteCache } from "../controller/route-cache.ts";
@@ -98,6 +98,14 @@ export function createCaches(
 export type Caches = ReturnType<typeof createCaches>;
 
 /**
+ * The queue priority of an informer event: what the first list and the periodic relists
+ * replay goes after every real change (queue.ts).
+ */
+export function priorityOf(origin: EventOrigin = "watch"): Priority {
+  return origin === "initial" || origin === "resync" ? "low" : "normal";
+}
+
+/**
  * Puts the key of the owning ModelDeployment on the queue for every event, keeps the rollout
  * metrics, and indexes the children by owner so that a reconcile reads only its own.
  */
@@ -108,23 +116,25 @@ export function routeEvents(
   reconciling: () => boolean,
   shard?: Shard,
 ) {
-  const enqueue = (obj: KubernetesObject) => queue.add(objectKey(obj));
-  const enqueueOwner = (obj: KubernetesObject) => {
+  const enqueue = (obj: KubernetesObject, origin?: EventOrigin) =>
+    queue.add(objectKey(obj), priorityOf(origin));
+  const enqueueOwner = (obj: KubernetesObject, origin?: EventOrigin) => {
     const owner = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === KIND);
-    if (owner && obj.metadata?.namespace) queue.add(`${obj.metadata.namespace}/${owner.name}`);
+    if (owner && obj.metadata?.namespace)
+      queue.add(`${obj.metadata.namespace}/${owner.name}`, priorityOf(origin));
   };
   // The clients' Service is named after its ModelDeployment, so the slice's key is its owner's.
-  const enqueueSliceOwner = (obj: KubernetesObject) => {
+  const enqueueSliceOwner = (obj: KubernetesObject, origin?: EventOrigin) => {
     const key = serviceKeyOfSlice(obj);
-    if (key) queue.add(key);
+    if (key) queue.add(key, priorityOf(origin));
   };
   caches.modelDeployments.addEventHandler({
-    add: (md) => {
+    add: (md, origin) => {
       shard?.arrived(objectKey(md), md);
-      enqueue(md);
+      enqueue(md, origin);
     },
     // Also called on every periodic relist: a level-triggered safety net.
-    update: (_old, obj) => enqueue(obj),
+    update: (_old, obj, origin) => enqueue(obj, origin),
     delete: enqueue,
   });
   // Rollout metrics follow the status as the API server has it; only the leader counts
@@ -139,11 +149,15 @@ export function routeEvents(
     delete: (md) => metrics.forgetModelDeployment(...mdName(md)),
   });
   for (const set of [caches.deployments, caches.services] as InformerSet<KubernetesObject>[]) {
-    set.addEventHandler({ add: enqueueOwner, update: (_o, n) => enqueueOwner(n), delete: enqueueOwner });
+    set.addEventHandler({
+      add: enqueueOwner,
+      update: (_o, n, origin) => enqueueOwner(n, origin),
+      delete: enqueueOwner,
+    });
   }
   caches.endpointSlices.addEventHandler({
     add: enqueueSliceOwner,
-    update: (_o, n) => enqueueSliceOwner(n),
+    update: (_o, n, origin) => enqueueSliceOwner(n, origin),
     delete: enqueueSliceOwner,
   });
 

@@ -326,6 +326,33 @@ describe("Informer", () => {
     expect(source.maxOpenWatches).to.equal(1);
   });
 
+  it("tells handlers where each event came from: the first list, the watch, a relist's change, or a resync", async () => {
+    source.objects = [obj("a", "one", "5"), obj("a", "two", "6")];
+    const origins: string[] = [];
+    const id = (o: Obj) => `${o.metadata?.namespace}/${o.metadata?.name}@${o.metadata?.resourceVersion}`;
+    informer.addEventHandler({
+      add: (o, origin) => origins.push(`add ${id(o)} ${origin}`),
+      update: (_old, o, origin) => origins.push(`update ${id(o)} ${origin}`),
+      delete: (o, origin) => origins.push(`delete ${id(o)} ${origin}`),
+    });
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    source.current.emit({ type: "MODIFIED", object: obj("a", "one", "8") });
+    // The relist: "two" changed without a watch event, a new one appeared, "one" is as it was.
+    source.objects = [obj("a", "one", "8"), obj("a", "two", "9"), obj("a", "three", "10")];
+    source.resourceVersion = "10";
+    await clock.advance(300_000);
+    expect(origins).to.deep.equal([
+      "add a/one@5 initial",
+      "add a/two@6 initial",
+      "update a/one@8 watch",
+      "update a/one@8 resync",
+      "update a/two@9 list",
+      "add a/three@10 list",
+    ]);
+  });
+
   it("does not relist when the resync period is 0", async () => {
     informer = new Informer({ source, clock, resyncPeriodMs: 0 });
     informer.start();

@@ -2,8 +2,8 @@ import { expect } from "chai";
 import { ManualClock, settle as oneTurn } from "../support/manual-clock.ts";
 
 /** Lets the queue finish what it can: a worker takes one macrotask turn between keys. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) await oneTurn();
+async function settle(turns = 3): Promise<void> {
+  for (let i = 0; i < turns; i++) await oneTurn();
 }
 import { WorkQueue } from "../../src/controller/queue.ts";
 
@@ -104,6 +104,34 @@ describe("WorkQueue", () => {
     expect(rec.calls).to.deep.equal(["a", "b", "c"]);
     holds[1]!.resolve();
     holds[2]!.resolve();
+  });
+
+  it("hands out low-priority keys only when no normal key waits, and moves a key up when it is added as normal", async () => {
+    const rec = recorder();
+    for (const k of ["r1", "r2", "r3"]) queue.add(k, "low");
+    queue.add("change");
+    queue.add("r3"); // a real change of a key that waited as low
+    queue.add("change", "low"); // never moves down
+    expect(queue.depth).to.equal(4);
+    done = queue.run(1, rec.handler);
+    await settle(10);
+    expect(rec.calls).to.deep.equal(["change", "r3", "r1", "r2"]);
+    expect(queue.stats()).to.include({ depth: 0, adds: 4 });
+  });
+
+  it("a normal key added while low keys are being worked on goes next, whatever waits", async () => {
+    const rec = recorder();
+    const held = rec.hold("r0");
+    for (let i = 0; i < 100; i++) queue.add(`r${i}`, "low");
+    done = queue.run(1, rec.handler);
+    await settle();
+    expect(rec.calls).to.deep.equal(["r0"]);
+    queue.add("change");
+    queue.add("r0"); // added again while being processed, as normal: runs again after "change"
+    held.resolve();
+    await settle(250);
+    expect(rec.calls.slice(0, 4)).to.deep.equal(["r0", "change", "r0", "r1"]);
+    expect(rec.calls).to.have.length(102);
   });
 
   it("backs off exponentially per key with addRateLimited, capped, and forget resets it", async () => {
