@@ -164,6 +164,11 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   out.push(
     `| operator: most keys in its work queue, keys queued / s, CPU (cores) | ${opRow(x.baseline.operator)} | ${opRow(x.loaded.operator)} |`,
   );
+  const limitRow = (o: SlowChecksResult["baseline"]["operator"]) =>
+    o.requestsPerSecond === undefined ? "n/a" : `${o.requestsPerSecond}, ${o.rateLimitWaitMs} ms`;
+  out.push(
+    `| operator: requests / s, mean wait for the client-side rate limit | ${limitRow(x.baseline.operator)} | ${limitRow(x.loaded.operator)} |`,
+  );
   out.push("");
   const c = x.checksDuringStream;
   out.push("| measured | value |");

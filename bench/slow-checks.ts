@@ -86,6 +86,10 @@ export interface OperatorDuringStream {
   queueAddsPerSecond: number;
   /** Its CPU (user + system) per second of the stream: 1 is one core. */
   cpuCores: number;
+  /** Requests it sent per second (through its client-side rate limit; the Lease's aside). */
+  requestsPerSecond?: number;
+  /** How long a request waited for the rate limit on average, ms (rest_client_rate_limiter_duration_seconds). */
+  rateLimitWaitMs?: number;
 }
 
 export type StreamResult = LatencyResult & {
@@ -187,7 +191,10 @@ async function watchOperator<T>(
       return "";
     }
   };
-  const adds0 = sumSeries(await scrape(), "workqueue_adds_total");
+  const before = await scrape();
+  const adds0 = sumSeries(before, "workqueue_adds_total");
+  const waited0 = sumSeries(before, "rest_client_rate_limiter_duration_seconds_sum");
+  const waits0 = sumSeries(before, "rest_client_rate_limiter_duration_seconds_count");
   const cpu0 = op.cpuSeconds();
   const t0 = performance.now();
   let peak = 0;
@@ -201,13 +208,18 @@ async function watchOperator<T>(
   try {
     const value = await work();
     const seconds = (performance.now() - t0) / 1000;
-    const adds = sumSeries(await scrape(), "workqueue_adds_total") - adds0;
+    const after = await scrape();
+    const adds = sumSeries(after, "workqueue_adds_total") - adds0;
+    const waits = sumSeries(after, "rest_client_rate_limiter_duration_seconds_count") - waits0;
+    const waited = sumSeries(after, "rest_client_rate_limiter_duration_seconds_sum") - waited0;
     return {
       value,
       operator: {
         peakQueueDepth: peak,
         queueAddsPerSecond: round(adds / seconds, 1),
         cpuCores: round((op.cpuSeconds() - cpu0) / seconds),
+        requestsPerSecond: round(waits / seconds, 1),
+        rateLimitWaitMs: waits > 0 ? round((waited / waits) * 1000, 1) : 0,
       },
     };
   } finally {

@@ -9,7 +9,7 @@ import { kubeClient } from "./kube/client.ts";
 import { loadKubeConnection, type KubeConnection } from "./kube/kubeconfig.ts";
 import { readinessGateOf } from "./plan/readiness-gate.ts";
 import { GRPCROUTE_KIND } from "./plan/routers/httproute.ts";
-import { rateLimiter } from "./kube/ratelimit.ts";
+import { observedRateLimiter, rateLimiter } from "./kube/ratelimit.ts";
 import type { Logger } from "./observability/log.ts";
 import { OperatorMetrics } from "./observability/metrics.ts";
 import type { ProbeServers } from "./observability/probes.ts";
@@ -46,7 +46,9 @@ export async function startOperator(
   const kc = connection ?? (await loadKubeConnection(config.kubeconfig));
   const metrics = new OperatorMetrics({ leaderElectionId: config.leaderElectionId });
   // One rate limit for every request but the Lease's; every request counted by code and method.
-  const limiter = rateLimiter(config.kubeApiQps, config.kubeApiBurst);
+  const limiter = observedRateLimiter(rateLimiter(config.kubeApiQps, config.kubeApiBurst), (ms) =>
+    metrics.observeRateLimiterWait(ms),
+  );
   const onRequest = (method: string, code: number) => metrics.countRequest(method, code);
   const client = kubeClient(kc, { onRequest, rateLimiter: limiter });
   const caches = createCaches(config, kc, logger, { onRequest, rateLimiter: limiter });

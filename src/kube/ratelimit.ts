@@ -69,6 +69,17 @@ export class TokenBucket implements RateLimiter {
   }
 }
 
+/** `limiter`, telling `onWait` how long each request waited for its turn (ms; 0: at once). */
+export function observedRateLimiter(limiter: RateLimiter, onWait: (waitMs: number) => void): RateLimiter {
+  return {
+    acquire: async (signal) => {
+      const waitMs = await limiter.acquire(signal);
+      onWait(waitMs);
+      return waitMs;
+    },
+  };
+}
+
 /** A TokenBucket, or no limit when qps is 0. */
 export function rateLimiter(qps: number, burst: number, clock?: Clock): RateLimiter {
   return qps === 0 ? unlimited : new TokenBucket(qps, burst, clock);

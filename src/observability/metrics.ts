@@ -76,6 +76,7 @@ export class OperatorMetrics {
   readonly unfinishedWork: Gauge<"name">;
   readonly longestRunningProcessor: Gauge<"name">;
   readonly restClientRequests: Counter<"code" | "method">;
+  readonly rateLimiterWait: Histogram;
   readonly leader: Gauge<"name">;
 
   readonly rolloutPhase: Gauge<MdLabels | "phase">;
@@ -208,6 +209,12 @@ export class OperatorMetrics {
       name: "rest_client_requests_total",
       help: "Number of HTTP requests to the API server, partitioned by status code (0: no answer) and method.",
       labelNames: ["code", "method"],
+      registers,
+    });
+    this.rateLimiterWait = new Histogram({
+      name: "rest_client_rate_limiter_duration_seconds",
+      help: "How long requests to the API server waited for the client-side rate limit (--kube-api-qps, --kube-api-burst).",
+      buckets: [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
       registers,
     });
     this.leader = new Gauge({
@@ -351,6 +358,11 @@ export class OperatorMetrics {
   /** One request to the API server: its method and status code (0 when no answer came). */
   countRequest(method: string, code: number): void {
     this.restClientRequests.inc({ method: method.toUpperCase(), code: String(code) });
+  }
+
+  /** A request waited `waitMs` for the client-side rate limit (0: it went at once). */
+  observeRateLimiterWait(waitMs: number): void {
+    this.rateLimiterWait.observe(waitMs / 1000);
   }
 
   setLeader(leading: boolean): void {

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { observedRateLimiter, TokenBucket } from "../../src/kube/ratelimit.ts";
 import type { ModelDeploymentStatus } from "../../src/api/types.ts";
 import { WorkQueue } from "../../src/controller/queue.ts";
 import { finishedRollouts } from "../../src/observability/finished-rollouts.ts";
@@ -98,6 +99,17 @@ describe("operator metrics: controller-runtime names", () => {
     expect(sample(text, 'rest_client_requests_total{method="GET",code="200"}')).to.equal(2);
     expect(sample(text, 'rest_client_requests_total{method="PATCH",code="409"}')).to.equal(1);
     expect(sample(text, 'rest_client_requests_total{method="GET",code="0"}')).to.equal(1);
+  });
+
+  it("records how long requests waited for the client-side rate limit", async () => {
+    const m = new OperatorMetrics({ processMetrics: false });
+    const limiter = observedRateLimiter(new TokenBucket(1000, 1), (ms) => m.observeRateLimiterWait(ms));
+    await limiter.acquire(); // the burst: at once
+    await limiter.acquire(); // waits for the next token, 1 ms at 1000 a second
+    const text = await body(m);
+    expect(sample(text, "rest_client_rate_limiter_duration_seconds_count")).to.equal(2);
+    expect(sample(text, 'rest_client_rate_limiter_duration_seconds_bucket{le="0.005"}')).to.equal(2);
+    expect(sample(text, "rest_client_rate_limiter_duration_seconds_sum")).to.be.within(0.0005, 0.005);
   });
 
   it("reports leadership under the Lease's name", async () => {
