@@ -58,6 +58,8 @@ export async function startOperator(
   metrics.setWorkers(CONTROLLER, config.workers);
   const queue = new WorkQueue({
     observer: queueMetrics,
+    // Half the workers stay for changes while relists and passing measurements wait (queue.ts).
+    maxLowInFlight: Math.max(1, Math.floor(config.workers / 2)),
     onHandlerError: (key, err) => logger.error("reconcile failed", { key, err: (err as Error).message }),
   });
   let workers: Promise<void> | undefined;

@@ -17,8 +17,8 @@ import type { DueCheck, Measurement, Observed } from "../plan/types.ts";
 export interface MeasurerOptions {
   /** Takes one measurement; must not throw (the providers never do). */
   measure: (due: DueCheck) => Promise<Measurement>;
-  /** A measurement of `key` is ready: reconcile it. */
-  onMeasured: (key: string) => void;
+  /** A measurement of `key` is ready: reconcile it (the measurement says how urgent that is). */
+  onMeasured: (key: string, measurement: Measurement) => void;
   /** Measurements in flight at once, in total (default 64). */
   maxConcurrent?: number;
   /** Measurements in flight at once against one destination, host:port (default 8). */
@@ -193,7 +193,7 @@ export class Measurer {
       let done = this.#done.get(job.key);
       if (!done) this.#done.set(job.key, (done = new Map()));
       done.set(job.id, m);
-      this.#o.onMeasured(job.key);
+      this.#o.onMeasured(job.key, m);
     }
     this.#pump();
   }

@@ -7,7 +7,10 @@
 // Keys have one of two priorities. "low" keys are handed out only when no "normal" key is
 // waiting: the informers' first list and periodic relists add every object's key at once
 // (10,000 at 10,000 ModelDeployments), and a change a user just made must not wait behind
-// them. A key added with "normal" while it waits as "low" moves up; never down.
+// them. A key added with "normal" while it waits as "low" moves up; never down. At most
+// maxLowInFlight low keys are processed at once, so that workers stay free for a change
+// that comes while thousands of low keys wait, and the API requests of the low keys'
+// reconciles do not fill the client-side rate limit that a change's requests queue in.
 //
 // The clock and timers are injected, so tests can drive time by hand.
 
@@ -32,6 +35,8 @@ export interface QueueOptions {
   observer?: QueueObserver;
   /** A handler given to run() threw or rejected; the key has been re-added with addRateLimited. */
   onHandlerError?: (key: string, err: unknown) => void;
+  /** Low-priority keys processed at once, at most (default: no limit but the workers). */
+  maxLowInFlight?: number;
 }
 
 export interface QueueStats {
@@ -107,6 +112,9 @@ export class WorkQueue {
    */
   readonly #dirty = new Map<string, Priority>();
   readonly #processing = new Set<string>();
+  /** The keys being processed that were taken as low priority. */
+  readonly #processingLow = new Set<string>();
+  readonly #maxLowInFlight: number;
   /** Delayed adds: when each key is due and its timer. */
   readonly #delayed = new Map<string, { at: number; timer: TimerHandle }>();
   readonly #failures = new Map<string, number>();
@@ -123,6 +131,8 @@ export class WorkQueue {
     this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
     this.#observer = options.observer ?? {};
     this.#onHandlerError = options.onHandlerError;
+    this.#maxLowInFlight = options.maxLowInFlight ?? Infinity;
+    if (!(this.#maxLowInFlight >= 1)) throw new RangeError("maxLowInFlight must be >= 1");
     if (!(this.#baseDelayMs > 0)) throw new RangeError("baseDelayMs must be > 0");
     if (!(this.#maxDelayMs >= this.#baseDelayMs)) throw new RangeError("maxDelayMs must be >= baseDelayMs");
   }
@@ -301,7 +311,11 @@ export class WorkQueue {
   }
 
   #take(): string | undefined {
-    const key = this.#shiftCurrent(this.#normal, "normal") ?? this.#shiftCurrent(this.#low, "low");
+    let key = this.#shiftCurrent(this.#normal, "normal");
+    if (key === undefined && this.#processingLow.size < this.#maxLowInFlight) {
+      key = this.#shiftCurrent(this.#low, "low");
+      if (key !== undefined) this.#processingLow.add(key);
+    }
     if (key === undefined) return undefined;
     this.#queued.delete(key);
     this.#dirty.delete(key);
@@ -313,18 +327,20 @@ export class WorkQueue {
   #dispatch(): void {
     this.#observer.depthChanged?.(this.#queued.size);
     while (this.#idle.length > 0 && this.#queued.size > 0) {
+      // Only low keys wait and as many are being processed as may be: the workers idle.
       const key = this.#take();
-      const wake = this.#idle.shift();
-      if (key !== undefined && wake) wake(key);
+      if (key === undefined) return;
+      this.#idle.shift()?.(key);
     }
   }
 
   #done(key: string): void {
     this.#processing.delete(key);
+    const wasLow = this.#processingLow.delete(key);
     const priority = this.#dirty.get(key);
-    if (!this.#shuttingDown && priority !== undefined) {
-      this.#enqueue(key, priority);
-      this.#dispatch();
-    }
+    if (this.#shuttingDown) return;
+    if (priority !== undefined) this.#enqueue(key, priority);
+    // A low key done may let another low key go.
+    if (priority !== undefined || wasLow) this.#dispatch();
   }
 }

@@ -87,7 +87,10 @@ export async function createChecks(
       metrics.countHealthCheckMeasurement(due.vars.namespace, due.vars.name, m.name, m.phase);
       return m;
     },
-    onMeasured: (key) => queue.add(key),
+    // A passing measurement tells of nothing wrong: its reconcile goes after a user's change
+    // (at 1000 rollouts measuring, their results would otherwise take every worker and the
+    // whole API budget). One that fails goes first: it may roll back.
+    onMeasured: (key, m) => queue.add(key, m.phase === "Successful" ? "low" : "normal"),
     maxConcurrent: config.checkConcurrency,
     maxPerDestination: config.checkConcurrencyPerDestination,
   });

@@ -134,6 +134,28 @@ describe("WorkQueue", () => {
     expect(rec.calls).to.have.length(102);
   });
 
+  it("processes at most maxLowInFlight low keys at once, keeping the other workers for normal keys", async () => {
+    queue = new WorkQueue({ clock, maxLowInFlight: 2 });
+    const rec = recorder();
+    const holds = ["r0", "r1", "r2"].map((k) => rec.hold(k));
+    for (const k of ["r0", "r1", "r2", "r3"]) queue.add(k, "low");
+    done = queue.run(4, rec.handler);
+    await settle();
+    // Four workers, but only two low keys at a time.
+    expect(rec.calls).to.deep.equal(["r0", "r1"]);
+    queue.add("change");
+    await settle();
+    expect(rec.calls).to.deep.equal(["r0", "r1", "change"]);
+    holds[0]!.resolve();
+    await settle(10);
+    expect(rec.calls).to.deep.equal(["r0", "r1", "change", "r2"]);
+    holds[1]!.resolve();
+    holds[2]!.resolve();
+    await settle(10);
+    expect(rec.calls).to.deep.equal(["r0", "r1", "change", "r2", "r3"]);
+    expect(() => new WorkQueue({ maxLowInFlight: 0 })).to.throw(RangeError);
+  });
+
   it("backs off exponentially per key with addRateLimited, capped, and forget resets it", async () => {
     queue = new WorkQueue({ clock, baseDelayMs: 5, maxDelayMs: 100 });
     const delays: number[] = [];
