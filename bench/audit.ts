@@ -27,8 +27,8 @@ export interface RequestCount {
   listWatch: number;
   /** "verb resource" -> count, e.g. "patch deployments": 100. */
   byVerbResource: Record<string, number>;
-  /** How long the API server took to answer the writes (received to response), ms. */
-  writeLatencyMs: { p50: number; p90: number; p99: number };
+  /** How long the API server took to answer the writes (received to response), ms; absent without writes. */
+  writeLatencyMs?: { p50: number; p90: number; p99: number };
 }
 
 interface AuditLine {
@@ -104,7 +104,6 @@ export class AuditLog {
       writes: 0,
       listWatch: 0,
       byVerbResource: {},
-      writeLatencyMs: { p50: NaN, p90: NaN, p99: NaN },
     };
     const writeLatencies: number[] = [];
     for (const r of this.requests(from, to)) {
@@ -118,11 +117,12 @@ export class AuditLog {
       const k = `${r.verb} ${r.resource}`;
       out.byVerbResource[k] = (out.byVerbResource[k] ?? 0) + 1;
     }
-    out.writeLatencyMs = {
-      p50: percentile(writeLatencies, 50),
-      p90: percentile(writeLatencies, 90),
-      p99: percentile(writeLatencies, 99),
-    };
+    if (writeLatencies.length > 0)
+      out.writeLatencyMs = {
+        p50: percentile(writeLatencies, 50),
+        p90: percentile(writeLatencies, 90),
+        p99: percentile(writeLatencies, 99),
+      };
     return out;
   }
 
