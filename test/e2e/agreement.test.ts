@@ -11,10 +11,10 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
 import type { CheckStatus } from "../../src/api/types.ts";
-import { kubectl, kubectlJson } from "../support/kube.ts";
+import { kubectl } from "../support/kube.ts";
 import { applyMd, condition, isReady, mdEvents, waitForMd, type Md } from "../support/md.ts";
 import { serveVersion, type OipInferRequest, type OipTensor } from "../support/model-server.ts";
-import { sampleClientsSelector } from "../support/clients-selector.ts";
+import { clientsSelectedVersion, sampleClientsSelector } from "../support/clients-selector.ts";
 import { useModelSuite } from "../support/suite.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -130,14 +130,7 @@ describe("prediction agreement between the new and the stable version", function
     expect(condition(failed, "Stalled")?.message).to.include(expected);
     expect(condition(failed, "Ready")?.status).to.equal("False");
     expect(failed.status?.stableVersion).to.equal("3.0.0");
-    const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-      "-n",
-      suite.ns,
-      "get",
-      "service",
-      NAME,
-    ]);
-    expect(svc.spec.selector?.["mlops.dev/version"]).to.equal("3.0.0");
+    expect(await clientsSelectedVersion(suite.ns, NAME)).to.equal("3.0.0");
     const events = await mdEvents(suite.ns, NAME);
     expect(events.some((e) => e.type === "Warning" && (e.message ?? "").includes(expected))).to.equal(true);
     expect(v4.count()).to.equal(0);

@@ -7,7 +7,7 @@
 import { expect } from "chai";
 import type { CheckStatus } from "../../src/api/types.ts";
 import { childName } from "../../src/plan/naming.ts";
-import { kubectlJson, waitFor } from "../support/kube.ts";
+import { waitFor } from "../support/kube.ts";
 import {
   applyMd,
   condition,
@@ -18,7 +18,7 @@ import {
   type Md,
 } from "../support/md.ts";
 import { serveVersion } from "../support/model-server.ts";
-import { sampleClientsSelector } from "../support/clients-selector.ts";
+import { clientsSelectedVersion, sampleClientsSelector } from "../support/clients-selector.ts";
 import { useModelSuite } from "../support/suite.ts";
 
 const PORT = 8080; // a Service port a test may bind without root
@@ -103,14 +103,7 @@ describe("checks after a blue/green switch", function () {
     expect(live).to.include({ phase: "Failed", value: "503" });
     expect(condition(failed, "Stalled")?.message).to.include("live-after-switch");
     expect(failed.status?.stableVersion).to.equal("1.0.0");
-    const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-      "-n",
-      suite.ns,
-      "get",
-      "service",
-      NAME,
-    ]);
-    expect(svc.spec.selector?.["mlops.dev/version"]).to.equal("1.0.0");
+    expect(await clientsSelectedVersion(suite.ns, NAME)).to.equal("1.0.0");
 
     // 3.0.0 passes both: promoted, but not before the scale-down delay after the switch.
     const s3 = sample("1.0.0");

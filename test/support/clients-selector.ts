@@ -19,6 +19,21 @@ export interface SelectorSamples {
 }
 
 /**
+ * The version Service `name` in namespace `ns` selects now: its selector's
+ * mlops.dev/version, ANY_VERSION when it has none.
+ */
+export async function clientsSelectedVersion(ns: string, name: string): Promise<string> {
+  const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
+    "-n",
+    ns,
+    "get",
+    "service",
+    name,
+  ]);
+  return svc.spec.selector?.["mlops.dev/version"] ?? ANY_VERSION;
+}
+
+/**
  * Samples the selector of Service `name` in namespace `ns` every `intervalMs` (default 100)
  * until stop(); `alongside` runs after each sample (something else to sample at the same pace).
  */
@@ -31,15 +46,8 @@ export function sampleClientsSelector(
   let running = true;
   const loop = (async () => {
     while (running) {
-      const svc = await kubectlJson<{ spec: { selector?: Record<string, string> } }>([
-        "-n",
-        ns,
-        "get",
-        "service",
-        name,
-      ]).catch(() => undefined);
-      if (svc) {
-        const v = svc.spec.selector?.["mlops.dev/version"] ?? ANY_VERSION;
+      const v = await clientsSelectedVersion(ns, name).catch(() => undefined);
+      if (v !== undefined) {
         const now = Date.now();
         selected.set(v, { first: selected.get(v)?.first ?? now, last: now });
       }
