@@ -4,7 +4,7 @@
 // memory, and planner speed. runBench() returns every figure; run.ts prints and saves them.
 import { execFile } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
-import { cpus, loadavg, release, totalmem } from "node:os";
+import { cpus, release, totalmem } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
@@ -18,6 +18,7 @@ import { LABEL_MANAGED_BY, LABEL_MODEL, LABEL_VERSION, OPERATOR_NAME } from "../
 import { collectionPath } from "../src/kube/listwatch.ts";
 import { startCluster, type Cluster } from "../test/cluster/cluster.ts";
 import { AuditLog, type RequestCount } from "./audit.ts";
+import { machineLoad, round, type Load } from "./figures.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE, NAMESPACE_RESOURCE, SERVICE_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type MemorySample, type OperatorProcess } from "./operator.ts";
 import { measurePlanner, type PlannerResult } from "./planner.ts";
@@ -138,12 +139,7 @@ export const DEFAULT_OPTIONS: Omit<BenchOptions, "clusterDir" | "binDir"> = {
   operatorArgs: [],
 };
 
-/** The machine's load when a figure was taken (os.loadavg, like uptime). */
-export interface Load {
-  load1: number;
-  load5: number;
-  load15: number;
-}
+export type { Load } from "./figures.ts";
 
 export interface SizeResult {
   n: number;
@@ -246,13 +242,6 @@ export interface BenchResult {
   slowChecks?: SlowChecksResult;
   targets: TargetResult[];
 }
-
-const load = (): Load => {
-  const [load1 = 0, load5 = 0, load15 = 0] = loadavg();
-  return { load1, load5, load15 };
-};
-
-const round = (x: number, digits = 2) => Number(x.toFixed(digits));
 
 const isReady = (
   md: KubernetesObject & {
@@ -380,7 +369,7 @@ class Bench {
       await mds.stop();
       await this.quiet(2000);
       const afterFirstReconcile = await op.memory();
-      if (!measureRest) return { entry, atStart, afterFirstReconcile, load: load() };
+      if (!measureRest) return { entry, atStart, afterFirstReconcile, load: machineLoad() };
       // CPU at rest with nothing to do, over the same window as the sizes' at rest.
       const restStart = op.cpuSeconds();
       const t0 = performance.now();
@@ -391,7 +380,7 @@ class Bench {
         atStart,
         afterFirstReconcile,
         restCpuSecondsPerMinute: round((op.cpuSeconds() - restStart) / minutes, 3),
-        load: load(),
+        load: machineLoad(),
       };
     } finally {
       await op.stop();
@@ -461,7 +450,7 @@ class Bench {
         requests,
         requestsPerModelDeployment: round((requests.total - requests.listWatch) / n),
         writesPerModelDeployment: round(requests.writes / n),
-        load: load(),
+        load: machineLoad(),
       };
 
       // 2. At rest.
@@ -475,7 +464,7 @@ class Bench {
         writes: restRequests.writes,
         requests: restRequests,
         cpuSeconds: round(op.cpuSeconds() - restCpu0),
-        load: load(),
+        load: machineLoad(),
       };
 
       // 3. Memory at N.
@@ -485,7 +474,7 @@ class Bench {
         atN,
         heapPerModelDeploymentBytes: Math.round((atN.heapUsedBytes - atZero.heapUsedBytes) / n),
         rssPerModelDeploymentBytes: Math.round((atN.rssBytes - atZero.rssBytes) / n),
-        load: load(),
+        load: machineLoad(),
       };
 
       // 4. Reaction time: a stream of spec changes (replicas 1 -> 2), each to its own ModelDeployment.
@@ -508,7 +497,7 @@ class Bench {
         ratePerSecond: this.o.changeRate,
         // How fast the API server answered the operator meanwhile: most of a reaction.
         apiWriteLatencyMs: this.audit.count(reactionWall0).writeLatencyMs,
-        load: load(),
+        load: machineLoad(),
       };
 
       await mds.stop();
@@ -618,14 +607,14 @@ class Bench {
           requests: convergeRequests,
           requestsPerModelDeployment: round((convergeRequests.total - convergeRequests.listWatch) / n),
           writesPerModelDeployment: round(convergeRequests.writes / n),
-          load: load(),
+          load: machineLoad(),
         },
         rollout: {
           seconds: round((t2 - t1 - quietMs) / 1000),
           requests: rolloutRequests,
           requestsPerRollout: round((rolloutRequests.total - rolloutRequests.listWatch) / n),
           writesPerRollout: round(rolloutRequests.writes / n),
-          load: load(),
+          load: machineLoad(),
         },
       };
     } finally {
@@ -710,7 +699,7 @@ class Bench {
         overhead: latency(overheads, m - overheads.length),
         total: latency(totals, m - totals.length),
         ratePerSecond: this.o.promotionRate,
-        load: load(),
+        load: machineLoad(),
       };
     } finally {
       await op.stop();

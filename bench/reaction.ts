@@ -6,6 +6,7 @@ import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { LABEL_MODEL } from "../src/api/constants.ts";
 import type { Informer } from "../src/controller/informer.ts";
+import { round } from "./figures.ts";
 import { MD_RESOURCE, type BenchKube } from "./kube.ts";
 import { percentile, pollUntil } from "./wait.ts";
 
@@ -18,8 +19,6 @@ export interface LatencyResult {
   p99Ms: number;
   maxMs: number;
 }
-
-const round = (x: number, digits: number) => Number(x.toFixed(digits));
 
 export function latency(values: number[], timedOut: number): LatencyResult {
   return {

@@ -6,11 +6,11 @@
 // rollout under way (the baseline) and once every rollout is measuring. Measuring beside the
 // work queue (src/controller/measurer.ts) keeps the loaded p99 within twice the baseline;
 // when the workers awaited the checks, an unrelated change waited for a free worker.
-import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
-import type { BenchOptions, Load, TargetResult } from "./harness.ts";
+import { machineLoad, round, type Load } from "./figures.ts";
+import type { BenchOptions, TargetResult } from "./harness.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type OperatorProcess } from "./operator.ts";
 import { ReactionStream, type LatencyResult } from "./reaction.ts";
@@ -107,13 +107,6 @@ export interface SlowChecksBench {
   namespace(prefix: string): Promise<string>;
   quiet(quietMs: number, timeoutMs?: number): Promise<boolean>;
 }
-
-const round = (x: number, digits = 2) => Number(x.toFixed(digits));
-
-const loadNow = (): Load => {
-  const [load1 = 0, load5 = 0, load15 = 0] = loadavg();
-  return { load1, load5, load15 };
-};
 
 /** Servers so that the global cap binds, not the per-destination one: 64 / 8 = 8. */
 export function serverCount(rollouts: number, caps = DEFAULT_CHECK_CAPS): number {
@@ -336,7 +329,7 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
           deps,
         }),
       );
-      return { ...value, ratePerSecond: rate, load: loadNow(), operator };
+      return { ...value, ratePerSecond: rate, load: machineLoad(), operator };
     };
     const baseline = await runStream(2);
     await bench.quiet(2000);
@@ -405,7 +398,7 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
         peakInFlight: servers.peakInFlight,
         peakInFlightPerRollout: servers.peakInFlightPerRollout,
       },
-      load: loadNow(),
+      load: machineLoad(),
     };
   } finally {
     await op.stop();
