@@ -22,6 +22,7 @@ import { join, relative } from "node:path";
 import { installLoopbackGuard } from "../support/loopback-guard.ts";
 import type { Timings, TestTiming } from "../support/timing-reporter.ts";
 import { apiGet, type Cluster } from "./cluster.ts";
+import { failureExcerpt } from "./failure-excerpt.ts";
 import { startTestCluster, testClusterDir, testClusterEnv } from "./global-fixture.ts";
 
 installLoopbackGuard();
@@ -41,6 +42,7 @@ interface FileResult {
   passed: number;
   failed: number;
   tests: TestTiming[];
+  output: string;
 }
 
 /** --jobs N; files that exist are the files to run; everything else goes to mocha (like hack/run.sh test-e2e). */
@@ -113,7 +115,7 @@ function runFile(
   env: Record<string, string>,
   mochaFlags: string[],
   scratch: string,
-): Promise<FileResult & { output: string }> {
+): Promise<FileResult> {
   const config = JSON.parse(readFileSync(CONFIG, "utf8")) as Record<string, unknown>;
   const configFile = join(scratch, "mocharc.json");
   writeFileSync(configFile, JSON.stringify({ ...config, spec: [file] }));
@@ -167,7 +169,7 @@ function runFile(
   });
 }
 
-function printFile(r: FileResult & { output: string }): void {
+function printFile(r: FileResult): void {
   const ok = r.code === 0;
   const what = ok ? `${r.passed} passing` : `FAILED (exit ${r.code ?? "by signal"}, ${r.failed} failing)`;
   const head = `── ${r.file} · worker ${r.worker} · ${r.seconds.toFixed(1)} s · ${what} `;
@@ -195,7 +197,11 @@ function printSummary(results: FileResult[], wallSeconds: number, jobs: number):
   console.log(
     `\n  ${passed} passing, ${results.reduce((t, r) => t + r.failed, 0)} failing, in ${results.length} files`,
   );
-  for (const r of failed) console.log(`  FAILED: ${r.file} (worker ${r.worker}; its output is above)`);
+  // Last, why each failed: the end of a long log is what is read first.
+  for (const r of failed) {
+    console.log(`  FAILED: ${r.file} (worker ${r.worker}; its whole output is above)`);
+    for (const line of failureExcerpt(r.output)) console.log(`    | ${line}`);
+  }
 }
 
 async function main(): Promise<number> {
