@@ -17,6 +17,7 @@ import {
   isReady,
   mdEvents,
   modelDeployment,
+  namespaceDeletedAt,
   operatorWrites,
   waitForMd,
   type Md,
@@ -499,7 +500,13 @@ describe("traffic through the Gateway API (HTTPRoute with exact weights)", funct
       async () => (await tool("kubectl", ["get", "namespace", ex.ns])).code !== 0,
       { timeoutMs: 120_000 },
     );
-    const into = operatorWrites(ex.deletedAt).filter((w) => w.objectRef?.namespace === ex.ns);
+    // From the API server's answer to the deletion, not from when the test asked for it: an
+    // Event of the example's own rollout (its pods became ready) may land in between.
+    const deletedAt = await waitFor("the deletion of the example's namespace in the audit log", async () =>
+      namespaceDeletedAt(ex.ns),
+    );
+    expect(deletedAt.getTime()).to.be.at.least(ex.deletedAt.getTime() - 1000);
+    const into = operatorWrites(deletedAt).filter((w) => w.objectRef?.namespace === ex.ns);
     console.log(
       `    [traffic] writes into the example's namespace while it was deleted: ${JSON.stringify(into.map((w) => `${w.verb} ${w.objectRef?.resource} ${w.code}`))}`,
     );

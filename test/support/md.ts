@@ -229,3 +229,33 @@ export function operatorWrites(since: Date): {
       objectRef: e.objectRef,
     }));
 }
+
+/**
+ * When the API server answered the deletion of namespace `ns` (its audit log), or undefined
+ * before it did. From then on the namespace refuses new objects; what was written into it
+ * before is ordinary work, however close to the moment the test asked for the deletion.
+ */
+export function namespaceDeletedAt(ns: string): Date | undefined {
+  const log = process.env.MRO_AUDIT_LOG;
+  if (!log) throw new Error("MRO_AUDIT_LOG is not set: run under the e2e global fixture");
+  for (const line of readFileSync(log, "utf8").split("\n")) {
+    if (!line.includes('"resource":"namespaces"') || !line.includes('"verb":"delete"')) continue;
+    const e = JSON.parse(line) as {
+      verb: string;
+      stage?: string;
+      stageTimestamp?: string;
+      responseStatus?: { code?: number };
+      objectRef?: { resource?: string; name?: string };
+    };
+    if (
+      e.verb === "delete" &&
+      e.stage === "ResponseComplete" &&
+      e.objectRef?.resource === "namespaces" &&
+      e.objectRef.name === ns &&
+      (e.responseStatus?.code ?? 0) < 300 &&
+      e.stageTimestamp
+    )
+      return new Date(e.stageTimestamp);
+  }
+  return undefined;
+}
