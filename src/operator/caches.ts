@@ -18,7 +18,6 @@ import {
 } from "../api/constants.ts";
 import type { ModelDeployment } from "../api/types.ts";
 import type { Config } from "../config.ts";
-import { sameJson } from "../controller/diff.ts";
 import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "../controller/index-by.ts";
 import { InformerSet } from "../controller/informer-set.ts";
 import { Informer, objectKey, type EventOrigin } from "../controller/informer.ts";
@@ -107,31 +106,6 @@ export function priorityOf(origin: EventOrigin = "watch"): Priority {
 }
 
 /**
- * The queue priority of a ModelDeployment's update. One that changed its status alone (same
- * generation, labels, annotations, finalizers, no deletion) is, but for a hand edit of the
- * status subresource, the echo of the operator's own status write: the reconcile that wrote
- * it already planned from what it wrote (the reconciler lays its own writes over the cache),
- * so the echo's reconcile has nothing new to do. It goes low, with the relists. With 1000
- * rollouts measuring, their status writes' echoes (30 a second) would otherwise go before
- * every user's change, at normal priority.
- */
-export function priorityOfUpdate(
-  old: ModelDeployment,
-  obj: ModelDeployment,
-  origin: EventOrigin = "watch",
-): Priority {
-  const a = old.metadata;
-  const b = obj.metadata;
-  const statusOnly =
-    a?.generation === b?.generation &&
-    a?.deletionTimestamp === b?.deletionTimestamp &&
-    sameJson(a?.labels ?? {}, b?.labels ?? {}) &&
-    sameJson(a?.annotations ?? {}, b?.annotations ?? {}) &&
-    sameJson(a?.finalizers ?? [], b?.finalizers ?? []);
-  return statusOnly ? "low" : priorityOf(origin);
-}
-
-/**
  * The ModelDeployment an EndpointSlice's event is about: the clients' Service is named after
  * its ModelDeployment, so the slice's Service key is its owner's. A reconcile reads only the
  * clients' Service's slices: those of a version's own Service (NAME-VERSION), named after no
@@ -175,7 +149,7 @@ export function routeEvents(
       enqueue(md, origin);
     },
     // Also called on every periodic relist: a level-triggered safety net.
-    update: (old, obj, origin) => queue.add(objectKey(obj), priorityOfUpdate(old, obj, origin)),
+    update: (_old, obj, origin) => enqueue(obj, origin),
     delete: enqueue,
   });
   // Rollout metrics follow the status as the API server has it; only the leader counts
