@@ -169,6 +169,15 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   out.push(
     `| operator: requests / s, mean wait for the client-side rate limit | ${limitRow(x.baseline.operator)} | ${limitRow(x.loaded.operator)} |`,
   );
+  const apiRow = (a: SlowChecksResult["baseline"]["api"] | undefined) => {
+    const l = a?.writeLatencyMs;
+    return a === undefined
+      ? "n/a"
+      : `${a.writesPerSecond}, ${l ? `${ms(l.p50)} / ${ms(l.p90)} / ${ms(l.p99)}` : "no write"}`;
+  };
+  out.push(
+    `| API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log) | ${apiRow(x.baseline.api)} | ${apiRow(x.loaded.api)} |`,
+  );
   out.push("");
   const c = x.checksDuringStream;
   out.push("| measured | value |");

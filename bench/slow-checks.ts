@@ -9,6 +9,7 @@
 import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
+import type { AuditLog, RequestCount } from "./audit.ts";
 import { machineLoad, round, type Load } from "./figures.ts";
 import type { BenchOptions, TargetResult } from "./harness.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE } from "./kube.ts";
@@ -96,6 +97,8 @@ export type StreamResult = LatencyResult & {
   ratePerSecond: number;
   load: Load;
   operator: OperatorDuringStream;
+  /** The operator's writes during the stream as the API server saw them (its audit log). */
+  api: { writesPerSecond: number; writeLatencyMs?: RequestCount["writeLatencyMs"] };
 };
 
 /** What the case needs of the benchmark (harness.ts Bench). */
@@ -103,6 +106,7 @@ export interface SlowChecksBench {
   readonly o: BenchOptions;
   readonly kube: BenchKube;
   readonly kubeconfig: string;
+  readonly audit: AuditLog;
   readonly log: (m: string) => void;
   namespace(prefix: string): Promise<string>;
   quiet(quietMs: number, timeoutMs?: number): Promise<boolean>;
@@ -318,6 +322,7 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
     // 2. The baseline: the stream with no rollout under way.
     bench.log(`slow checks: baseline, ${k} spec changes at ${rate}/s`);
     const runStream = async (replicas: number): Promise<StreamResult> => {
+      const wall0 = Date.now();
       const { value, operator } = await watchOperator(op, () =>
         stream.run({
           kube: bench.kube,
@@ -329,7 +334,13 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
           deps,
         }),
       );
-      return { ...value, ratePerSecond: rate, load: machineLoad(), operator };
+      const wall1 = Date.now();
+      const writes = bench.audit.count(wall0, wall1);
+      const api = {
+        writesPerSecond: round(writes.writes / ((wall1 - wall0) / 1000), 1),
+        writeLatencyMs: writes.writeLatencyMs,
+      };
+      return { ...value, ratePerSecond: rate, load: machineLoad(), operator, api };
     };
     const baseline = await runStream(2);
     await bench.quiet(2000);

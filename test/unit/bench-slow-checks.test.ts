@@ -28,6 +28,7 @@ const stream = (p99Ms: number, timedOut = 0) => ({
   ratePerSecond: 10,
   load,
   operator: { peakQueueDepth: 3, queueAddsPerSecond: 40, cpuCores: 0.3 },
+  api: { writesPerSecond: 32.5, writeLatencyMs: { p50: 7, p90: 12, p99: 30 } },
 });
 
 function result(over: Partial<SlowChecksResult> = {}): SlowChecksResult {
@@ -165,6 +166,9 @@ describe("bench: the slow-checks case", () => {
     );
     expect(md).to.include(
       "| operator: most keys in its work queue, keys queued / s, CPU (cores) | 3, 40, 0.3 | 3, 40, 0.3 |",
+    );
+    expect(md).to.include(
+      "| API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log) | 32.5, 7 ms / 12 ms / 30 ms | 32.5, 7 ms / 12 ms / 30 ms |",
     );
   });
 });
