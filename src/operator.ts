@@ -2,6 +2,7 @@
 // election. main.ts parses flags and handles signals; tests and benchmarks use this. Its
 // parts are in operator/.
 import type { Config } from "./config.ts";
+import { OwnWrites } from "./controller/own-writes.ts";
 import { WorkQueue } from "./controller/queue.ts";
 import { Reconciler } from "./controller/reconciler.ts";
 import { Shard } from "./controller/shard.ts";
@@ -67,7 +68,16 @@ export async function startOperator(
   const shard = config.watchLabelSelector
     ? new Shard({ requirements: config.watchLabelSelector.requirements })
     : undefined;
-  const { enqueue, index } = routeEvents(caches, queue, metrics, () => workers !== undefined, shard);
+  // The operator's own writes of each ModelDeployment: their echoes go at the priority they were made at.
+  const ownWrites = new OwnWrites();
+  const { enqueue, index } = routeEvents(
+    caches,
+    queue,
+    metrics,
+    () => workers !== undefined,
+    shard,
+    ownWrites,
+  );
   const routes = createRouteCache(config, kc, logger, { onRequest, rateLimiter: limiter }, queue, () =>
     modelDeployments.list().filter((md) => md.spec.traffic !== undefined),
   );
@@ -101,6 +111,7 @@ export async function startOperator(
     grpcRoutes,
     pools,
     measurer,
+    ownWrites,
     notifications,
     shard,
     ...policies,

@@ -215,6 +215,12 @@ export class WorkQueue {
     return this.#failures.get(key) ?? 0;
   }
 
+  /** The priority `key` was taken at, while a worker processes it; undefined when it is not being processed. */
+  processingPriority(key: string): Priority | undefined {
+    if (!this.#processing.has(key)) return undefined;
+    return this.#processingLow.has(key) ? "low" : "normal";
+  }
+
   get depth(): number {
     return this.#queued.size;
   }

@@ -39,6 +39,8 @@ import { NotOwnedError, type Shard } from "./shard.ts";
 import { deepFreeze } from "./informer.ts";
 import type { PodCache } from "./pod-cache.ts";
 import type { RouteCache } from "./route-cache.ts";
+import type { OwnWrites } from "./own-writes.ts";
+import type { Priority } from "./queue.ts";
 import { computeNotificationWarnings, withNotifications, type NotificationWiring } from "./notifications.ts";
 import type { InferencePool } from "../plan/routers/inference-pool.ts";
 import type { GRPCRoute } from "../plan/routers/httproute.ts";
@@ -77,6 +79,8 @@ export interface ReconcilerOptions {
    * operator wires it to the queue). Default: one over `measure` that asks for nothing.
    */
   measurer?: Measurer;
+  /** Where the ModelDeployment writes are recorded, so that their echoes go at the priority they were made at. */
+  ownWrites?: OwnWrites;
   /** Takes the due measurements for the default measurer (default: the real HTTP and Prometheus providers). */
   measure?: (due: readonly DueCheck[], now: () => Date) => Promise<Measurement[]>;
   /**
@@ -205,7 +209,8 @@ export class Reconciler {
   /** The operator's own last write of each ModelDeployment (status, action removal), by key. */
   readonly #writtenMd = new Map<string, Written>();
 
-  #rememberMd(key: string, md: ModelDeployment): void {
+  #rememberMd(key: string, md: ModelDeployment, priority: Priority): void {
+    this.#o.ownWrites?.record(key, md.metadata?.resourceVersion, priority);
     this.#writtenMd.set(key, {
       obj: deepFreeze(md),
       resourceVersion: md.metadata?.resourceVersion,
@@ -361,7 +366,11 @@ export class Reconciler {
   /** Since when (ms) a progress-only status change of a key waits for its Deployment's status. */
   readonly #holding = new Map<string, number>();
 
-  async reconcile(key: string, logger?: Logger): Promise<ReconcileResult> {
+  /**
+   * Reconciles `key`. `priority` is the one the queue handed it out at: the echo of what
+   * this reconcile writes goes at that priority too (own-writes.ts).
+   */
+  async reconcile(key: string, logger?: Logger, priority: Priority = "normal"): Promise<ReconcileResult> {
     const [namespace = "", name = ""] = key.includes("/") ? key.split("/", 2) : ["", key];
     const cached = this.#readModelDeployment(key, namespace, name);
     const shard = this.#o.shard;
@@ -400,7 +409,16 @@ export class Reconciler {
       : this.#writes;
     let written: { md: ModelDeployment; writes: number };
     try {
-      written = await this.#writeActionStatusAndChildren(ctx, key, cached, observed, p, changed, holdMs, log);
+      written = await this.#writeActionStatusAndChildren(
+        ctx,
+        { key, priority },
+        cached,
+        observed,
+        p,
+        changed,
+        holdMs,
+        log,
+      );
     } catch (err) {
       // The fence: moved to another instance (its DELETED event follows and forgets the key),
       // or changed since the cache read it (its event follows; the requeue is a safety net).
@@ -486,6 +504,7 @@ export class Reconciler {
   #forget(key: string, namespace: string, name: string): void {
     this.#holding.delete(key);
     this.#writtenMd.delete(key);
+    this.#o.ownWrites?.forget(key);
     this.#measurer.forget(key);
     this.#o.notifications?.notifier.forget(key);
     this.#o.metrics?.forgetModelDeployment(namespace, name);
@@ -571,7 +590,7 @@ export class Reconciler {
   /** Writes the action annotation, the status and the children, in that order of safety. */
   async #writeActionStatusAndChildren(
     ctx: WriteContext,
-    key: string,
+    { key, priority }: { key: string; priority: Priority },
     cached: ModelDeployment,
     observed: Observed,
     p: ReturnType<typeof plan>,
@@ -586,7 +605,7 @@ export class Reconciler {
     const action = cached.metadata?.annotations?.[ANNOTATION_ACTION];
     if (p.clearAction && action !== undefined) {
       md = await ctx.client.removeAction(cached, action);
-      this.#rememberMd(key, md);
+      this.#rememberMd(key, md, priority);
       writes++;
     }
 
@@ -601,7 +620,7 @@ export class Reconciler {
       log.debug("writing status", { fields: changed });
       const write = async () => {
         md = await ctx.client.replaceStatus(md, p.status);
-        this.#rememberMd(key, md);
+        this.#rememberMd(key, md, priority);
         writes++;
       };
       if (recordsOnly(changed))

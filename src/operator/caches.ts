@@ -20,6 +20,7 @@ import type { ModelDeployment } from "../api/types.ts";
 import type { Config } from "../config.ts";
 import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "../controller/index-by.ts";
 import { InformerSet } from "../controller/informer-set.ts";
+import type { OwnWrites } from "../controller/own-writes.ts";
 import { Informer, objectKey, type EventOrigin } from "../controller/informer.ts";
 import type { Priority, WorkQueue } from "../controller/queue.ts";
 import type { Shard } from "../controller/shard.ts";
@@ -106,6 +107,20 @@ export function priorityOf(origin: EventOrigin = "watch"): Priority {
 }
 
 /**
+ * The queue priority of a ModelDeployment's update: the echo of the operator's own write
+ * goes at the priority of the reconcile that made it (own-writes.ts), anything else by its
+ * origin.
+ */
+export function priorityOfUpdate(
+  md: ModelDeployment,
+  origin: EventOrigin | undefined,
+  ownWrites: OwnWrites | undefined,
+): Priority {
+  const echo = ownWrites?.echoPriority(objectKey(md), md.metadata?.resourceVersion);
+  return echo === "low" ? "low" : priorityOf(origin);
+}
+
+/**
  * The ModelDeployment an EndpointSlice's event is about: the clients' Service is named after
  * its ModelDeployment, so the slice's Service key is its owner's. A reconcile reads only the
  * clients' Service's slices: those of a version's own Service (NAME-VERSION), named after no
@@ -131,6 +146,7 @@ export function routeEvents(
   metrics: OperatorMetrics,
   reconciling: () => boolean,
   shard?: Shard,
+  ownWrites?: OwnWrites,
 ) {
   const enqueue = (obj: KubernetesObject, origin?: EventOrigin) =>
     queue.add(objectKey(obj), priorityOf(origin));
@@ -148,8 +164,9 @@ export function routeEvents(
       shard?.arrived(objectKey(md), md);
       enqueue(md, origin);
     },
-    // Also called on every periodic relist: a level-triggered safety net.
-    update: (_old, obj, origin) => enqueue(obj, origin),
+    // Also called on every periodic relist: a level-triggered safety net. The echo of the
+    // operator's own write goes at the priority of the reconcile that made it.
+    update: (_old, obj, origin) => queue.add(objectKey(obj), priorityOfUpdate(obj, origin, ownWrites)),
     delete: enqueue,
   });
   // Rollout metrics follow the status as the API server has it; only the leader counts

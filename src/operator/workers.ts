@@ -44,7 +44,7 @@ export async function reconcileKey(
     reconcileID: randomUUID(),
   });
   try {
-    const result = await reconciler.reconcile(key, log);
+    const result = await reconciler.reconcile(key, log, queue.processingPriority(key));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     queue.forget(key);
     if (result.requeueAfterMs !== undefined) {

@@ -1,8 +1,11 @@
 // Which informer events put which key on the work queue, and at which priority
-// (src/operator/caches.ts): what a relist replays waits behind real changes, and an
+// (src/operator/caches.ts): what a relist replays waits behind real changes, so does the
+// echo of a low-priority reconcile's write, and an
 // EndpointSlice queues its ModelDeployment only when it belongs to the clients' Service.
 import { expect } from "chai";
-import { modelKeyOfSlice, priorityOf } from "../../src/operator/caches.ts";
+import type { ModelDeployment } from "../../src/api/types.ts";
+import { OwnWrites } from "../../src/controller/own-writes.ts";
+import { modelKeyOfSlice, priorityOf, priorityOfUpdate } from "../../src/operator/caches.ts";
 
 const slice = (service: string) => ({
   metadata: { namespace: "ns", name: `${service}-abcde`, labels: { "kubernetes.io/service-name": service } },
@@ -15,6 +18,29 @@ describe("queue keys of informer events", () => {
     expect(priorityOf("watch")).to.equal("normal");
     expect(priorityOf("list")).to.equal("normal");
     expect(priorityOf(undefined)).to.equal("normal");
+  });
+
+  it("gives the echo of the operator's own write the priority of the reconcile that made it, once", () => {
+    const md = (resourceVersion: string) =>
+      ({ metadata: { namespace: "ns", name: "fraud", resourceVersion } }) as unknown as ModelDeployment;
+    const own = new OwnWrites();
+    // A passing measurement's reconcile (low) wrote status: resourceVersion 11.
+    own.record("ns/fraud", "11", "low");
+    expect(priorityOfUpdate(md("11"), "watch", own)).to.equal("low");
+    // The same object seen again (a relist that found it changed since) is no echo any more.
+    expect(priorityOfUpdate(md("11"), "list", own)).to.equal("normal");
+    // A user's change after the write, or before its answer came: normal.
+    own.record("ns/fraud", "12", "low");
+    expect(priorityOfUpdate(md("13"), "watch", own)).to.equal("normal");
+    // A write of a normal reconcile (a user's change, a decision) brings its next step at once.
+    own.record("ns/fraud", "14", "normal");
+    expect(priorityOfUpdate(md("14"), "watch", own)).to.equal("normal");
+    expect(own.size).to.equal(0);
+    // Without the record: by origin.
+    expect(priorityOfUpdate(md("15"), "resync", undefined)).to.equal("low");
+    own.record("ns/fraud", "16", "low");
+    own.forget("ns/fraud");
+    expect(priorityOfUpdate(md("16"), "watch", own)).to.equal("normal");
   });
 
   it("queues a ModelDeployment for its clients' Service's slices, nothing for a version's own Service", () => {

@@ -156,6 +156,27 @@ describe("WorkQueue", () => {
     expect(() => new WorkQueue({ maxLowInFlight: 0 })).to.throw(RangeError);
   });
 
+  it("tells a handler the priority its key was taken at", async () => {
+    const rec = recorder();
+    const seen: [string, string | undefined][] = [];
+    const holdLow = rec.hold("relisted");
+    queue.add("relisted", "low");
+    queue.add("changed");
+    done = queue.run(2, async (key) => {
+      seen.push([key, queue.processingPriority(key)]);
+      await rec.handler(key);
+    });
+    await settle();
+    expect(seen).to.deep.equal([
+      ["changed", "normal"],
+      ["relisted", "low"],
+    ]);
+    expect(queue.processingPriority("changed")).to.equal(undefined);
+    holdLow.resolve();
+    await settle();
+    expect(queue.processingPriority("relisted")).to.equal(undefined);
+  });
+
   it("backs off exponentially per key with addRateLimited, capped, and forget resets it", async () => {
     queue = new WorkQueue({ clock, baseDelayMs: 5, maxDelayMs: 100 });
     const delays: number[] = [];

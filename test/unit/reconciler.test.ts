@@ -15,6 +15,8 @@ import type { ModelDeployment, ModelDeploymentStatus } from "../../src/api/types
 import { controllerUid, IndexBy, modelKeyOfPod, serviceKeyOfSlice } from "../../src/controller/index-by.ts";
 import { deepFreeze } from "../../src/controller/informer.ts";
 import { PROGRESS_HOLD_MAX_MS, Reconciler, type Cache } from "../../src/controller/reconciler.ts";
+import { OwnWrites } from "../../src/controller/own-writes.ts";
+import type { Priority } from "../../src/controller/queue.ts";
 import { endpointsAheadOfDeployments } from "../../src/controller/status-write.ts";
 import { isNamespaceTerminating, KubeApiError, type KubeClient } from "../../src/kube/client.ts";
 import { apiErrorOf } from "../../src/kube/request.ts";
@@ -159,6 +161,7 @@ class World {
     endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
   };
   readonly reconciler: Reconciler;
+  readonly ownWrites = new OwnWrites();
 
   constructor(md: ModelDeployment) {
     this.api = new FakeApi(md);
@@ -171,6 +174,7 @@ class World {
       modelDeployments: cache,
       logger: createLogger({ level: "error", stream: new PassThrough() }),
       index: this.index,
+      ownWrites: this.ownWrites,
       now: () => new Date(this.now),
     });
     this.sync();
@@ -219,8 +223,8 @@ class World {
     this.index.endpointSlices.handlers.add?.(deepFreeze(slice));
   }
 
-  reconcile() {
-    return this.reconciler.reconcile(KEY);
+  reconcile(priority?: Priority) {
+    return this.reconciler.reconcile(KEY, undefined, priority);
   }
 }
 
@@ -309,6 +313,24 @@ describe("Reconciler: status writes", () => {
     expect(w.cachedMd?.status).to.equal(undefined);
     await w.reconcile();
     expect(w.api.statusWrites).to.equal(1);
+  });
+});
+
+describe("Reconciler: the echo of its own writes", () => {
+  it("records each status write with the priority of the reconcile that made it", async () => {
+    const w = await ready();
+    // The next reconcile after a change at low priority (a relist, a passing measurement).
+    w.api.changeSpec((md) => (md.spec.replicas = 2));
+    w.sync();
+    await w.reconcile("low");
+    expect(w.api.statusWrites).to.be.greaterThan(0);
+    const written = w.api.md.metadata?.resourceVersion;
+    expect(w.ownWrites.echoPriority(KEY, written)).to.equal("low");
+    w.sync();
+    w.api.changeSpec((md) => (md.spec.replicas = 3));
+    w.sync();
+    await w.reconcile();
+    expect(w.ownWrites.echoPriority(KEY, w.api.md.metadata?.resourceVersion)).to.equal("normal");
   });
 });
 
