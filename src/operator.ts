@@ -116,6 +116,7 @@ export async function startOperator(
     shard,
     ...policies,
     checkBudget: { minIntervalMs: config.checkMinIntervalMs, maxTimeoutMs: config.checkMaxTimeoutMs },
+    checkReportPeriodMs: config.checkReportPeriodMs,
   });
 
   for (const inf of informers) inf.start();

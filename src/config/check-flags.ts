@@ -64,6 +64,7 @@ export function parseCheckBudgetFlags(
   Config,
   | "checkMinIntervalMs"
   | "checkMaxTimeoutMs"
+  | "checkReportPeriodMs"
   | "checkResponseMessages"
   | "checkConcurrency"
   | "checkConcurrencyPerDestination"
@@ -77,6 +78,11 @@ export function parseCheckBudgetFlags(
   const checkMaxTimeoutMs = parseDurationFlag("--check-max-timeout", maxTimeoutText);
   if (checkMaxTimeoutMs < 100 || checkMaxTimeoutMs > 3_600_000) {
     throw new ConfigError(`--check-max-timeout: ${maxTimeoutText} is not from 100ms to 1h`);
+  }
+  const reportPeriodText = flag("check-report-period") ?? DEFAULTS.checkReportPeriod;
+  const checkReportPeriodMs = parseDurationFlag("--check-report-period", reportPeriodText);
+  if (checkReportPeriodMs > 3_600_000) {
+    throw new ConfigError(`--check-report-period: ${reportPeriodText} is longer than 1h`);
   }
 
   const checkResponseMessages = oneOf(
@@ -100,6 +106,7 @@ export function parseCheckBudgetFlags(
   return {
     checkMinIntervalMs,
     checkMaxTimeoutMs,
+    checkReportPeriodMs,
     checkResponseMessages,
     checkConcurrency,
     checkConcurrencyPerDestination,

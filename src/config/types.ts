@@ -68,6 +68,8 @@ export interface Config {
   checkMinIntervalMs: number;
   /** Longest timeout of one measurement; longer ones are clamped. */
   checkMaxTimeoutMs: number;
+  /** Longest a passing check's result that repeats its written verdict waits for a status write; 0: never. */
+  checkReportPeriodMs: number;
   /** Whose responses a check's messages (status, Events) may quote. */
   checkResponseMessages: ResponseMessages;
   /** Health-check measurements in flight at once, in total. */

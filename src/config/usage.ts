@@ -44,6 +44,7 @@ Flags:
   --check-condition-workers N       Worker threads evaluating successConditions (default ${DEFAULTS.checkConditionWorkers})
   --check-min-interval D            Shortest interval of a health check; shorter ones are raised, with a warning (default ${DEFAULTS.checkMinInterval})
   --check-max-timeout D             Longest timeout of a health check; longer ones are lowered, with a warning (default ${DEFAULTS.checkMaxTimeout})
+  --check-report-period D           Longest a passing check's repeated result waits for a status write; 0: write each (default ${DEFAULTS.checkReportPeriod})
   --check-response-messages WHOSE   Quote check responses in status and Events: ${RESPONSE_MESSAGES.join(" or ")} (default ${DEFAULTS.checkResponseMessages})
   --check-concurrency N             Health-check measurements in flight at once, 1..10000 (default ${DEFAULTS.checkConcurrency})
   --check-concurrency-per-destination N

@@ -126,6 +126,18 @@ export class Measurer {
     return { measurements, pending };
   }
 
+  /**
+   * These finished measurements of `key` were merged and kept where the next reconcile
+   * plans from (check-report.ts holds a passing result in memory): they are not handed over
+   * again, so the check's next due time starts a new measurement.
+   */
+  settle(key: string, measurements: readonly Measurement[]): void {
+    const done = this.#done.get(key);
+    if (!done) return;
+    for (const [id, m] of [...done]) if (measurements.includes(m)) done.delete(id);
+    if (done.size === 0) this.#done.delete(key);
+  }
+
   /** The ModelDeployment is gone: drop what waits for it and what comes back. */
   forget(key: string): void {
     this.#lastServed.delete(key);

@@ -40,6 +40,7 @@ import { deepFreeze } from "./informer.ts";
 import type { PodCache } from "./pod-cache.ts";
 import type { RouteCache } from "./route-cache.ts";
 import type { OwnWrites } from "./own-writes.ts";
+import { HeldCheckResults } from "./check-report.ts";
 import type { Priority } from "./queue.ts";
 import { computeNotificationWarnings, withNotifications, type NotificationWiring } from "./notifications.ts";
 import type { InferencePool } from "../plan/routers/inference-pool.ts";
@@ -79,6 +80,11 @@ export interface ReconcilerOptions {
    * operator wires it to the queue). Default: one over `measure` that asks for nothing.
    */
   measurer?: Measurer;
+  /**
+   * --check-report-period: how long a passing check's result that repeats the written
+   * verdict may wait for the next status write (check-report.ts). Default 0: at once.
+   */
+  checkReportPeriodMs?: number;
   /** Where the ModelDeployment writes are recorded, so that their echoes go at the priority they were made at. */
   ownWrites?: OwnWrites;
   /** Takes the due measurements for the default measurer (default: the real HTTP and Prometheus providers). */
@@ -184,6 +190,7 @@ export class Reconciler {
   constructor(options: ReconcilerOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
+    this.#heldChecks = new HeldCheckResults(options.checkReportPeriodMs ?? 0);
     const measure = options.measure ?? measureChecks;
     this.#measurer =
       options.measurer ??
@@ -208,6 +215,9 @@ export class Reconciler {
 
   /** The operator's own last write of each ModelDeployment (status, action removal), by key. */
   readonly #writtenMd = new Map<string, Written>();
+
+  /** Results of passing checks merged but not written yet (check-report.ts). */
+  readonly #heldChecks: HeldCheckResults;
 
   #rememberMd(key: string, md: ModelDeployment, priority: Priority): void {
     this.#o.ownWrites?.record(key, md.metadata?.resourceVersion, priority);
@@ -400,9 +410,16 @@ export class Reconciler {
     const log = logger ?? this.#o.logger;
     const observed = this.observe(cached);
     await this.#observeWorkloadRef(cached, observed);
-    const { p, pending } = this.#planWithMeasurements(key, cached, observed, log);
+    // Passing checks' results not written yet (check-report.ts) are planned from, never lost.
+    const current = this.#heldChecks.overlay(key, cached);
+    const { p, pending, measurements } = this.#planWithMeasurements(key, current, observed, log);
     const changed = changedStatusFields(cached.status, p.status);
-    const holdMs = this.#progressHoldMs(key, name, cached, observed, p, changed, log);
+    let holdMs = this.#progressHoldMs(key, name, cached, observed, p, changed, log);
+    if (holdMs === undefined) {
+      holdMs = this.#checkReportHoldMs(key, cached, p, changed, log);
+      // Held in memory as if written: the measurer must not hand them over again.
+      if (holdMs !== undefined) this.#measurer.settle(key, measurements);
+    }
     // A shard's writes wait for its fence: one fresh read that finds the ModelDeployment still its own.
     const ctx: WriteContext = shard
       ? { ...this.#writes, client: shard.fence(this.#o.client, cached) }
@@ -505,6 +522,7 @@ export class Reconciler {
     this.#holding.delete(key);
     this.#writtenMd.delete(key);
     this.#o.ownWrites?.forget(key);
+    this.#heldChecks.forget(key);
     this.#measurer.forget(key);
     this.#o.notifications?.notifier.forget(key);
     this.#o.metrics?.forgetModelDeployment(namespace, name);
@@ -517,7 +535,7 @@ export class Reconciler {
     cached: ModelDeployment,
     observed: Observed,
     log: Logger,
-  ): { p: ReturnType<typeof plan>; pending: number } {
+  ): { p: ReturnType<typeof plan>; pending: number; measurements: Measurement[] } {
     // The planner sees the checks as the platform allows them (intervals and timeouts clamped).
     const budgeted = applyCheckBudget(cached, this.#o.checkBudget ?? DEFAULT_CHECK_BUDGET);
     const platformProblems = [
@@ -549,7 +567,7 @@ export class Reconciler {
       ],
     );
     if (n) p = withNotifications(key, p, cached, n, now.toISOString());
-    return { p, pending };
+    return { p, pending, measurements };
   }
 
   /**
@@ -587,6 +605,23 @@ export class Reconciler {
     return holdMs;
   }
 
+  /**
+   * How long (ms) a status change that only repeats passing checks' verdicts waits, or
+   * undefined to write now (check-report.ts); never with an Event to send.
+   */
+  #checkReportHoldMs(
+    key: string,
+    cached: ModelDeployment,
+    p: ReturnType<typeof plan>,
+    changed: ReturnType<typeof changedStatusFields>,
+    log: Logger,
+  ): number | undefined {
+    if (p.events.length > 0) return undefined;
+    const waitMs = this.#heldChecks.holdMs(key, cached, p.status.checks, changed, this.#now().getTime());
+    if (waitMs !== undefined) log.debug("passing checks' results wait for the next status write", { waitMs });
+    return waitMs;
+  }
+
   /** Writes the action annotation, the status and the children, in that order of safety. */
   async #writeActionStatusAndChildren(
     ctx: WriteContext,
@@ -621,6 +656,7 @@ export class Reconciler {
       const write = async () => {
         md = await ctx.client.replaceStatus(md, p.status);
         this.#rememberMd(key, md, priority);
+        this.#heldChecks.forget(key);
         writes++;
       };
       if (recordsOnly(changed))

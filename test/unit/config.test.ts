@@ -49,6 +49,7 @@ describe("config", () => {
       checkConditionWorkers: 2,
       checkMinIntervalMs: 1000,
       checkMaxTimeoutMs: 60_000,
+      checkReportPeriodMs: 120_000,
       checkResponseMessages: "own-service",
       checkConcurrency: 64,
       checkConcurrencyPerDestination: 8,
@@ -128,6 +129,11 @@ describe("config", () => {
       checkMaxTimeoutMs: 120_000,
     });
     expect(parseConfig(["--check-min-interval=0"], {})).to.deep.include({ checkMinIntervalMs: 0 });
+    expect(parseConfig([], { MRO_CHECK_REPORT_PERIOD: "30s" })).to.deep.include({
+      checkReportPeriodMs: 30_000,
+    });
+    expect(parseConfig(["--check-report-period=0"], {})).to.deep.include({ checkReportPeriodMs: 0 });
+    expect(errorOf(["--check-report-period=2h"])).to.equal("--check-report-period: 2h is longer than 1h");
     expect(errorOf(["--check-max-timeout=10ms"])).to.equal(
       "--check-max-timeout: 10ms is not from 100ms to 1h",
     );

@@ -53,6 +53,20 @@ describe("Measurer", () => {
     expect(started).to.have.length(3, "x measured again once it is due again");
   });
 
+  it("measures again at once after a reconcile settled what it took (a result held in memory)", async () => {
+    const { started, measure } = controlled();
+    const m = new Measurer({ measure, onMeasured: () => undefined });
+    m.take("ns/a", [due("x")], "ctx");
+    started[0]!.end();
+    await settle();
+    const taken = m.take("ns/a", [due("x")], "ctx");
+    expect(taken.measurements).to.have.length(1);
+    // Without settle, the same measurement would be handed over while x stays due.
+    m.settle("ns/a", taken.measurements);
+    expect(m.take("ns/a", [due("x")], "ctx")).to.deep.equal({ measurements: [], pending: 1 });
+    expect(started).to.have.length(2);
+  });
+
   it("drops a measurement started in another state and measures again", async () => {
     const { started, measure } = controlled();
     const m = new Measurer({ measure, onMeasured: () => undefined });
