@@ -1,6 +1,6 @@
 // The benchmark's figures as Markdown tables (printed by run.ts, pasted into docs/benchmarks.md).
 import type { BenchResult, Load } from "./harness.ts";
-import type { SlowChecksResult } from "./slow-checks.ts";
+import { p99Ratio, type SlowChecksResult } from "./slow-checks.ts";
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -149,40 +149,41 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   );
   out.push("| stream | changes | rate | p50 | p95 | p99 | max | timed out | load |");
   out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-  for (const [what, l] of [
+  const streams = [
     ["no rollout under way", x.baseline],
     [`${x.rollouts} rollouts measuring`, x.loaded],
-  ] as const)
+    ...(x.steady ? [[`${x.rollouts} rollouts measuring, steady`, x.steady] as const] : []),
+  ] as const;
+  for (const [what, l] of streams)
     out.push(
       `| ${what} | ${l.samples + l.timedOut} | ${l.ratePerSecond}/s | ${ms(l.p50Ms)} | ${ms(l.p95Ms)} | ${ms(l.p99Ms)} | ${ms(l.maxMs)} | ${l.timedOut} | ${ld(l.load)} |`,
     );
   out.push("");
-  out.push("| during the stream | no rollout under way | rollouts measuring |");
-  out.push("| --- | ---: | ---: |");
-  const opRow = (o: SlowChecksResult["baseline"]["operator"]) =>
-    `${o.peakQueueDepth}, ${o.queueAddsPerSecond}, ${o.cpuCores}`;
-  out.push(
-    `| operator: most keys in its work queue, keys queued / s, CPU (cores) | ${opRow(x.baseline.operator)} | ${opRow(x.loaded.operator)} |`,
+  // One column per stream: the operator and the API server during each.
+  const cols = streams.map(([, l]) => l);
+  out.push(`| during the stream | ${streams.map(([what]) => what).join(" | ")} |`);
+  out.push(`| --- |${" ---: |".repeat(cols.length)}`);
+  const row = (what: string, cell: (l: SlowChecksResult["baseline"]) => string) =>
+    out.push(`| ${what} | ${cols.map(cell).join(" | ")} |`);
+  row(
+    "operator: most keys in its work queue, keys queued / s, CPU (cores)",
+    ({ operator: o }) => `${o.peakQueueDepth}, ${o.queueAddsPerSecond}, ${o.cpuCores}`,
   );
-  const limitRow = (o: SlowChecksResult["baseline"]["operator"]) =>
-    o.requestsPerSecond === undefined ? "n/a" : `${o.requestsPerSecond}, ${o.rateLimitWaitMs} ms`;
-  out.push(
-    `| operator: requests / s, mean wait for the client-side rate limit | ${limitRow(x.baseline.operator)} | ${limitRow(x.loaded.operator)} |`,
+  row("operator: requests / s, mean wait for the client-side rate limit", ({ operator: o }) =>
+    o.requestsPerSecond === undefined ? "n/a" : `${o.requestsPerSecond}, ${o.rateLimitWaitMs} ms`,
   );
-  const apiRow = (a: SlowChecksResult["baseline"]["api"] | undefined) => {
+  row("API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log)", ({ api: a }) => {
     const l = a?.writeLatencyMs;
     return a === undefined
       ? "n/a"
       : `${a.writesPerSecond}, ${l ? `${ms(l.p50)} / ${ms(l.p90)} / ${ms(l.p99)}` : "no write"}`;
-  };
-  out.push(
-    `| API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log) | ${apiRow(x.baseline.api)} | ${apiRow(x.loaded.api)} |`,
-  );
+  });
   out.push("");
   const c = x.checksDuringStream;
   out.push("| measured | value |");
   out.push("| --- | ---: |");
   out.push(`| loaded p99 / baseline p99 | ${x.p99Ratio} |`);
+  if (x.steady) out.push(`| steady p99 / baseline p99 | ${p99Ratio(x.baseline.p99Ms, x.steady.p99Ms)} |`);
   out.push(`| checks in flight when the stream started | ${c.inFlightAtStart} |`);
   out.push(`| checks in flight at most during the stream | ${c.peakInFlight} |`);
   out.push(`| check requests received during the stream | ${c.received} |`);

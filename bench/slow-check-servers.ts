@@ -17,7 +17,8 @@ export interface CheckServerWindow {
 export class SlowCheckServers {
   readonly #servers: Server[] = [];
   #inFlight = 0;
-  readonly #measured = new Set<string>();
+  /** Requests received by rollout (the ?rollout= of each check's URL). */
+  readonly #measured = new Map<string, number>();
   #received = 0;
   #peakInFlight = 0;
   #mark = { received: 0, inFlight: 0, peak: 0 };
@@ -41,7 +42,7 @@ export class SlowCheckServers {
         s.#peakInFlight = Math.max(s.#peakInFlight, s.#inFlight);
         s.#mark.peak = Math.max(s.#mark.peak, s.#inFlight);
         const rollout = new URL(req.url ?? "/", "http://127.0.0.1").searchParams.get("rollout") ?? "";
-        s.#measured.add(rollout);
+        s.#measured.set(rollout, (s.#measured.get(rollout) ?? 0) + 1);
         const mine = (s.#byRollout.get(rollout) ?? 0) + 1;
         s.#byRollout.set(rollout, mine);
         s.#peakPerRollout = Math.max(s.#peakPerRollout, mine);
@@ -85,6 +86,13 @@ export class SlowCheckServers {
   /** Rollouts whose check has been received at least once. */
   get measuredRollouts(): number {
     return this.#measured.size;
+  }
+
+  /** Rollouts whose check has been received at least `times` times. */
+  rolloutsMeasured(times: number): number {
+    let n = 0;
+    for (const count of this.#measured.values()) if (count >= times) n++;
+    return n;
   }
 
   get received(): number {

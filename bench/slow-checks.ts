@@ -21,6 +21,8 @@ import { benchModelDeployment } from "./workload.ts";
 
 /** The operator's default caps (--check-concurrency, --check-concurrency-per-destination). */
 export const DEFAULT_CHECK_CAPS = { total: 64, perDestination: 8 };
+/** Measurements of every rollout's check before the steady stream. */
+export const STEADY_MEASUREMENTS = 3;
 /** Unrelated ModelDeployments at most: one change each in each stream. */
 export const MAX_UNRELATED = 500;
 
@@ -57,6 +59,12 @@ export interface SlowChecksResult {
   baseline: StreamResult;
   /** The same stream while the N rollouts' checks are in flight (spec.replicas 2 -> 1). */
   loaded: StreamResult;
+  /**
+   * The stream once more, once every rollout's check was measured STEADY_MEASUREMENTS times
+   * (spec.replicas 1 -> 2): the rollouts paused, their checks passing again and again, no
+   * first result or step left to write.
+   */
+  steady?: StreamResult;
   /** How long the harness took to send the N version changes. */
   versionChangesSentSeconds: number;
   /** loaded p99 / baseline p99. */
@@ -383,6 +391,21 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
     servers.markWindow();
     const loaded = await runStream(1);
     const w = servers.window();
+    // 4. Steady: every rollout paused at 50%, its check measured again and again.
+    await pollUntil(
+      `every rollout measured ${STEADY_MEASUREMENTS} times`,
+      () => servers.rolloutsMeasured(STEADY_MEASUREMENTS) >= n,
+      bound * 1000,
+      200,
+    ).catch(() =>
+      bench.log(
+        `slow checks: ${servers.rolloutsMeasured(STEADY_MEASUREMENTS)} of ${n} measured ${STEADY_MEASUREMENTS} times; streaming anyway`,
+      ),
+    );
+    bench.log(
+      `slow checks: steady, every rollout measured ${STEADY_MEASUREMENTS} times; ${k} spec changes at ${rate}/s`,
+    );
+    const steady = await runStream(2);
     await mds.stop();
     await deps.stop();
     return {
@@ -396,6 +419,7 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
       versionChangesSentSeconds,
       baseline,
       loaded,
+      steady,
       p99Ratio: p99Ratio(baseline.p99Ms, loaded.p99Ms),
       checksDuringStream: {
         received: w.received,

@@ -94,7 +94,8 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
   it("measures the reaction to unrelated changes with no rollout and once every rollout is measuring its slow check", () => {
     const x = result.slowChecks!;
     expect([x.rollouts, x.servers, x.unrelated, x.checkDelayMs]).to.deep.equal([5, 5, 20, 2000]);
-    for (const stream of [x.baseline, x.loaded]) {
+    expect(x.steady, "the steady stream, once every rollout was measured 3 times").to.not.equal(undefined);
+    for (const stream of [x.baseline, x.loaded, x.steady!]) {
       expect(stream.samples).to.equal(20);
       expect(stream.timedOut).to.equal(0);
       expect(stream.p50Ms).to.be.greaterThan(0);
