@@ -1,5 +1,21 @@
 // Small helpers every benchmark case reports its figures with.
+import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const CLK_TCK = 100;
+
+/** CPU seconds (user + system) process `pid` has used, from /proc; NaN once it is gone. */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name "(...)": state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
 
 /** The machine's load when a figure was taken (os.loadavg, like uptime). */
 export interface Load {

@@ -6,13 +6,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { freePort } from "../test/cluster/cluster.ts";
+import { processCpuSeconds } from "./figures.ts";
 import { pollUntil } from "./wait.ts";
 import { loopbackOperatorFlags } from "../test/support/loopback-guard.ts";
 import { writeLoopbackGuardJs } from "./loopback-guard-js.ts";
 
 const ROOT = join(import.meta.dirname, "..");
-/** Clock ticks per second of /proc/PID/stat (USER_HZ): 100 on Linux. */
-const CLK_TCK = 100;
 
 export interface MemorySample {
   /** V8 heap in use after a full GC (nodejs_heap_size_used_bytes), bytes. */
@@ -121,12 +120,7 @@ export async function startOperatorProcess(opts: StartOptions): Promise<Operator
   return {
     pid,
     metricsUrl,
-    cpuSeconds() {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      // Fields after the command name "(...)": state is field 3, utime 14, stime 15.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-    },
+    cpuSeconds: () => processCpuSeconds(pid),
     rssBytes,
     metric,
     async memory() {

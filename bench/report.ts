@@ -172,6 +172,15 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   row("operator: requests / s, mean wait for the client-side rate limit", ({ operator: o }) =>
     o.requestsPerSecond === undefined ? "n/a" : `${o.requestsPerSecond}, ${o.rateLimitWaitMs} ms`,
   );
+  row(
+    "CPU (cores): the control plane's processes and the benchmark (its test servers included)",
+    ({ cpu }) =>
+      cpu
+        ? Object.entries(cpu)
+            .map(([name, cores]) => `${name} ${cores}`)
+            .join(", ")
+        : "n/a",
+  );
   row("API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log)", ({ api: a }) => {
     const l = a?.writeLatencyMs;
     return a === undefined

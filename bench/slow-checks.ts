@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
 import type { AuditLog, RequestCount } from "./audit.ts";
-import { machineLoad, round, type Load } from "./figures.ts";
+import { machineLoad, processCpuSeconds, round, type Load } from "./figures.ts";
 import type { BenchOptions, TargetResult } from "./harness.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type OperatorProcess } from "./operator.ts";
@@ -107,6 +107,11 @@ export type StreamResult = LatencyResult & {
   operator: OperatorDuringStream;
   /** The operator's writes during the stream as the API server saw them (its audit log). */
   api: { writesPerSecond: number; writeLatencyMs?: RequestCount["writeLatencyMs"] };
+  /**
+   * CPU (cores) of the control plane's processes and of the benchmark itself (with its
+   * test servers) during the stream: where a 2-core machine's time went.
+   */
+  cpu?: Record<string, number>;
 };
 
 /** What the case needs of the benchmark (harness.ts Bench). */
@@ -115,6 +120,8 @@ export interface SlowChecksBench {
   readonly kube: BenchKube;
   readonly kubeconfig: string;
   readonly audit: AuditLog;
+  /** The local control plane's processes by name (test/cluster/cluster.ts). */
+  readonly cluster: { pids: Record<string, number> } | undefined;
   readonly log: (m: string) => void;
   namespace(prefix: string): Promise<string>;
   quiet(quietMs: number, timeoutMs?: number): Promise<boolean>;
@@ -182,6 +189,26 @@ export function sumSeries(text: string, name: string): number {
     if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
       sum += Number(line.slice(line.lastIndexOf(" ") + 1));
   return sum;
+}
+
+/** From now, the CPU of each named process and of this one; cores() gives their cores per second since. */
+function cpuOf(pids: Record<string, number>): { cores: () => Record<string, number> } {
+  const t0 = performance.now();
+  const self0 = process.cpuUsage();
+  const before = Object.entries(pids).map(([name, pid]) => [name, pid, processCpuSeconds(pid)] as const);
+  return {
+    cores: () => {
+      const seconds = (performance.now() - t0) / 1000;
+      const out: Record<string, number> = {};
+      for (const [name, pid, cpu0] of before) {
+        const used = processCpuSeconds(pid) - cpu0;
+        if (Number.isFinite(used)) out[name] = round(used / seconds);
+      }
+      const self = process.cpuUsage(self0);
+      out.benchmark = round((self.user + self.system) / 1e6 / seconds);
+      return out;
+    },
+  };
 }
 
 /** Runs `work` while sampling the operator's work queue and CPU. */
@@ -331,6 +358,7 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
     bench.log(`slow checks: baseline, ${k} spec changes at ${rate}/s`);
     const runStream = async (replicas: number): Promise<StreamResult> => {
       const wall0 = Date.now();
+      const cpu = cpuOf(bench.cluster?.pids ?? {});
       const { value, operator } = await watchOperator(op, () =>
         stream.run({
           kube: bench.kube,
@@ -348,7 +376,7 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
         writesPerSecond: round(writes.writes / ((wall1 - wall0) / 1000), 1),
         writeLatencyMs: writes.writeLatencyMs,
       };
-      return { ...value, ratePerSecond: rate, load: machineLoad(), operator, api };
+      return { ...value, ratePerSecond: rate, load: machineLoad(), operator, api, cpu: cpu.cores() };
     };
     const baseline = await runStream(2);
     await bench.quiet(2000);
