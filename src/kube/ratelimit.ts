@@ -1,10 +1,12 @@
 // Client-side rate limit of the operator's requests to the API server, like client-go's
 // token bucket (rest.Config QPS and Burst): up to `burst` requests at once, then `qps`
-// per second on average. Callers wait their turn in order; nothing is dropped.
+// per second on average. Callers wait their turn in order, those of low-priority work
+// (requestPriority) after the others; nothing is dropped.
 //
 // Leader election does not go through it (as in client-go, where the Lease has a client
 // of its own), so a busy controller can never make the leader miss its renewal.
-import { systemClock, type Clock } from "../clock.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { systemClock, type Clock, type TimerHandle } from "../clock.ts";
 
 export interface RateLimiter {
   /**
@@ -17,13 +19,37 @@ export interface RateLimiter {
 /** No limit. */
 export const unlimited: RateLimiter = { acquire: () => Promise.resolve(0) };
 
+/**
+ * The priority of the requests made in the current async context: a reconcile runs in the
+ * priority its work-queue key was taken at (operator/workers.ts), and its requests wait for
+ * the rate limit behind those of normal-priority work. Requests outside any reconcile (the
+ * informers' lists and watches) are normal.
+ */
+export const requestPriority = new AsyncLocalStorage<RequestPriority>();
+
+export type RequestPriority = "normal" | "low";
+
+interface Waiter {
+  since: number;
+  resolve: (waitMs: number) => void;
+  /** Removes its abort listener once it has its token. */
+  settled?: () => void;
+}
+
 export class TokenBucket implements RateLimiter {
   readonly qps: number;
   readonly burst: number;
   readonly #clock: Clock;
-  /** Tokens available at #last; negative when callers are waiting for future tokens. */
+  /** Tokens available at #last (fractional between refills). */
   #tokens: number;
   #last: number;
+  /**
+   * Callers waiting for a token, in order, by priority: a normal one is served before any
+   * low one, whenever it came. With 1000 rollouts writing their progress, a user's change
+   * still gets the next token.
+   */
+  readonly #waiting: Record<RequestPriority, Waiter[]> = { normal: [], low: [] };
+  #timer: TimerHandle | undefined;
 
   constructor(qps: number, burst: number, clock: Clock = systemClock) {
     if (!(qps > 0) || !Number.isFinite(qps)) throw new RangeError("qps must be a number > 0");
@@ -38,27 +64,58 @@ export class TokenBucket implements RateLimiter {
   /** Tokens available now (negative: requests are waiting). */
   available(): number {
     this.#refill();
-    return this.#tokens;
+    return this.#tokens - this.#queued();
   }
 
   acquire(signal?: AbortSignal): Promise<number> {
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     this.#refill();
-    this.#tokens -= 1;
-    if (this.#tokens >= 0) return Promise.resolve(0);
-    const waitMs = Math.ceil((-this.#tokens / this.qps) * 1000);
+    if (this.#queued() === 0 && this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return Promise.resolve(0);
+    }
+    const list = this.#waiting[requestPriority.getStore() ?? "normal"];
     return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        this.#clock.clearTimeout(timer);
-        this.#tokens += 1;
-        reject(signal?.reason as Error);
-      };
-      const timer = this.#clock.setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve(waitMs);
-      }, waitMs);
-      signal?.addEventListener("abort", onAbort, { once: true });
+      const waiter: Waiter = { since: this.#clock.now(), resolve };
+      list.push(waiter);
+      if (signal) {
+        const onAbort = () => {
+          const i = list.indexOf(waiter);
+          if (i >= 0) list.splice(i, 1);
+          reject(signal.reason as Error);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        waiter.settled = () => signal.removeEventListener("abort", onAbort);
+      }
+      this.#schedule();
     });
+  }
+
+  #queued(): number {
+    return this.#waiting.normal.length + this.#waiting.low.length;
+  }
+
+  /** One timer for the next token while anyone waits. */
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#queued() === 0) return;
+    const waitMs = Math.max(0, Math.ceil(((1 - this.#tokens) / this.qps) * 1000));
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#grant();
+      this.#schedule();
+    }, waitMs);
+  }
+
+  #grant(): void {
+    this.#refill();
+    // Float sums of the refill may land a hair below a whole token at the time it is due.
+    while (this.#tokens >= 1 - 1e-9) {
+      const waiter = this.#waiting.normal.shift() ?? this.#waiting.low.shift();
+      if (!waiter) return;
+      this.#tokens -= 1;
+      waiter.settled?.();
+      waiter.resolve(this.#clock.now() - waiter.since);
+    }
   }
 
   #refill(): void {

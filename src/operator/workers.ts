@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { WorkQueue } from "../controller/queue.ts";
 import type { Reconciler } from "../controller/reconciler.ts";
 import { isConflict, isNotFound } from "../kube/client.ts";
+import { requestPriority } from "../kube/ratelimit.ts";
 import { childLogger, type Logger } from "../observability/log.ts";
 import type { OperatorMetrics } from "../observability/metrics.ts";
 
@@ -44,7 +45,9 @@ export async function reconcileKey(
     reconcileID: randomUUID(),
   });
   try {
-    const result = await reconciler.reconcile(key, log, queue.processingPriority(key));
+    // Its requests wait for the client-side rate limit at its priority, too.
+    const priority = queue.processingPriority(key) ?? "normal";
+    const result = await requestPriority.run(priority, () => reconciler.reconcile(key, log, priority));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     queue.forget(key);
     if (result.requeueAfterMs !== undefined) {

@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import type { ModelDeployment } from "../../src/api/types.ts";
 import { getJson } from "../../src/kube/listwatch.ts";
 import { kubeClient } from "../../src/kube/client.ts";
-import { rateLimiter, TokenBucket, unlimited } from "../../src/kube/ratelimit.ts";
+import { rateLimiter, requestPriority, TokenBucket, unlimited } from "../../src/kube/ratelimit.ts";
 
 describe("API client rate limit (token bucket)", () => {
   it("lets a burst through at once, then one request per 1/qps seconds, in order", async () => {
@@ -23,6 +23,33 @@ describe("API client rate limit (token bucket)", () => {
     expect(granted, "after 100 ms, one more").to.deep.equal([0, 1, 2, 3]);
     await clock.advance(200);
     expect(granted).to.deep.equal([0, 1, 2, 3, 4, 5]);
+  });
+
+  it("serves a normal caller before low-priority ones that waited longer", async () => {
+    const clock = new ManualClock();
+    const bucket = new TokenBucket(10, 1, clock);
+    await bucket.acquire();
+    const granted: string[] = [];
+    const waits: Record<string, number> = {};
+    const ask = (name: string, priority: "normal" | "low") =>
+      void requestPriority.run(priority, () =>
+        bucket.acquire().then((ms) => {
+          granted.push(name);
+          waits[name] = ms;
+        }),
+      );
+    ask("progress-1", "low");
+    ask("progress-2", "low");
+    await clock.advance(50);
+    ask("user-change", "normal");
+    await clock.advance(50);
+    expect(granted, "the next token goes to the user's change").to.deep.equal(["user-change"]);
+    expect(waits["user-change"]).to.equal(50);
+    await clock.advance(200);
+    expect(granted).to.deep.equal(["user-change", "progress-1", "progress-2"]);
+    expect(waits["progress-2"]).to.equal(300);
+    // Outside any reconcile (an informer's list): normal.
+    expect(requestPriority.getStore()).to.equal(undefined);
   });
 
   it("refills up to the burst, not beyond, while idle", async () => {
