@@ -1,6 +1,7 @@
 // Small helpers every benchmark case reports its figures with.
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
+import { performance } from "node:perf_hooks";
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
 const CLK_TCK = 100;
@@ -33,4 +34,24 @@ export function machineLoad(): Load {
 /** `x` with `digits` decimals, as a number (for the JSON result). */
 export function round(x: number, digits = 2): number {
   return Number(x.toFixed(digits));
+}
+
+/** From now, the CPU of each named process and of this one; cores() gives their cores per second since. */
+export function cpuOf(pids: Record<string, number>): { cores: () => Record<string, number> } {
+  const t0 = performance.now();
+  const self0 = process.cpuUsage();
+  const before = Object.entries(pids).map(([name, pid]) => [name, pid, processCpuSeconds(pid)] as const);
+  return {
+    cores: () => {
+      const seconds = (performance.now() - t0) / 1000;
+      const out: Record<string, number> = {};
+      for (const [name, pid, cpu0] of before) {
+        const used = processCpuSeconds(pid) - cpu0;
+        if (Number.isFinite(used)) out[name] = round(used / seconds);
+      }
+      const self = process.cpuUsage(self0);
+      out.benchmark = round((self.user + self.system) / 1e6 / seconds);
+      return out;
+    },
+  };
 }

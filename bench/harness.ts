@@ -18,7 +18,7 @@ import { LABEL_MANAGED_BY, LABEL_MODEL, LABEL_VERSION, OPERATOR_NAME } from "../
 import { collectionPath } from "../src/kube/listwatch.ts";
 import { startCluster, type Cluster } from "../test/cluster/cluster.ts";
 import { AuditLog, type RequestCount } from "./audit.ts";
-import { machineLoad, round, type Load } from "./figures.ts";
+import { cpuOf, machineLoad, round, type Load } from "./figures.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE, NAMESPACE_RESOURCE, SERVICE_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type MemorySample, type OperatorProcess } from "./operator.ts";
 import { measurePlanner, type PlannerResult } from "./planner.ts";
@@ -169,6 +169,8 @@ export interface SizeResult {
     ratePerSecond: number;
     /** The API server's latency for the operator's writes during the stream (audit log). */
     apiWriteLatencyMs?: RequestCount["writeLatencyMs"];
+    /** CPU (cores) of the control plane's processes, the operator and the benchmark during the stream. */
+    cpu?: Record<string, number>;
     load: Load;
   };
 }
@@ -483,6 +485,8 @@ class Bench {
       const targets = Array.from({ length: k }, (_, i) => names[i * step] as string);
       this.log(`N=${n}: ${k} spec changes at ${this.o.changeRate}/s`);
       const reactionWall0 = Date.now();
+      const cpu = cpuOf(this.cluster?.pids ?? {});
+      const operatorCpu0 = op.cpuSeconds();
       const changed = await stream.run({
         kube: this.kube,
         namespace: ns,
@@ -497,6 +501,11 @@ class Bench {
         ratePerSecond: this.o.changeRate,
         // How fast the API server answered the operator meanwhile: most of a reaction.
         apiWriteLatencyMs: this.audit.count(reactionWall0).writeLatencyMs,
+        // Where the machine's CPU went meanwhile (a control plane at 10,000 objects is busy).
+        cpu: {
+          ...cpu.cores(),
+          operator: round((op.cpuSeconds() - operatorCpu0) / ((Date.now() - reactionWall0) / 1000)),
+        },
         load: machineLoad(),
       };
 

@@ -5,6 +5,11 @@ import { p99Ratio, type SlowChecksResult } from "./slow-checks.ts";
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 const ld = (l: Load) => `${l.load1.toFixed(2)}`;
+/** "kube-apiserver 0.9, etcd 0.1, ..." */
+export const cpuText = (cpu: Record<string, number>) =>
+  Object.entries(cpu)
+    .map(([name, cores]) => `${name} ${cores}`)
+    .join(", ");
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)} ms` : "n/a");
 
 export function markdownReport(r: BenchResult): string {
@@ -80,6 +85,12 @@ export function markdownReport(r: BenchResult): string {
     );
   }
   out.push("");
+  const cpus = r.sizes.filter((s) => s.reaction.cpu);
+  if (cpus.length > 0) {
+    out.push("CPU during the stream (cores):", "");
+    for (const s of cpus) out.push(`- N = ${s.n}: ${cpuText(s.reaction.cpu!)}`);
+    out.push("");
+  }
 
   const p = r.promotion;
   out.push("### Blue/green promotion (autoPromotionSeconds: 0)", "");
@@ -174,12 +185,7 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   );
   row(
     "CPU (cores): the control plane's processes and the benchmark (its test servers included)",
-    ({ cpu }) =>
-      cpu
-        ? Object.entries(cpu)
-            .map(([name, cores]) => `${name} ${cores}`)
-            .join(", ")
-        : "n/a",
+    ({ cpu }) => (cpu ? cpuText(cpu) : "n/a"),
   );
   row("API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log)", ({ api: a }) => {
     const l = a?.writeLatencyMs;

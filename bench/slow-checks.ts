@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
 import type { AuditLog, RequestCount } from "./audit.ts";
-import { machineLoad, processCpuSeconds, round, type Load } from "./figures.ts";
+import { cpuOf, machineLoad, round, type Load } from "./figures.ts";
 import type { BenchOptions, TargetResult } from "./harness.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type OperatorProcess } from "./operator.ts";
@@ -189,26 +189,6 @@ export function sumSeries(text: string, name: string): number {
     if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
       sum += Number(line.slice(line.lastIndexOf(" ") + 1));
   return sum;
-}
-
-/** From now, the CPU of each named process and of this one; cores() gives their cores per second since. */
-function cpuOf(pids: Record<string, number>): { cores: () => Record<string, number> } {
-  const t0 = performance.now();
-  const self0 = process.cpuUsage();
-  const before = Object.entries(pids).map(([name, pid]) => [name, pid, processCpuSeconds(pid)] as const);
-  return {
-    cores: () => {
-      const seconds = (performance.now() - t0) / 1000;
-      const out: Record<string, number> = {};
-      for (const [name, pid, cpu0] of before) {
-        const used = processCpuSeconds(pid) - cpu0;
-        if (Number.isFinite(used)) out[name] = round(used / seconds);
-      }
-      const self = process.cpuUsage(self0);
-      out.benchmark = round((self.user + self.system) / 1e6 / seconds);
-      return out;
-    },
-  };
 }
 
 /** Runs `work` while sampling the operator's work queue and CPU. */
