@@ -34,7 +34,10 @@ const spec = (version: string) =>
     strategy: { blueGreen: { autoPromotionSeconds: 0, previewReplicas: 2, scaleDownDelaySeconds: DELAY_S } },
     healthChecks: {
       interval: "1s",
-      failureThreshold: 2,
+      // 3, not 2: the test binds each version's server once the operator has created its
+      // Service, and the candidate's first pod can be measurable before that (a refused
+      // connection), with a second measurement at once when all its pods are ready.
+      failureThreshold: 3,
       checks: [
         { name: "ready", http: { path: READY } },
         { name: "live-after-switch", promotion: "After", http: { path: LIVE } },

@@ -256,6 +256,7 @@ describe("Helm chart (real helm)", function () {
         "--workers=10",
         "--check-min-interval=1s",
         "--check-max-timeout=60s",
+        "--check-report-period=2m",
         "--check-condition-timeout=1s",
         "--check-condition-memory=64",
         "--check-response-messages=own-service",
