@@ -109,8 +109,9 @@ describe("operator metrics: controller-runtime names", () => {
     const text = await body(m);
     expect(sample(text, "rest_client_rate_limiter_duration_seconds_count")).to.equal(2);
     expect(sample(text, 'rest_client_rate_limiter_duration_seconds_bucket{le="0.005"}')).to.equal(1);
-    expect(sample(text, 'rest_client_rate_limiter_duration_seconds_bucket{le="0.1"}')).to.equal(2);
-    expect(sample(text, "rest_client_rate_limiter_duration_seconds_sum")).to.be.within(0.03, 0.06);
+    // The wait as measured (a loaded machine's timer fires late, never early): at least 50 ms.
+    expect(sample(text, 'rest_client_rate_limiter_duration_seconds_bucket{le="0.025"}')).to.equal(1);
+    expect(sample(text, "rest_client_rate_limiter_duration_seconds_sum")).to.be.within(0.045, 5);
   });
 
   it("reports leadership under the Lease's name", async () => {
