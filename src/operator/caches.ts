@@ -13,6 +13,7 @@ import {
   KIND,
   LABEL_MANAGED_BY,
   LABEL_READINESS_GATE,
+  LABEL_ROLE,
   OPERATOR_NAME,
   PLURAL,
 } from "../api/constants.ts";
@@ -49,6 +50,8 @@ import {
 } from "../plan/routers/inference-pool.ts";
 
 const MANAGED = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
+/** The clients' Services the operator manages (childLabels: role "clients"), and their slices. */
+export const CLIENTS_SERVICES = `${MANAGED},${LABEL_ROLE}=clients`;
 
 /** The informers of the kinds the operator always watches, each one set per watched namespace (pods: createPodCache). */
 export function createCaches(
@@ -81,10 +84,13 @@ export function createCaches(
       MANAGED,
     ),
     services: informer<V1Service>({ apiVersion: "v1", kind: "Service", plural: "services" }, MANAGED),
-    // The EndpointSlice controller copies the Service's labels onto its slices.
+    // The EndpointSlice controller copies the Service's labels onto its slices. A reconcile
+    // reads only the clients' Service's slices (status.traffic, readiness): those of each
+    // version's own Service and of the preview Service are not even listed (at 10,000
+    // ModelDeployments, 10,000 or more slices the cache would hold for nothing).
     endpointSlices: informer<V1EndpointSlice>(
       { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", plural: "endpointslices" },
-      MANAGED,
+      CLIENTS_SERVICES,
     ),
   };
   const informers: Informer<KubernetesObject>[] = [

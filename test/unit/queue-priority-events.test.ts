@@ -5,7 +5,13 @@
 import { expect } from "chai";
 import type { ModelDeployment } from "../../src/api/types.ts";
 import { OwnWrites } from "../../src/controller/own-writes.ts";
-import { modelKeyOfSlice, priorityOf, priorityOfUpdate } from "../../src/operator/caches.ts";
+import {
+  CLIENTS_SERVICES,
+  modelKeyOfSlice,
+  priorityOf,
+  priorityOfUpdate,
+} from "../../src/operator/caches.ts";
+import { childLabels } from "../../src/plan/children.ts";
 
 const slice = (service: string) => ({
   metadata: { namespace: "ns", name: `${service}-abcde`, labels: { "kubernetes.io/service-name": service } },
@@ -41,6 +47,18 @@ describe("queue keys of informer events", () => {
     own.record("ns/fraud", "16", "low");
     own.forget("ns/fraud");
     expect(priorityOfUpdate(md("16"), "watch", own)).to.equal("normal");
+  });
+
+  it("caches the slices of the clients' Services only: the selector matches their labels, not a version's or the preview's", () => {
+    const md = { metadata: { name: "fraud", namespace: "ns" } } as unknown as ModelDeployment;
+    const matches = (labels: Record<string, string>) =>
+      CLIENTS_SERVICES.split(",").every((term) => {
+        const [k, v] = term.split("=");
+        return labels[k!] === v;
+      });
+    expect(matches(childLabels(md, "clients"))).to.equal(true);
+    expect(matches(childLabels(md, "version", "1.0.0"))).to.equal(false);
+    expect(matches(childLabels(md, "preview"))).to.equal(false);
   });
 
   it("queues a ModelDeployment for its clients' Service's slices, nothing for a version's own Service", () => {
