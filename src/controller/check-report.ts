@@ -14,9 +14,6 @@
 import type { CheckStatus, ModelDeployment } from "../api/types.ts";
 import { timeMs } from "../plan/checks.ts";
 
-/** Default of --check-report-period. */
-export const DEFAULT_CHECK_REPORT_PERIOD_MS = 120_000;
-
 /**
  * `after` only repeats `before`'s verdicts: the same checks in the same order, each
  * Successful before and after, with the same failure count and dryRun flag. Values,
