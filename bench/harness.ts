@@ -485,8 +485,7 @@ class Bench {
       const targets = Array.from({ length: k }, (_, i) => names[i * step] as string);
       this.log(`N=${n}: ${k} spec changes at ${this.o.changeRate}/s`);
       const reactionWall0 = Date.now();
-      const cpu = cpuOf(this.cluster?.pids ?? {});
-      const operatorCpu0 = op.cpuSeconds();
+      const cpu = cpuOf({ ...this.cluster?.pids, operator: op.pid });
       const changed = await stream.run({
         kube: this.kube,
         namespace: ns,
@@ -502,10 +501,7 @@ class Bench {
         // How fast the API server answered the operator meanwhile: most of a reaction.
         apiWriteLatencyMs: this.audit.count(reactionWall0).writeLatencyMs,
         // Where the machine's CPU went meanwhile (a control plane at 10,000 objects is busy).
-        cpu: {
-          ...cpu.cores(),
-          operator: round((op.cpuSeconds() - operatorCpu0) / ((Date.now() - reactionWall0) / 1000)),
-        },
+        cpu: cpu.cores(),
         load: machineLoad(),
       };
 
