@@ -6,7 +6,6 @@
 import { expect } from "chai";
 import type { CheckStatus } from "../../src/api/types.ts";
 import { CheckTarget } from "../support/check-target.ts";
-import { createNamespace } from "../support/kube.ts";
 import {
   applyMd,
   getMd,
@@ -16,28 +15,24 @@ import {
   waitForMd,
   type Md,
 } from "../support/md.ts";
-import { startOperator, type OperatorProcess } from "../support/operator.ts";
+import { useModelSuite } from "../support/suite.ts";
 
 const PERIOD_S = 8;
 const WINDOW_MS = 20_000;
 
 describe("the report period of passing checks", function () {
   this.timeout(300_000);
+  const suite = useModelSuite({
+    namespace: "check-report",
+    operatorArgs: [`--check-report-period=${PERIOD_S}s`],
+  });
   let target: CheckTarget;
-  let ns: string;
-  let cleanup: () => Promise<void>;
-  let op: OperatorProcess | undefined;
 
   before(async () => {
     target = await CheckTarget.start();
     target.route("/ready", { body: "ready\n", contentType: "text/plain" });
-    ({ name: ns, cleanup } = await createNamespace("check-report"));
   });
-  after(async () => {
-    await op?.stop();
-    await cleanup();
-    await target.stop();
-  });
+  after(async () => target.stop());
 
   const spec = (version: string) =>
     modelDeployment("scorer", {
@@ -53,7 +48,7 @@ describe("the report period of passing checks", function () {
   const check = (m: Md) => (m.status?.checks as CheckStatus[] | undefined)?.find((c) => c.name === "ready");
 
   it("measures a passing check every interval, writes its result at most every period, and a failure at once", async () => {
-    op = await startOperator({ namespace: ns, args: [`--check-report-period=${PERIOD_S}s`] });
+    const ns = suite.ns;
     await applyMd(ns, spec("1.0.0"));
     await waitForMd(ns, "scorer", "1.0.0 Ready", isReady);
     await applyMd(ns, spec("2.0.0"));

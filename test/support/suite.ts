@@ -12,6 +12,8 @@ export interface ModelSuiteOptions {
    * each test (named from its title), its servers stopped after it.
    */
   namespace?: string;
+  /** Flags of the suite's operator, beside the tests' usual ones (support/operator.ts). */
+  operatorArgs?: string[];
 }
 
 export class ModelSuite {
@@ -34,8 +36,8 @@ export class ModelSuite {
   }
 
   /** Starts an operator that the suite stops at its end (a test that stopped the previous one starts the next). */
-  async startOperator(): Promise<OperatorProcess> {
-    this.#operator = await startOperator();
+  async startOperator(args?: string[]): Promise<OperatorProcess> {
+    this.#operator = await startOperator({ args });
     return this.#operator;
   }
 
@@ -65,7 +67,7 @@ export function useModelSuite(options: ModelSuiteOptions = {}): ModelSuite {
   const suite = new ModelSuite();
   const shared = options.namespace;
   before(async () => {
-    await suite.startOperator();
+    await suite.startOperator(options.operatorArgs);
     if (shared !== undefined) await suite.createNamespace(shared);
   });
   after(async () => {
