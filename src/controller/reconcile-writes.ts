@@ -12,6 +12,7 @@ import { INFERENCEPOOL_API_VERSION } from "../plan/routers/inference-pool.ts";
 import { GRPCROUTE_API_VERSION, HTTPROUTE_API_VERSION, type HTTPRoute } from "../plan/routers/httproute.ts";
 import { needsWrite } from "./diff.ts";
 import { writeEdit } from "./edit-write.ts";
+import { stripManagedFields } from "./pod-cache.ts";
 import { NotOwnedError } from "./shard.ts";
 
 /** The apiVersion of each kind of child, for a delete of an observed object that lacks it. */
@@ -131,7 +132,15 @@ async function writeUserRoute(
   }
 }
 
-/** The readiness gate's condition on each pod the plan names; returns the writes. */
+/** Pods whose gate condition the operator wrote are remembered under this kind. */
+export const GATED_POD = "Pod";
+
+/**
+ * The readiness gate's condition on each pod the plan names; returns the writes. Each pod as
+ * written is remembered: a reconcile that runs before the pod watch delivered the write (the
+ * echo of the status write often comes first) sees the condition set and does not write it
+ * again.
+ */
 export async function writePodConditions(
   ctx: WriteContext,
   cached: ModelDeployment,
@@ -140,7 +149,8 @@ export async function writePodConditions(
   const namespace = cached.metadata?.namespace ?? "";
   let writes = 0;
   for (const patch of p.podConditions ?? []) {
-    await ctx.client.patchPodCondition(namespace, patch, ctx.now());
+    const pod = await ctx.client.patchPodCondition(namespace, patch, ctx.now());
+    if (pod) ctx.remember(cached.metadata?.uid, GATED_POD, patch.pod, stripManagedFields(pod));
     writes++;
   }
   return writes;

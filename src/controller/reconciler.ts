@@ -28,6 +28,7 @@ import { applyCheckBudget, DEFAULT_CHECK_BUDGET, type CheckBudget } from "../pla
 import { isNamespaceTerminating, type KubeClient } from "../kube/client.ts";
 import {
   emitEvents,
+  GATED_POD,
   USER_ROUTE,
   writeChildren,
   writePodConditions,
@@ -245,11 +246,15 @@ export class Reconciler {
     });
   }
 
-  /** The cached children of one kind, with the operator's own newer writes laid over them. */
+  /**
+   * The cached children of one kind, with the operator's own newer writes laid over them, and
+   * (addMissing) the ones it created that the cache does not hold yet.
+   */
   #overlay<T extends KubernetesObject>(
     ownerUid: string | undefined,
     kind: string,
     cached: readonly T[],
+    { addMissing = true }: { addMissing?: boolean } = {},
   ): readonly T[] {
     const m = ownerUid ? this.#written.get(ownerUid) : undefined;
     if (!m) return cached;
@@ -273,7 +278,7 @@ export class Reconciler {
     }
     for (const [k, w] of m) {
       if (!k.startsWith(`${kind}/`) || seen.has(k)) continue;
-      if (now - w.at >= WRITTEN_TTL_MS || w.obj === undefined) {
+      if (!addMissing || now - w.at >= WRITTEN_TTL_MS || w.obj === undefined) {
         m.delete(k);
         continue;
       }
@@ -297,7 +302,11 @@ export class Reconciler {
     // Pods behind the readiness gate: only those that one of this ModelDeployment's
     // Deployments made (a pod that merely carries its labels is not its own).
     if (readinessGateOf(md) || (index.pods?.get(`${ns}/${name}`).length ?? 0) > 0) {
-      const pods = index.pods?.get(`${ns}/${name}`) ?? [];
+      // The operator's own condition writes laid over pods the cache still has from before
+      // them; a written pod gone from the cache stays gone (pods are not the operator's).
+      const pods = this.#overlay(uid, GATED_POD, index.pods?.get(`${ns}/${name}`) ?? [], {
+        addMissing: false,
+      });
       observed.pods = pods.filter(
         (p) => deploymentOfPod(observed.deployments, p.metadata?.name ?? "") !== undefined,
       );

@@ -2,7 +2,7 @@
 // (request.ts), shared with the informers' lists: the operator's user agent (the API
 // server's audit log and metrics count them by it), the rate limit, and metrics.
 import { randomBytes } from "node:crypto";
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import {
   ANNOTATION_ACTION,
   API_VERSION,
@@ -61,9 +61,10 @@ export interface KubeClient {
   recordEvent(md: ModelDeployment, event: PlannedEvent, now: Date): Promise<void>;
   /**
    * Sets one condition of a pod's status (a readiness gate's) with a strategic-merge patch
-   * of pods/status: conditions merge by type, so the kubelet's own stay as they are.
+   * of pods/status: conditions merge by type, so the kubelet's own stay as they are. Returns
+   * the pod as written, undefined for a pod that went away.
    */
-  patchPodCondition(namespace: string, patch: PodConditionPatch, now: Date): Promise<void>;
+  patchPodCondition(namespace: string, patch: PodConditionPatch, now: Date): Promise<V1Pod | undefined>;
   /**
    * Sets the replica count of a Deployment the operator does not own (an adopted one) with a
    * merge patch of its scale subresource: nothing else of it can change, and no field of it
@@ -204,7 +205,7 @@ function podStatusRequests(send: Send): Pick<KubeClient, "patchPodCondition"> {
         lastTransitionTime: now.toISOString().replace(/\.\d{3}Z$/, "Z"),
       };
       try {
-        await send(
+        return await send<V1Pod>(
           "PATCH",
           path,
           { status: { conditions: [condition] } },
@@ -213,6 +214,7 @@ function podStatusRequests(send: Send): Pick<KubeClient, "patchPodCondition"> {
       } catch (err) {
         // A pod that went away (scaled down, replaced) needs no condition.
         if (!isNotFound(err)) throw err;
+        return undefined;
       }
     },
   };

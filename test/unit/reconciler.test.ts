@@ -20,6 +20,7 @@ import type { Priority } from "../../src/controller/queue.ts";
 import { endpointsAheadOfDeployments } from "../../src/controller/status-write.ts";
 import { isNamespaceTerminating, KubeApiError, type KubeClient } from "../../src/kube/client.ts";
 import { apiErrorOf } from "../../src/kube/request.ts";
+import type { PodConditionPatch } from "../../src/plan/readiness-gate.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { computeRevision } from "../../src/plan/index.ts";
 import { availableStatus, makeMd, T0 } from "./plan-fixtures.ts";
@@ -130,8 +131,36 @@ class FakeApi implements KubeClient {
     if (this.terminating) throw namespaceTerminating({ kind: "Event" });
   }
 
-  async patchPodCondition(_namespace: string, patch: { pod: string }): Promise<void> {
+  /** Pods by name (the kubelet's, behind the readiness gate): patchPodCondition sets their condition. */
+  readonly pods = new Map<string, V1Pod>();
+
+  async patchPodCondition(_namespace: string, patch: PodConditionPatch): Promise<V1Pod | undefined> {
     this.requests.push({ verb: "podStatus", name: patch.pod });
+    const pod = this.pods.get(patch.pod);
+    if (!pod) return undefined;
+    const others = (pod.status?.conditions ?? []).filter((c) => c.type !== patch.conditionType);
+    pod.status = {
+      ...pod.status,
+      conditions: [...others, { type: patch.conditionType, status: patch.status, reason: patch.reason }],
+    };
+    pod.metadata = { ...pod.metadata, resourceVersion: String(++this.#rv) };
+    return clone(pod);
+  }
+
+  /** A running pod of `d` whose containers are ready (the kubelet wrote it). */
+  podRunning(d: V1Deployment, suffix: string): V1Pod {
+    const pod: V1Pod = {
+      metadata: {
+        namespace: "models",
+        name: `${d.metadata?.name}-7d9f8c6b5-${suffix}`,
+        labels: { ...d.spec?.template.metadata?.labels },
+        resourceVersion: String(++this.#rv),
+      },
+      spec: { containers: [], readinessGates: d.spec?.template.spec?.readinessGates },
+      status: { phase: "Running", conditions: [{ type: "ContainersReady", status: "True" }] },
+    };
+    this.pods.set(pod.metadata!.name!, pod);
+    return pod;
   }
 
   async scaleDeployment(_namespace: string, name: string): Promise<void> {
@@ -155,7 +184,12 @@ class World {
   now = T0.getTime();
   /** The ModelDeployment as the cache has it (lags the API server until sync()). */
   cachedMd: ModelDeployment | undefined;
-  readonly index = {
+  readonly index: {
+    deployments: IndexBy<V1Deployment>;
+    services: IndexBy<V1Service>;
+    endpointSlices: IndexBy<V1EndpointSlice>;
+    pods?: IndexBy<V1Pod>;
+  } = {
     deployments: new IndexBy<V1Deployment>(controllerUid),
     services: new IndexBy<V1Service>(controllerUid),
     endpointSlices: new IndexBy<V1EndpointSlice>(serviceKeyOfSlice),
@@ -163,8 +197,10 @@ class World {
   readonly reconciler: Reconciler;
   readonly ownWrites = new OwnWrites();
 
-  constructor(md: ModelDeployment) {
+  /** `gated`: a synced pod cache, for the readiness gate's pods. */
+  constructor(md: ModelDeployment, { gated = false }: { gated?: boolean } = {}) {
     this.api = new FakeApi(md);
+    if (gated) this.index.pods = new IndexBy<V1Pod>(modelKeyOfPod);
     const cache: Cache<ModelDeployment> = {
       list: () => (this.cachedMd ? [this.cachedMd] : []),
       get: (_ns, name) => (this.cachedMd?.metadata?.name === name ? this.cachedMd : undefined),
@@ -176,6 +212,7 @@ class World {
       index: this.index,
       ownWrites: this.ownWrites,
       now: () => new Date(this.now),
+      ...(gated ? { pods: { want: () => undefined, synced: () => true } } : {}),
     });
     this.sync();
   }
@@ -188,6 +225,7 @@ class World {
       if (o.kind === "Deployment") this.index.deployments.handlers.add?.(o as V1Deployment);
       else this.index.services.handlers.add?.(o as V1Service);
     }
+    for (const pod of this.api.pods.values()) this.index.pods?.handlers.add?.(deepFreeze(clone(pod)));
   }
 
   deployment(version = "1.0.0"): V1Deployment {
@@ -453,6 +491,35 @@ describe("Reconciler: the pods of the readiness gate", () => {
     w.pods.isSynced = true;
     const next = await w.reconcile();
     expect(next.writes).to.be.greaterThan(0);
+  });
+
+  it("writes a pod's condition once while the pod watch still delivers the pod from before the write", async () => {
+    const w = new World(
+      makeMd({ replicas: 1, strategy: { canary: { readinessGate: true, steps: [{ setWeight: 0 }] } } }),
+      {
+        gated: true,
+      },
+    );
+    await w.reconcile();
+    w.sync();
+    const pod = w.api.podRunning(w.deployment(), "a1b2c");
+    w.sync();
+    await w.reconcile();
+    expect(w.api.requests.filter((r) => r.verb === "podStatus").map((r) => r.name)).to.deep.equal([
+      pod.metadata?.name,
+    ]);
+    // The pod watch lags: the cache still holds the pod without the condition. The echo of
+    // the status write (or any other event) reconciles again.
+    w.cachedMd = deepFreeze(clone(w.api.md));
+    await w.reconcile();
+    expect(w.api.requests.filter((r) => r.verb === "podStatus")).to.have.length(1);
+    expect(w.api.status.readinessGate).to.include({ open: true, admittedPods: 1, waitingPods: 0 });
+    // The pod goes away before the cache caught up with the write: it is not brought back.
+    w.api.pods.clear();
+    w.index.pods?.handlers.delete?.(deepFreeze(clone(pod)));
+    w.cachedMd = deepFreeze(clone(w.api.md));
+    await w.reconcile();
+    expect(w.api.status.readinessGate).to.include({ candidatePods: 0, admittedPods: 0 });
   });
 
   it("never asks for pods for a ModelDeployment without the gate", async () => {

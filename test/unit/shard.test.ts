@@ -160,7 +160,9 @@ class FakeApi implements KubeClient {
     this.requests.push("event");
   }
 
-  async patchPodCondition(): Promise<void> {}
+  async patchPodCondition(): Promise<undefined> {
+    return undefined;
+  }
 
   async scaleDeployment(): Promise<void> {}
 }
