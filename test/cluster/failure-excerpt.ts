@@ -8,6 +8,10 @@ export const EXCERPT_LINES = 14;
 // eslint-disable-next-line no-control-regex
 const COLOURS = /\x1b\[[0-9;]*m/g;
 
+// A stack frame: "at" and a place, "(file:line:col)", "file:line:col", "(<anonymous>)" or
+// "(native)". Not any line that starts with "at": a test's title may ("at setWeight 0 …").
+const STACK_FRAME = /^\s+at \S.*(:\d+:\d+\)?|\(<anonymous>\)|\(native\))$/;
+
 /**
  * What mocha printed after "N failing" (each failing test's title and its error), without
  * blank lines and stack frames, at most `max` lines; the last lines when mocha never got
@@ -20,7 +24,7 @@ export function failureExcerpt(output: string, max = EXCERPT_LINES): string[] {
     .map((l) => l.trimEnd());
   const start = lines.findIndex((l) => /^\s*\d+ failing\b/.test(l));
   const kept = (start >= 0 ? lines.slice(start + 1) : lines).filter(
-    (l) => l.trim() !== "" && !/^\s*at /.test(l),
+    (l) => l.trim() !== "" && !STACK_FRAME.test(l),
   );
   if (start < 0) return kept.slice(-max);
   return kept.length > max

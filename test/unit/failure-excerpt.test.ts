@@ -17,6 +17,13 @@ const mochaOutput = [
   "      at Context.<anonymous> (file:///repo/test/e2e/traffic.test.ts:231:40)",
   "      at process.processTicksAndRejections (node:internal/process/task_queues:105:5)",
   "",
+  "  2) traffic through the Gateway API",
+  "       at setWeight 0 the route sends nothing to the candidate:",
+  "",
+  "      AssertionError: expected 2 to equal 1",
+  "      at new Promise (<anonymous>)",
+  "      at async file:///repo/test/support/kube.ts:40:3",
+  "",
 ].join("\n");
 
 describe("the failure excerpt at the end of an e2e run", () => {
@@ -25,6 +32,9 @@ describe("the failure excerpt at the end of an e2e run", () => {
       "  1) traffic through the Gateway API",
       "       walks a canary through the route:",
       "      AssertionError: expected 250 to be within 160..240",
+      "  2) traffic through the Gateway API",
+      "       at setWeight 0 the route sends nothing to the candidate:",
+      "      AssertionError: expected 2 to equal 1",
     ]);
   });
 
