@@ -4,13 +4,15 @@
 // runs again afterwards), delayed adds keep the earliest time asked for, and failures
 // are retried with per-key exponential backoff.
 //
-// Keys have one of two priorities. "low" keys are handed out only when no "normal" key is
-// waiting: the informers' first list and periodic relists add every object's key at once
-// (10,000 at 10,000 ModelDeployments), and a change a user just made must not wait behind
-// them. A key added with "normal" while it waits as "low" moves up; never down. At most
-// maxLowInFlight low keys are processed at once, so that workers stay free for a change
-// that comes while thousands of low keys wait, and the API requests of the low keys'
-// reconciles do not fill the client-side rate limit that a change's requests queue in.
+// Keys have one of three priorities, and a key is handed out only when no key of a higher
+// one waits. "high": a change a user just made (a new spec, an action): acknowledged first
+// even while a thousand rollouts write their progress, which is "normal" (their children's
+// events, their checks' decisions). "low": the informers' first list and periodic relists
+// add every object's key at once (10,000 at 10,000 ModelDeployments), and neither kind may
+// wait behind them. A key added at a higher priority while it waits moves up; never down.
+// At most maxLowInFlight low keys are processed at once, so that workers stay free for a
+// change that comes while thousands of low keys wait, and the API requests of the low
+// keys' reconciles do not fill the client-side rate limit that a change's requests queue in.
 //
 // The clock and timers are injected, so tests can drive time by hand.
 
@@ -54,8 +56,19 @@ export interface QueueStats {
 
 export type KeyHandler = (key: string) => Promise<void>;
 
-/** "low": taken only when no "normal" key waits (a relist's keys; see the top of this file). */
-export type Priority = "normal" | "low";
+/**
+ * "high": a user's change; "normal": a rollout's progress; "low": a relist's keys. A key is
+ * taken only when no key of a higher priority waits (see the top of this file).
+ */
+export type Priority = "high" | "normal" | "low";
+
+/** The priorities, highest first. */
+export const PRIORITIES: readonly Priority[] = ["high", "normal", "low"];
+
+/** Is `a` a higher priority than `b`? */
+export function higherPriority(a: Priority, b: Priority): boolean {
+  return PRIORITIES.indexOf(a) < PRIORITIES.indexOf(b);
+}
 
 /** Resolves after the event loop's pending I/O callbacks and timers due now have run. */
 function yieldToEventLoop(): Promise<void> {
@@ -100,10 +113,9 @@ export class WorkQueue {
   /**
    * Keys ready to be handed to a worker, in order, by priority. An entry is current while
    * #queued has the key at that priority; a key that moved up leaves a stale entry in the
-   * low list, skipped when it comes up.
+   * lower list, skipped when it comes up.
    */
-  readonly #normal = new Fifo();
-  readonly #low = new Fifo();
+  readonly #lists: Record<Priority, Fifo> = { high: new Fifo(), normal: new Fifo(), low: new Fifo() };
   /** Keys in a list, and at which priority: the queue's depth. */
   readonly #queued = new Map<string, Priority>();
   /**
@@ -111,9 +123,10 @@ export class WorkQueue {
    * processed (queued when their worker is done).
    */
   readonly #dirty = new Map<string, Priority>();
-  readonly #processing = new Set<string>();
-  /** The keys being processed that were taken as low priority. */
-  readonly #processingLow = new Set<string>();
+  /** The keys being processed, and the priority each was taken at. */
+  readonly #processing = new Map<string, Priority>();
+  /** How many of them were taken as low priority. */
+  #processingLow = 0;
   readonly #maxLowInFlight: number;
   /** Delayed adds: when each key is due and its timer. */
   readonly #delayed = new Map<string, { at: number; timer: TimerHandle }>();
@@ -138,16 +151,16 @@ export class WorkQueue {
   }
 
   /**
-   * Queues `key` now. A key that is already waiting is not queued twice (a "normal" add of
-   * a key waiting as "low" moves it up). Ignored after shutdown().
+   * Queues `key` now. A key that is already waiting is not queued twice (an add at a higher
+   * priority than the one it waits at moves it up). Ignored after shutdown().
    */
   add(key: string, priority: Priority = "normal"): void {
     if (this.#shuttingDown) return;
     const waiting = this.#dirty.get(key);
     if (waiting !== undefined) {
-      if (waiting === "low" && priority === "normal") {
-        this.#dirty.set(key, "normal");
-        if (this.#queued.has(key)) this.#enqueue(key, "normal");
+      if (higherPriority(priority, waiting)) {
+        this.#dirty.set(key, priority);
+        if (this.#queued.has(key)) this.#enqueue(key, priority);
         this.#dispatch();
       }
       return;
@@ -217,8 +230,7 @@ export class WorkQueue {
 
   /** The priority `key` was taken at, while a worker processes it; undefined when it is not being processed. */
   processingPriority(key: string): Priority | undefined {
-    if (!this.#processing.has(key)) return undefined;
-    return this.#processingLow.has(key) ? "low" : "normal";
+    return this.#processing.get(key);
   }
 
   get depth(): number {
@@ -265,8 +277,7 @@ export class WorkQueue {
       this.#shuttingDown = true;
       for (const { timer } of this.#delayed.values()) this.#clock.clearTimeout(timer);
       this.#delayed.clear();
-      this.#normal.clear();
-      this.#low.clear();
+      for (const list of Object.values(this.#lists)) list.clear();
       this.#queued.clear();
       this.#dirty.clear();
       this.#observer.depthChanged?.(0);
@@ -305,7 +316,7 @@ export class WorkQueue {
 
   #enqueue(key: string, priority: Priority): void {
     this.#queued.set(key, priority);
-    (priority === "normal" ? this.#normal : this.#low).push(key);
+    this.#lists[priority].push(key);
   }
 
   /** The next current entry of `list`, stale ones dropped. */
@@ -317,15 +328,18 @@ export class WorkQueue {
   }
 
   #take(): string | undefined {
-    let key = this.#shiftCurrent(this.#normal, "normal");
-    if (key === undefined && this.#processingLow.size < this.#maxLowInFlight) {
-      key = this.#shiftCurrent(this.#low, "low");
-      if (key !== undefined) this.#processingLow.add(key);
+    let key: string | undefined;
+    let priority: Priority = "high";
+    for (priority of PRIORITIES) {
+      if (priority === "low" && this.#processingLow >= this.#maxLowInFlight) break;
+      key = this.#shiftCurrent(this.#lists[priority], priority);
+      if (key !== undefined) break;
     }
     if (key === undefined) return undefined;
+    if (priority === "low") this.#processingLow++;
     this.#queued.delete(key);
     this.#dirty.delete(key);
-    this.#processing.add(key);
+    this.#processing.set(key, priority);
     this.#observer.depthChanged?.(this.#queued.size);
     return key;
   }
@@ -341,8 +355,9 @@ export class WorkQueue {
   }
 
   #done(key: string): void {
+    const wasLow = this.#processing.get(key) === "low";
     this.#processing.delete(key);
-    const wasLow = this.#processingLow.delete(key);
+    if (wasLow) this.#processingLow--;
     const priority = this.#dirty.get(key);
     if (this.#shuttingDown) return;
     if (priority !== undefined) this.#enqueue(key, priority);

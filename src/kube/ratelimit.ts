@@ -22,12 +22,16 @@ export const unlimited: RateLimiter = { acquire: () => Promise.resolve(0) };
 /**
  * The priority of the requests made in the current async context: a reconcile runs in the
  * priority its work-queue key was taken at (operator/workers.ts), and its requests wait for
- * the rate limit behind those of normal-priority work. Requests outside any reconcile (the
+ * the rate limit behind those of higher-priority work. Requests outside any reconcile (the
  * informers' lists and watches) are normal.
  */
 export const requestPriority = new AsyncLocalStorage<RequestPriority>();
 
-export type RequestPriority = "normal" | "low";
+/** The work queue's priorities (controller/queue.ts), which this layer does not import. */
+export type RequestPriority = "high" | "normal" | "low";
+
+/** Highest first: the order waiters are served in. */
+const ORDER: readonly RequestPriority[] = ["high", "normal", "low"];
 
 interface Waiter {
   since: number;
@@ -44,11 +48,11 @@ export class TokenBucket implements RateLimiter {
   #tokens: number;
   #last: number;
   /**
-   * Callers waiting for a token, in order, by priority: a normal one is served before any
-   * low one, whenever it came. With 1000 rollouts writing their progress, a user's change
+   * Callers waiting for a token, in order, by priority: one is served before any of a lower
+   * priority, whenever it came. With 1000 rollouts writing their progress, a user's change
    * still gets the next token.
    */
-  readonly #waiting: Record<RequestPriority, Waiter[]> = { normal: [], low: [] };
+  readonly #waiting: Record<RequestPriority, Waiter[]> = { high: [], normal: [], low: [] };
   #timer: TimerHandle | undefined;
 
   constructor(qps: number, burst: number, clock: Clock = systemClock) {
@@ -92,7 +96,7 @@ export class TokenBucket implements RateLimiter {
   }
 
   #queued(): number {
-    return this.#waiting.normal.length + this.#waiting.low.length;
+    return this.#waiting.high.length + this.#waiting.normal.length + this.#waiting.low.length;
   }
 
   /** One timer for the next token while anyone waits. */
@@ -110,7 +114,9 @@ export class TokenBucket implements RateLimiter {
     this.#refill();
     // Float sums of the refill may land a hair below a whole token at the time it is due.
     while (this.#tokens >= 1 - 1e-9) {
-      const waiter = this.#waiting.normal.shift() ?? this.#waiting.low.shift();
+      const waiter = ORDER.map((p) => this.#waiting[p])
+        .find((list) => list.length > 0)
+        ?.shift();
       if (!waiter) return;
       this.#tokens -= 1;
       waiter.settled?.();

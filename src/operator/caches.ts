@@ -9,6 +9,7 @@ import type {
   V1Service,
 } from "@kubernetes/client-node";
 import {
+  ANNOTATION_ACTION,
   API_VERSION,
   KIND,
   LABEL_MANAGED_BY,
@@ -113,17 +114,34 @@ export function priorityOf(origin: EventOrigin = "watch"): Priority {
 }
 
 /**
- * The queue priority of a ModelDeployment's update: the echo of the operator's own write
- * goes at the priority of the reconcile that made it (own-writes.ts), anything else by its
- * origin.
+ * Is this watch event a user's change of the ModelDeployment: a new spec (its generation
+ * moved) or an action (the annotation set to something new)? The operator writes neither:
+ * it writes status and only ever removes the action.
+ */
+export function isUsersChange(old: ModelDeployment, md: ModelDeployment): boolean {
+  const action = md.metadata?.annotations?.[ANNOTATION_ACTION];
+  return (
+    md.metadata?.generation !== old.metadata?.generation ||
+    (action !== undefined && action !== old.metadata?.annotations?.[ANNOTATION_ACTION])
+  );
+}
+
+/**
+ * The queue priority of a ModelDeployment's update: a user's change is high, the echo of
+ * the operator's own write goes at the priority of the reconcile that made it (own-writes.ts,
+ * at most normal: what follows from a change is the rollout's progress), anything else by
+ * its origin.
  */
 export function priorityOfUpdate(
+  old: ModelDeployment,
   md: ModelDeployment,
   origin: EventOrigin | undefined,
   ownWrites: OwnWrites | undefined,
 ): Priority {
   const echo = ownWrites?.echoPriority(objectKey(md), md.metadata?.resourceVersion);
-  return echo === "low" ? "low" : priorityOf(origin);
+  if (echo === "low") return "low";
+  const byOrigin = priorityOf(origin);
+  return byOrigin === "normal" && isUsersChange(old, md) ? "high" : byOrigin;
 }
 
 /**
@@ -166,13 +184,16 @@ export function routeEvents(
     if (key) queue.add(key, priorityOf(origin));
   };
   caches.modelDeployments.addEventHandler({
+    // A ModelDeployment created while the operator runs is a user's change: high.
     add: (md, origin) => {
       shard?.arrived(objectKey(md), md);
-      enqueue(md, origin);
+      const priority = priorityOf(origin);
+      queue.add(objectKey(md), priority === "normal" ? "high" : priority);
     },
-    // Also called on every periodic relist: a level-triggered safety net. The echo of the
-    // operator's own write goes at the priority of the reconcile that made it.
-    update: (_old, obj, origin) => queue.add(objectKey(obj), priorityOfUpdate(obj, origin, ownWrites)),
+    // Also called on every periodic relist: a level-triggered safety net. A user's change
+    // goes first; the echo of the operator's own write at the priority of the reconcile
+    // that made it.
+    update: (old, obj, origin) => queue.add(objectKey(obj), priorityOfUpdate(old, obj, origin, ownWrites)),
     delete: enqueue,
   });
   // Rollout metrics follow the status as the API server has it; only the leader counts

@@ -7,7 +7,13 @@ import type { AddressInfo } from "node:net";
 import type { ModelDeployment } from "../../src/api/types.ts";
 import { getJson } from "../../src/kube/listwatch.ts";
 import { kubeClient } from "../../src/kube/client.ts";
-import { rateLimiter, requestPriority, TokenBucket, unlimited } from "../../src/kube/ratelimit.ts";
+import {
+  rateLimiter,
+  requestPriority,
+  TokenBucket,
+  unlimited,
+  type RequestPriority,
+} from "../../src/kube/ratelimit.ts";
 
 describe("API client rate limit (token bucket)", () => {
   it("lets a burst through at once, then one request per 1/qps seconds, in order", async () => {
@@ -25,29 +31,30 @@ describe("API client rate limit (token bucket)", () => {
     expect(granted).to.deep.equal([0, 1, 2, 3, 4, 5]);
   });
 
-  it("serves a normal caller before low-priority ones that waited longer", async () => {
+  it("serves callers by priority (high, normal, low), each before lower ones that waited longer", async () => {
     const clock = new ManualClock();
     const bucket = new TokenBucket(10, 1, clock);
     await bucket.acquire();
     const granted: string[] = [];
     const waits: Record<string, number> = {};
-    const ask = (name: string, priority: "normal" | "low") =>
+    const ask = (name: string, priority: RequestPriority) =>
       void requestPriority.run(priority, () =>
         bucket.acquire().then((ms) => {
           granted.push(name);
           waits[name] = ms;
         }),
       );
-    ask("progress-1", "low");
-    ask("progress-2", "low");
+    ask("relist-1", "low");
+    ask("relist-2", "low");
+    ask("progress", "normal");
     await clock.advance(50);
-    ask("user-change", "normal");
+    ask("user-change", "high");
     await clock.advance(50);
     expect(granted, "the next token goes to the user's change").to.deep.equal(["user-change"]);
     expect(waits["user-change"]).to.equal(50);
-    await clock.advance(200);
-    expect(granted).to.deep.equal(["user-change", "progress-1", "progress-2"]);
-    expect(waits["progress-2"]).to.equal(300);
+    await clock.advance(300);
+    expect(granted).to.deep.equal(["user-change", "progress", "relist-1", "relist-2"]);
+    expect(waits["relist-2"]).to.equal(400);
     // Outside any reconcile (an informer's list): normal.
     expect(requestPriority.getStore()).to.equal(undefined);
   });

@@ -119,6 +119,19 @@ describe("WorkQueue", () => {
     expect(queue.stats()).to.include({ depth: 0, adds: 4 });
   });
 
+  it("hands out a user's change (high) before a rollout's progress (normal) and a relist (low), and moves a waiting key up to high", async () => {
+    const rec = recorder();
+    queue.add("r1", "low");
+    for (const k of ["p1", "p2", "p3"]) queue.add(k);
+    queue.add("user", "high");
+    queue.add("p3", "high"); // a user changed a rollout that waited for its progress
+    queue.add("user"); // never moves down
+    queue.add("r1", "high"); // from low straight to high
+    done = queue.run(1, rec.handler);
+    await settle(10);
+    expect(rec.calls).to.deep.equal(["user", "p3", "r1", "p1", "p2"]);
+  });
+
   it("a normal key added while low keys are being worked on goes next, whatever waits", async () => {
     const rec = recorder();
     const held = rec.hold("r0");
@@ -162,12 +175,14 @@ describe("WorkQueue", () => {
     const holdLow = rec.hold("relisted");
     queue.add("relisted", "low");
     queue.add("changed");
-    done = queue.run(2, async (key) => {
+    queue.add("created", "high");
+    done = queue.run(3, async (key) => {
       seen.push([key, queue.processingPriority(key)]);
       await rec.handler(key);
     });
     await settle();
     expect(seen).to.deep.equal([
+      ["created", "high"],
       ["changed", "normal"],
       ["relisted", "low"],
     ]);

@@ -49,13 +49,15 @@ describe("queue worker: priority", () => {
       },
     } as unknown as Reconciler;
     queue.add("ns/relisted", "low");
-    queue.add("ns/changed");
+    queue.add("ns/progress");
+    queue.add("ns/changed", "high");
     const done = queue.run(1, (key) => reconcileKey(key, reconciler, queue, metrics, queueMetrics, logger));
-    for (let i = 0; i < 20 && seen.length < 2; i++) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 30 && seen.length < 3; i++) await new Promise((r) => setImmediate(r));
     await queue.shutdown();
     await done;
     expect(seen).to.deep.equal([
-      ["ns/changed", "normal", "normal"],
+      ["ns/changed", "high", "high"],
+      ["ns/progress", "normal", "normal"],
       ["ns/relisted", "low", "low"],
     ]);
   });
