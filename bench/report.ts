@@ -1,6 +1,6 @@
 // The benchmark's figures as Markdown tables (printed by run.ts, pasted into docs/benchmarks.md).
 import type { BenchResult, Load } from "./harness.ts";
-import { p99Ratio, type SlowChecksResult } from "./slow-checks.ts";
+import { STEADY_MEASUREMENTS, type SlowChecksResult } from "./slow-checks.ts";
 
 const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
@@ -154,14 +154,17 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   ];
   out.push(
     `${x.rollouts} canary rollouts at once, each gated by an HTTP check (interval ${x.checkInterval}) against one of ${x.servers} test servers on ` +
-      `127.0.0.1; ${x.unrelated} unrelated ModelDeployments without checks get one spec.replicas change each, ` +
-      `before (no rollout under way) and once every rollout is measuring (paused at 50%, its check measured again every interval). Operator: \`${x.entry}\`.`,
+      `127.0.0.1; ${x.unrelated} unrelated ModelDeployments without checks get one spec.replicas change each ` +
+      `in each stream: with no rollout under way; right after the same ${x.rollouts} started rolling out at once without checks ` +
+      `(then promoted, all Ready again after ${x.withoutChecksDoneSeconds.toFixed(1)} s); right after every rollout with checks was first measured; ` +
+      `and once steady (paused at 50%, each check measured ${STEADY_MEASUREMENTS} times and again every interval). Operator: \`${x.entry}\`.`,
     "",
   );
   out.push("| stream | changes | rate | p50 | p95 | p99 | max | timed out | load |");
   out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   const streams = [
     ["no rollout under way", x.baseline],
+    [`${x.rollouts} rollouts without checks`, x.withoutChecks],
     [`${x.rollouts} rollouts measuring`, x.loaded],
     ...(x.steady ? [[`${x.rollouts} rollouts measuring, steady`, x.steady] as const] : []),
   ] as const;
@@ -197,8 +200,13 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   const c = x.checksDuringStream;
   out.push("| measured | value |");
   out.push("| --- | ---: |");
-  out.push(`| loaded p99 / baseline p99 | ${x.p99Ratio} |`);
-  if (x.steady) out.push(`| steady p99 / baseline p99 | ${p99Ratio(x.baseline.p99Ms, x.steady.p99Ms)} |`);
+  const r = x.ratios;
+  out.push(
+    `| p99 ratio to ${x.rollouts} rollouts without checks: measuring, steady (the target) | ${r.loaded}, ${r.steady} |`,
+  );
+  out.push(
+    `| p99 ratio to no rollout under way: measuring, steady | ${r.loadedToNoRollout}, ${r.steadyToNoRollout} |`,
+  );
   out.push(`| checks in flight when the stream started | ${c.inFlightAtStart} |`);
   out.push(`| checks in flight at most during the stream | ${c.peakInFlight} |`);
   out.push(`| check requests received during the stream | ${c.received} |`);
