@@ -155,16 +155,18 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   out.push(
     `${x.rollouts} canary rollouts at once, each gated by an HTTP check (interval ${x.checkInterval}) against one of ${x.servers} test servers on ` +
       `127.0.0.1; ${x.unrelated} unrelated ModelDeployments without checks get one spec.replicas change each ` +
-      `in each stream: with no rollout under way; right after the same ${x.rollouts} started rolling out at once without checks ` +
-      `(then promoted, all Ready again after ${x.withoutChecksDoneSeconds.toFixed(1)} s); right after every rollout with checks was first measured; ` +
-      `and once steady (paused at 50%, each check measured ${STEADY_MEASUREMENTS} times and again every interval). Operator: \`${x.entry}\`.`,
+      `in each stream: with no rollout under way; right after the same ${x.rollouts} got a new version at once without checks; ` +
+      `once those ${x.rollouts} were paused at 50% (after ${x.withoutChecksPausedSeconds.toFixed(1)} s; then promoted, all Ready again after ` +
+      `${x.withoutChecksDoneSeconds.toFixed(1)} s); right after every rollout with checks was first measured; ` +
+      `and once steady (each check measured ${STEADY_MEASUREMENTS} times, and again every interval). Operator: \`${x.entry}\`.`,
     "",
   );
   out.push("| stream | changes | rate | p50 | p95 | p99 | max | timed out | load |");
   out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   const streams = [
     ["no rollout under way", x.baseline],
-    [`${x.rollouts} rollouts without checks`, x.withoutChecks],
+    [`right after ${x.rollouts} version changes, no check`, x.burst],
+    [`${x.rollouts} rollouts paused, no check`, x.withoutChecks],
     [`${x.rollouts} rollouts measuring`, x.loaded],
     ...(x.steady ? [[`${x.rollouts} rollouts measuring, steady`, x.steady] as const] : []),
   ] as const;
@@ -202,7 +204,7 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   out.push("| --- | ---: |");
   const r = x.ratios;
   out.push(
-    `| p99 ratio to ${x.rollouts} rollouts without checks: measuring, steady (the target) | ${r.loaded}, ${r.steady} |`,
+    `| p99 ratio to ${x.rollouts} rollouts paused without checks: measuring, steady (the target) | ${r.loaded}, ${r.steady} |`,
   );
   out.push(
     `| p99 ratio to no rollout under way: measuring, steady | ${r.loadedToNoRollout}, ${r.steadyToNoRollout} |`,
