@@ -155,8 +155,8 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   out.push(
     `${x.rollouts} canary rollouts at once, each gated by an HTTP check (interval ${x.checkInterval}) against one of ${x.servers} test servers on ` +
       `127.0.0.1; ${x.unrelated} unrelated ModelDeployments without checks get one spec.replicas change each ` +
-      `in each stream: with no rollout under way; right after the same ${x.rollouts} got a new version at once without checks; ` +
-      `once those ${x.rollouts} were paused at 50% (after ${x.withoutChecksPausedSeconds.toFixed(1)} s; then promoted, all Ready again after ` +
+      `in each stream: with no rollout under way; with the same ${x.rollouts} rolled out at once without checks, ` +
+      `all paused at 50% (after ${x.withoutChecksPausedSeconds.toFixed(1)} s) and the operator quiet (then promoted, all Ready again after ` +
       `${x.withoutChecksDoneSeconds.toFixed(1)} s); right after every rollout with checks was first measured; ` +
       `and once steady (each check measured ${STEADY_MEASUREMENTS} times, and again every interval). Operator: \`${x.entry}\`.`,
     "",
@@ -165,7 +165,6 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   const streams = [
     ["no rollout under way", x.baseline],
-    [`right after ${x.rollouts} version changes, no check`, x.burst],
     [`${x.rollouts} rollouts paused, no check`, x.withoutChecks],
     [`${x.rollouts} rollouts measuring`, x.loaded],
     ...(x.steady ? [[`${x.rollouts} rollouts measuring, steady`, x.steady] as const] : []),

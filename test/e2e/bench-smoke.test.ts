@@ -91,11 +91,11 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
     expect(markdownReport(result)).to.include("| HTTPRoute | 5 |");
   });
 
-  it("measures the reaction to unrelated changes with no rollout, behind the rollouts' version changes and with them paused without checks, and once every rollout is measuring its slow check", () => {
+  it("measures the reaction to unrelated changes with no rollout, with the rollouts paused without checks, and once every rollout is measuring its slow check", () => {
     const x = result.slowChecks!;
     expect([x.rollouts, x.servers, x.unrelated, x.checkDelayMs]).to.deep.equal([5, 5, 20, 2000]);
     expect(x.steady, "the steady stream, once every rollout was measured 3 times").to.not.equal(undefined);
-    for (const stream of [x.baseline, x.burst, x.withoutChecks, x.loaded, x.steady!]) {
+    for (const stream of [x.baseline, x.withoutChecks, x.loaded, x.steady!]) {
       expect(stream.samples).to.equal(20);
       expect(stream.timedOut).to.equal(0);
       expect(stream.p50Ms).to.be.greaterThan(0);
@@ -119,7 +119,6 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
       "| p99 ratio to 5 rollouts paused without checks: measuring, steady (the target) |",
     );
     expect(md).to.include("| 5 rollouts paused, no check | 20 | 10/s |");
-    expect(md).to.include("| right after 5 version changes, no check | 20 | 10/s |");
     // Below 1000 rollouts the target is reported, never met.
     const target = result.targets.find((t) => t.target.startsWith("slow checks:"));
     expect(target?.met).to.equal(false);
