@@ -245,7 +245,9 @@ describe("kubectl modeldeploy", function () {
     await apply(ns, v1);
     expectResult(await plugin(["status", "sentiment-classifier", "-n", ns, "--timeout", "2m"]), 0);
 
-    await apply(ns, atVersion(v1, "2.0.0", { neverReady: true, progressDeadlineSeconds: 5 }));
+    // 20 s, not less: the next test's retry starts this deadline again, and its `status`
+    // (a new process, seconds to start on a busy machine) must find the rollout still going.
+    await apply(ns, atVersion(v1, "2.0.0", { neverReady: true, progressDeadlineSeconds: 20 }));
     const res = await plugin(["status", "sentiment-classifier", "-n", ns, "--timeout", "2m"]);
     expectResult(res, 1);
     expect(res.stdout.trimEnd().split("\n").at(-1)).to.match(
