@@ -96,7 +96,7 @@ export class TokenBucket implements RateLimiter {
   }
 
   #queued(): number {
-    return this.#waiting.high.length + this.#waiting.normal.length + this.#waiting.low.length;
+    return ORDER.reduce((n, p) => n + this.#waiting[p].length, 0);
   }
 
   /** One timer for the next token while anyone waits. */
@@ -114,10 +114,9 @@ export class TokenBucket implements RateLimiter {
     this.#refill();
     // Float sums of the refill may land a hair below a whole token at the time it is due.
     while (this.#tokens >= 1 - 1e-9) {
-      const waiter = ORDER.map((p) => this.#waiting[p])
-        .find((list) => list.length > 0)
-        ?.shift();
-      if (!waiter) return;
+      const first = ORDER.find((p) => this.#waiting[p].length > 0);
+      if (first === undefined) return;
+      const waiter = this.#waiting[first].shift()!;
       this.#tokens -= 1;
       waiter.settled?.();
       waiter.resolve(this.#clock.now() - waiter.since);

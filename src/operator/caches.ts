@@ -126,6 +126,12 @@ export function isUsersChange(old: ModelDeployment, md: ModelDeployment): boolea
   );
 }
 
+/** The queue priority of a ModelDeployment's add: created while the operator runs, a user's change (high). */
+export function priorityOfCreate(origin: EventOrigin | undefined): Priority {
+  const byOrigin = priorityOf(origin);
+  return byOrigin === "normal" ? "high" : byOrigin;
+}
+
 /**
  * The queue priority of a ModelDeployment's update: a user's change is high, the echo of
  * the operator's own write goes at the priority of the reconcile that made it (own-writes.ts,
@@ -184,11 +190,9 @@ export function routeEvents(
     if (key) queue.add(key, priorityOf(origin));
   };
   caches.modelDeployments.addEventHandler({
-    // A ModelDeployment created while the operator runs is a user's change: high.
     add: (md, origin) => {
       shard?.arrived(objectKey(md), md);
-      const priority = priorityOf(origin);
-      queue.add(objectKey(md), priority === "normal" ? "high" : priority);
+      queue.add(objectKey(md), priorityOfCreate(origin));
     },
     // Also called on every periodic relist: a level-triggered safety net. A user's change
     // goes first; the echo of the operator's own write at the priority of the reconcile

@@ -9,6 +9,7 @@ import {
   CLIENTS_SERVICES,
   modelKeyOfSlice,
   priorityOf,
+  priorityOfCreate,
   priorityOfUpdate,
 } from "../../src/operator/caches.ts";
 import { childLabels } from "../../src/plan/children.ts";
@@ -71,6 +72,11 @@ describe("queue keys of informer events", () => {
     expect(priorityOfUpdate(md("11", 1, "promote"), md("12"), "watch", undefined)).to.equal("normal");
     // A relist's replay of an object stays low whatever it holds.
     expect(priorityOfUpdate(before, md("11", 2), "resync", undefined)).to.equal("low");
+    // A ModelDeployment created while the operator runs is a user's change; one of the
+    // first list is not.
+    expect(priorityOfCreate("watch")).to.equal("high");
+    expect(priorityOfCreate(undefined)).to.equal("high");
+    expect(priorityOfCreate("initial")).to.equal("low");
   });
 
   it("caches the slices of the clients' Services only: the selector matches their labels, not a version's or the preview's", () => {
