@@ -30,7 +30,7 @@ import {
   type SlowChecksOptions,
   type SlowChecksResult,
 } from "./slow-checks.ts";
-import { pollUntil } from "./wait.ts";
+import { convergeTimeoutMs, pollUntil } from "./wait.ts";
 import { benchModelDeployment, mdName } from "./workload.ts";
 
 const run = promisify(execFile);
@@ -433,7 +433,7 @@ class Bench {
           }
           return readyAt.size === n;
         },
-        (this.o.convergeTimeoutSeconds ?? Math.max(300, n * 1.8)) * 1000,
+        convergeTimeoutMs(this.o.convergeTimeoutSeconds, n),
         200,
       );
       const allReadySeconds = (Math.max(...readyAt.values()) - t0) / 1000;

@@ -5,9 +5,10 @@
 // reaction time of the unrelated changes is measured four times in one operator's life: with
 // no rollout under way; with the same N rolled out to their pause at 50% without checks (the
 // figure the issue compares with: the cluster of the streams with checks, no check); right
-// after every rollout with checks was first measured; and once they are steady. Measuring beside the work queue (src/controller/measurer.ts) is what
-// keeps the streams with checks near the one without; when the workers awaited the checks,
-// an unrelated change waited for a free worker.
+// after every rollout with checks was first measured; and once they are steady. Measuring
+// beside the work queue (src/controller/measurer.ts) is what keeps the streams with checks
+// near the one without; when the workers awaited the checks, an unrelated change waited for
+// a free worker.
 import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { ANNOTATION_ACTION, LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
@@ -18,7 +19,7 @@ import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type OperatorProcess } from "./operator.ts";
 import { ReactionStream, type LatencyResult } from "./reaction.ts";
 import { SlowCheckServers } from "./slow-check-servers.ts";
-import { pollUntil } from "./wait.ts";
+import { convergeTimeoutMs, pollUntil } from "./wait.ts";
 import { benchModelDeployment } from "./workload.ts";
 
 /** The operator's default caps (--check-concurrency, --check-concurrency-per-destination). */
@@ -375,7 +376,7 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
     await pollUntil(
       `${n + k} ModelDeployments Ready (slow checks)`,
       () => count(slow, (s) => s.ready && s.stable === "1") + count(unrelated, (s) => s.ready) === n + k,
-      (bench.o.convergeTimeoutSeconds ?? Math.max(300, (n + k) * 1.8)) * 1000,
+      convergeTimeoutMs(bench.o.convergeTimeoutSeconds, n + k),
       200,
     );
     const convergeSeconds = round((performance.now() - t0) / 1000);
@@ -412,15 +413,22 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
     // every rollout is at its pause and the operator is quiet, the stream; then they are
     // promoted (promote-full) and settle. (A stream right after the N version changes
     // would wait behind them, reconciled in the order they came: no figure of checks.)
+    // All N get `version` at once (32 patches in flight), with their check or without any.
+    const rollAllOut = (version: string, withCheck: boolean) =>
+      BenchKube.pool(slow, 32, async (name, i) => {
+        const next = slowModelDeployment(name, version, servers.url(i, name), o.checkInterval);
+        await bench.kube.mergePatch(MD_RESOURCE, ns, name, {
+          spec: {
+            model: next.spec.model,
+            template: next.spec.template,
+            healthChecks: withCheck ? next.spec.healthChecks : null,
+          },
+        });
+      });
     bench.log(`slow checks: rolling out version 2 of ${n} ModelDeployments without checks`);
     const t2 = performance.now();
-    await BenchKube.pool(slow, 32, async (name, i) => {
-      const next = slowModelDeployment(name, "2", servers.url(i, name), o.checkInterval);
-      await bench.kube.mergePatch(MD_RESOURCE, ns, name, {
-        spec: { model: next.spec.model, template: next.spec.template, healthChecks: null },
-      });
-    });
-    const settleMs = (bench.o.convergeTimeoutSeconds ?? Math.max(300, n * 1.8)) * 1000;
+    await rollAllOut("2", false);
+    const settleMs = convergeTimeoutMs(bench.o.convergeTimeoutSeconds, n);
     await pollUntil(
       `${n} rollouts without checks at their pause`,
       () => count(slow, (st) => st.candidate === "2" && st.step === 1) === n,
@@ -452,12 +460,7 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
     // every rollout is measuring.
     bench.log(`slow checks: rolling out version 3 of ${n} ModelDeployments`);
     const t1 = performance.now();
-    await BenchKube.pool(slow, 32, async (name, i) => {
-      const next = slowModelDeployment(name, "3", servers.url(i, name), o.checkInterval);
-      await bench.kube.mergePatch(MD_RESOURCE, ns, name, {
-        spec: { model: next.spec.model, template: next.spec.template, healthChecks: next.spec.healthChecks },
-      });
-    });
+    await rollAllOut("3", true);
     const versionChangesSentSeconds = round((performance.now() - t1) / 1000);
     const bound = measuringTimeoutSeconds(n, o.checkDelayMs);
     let nextProgress = Date.now() + 30_000;

@@ -13,6 +13,14 @@ export async function pollUntil(
   }
 }
 
+/**
+ * How long `objects` ModelDeployments may take to converge: --converge-timeout when given,
+ * else 1.8 s each (a busy 2-core local control plane), at least 5 minutes.
+ */
+export function convergeTimeoutMs(convergeTimeoutSeconds: number | undefined, objects: number): number {
+  return (convergeTimeoutSeconds ?? Math.max(300, objects * 1.8)) * 1000;
+}
+
 /** Percentile (0..100) of `values` by nearest rank; NaN when empty. */
 export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;
