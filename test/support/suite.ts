@@ -17,11 +17,17 @@ export interface ModelSuiteOptions {
 }
 
 export class ModelSuite {
+  /** Flags of every operator the suite starts (ModelSuiteOptions.operatorArgs). */
+  readonly #operatorArgs: string[] | undefined;
   #operator: OperatorProcess | undefined;
   #ns: string | undefined;
   #cleanup: (() => Promise<void>) | undefined;
   /** The model servers a test started (serveVersion, serveService): stopped before the namespace goes. */
   readonly servers: ModelServer[] = [];
+
+  constructor(operatorArgs?: string[]) {
+    this.#operatorArgs = operatorArgs;
+  }
 
   /** The operator of the suite (the one startOperator() started last). */
   get operator(): OperatorProcess {
@@ -35,9 +41,12 @@ export class ModelSuite {
     return this.#ns;
   }
 
-  /** Starts an operator that the suite stops at its end (a test that stopped the previous one starts the next). */
-  async startOperator(args?: string[]): Promise<OperatorProcess> {
-    this.#operator = await startOperator({ args });
+  /**
+   * Starts an operator, with the suite's flags, that the suite stops at its end (a test that
+   * stopped the previous one starts the next).
+   */
+  async startOperator(): Promise<OperatorProcess> {
+    this.#operator = await startOperator({ args: this.#operatorArgs });
     return this.#operator;
   }
 
@@ -64,10 +73,10 @@ export class ModelSuite {
 
 /** The operator, namespace(s) and model servers of the current describe(), started and stopped by its hooks. */
 export function useModelSuite(options: ModelSuiteOptions = {}): ModelSuite {
-  const suite = new ModelSuite();
+  const suite = new ModelSuite(options.operatorArgs);
   const shared = options.namespace;
   before(async () => {
-    await suite.startOperator(options.operatorArgs);
+    await suite.startOperator();
     if (shared !== undefined) await suite.createNamespace(shared);
   });
   after(async () => {
