@@ -1,4 +1,5 @@
 // The benchmark's figures as Markdown tables (printed by run.ts, pasted into docs/benchmarks.md).
+import { PRIORITIES } from "../src/controller/queue.ts";
 import type { BenchResult, Load } from "./harness.ts";
 import { STEADY_MEASUREMENTS, type SlowChecksResult } from "./slow-checks.ts";
 
@@ -183,6 +184,11 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   row(
     "operator: most keys in its work queue, keys queued / s, CPU (cores)",
     ({ operator: o }) => `${o.peakQueueDepth}, ${o.queueAddsPerSecond}, ${o.cpuCores}`,
+  );
+  row("operator: mean wait in its work queue of the keys taken, high / normal / low", ({ operator: o }) =>
+    o.queueWaitMs === undefined
+      ? "n/a"
+      : PRIORITIES.map((p) => (o.queueWaitMs?.[p] === undefined ? "-" : ms(o.queueWaitMs[p]))).join(" / "),
   );
   row("operator: requests / s, mean wait for the client-side rate limit", ({ operator: o }) =>
     o.requestsPerSecond === undefined ? "n/a" : `${o.requestsPerSecond}, ${o.rateLimitWaitMs} ms`,

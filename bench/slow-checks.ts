@@ -12,6 +12,7 @@
 import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { ANNOTATION_ACTION, LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
+import { PRIORITIES, type Priority } from "../src/controller/queue.ts";
 import type { AuditLog, RequestCount } from "./audit.ts";
 import { cpuOf, machineLoad, round, type Load } from "./figures.ts";
 import type { BenchOptions, TargetResult } from "./harness.ts";
@@ -112,6 +113,12 @@ export interface OperatorDuringStream {
   requestsPerSecond?: number;
   /** How long a request waited for the rate limit on average, ms (rest_client_rate_limiter_duration_seconds). */
   rateLimitWaitMs?: number;
+  /**
+   * How long the keys taken during the stream had waited in the work queue on average, ms,
+   * by the priority they were taken at (workqueue_queue_duration_seconds); a priority
+   * with no key taken is left out. "high" is the stream's changes.
+   */
+  queueWaitMs?: Partial<Record<Priority, number>>;
 }
 
 export type StreamResult = LatencyResult & {
@@ -228,13 +235,35 @@ export function slowChecksTarget(r: SlowChecksResult): TargetResult {
   };
 }
 
-/** The sum of every series of `name` in a Prometheus text exposition. */
-export function sumSeries(text: string, name: string): number {
+/**
+ * The sum of every series of `name` in a Prometheus text exposition; with `label`
+ * (`key="value"`), of the series that carry that label only.
+ */
+export function sumSeries(text: string, name: string, label?: string): number {
   let sum = 0;
-  for (const line of text.split("\n"))
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
-      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  for (const line of text.split("\n")) {
+    if (!(line.startsWith(`${name} `) || line.startsWith(`${name}{`))) continue;
+    const series = line.slice(0, line.lastIndexOf(" "));
+    if (
+      label !== undefined &&
+      ![`{${label},`, `,${label},`, `{${label}}`, `,${label}}`].some((x) => series.includes(x))
+    )
+      continue;
+    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
   return sum;
+}
+
+/** Mean queue wait by priority between two scrapes of the operator's /metrics, ms. */
+export function queueWaitByPriority(before: string, after: string): Partial<Record<Priority, number>> {
+  const out: Partial<Record<Priority, number>> = {};
+  for (const p of PRIORITIES) {
+    const label = `priority="${p}"`;
+    const delta = (name: string) => sumSeries(after, name, label) - sumSeries(before, name, label);
+    const count = delta("workqueue_queue_duration_seconds_count");
+    if (count > 0) out[p] = round((delta("workqueue_queue_duration_seconds_sum") / count) * 1000, 1);
+  }
+  return out;
 }
 
 /** Runs `work` while sampling the operator's work queue and CPU. */
@@ -278,6 +307,7 @@ async function watchOperator<T>(
         cpuCores: round((op.cpuSeconds() - cpu0) / seconds),
         requestsPerSecond: round(waits / seconds, 1),
         rateLimitWaitMs: waits > 0 ? round((waited / waits) * 1000, 1) : 0,
+        queueWaitMs: queueWaitByPriority(before, after),
       },
     };
   } finally {

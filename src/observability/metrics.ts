@@ -18,7 +18,7 @@
 // deleted objects do not linger in dashboards.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ModelDeploymentStatus } from "../api/types.ts";
-import type { QueueObserver } from "../controller/queue.ts";
+import type { Priority, QueueObserver } from "../controller/queue.ts";
 import { trafficOf } from "../plan/tracks.ts";
 import { finishedRollouts, type FinishedRollout } from "./finished-rollouts.ts";
 import { collectProcessMetrics } from "./process-metrics.ts";
@@ -52,10 +52,11 @@ export interface MetricsOptions {
 /** The work-queue series of one queue, plus what the queue itself cannot tell. */
 export interface QueueMetrics extends QueueObserver {
   /**
-   * A worker took `key` and starts on it: observes how long it waited in the queue.
-   * Returns the function to call when the work is done (observes the work duration).
+   * A worker took `key`, at `priority`, and starts on it: observes how long it waited in
+   * the queue (by priority: whether users' changes wait is the question when the queue is
+   * long). Returns the function to call when the work is done (observes the work duration).
    */
-  started(key: string): () => void;
+  started(key: string, priority: Priority): () => void;
 }
 
 type MdLabels = "namespace" | "name";
@@ -71,7 +72,7 @@ export class OperatorMetrics {
   readonly queueDepth: Gauge<"name">;
   readonly queueAdds: Counter<"name">;
   readonly queueRetries: Counter<"name">;
-  readonly queueDuration: Histogram<"name">;
+  readonly queueDuration: Histogram<"name" | "priority">;
   readonly workDuration: Histogram<"name">;
   readonly unfinishedWork: Gauge<"name">;
   readonly longestRunningProcessor: Gauge<"name">;
@@ -163,8 +164,8 @@ export class OperatorMetrics {
     });
     this.queueDuration = new Histogram({
       name: "workqueue_queue_duration_seconds",
-      help: "How long in seconds an item stays in workqueue before being requested.",
-      labelNames: ["name"],
+      help: "How long in seconds an item stays in workqueue before being requested, by the priority it was taken at (high: a user's change; normal: a rollout's progress; low: relists and passing measurements).",
+      labelNames: ["name", "priority"],
       buckets: WORKQUEUE_BUCKETS,
       registers,
     });
@@ -338,11 +339,11 @@ export class OperatorMetrics {
       },
       retried: () => this.queueRetries.inc({ name }),
       depthChanged: (depth) => this.queueDepth.set({ name }, depth),
-      started: (key) => {
+      started: (key, priority) => {
         const now = this.#now();
         const at = addedAt.get(key);
         addedAt.delete(key);
-        if (at !== undefined) this.queueDuration.observe({ name }, Math.max(0, now - at) / 1000);
+        if (at !== undefined) this.queueDuration.observe({ name, priority }, Math.max(0, now - at) / 1000);
         inWork.set(key, now);
         let done = false;
         return () => {

@@ -36,7 +36,8 @@ export async function reconcileKey(
   queueMetrics: ReturnType<OperatorMetrics["queueObserver"]>,
   logger: Logger,
 ): Promise<void> {
-  const workDone = queueMetrics.started(key);
+  const priority = queue.processingPriority(key) ?? "normal";
+  const workDone = queueMetrics.started(key, priority);
   const workerDone = metrics.workerStarted(CONTROLLER);
   const started = process.hrtime.bigint();
   const log = childLogger(logger, {
@@ -46,7 +47,6 @@ export async function reconcileKey(
   });
   try {
     // Its requests wait for the client-side rate limit at its priority, too.
-    const priority = queue.processingPriority(key) ?? "normal";
     const result = await requestPriority.run(priority, () => reconciler.reconcile(key, log, priority));
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     queue.forget(key);

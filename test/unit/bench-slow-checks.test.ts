@@ -13,6 +13,7 @@ import {
   slowChecksPods,
   slowChecksTarget,
   sumSeries,
+  queueWaitByPriority,
   unrelatedCount,
   type SlowChecksResult,
 } from "../../bench/slow-checks.ts";
@@ -28,7 +29,7 @@ const stream = (p99Ms: number, timedOut = 0) => ({
   maxMs: p99Ms * 1.1,
   ratePerSecond: 10,
   load,
-  operator: { peakQueueDepth: 3, queueAddsPerSecond: 40, cpuCores: 0.3 },
+  operator: { peakQueueDepth: 3, queueAddsPerSecond: 40, cpuCores: 0.3, queueWaitMs: { high: 4, low: 900 } },
   api: { writesPerSecond: 32.5, writeLatencyMs: { p50: 7, p90: 12, p99: 30 } },
 });
 
@@ -101,6 +102,31 @@ describe("bench: the slow-checks case", () => {
     expect(sumSeries(text, "workqueue_depth")).to.equal(15);
     expect(sumSeries(text, "workqueue_adds_total")).to.equal(7);
     expect(sumSeries("", "workqueue_depth")).to.equal(0);
+  });
+
+  it("sums only the series that carry a label, when given one", () => {
+    const text = [
+      'workqueue_queue_duration_seconds_count{name="modeldeployment",priority="high"} 4',
+      'workqueue_queue_duration_seconds_count{priority="high",name="other"} 1',
+      'workqueue_queue_duration_seconds_count{name="modeldeployment",priority="low"} 10',
+      'workqueue_queue_duration_seconds_count{name="modeldeployment",priority="higher"} 100',
+    ].join("\n");
+    expect(sumSeries(text, "workqueue_queue_duration_seconds_count", 'priority="high"')).to.equal(5);
+    expect(sumSeries(text, "workqueue_queue_duration_seconds_count", 'priority="low"')).to.equal(10);
+    expect(sumSeries(text, "workqueue_queue_duration_seconds_count")).to.equal(115);
+  });
+
+  it("takes the mean queue wait of each priority between two scrapes", () => {
+    const scrape = (highSum: number, highCount: number, lowSum: number, lowCount: number) =>
+      [
+        `workqueue_queue_duration_seconds_sum{name="modeldeployment",priority="high"} ${highSum}`,
+        `workqueue_queue_duration_seconds_count{name="modeldeployment",priority="high"} ${highCount}`,
+        `workqueue_queue_duration_seconds_sum{name="modeldeployment",priority="low"} ${lowSum}`,
+        `workqueue_queue_duration_seconds_count{name="modeldeployment",priority="low"} ${lowCount}`,
+      ].join("\n");
+    // 200 high keys waited 10 s in all during the stream; no low key was taken.
+    expect(queueWaitByPriority(scrape(1, 10, 5, 3), scrape(11, 210, 5, 3))).to.deep.equal({ high: 50 });
+    expect(queueWaitByPriority("", scrape(0.3, 3, 2, 1))).to.deep.equal({ high: 100, low: 2000 });
   });
 
   it("divides a p99 by its reference's, and has no ratio without a reference", () => {
@@ -183,6 +209,9 @@ describe("bench: the slow-checks case", () => {
     );
     expect(md).to.include(
       `| operator: most keys in its work queue, keys queued / s, CPU (cores) |${" 3, 40, 0.3 |".repeat(4)}`,
+    );
+    expect(md).to.include(
+      `| operator: mean wait in its work queue of the keys taken, high / normal / low |${" 4 ms / - / 900 ms |".repeat(4)}`,
     );
     const w = "32.5, 7 ms / 12 ms / 30 ms";
     expect(md).to.include(

@@ -64,27 +64,31 @@ describe("operator metrics: controller-runtime names", () => {
     expect(sample(await body(m), 'workqueue_depth{name="modeldeployment"}')).to.equal(0);
   });
 
-  it("times how long a key waited and how long its work took, and the work in progress", async () => {
+  it("times how long a key waited (by the priority it was taken at) and how long its work took, and the work in progress", async () => {
     let now = 1_000_000;
     const m = new OperatorMetrics({ processMetrics: false, now: () => now });
     const q = m.queueObserver("modeldeployment");
     q.added?.("a/x");
-    now += 250; // waited 0.25 s
-    const done = q.started("a/x");
+    q.added?.("a/y");
+    now += 250; // a/x waited 0.25 s
+    const done = q.started("a/x", "high");
     now += 3_000; // working for 3 s
     let text = await body(m);
     expect(sample(text, 'workqueue_unfinished_work_seconds{name="modeldeployment"}')).to.equal(3);
     expect(sample(text, 'workqueue_longest_running_processor_seconds{name="modeldeployment"}')).to.equal(3);
     done();
     text = await body(m);
-    expect(sample(text, 'workqueue_queue_duration_seconds_count{name="modeldeployment"}')).to.equal(1);
-    expect(sample(text, 'workqueue_queue_duration_seconds_sum{name="modeldeployment"}')).to.equal(0.25);
-    expect(sample(text, 'workqueue_queue_duration_seconds_bucket{le="0.1",name="modeldeployment"}')).to.equal(
-      0,
-    );
-    expect(sample(text, 'workqueue_queue_duration_seconds_bucket{le="1",name="modeldeployment"}')).to.equal(
-      1,
-    );
+    const high = 'name="modeldeployment",priority="high"';
+    expect(sample(text, `workqueue_queue_duration_seconds_count{${high}}`)).to.equal(1);
+    expect(sample(text, `workqueue_queue_duration_seconds_sum{${high}}`)).to.equal(0.25);
+    expect(sample(text, `workqueue_queue_duration_seconds_bucket{le="0.1",${high}}`)).to.equal(0);
+    expect(sample(text, `workqueue_queue_duration_seconds_bucket{le="1",${high}}`)).to.equal(1);
+    // The key taken after it, at low priority, waited 3.25 s: a series of its own.
+    q.started("a/y", "low")();
+    text = await body(m);
+    const low = 'name="modeldeployment",priority="low"';
+    expect(sample(text, `workqueue_queue_duration_seconds_sum{${low}}`)).to.equal(3.25);
+    expect(sample(text, `workqueue_queue_duration_seconds_count{${high}}`)).to.equal(1);
     expect(sample(text, 'workqueue_work_duration_seconds_sum{name="modeldeployment"}')).to.equal(3);
     expect(sample(text, 'workqueue_unfinished_work_seconds{name="modeldeployment"}')).to.equal(0);
   });
