@@ -156,19 +156,21 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   out.push(
     `${x.rollouts} canary rollouts at once, each gated by an HTTP check (interval ${x.checkInterval}) against one of ${x.servers} test servers on ` +
       `127.0.0.1; ${x.unrelated} unrelated ModelDeployments without checks get one spec.replicas change each ` +
-      `in each stream: with no rollout under way; with the same ${x.rollouts} rolled out at once without checks, ` +
-      `all paused at 50% (after ${x.withoutChecksPausedSeconds.toFixed(1)} s) and the operator quiet (then promoted, all Ready again after ` +
-      `${x.withoutChecksDoneSeconds.toFixed(1)} s); right after every rollout with checks was first measured; ` +
-      `and once steady (each check measured ${STEADY_MEASUREMENTS} times, and again every interval). Operator: \`${x.entry}\`.`,
+      `in each stream (up: 1 to 2, down: 2 to 1): with no rollout under way (up); with the same ${x.rollouts} rolled out at once without checks, ` +
+      `all paused at 50% (after ${x.withoutChecksPausedSeconds.toFixed(1)} s) and the operator quiet, down and then up (then promoted, all Ready again after ` +
+      `${x.withoutChecksDoneSeconds.toFixed(1)} s); right after every rollout with checks was first measured (up); ` +
+      `and once steady (down; each check measured ${STEADY_MEASUREMENTS} times, and again every interval). ` +
+      `Each stream with checks is compared with the one without checks that makes the same change. Operator: \`${x.entry}\`.`,
     "",
   );
   out.push("| stream | changes | rate | p50 | p95 | p99 | max | timed out | load |");
   out.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   const streams = [
-    ["no rollout under way", x.baseline],
-    [`${x.rollouts} rollouts paused, no check`, x.withoutChecks],
-    [`${x.rollouts} rollouts measuring`, x.loaded],
-    ...(x.steady ? [[`${x.rollouts} rollouts measuring, steady`, x.steady] as const] : []),
+    ["no rollout under way (up)", x.baseline],
+    [`${x.rollouts} rollouts paused, no check (down)`, x.withoutChecks],
+    [`${x.rollouts} rollouts paused, no check (up)`, x.withoutChecksUp],
+    [`${x.rollouts} rollouts measuring (up)`, x.loaded],
+    ...(x.steady ? [[`${x.rollouts} rollouts measuring, steady (down)`, x.steady] as const] : []),
   ] as const;
   for (const [what, l] of streams)
     out.push(
@@ -209,7 +211,7 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   out.push("| --- | ---: |");
   const r = x.ratios;
   out.push(
-    `| p99 ratio to ${x.rollouts} rollouts paused without checks: measuring, steady (the target) | ${r.loaded}, ${r.steady} |`,
+    `| p99 ratio to ${x.rollouts} rollouts paused without checks, the same change: measuring (up), steady (down) (the target) | ${r.loaded}, ${r.steady} |`,
   );
   out.push(
     `| p99 ratio to no rollout under way: measuring, steady | ${r.loadedToNoRollout}, ${r.steadyToNoRollout} |`,

@@ -2,10 +2,14 @@
 // an HTTP check whose server answers after a delay (2 s), and meanwhile a stream of unrelated
 // spec changes. The rollouts then stay at a pause of their canary, their checks measured
 // again and again, so that all N are measuring at once for as long as the case needs. The
-// reaction time of the unrelated changes is measured four times in one operator's life: with
-// no rollout under way; with the same N rolled out to their pause at 50% without checks (the
-// figure the issue compares with: the cluster of the streams with checks, no check); right
-// after every rollout with checks was first measured; and once they are steady. Measuring
+// reaction time of the unrelated changes is measured five times in one operator's life: with
+// no rollout under way; twice with the same N rolled out to their pause at 50% without
+// checks (the figure the issue compares with: the cluster of the streams with checks, no
+// check), once scaling the unrelated ModelDeployments down and once up; right after every
+// rollout with checks was first measured (scaling up); and once they are steady (scaling
+// down). Each stream with checks is compared with the stream without checks that makes the
+// same change: creating 200 pods (scheduled, started by kwok, added to EndpointSlices)
+// costs the control plane more than deleting them. Measuring
 // beside the work queue (src/controller/measurer.ts) is what keeps the streams with checks
 // near the one without; when the workers awaited the checks, an unrelated change waited for
 // a free worker.
@@ -65,11 +69,17 @@ export interface SlowChecksResult {
   withoutChecksPausedSeconds: number;
   /**
    * The stream once the N rollouts without checks are all paused at 50% and the operator
-   * is quiet (spec.replicas 2 -> 1): the cluster of the measuring streams (1000 candidates
-   * up), no check. The figure the target compares with.
+   * is quiet (spec.replicas 2 -> 1, pods deleted): the cluster of the measuring streams
+   * (1000 candidates up), no check. The figure the steady stream (the same change) is
+   * compared with.
    */
   withoutChecks: StreamResult;
-  /** From the version change without checks until all N were promoted (promote-full) and Ready again. */
+  /**
+   * Right after it, the same cluster scaling up (spec.replicas 1 -> 2, pods created): the
+   * figure the loaded stream (the same change) is compared with.
+   */
+  withoutChecksUp: StreamResult;
+  /** From the version change without checks until all N were promoted (promote-full) and Ready again, the unrelated ones back to 1 replica. */
   withoutChecksDoneSeconds: number;
   /** The same stream while the N rollouts' checks are in flight (version 3, spec.replicas 1 -> 2). */
   loaded: StreamResult;
@@ -81,7 +91,7 @@ export interface SlowChecksResult {
   steady?: StreamResult;
   /** How long the harness took to send the N version changes (with checks). */
   versionChangesSentSeconds: number;
-  /** p99 ratios of the streams with checks to the stream without checks and to the one with no rollout. */
+  /** p99 ratios of the streams with checks to the streams without checks (the same change each) and to the one with no rollout. */
   ratios: P99Ratios;
   /** What the check servers saw during the loaded stream. */
   checksDuringStream: { received: number; peakInFlight: number; inFlightAtStart: number };
@@ -184,9 +194,9 @@ export function p99Ratio(referenceP99Ms: number, p99Ms: number): number {
 }
 
 export interface P99Ratios {
-  /** loaded / without checks: the target's. */
+  /** loaded / without checks scaling up (withoutChecksUp): the target's. */
   loaded: number;
-  /** steady / without checks (NaN without a steady stream). */
+  /** steady / without checks scaling down (withoutChecks): the target's too (NaN without a steady stream). */
   steady: number;
   /** loaded / no rollout under way: the rollouts' own load counted too. */
   loadedToNoRollout: number;
@@ -195,11 +205,11 @@ export interface P99Ratios {
 }
 
 export function p99Ratios(
-  r: Pick<SlowChecksResult, "baseline" | "withoutChecks" | "loaded" | "steady">,
+  r: Pick<SlowChecksResult, "baseline" | "withoutChecks" | "withoutChecksUp" | "loaded" | "steady">,
 ): P99Ratios {
   const steady = r.steady?.p99Ms ?? NaN;
   return {
-    loaded: p99Ratio(r.withoutChecks.p99Ms, r.loaded.p99Ms),
+    loaded: p99Ratio(r.withoutChecksUp.p99Ms, r.loaded.p99Ms),
     steady: p99Ratio(r.withoutChecks.p99Ms, steady),
     loadedToNoRollout: p99Ratio(r.baseline.p99Ms, r.loaded.p99Ms),
     steadyToNoRollout: p99Ratio(r.baseline.p99Ms, steady),
@@ -209,18 +219,20 @@ export function p99Ratios(
 /**
  * The issue's target: 1000 rollouts at once, each gated by a slow check; the reaction p99
  * of unrelated changes within twice the figure without checks (the same rollouts paused at
- * 50% without checks), right after every rollout's first measurement and once they are
- * steady.
+ * 50% without checks, the same change), right after every rollout's first measurement and
+ * once they are steady.
  */
 export function slowChecksTarget(r: SlowChecksResult): TargetResult {
-  const steady = r.steady ? `, steady ${r.steady.p99Ms} ms (${r.ratios.steady}x)` : "";
-  const timedOut = [r.withoutChecks, r.loaded, ...(r.steady ? [r.steady] : [])].reduce(
+  const steady = r.steady
+    ? `; steady ${r.steady.p99Ms} ms against ${r.withoutChecks.p99Ms} ms scaling down (${r.ratios.steady}x)`
+    : "";
+  const timedOut = [r.withoutChecks, r.withoutChecksUp, r.loaded, ...(r.steady ? [r.steady] : [])].reduce(
     (n, s) => n + s.timedOut,
     0,
   );
   const measured =
     `${r.loaded.p99Ms} ms with ${r.rollouts} rollouts measuring ${r.checkDelayMs / 1000} s checks ` +
-    `against ${r.withoutChecks.p99Ms} ms with ${r.rollouts} rollouts paused without checks (${r.ratios.loaded}x${steady}; ` +
+    `against ${r.withoutChecksUp.p99Ms} ms with ${r.rollouts} rollouts paused without checks, scaling up (${r.ratios.loaded}x${steady}; ` +
     `${timedOut} timed out, ${r.checksDuringStream.peakInFlight} checks in flight at most)`;
   return {
     target: "slow checks: reaction p99 within twice the figure without checks",
@@ -471,14 +483,27 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
       `slow checks: ${n} rollouts without checks paused at 50% after ${withoutChecksPausedSeconds} s; ${k} spec changes at ${rate}/s`,
     );
     const withoutChecks = await runStream(1);
-    await BenchKube.pool(slow, 32, async (name) => {
-      await bench.kube.mergePatch(MD_RESOURCE, ns, name, {
-        metadata: { annotations: { [ANNOTATION_ACTION]: "promote-full" } },
-      });
+    await bench.quiet(2000);
+    bench.log(`slow checks: ${n} rollouts without checks paused; ${k} spec changes scaling up at ${rate}/s`);
+    const withoutChecksUp = await runStream(2);
+    // Promoted, and the unrelated ones back to 1 replica, unmeasured: the loaded stream
+    // scales them up again, as the stream without checks it is compared with did.
+    await BenchKube.pool([...slow, ...unrelated], 32, async (name, i) => {
+      await bench.kube.mergePatch(
+        MD_RESOURCE,
+        ns,
+        name,
+        i < n
+          ? { metadata: { annotations: { [ANNOTATION_ACTION]: "promote-full" } } }
+          : { spec: { replicas: 1 } },
+      );
     });
     await pollUntil(
       `${n} rollouts without checks promoted`,
-      () => count(slow, (st) => st.ready && st.stable === "2" && st.candidate === undefined) === n,
+      () =>
+        count(slow, (st) => st.ready && st.stable === "2" && st.candidate === undefined) +
+          count(unrelated, (st) => st.ready) ===
+        n + k,
       settleMs,
       200,
     );
@@ -549,10 +574,11 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
       baseline,
       withoutChecksPausedSeconds,
       withoutChecks,
+      withoutChecksUp,
       withoutChecksDoneSeconds,
       loaded,
       steady,
-      ratios: p99Ratios({ baseline, withoutChecks, loaded, steady }),
+      ratios: p99Ratios({ baseline, withoutChecks, withoutChecksUp, loaded, steady }),
       checksDuringStream: {
         received: w.received,
         peakInFlight: w.peakInFlight,

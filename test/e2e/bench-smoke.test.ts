@@ -91,11 +91,11 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
     expect(markdownReport(result)).to.include("| HTTPRoute | 5 |");
   });
 
-  it("measures the reaction to unrelated changes with no rollout, with the rollouts paused without checks, and once every rollout is measuring its slow check", () => {
+  it("measures the reaction to unrelated changes with no rollout, with the rollouts paused without checks (scaling down and up), and once every rollout is measuring its slow check", () => {
     const x = result.slowChecks!;
     expect([x.rollouts, x.servers, x.unrelated, x.checkDelayMs]).to.deep.equal([5, 5, 20, 2000]);
     expect(x.steady, "the steady stream, once every rollout was measured 3 times").to.not.equal(undefined);
-    for (const stream of [x.baseline, x.withoutChecks, x.loaded, x.steady!]) {
+    for (const stream of [x.baseline, x.withoutChecks, x.withoutChecksUp, x.loaded, x.steady!]) {
       expect(stream.samples).to.equal(20);
       expect(stream.timedOut).to.equal(0);
       expect(stream.p50Ms).to.be.greaterThan(0);
@@ -105,7 +105,9 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
     // checks began.
     expect(x.withoutChecksPausedSeconds).to.be.greaterThan(0);
     expect(x.withoutChecksDoneSeconds).to.be.greaterThan(x.withoutChecksPausedSeconds);
-    expect(x.ratios.loaded).to.equal(Number((x.loaded.p99Ms / x.withoutChecks.p99Ms).toFixed(2)));
+    // Each stream with checks against the one without checks that made the same change.
+    expect(x.ratios.loaded).to.equal(Number((x.loaded.p99Ms / x.withoutChecksUp.p99Ms).toFixed(2)));
+    expect(x.ratios.steady).to.equal(Number((x.steady!.p99Ms / x.withoutChecks.p99Ms).toFixed(2)));
     expect(x.ratios.loadedToNoRollout).to.equal(Number((x.loaded.p99Ms / x.baseline.p99Ms).toFixed(2)));
     // The loaded stream started once every rollout's check had reached the test servers, and
     // the checks went on during it (the rollouts pause at 50%, measured every interval).
@@ -116,9 +118,10 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
     const md = markdownReport(result);
     expect(md).to.include("### Slow health checks under load (5 rollouts, checks answering after 2000 ms)");
     expect(md).to.include(
-      "| p99 ratio to 5 rollouts paused without checks: measuring, steady (the target) |",
+      "| p99 ratio to 5 rollouts paused without checks, the same change: measuring (up), steady (down) (the target) |",
     );
-    expect(md).to.include("| 5 rollouts paused, no check | 20 | 10/s |");
+    expect(md).to.include("| 5 rollouts paused, no check (down) | 20 | 10/s |");
+    expect(md).to.include("| 5 rollouts paused, no check (up) | 20 | 10/s |");
     // Below 1000 rollouts the target is reported, never met.
     const target = result.targets.find((t) => t.target.startsWith("slow checks:"));
     expect(target?.met).to.equal(false);

@@ -33,10 +33,14 @@ const stream = (p99Ms: number, timedOut = 0) => ({
   api: { writesPerSecond: 32.5, writeLatencyMs: { p50: 7, p90: 12, p99: 30 } },
 });
 
-/** A result whose streams are given by `over` (the one without checks at 100 ms by default). */
+/**
+ * A result whose streams are given by `over` (by default the streams without checks at
+ * 100 ms scaling down, 125 ms scaling up).
+ */
 function result(over: Partial<SlowChecksResult> = {}): SlowChecksResult {
   const baseline = over.baseline ?? stream(80);
   const withoutChecks = over.withoutChecks ?? stream(100);
+  const withoutChecksUp = over.withoutChecksUp ?? stream(125);
   const loaded = over.loaded ?? stream(150);
   const steady = over.steady;
   return {
@@ -58,8 +62,9 @@ function result(over: Partial<SlowChecksResult> = {}): SlowChecksResult {
     ...over,
     baseline,
     withoutChecks,
+    withoutChecksUp,
     loaded,
-    ratios: p99Ratios({ baseline, withoutChecks, loaded, steady }),
+    ratios: p99Ratios({ baseline, withoutChecks, withoutChecksUp, loaded, steady }),
   };
 }
 
@@ -141,18 +146,24 @@ describe("bench: the slow-checks case", () => {
     expect(t.target).to.equal(TARGET);
     expect(t.met).to.equal(true);
     expect(t.measured).to.include(
-      "150 ms with 1000 rollouts measuring 2 s checks against 100 ms with 1000 rollouts paused without checks (1.5x, steady 120 ms (1.2x)",
+      "150 ms with 1000 rollouts measuring 2 s checks against 125 ms with 1000 rollouts paused without checks, scaling up (1.2x; steady 120 ms against 100 ms scaling down (1.2x)",
     );
-    expect(slowChecksTarget(result({ loaded: stream(200) })).met).to.equal(true);
+    expect(slowChecksTarget(result({ loaded: stream(250) })).met).to.equal(true);
+    // Each stream with checks against the stream without checks that made the same change:
+    // the loaded one (scaling up) within twice the one scaling up (125 ms), not the other.
+    const loaded = result({ loaded: stream(240), steady: stream(120) });
+    expect(loaded.ratios).to.include({ loaded: 1.92, steady: 1.2 });
+    expect(slowChecksTarget(loaded).met).to.equal(true);
     // The stream with no rollout under way is reported, not what the target compares with.
     expect(slowChecksTarget(result({ baseline: stream(50) })).met).to.equal(true);
   });
 
   it("misses the target above twice the figure without checks (measuring or steady), with a change timed out, below 1000 rollouts, before every rollout measured, or with no check in flight", () => {
-    expect(slowChecksTarget(result({ loaded: stream(201) })).met).to.equal(false);
+    expect(slowChecksTarget(result({ loaded: stream(251) })).met).to.equal(false);
     expect(slowChecksTarget(result({ steady: stream(201) })).met).to.equal(false);
     expect(slowChecksTarget(result({ loaded: stream(150, 1) })).met).to.equal(false);
     expect(slowChecksTarget(result({ withoutChecks: stream(100, 1) })).met).to.equal(false);
+    expect(slowChecksTarget(result({ withoutChecksUp: stream(125, 1) })).met).to.equal(false);
     expect(slowChecksTarget(result({ rollouts: 999, measuring: 999 })).met).to.equal(false);
     // The stream ran before every rollout was measuring.
     expect(slowChecksTarget(result({ measuring: 990 })).met).to.equal(false);
@@ -161,7 +172,7 @@ describe("bench: the slow-checks case", () => {
         .met,
     ).to.equal(false);
     // Nothing to compare with: never met.
-    expect(slowChecksTarget(result({ withoutChecks: stream(0) })).met).to.equal(false);
+    expect(slowChecksTarget(result({ withoutChecksUp: stream(0) })).met).to.equal(false);
   });
 
   it("adds the target row to the benchmark's targets only when the case ran", () => {
@@ -193,14 +204,15 @@ describe("bench: the slow-checks case", () => {
     expect(md).to.include(
       "### Slow health checks under load (1000 rollouts, checks answering after 2000 ms)",
     );
-    expect(md).to.include("| no rollout under way | 200 | 10/s | 40 ms | 72 ms | 80 ms | 88 ms | 0 |");
+    expect(md).to.include("| no rollout under way (up) | 200 | 10/s | 40 ms | 72 ms | 80 ms | 88 ms | 0 |");
     expect(md).to.include(
-      "| 1000 rollouts paused, no check | 200 | 10/s | 50 ms | 90 ms | 100 ms | 110 ms | 0 |",
+      "| 1000 rollouts paused, no check (down) | 200 | 10/s | 50 ms | 90 ms | 100 ms | 110 ms | 0 |",
     );
-    expect(md).to.include("| 1000 rollouts measuring | 200 | 10/s | 75 ms |");
-    expect(md).to.include("| 1000 rollouts measuring, steady | 200 | 10/s | 60 ms |");
+    expect(md).to.include("| 1000 rollouts paused, no check (up) | 200 | 10/s | 63 ms | 113 ms | 125 ms |");
+    expect(md).to.include("| 1000 rollouts measuring (up) | 200 | 10/s | 75 ms |");
+    expect(md).to.include("| 1000 rollouts measuring, steady (down) | 200 | 10/s | 60 ms |");
     expect(md).to.include(
-      "| p99 ratio to 1000 rollouts paused without checks: measuring, steady (the target) | 1.5, 1.2 |",
+      "| p99 ratio to 1000 rollouts paused without checks, the same change: measuring (up), steady (down) (the target) | 1.2, 1.2 |",
     );
     expect(md).to.include("| p99 ratio to no rollout under way: measuring, steady | 1.88, 1.5 |");
     expect(md).to.include("| checks in flight at most during the stream | 64 |");
@@ -208,14 +220,14 @@ describe("bench: the slow-checks case", () => {
       "| from the version change until every rollout was measuring | 120.0 s (1000 of 1000) |",
     );
     expect(md).to.include(
-      `| operator: most keys in its work queue, keys queued / s, CPU (cores) |${" 3, 40, 0.3 |".repeat(4)}`,
+      `| operator: most keys in its work queue, keys queued / s, CPU (cores) |${" 3, 40, 0.3 |".repeat(5)}`,
     );
     expect(md).to.include(
-      `| operator: mean wait in its work queue of the keys taken, high / normal / low |${" 4 ms / - / 900 ms |".repeat(4)}`,
+      `| operator: mean wait in its work queue of the keys taken, high / normal / low |${" 4 ms / - / 900 ms |".repeat(5)}`,
     );
     const w = "32.5, 7 ms / 12 ms / 30 ms";
     expect(md).to.include(
-      `| API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log) |${` ${w} |`.repeat(4)}`,
+      `| API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log) |${` ${w} |`.repeat(5)}`,
     );
   });
 });
