@@ -8,8 +8,8 @@
 // check), once scaling the unrelated ModelDeployments down and once up; right after every
 // rollout with checks was first measured (scaling up); and once they are steady (scaling
 // down). Each stream with checks is compared with the stream without checks that makes the
-// same change: creating 200 pods (scheduled, started by kwok, added to EndpointSlices)
-// costs the control plane more than deleting them. Measuring
+// same change: creating 200 pods (scheduled, started by kwok, added to EndpointSlices) and
+// deleting them are different work for the control plane. Measuring
 // beside the work queue (src/controller/measurer.ts) is what keeps the streams with checks
 // near the one without; when the workers awaited the checks, an unrelated change waited for
 // a free worker.
