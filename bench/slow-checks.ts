@@ -9,10 +9,9 @@
 // rollout with checks was first measured (scaling up); and once they are steady (scaling
 // down). Each stream with checks is compared with the stream without checks that makes the
 // same change: creating 200 pods (scheduled, started by kwok, added to EndpointSlices) and
-// deleting them are different work for the control plane. Measuring
-// beside the work queue (src/controller/measurer.ts) is what keeps the streams with checks
-// near the one without; when the workers awaited the checks, an unrelated change waited for
-// a free worker.
+// deleting them are different work for the control plane. Measuring beside the work queue
+// (src/controller/measurer.ts) is what keeps the streams with checks near the ones without;
+// when the workers awaited the checks, an unrelated change waited for a free worker.
 import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { ANNOTATION_ACTION, LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
