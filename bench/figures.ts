@@ -55,3 +55,40 @@ export function cpuOf(pids: Record<string, number>): { cores: () => Record<strin
     },
   };
 }
+
+/** Time stalled (PSI "some" totals, microseconds) in /proc/pressure's three kinds; {} where absent. */
+function pressureTotals(): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const kind of ["cpu", "io", "memory"]) {
+    try {
+      const some = readFileSync(`/proc/pressure/${kind}`, "utf8").split("\n")[0] ?? "";
+      const total = /total=(\d+)/.exec(some)?.[1];
+      if (total !== undefined) out[kind] = Number(total);
+    } catch {
+      // No PSI in this kernel: the figure is left out.
+    }
+  }
+  return out;
+}
+
+/**
+ * From now, the machine's pressure stall information: percent() gives, for cpu, io and
+ * memory, the share of the time since in which at least one task waited for that resource.
+ * A control plane waiting on the disk shows here, where CPU figures do not.
+ */
+export function pressureOf(): { percent: () => Record<string, number> } {
+  const t0 = performance.now();
+  const before = pressureTotals();
+  return {
+    percent: () => {
+      const micros = (performance.now() - t0) * 1000;
+      const now = pressureTotals();
+      const out: Record<string, number> = {};
+      for (const [kind, total0] of Object.entries(before)) {
+        const total = now[kind];
+        if (total !== undefined) out[kind] = round(((total - total0) / micros) * 100, 1);
+      }
+      return out;
+    },
+  };
+}

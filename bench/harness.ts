@@ -18,7 +18,8 @@ import { LABEL_MANAGED_BY, LABEL_MODEL, LABEL_VERSION, OPERATOR_NAME } from "../
 import { collectionPath } from "../src/kube/listwatch.ts";
 import { startCluster, type Cluster } from "../test/cluster/cluster.ts";
 import { AuditLog, type RequestCount } from "./audit.ts";
-import { cpuOf, machineLoad, round, type Load } from "./figures.ts";
+import { cpuOf, machineLoad, pressureOf, round, type Load } from "./figures.ts";
+import { componentGcDuring, type GcSummary } from "./gctrace.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE, NAMESPACE_RESOURCE, SERVICE_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type MemorySample, type OperatorProcess } from "./operator.ts";
 import { measurePlanner, type PlannerResult } from "./planner.ts";
@@ -171,6 +172,10 @@ export interface SizeResult {
     apiWriteLatencyMs?: RequestCount["writeLatencyMs"];
     /** CPU (cores) of the control plane's processes, the operator and the benchmark during the stream. */
     cpu?: Record<string, number>;
+    /** Percent of the stream in which some task waited for CPU, disk I/O or memory (PSI). */
+    pressure?: Record<string, number>;
+    /** The API server's and etcd's garbage collections that overlapped the stream (gctrace). */
+    gc?: Record<string, GcSummary>;
     load: Load;
   };
 }
@@ -330,6 +335,18 @@ class Bench {
     });
   }
 
+  /** The API server's and etcd's garbage collections in [fromMs, toMs], by component (tuned cluster only). */
+  controlPlaneGc(fromMs: number, toMs: number): Record<string, GcSummary> | undefined {
+    if (!this.cluster) return undefined;
+    const out: Record<string, GcSummary> = {};
+    for (const name of ["kube-apiserver", "etcd"]) {
+      const pid = this.cluster.pids[name];
+      const gc = pid && componentGcDuring(join(this.cluster.dir, "logs", `${name}.log`), pid, fromMs, toMs);
+      if (gc) out[name] = gc;
+    }
+    return Object.keys(out).length ? out : undefined;
+  }
+
   /** Waits until the operator sent no write for `quietMs`; false if it kept writing until the deadline. */
   async quiet(quietMs: number, timeoutMs = 120_000): Promise<boolean> {
     const since = Date.now();
@@ -486,6 +503,7 @@ class Bench {
       this.log(`N=${n}: ${k} spec changes at ${this.o.changeRate}/s`);
       const reactionWall0 = Date.now();
       const cpu = cpuOf({ ...this.cluster?.pids, operator: op.pid });
+      const pressure = pressureOf();
       const changed = await stream.run({
         kube: this.kube,
         namespace: ns,
@@ -502,6 +520,8 @@ class Bench {
         apiWriteLatencyMs: this.audit.count(reactionWall0).writeLatencyMs,
         // Where the machine's CPU went meanwhile (a control plane at 10,000 objects is busy).
         cpu: cpu.cores(),
+        pressure: pressure.percent(),
+        gc: this.controlPlaneGc(reactionWall0, Date.now()),
         load: machineLoad(),
       };
 
