@@ -78,6 +78,22 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
     expect(s.reaction.p99Ms).to.be.at.least(s.reaction.p50Ms);
   });
 
+  it("says what the machine waited on during the stream: pressure stalls and the control plane's garbage collections", () => {
+    const r = result.sizes[0]!.reaction;
+    for (const kind of ["cpu", "io", "memory"]) expect(r.pressure?.[kind]).to.be.within(0, 100);
+    // The tuned control plane's API server and etcd log their collections; the live heap is
+    // the one the last collection before the stream's end left.
+    for (const name of ["kube-apiserver", "etcd"]) {
+      const gc = r.gc?.[name];
+      expect(gc, name).to.not.equal(undefined);
+      expect(gc!.liveMb, name).to.be.greaterThan(0);
+      expect(gc!.longestMs, name).to.be.at.most(gc!.wallMs);
+    }
+    expect(markdownReport(result)).to.match(
+      /- N = 20: cpu [\d.]+%, io [\d.]+%, memory [\d.]+% of the time; kube-apiserver: \d+ collection/,
+    );
+  });
+
   it("rolls out by replica ratio and through a managed route, and counts the route's writes", () => {
     const [ratio, route] = result.rolloutCost ?? [];
     expect([ratio?.mode, route?.mode]).to.deep.equal(["replica ratio", "HTTPRoute"]);
