@@ -39,7 +39,7 @@ const ROOT = join(import.meta.dirname, "..");
 const MANAGED = `${LABEL_MANAGED_BY}=${OPERATOR_NAME}`;
 /**
  * How long after a stream its garbage collections are all in the logs: longer than any
- * collection seen (the API server's took up to 8 s at 10,000 ModelDeployments on 2 cores).
+ * collection seen (the API server's took up to 11 s at 10,000 ModelDeployments on 2 cores).
  */
 const GC_LOGGED_AFTER_MS = 30_000;
 const HTTPROUTE_RESOURCE = {
@@ -344,7 +344,7 @@ class Bench {
 
   /**
    * Fills in each reaction stream's `gc`. Go logs a collection when it ends, and at 10,000
-   * objects the API server's take up to 8 s, so one still running when a stream ended is
+   * objects the API server's take up to 11 s, so one still running when a stream ended is
    * read once GC_LOGGED_AFTER_MS has passed (usually long since: other cases ran meanwhile).
    */
   async fillControlPlaneGc(): Promise<void> {
