@@ -3,15 +3,23 @@ import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 
-/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
-const CLK_TCK = 100;
+/** Clock ticks per second of /proc's times (USER_HZ, 100 on Linux). */
+export const CLK_TCK = 100;
+
+/**
+ * The fields of /proc/PID/stat after the command name "(...)", which may hold spaces:
+ * index 0 is field 3 (state), so field N of proc(5) is index N - 3.
+ */
+export function procStatFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
 
 /** CPU seconds (user + system) process `pid` has used, from /proc; NaN once it is gone. */
 export function processCpuSeconds(pid: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Fields after the command name "(...)": state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime is field 14, stime 15.
+    const fields = procStatFields(pid);
     return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
   } catch {
     return NaN;

@@ -4,7 +4,7 @@
 // collection of that heap on two shared cores is one of the suspects when every request
 // slows down at once: the reaction stream reports the cycles that overlapped it.
 import { readFileSync } from "node:fs";
-import { round } from "./figures.ts";
+import { CLK_TCK, procStatFields, round } from "./figures.ts";
 
 /** One garbage collection: when it started (epoch ms), how long it took, the heap it left. */
 export interface GcCycle {
@@ -43,11 +43,11 @@ export function parseGcTrace(text: string, processStartMs: number): GcCycle[] {
  * and the boot time from /proc/uptime, which is finer than /proc/stat's whole seconds).
  */
 export function processStartMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  // starttime is field 22.
+  const startTicks = Number(procStatFields(pid)[19]);
   const uptimeS = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
   const bootMs = Date.now() - uptimeS * 1000;
-  return bootMs + (startTicks / 100) * 1000;
+  return bootMs + (startTicks / CLK_TCK) * 1000;
 }
 
 /** The collections of a window: how many overlapped it, their time, the longest, the live heap. */
