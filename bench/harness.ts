@@ -16,7 +16,7 @@ import {
 } from "@kubernetes/client-node";
 import { LABEL_MANAGED_BY, LABEL_MODEL, LABEL_VERSION, OPERATOR_NAME } from "../src/api/constants.ts";
 import { collectionPath } from "../src/kube/listwatch.ts";
-import { startCluster, type Cluster } from "../test/cluster/cluster.ts";
+import { GC_TRACED, startCluster, type Cluster } from "../test/cluster/cluster.ts";
 import { AuditLog, type RequestCount } from "./audit.ts";
 import { cpuOf, machineLoad, pressureOf, round, type Load } from "./figures.ts";
 import { componentGcDuring, type GcSummary } from "./gctrace.ts";
@@ -361,7 +361,7 @@ class Bench {
   controlPlaneGc(fromMs: number, toMs: number): Record<string, GcSummary> | undefined {
     if (!this.cluster) return undefined;
     const out: Record<string, GcSummary> = {};
-    for (const name of ["kube-apiserver", "etcd"]) {
+    for (const name of GC_TRACED) {
       const pid = this.cluster.pids[name];
       const gc = pid && componentGcDuring(join(this.cluster.dir, "logs", `${name}.log`), pid, fromMs, toMs);
       if (gc) out[name] = gc;
