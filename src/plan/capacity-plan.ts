@@ -151,15 +151,23 @@ export function boundCanaryReplicas(
   const wanted = spec >= 0 ? tracks[spec]!.target : 0;
   // Held at the pods it has; but where it had reached its step's share of the size it ran at
   // (the stable and the candidate pods together), a new size (an autoscaler's) still moves
-  // both versions in proportion, as without a failing check. At 100% (the final stage) the
-  // candidate goes to full size and the promotion waits there for the checks.
+  // both versions in proportion, as without a failing check. At 100% (the final stage)
+  // through a route, the candidate goes to full size and the promotion waits there for the
+  // checks: the route's split is held (canaryWeightAt). By replica ratio the pods are the
+  // split, so the final stage holds like any step, and the stable version also keeps the pods
+  // it has (up to spec.replicas): were it to shrink onto the held candidate, the candidate's
+  // share of the clients would rise while its check fails.
   const weight = weightAtStep(ctx.md, status.currentStep ?? 0);
-  if (held && weight < 100) {
+  const holds = held && (weight < 100 || ctx.router.splitsByReplicas);
+  if (holds) {
     const candidate = tracks[spec]!.replicas;
-    const stablePods = tracks.find((t) => t.primary)?.replicas ?? 0;
+    const primary = tracks.find((t) => t.primary);
+    const stablePods = primary?.replicas ?? 0;
     const share = (total: number) => Math.ceil((weight * total) / 100);
     const reached = candidate >= share(candidate + stablePods);
     tracks[spec]!.target = Math.min(wanted, reached ? Math.max(candidate, share(ctx.replicas)) : candidate);
+    if (weight >= 100 && primary && !reached)
+      primary.target = Math.max(primary.target, Math.min(stablePods, ctx.replicas));
   }
   const bounds = capacityBoundsOf(ctx.md, ctx.replicas);
   const next = computeCapacityStep(bounds, tracks);
@@ -169,7 +177,7 @@ export function boundCanaryReplicas(
   if (mode === "aborted" && settled) delete status.capacity;
   else {
     writeCapacity(ctx, status, bounds, names, tracks, next);
-    if (held && weight < 100 && wanted > tracks[spec]!.target && status.capacity)
+    if (holds && wanted > tracks[spec]!.target && status.capacity)
       status.capacity.message = `a failing check holds ${specLabelOf(ctx, status)} at ${tracks[spec]!.target} of ${wanted} pods; ${status.capacity.message}`;
   }
 }

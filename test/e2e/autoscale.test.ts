@@ -253,15 +253,23 @@ describe("autoscaling during a rollout", function () {
     );
     expect(md.status?.currentStep).to.equal(1);
 
-    // Right before promotion: the final stage waits for the failing check at full size.
+    // Right before promotion: the final stage. By replica ratio the pods are the split, so the
+    // failing check holds both versions where they are, and the stable version alone follows
+    // a new size: clients never move onto the failing version.
     await kubectl(["-n", ns, "annotate", "md", "fraud", "mlops.dev/action=promote", "--overwrite"]);
+    await waitForMd(ns, "fraud", "in the final stage", (m) => m.status?.currentStep === 2);
     since = new Date();
-    md = await expectSettled(since, "final stage at 10", { [old]: 0, [cand]: 10 }, { "2.0.0": 10 });
-    expect(md.status?.currentStep).to.equal(2);
+    md = await expectSettled(since, "final stage at 10", { [old]: 8, [cand]: 2 }, { "1.0.0": 8, "2.0.0": 2 });
     expect(md.status?.stableVersion).to.equal("1.0.0");
+    expect(md.status?.capacity?.message).to.match(/^a failing check holds 2\.0\.0 at 2 of 10 pods/);
     since = new Date();
     await hpaScale(api, ns, "fraud", 14);
-    md = await expectSettled(since, "final stage, 10 -> 14", { [old]: 0, [cand]: 14 }, { "2.0.0": 14 });
+    md = await expectSettled(
+      since,
+      "final stage, 10 -> 14",
+      { [old]: 12, [cand]: 2 },
+      { "1.0.0": 12, "2.0.0": 2 },
+    );
     expect(md.status?.stableVersion).to.equal("1.0.0");
     expect(md.status?.candidateVersion).to.equal("2.0.0");
 

@@ -253,6 +253,39 @@ describe("plan: capacity (maxSurge, maxUnavailable)", () => {
     expect(serving).to.be.at.least(3);
   });
 
+  it("by replica ratio, a failing check at 100% holds both versions' pods: the candidate's share of the clients does not rise", () => {
+    // The history fast-check found (seed 385729029): at a setWeight 100 step without a route,
+    // a failed measurement below the threshold let the candidate grow into the room the surge
+    // had freed and the stable version shrink onto it, moving clients to the failing version.
+    const sim = capacitySim({ maxSurge: 1, steps: [{ setWeight: 100 }] }, 4, false, {
+      healthChecks: {
+        interval: "1s",
+        failureThreshold: 3,
+        checks: [{ name: "ready", http: { path: "/ready" } }],
+      },
+    });
+    sim.setVersion("2.0.0");
+    sim.reconcile();
+    sim.settle().reconcile(); // one candidate pod up, one stable pod goes
+    sim.settle().advance(1100);
+    // What clients get by replica ratio: the candidate's ready pods of all the ready ones.
+    const candidateShare = () => {
+      const ready = (v: string) => sim.deployment(v)?.status?.readyReplicas ?? 0;
+      return (100 * ready("2.0.0")) / (ready("1.0.0") + ready("2.0.0"));
+    };
+    expect(sizes(sim)).to.deep.equal([3, 1]);
+    expect(candidateShare()).to.equal(25);
+    for (let failed = 1; failed <= 2; failed++) {
+      sim.reconcile(measured("Failed"));
+      sim.settle().advance(1100).reconcile();
+      expect(sizes(sim), `after ${failed} failed measurement(s)`).to.deep.equal([3, 1]);
+      expect(candidateShare(), `after ${failed} failed measurement(s)`).to.equal(25);
+      expect(sim.md.status?.capacity?.message).to.match(/^a failing check holds 2\.0\.0 at 1 of 4 pods/);
+    }
+    sim.advance(1100).reconcile(measured("Successful"));
+    expect(sizes(sim)).to.deep.equal([3, 2]); // the check passes: the rollout moves on
+  });
+
   it("the stable version gives up only the pods the surge does not cover; a step may set the candidate's replicas", () => {
     const sim = capacitySim(
       {

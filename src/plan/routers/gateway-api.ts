@@ -450,6 +450,7 @@ export function parentProblem(route: HTTPRoute, name: string): TrafficProblem | 
 
 export const gatewayApiRouter: TrafficRouter = {
   kind: "HTTPRoute",
+  splitsByReplicas: false,
   canaryReplicas(replicas, weight) {
     // Exact weights need no replica ratio: the candidate runs at its share (at least one pod,
     // also at 0%, so that its checks have something to measure) and the stable version stays

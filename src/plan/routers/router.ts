@@ -66,6 +66,11 @@ export interface TrafficRouter {
   /** A short name, for messages and docs. */
   readonly kind: string;
   /**
+   * True when the split is the ready pods themselves (the clients' Service selects every
+   * version): moving a pod moves clients, so whatever holds the split must hold the pods.
+   */
+  readonly splitsByReplicas: boolean;
+  /**
    * Replicas of the candidate at canary `weight` percent of `replicas`, and of the stable
    * version while `candidateAvailable` of the candidate's are available: what the weight
    * needs under this router (a router with exact weights needs fewer).

@@ -171,6 +171,7 @@ function sameLabels(a: Record<string, string>, b: Record<string, string>): boole
 
 export const serviceRouter: TrafficRouter = {
   kind: "Service",
+  splitsByReplicas: true,
   canaryReplicas(replicas, weight, candidateAvailable) {
     const { candidate } = computeCanaryReplicas(replicas, weight);
     return {

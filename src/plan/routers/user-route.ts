@@ -225,6 +225,7 @@ export function routeReleasePending(view: RouterView, stableName: string | undef
 
 export const userRouteRouter: TrafficRouter = {
   kind: "HTTPRoute (user-owned)",
+  splitsByReplicas: false,
   // Called through, not copied at load: the router modules import each other, and a copy
   // taken while gateway-api.ts is still loading is undefined (whichever module loads first).
   canaryReplicas: (...args) => gatewayApiRouter.canaryReplicas(...args),
