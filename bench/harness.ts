@@ -271,8 +271,8 @@ class Bench {
   kube!: BenchKube;
   audit!: AuditLog;
   #seq = 0;
-  /** The reaction streams' windows, whose garbage collections are read at the end. */
-  #gcWindows: { reaction: SizeResult["reaction"]; fromMs: number; toMs: number }[] = [];
+  /** The streams' windows, whose garbage collections are read at the end (fillControlPlaneGc). */
+  #gcWindows: { stream: { gc?: Record<string, GcSummary> }; fromMs: number; toMs: number }[] = [];
 
   constructor(o: BenchOptions) {
     this.o = o;
@@ -342,8 +342,13 @@ class Bench {
     });
   }
 
+  /** Has fillControlPlaneGc fill in `stream.gc` with the collections that overlapped [fromMs, toMs]. */
+  recordGcWindow(stream: { gc?: Record<string, GcSummary> }, fromMs: number, toMs: number): void {
+    this.#gcWindows.push({ stream, fromMs, toMs });
+  }
+
   /**
-   * Fills in each reaction stream's `gc`. Go logs a collection when it ends, and at 10,000
+   * Fills in each stream's `gc` (the sizes' reaction streams, the slow-checks case's). Go logs a collection when it ends, and at 10,000
    * objects the API server's take up to 11 s, so one still running when a stream ended is
    * read once GC_LOGGED_AFTER_MS has passed (usually long since: other cases ran meanwhile).
    */
@@ -353,7 +358,7 @@ class Bench {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     for (const w of this.#gcWindows) {
       const gc = this.controlPlaneGc(w.fromMs, w.toMs);
-      if (gc) w.reaction.gc = gc;
+      if (gc) w.stream.gc = gc;
     }
   }
 
@@ -535,7 +540,7 @@ class Bench {
         mds,
         deps,
       });
-      const reaction = {
+      const reaction: SizeResult["reaction"] = {
         ...changed,
         ratePerSecond: this.o.changeRate,
         // How fast the API server answered the operator meanwhile: most of a reaction.
@@ -546,7 +551,7 @@ class Bench {
         load: machineLoad(),
       };
 
-      this.#gcWindows.push({ reaction, fromMs: reactionWall0, toMs: Date.now() });
+      this.recordGcWindow(reaction, reactionWall0, Date.now());
 
       await mds.stop();
       await deps.stop();

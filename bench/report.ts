@@ -228,6 +228,10 @@ function slowChecksReport(x: SlowChecksResult): string[] {
     "CPU (cores): the control plane's processes and the benchmark (its test servers included)",
     ({ cpu }) => (cpu ? cpuText(cpu) : "n/a"),
   );
+  row(
+    "waiting: pressure stall information; the API server's and etcd's garbage collections that overlapped it",
+    ({ pressure, gc }) => stallText(pressure, gc) || "n/a",
+  );
   row("API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log)", ({ api: a }) => {
     const l = a?.writeLatencyMs;
     return a === undefined

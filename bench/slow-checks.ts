@@ -17,7 +17,8 @@ import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { ANNOTATION_ACTION, LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
 import { PRIORITIES, type Priority } from "../src/controller/queue.ts";
 import type { AuditLog, RequestCount } from "./audit.ts";
-import { cpuOf, machineLoad, round, type Load } from "./figures.ts";
+import { cpuOf, machineLoad, pressureOf, round, type Load } from "./figures.ts";
+import type { GcSummary } from "./gctrace.ts";
 import type { BenchOptions, TargetResult } from "./harness.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type OperatorProcess } from "./operator.ts";
@@ -141,6 +142,10 @@ export type StreamResult = LatencyResult & {
    * test servers) during the stream: where a 2-core machine's time went.
    */
   cpu?: Record<string, number>;
+  /** The share of the stream some task waited for a core, the disk or memory, percent (/proc/pressure). */
+  pressure?: Record<string, number>;
+  /** The API server's and etcd's garbage collections that overlapped the stream (filled in at the end of the run). */
+  gc?: Record<string, GcSummary>;
 };
 
 /** What the case needs of the benchmark (harness.ts Bench). */
@@ -154,6 +159,8 @@ export interface SlowChecksBench {
   readonly log: (m: string) => void;
   namespace(prefix: string): Promise<string>;
   quiet(quietMs: number, timeoutMs?: number): Promise<boolean>;
+  /** Has the end of the run fill in `stream.gc` with the collections that overlapped [fromMs, toMs]. */
+  recordGcWindow(stream: { gc?: Record<string, GcSummary> }, fromMs: number, toMs: number): void;
 }
 
 /** Servers so that the global cap binds, not the per-destination one: 64 / 8 = 8. */
@@ -438,6 +445,7 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
     const runStream = async (replicas: number): Promise<StreamResult> => {
       const wall0 = Date.now();
       const cpu = cpuOf(bench.cluster?.pids ?? {});
+      const pressure = pressureOf();
       const { value, operator } = await watchOperator(op, () =>
         stream.run({
           kube: bench.kube,
@@ -455,7 +463,17 @@ export async function slowChecks(bench: SlowChecksBench, o: SlowChecksOptions): 
         writesPerSecond: round(writes.writes / ((wall1 - wall0) / 1000), 1),
         writeLatencyMs: writes.writeLatencyMs,
       };
-      return { ...value, ratePerSecond: rate, load: machineLoad(), operator, api, cpu: cpu.cores() };
+      const result: StreamResult = {
+        ...value,
+        ratePerSecond: rate,
+        load: machineLoad(),
+        operator,
+        api,
+        cpu: cpu.cores(),
+        pressure: pressure.percent(),
+      };
+      bench.recordGcWindow(result, wall0, wall1);
+      return result;
     };
     const baseline = await runStream(2);
     await bench.quiet(2000);

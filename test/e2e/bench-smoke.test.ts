@@ -116,6 +116,10 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
       expect(stream.timedOut).to.equal(0);
       expect(stream.p50Ms).to.be.greaterThan(0);
       expect(stream.p99Ms).to.be.at.least(stream.p50Ms);
+      // What the machine waited on, as for the sizes' streams.
+      for (const kind of ["cpu", "io", "memory"]) expect(stream.pressure?.[kind]).to.be.within(0, 100);
+      for (const name of ["kube-apiserver", "etcd"])
+        expect(stream.gc?.[name]?.liveMb, name).to.be.greaterThan(0);
     }
     // The rollouts without checks paused, then were promoted and settled before those with
     // checks began.
@@ -138,6 +142,9 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
     );
     expect(md).to.include("| 5 rollouts paused, no check (down) | 20 | 10/s |");
     expect(md).to.include("| 5 rollouts paused, no check (up) | 20 | 10/s |");
+    expect(md).to.match(
+      /\| waiting: pressure stall information; [^|]+ \|( cpu [\d.]+%, io [\d.]+%, memory [\d.]+% of the time; kube-apiserver: \d+ collections?[^|]+ \|){5}/,
+    );
     // Below 1000 rollouts the target is reported, never met.
     const target = result.targets.find((t) => t.target.startsWith("slow checks:"));
     expect(target?.met).to.equal(false);

@@ -198,7 +198,14 @@ describe("bench: the slow-checks case", () => {
       baselines: [],
       sizes: [],
       promotion: { overhead: stream(10), total: stream(100), ratePerSecond: 2, load },
-      slowChecks: result({ steady: stream(120) }),
+      slowChecks: result({
+        steady: stream(120),
+        loaded: {
+          ...stream(150),
+          pressure: { cpu: 84.5, io: 0.2, memory: 0 },
+          gc: { "kube-apiserver": { cycles: 1, wallMs: 4300, longestMs: 4300, liveMb: 1200 } },
+        },
+      }),
       targets: [slowChecksTarget(result())],
     });
     expect(md).to.include(
@@ -224,6 +231,10 @@ describe("bench: the slow-checks case", () => {
     );
     expect(md).to.include(
       `| operator: mean wait in its work queue of the keys taken, high / normal / low |${" 4 ms / - / 900 ms |".repeat(5)}`,
+    );
+    // What the machine waited on: measured in the stream with checks only, in this report.
+    expect(md).to.include(
+      "| waiting: pressure stall information; the API server's and etcd's garbage collections that overlapped it | n/a | n/a | n/a | cpu 84.5%, io 0.2%, memory 0% of the time; kube-apiserver: 1 collection, 4300 ms in all, longest 4300 ms, 1200 MB live | n/a |",
     );
     const w = "32.5, 7 ms / 12 ms / 30 ms";
     expect(md).to.include(
