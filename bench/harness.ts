@@ -194,6 +194,12 @@ export interface PromotionResult {
   total: LatencyResult;
   ratePerSecond: number;
   load: Load;
+  /** CPU (cores) of the control plane's processes and the operator, from the first version change until every switch. */
+  cpu?: Record<string, number>;
+  /** The share of that time some task waited for a core, the disk or memory, percent (/proc/pressure). */
+  pressure?: Record<string, number>;
+  /** The API server's and etcd's garbage collections that overlapped it (filled in at the end of the run). */
+  gc?: Record<string, GcSummary>;
 }
 
 /** What N first versions and then N rollouts cost in API requests, in one traffic mode. */
@@ -722,6 +728,10 @@ class Bench {
       await this.quiet(2000);
 
       this.log(`promotion: changing the version of ${m} ModelDeployments at ${this.o.promotionRate}/s`);
+      // What the machine did meanwhile: after a large size, the same control plane serves it.
+      const wall0 = Date.now();
+      const cpu = cpuOf({ ...this.cluster?.pids, operator: op.pid });
+      const pressure = pressureOf();
       const start = performance.now();
       for (let i = 0; i < m; i++) {
         const wait = start + (i * 1000) / this.o.promotionRate - performance.now();
@@ -745,15 +755,19 @@ class Bench {
         totals.push(sw - (sentAt.get(name) as number));
         if (av !== undefined) overheads.push(sw - av);
       }
-      await mds.stop();
-      await deps.stop();
-      await svcs.stop();
-      return {
+      const result: PromotionResult = {
         overhead: latency(overheads, m - overheads.length),
         total: latency(totals, m - totals.length),
         ratePerSecond: this.o.promotionRate,
         load: machineLoad(),
+        cpu: cpu.cores(),
+        pressure: pressure.percent(),
       };
+      this.recordGcWindow(result, wall0, Date.now());
+      await mds.stop();
+      await deps.stop();
+      await svcs.stop();
+      return result;
     } finally {
       await op.stop();
     }

@@ -133,6 +133,8 @@ export function markdownReport(r: BenchResult): string {
     `| version changed -> clients' Service switched (incl. pods) | ${p.total.samples} | ${ms(p.total.p50Ms)} | ${ms(p.total.p95Ms)} | ${ms(p.total.p99Ms)} | ${ms(p.total.maxMs)} | ${ld(p.load)} |`,
   );
   out.push("");
+  if (p.cpu) out.push(`CPU during the promotions (cores): ${cpuText(p.cpu)}`, "");
+  if (p.pressure || p.gc) out.push(`Waiting during the promotions: ${stallText(p.pressure, p.gc)}`, "");
 
   if (r.rolloutCost?.length) {
     out.push("### API requests per rollout, with a route and by replica ratio", "");

@@ -92,6 +92,14 @@ describe("benchmark smoke run (npm run bench at N = 20)", function () {
     expect(markdownReport(result)).to.match(
       /- N = 20: cpu [\d.]+%, io [\d.]+%, memory [\d.]+% of the time; kube-apiserver: \d+ collection/,
     );
+    // And during the blue/green promotions, which run on the same control plane after the sizes.
+    const p = result.promotion;
+    for (const kind of ["cpu", "io", "memory"]) expect(p.pressure?.[kind]).to.be.within(0, 100);
+    for (const name of ["kube-apiserver", "etcd"]) expect(p.gc?.[name]?.liveMb, name).to.be.greaterThan(0);
+    expect(p.cpu?.operator).to.be.at.least(0);
+    expect(markdownReport(result)).to.match(
+      /Waiting during the promotions: cpu [\d.]+%, io [\d.]+%, memory [\d.]+% of the time; kube-apiserver: \d+ collection/,
+    );
   });
 
   it("rolls out by replica ratio and through a managed route, and counts the route's writes", () => {

@@ -197,7 +197,14 @@ describe("bench: the slow-checks case", () => {
       planner: [],
       baselines: [],
       sizes: [],
-      promotion: { overhead: stream(10), total: stream(100), ratePerSecond: 2, load },
+      promotion: {
+        overhead: stream(10),
+        total: stream(100),
+        ratePerSecond: 2,
+        load,
+        cpu: { "kube-apiserver": 0.9, operator: 0.1 },
+        pressure: { cpu: 40, io: 0.1, memory: 0 },
+      },
       slowChecks: result({
         steady: stream(120),
         loaded: {
@@ -236,6 +243,8 @@ describe("bench: the slow-checks case", () => {
     expect(md).to.include(
       "| waiting: pressure stall information; the API server's and etcd's garbage collections that overlapped it | n/a | n/a | n/a | cpu 84.5%, io 0.2%, memory 0% of the time; kube-apiserver: 1 collection, 4300 ms in all, longest 4300 ms, 1200 MB live | n/a |",
     );
+    expect(md).to.include("CPU during the promotions (cores): kube-apiserver 0.9, operator 0.1");
+    expect(md).to.include("Waiting during the promotions: cpu 40%, io 0.1%, memory 0% of the time");
     const w = "32.5, 7 ms / 12 ms / 30 ms";
     expect(md).to.include(
       `| API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log) |${` ${w} |`.repeat(5)}`,
