@@ -54,6 +54,26 @@ function split(sim: Sim): Record<string, number> {
 /** Replicas of [stable, candidate]. */
 const sizes = (sim: Sim) => [sim.replicas("1.0.0") ?? 0, sim.replicas("2.0.0") ?? 0];
 
+/**
+ * A stable 1.0.0 at 4 (maxSurge 1) with an HTTP check measured every second, rolling out
+ * 2.0.0 by `steps` by replica ratio, up to the candidate's first pod Available (3 + 1), its
+ * check due.
+ */
+function oneCandidatePodUp(steps: Canary["steps"]): Sim {
+  const sim = capacitySim({ maxSurge: 1, steps }, 4, false, {
+    healthChecks: {
+      interval: "1s",
+      failureThreshold: 3,
+      checks: [{ name: "ready", http: { path: "/ready" } }],
+    },
+  });
+  sim.setVersion("2.0.0");
+  sim.reconcile();
+  sim.settle().reconcile(); // one candidate pod up, one stable pod goes
+  sim.settle().advance(1100);
+  return sim;
+}
+
 describe("plan: capacity (maxSurge, maxUnavailable)", () => {
   it("resolves numbers and percentages as a Deployment does: surge rounded up, unavailable down", () => {
     const bounds = (canary: Partial<Canary>, replicas: number) =>
@@ -197,17 +217,7 @@ describe("plan: capacity (maxSurge, maxUnavailable)", () => {
   });
 
   it("a failing check holds the candidate's scale-up, and status says so", () => {
-    const sim = capacitySim({ maxSurge: 1, steps: [{ setWeight: 50 }, { pause: {} }] }, 4, false, {
-      healthChecks: {
-        interval: "1s",
-        failureThreshold: 3,
-        checks: [{ name: "ready", http: { path: "/ready" } }],
-      },
-    });
-    sim.setVersion("2.0.0");
-    sim.reconcile();
-    sim.settle().reconcile(); // one candidate pod up, one stable pod goes
-    sim.settle().advance(1100);
+    const sim = oneCandidatePodUp([{ setWeight: 50 }, { pause: {} }]);
     expect(sizes(sim)).to.deep.equal([3, 1]);
     sim.reconcile(measured("Failed"));
     expect(sizes(sim)).to.deep.equal([3, 1]);
@@ -257,17 +267,7 @@ describe("plan: capacity (maxSurge, maxUnavailable)", () => {
     // The history fast-check found (seed 385729029): at a setWeight 100 step without a route,
     // a failed measurement below the threshold let the candidate grow into the room the surge
     // had freed and the stable version shrink onto it, moving clients to the failing version.
-    const sim = capacitySim({ maxSurge: 1, steps: [{ setWeight: 100 }] }, 4, false, {
-      healthChecks: {
-        interval: "1s",
-        failureThreshold: 3,
-        checks: [{ name: "ready", http: { path: "/ready" } }],
-      },
-    });
-    sim.setVersion("2.0.0");
-    sim.reconcile();
-    sim.settle().reconcile(); // one candidate pod up, one stable pod goes
-    sim.settle().advance(1100);
+    const sim = oneCandidatePodUp([{ setWeight: 100 }]);
     // What clients get by replica ratio: the candidate's ready pods of all the ready ones.
     const candidateShare = () => {
       const ready = (v: string) => sim.deployment(v)?.status?.readyReplicas ?? 0;
