@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
+import type { GcSummary } from "./gctrace.ts";
 
 /** Clock ticks per second of /proc's times (USER_HZ, 100 on Linux). */
 export const CLK_TCK = 100;
@@ -77,6 +78,14 @@ function pressureTotals(): Record<string, number> {
     }
   }
   return out;
+}
+
+/** What the machine waited on during a stream or a case (bench/report.ts's stallText prints it). */
+export interface WaitedOn {
+  /** Percent of the time in which some task waited for CPU, disk I/O or memory (pressureOf). */
+  pressure?: Record<string, number>;
+  /** The API server's and etcd's garbage collections that overlapped it (gctrace; filled in at the end of the run). */
+  gc?: Record<string, GcSummary>;
 }
 
 /**

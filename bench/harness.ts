@@ -18,7 +18,7 @@ import { LABEL_MANAGED_BY, LABEL_MODEL, LABEL_VERSION, OPERATOR_NAME } from "../
 import { collectionPath } from "../src/kube/listwatch.ts";
 import { GC_TRACED, startCluster, type Cluster } from "../test/cluster/cluster.ts";
 import { AuditLog, type RequestCount } from "./audit.ts";
-import { cpuOf, machineLoad, pressureOf, round, type Load } from "./figures.ts";
+import { cpuOf, machineLoad, pressureOf, round, type Load, type WaitedOn } from "./figures.ts";
 import { componentGcDuring, type GcSummary } from "./gctrace.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE, NAMESPACE_RESOURCE, SERVICE_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type MemorySample, type OperatorProcess } from "./operator.ts";
@@ -171,23 +171,20 @@ export interface SizeResult {
     rssPerModelDeploymentBytes: number;
     load: Load;
   };
-  reaction: LatencyResult & {
-    ratePerSecond: number;
-    /** The API server's latency for the operator's writes during the stream (audit log). */
-    apiWriteLatencyMs?: RequestCount["writeLatencyMs"];
-    /** CPU (cores) of the control plane's processes, the operator and the benchmark during the stream. */
-    cpu?: Record<string, number>;
-    /** Percent of the stream in which some task waited for CPU, disk I/O or memory (PSI). */
-    pressure?: Record<string, number>;
-    /** The API server's and etcd's garbage collections that overlapped the stream (gctrace). */
-    gc?: Record<string, GcSummary>;
-    load: Load;
-  };
+  reaction: LatencyResult &
+    WaitedOn & {
+      ratePerSecond: number;
+      /** The API server's latency for the operator's writes during the stream (audit log). */
+      apiWriteLatencyMs?: RequestCount["writeLatencyMs"];
+      /** CPU (cores) of the control plane's processes, the operator and the benchmark during the stream. */
+      cpu?: Record<string, number>;
+      load: Load;
+    };
 }
 
 export type { LatencyResult };
 
-export interface PromotionResult {
+export interface PromotionResult extends WaitedOn {
   /** From the new version's Deployment Available to the clients' Service selecting it. */
   overhead: LatencyResult;
   /** From the version change to the clients' Service switching, for scale. */
@@ -196,10 +193,6 @@ export interface PromotionResult {
   load: Load;
   /** CPU (cores) of the control plane's processes and the operator, from the first version change until every switch. */
   cpu?: Record<string, number>;
-  /** The share of that time some task waited for a core, the disk or memory, percent (/proc/pressure). */
-  pressure?: Record<string, number>;
-  /** The API server's and etcd's garbage collections that overlapped it (filled in at the end of the run). */
-  gc?: Record<string, GcSummary>;
 }
 
 /** What N first versions and then N rollouts cost in API requests, in one traffic mode. */
@@ -278,7 +271,7 @@ class Bench {
   audit!: AuditLog;
   #seq = 0;
   /** The streams' windows, whose garbage collections are read at the end (fillControlPlaneGc). */
-  #gcWindows: { stream: { gc?: Record<string, GcSummary> }; fromMs: number; toMs: number }[] = [];
+  #gcWindows: { stream: WaitedOn; fromMs: number; toMs: number }[] = [];
 
   constructor(o: BenchOptions) {
     this.o = o;
@@ -349,14 +342,15 @@ class Bench {
   }
 
   /** Has fillControlPlaneGc fill in `stream.gc` with the collections that overlapped [fromMs, toMs]. */
-  recordGcWindow(stream: { gc?: Record<string, GcSummary> }, fromMs: number, toMs: number): void {
+  recordGcWindow(stream: WaitedOn, fromMs: number, toMs: number): void {
     this.#gcWindows.push({ stream, fromMs, toMs });
   }
 
   /**
-   * Fills in each stream's `gc` (the sizes' reaction streams, the slow-checks case's). Go logs a collection when it ends, and at 10,000
-   * objects the API server's take up to 11 s, so one still running when a stream ended is
-   * read once GC_LOGGED_AFTER_MS has passed (usually long since: other cases ran meanwhile).
+   * Fills in the `gc` of each window recorded (the sizes' reaction streams, the promotions,
+   * the slow-checks case's streams). Go logs a collection when it ends, and at 10,000 objects
+   * the API server's take up to 11 s, so one still running when a window ended is read once
+   * GC_LOGGED_AFTER_MS has passed (usually long since: other cases ran meanwhile).
    */
   async fillControlPlaneGc(): Promise<void> {
     const lastEnd = Math.max(0, ...this.#gcWindows.map((w) => w.toMs));

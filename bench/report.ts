@@ -1,6 +1,6 @@
 // The benchmark's figures as Markdown tables (printed by run.ts, pasted into docs/benchmarks.md).
 import { PRIORITIES } from "../src/controller/queue.ts";
-import type { GcSummary } from "./gctrace.ts";
+import type { WaitedOn } from "./figures.ts";
 import type { BenchResult, Load } from "./harness.ts";
 import { STEADY_MEASUREMENTS, type SlowChecksResult } from "./slow-checks.ts";
 
@@ -15,10 +15,7 @@ export const cpuText = (cpu: Record<string, number>) =>
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)} ms` : "n/a");
 
 /** "cpu 40%, io 0.1%, memory 0% of the time; kube-apiserver: 2 collections, 2003 ms in all, longest 1802 ms, 900 MB live". */
-function stallText(
-  pressure: Record<string, number> | undefined,
-  gc: Record<string, GcSummary> | undefined,
-): string {
+function stallText({ pressure, gc }: WaitedOn): string {
   const parts: string[] = [];
   if (pressure && Object.keys(pressure).length)
     parts.push(
@@ -118,7 +115,7 @@ export function markdownReport(r: BenchResult): string {
       "Waiting during the stream (pressure stall information; garbage collections that overlapped it):",
       "",
     );
-    for (const s of stalls) out.push(`- N = ${s.n}: ${stallText(s.reaction.pressure, s.reaction.gc)}`);
+    for (const s of stalls) out.push(`- N = ${s.n}: ${stallText(s.reaction)}`);
     out.push("");
   }
 
@@ -134,7 +131,7 @@ export function markdownReport(r: BenchResult): string {
   );
   out.push("");
   if (p.cpu) out.push(`CPU during the promotions (cores): ${cpuText(p.cpu)}`, "");
-  if (p.pressure || p.gc) out.push(`Waiting during the promotions: ${stallText(p.pressure, p.gc)}`, "");
+  if (p.pressure || p.gc) out.push(`Waiting during the promotions: ${stallText(p)}`, "");
 
   if (r.rolloutCost?.length) {
     out.push("### API requests per rollout, with a route and by replica ratio", "");
@@ -232,7 +229,7 @@ function slowChecksReport(x: SlowChecksResult): string[] {
   );
   row(
     "waiting: pressure stall information; the API server's and etcd's garbage collections that overlapped it",
-    ({ pressure, gc }) => stallText(pressure, gc) || "n/a",
+    (l) => stallText(l) || "n/a",
   );
   row("API server: the operator's writes / s, their latency p50 / p90 / p99 (audit log)", ({ api: a }) => {
     const l = a?.writeLatencyMs;

@@ -17,8 +17,7 @@ import type { KubernetesObject, V1Deployment } from "@kubernetes/client-node";
 import { ANNOTATION_ACTION, LABEL_MANAGED_BY, OPERATOR_NAME } from "../src/api/constants.ts";
 import { PRIORITIES, type Priority } from "../src/controller/queue.ts";
 import type { AuditLog, RequestCount } from "./audit.ts";
-import { cpuOf, machineLoad, pressureOf, round, type Load } from "./figures.ts";
-import type { GcSummary } from "./gctrace.ts";
+import { cpuOf, machineLoad, pressureOf, round, type Load, type WaitedOn } from "./figures.ts";
 import type { BenchOptions, TargetResult } from "./harness.ts";
 import { BenchKube, DEPLOYMENT_RESOURCE, MD_RESOURCE } from "./kube.ts";
 import { startOperatorProcess, type OperatorProcess } from "./operator.ts";
@@ -131,22 +130,19 @@ export interface OperatorDuringStream {
   queueWaitMs?: Partial<Record<Priority, number>>;
 }
 
-export type StreamResult = LatencyResult & {
-  ratePerSecond: number;
-  load: Load;
-  operator: OperatorDuringStream;
-  /** The operator's writes during the stream as the API server saw them (its audit log). */
-  api: { writesPerSecond: number; writeLatencyMs?: RequestCount["writeLatencyMs"] };
-  /**
-   * CPU (cores) of the control plane's processes and of the benchmark itself (with its
-   * test servers) during the stream: where a 2-core machine's time went.
-   */
-  cpu?: Record<string, number>;
-  /** The share of the stream some task waited for a core, the disk or memory, percent (/proc/pressure). */
-  pressure?: Record<string, number>;
-  /** The API server's and etcd's garbage collections that overlapped the stream (filled in at the end of the run). */
-  gc?: Record<string, GcSummary>;
-};
+export type StreamResult = LatencyResult &
+  WaitedOn & {
+    ratePerSecond: number;
+    load: Load;
+    operator: OperatorDuringStream;
+    /** The operator's writes during the stream as the API server saw them (its audit log). */
+    api: { writesPerSecond: number; writeLatencyMs?: RequestCount["writeLatencyMs"] };
+    /**
+     * CPU (cores) of the control plane's processes and of the benchmark itself (with its
+     * test servers) during the stream: where a 2-core machine's time went.
+     */
+    cpu?: Record<string, number>;
+  };
 
 /** What the case needs of the benchmark (harness.ts Bench). */
 export interface SlowChecksBench {
@@ -160,7 +156,7 @@ export interface SlowChecksBench {
   namespace(prefix: string): Promise<string>;
   quiet(quietMs: number, timeoutMs?: number): Promise<boolean>;
   /** Has the end of the run fill in `stream.gc` with the collections that overlapped [fromMs, toMs]. */
-  recordGcWindow(stream: { gc?: Record<string, GcSummary> }, fromMs: number, toMs: number): void;
+  recordGcWindow(stream: WaitedOn, fromMs: number, toMs: number): void;
 }
 
 /** Servers so that the global cap binds, not the per-destination one: 64 / 8 = 8. */
