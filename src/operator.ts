@@ -61,6 +61,9 @@ export async function startOperator(
     observer: queueMetrics,
     // Half the workers stay for changes while relists and passing measurements wait (queue.ts).
     maxLowInFlight: Math.max(1, Math.floor(config.workers / 2)),
+    // And a fifth of them (2 of the default 10) take only users' changes, so that one starts
+    // at once even while every other worker waits on the API server for a rollout's progress.
+    reservedForHigh: config.workers >= 2 ? Math.max(1, Math.floor(config.workers / 5)) : 0,
     onHandlerError: (key, err) => logger.error("reconcile failed", { key, err: (err as Error).message }),
   });
   let workers: Promise<void> | undefined;

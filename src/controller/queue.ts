@@ -13,6 +13,9 @@
 // At most maxLowInFlight low keys are processed at once, so that workers stay free for a
 // change that comes while thousands of low keys wait, and the API requests of the low
 // keys' reconciles do not fill the client-side rate limit that a change's requests queue in.
+// And reservedForHigh workers take only high keys: with a thousand rollouts' progress
+// waiting, every other worker may be in a reconcile that waits on the API server, and a
+// change would wait for one of them to finish before it even starts.
 //
 // The clock and timers are injected, so tests can drive time by hand.
 
@@ -39,6 +42,11 @@ export interface QueueOptions {
   onHandlerError?: (key: string, err: unknown) => void;
   /** Low-priority keys processed at once, at most (default: no limit but the workers). */
   maxLowInFlight?: number;
+  /**
+   * Workers kept for high-priority keys (default 0): at most `workers - reservedForHigh`
+   * normal and low keys are processed at once. Must be less than the workers given to run().
+   */
+  reservedForHigh?: number;
 }
 
 export interface QueueStats {
@@ -128,6 +136,10 @@ export class WorkQueue {
   /** How many of them were taken as low priority. */
   #processingLow = 0;
   readonly #maxLowInFlight: number;
+  /** How many were taken as normal or low priority, and how many may be (set by run()). */
+  #processingBelowHigh = 0;
+  #maxBelowHighInFlight = Infinity;
+  readonly #reservedForHigh: number;
   /** Delayed adds: when each key is due and its timer. */
   readonly #delayed = new Map<string, { at: number; timer: TimerHandle }>();
   readonly #failures = new Map<string, number>();
@@ -146,6 +158,10 @@ export class WorkQueue {
     this.#onHandlerError = options.onHandlerError;
     this.#maxLowInFlight = options.maxLowInFlight ?? Infinity;
     if (!(this.#maxLowInFlight >= 1)) throw new RangeError("maxLowInFlight must be >= 1");
+    this.#reservedForHigh = options.reservedForHigh ?? 0;
+    if (!Number.isInteger(this.#reservedForHigh) || this.#reservedForHigh < 0) {
+      throw new RangeError("reservedForHigh must be an integer >= 0");
+    }
     if (!(this.#baseDelayMs > 0)) throw new RangeError("baseDelayMs must be > 0");
     if (!(this.#maxDelayMs >= this.#baseDelayMs)) throw new RangeError("maxDelayMs must be >= baseDelayMs");
   }
@@ -261,6 +277,12 @@ export class WorkQueue {
   run(workers: number, handler: KeyHandler): Promise<void> {
     if (!Number.isInteger(workers) || workers < 1) throw new RangeError("workers must be an integer >= 1");
     if (this.#workers) throw new Error("the queue is already running");
+    if (this.#reservedForHigh >= workers) {
+      throw new RangeError(
+        `reservedForHigh (${this.#reservedForHigh}) must be less than the workers (${workers})`,
+      );
+    }
+    this.#maxBelowHighInFlight = workers - this.#reservedForHigh;
     const loops: Promise<void>[] = [];
     for (let i = 0; i < workers; i++) loops.push(this.#work(handler));
     this.#workers = Promise.all(loops).then(() => undefined);
@@ -331,11 +353,13 @@ export class WorkQueue {
     let key: string | undefined;
     let priority: Priority = "high";
     for (priority of PRIORITIES) {
+      if (priority !== "high" && this.#processingBelowHigh >= this.#maxBelowHighInFlight) break;
       if (priority === "low" && this.#processingLow >= this.#maxLowInFlight) break;
       key = this.#shiftCurrent(this.#lists[priority], priority);
       if (key !== undefined) break;
     }
     if (key === undefined) return undefined;
+    if (priority !== "high") this.#processingBelowHigh++;
     if (priority === "low") this.#processingLow++;
     this.#queued.delete(key);
     this.#dirty.delete(key);
@@ -347,7 +371,8 @@ export class WorkQueue {
   #dispatch(): void {
     this.#observer.depthChanged?.(this.#queued.size);
     while (this.#idle.length > 0 && this.#queued.size > 0) {
-      // Only low keys wait and as many are being processed as may be: the workers idle.
+      // What waits may not be taken now (the low cap, or the workers kept for high keys are
+      // the only ones idle): they stay idle until a key of a capped kind is done or a high one comes.
       const key = this.#take();
       if (key === undefined) return;
       this.#idle.shift()?.(key);
@@ -355,13 +380,14 @@ export class WorkQueue {
   }
 
   #done(key: string): void {
-    const wasLow = this.#processing.get(key) === "low";
+    const taken = this.#processing.get(key);
     this.#processing.delete(key);
-    if (wasLow) this.#processingLow--;
+    if (taken !== "high") this.#processingBelowHigh--;
+    if (taken === "low") this.#processingLow--;
     const priority = this.#dirty.get(key);
     if (this.#shuttingDown) return;
     if (priority !== undefined) this.#enqueue(key, priority);
-    // A low key done may let another low key go.
-    if (priority !== undefined || wasLow) this.#dispatch();
+    // A capped key done may let another capped key go.
+    if (priority !== undefined || taken !== "high") this.#dispatch();
   }
 }

@@ -169,6 +169,42 @@ describe("WorkQueue", () => {
     expect(() => new WorkQueue({ maxLowInFlight: 0 })).to.throw(RangeError);
   });
 
+  it("keeps reservedForHigh workers for users' changes while rollouts' progress fills the others", async () => {
+    queue = new WorkQueue({ clock, reservedForHigh: 1, maxLowInFlight: 1 });
+    const rec = recorder();
+    const holds = ["p0", "p1", "p2", "c0", "c1"].map((k) => rec.hold(k));
+    for (const k of ["p0", "p1", "p2", "p3"]) queue.add(k);
+    queue.add("r0", "low");
+    done = queue.run(3, rec.handler);
+    await settle();
+    // Three workers, one kept: two keys of progress at once, the relist's key waits too.
+    expect(rec.calls).to.deep.equal(["p0", "p1"]);
+    queue.add("c0", "high");
+    await settle();
+    expect(rec.calls).to.deep.equal(["p0", "p1", "c0"]);
+    // The kept worker is busy: a second change waits for the first free worker, ahead of progress.
+    queue.add("c1", "high");
+    await settle();
+    expect(rec.calls).to.deep.equal(["p0", "p1", "c0"]);
+    holds[0]!.resolve();
+    await settle(10);
+    expect(rec.calls).to.deep.equal(["p0", "p1", "c0", "c1"]);
+    // Two changes held, one of progress: the cap counts keys of progress, not workers.
+    holds[3]!.resolve();
+    await settle(10);
+    expect(rec.calls).to.deep.equal(["p0", "p1", "c0", "c1", "p2"]);
+    for (const h of holds) h.resolve();
+    await settle(20);
+    expect(rec.calls).to.deep.equal(["p0", "p1", "c0", "c1", "p2", "p3", "r0"]);
+  });
+
+  it("refuses to keep as many workers for changes as it has, or a negative number", async () => {
+    expect(() => new WorkQueue({ reservedForHigh: -1 })).to.throw(RangeError);
+    expect(() => new WorkQueue({ reservedForHigh: 1.5 })).to.throw(RangeError);
+    queue = new WorkQueue({ clock, reservedForHigh: 2 });
+    expect(() => queue.run(2, async () => {})).to.throw(RangeError, /less than the workers/);
+  });
+
   it("tells a handler the priority its key was taken at", async () => {
     const rec = recorder();
     const seen: [string, string | undefined][] = [];
