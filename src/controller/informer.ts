@@ -6,7 +6,11 @@
 //   list that fails is retried with exponential backoff, one attempt at a time; "410 Gone"
 //   (the resourceVersion is too old) relists at once.
 // - Every resyncPeriodMs it lists everything again and hands every object to the update
-//   handlers, so a missed event is healed within one period.
+//   handlers, so a missed event is healed within one period. That relist runs beside the
+//   open watch: a list of thousands of objects takes seconds in pages, and a change made
+//   meanwhile must not wait for it. Where the list and the watch disagree, the newer
+//   resourceVersion wins (they are ordered: kube/resource-version.ts); an API server whose
+//   resourceVersions cannot be ordered gets the watch stopped and a list in its place.
 // - Objects in the cache are deep-frozen: callers must clone before they change one
 //   (structuredClone), and a mutation throws a TypeError instead of corrupting the cache.
 // - Objects are the API server's JSON as sent: timestamps are RFC 3339 strings (the
@@ -16,10 +20,11 @@
 // server; tests give a fake one.
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { describeError } from "../kube/errors.ts";
-import { GoneError, type ListWatchSource, type WatchEvent } from "../kube/listwatch.ts";
+import { GoneError, type ListResult, type ListWatchSource, type WatchEvent } from "../kube/listwatch.ts";
 import { KubeApiError } from "../kube/request.ts";
+import { compareResourceVersions, olderThan } from "../kube/resource-version.ts";
 import { discardLogs, type LogSink } from "../observability/log.ts";
-import { sleep, systemClock, type Clock, type TimerHandle } from "../clock.ts";
+import { sleep, systemClock, type Clock } from "../clock.ts";
 
 /** An error answer of the API server (also what a watch's ERROR event becomes). */
 export const ApiStatusError = KubeApiError;
@@ -114,6 +119,17 @@ export class Informer<T extends KubernetesObject> {
   #loop: Promise<void> | undefined;
   #lists = 0;
   #watchRestarts = 0;
+  /** The open watch's controller, so that a relist that cannot be merged can end it. */
+  #watchStop: AbortController | undefined;
+  #relistRequested = false;
+  /** While a relist runs beside the watch: the keys the watch deleted meanwhile, at which resourceVersion. */
+  #deletedWhileListing: Map<string, string> | undefined;
+  /**
+   * The resourceVersion of the last relist merged beside the watch. A watch event at or
+   * below it for an object the cache lacks is older than that list (which found the object
+   * gone), and is dropped.
+   */
+  #mergedListRv: string | undefined;
 
   constructor(options: InformerOptions<T>) {
     this.#source = options.source;
@@ -194,19 +210,24 @@ export class Informer<T extends KubernetesObject> {
     const what = this.#source.description;
     const backoff = this.#backoff(stop);
     let needList = true;
-    let nextListAt = Infinity;
+    let resyncs: Promise<void> | undefined;
     while (!stop.aborted) {
       if (needList) {
         const listed = await this.#list(stop, backoff);
         if (stop.aborted) break;
-        if (listed === undefined) continue; // failed; backed off
+        if (!listed) continue; // failed; backed off
         needList = false;
-        nextListAt = listed;
+        if (!resyncs && this.#resyncPeriodMs > 0) resyncs = this.#resyncLoop(stop);
       }
-      const watch = await this.#watch(stop, nextListAt);
+      const watch = await this.#watch(stop);
       if (stop.aborted) break;
-      if (watch.relistDue) needList = true;
-      if (needList && !watch.error) continue; // relist due
+      if (this.#relistRequested) {
+        this.#relistRequested = false;
+        if (!watch.error) {
+          needList = true;
+          continue;
+        }
+      }
 
       if (watch.error instanceof GoneError) {
         this.#log.info("watch expired (410 Gone); relisting", { source: what });
@@ -235,6 +256,52 @@ export class Informer<T extends KubernetesObject> {
         await backoff.wait();
       }
     }
+    await resyncs;
+  }
+
+  /** Every resync period, a relist beside the watch, until `stop`. */
+  async #resyncLoop(stop: AbortSignal): Promise<void> {
+    while (!stop.aborted) {
+      await sleep(this.#clock, this.#resyncPeriodMs, stop);
+      if (stop.aborted) return;
+      await this.#relistBesideWatch(stop);
+    }
+  }
+
+  /**
+   * Lists everything while the watch goes on, and merges the list into the cache: what the
+   * watch has already brought newer stays, the rest is healed as a relist heals it.
+   */
+  async #relistBesideWatch(stop: AbortSignal): Promise<void> {
+    const what = this.#source.description;
+    const listsBefore = this.#lists;
+    const deleted = new Map<string, string>();
+    this.#deletedWhileListing = deleted;
+    let result: ListResult<T>;
+    try {
+      result = await this.#source.list(stop);
+    } catch (err) {
+      if (!stop.aborted) {
+        this.#log.warn("relist failed; the watch goes on, and the next relist is in one period", {
+          source: what,
+          error: describeError(err),
+        });
+      }
+      return;
+    } finally {
+      this.#deletedWhileListing = undefined;
+    }
+    // A full list (after a failed watch) overtook this one: it is the fresher.
+    if (stop.aborted || this.#lists !== listsBefore) return;
+    if (compareResourceVersions(result.resourceVersion, result.resourceVersion) === undefined) {
+      this.#log.info("resourceVersions cannot be ordered; relisting in place of the watch", { source: what });
+      this.#relistRequested = true;
+      this.#watchStop?.abort();
+      return;
+    }
+    this.#merge(result.items, result.resourceVersion, deleted);
+    this.#lists++;
+    this.#log.debug("informer relisted beside the watch", { source: what, objects: this.stats().objects });
   }
 
   /** Exponential backoff between failed attempts, one at a time, cut short by `stop`. */
@@ -254,16 +321,18 @@ export class Informer<T extends KubernetesObject> {
   }
 
   /**
-   * Lists everything into the cache. Returns when the next relist is due (Infinity: never),
-   * or undefined when the list failed (after backing off).
+   * Lists everything into the cache, for the watch to start from. Returns false when the
+   * list failed (after backing off).
    */
-  async #list(stop: AbortSignal, backoff: Backoff): Promise<number | undefined> {
+  async #list(stop: AbortSignal, backoff: Backoff): Promise<boolean> {
     const what = this.#source.description;
     try {
       const result = await this.#source.list(stop);
-      if (stop.aborted) return undefined;
+      if (stop.aborted) return false;
       this.#replace(result.items, this.#synced ? "list" : "initial");
       this.#resourceVersion = result.resourceVersion;
+      // The watch starts from this list: none of its events can be older.
+      this.#mergedListRv = undefined;
       this.#lists++;
       backoff.reset();
       if (!this.#synced) {
@@ -273,38 +342,25 @@ export class Informer<T extends KubernetesObject> {
       } else {
         this.#log.debug("informer relisted", { source: what, objects: this.stats().objects });
       }
-      return this.#resyncPeriodMs > 0 ? this.#clock.now() + this.#resyncPeriodMs : Infinity;
+      return true;
     } catch (err) {
-      if (stop.aborted) return undefined;
+      if (stop.aborted) return false;
       this.#log.warn("list failed; retrying with backoff", {
         source: what,
         error: describeError(err),
         retryInMs: backoff.ms(),
       });
       await backoff.wait();
-      return undefined;
+      return false;
     }
   }
 
-  /** Watches until the watch ends, fails, or the relist at `nextListAt` is due. */
-  async #watch(
-    stop: AbortSignal,
-    nextListAt: number,
-  ): Promise<{ error: Error | undefined; events: number; lastedMs: number; relistDue: boolean }> {
+  /** Watches until the watch ends or fails, or a relist in its place is asked for. */
+  async #watch(stop: AbortSignal): Promise<{ error: Error | undefined; events: number; lastedMs: number }> {
     const watchStop = new AbortController();
+    this.#watchStop = watchStop;
     const onStop = () => watchStop.abort();
     stop.addEventListener("abort", onStop, { once: true });
-    let relistDue = false;
-    let relistTimer: TimerHandle | undefined;
-    if (nextListAt !== Infinity) {
-      relistTimer = this.#clock.setTimeout(
-        () => {
-          relistDue = true;
-          watchStop.abort();
-        },
-        Math.max(0, nextListAt - this.#clock.now()),
-      );
-    }
     let error: Error | undefined;
     let events = 0;
     const openedAt = this.#clock.now();
@@ -325,10 +381,10 @@ export class Informer<T extends KubernetesObject> {
     } catch (err) {
       error = err instanceof Error ? err : new Error(String(err));
     } finally {
-      if (relistTimer !== undefined) this.#clock.clearTimeout(relistTimer);
+      this.#watchStop = undefined;
       stop.removeEventListener("abort", onStop);
     }
-    return { error, events, lastedMs: this.#clock.now() - openedAt, relistDue };
+    return { error, events, lastedMs: this.#clock.now() - openedAt };
   }
 
   /** Applies one watch event to the cache; returns an error that must end the watch. */
@@ -337,6 +393,7 @@ export class Informer<T extends KubernetesObject> {
     switch (event.type) {
       case "ADDED":
       case "MODIFIED": {
+        if (this.#stale(event.object)) break;
         const obj = deepFreeze(this.#transform(event.object) as T);
         const old = this.#put(obj);
         if (!old) this.#emit("watch", "add", obj);
@@ -344,6 +401,8 @@ export class Informer<T extends KubernetesObject> {
         break;
       }
       case "DELETED": {
+        if (rv) this.#deletedWhileListing?.set(objectKey(event.object), rv);
+        if (this.#stale(event.object)) break;
         const obj = deepFreeze(this.#transform(event.object) as T);
         const old = this.#remove(obj);
         if (old) this.#emit("watch", "delete", obj);
@@ -364,6 +423,55 @@ export class Informer<T extends KubernetesObject> {
     }
     if (rv) this.#resourceVersion = rv;
     return undefined;
+  }
+
+  /**
+   * Is this watch event older than what the cache holds? Only after a relist merged beside
+   * the watch: the cache holds a newer version of the object, or the object is absent and
+   * the event is no newer than the list that found it gone. (The watch then catches up.)
+   */
+  #stale(event: KubernetesObject): boolean {
+    if (this.#mergedListRv === undefined) return false;
+    const rv = event.metadata?.resourceVersion;
+    const cached = this.get(event.metadata?.namespace ?? "", event.metadata?.name ?? "");
+    if (cached) return olderThan(rv, cached.metadata?.resourceVersion);
+    const order = compareResourceVersions(rv, this.#mergedListRv);
+    return order === -1 || order === 0;
+  }
+
+  /**
+   * Merges a list made beside the watch: as #replace, except that a version the watch has
+   * already brought newer stays, an object the watch saw deleted after the listed version
+   * is not brought back, and one created after the list's snapshot is not removed.
+   */
+  #merge(items: readonly T[], listRv: string, deletedMeanwhile: ReadonlyMap<string, string>): void {
+    const seen = new Set<string>();
+    for (const item of items) {
+      const obj = deepFreeze(this.#transform(item) as T);
+      const key = objectKey(obj);
+      seen.add(key);
+      const rv = obj.metadata?.resourceVersion;
+      const old = this.get(obj.metadata?.namespace ?? "", obj.metadata?.name ?? "");
+      if (old) {
+        const same = old.metadata?.resourceVersion === rv;
+        if (!same && olderThan(rv, old.metadata?.resourceVersion)) continue;
+        this.#put(obj);
+        this.#emit(same ? "resync" : "list", "update", old, obj);
+      } else {
+        const deletedAt = deletedMeanwhile.get(key);
+        if (deletedAt !== undefined && !olderThan(deletedAt, rv)) continue;
+        this.#put(obj);
+        this.#emit("list", "add", obj);
+      }
+    }
+    for (const objects of [...this.#cache.values()]) {
+      for (const obj of [...objects.values()]) {
+        if (seen.has(objectKey(obj)) || olderThan(listRv, obj.metadata?.resourceVersion)) continue;
+        this.#remove(obj);
+        this.#emit("list", "delete", obj);
+      }
+    }
+    this.#mergedListRv = listRv;
   }
 
   /** Replaces the cache with a full list: add for new objects, update for every other one, delete for the gone. */

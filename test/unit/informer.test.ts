@@ -63,12 +63,17 @@ class FakeSource implements ListWatchSource<Obj> {
   openWatches = 0;
   maxOpenWatches = 0;
 
+  /** When set, a list takes its snapshot at once and answers only once this resolves (a slow, paged list). */
+  listGate: Promise<void> | undefined;
+
   async list(): Promise<ListResult<Obj>> {
     this.listCalls++;
     const next = this.lists.shift();
-    if (next instanceof Error) throw next;
-    if (next) return structuredClone(next);
-    return { items: structuredClone(this.objects), resourceVersion: this.resourceVersion };
+    const snapshot = next ?? { items: this.objects, resourceVersion: this.resourceVersion };
+    const answer = snapshot instanceof Error ? snapshot : structuredClone(snapshot);
+    if (this.listGate) await this.listGate;
+    if (answer instanceof Error) throw answer;
+    return answer;
   }
 
   watch(
@@ -316,14 +321,101 @@ describe("Informer", () => {
     expect(source.listCalls).to.equal(2);
     expect(events.slice(2)).to.deep.equal(["update a/one@5 -> a/one@30", "delete a/two@6"]);
     expect(informer.get("a", "one")?.data?.value).to.equal("missed");
-    expect(source.watches[0]!.aborted).to.equal(true);
-    expect(source.current.resourceVersion).to.equal("30");
+    // The relist ran beside the watch, which stayed open.
+    expect(source.watches).to.have.length(1);
+    expect(source.watches[0]!.aborted).to.equal(false);
 
     // Nothing changed: the next relist still hands every object to update (resync).
     await clock.advance(300_000);
     expect(source.listCalls).to.equal(3);
     expect(events.slice(4)).to.deep.equal(["update a/one@30 -> a/one@30"]);
     expect(source.maxOpenWatches).to.equal(1);
+  });
+
+  it("keeps watching while a periodic relist is in flight: a change made meanwhile is handed out at once", async () => {
+    source.objects = [obj("a", "one", "5"), obj("a", "two", "6")];
+    source.resourceVersion = "6";
+    const events = recordEvents(informer);
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    let answer!: () => void;
+    source.listGate = new Promise<void>((resolve) => (answer = resolve));
+    await clock.advance(300_000);
+    expect(source.listCalls).to.equal(2);
+    // The list's snapshot is at 6; the watch goes on meanwhile.
+    source.current.emit({ type: "MODIFIED", object: obj("a", "one", "7", "changed") });
+    await settle();
+    expect(events.slice(2)).to.deep.equal(["update a/one@5 -> a/one@7"]);
+    // The list answers with its older snapshot: the watch's newer version stays.
+    answer();
+    await settle();
+    expect(informer.get("a", "one")?.metadata?.resourceVersion).to.equal("7");
+    expect(events.slice(3)).to.deep.equal(["update a/two@6 -> a/two@6"]);
+    expect(source.watches).to.have.length(1);
+    expect(source.listCalls).to.equal(2);
+  });
+
+  it("merges a relist made beside the watch by resourceVersion: deleted, created and late events", async () => {
+    source.objects = [obj("a", "one", "5"), obj("a", "two", "6"), obj("a", "gone", "7")];
+    source.resourceVersion = "7";
+    const events = recordEvents(informer);
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    let answer!: () => void;
+    source.listGate = new Promise<void>((resolve) => (answer = resolve));
+    // The snapshot at 20: "gone" deleted at 8 (an event the watch missed), "late" created at 9
+    // (the watch will bring it after the list), "two" changed at 10.
+    source.objects = [obj("a", "one", "5"), obj("a", "two", "10"), obj("a", "late", "9")];
+    source.resourceVersion = "20";
+    await clock.advance(300_000);
+    // While the list is in flight: the watch deletes "one" (21) and creates "new" (22).
+    source.current.emit({ type: "DELETED", object: obj("a", "one", "21") });
+    source.current.emit({ type: "ADDED", object: obj("a", "new", "22") });
+    answer();
+    await settle();
+    expect(
+      informer
+        .list()
+        .map((o) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`)
+        .sort(),
+    ).to.deep.equal(["late@9", "new@22", "two@10"]);
+    expect(events.slice(3)).to.deep.equal([
+      "delete a/one@21",
+      "add a/new@22",
+      "update a/two@6 -> a/two@10",
+      "add a/late@9",
+      "delete a/gone@7",
+    ]);
+    // The watch, late, brings what the list already had: nothing is handed out again, and
+    // nothing the list found gone comes back.
+    source.current.emit({ type: "MODIFIED", object: obj("a", "gone", "8") });
+    source.current.emit({ type: "ADDED", object: obj("a", "late", "9") });
+    source.current.emit({ type: "MODIFIED", object: obj("a", "two", "10") });
+    source.current.emit({ type: "MODIFIED", object: obj("a", "two", "23", "newer") });
+    await settle();
+    expect(informer.get("a", "gone")).to.equal(undefined);
+    expect(events.slice(8)).to.deep.equal(["update a/two@10 -> a/two@23"]);
+    expect(informer.resourceVersion).to.equal("23");
+  });
+
+  it("relists in place of the watch when resourceVersions cannot be ordered", async () => {
+    source.objects = [obj("a", "one", "x5")];
+    source.resourceVersion = "x5";
+    const events = recordEvents(informer);
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    source.objects = [obj("a", "one", "x9", "missed")];
+    source.resourceVersion = "x9";
+    await clock.advance(300_000);
+    await settle();
+    // The list beside the watch cannot be merged: the watch ends, a list replaces the cache.
+    expect(source.watches[0]!.aborted).to.equal(true);
+    expect(source.listCalls).to.equal(3);
+    expect(source.current.resourceVersion).to.equal("x9");
+    expect(events.slice(1)).to.deep.equal(["update a/one@x5 -> a/one@x9"]);
   });
 
   it("tells handlers where each event came from: the first list, the watch, a relist's change, or a resync", async () => {
