@@ -147,6 +147,24 @@ describe("Informer", () => {
   });
   afterEach(async () => informer.stop());
 
+  /** Starts the informer on `objects` at `resourceVersion`; resolves once it watches. */
+  async function startWatching(objects: Obj[], resourceVersion: string): Promise<string[]> {
+    source.objects = objects;
+    source.resourceVersion = resourceVersion;
+    const events = recordEvents(informer);
+    informer.start();
+    await informer.waitForSync();
+    await settle();
+    return events;
+  }
+
+  /** Lists from now on take their snapshot at once and answer when the returned function is called. */
+  function holdNextList(): () => void {
+    let answer!: () => void;
+    source.listGate = new Promise<void>((resolve) => (answer = resolve));
+    return answer;
+  }
+
   it("lists, fills the cache, reports synced, then watches from the list's resourceVersion", async () => {
     source.objects = [obj("a", "one", "5"), obj("b", "two", "6")];
     source.resourceVersion = "7";
@@ -333,14 +351,8 @@ describe("Informer", () => {
   });
 
   it("keeps watching while a periodic relist is in flight: a change made meanwhile is handed out at once", async () => {
-    source.objects = [obj("a", "one", "5"), obj("a", "two", "6")];
-    source.resourceVersion = "6";
-    const events = recordEvents(informer);
-    informer.start();
-    await informer.waitForSync();
-    await settle();
-    let answer!: () => void;
-    source.listGate = new Promise<void>((resolve) => (answer = resolve));
+    const events = await startWatching([obj("a", "one", "5"), obj("a", "two", "6")], "6");
+    const answer = holdNextList();
     await clock.advance(300_000);
     expect(source.listCalls).to.equal(2);
     // The list's snapshot is at 6; the watch goes on meanwhile.
@@ -357,14 +369,11 @@ describe("Informer", () => {
   });
 
   it("merges a relist made beside the watch by resourceVersion: deleted, created and late events", async () => {
-    source.objects = [obj("a", "one", "5"), obj("a", "two", "6"), obj("a", "gone", "7")];
-    source.resourceVersion = "7";
-    const events = recordEvents(informer);
-    informer.start();
-    await informer.waitForSync();
-    await settle();
-    let answer!: () => void;
-    source.listGate = new Promise<void>((resolve) => (answer = resolve));
+    const events = await startWatching(
+      [obj("a", "one", "5"), obj("a", "two", "6"), obj("a", "gone", "7")],
+      "7",
+    );
+    const answer = holdNextList();
     // The snapshot at 20: "gone" deleted at 8 (an event the watch missed), "late" created at 9
     // (the watch will bring it after the list), "two" changed at 10.
     source.objects = [obj("a", "one", "5"), obj("a", "two", "10"), obj("a", "late", "9")];
@@ -401,12 +410,7 @@ describe("Informer", () => {
   });
 
   it("relists in place of the watch when resourceVersions cannot be ordered", async () => {
-    source.objects = [obj("a", "one", "x5")];
-    source.resourceVersion = "x5";
-    const events = recordEvents(informer);
-    informer.start();
-    await informer.waitForSync();
-    await settle();
+    const events = await startWatching([obj("a", "one", "x5")], "x5");
     source.objects = [obj("a", "one", "x9", "missed")];
     source.resourceVersion = "x9";
     await clock.advance(300_000);
