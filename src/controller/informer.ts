@@ -219,6 +219,12 @@ export class Informer<T extends KubernetesObject> {
         needList = false;
         if (!resyncs && this.#resyncPeriodMs > 0) resyncs = this.#resyncLoop(stop);
       }
+      // A relist in place of the watch, asked for while no watch was open (a backoff).
+      if (this.#relistRequested) {
+        this.#relistRequested = false;
+        needList = true;
+        continue;
+      }
       const watch = await this.#watch(stop);
       if (stop.aborted) break;
       if (this.#relistRequested) {
