@@ -5,6 +5,11 @@
 
 const DECIMAL = /^(0|[1-9][0-9]*)$/;
 
+/** Can this resourceVersion be ordered against others of its resource? */
+export function isOrderedResourceVersion(rv: string | undefined): rv is string {
+  return rv !== undefined && DECIMAL.test(rv);
+}
+
 /**
  * -1, 0 or 1 as `a` is older than, the same as or newer than `b`; undefined when either is
  * not a decimal resourceVersion (an API server not backed by etcd may send others).
@@ -13,7 +18,7 @@ export function compareResourceVersions(
   a: string | undefined,
   b: string | undefined,
 ): -1 | 0 | 1 | undefined {
-  if (a === undefined || b === undefined || !DECIMAL.test(a) || !DECIMAL.test(b)) return undefined;
+  if (!isOrderedResourceVersion(a) || !isOrderedResourceVersion(b)) return undefined;
   if (a.length !== b.length) return a.length < b.length ? -1 : 1;
   return a === b ? 0 : a < b ? -1 : 1;
 }
