@@ -22,7 +22,7 @@ import type { KubernetesObject } from "@kubernetes/client-node";
 import { describeError } from "../kube/errors.ts";
 import { GoneError, type ListResult, type ListWatchSource, type WatchEvent } from "../kube/listwatch.ts";
 import { KubeApiError } from "../kube/request.ts";
-import { compareResourceVersions, olderThan } from "../kube/resource-version.ts";
+import { compareResourceVersions, isOrderedResourceVersion, olderThan } from "../kube/resource-version.ts";
 import { discardLogs, type LogSink } from "../observability/log.ts";
 import { sleep, systemClock, type Clock } from "../clock.ts";
 
@@ -219,7 +219,8 @@ export class Informer<T extends KubernetesObject> {
         needList = false;
         if (!resyncs && this.#resyncPeriodMs > 0) resyncs = this.#resyncLoop(stop);
       }
-      // A relist in place of the watch, asked for while no watch was open (a backoff).
+      // A relist in place of the watch (resourceVersions that cannot be ordered), asked for
+      // during the last watch, which it stopped, or during a backoff: before the next watch.
       if (this.#relistRequested) {
         this.#relistRequested = false;
         needList = true;
@@ -227,13 +228,6 @@ export class Informer<T extends KubernetesObject> {
       }
       const watch = await this.#watch(stop);
       if (stop.aborted) break;
-      if (this.#relistRequested) {
-        this.#relistRequested = false;
-        if (!watch.error) {
-          needList = true;
-          continue;
-        }
-      }
 
       if (watch.error instanceof GoneError) {
         this.#log.info("watch expired (410 Gone); relisting", { source: what });
@@ -250,8 +244,9 @@ export class Informer<T extends KubernetesObject> {
         await backoff.wait();
         continue;
       }
-      // Clean end (server-side timeout): reopen from the last resourceVersion.
-      if (watch.events > 0 || watch.lastedMs >= this.#minWatchMs) {
+      // Clean end (server-side timeout, or stopped for a relist in its place): reopen from
+      // the last resourceVersion, or relist at once.
+      if (this.#relistRequested || watch.events > 0 || watch.lastedMs >= this.#minWatchMs) {
         backoff.reset();
       } else {
         this.#watchRestarts++;
@@ -299,13 +294,15 @@ export class Informer<T extends KubernetesObject> {
     }
     // A full list (after a failed watch) overtook this one: it is the fresher.
     if (stop.aborted || this.#lists !== listsBefore) return;
-    if (compareResourceVersions(result.resourceVersion, result.resourceVersion) === undefined) {
+    if (!isOrderedResourceVersion(result.resourceVersion)) {
       this.#log.info("resourceVersions cannot be ordered; relisting in place of the watch", { source: what });
       this.#relistRequested = true;
       this.#watchStop?.abort();
       return;
     }
-    this.#merge(result.items, result.resourceVersion, deleted);
+    this.#merge(result.items, "list", result.resourceVersion, deleted);
+    // Until the watch passes this list, its events may be older than what the cache holds.
+    this.#mergedListRv = result.resourceVersion;
     this.#lists++;
     this.#log.debug("informer relisted beside the watch", { source: what, objects: this.stats().objects });
   }
@@ -335,7 +332,8 @@ export class Informer<T extends KubernetesObject> {
     try {
       const result = await this.#source.list(stop);
       if (stop.aborted) return false;
-      this.#replace(result.items, this.#synced ? "list" : "initial");
+      // No watch is open: nothing in the cache is newer than this list.
+      this.#merge(result.items, this.#synced ? "list" : "initial", result.resourceVersion, new Map());
       this.#resourceVersion = result.resourceVersion;
       // The watch starts from this list: none of its events can be older.
       this.#mergedListRv = undefined;
@@ -446,11 +444,19 @@ export class Informer<T extends KubernetesObject> {
   }
 
   /**
-   * Merges a list made beside the watch: as #replace, except that a version the watch has
-   * already brought newer stays, an object the watch saw deleted after the listed version
-   * is not brought back, and one created after the list's snapshot is not removed.
+   * Merges a full list into the cache: add for new objects, update for every other one
+   * (a resync when its version is the cached one), delete for the gone. A list made beside
+   * the watch may be older than what the watch has already brought: a newer cached version
+   * stays, an object the watch saw deleted after the listed version is not brought back,
+   * and one created after the list's snapshot is not removed. (After a list with no watch
+   * open, none of these can happen.)
    */
-  #merge(items: readonly T[], listRv: string, deletedMeanwhile: ReadonlyMap<string, string>): void {
+  #merge(
+    items: readonly T[],
+    origin: "initial" | "list",
+    listRv: string,
+    deletedMeanwhile: ReadonlyMap<string, string>,
+  ): void {
     const seen = new Set<string>();
     for (const item of items) {
       const obj = deepFreeze(this.#transform(item) as T);
@@ -462,47 +468,19 @@ export class Informer<T extends KubernetesObject> {
         const same = old.metadata?.resourceVersion === rv;
         if (!same && olderThan(rv, old.metadata?.resourceVersion)) continue;
         this.#put(obj);
-        this.#emit(same ? "resync" : "list", "update", old, obj);
+        this.#emit(same && origin === "list" ? "resync" : origin, "update", old, obj);
       } else {
         const deletedAt = deletedMeanwhile.get(key);
         if (deletedAt !== undefined && !olderThan(deletedAt, rv)) continue;
         this.#put(obj);
-        this.#emit("list", "add", obj);
+        this.#emit(origin, "add", obj);
       }
     }
     for (const objects of [...this.#cache.values()]) {
       for (const obj of [...objects.values()]) {
         if (seen.has(objectKey(obj)) || olderThan(listRv, obj.metadata?.resourceVersion)) continue;
         this.#remove(obj);
-        this.#emit("list", "delete", obj);
-      }
-    }
-    this.#mergedListRv = listRv;
-  }
-
-  /** Replaces the cache with a full list: add for new objects, update for every other one, delete for the gone. */
-  #replace(items: readonly T[], origin: "initial" | "list"): void {
-    const seen = new Map<string, Set<string>>();
-    for (const item of items) {
-      const obj = deepFreeze(this.#transform(item) as T);
-      const ns = obj.metadata?.namespace ?? "";
-      const name = obj.metadata?.name ?? "";
-      let names = seen.get(ns);
-      if (!names) seen.set(ns, (names = new Set()));
-      names.add(name);
-      const old = this.#put(obj);
-      if (!old) this.#emit(origin, "add", obj);
-      else {
-        const same = old.metadata?.resourceVersion === obj.metadata?.resourceVersion;
-        this.#emit(same && origin === "list" ? "resync" : origin, "update", old, obj);
-      }
-    }
-    for (const [ns, objects] of [...this.#cache]) {
-      for (const [name, obj] of [...objects]) {
-        if (!seen.get(ns)?.has(name)) {
-          this.#remove(obj);
-          this.#emit(origin, "delete", obj);
-        }
+        this.#emit(origin, "delete", obj);
       }
     }
   }
