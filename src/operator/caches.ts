@@ -114,6 +114,17 @@ export function priorityOf(origin: EventOrigin = "watch"): Priority {
 }
 
 /**
+ * Does a child's update (Deployment, Service, EndpointSlice) queue its ModelDeployment? Not
+ * the unchanged objects of a periodic relist ("resync"): the ModelDeployments' own resync
+ * reconciles every one of them, and a child the relist found changed comes as "list". (Each
+ * kind queuing its owners reconciled every ModelDeployment four times a period: 40,000
+ * reconciles every 5 minutes at 10,000.)
+ */
+export function childUpdateQueuesOwner(origin: EventOrigin | undefined): boolean {
+  return origin !== "resync";
+}
+
+/**
  * Is this watch event a user's change of the ModelDeployment: a new spec (its generation
  * moved) or an action (the annotation set to something new)? The operator writes neither:
  * it writes status and only ever removes the action.
@@ -214,13 +225,13 @@ export function routeEvents(
   for (const set of [caches.deployments, caches.services] as InformerSet<KubernetesObject>[]) {
     set.addEventHandler({
       add: enqueueOwner,
-      update: (_o, n, origin) => enqueueOwner(n, origin),
+      update: (_o, n, origin) => childUpdateQueuesOwner(origin) && enqueueOwner(n, origin),
       delete: enqueueOwner,
     });
   }
   caches.endpointSlices.addEventHandler({
     add: enqueueSliceOwner,
-    update: (_o, n, origin) => enqueueSliceOwner(n, origin),
+    update: (_o, n, origin) => childUpdateQueuesOwner(origin) && enqueueSliceOwner(n, origin),
     delete: enqueueSliceOwner,
   });
 

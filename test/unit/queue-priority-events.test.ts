@@ -6,6 +6,7 @@ import { expect } from "chai";
 import type { ModelDeployment } from "../../src/api/types.ts";
 import { OwnWrites } from "../../src/controller/own-writes.ts";
 import {
+  childUpdateQueuesOwner,
   CLIENTS_SERVICES,
   modelKeyOfSlice,
   priorityOf,
@@ -25,6 +26,12 @@ describe("queue keys of informer events", () => {
     expect(priorityOf("watch")).to.equal("normal");
     expect(priorityOf("list")).to.equal("normal");
     expect(priorityOf(undefined)).to.equal("normal");
+  });
+
+  it("queues a ModelDeployment for a child's change, not for a child unchanged in a relist", () => {
+    expect(childUpdateQueuesOwner("resync")).to.equal(false);
+    for (const origin of ["watch", "list", "initial", undefined] as const)
+      expect(childUpdateQueuesOwner(origin), String(origin)).to.equal(true);
   });
 
   const md = (resourceVersion: string, generation = 1, action?: string) =>
