@@ -4,11 +4,16 @@
 // EndpointSlice queues its ModelDeployment only when it belongs to the clients' Service.
 import { expect } from "chai";
 import type { ModelDeployment } from "../../src/api/types.ts";
+import type { EventHandlers, EventOrigin } from "../../src/controller/informer.ts";
 import { OwnWrites } from "../../src/controller/own-writes.ts";
+import type { WorkQueue } from "../../src/controller/queue.ts";
+import { OperatorMetrics } from "../../src/observability/metrics.ts";
 import {
   childUpdateQueuesOwner,
   CLIENTS_SERVICES,
   modelKeyOfSlice,
+  routeEvents,
+  type Caches,
   priorityOf,
   priorityOfCreate,
   priorityOfUpdate,
@@ -32,6 +37,48 @@ describe("queue keys of informer events", () => {
     expect(childUpdateQueuesOwner("resync")).to.equal(false);
     for (const origin of ["watch", "list", "initial", undefined] as const)
       expect(childUpdateQueuesOwner(origin), String(origin)).to.equal(true);
+
+    // Through routeEvents, as the informers call it: each kind's handlers, a recording queue.
+    const handlers = new Map<string, EventHandlers<unknown>[]>();
+    const kind = (name: string) => ({
+      addEventHandler: (h: EventHandlers<unknown>) => handlers.set(name, [...(handlers.get(name) ?? []), h]),
+      get: () => ({ metadata: { namespace: "ns", name: "fraud" } }),
+    });
+    const caches = {
+      modelDeployments: kind("md"),
+      deployments: kind("deployments"),
+      services: kind("services"),
+      endpointSlices: kind("slices"),
+    } as unknown as Caches;
+    const queued: string[] = [];
+    const queue = {
+      add: (key: string, priority: string) => queued.push(`${key} ${priority}`),
+    } as unknown as WorkQueue;
+    routeEvents(caches, queue, new OperatorMetrics({ processMetrics: false }), () => true);
+    const owned = {
+      metadata: {
+        namespace: "ns",
+        name: "fraud-v1",
+        ownerReferences: [{ controller: true, kind: "ModelDeployment", name: "fraud" }],
+      },
+    };
+    const update = (name: string, origin: EventOrigin) => {
+      for (const h of handlers.get(name) ?? []) h.update?.(owned, owned, origin);
+    };
+    for (const name of ["deployments", "services"]) {
+      update(name, "resync");
+      expect(queued, `${name}: unchanged in a relist`).to.deep.equal([]);
+      update(name, "list");
+      update(name, "watch");
+      expect(queued.splice(0), `${name}: changed`).to.deep.equal(["ns/fraud normal", "ns/fraud normal"]);
+    }
+    const clientsSlice = {
+      metadata: { namespace: "ns", name: "fraud-abcde", labels: { "kubernetes.io/service-name": "fraud" } },
+    };
+    for (const h of handlers.get("slices") ?? []) h.update?.(clientsSlice, clientsSlice, "resync");
+    expect(queued, "a slice unchanged in a relist").to.deep.equal([]);
+    for (const h of handlers.get("slices") ?? []) h.update?.(clientsSlice, clientsSlice, "list");
+    expect(queued.splice(0), "a slice changed").to.deep.equal(["ns/fraud normal"]);
   });
 
   const md = (resourceVersion: string, generation = 1, action?: string) =>
