@@ -15,10 +15,16 @@ export interface GcCycle {
   heapStartMb: number;
   heapEndMb: number;
   liveMb: number;
+  /**
+   * The heap size at which the cycle was to start (set by the cycle before from its live
+   * heap and GOGC: twice the live heap with Go's default, five times with GOGC=400).
+   */
+  goalMb: number;
 }
 
 // "gc 12 @345.678s 3%: 0.1+250+0.2 ms clock, ..., 800->850->400 MB, 820 MB goal, ..."
-const LINE = /^gc \d+ @([\d.]+)s \d+%: ([\d.]+)\+([\d.]+)\+([\d.]+) ms clock, .*? (\d+)->(\d+)->(\d+) MB/;
+const LINE =
+  /^gc \d+ @([\d.]+)s \d+%: ([\d.]+)\+([\d.]+)\+([\d.]+) ms clock, .*? (\d+)->(\d+)->(\d+) MB, (\d+) MB goal/;
 
 /** The cycles in a gctrace log of a process that started at `processStartMs` (epoch ms). */
 export function parseGcTrace(text: string, processStartMs: number): GcCycle[] {
@@ -26,13 +32,14 @@ export function parseGcTrace(text: string, processStartMs: number): GcCycle[] {
   for (const line of text.split("\n")) {
     const m = LINE.exec(line);
     if (!m) continue;
-    const [, at, stw1, mark, stw2, start, end, live] = m.map(Number) as number[];
+    const [, at, stw1, mark, stw2, start, end, live, goal] = m.map(Number) as number[];
     cycles.push({
       startedAtMs: processStartMs + (at as number) * 1000,
       wallMs: (stw1 as number) + (mark as number) + (stw2 as number),
       heapStartMb: start as number,
       heapEndMb: end as number,
       liveMb: live as number,
+      goalMb: goal as number,
     });
   }
   return cycles;
@@ -57,6 +64,8 @@ export interface GcSummary {
   longestMs: number;
   /** Live heap after the last cycle of the window (or before it, if none overlapped), MB. */
   liveMb: number;
+  /** That cycle's heap goal, MB: how far the heap grew before it (see GcCycle.goalMb). */
+  goalMb: number;
 }
 
 /** The cycles of `cycles` that overlapped [fromMs, toMs]. */
@@ -71,6 +80,7 @@ export function gcDuring(cycles: readonly GcCycle[], fromMs: number, toMs: numbe
     ),
     longestMs: round(Math.max(0, ...overlapping.map((c) => c.wallMs)), 1),
     liveMb: before.at(-1)?.liveMb ?? NaN,
+    goalMb: before.at(-1)?.goalMb ?? NaN,
   };
 }
 

@@ -14,7 +14,7 @@ export const cpuText = (cpu: Record<string, number>) =>
     .join(", ");
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)} ms` : "n/a");
 
-/** "cpu 40%, io 0.1%, memory 0% of the time; kube-apiserver: 2 collections, 2003 ms in all, longest 1802 ms, 900 MB live". */
+/** "cpu 40%, io 0.1%, memory 0% of the time; kube-apiserver: 2 collections, 2003 ms in all, longest 1802 ms, 900 MB live, 1900 MB goal". */
 function stallText({ pressure, gc }: WaitedOn): string {
   const parts: string[] = [];
   if (pressure && Object.keys(pressure).length)
@@ -25,7 +25,7 @@ function stallText({ pressure, gc }: WaitedOn): string {
     );
   for (const [name, g] of Object.entries(gc ?? {}))
     parts.push(
-      `${name}: ${g.cycles} collection${g.cycles === 1 ? "" : "s"}, ${ms(g.wallMs)} in all, longest ${ms(g.longestMs)}, ${g.liveMb} MB live`,
+      `${name}: ${g.cycles} collection${g.cycles === 1 ? "" : "s"}, ${ms(g.wallMs)} in all, longest ${ms(g.longestMs)}, ${g.liveMb} MB live, ${g.goalMb} MB goal`,
     );
   return parts.join("; ");
 }

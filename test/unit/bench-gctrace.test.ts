@@ -23,6 +23,7 @@ describe("bench gctrace", () => {
       heapStartMb: 1900,
       heapEndMb: 2000,
       liveMb: 950,
+      goalMb: 1950,
     });
   });
 
@@ -30,13 +31,14 @@ describe("bench gctrace", () => {
     const cycles = parseGcTrace(LOG, start);
     // From 101 s to 131 s: cycle 41 (100.5 s to 102.3 s) ran into it, cycle 42 started in it.
     const both = gcDuring(cycles, start + 101_000, start + 131_000);
-    expect(both).to.deep.equal({ cycles: 2, wallMs: 2003, longestMs: 1802, liveMb: 900 });
+    expect(both).to.deep.equal({ cycles: 2, wallMs: 2003, longestMs: 1802, liveMb: 900, goalMb: 1900 });
     // Between the two cycles: none, and the live heap is the one the last cycle left.
     expect(gcDuring(cycles, start + 103_000, start + 129_000)).to.deep.equal({
       cycles: 0,
       wallMs: 0,
       longestMs: 0,
       liveMb: 950,
+      goalMb: 1950,
     });
   });
 

@@ -210,7 +210,7 @@ describe("bench: the slow-checks case", () => {
         loaded: {
           ...stream(150),
           pressure: { cpu: 84.5, io: 0.2, memory: 0 },
-          gc: { "kube-apiserver": { cycles: 1, wallMs: 4300, longestMs: 4300, liveMb: 1200 } },
+          gc: { "kube-apiserver": { cycles: 1, wallMs: 4300, longestMs: 4300, liveMb: 1200, goalMb: 6000 } },
         },
       }),
       targets: [slowChecksTarget(result())],
@@ -241,7 +241,7 @@ describe("bench: the slow-checks case", () => {
     );
     // What the machine waited on: measured in the stream with checks only, in this report.
     expect(md).to.include(
-      "| waiting: pressure stall information; the API server's and etcd's garbage collections that overlapped it | n/a | n/a | n/a | cpu 84.5%, io 0.2%, memory 0% of the time; kube-apiserver: 1 collection, 4300 ms in all, longest 4300 ms, 1200 MB live | n/a |",
+      "| waiting: pressure stall information; the API server's and etcd's garbage collections that overlapped it | n/a | n/a | n/a | cpu 84.5%, io 0.2%, memory 0% of the time; kube-apiserver: 1 collection, 4300 ms in all, longest 4300 ms, 1200 MB live, 6000 MB goal | n/a |",
     );
     expect(md).to.include("CPU during the promotions (cores): kube-apiserver 0.9, operator 0.1");
     expect(md).to.include("Waiting during the promotions: cpu 40%, io 0.1%, memory 0% of the time");
