@@ -16,8 +16,9 @@ export interface GcCycle {
   heapEndMb: number;
   liveMb: number;
   /**
-   * The heap size at which the cycle was to start (set by the cycle before from its live
-   * heap and GOGC: twice the live heap with Go's default, five times with GOGC=400).
+   * The heap size the cycle was paced to finish by ("N MB goal"): the cycle before's live
+   * heap times 1 + GOGC/100, so twice it with Go's default and five times with GOGC=400
+   * (capped by GOMEMLIMIT). The cycle starts earlier, when the pacer expects to need it.
    */
   goalMb: number;
 }
@@ -64,7 +65,7 @@ export interface GcSummary {
   longestMs: number;
   /** Live heap after the last cycle of the window (or before it, if none overlapped), MB. */
   liveMb: number;
-  /** That cycle's heap goal, MB: how far the heap grew before it (see GcCycle.goalMb). */
+  /** That cycle's heap goal, MB: how far the collector let the heap grow (GcCycle.goalMb). */
   goalMb: number;
 }
 

@@ -126,7 +126,7 @@ export interface BenchOptions {
   /**
    * Tune the local control plane for thousands of objects (test/cluster/cluster.ts,
    * ClusterOptions.tuned; default true): the benchmark measures the operator, not
-   * kube-controller-manager's default client rate.
+   * kube-controller-manager's default client rate or the API server's collections.
    */
   tuneControlPlane?: boolean;
   log?: (message: string) => void;

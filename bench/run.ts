@@ -48,8 +48,10 @@ const USAGE = `Usage: npm run bench -- [options]
   --cluster-dir DIR       the control plane's folder (default: a new folder under ${tmpdir()})
   --out DIR               where the JSON result goes (default bench-results/)
   --keep-cluster          leave the control plane running at the end
-  --default-control-plane kube-controller-manager and kube-scheduler at their default client
-                          rates (default: tuned for thousands of objects, see docs/benchmarks.md)
+  --default-control-plane the control plane as Kubernetes and Go ship it: kube-controller-manager
+                          and kube-scheduler at their default client rates, the API server's
+                          collector at GOGC=100 (default: tuned for thousands of objects, see
+                          docs/benchmarks.md)
   -h, --help
 
 Needs MRO_TOOLS_BIN (npm run bench sets it: hack/run.sh bench).`;
